@@ -1,0 +1,67 @@
+//! Typed errors of the core library, so that the binary can tell a user what went wrong and how to fix it.
+
+use std::path::PathBuf;
+
+/// Where CIFAR-10 can be had, quoted in every "not found" error.
+pub const CIFAR10_HINT: &str = "CIFAR-10 is at https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz \
+(`sweep data fetch cifar10 DIR` downloads it), or use an image folder laid out as <root>/{train,test}/<class>/*.jpg";
+
+/// Errors while reading a data set.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("data not found: {path}: looked for {looked_for}. {hint}", hint = CIFAR10_HINT)]
+    NotFound { path: PathBuf, looked_for: String },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: size {size} bytes is not a whole number of {record}-byte records (1 label byte + 3,072 pixel bytes): the file is truncated or not a CIFAR-10 batch")]
+    BadSize { path: PathBuf, size: u64, record: usize },
+    #[error("{path}: record {record} has label {label}, but there are only {classes} classes (valid labels 0..={max})", max = classes.saturating_sub(1))]
+    LabelOutOfRange { path: PathBuf, record: usize, label: u8, classes: usize },
+    #[error("{path}: cannot decode image: {reason}")]
+    BadImage { path: PathBuf, reason: String },
+    #[error("{path}: image is {got_w}x{got_h}, but the other images are {want_w}x{want_h}; all images must have the same size")]
+    ImageSize { path: PathBuf, got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
+    #[error("{path}: class folder is empty (no .jpg, .jpeg or .png files); remove it or add its images")]
+    EmptyClass { path: PathBuf },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+    #[error("{what} = {value} is out of range: {valid}")]
+    Split { what: &'static str, value: usize, valid: String },
+}
+
+/// An invalid training hyperparameter: names the parameter, the valid range and the value given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{name} = {value} is invalid: must be {valid}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub valid: &'static str,
+}
+
+/// Errors while writing or reading a checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("cannot write checkpoint {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read checkpoint {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid sweep checkpoint: {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+/// Errors from a shape mismatch between a model and its input.
+#[derive(Debug, thiserror::Error)]
+#[error("shape mismatch: {0}")]
+pub struct ShapeError(pub String);

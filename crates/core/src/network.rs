@@ -1,0 +1,330 @@
+//! The two-layer network of the report (affine-ReLU-affine, softmax loss, L2 on weights): forward pass, loss and analytic gradients.
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
+use rand::Rng;
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ShapeError;
+use crate::linalg::{gemm, matmul};
+use crate::Scalar;
+
+/// How the weights are initialized. Biases always start at zero.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "std")]
+pub enum Init {
+    /// Kaiming-normal (He et al. 2015): `N(0, 2 / fan_in)`, suited to ReLU.
+    Kaiming,
+    /// A fixed standard deviation for both weight matrices (the report used 1e-4).
+    Std(f64),
+}
+
+impl Default for Init {
+    fn default() -> Self {
+        Init::Kaiming
+    }
+}
+
+/// The four parameters (or their gradients): W1 (D,H), b1 (H), W2 (H,C), b2 (C).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params<F> {
+    pub w1: Array2<F>,
+    pub b1: Array1<F>,
+    pub w2: Array2<F>,
+    pub b2: Array1<F>,
+}
+
+/// The loss split into its parts (report eqs. 4-5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Loss<F> {
+    /// Mean softmax cross-entropy over the batch.
+    pub data: F,
+    /// `0.5 * reg * (sum W1^2 + sum W2^2)`.
+    pub reg: F,
+    /// `data + reg`.
+    pub total: F,
+}
+
+/// A two-layer fully connected network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwoLayerNet<F> {
+    pub params: Params<F>,
+}
+
+impl<F: Scalar> TwoLayerNet<F> {
+    /// A network with input size `d`, `h` hidden units and `c` classes, weights drawn from `rng`.
+    pub fn new<R: Rng + ?Sized>(d: usize, h: usize, c: usize, init: Init, rng: &mut R) -> Self {
+        let draw = |rows: usize, cols: usize, std: f64, rng: &mut R| {
+            let normal = Normal::new(0.0f64, std).expect("std is finite and positive");
+            Array2::from_shape_simple_fn((rows, cols), || F::from_f64(normal.sample(rng)).expect("f64 converts"))
+        };
+        let (s1, s2) = match init {
+            Init::Kaiming => ((2.0 / d as f64).sqrt(), (2.0 / h as f64).sqrt()),
+            Init::Std(s) => (s, s),
+        };
+        let w1 = draw(d, h, s1, rng);
+        let w2 = draw(h, c, s2, rng);
+        Self { params: Params { w1, b1: Array1::zeros(h), w2, b2: Array1::zeros(c) } }
+    }
+
+    /// Builds a network from parameters, checking that their shapes agree.
+    pub fn from_params(params: Params<F>) -> Result<Self, ShapeError> {
+        let (d, h) = params.w1.dim();
+        let (h2, c) = params.w2.dim();
+        if params.b1.len() != h || h2 != h || params.b2.len() != c || d == 0 || h == 0 || c == 0 {
+            return Err(ShapeError(format!(
+                "W1 {:?}, b1 {}, W2 {:?}, b2 {}: expected W1 (D,H), b1 (H), W2 (H,C), b2 (C)",
+                params.w1.dim(),
+                params.b1.len(),
+                params.w2.dim(),
+                params.b2.len()
+            )));
+        }
+        Ok(Self { params })
+    }
+
+    pub fn input_size(&self) -> usize {
+        self.params.w1.nrows()
+    }
+    pub fn hidden_size(&self) -> usize {
+        self.params.w1.ncols()
+    }
+    pub fn num_classes(&self) -> usize {
+        self.params.w2.ncols()
+    }
+
+    /// Class scores (N,C) for inputs `x` (N,D) (report eqs. 1-3).
+    pub fn scores(&self, x: ArrayView2<'_, F>) -> Array2<F> {
+        let p = &self.params;
+        let mut a = matmul(&x, &p.w1);
+        relu_with_bias(&mut a, p.b1.view());
+        let mut s = matmul(&a, &p.w2);
+        s += &p.b2;
+        s
+    }
+
+    /// Predicted class per row, computed in chunks so that memory stays bounded for large inputs.
+    pub fn predict(&self, x: ArrayView2<'_, F>) -> Vec<usize> {
+        let mut out = Vec::with_capacity(x.nrows());
+        for chunk in x.axis_chunks_iter(Axis(0), 1000) {
+            let s = self.scores(chunk);
+            out.extend(s.rows().into_iter().map(argmax));
+        }
+        out
+    }
+
+    /// Fraction of rows of `x` whose predicted class is `y`.
+    pub fn accuracy(&self, x: ArrayView2<'_, F>, y: &[u8]) -> f64 {
+        if y.is_empty() {
+            return 0.0;
+        }
+        let pred = self.predict(x);
+        let correct = pred.iter().zip(y).filter(|(p, &t)| **p == t as usize).count();
+        correct as f64 / y.len() as f64
+    }
+
+    /// `0.5 * reg * (sum W1^2 + sum W2^2)`.
+    pub fn reg_loss(&self, reg: F) -> F {
+        let p = &self.params;
+        let half = F::from_f64(0.5).expect("0.5 converts");
+        half * reg * (p.w1.iter().map(|&w| w * w).sum::<F>() + p.w2.iter().map(|&w| w * w).sum::<F>())
+    }
+
+    /// Loss and analytic gradients of all four parameters on a batch (report eqs. 4-12).
+    pub fn loss_and_grads(&self, x: ArrayView2<'_, F>, y: &[u8], reg: F) -> (Loss<F>, Params<F>) {
+        let p = &self.params;
+        let mut a = matmul(&x, &p.w1);
+        relu_with_bias(&mut a, p.b1.view());
+        let mut dscores = matmul(&a, &p.w2);
+        dscores += &p.b2;
+        let data = softmax_loss_in_place(&mut dscores, y);
+        let loss = Loss { data, reg: self.reg_loss(reg), total: data + self.reg_loss(reg) };
+
+        let mut dw2 = p.w2.mapv(|w| w * reg);
+        gemm(F::one(), a.t(), dscores.view(), F::one(), dw2.view_mut());
+        let db2 = dscores.sum_axis(Axis(0));
+        let mut dh = matmul(&dscores, &p.w2.t());
+        relu_backward(&mut dh, &a);
+        let db1 = dh.sum_axis(Axis(0));
+        let mut dw1 = p.w1.mapv(|w| w * reg);
+        gemm(F::one(), x.t(), dh.view(), F::one(), dw1.view_mut());
+        (loss, Params { w1: dw1, b1: db1, w2: dw2, b2: db2 })
+    }
+}
+
+/// Buffers for one SGD step, allocated once per training run so the hot loop allocates nothing of size D×H.
+#[derive(Debug)]
+pub struct Workspace<F> {
+    a: Array2<F>,
+    dscores: Array2<F>,
+    dh: Array2<F>,
+    dw2: Array2<F>,
+}
+
+impl<F: Scalar> Workspace<F> {
+    pub fn new(batch: usize, hidden: usize, classes: usize) -> Self {
+        Self {
+            a: Array2::zeros((batch, hidden)),
+            dscores: Array2::zeros((batch, classes)),
+            dh: Array2::zeros((batch, hidden)),
+            dw2: Array2::zeros((hidden, classes)),
+        }
+    }
+}
+
+impl<F: Scalar> TwoLayerNet<F> {
+    /// One SGD step on a batch: computes the loss and updates the parameters in place with learning rate `lr`.
+    ///
+    /// The W1 update is fused into one GEMM: `W1 <- (1 - lr*reg) W1 - lr X^T dh`, which is exactly
+    /// `W1 - lr (X^T dh + reg W1)` without materializing the (D,H) gradient. Returns the loss before the step.
+    pub fn sgd_step(&mut self, x: ArrayView2<'_, F>, y: &[u8], reg: F, lr: F, ws: &mut Workspace<F>) -> Loss<F> {
+        let reg_loss = self.reg_loss(reg);
+        let p = &mut self.params;
+        let (a, dscores, dh, dw2) = (&mut ws.a, &mut ws.dscores, &mut ws.dh, &mut ws.dw2);
+        gemm(F::one(), x, p.w1.view(), F::zero(), a.view_mut());
+        relu_with_bias(a, p.b1.view());
+        gemm(F::one(), a.view(), p.w2.view(), F::zero(), dscores.view_mut());
+        *dscores += &p.b2;
+        let data = softmax_loss_in_place(dscores, y);
+
+        dw2.assign(&p.w2);
+        gemm(F::one(), a.t(), dscores.view(), reg, dw2.view_mut());
+        let db2 = dscores.sum_axis(Axis(0));
+        gemm(F::one(), dscores.view(), p.w2.t(), F::zero(), dh.view_mut());
+        relu_backward(dh, a);
+        let db1 = dh.sum_axis(Axis(0));
+
+        p.w2.scaled_add(-lr, dw2);
+        p.b2.scaled_add(-lr, &db2);
+        p.b1.scaled_add(-lr, &db1);
+        gemm(-lr, x.t(), dh.view(), F::one() - lr * reg, p.w1.view_mut());
+        Loss { data, reg: reg_loss, total: data + reg_loss }
+    }
+}
+
+/// `a <- max(0, a + b)` row-wise.
+fn relu_with_bias<F: Scalar>(a: &mut Array2<F>, b: ArrayView1<'_, F>) {
+    Zip::from(a.rows_mut()).for_each(|mut row| {
+        Zip::from(&mut row).and(&b).for_each(|v, &bb| {
+            let t = *v + bb;
+            *v = if t > F::zero() { t } else { F::zero() };
+        })
+    });
+}
+
+/// `dh <- dh ⊙ (a > 0)` (eq. 10; `a > 0` exactly where `h > 0`).
+fn relu_backward<F: Scalar>(dh: &mut Array2<F>, a: &Array2<F>) {
+    Zip::from(dh).and(a).for_each(|d, &av| {
+        if av <= F::zero() {
+            *d = F::zero();
+        }
+    });
+}
+
+/// Turns scores (N,C) into `dL/dscores = (softmax - onehot) / N` in place and returns the mean cross-entropy.
+///
+/// Numerically stable: each row's maximum is subtracted before exponentiating.
+fn softmax_loss_in_place<F: Scalar>(scores: &mut Array2<F>, y: &[u8]) -> F {
+    let n = scores.nrows();
+    assert_eq!(n, y.len(), "one label per row");
+    let inv_n = F::one() / F::from_usize(n).expect("usize converts");
+    let mut total = F::zero();
+    Zip::from(scores.rows_mut()).and(y).for_each(|mut row, &label| {
+        let max = row.fold(F::neg_infinity(), |m, &v| if v > m { v } else { m });
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        let log_sum = sum.ln();
+        let yi = label as usize;
+        // -log softmax_y = log(sum) - (s_y - max); row[yi] holds exp(s_y - max).
+        total = total + (log_sum - row[yi].ln());
+        let scale = inv_n / sum;
+        row.mapv_inplace(|v| v * scale);
+        row[yi] = row[yi] - inv_n;
+    });
+    total * inv_n
+}
+
+/// Index of the largest entry (the first one on ties).
+pub fn argmax<F: PartialOrd + Copy>(row: ArrayView1<'_, F>) -> usize {
+    let mut best = 0;
+    for (i, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Row-wise softmax probabilities of scores (N,C).
+pub fn softmax<F: Scalar>(scores: &Array2<F>) -> Array2<F> {
+    let mut p = scores.clone();
+    for mut row in p.rows_mut() {
+        let max = row.fold(F::neg_infinity(), |m, &v| if v > m { v } else { m });
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum = row.sum();
+        row.mapv_inplace(|v| v / sum);
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn toy() -> (TwoLayerNet<f64>, Array2<f64>, Vec<u8>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let net = TwoLayerNet::<f64>::new(4, 10, 3, Init::Std(0.5), &mut rng);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        let x = Array2::from_shape_simple_fn((7, 4), || normal.sample(&mut rng));
+        (net, x, vec![0, 1, 2, 2, 1, 0, 1])
+    }
+
+    #[test]
+    fn fused_sgd_step_equals_explicit_gradient_step() {
+        let (mut net, x, y) = toy();
+        let mut with_bias = net.clone();
+        with_bias.params.b1.fill(0.1);
+        net.params.b1.fill(0.1);
+        let (loss, g) = with_bias.loss_and_grads(x.view(), &y, 0.05);
+        let (lr, reg) = (0.3, 0.05);
+        let mut ws = Workspace::new(7, 10, 3);
+        let step_loss = net.sgd_step(x.view(), &y, reg, lr, &mut ws);
+        assert!((step_loss.total - loss.total).abs() < 1e-12);
+        let p = &with_bias.params;
+        let close = |a: &Array2<f64>, b: &Array2<f64>| a.iter().zip(b).all(|(u, v)| (u - v).abs() < 1e-12);
+        assert!(close(&net.params.w1, &(&p.w1 - &(&g.w1 * lr))));
+        assert!(close(&net.params.w2, &(&p.w2 - &(&g.w2 * lr))));
+        assert!((&net.params.b1 - &(&p.b1 - &(&g.b1 * lr))).iter().all(|d| d.abs() < 1e-12));
+        assert!((&net.params.b2 - &(&p.b2 - &(&g.b2 * lr))).iter().all(|d| d.abs() < 1e-12));
+    }
+
+    #[test]
+    fn softmax_loss_is_stable_for_huge_scores() {
+        let mut s = ndarray::array![[1000.0f64, 0.0, -1000.0], [0.0, 0.0, 0.0]];
+        let loss = softmax_loss_in_place(&mut s, &[0, 1]);
+        // row 0: loss 0; row 1: ln 3. Mean = ln(3)/2.
+        assert!((loss - 3f64.ln() / 2.0).abs() < 1e-12, "{loss}");
+        assert!(s.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn from_params_rejects_mismatched_shapes() {
+        let (net, _, _) = toy();
+        let mut p = net.params.clone();
+        p.b1 = Array1::zeros(3);
+        assert!(TwoLayerNet::from_params(p).is_err());
+        assert!(TwoLayerNet::from_params(net.params).is_ok());
+    }
+
+    #[test]
+    fn kaiming_init_has_the_expected_scale() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let net = TwoLayerNet::<f64>::new(3072, 64, 10, Init::Kaiming, &mut rng);
+        let n = net.params.w1.len() as f64;
+        let var = net.params.w1.iter().map(|w| w * w).sum::<f64>() / n;
+        assert!((var - 2.0 / 3072.0).abs() < 0.05 * 2.0 / 3072.0, "{var}");
+        assert!(net.params.b1.iter().all(|&b| b == 0.0));
+    }
+}
