@@ -81,15 +81,24 @@ impl Model {
 
     /// Writes the checkpoint atomically: a temporary file in the same directory, then a rename over `path`.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let werr = |source| CheckpointError::Write { path: path.to_path_buf(), source };
+        let werr = |source| CheckpointError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         let bytes = self.to_bytes().map_err(|e| werr(std::io::Error::other(e.to_string())))?;
         write_atomic(path, &bytes).map_err(werr)
     }
 
     /// Reads a checkpoint written by [`Model::save`].
     pub fn load(path: &Path) -> Result<Model, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read { path: path.to_path_buf(), source })?;
-        Self::from_bytes(&bytes).map_err(|reason| CheckpointError::Format { path: path.to_path_buf(), reason })
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes).map_err(|reason| CheckpointError::Format {
+            path: path.to_path_buf(),
+            reason,
+        })
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
@@ -101,9 +110,12 @@ impl Model {
         }
         let version: u32 = field("format_version")?.parse().map_err(|_| "format_version is not a number")?;
         if version != FORMAT_VERSION {
-            return Err(format!("format_version {version} is not supported (this build reads {FORMAT_VERSION})"));
+            return Err(format!(
+                "format_version {version} is not supported (this build reads {FORMAT_VERSION})"
+            ));
         }
-        let parse = |k: &str| -> Result<serde_json::Value, String> { serde_json::from_str(field(k)?).map_err(|e| format!("metadata `{k}`: {e}")) };
+        let parse =
+            |k: &str| -> Result<serde_json::Value, String> { serde_json::from_str(field(k)?).map_err(|e| format!("metadata `{k}`: {e}")) };
         let meta = ModelMeta {
             hyperparameters: serde_json::from_value(parse("hyperparameters")?).map_err(|e| format!("hyperparameters: {e}"))?,
             class_names: serde_json::from_value(parse("class_names")?).map_err(|e| format!("class_names: {e}"))?,
@@ -116,7 +128,11 @@ impl Model {
             if t.dtype() != Dtype::F32 {
                 return Err(format!("tensor `{name}` is {:?}, expected F32", t.dtype()));
             }
-            let data = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let data = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
             Ok((t.shape().to_vec(), data))
         };
         let mat = |name: &str| -> Result<Array2<f32>, String> {
@@ -133,10 +149,21 @@ impl Model {
             }
             Ok(Array1::from(d))
         };
-        let net = TwoLayerNet::from_params(Params { w1: mat("W1")?, b1: vec("b1")?, w2: mat("W2")?, b2: vec("b2")? }).map_err(|e| e.to_string())?;
+        let net = TwoLayerNet::from_params(Params {
+            w1: mat("W1")?,
+            b1: vec("b1")?,
+            w2: mat("W2")?,
+            b2: vec("b2")?,
+        })
+        .map_err(|e| e.to_string())?;
         let mean = vec("mean")?;
         if mean.len() != net.input_size() || meta.input_shape.iter().product::<usize>() != net.input_size() {
-            return Err(format!("mean has {} values, input_shape {:?}, but W1 expects {} inputs", mean.len(), meta.input_shape, net.input_size()));
+            return Err(format!(
+                "mean has {} values, input_shape {:?}, but W1 expects {} inputs",
+                mean.len(),
+                meta.input_shape,
+                net.input_size()
+            ));
         }
         if meta.class_names.len() != net.num_classes() {
             return Err(format!("{} class names for {} outputs", meta.class_names.len(), net.num_classes()));
@@ -153,7 +180,11 @@ impl Model {
             .into_iter()
             .map(|row| {
                 let id = crate::network::argmax(row);
-                Prediction { class_id: id, class_name: self.meta.class_names[id].clone(), probabilities: row.to_vec() }
+                Prediction {
+                    class_id: id,
+                    class_name: self.meta.class_names[id].clone(),
+                    probabilities: row.to_vec(),
+                }
             })
             .collect()
     }
@@ -267,6 +298,9 @@ mod tests {
         let bytes = model().to_bytes().unwrap();
         std::fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
         assert!(matches!(Model::load(&p), Err(CheckpointError::Format { .. })));
-        assert!(matches!(Model::load(&dir.path().join("missing")), Err(CheckpointError::Read { .. })));
+        assert!(matches!(
+            Model::load(&dir.path().join("missing")),
+            Err(CheckpointError::Read { .. })
+        ));
     }
 }

@@ -18,7 +18,13 @@ use crate::train::TrainData;
 
 /// Bytes of one record in the official binary format: 1 label byte + 3,072 pixel bytes.
 pub const RECORD: usize = 1 + 3072;
-const TRAIN_BATCHES: [&str; 5] = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+const TRAIN_BATCHES: [&str; 5] = [
+    "data_batch_1.bin",
+    "data_batch_2.bin",
+    "data_batch_3.bin",
+    "data_batch_4.bin",
+    "data_batch_5.bin",
+];
 const TEST_BATCH: &str = "test_batch.bin";
 const META: &str = "batches.meta.txt";
 const BIN_DIR: &str = "cifar-10-batches-bin";
@@ -39,7 +45,12 @@ pub struct DataSpec {
 
 impl Default for DataSpec {
     fn default() -> Self {
-        Self { val_size: 10_000, train_size: None, test_size: None, seed: 0 }
+        Self {
+            val_size: 10_000,
+            train_size: None,
+            test_size: None,
+            seed: 0,
+        }
     }
 }
 
@@ -105,7 +116,10 @@ impl Source {
             });
         }
         if !path.is_dir() {
-            return Err(DataError::NotFound { path: path.to_path_buf(), looked_for });
+            return Err(DataError::NotFound {
+                path: path.to_path_buf(),
+                looked_for,
+            });
         }
         if path.join(TRAIN_BATCHES[0]).exists() || path.join(TEST_BATCH).exists() {
             return Ok(Source::BinaryDir(path.to_path_buf()));
@@ -119,7 +133,10 @@ impl Source {
         if path.join("train").is_dir() || path.join("test").is_dir() {
             return Ok(Source::ImageFolder(path.to_path_buf()));
         }
-        Err(DataError::NotFound { path: path.to_path_buf(), looked_for })
+        Err(DataError::NotFound {
+            path: path.to_path_buf(),
+            looked_for,
+        })
     }
 }
 
@@ -143,19 +160,33 @@ struct Raw {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io { path: path.to_path_buf(), source }
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Parses one binary batch; `classes` bounds the labels.
 fn parse_batch(path: &Path, bytes: &[u8], classes: usize, out: &mut RawSplit) -> Result<(), DataError> {
     if bytes.len() % RECORD != 0 || bytes.is_empty() {
-        return Err(DataError::BadSize { path: path.to_path_buf(), size: bytes.len() as u64, record: RECORD });
+        return Err(DataError::BadSize {
+            path: path.to_path_buf(),
+            size: bytes.len() as u64,
+            record: RECORD,
+        });
     }
-    let Pixels::Memory(px) = &mut out.pixels else { unreachable!("binary batches are held in memory") };
+    let Pixels::Memory(px) = &mut out.pixels else {
+        unreachable!("binary batches are held in memory")
+    };
     px.reserve(bytes.len() / RECORD * (RECORD - 1));
     for (i, rec) in bytes.chunks_exact(RECORD).enumerate() {
         if rec[0] as usize >= classes {
-            return Err(DataError::LabelOutOfRange { path: path.to_path_buf(), record: i, label: rec[0], classes });
+            return Err(DataError::LabelOutOfRange {
+                path: path.to_path_buf(),
+                record: i,
+                label: rec[0],
+                classes,
+            });
         }
         out.labels.push(rec[0]);
         px.extend_from_slice(&rec[1..]);
@@ -164,11 +195,16 @@ fn parse_batch(path: &Path, bytes: &[u8], classes: usize, out: &mut RawSplit) ->
 }
 
 fn parse_meta(path: &Path, bytes: &[u8]) -> Result<Vec<String>, DataError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| DataError::Invalid { path: path.to_path_buf(), reason: "is not UTF-8 text (one class name per line)".into() })?;
+    let text = std::str::from_utf8(bytes).map_err(|_| DataError::Invalid {
+        path: path.to_path_buf(),
+        reason: "is not UTF-8 text (one class name per line)".into(),
+    })?;
     let names: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
     if names.is_empty() {
-        return Err(DataError::Invalid { path: path.to_path_buf(), reason: "lists no class names".into() });
+        return Err(DataError::Invalid {
+            path: path.to_path_buf(),
+            reason: "lists no class names".into(),
+        });
     }
     Ok(names)
 }
@@ -181,21 +217,35 @@ fn read_binary(root: &Path, mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>
             Some(b) => Ok((path, b)),
             None => Err(DataError::NotFound {
                 path: path.clone(),
-                looked_for: format!("{name} of the CIFAR-10 binary release ({META}, {}..5.bin, {TEST_BATCH})", TRAIN_BATCHES[0].trim_end_matches("1.bin")),
+                looked_for: format!(
+                    "{name} of the CIFAR-10 binary release ({META}, {}..5.bin, {TEST_BATCH})",
+                    TRAIN_BATCHES[0].trim_end_matches("1.bin")
+                ),
             }),
         }
     };
     let (meta_path, meta) = get(META)?;
     let class_names = parse_meta(&meta_path, &meta)?;
-    let mut train = RawSplit { labels: Vec::new(), pixels: Pixels::Memory(Vec::new()) };
+    let mut train = RawSplit {
+        labels: Vec::new(),
+        pixels: Pixels::Memory(Vec::new()),
+    };
     for name in TRAIN_BATCHES {
         let (p, b) = get(name)?;
         parse_batch(&p, &b, class_names.len(), &mut train)?;
     }
-    let mut test = RawSplit { labels: Vec::new(), pixels: Pixels::Memory(Vec::new()) };
+    let mut test = RawSplit {
+        labels: Vec::new(),
+        pixels: Pixels::Memory(Vec::new()),
+    };
     let (p, b) = get(TEST_BATCH)?;
     parse_batch(&p, &b, class_names.len(), &mut test)?;
-    Ok(Raw { train, test, class_names, input_shape: vec![3, 32, 32] })
+    Ok(Raw {
+        train,
+        test,
+        class_names,
+        input_shape: vec![3, 32, 32],
+    })
 }
 
 fn read_binary_dir(dir: &Path) -> Result<Raw, DataError> {
@@ -213,10 +263,18 @@ fn read_archive(path: &Path) -> Result<Raw, DataError> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     let wanted: Vec<&str> = TRAIN_BATCHES.iter().copied().chain([TEST_BATCH, META]).collect();
     let mut members: std::collections::HashMap<String, Vec<u8>> = Default::default();
-    let bad = |e: std::io::Error| DataError::Invalid { path: path.to_path_buf(), reason: format!("is not a readable .tar.gz archive: {e}") };
+    let bad = |e: std::io::Error| DataError::Invalid {
+        path: path.to_path_buf(),
+        reason: format!("is not a readable .tar.gz archive: {e}"),
+    };
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
-        let name = entry.path().map_err(bad)?.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = entry
+            .path()
+            .map_err(bad)?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if wanted.contains(&name.as_str()) {
             let mut buf = Vec::with_capacity(entry.size() as usize);
             entry.read_to_end(&mut buf).map_err(bad)?;
@@ -227,11 +285,17 @@ fn read_archive(path: &Path) -> Result<Raw, DataError> {
 }
 
 fn is_image(p: &Path) -> bool {
-    matches!(p.extension().map(|e| e.to_string_lossy().to_lowercase()).as_deref(), Some("jpg" | "jpeg" | "png"))
+    matches!(
+        p.extension().map(|e| e.to_string_lossy().to_lowercase()).as_deref(),
+        Some("jpg" | "jpeg" | "png")
+    )
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir).map_err(io_err(dir))?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     v.sort();
     Ok(v)
 }
@@ -247,16 +311,25 @@ fn list_folder_split(root: &Path, split: &str) -> Result<(Vec<String>, RawSplit)
     }
     let classes: Vec<PathBuf> = sorted_entries(&dir)?.into_iter().filter(|p| p.is_dir()).collect();
     if classes.is_empty() {
-        return Err(DataError::Invalid { path: dir, reason: "has no class folders; expected <class>/*.jpg inside".into() });
+        return Err(DataError::Invalid {
+            path: dir,
+            reason: "has no class folders; expected <class>/*.jpg inside".into(),
+        });
     }
     if classes.len() > 256 {
-        return Err(DataError::Invalid { path: dir, reason: format!("has {} class folders; at most 256 are supported", classes.len()) });
+        return Err(DataError::Invalid {
+            path: dir,
+            reason: format!("has {} class folders; at most 256 are supported", classes.len()),
+        });
     }
     let mut names = Vec::new();
     let mut labels = Vec::new();
     let mut files = Vec::new();
     for (label, class_dir) in classes.iter().enumerate() {
-        let imgs: Vec<PathBuf> = sorted_entries(class_dir)?.into_iter().filter(|p| p.is_file() && is_image(p)).collect();
+        let imgs: Vec<PathBuf> = sorted_entries(class_dir)?
+            .into_iter()
+            .filter(|p| p.is_file() && is_image(p))
+            .collect();
         if imgs.is_empty() {
             return Err(DataError::EmptyClass { path: class_dir.clone() });
         }
@@ -264,7 +337,13 @@ fn list_folder_split(root: &Path, split: &str) -> Result<(Vec<String>, RawSplit)
         labels.extend(std::iter::repeat(label as u8).take(imgs.len()));
         files.extend(imgs);
     }
-    Ok((names, RawSplit { labels, pixels: Pixels::Files(files) }))
+    Ok((
+        names,
+        RawSplit {
+            labels,
+            pixels: Pixels::Files(files),
+        },
+    ))
 }
 
 fn read_folder(root: &Path) -> Result<Raw, DataError> {
@@ -278,13 +357,21 @@ fn read_folder(root: &Path) -> Result<Raw, DataError> {
     }
     let Pixels::Files(files) = &train.pixels else { unreachable!() };
     let (w, h, _) = decode_image(&files[0])?;
-    Ok(Raw { train, test, class_names, input_shape: vec![3, h as usize, w as usize] })
+    Ok(Raw {
+        train,
+        test,
+        class_names,
+        input_shape: vec![3, h as usize, w as usize],
+    })
 }
 
 /// Decodes an image file to RGB and returns (width, height, channel-major bytes).
 pub fn decode_image(path: &Path) -> Result<(u32, u32, Vec<u8>), DataError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| DataError::BadImage { path: path.to_path_buf(), reason: e.to_string() })?;
+    let img = image::load_from_memory(&bytes).map_err(|e| DataError::BadImage {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();
     let plane = (w * h) as usize;
@@ -302,7 +389,13 @@ pub fn load_image_checked(path: &Path, input_shape: &[usize]) -> Result<Vec<u8>,
     let (w, h, px) = decode_image(path)?;
     let (want_h, want_w) = (input_shape.get(1).copied().unwrap_or(0), input_shape.get(2).copied().unwrap_or(0));
     if (h as usize, w as usize) != (want_h, want_w) {
-        return Err(DataError::ImageSize { path: path.to_path_buf(), got_w: w, got_h: h, want_w: want_w as u32, want_h: want_h as u32 });
+        return Err(DataError::ImageSize {
+            path: path.to_path_buf(),
+            got_w: w,
+            got_h: h,
+            want_w: want_w as u32,
+            want_h: want_h as u32,
+        });
     }
     Ok(px)
 }
@@ -338,7 +431,10 @@ pub fn split_indices(n: usize, n_test: usize, spec: &DataSpec) -> Result<(Vec<us
         return Err(DataError::Split {
             what: "val_size",
             value: spec.val_size,
-            valid: format!("0..={} (the data set has {n} training images and at least one must remain for training)", n.saturating_sub(1)),
+            valid: format!(
+                "0..={} (the data set has {n} training images and at least one must remain for training)",
+                n.saturating_sub(1)
+            ),
         });
     }
     let mut perm: Vec<usize> = (0..n).collect();
@@ -347,7 +443,11 @@ pub fn split_indices(n: usize, n_test: usize, spec: &DataSpec) -> Result<(Vec<us
     let mut train = perm[spec.val_size..].to_vec();
     if let Some(t) = spec.train_size {
         if t == 0 || t > train.len() {
-            return Err(DataError::Split { what: "train_size", value: t, valid: format!("1..={} (training images left after val_size)", train.len()) });
+            return Err(DataError::Split {
+                what: "train_size",
+                value: t,
+                valid: format!("1..={} (training images left after val_size)", train.len()),
+            });
         }
         train.truncate(t);
     }
@@ -359,7 +459,13 @@ pub fn split_indices(n: usize, n_test: usize, spec: &DataSpec) -> Result<(Vec<us
             p.truncate(t);
             p
         }
-        Some(t) => return Err(DataError::Split { what: "test_size", value: t, valid: format!("0..={n_test} (test images in the data set)") }),
+        Some(t) => {
+            return Err(DataError::Split {
+                what: "test_size",
+                value: t,
+                valid: format!("0..={n_test} (test images in the data set)"),
+            })
+        }
     };
     Ok((train, val, test))
 }
@@ -380,7 +486,8 @@ pub fn load(path: &Path, spec: &DataSpec) -> Result<Dataset, DataError> {
     for x in [&mut x_train, &mut x_val, &mut x_test] {
         let m = mean.as_slice().expect("contiguous");
         if let Some(s) = x.as_slice_mut() {
-            s.par_chunks_mut(m.len()).for_each(|row| row.iter_mut().zip(m).for_each(|(v, mu)| *v -= mu));
+            s.par_chunks_mut(m.len())
+                .for_each(|row| row.iter_mut().zip(m).for_each(|(v, mu)| *v -= mu));
         }
     }
     let description = format!(
@@ -390,7 +497,18 @@ pub fn load(path: &Path, spec: &DataSpec) -> Result<Dataset, DataError> {
         y_test.len(),
         raw.class_names.len()
     );
-    Ok(Dataset { x_train, y_train, x_val, y_val, x_test, y_test, mean, class_names: raw.class_names, input_shape: raw.input_shape, description })
+    Ok(Dataset {
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        x_test,
+        y_test,
+        mean,
+        class_names: raw.class_names,
+        input_shape: raw.input_shape,
+        description,
+    })
 }
 
 /// A synthetic 3-class problem with the report's toy shapes (D=4, C=3): Gaussian blobs, learnable, no files needed.

@@ -20,11 +20,22 @@ pub enum DataError {
     #[error("{path}: size {size} bytes is not a whole number of {record}-byte records (1 label byte + 3,072 pixel bytes): the file is truncated or not a CIFAR-10 batch")]
     BadSize { path: PathBuf, size: u64, record: usize },
     #[error("{path}: record {record} has label {label}, but there are only {classes} classes (valid labels 0..={max})", max = classes.saturating_sub(1))]
-    LabelOutOfRange { path: PathBuf, record: usize, label: u8, classes: usize },
+    LabelOutOfRange {
+        path: PathBuf,
+        record: usize,
+        label: u8,
+        classes: usize,
+    },
     #[error("{path}: cannot decode image: {reason}")]
     BadImage { path: PathBuf, reason: String },
     #[error("{path}: image is {got_w}x{got_h}, but the other images are {want_w}x{want_h}; all images must have the same size")]
-    ImageSize { path: PathBuf, got_w: u32, got_h: u32, want_w: u32, want_h: u32 },
+    ImageSize {
+        path: PathBuf,
+        got_w: u32,
+        got_h: u32,
+        want_w: u32,
+        want_h: u32,
+    },
     #[error("{path}: class folder is empty (no .jpg, .jpeg or .png files); remove it or add its images")]
     EmptyClass { path: PathBuf },
     #[error("{path}: {reason}")]

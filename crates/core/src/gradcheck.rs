@@ -25,7 +25,10 @@ impl GradCheck {
 }
 
 fn rel_error(a: &[f64], n: &[f64]) -> f64 {
-    a.iter().zip(n).map(|(a, n)| (a - n).abs() / (a.abs() + n.abs()).max(1e-8)).fold(0.0, f64::max)
+    a.iter()
+        .zip(n)
+        .map(|(a, n)| (a - n).abs() / (a.abs() + n.abs()).max(1e-8))
+        .fold(0.0, f64::max)
 }
 
 /// The parameter `which` (0 W1, 1 b1, 2 W2, 3 b2) as a flat slice.
@@ -61,7 +64,12 @@ pub fn numeric_grads(net: &TwoLayerNet<f64>, x: ArrayView2<'_, f64>, y: &[u8], r
 pub fn compare(analytic: &Params<f64>, numeric: &Params<f64>) -> GradCheck {
     let (mut a, mut n) = (analytic.clone(), numeric.clone());
     let err = |w: usize, a: &mut Params<f64>, n: &mut Params<f64>| rel_error(flat(a, w), flat(n, w));
-    GradCheck { w1: err(0, &mut a, &mut n), b1: err(1, &mut a, &mut n), w2: err(2, &mut a, &mut n), b2: err(3, &mut a, &mut n) }
+    GradCheck {
+        w1: err(0, &mut a, &mut n),
+        b1: err(1, &mut a, &mut n),
+        w2: err(2, &mut a, &mut n),
+        b2: err(3, &mut a, &mut n),
+    }
 }
 
 /// Compares `net`'s analytic gradients on `(x, y, reg)` with centered differences of step `h`.

@@ -17,7 +17,10 @@ pub fn gemm<F: Scalar>(alpha: F, a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, bet
 }
 
 /// `a · b` into a new matrix.
-pub fn matmul<F: Scalar, S1: Data<Elem = F>, S2: Data<Elem = F>>(a: &ArrayBase<S1, ndarray::Ix2>, b: &ArrayBase<S2, ndarray::Ix2>) -> Array2<F> {
+pub fn matmul<F: Scalar, S1: Data<Elem = F>, S2: Data<Elem = F>>(
+    a: &ArrayBase<S1, ndarray::Ix2>,
+    b: &ArrayBase<S2, ndarray::Ix2>,
+) -> Array2<F> {
     let mut c = Array2::zeros((a.nrows(), b.ncols()));
     gemm(F::one(), a.view(), b.view(), F::zero(), c.view_mut());
     c

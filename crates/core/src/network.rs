@@ -64,7 +64,14 @@ impl<F: Scalar> TwoLayerNet<F> {
         };
         let w1 = draw(d, h, s1, rng);
         let w2 = draw(h, c, s2, rng);
-        Self { params: Params { w1, b1: Array1::zeros(h), w2, b2: Array1::zeros(c) } }
+        Self {
+            params: Params {
+                w1,
+                b1: Array1::zeros(h),
+                w2,
+                b2: Array1::zeros(c),
+            },
+        }
     }
 
     /// Builds a network from parameters, checking that their shapes agree.
@@ -138,7 +145,11 @@ impl<F: Scalar> TwoLayerNet<F> {
         let mut dscores = matmul(&a, &p.w2);
         dscores += &p.b2;
         let data = softmax_loss_in_place(&mut dscores, y);
-        let loss = Loss { data, reg: self.reg_loss(reg), total: data + self.reg_loss(reg) };
+        let loss = Loss {
+            data,
+            reg: self.reg_loss(reg),
+            total: data + self.reg_loss(reg),
+        };
 
         let mut dw2 = p.w2.mapv(|w| w * reg);
         gemm(F::one(), a.t(), dscores.view(), F::one(), dw2.view_mut());
@@ -148,7 +159,15 @@ impl<F: Scalar> TwoLayerNet<F> {
         let db1 = dh.sum_axis(Axis(0));
         let mut dw1 = p.w1.mapv(|w| w * reg);
         gemm(F::one(), x.t(), dh.view(), F::one(), dw1.view_mut());
-        (loss, Params { w1: dw1, b1: db1, w2: dw2, b2: db2 })
+        (
+            loss,
+            Params {
+                w1: dw1,
+                b1: db1,
+                w2: dw2,
+                b2: db2,
+            },
+        )
     }
 }
 
@@ -198,7 +217,11 @@ impl<F: Scalar> TwoLayerNet<F> {
         p.b2.scaled_add(-lr, &db2);
         p.b1.scaled_add(-lr, &db1);
         gemm(-lr, x.t(), dh.view(), F::one() - lr * reg, p.w1.view_mut());
-        Loss { data, reg: reg_loss, total: data + reg_loss }
+        Loss {
+            data,
+            reg: reg_loss,
+            total: data + reg_loss,
+        }
     }
 }
 

@@ -30,7 +30,16 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { learning_rate: 0.1, reg: 1e-4, hidden_size: 512, lr_decay: 0.95, epochs: 10, batch_size: 200, init: Init::Kaiming, seed: 0 }
+        Self {
+            learning_rate: 0.1,
+            reg: 1e-4,
+            hidden_size: 512,
+            lr_decay: 0.95,
+            epochs: 10,
+            batch_size: 200,
+            init: Init::Kaiming,
+            seed: 0,
+        }
     }
 }
 
@@ -58,7 +67,11 @@ impl TrainConfig {
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
             return err("lr_decay", self.lr_decay.to_string(), "in (0, 1]");
         }
-        for (name, v) in [("hidden_size", self.hidden_size), ("epochs", self.epochs), ("batch_size", self.batch_size)] {
+        for (name, v) in [
+            ("hidden_size", self.hidden_size),
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+        ] {
             if v < 1 {
                 return err(name, v.to_string(), "an integer >= 1");
             }
@@ -199,14 +212,22 @@ pub fn train(cfg: &ValidConfig, data: TrainData<'_>, observer: &mut dyn Observer
     let mut lr = cfg.learning_rate;
 
     let mut history = History::default();
-    let mut out = TrainOutcome { status: Status::Completed, history: History::default(), best_epoch: None, best_val_acc: 0.0, best_net: None };
+    let mut out = TrainOutcome {
+        status: Status::Completed,
+        history: History::default(),
+        best_epoch: None,
+        best_val_acc: 0.0,
+        best_net: None,
+    };
     let mut start_loss: Option<f64> = None;
     'epochs: for epoch in 1..=cfg.epochs {
         order.shuffle(&mut shuffle_rng);
         let mut sum = 0.0f64;
         for it in 0..iters {
             let idx = &order[it * b..(it + 1) * b];
-            Zip::from(xb.rows_mut()).and(idx).for_each(|mut row, &i| row.assign(&data.x_train.row(i)));
+            Zip::from(xb.rows_mut())
+                .and(idx)
+                .for_each(|mut row, &i| row.assign(&data.x_train.row(i)));
             for (t, &i) in yb.iter_mut().zip(idx) {
                 *t = data.y_train[i];
             }
@@ -253,23 +274,74 @@ mod tests {
     use crate::data::toy_dataset;
 
     fn cfg(lr: f64, epochs: usize) -> ValidConfig {
-        TrainConfig { learning_rate: lr, reg: 1e-3, hidden_size: 10, lr_decay: 0.95, epochs, batch_size: 50, init: Init::Kaiming, seed: 7 }
-            .check()
-            .unwrap()
+        TrainConfig {
+            learning_rate: lr,
+            reg: 1e-3,
+            hidden_size: 10,
+            lr_decay: 0.95,
+            epochs,
+            batch_size: 50,
+            init: Init::Kaiming,
+            seed: 7,
+        }
+        .check()
+        .unwrap()
     }
 
     #[test]
     fn check_rejects_each_out_of_range_value_with_its_range() {
         let base = TrainConfig::default();
         let cases: Vec<(TrainConfig, &str)> = vec![
-            (TrainConfig { learning_rate: 0.0, ..base.clone() }, "learning_rate = 0 is invalid: must be a finite number > 0"),
-            (TrainConfig { reg: -1.0, ..base.clone() }, "reg = -1 is invalid: must be a finite number >= 0"),
-            (TrainConfig { lr_decay: 1.5, ..base.clone() }, "lr_decay = 1.5 is invalid: must be in (0, 1]"),
-            (TrainConfig { lr_decay: 0.0, ..base.clone() }, "lr_decay = 0 is invalid: must be in (0, 1]"),
-            (TrainConfig { hidden_size: 0, ..base.clone() }, "hidden_size = 0 is invalid: must be an integer >= 1"),
-            (TrainConfig { epochs: 0, ..base.clone() }, "epochs = 0 is invalid: must be an integer >= 1"),
-            (TrainConfig { batch_size: 0, ..base.clone() }, "batch_size = 0 is invalid: must be an integer >= 1"),
-            (TrainConfig { init: Init::Std(0.0), ..base.clone() }, "init_std = 0 is invalid: must be a finite number > 0"),
+            (
+                TrainConfig {
+                    learning_rate: 0.0,
+                    ..base.clone()
+                },
+                "learning_rate = 0 is invalid: must be a finite number > 0",
+            ),
+            (
+                TrainConfig { reg: -1.0, ..base.clone() },
+                "reg = -1 is invalid: must be a finite number >= 0",
+            ),
+            (
+                TrainConfig {
+                    lr_decay: 1.5,
+                    ..base.clone()
+                },
+                "lr_decay = 1.5 is invalid: must be in (0, 1]",
+            ),
+            (
+                TrainConfig {
+                    lr_decay: 0.0,
+                    ..base.clone()
+                },
+                "lr_decay = 0 is invalid: must be in (0, 1]",
+            ),
+            (
+                TrainConfig {
+                    hidden_size: 0,
+                    ..base.clone()
+                },
+                "hidden_size = 0 is invalid: must be an integer >= 1",
+            ),
+            (
+                TrainConfig { epochs: 0, ..base.clone() },
+                "epochs = 0 is invalid: must be an integer >= 1",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..base.clone()
+                },
+                "batch_size = 0 is invalid: must be an integer >= 1",
+            ),
+            (
+                TrainConfig {
+                    init: Init::Std(0.0),
+                    ..base.clone()
+                },
+                "init_std = 0 is invalid: must be a finite number > 0",
+            ),
         ];
         for (c, msg) in cases {
             assert_eq!(c.check().unwrap_err().to_string(), msg);
@@ -322,7 +394,11 @@ mod tests {
                 Control::Continue
             }
             fn on_epoch(&mut self, r: &EpochRecord) -> Control {
-                if r.epoch >= self.0 { Control::Stop } else { Control::Continue }
+                if r.epoch >= self.0 {
+                    Control::Stop
+                } else {
+                    Control::Continue
+                }
             }
         }
         let ds = toy_dataset(0, 300, 100, 100);

@@ -60,7 +60,11 @@ fn fixture_path() -> PathBuf {
     match std::env::var_os("TWO_LAYER_ORACLE") {
         Some(p) => {
             let p = PathBuf::from(p);
-            if p.is_absolute() || p.exists() { p } else { root.join(p) }
+            if p.is_absolute() || p.exists() {
+                p
+            } else {
+                root.join(p)
+            }
         }
         None => root.join("../shared/fixtures/two_layer_oracle.json"),
     }
@@ -69,13 +73,19 @@ fn fixture_path() -> PathBuf {
 #[test]
 fn matches_pytorch_autograd_oracle_to_1e_9() {
     let path = fixture_path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read oracle fixture {}: {e} (set TWO_LAYER_ORACLE)", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read oracle fixture {}: {e} (set TWO_LAYER_ORACLE)", path.display()));
     let fixture: Fixture = serde_json::from_str(&text).expect("fixture in the format of ../shared/fixtures/README.md");
     assert!(!fixture.cases.is_empty(), "fixture has no cases");
     const TOL: f64 = 1e-9;
     for c in &fixture.cases {
-        let net = TwoLayerNet::from_params(Params { w1: mat(&c.w1), b1: Array1::from(c.b1.clone()), w2: mat(&c.w2), b2: Array1::from(c.b2.clone()) })
-            .expect("consistent shapes");
+        let net = TwoLayerNet::from_params(Params {
+            w1: mat(&c.w1),
+            b1: Array1::from(c.b1.clone()),
+            w2: mat(&c.w2),
+            b2: Array1::from(c.b2.clone()),
+        })
+        .expect("consistent shapes");
         let x = mat(&c.x);
         let scores = net.scores(x.view());
         let (loss, g) = net.loss_and_grads(x.view(), &c.y, c.reg);
