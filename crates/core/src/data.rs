@@ -425,8 +425,11 @@ impl RawSplit {
     }
 }
 
+/// Row indices of the train, validation and test splits.
+pub type SplitIndices = (Vec<usize>, Vec<usize>, Vec<usize>);
+
 /// Chooses (train, val) indices out of `n` training images, and test indices out of `n_test`, per `spec`.
-pub fn split_indices(n: usize, n_test: usize, spec: &DataSpec) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>), DataError> {
+pub fn split_indices(n: usize, n_test: usize, spec: &DataSpec) -> Result<SplitIndices, DataError> {
     if spec.val_size >= n {
         return Err(DataError::Split {
             what: "val_size",

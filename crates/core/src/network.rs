@@ -10,19 +10,14 @@ use crate::linalg::{gemm, matmul};
 use crate::Scalar;
 
 /// How the weights are initialized. Biases always start at zero.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "std")]
 pub enum Init {
     /// Kaiming-normal (He et al. 2015): `N(0, 2 / fan_in)`, suited to ReLU.
+    #[default]
     Kaiming,
     /// A fixed standard deviation for both weight matrices (the report used 1e-4).
     Std(f64),
-}
-
-impl Default for Init {
-    fn default() -> Self {
-        Init::Kaiming
-    }
 }
 
 /// The four parameters (or their gradients): W1 (D,H), b1 (H), W2 (H,C), b2 (C).
@@ -254,15 +249,15 @@ fn softmax_loss_in_place<F: Scalar>(scores: &mut Array2<F>, y: &[u8]) -> F {
     let mut total = F::zero();
     Zip::from(scores.rows_mut()).and(y).for_each(|mut row, &label| {
         let max = row.fold(F::neg_infinity(), |m, &v| if v > m { v } else { m });
+        let yi = label as usize;
+        let shifted_y = row[yi] - max;
         row.mapv_inplace(|v| (v - max).exp());
         let sum = row.sum();
-        let log_sum = sum.ln();
-        let yi = label as usize;
-        // -log softmax_y = log(sum) - (s_y - max); row[yi] holds exp(s_y - max).
-        total = total + (log_sum - row[yi].ln());
+        // -log softmax_y = log(sum of exp(s - max)) - (s_y - max): no exp of s_y alone, so no underflow to log(0).
+        total += sum.ln() - shifted_y;
         let scale = inv_n / sum;
         row.mapv_inplace(|v| v * scale);
-        row[yi] = row[yi] - inv_n;
+        row[yi] -= inv_n;
     });
     total * inv_n
 }
@@ -329,6 +324,10 @@ mod tests {
         let loss = softmax_loss_in_place(&mut s, &[0, 1]);
         // row 0: loss 0; row 1: ln 3. Mean = ln(3)/2.
         assert!((loss - 3f64.ln() / 2.0).abs() < 1e-12, "{loss}");
+        // The true class far below the maximum: loss 2000, finite (exp(-2000) alone would underflow to 0).
+        let mut s = ndarray::array![[1000.0f32, 0.0, -1000.0]];
+        let loss = softmax_loss_in_place(&mut s, &[2]);
+        assert!((loss - 2000.0).abs() < 1e-3, "{loss}");
         assert!(s.iter().all(|v| v.is_finite()));
     }
 
