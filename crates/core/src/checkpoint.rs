@@ -76,7 +76,8 @@ impl Model {
         ]
         .into_iter()
         .collect();
-        safetensors::tensor::serialize(views, &Some(metadata))
+        let bytes = safetensors::tensor::serialize(views, &Some(metadata))?;
+        Ok(canonical_header(bytes))
     }
 
     /// Writes the checkpoint atomically: a temporary file in the same directory, then a rename over `path`.
@@ -201,6 +202,22 @@ impl Model {
     }
 }
 
+/// Rewrites the JSON header with sorted keys (the metadata map's order is otherwise random), so that the same model
+/// always gives the same bytes. The header stays padded with spaces to a multiple of 8 bytes, as safetensors does.
+fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
+    let mut text = serde_json::to_string(&header).expect("JSON value serializes"); // serde_json maps are sorted
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so readers never see half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -275,6 +292,9 @@ mod tests {
         }
         assert_eq!(total as usize, bytes.len() - 8 - n);
         assert_eq!(total, 4 * (60 + 5 + 15 + 3 + 12));
+        assert_eq!(n % 8, 0);
+        // Same model, same bytes (the metadata map would otherwise be written in random order).
+        assert_eq!(model().to_bytes().unwrap(), bytes);
     }
 
     #[test]

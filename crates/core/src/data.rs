@@ -334,7 +334,7 @@ fn list_folder_split(root: &Path, split: &str) -> Result<(Vec<String>, RawSplit)
             return Err(DataError::EmptyClass { path: class_dir.clone() });
         }
         names.push(class_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        labels.extend(std::iter::repeat(label as u8).take(imgs.len()));
+        labels.extend(std::iter::repeat_n(label as u8, imgs.len()));
         files.extend(imgs);
     }
     Ok((

@@ -1,0 +1,188 @@
+//! `sweep best`: finds every results.csv below a directory, ranks the jobs by validation accuracy, and exports them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::results::{read_best, read_rows, BestInfo, ResultsError, Row, BEST_CHECKPOINT, RESULTS_CSV};
+
+/// A row with the results directory it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranked {
+    pub dir: PathBuf,
+    #[serde(flatten)]
+    pub row: Row,
+}
+
+/// All rows below a directory, best first, and the best model's checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranking {
+    pub rows: Vec<Ranked>,
+    pub best: Option<BestModel>,
+}
+
+/// The overall best job with its checkpoint, if one was saved.
+#[derive(Debug, Clone, Serialize)]
+pub struct BestModel {
+    pub dir: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+    pub info: Option<BestInfo>,
+}
+
+/// Errors of `sweep best`.
+#[derive(Debug, thiserror::Error)]
+pub enum BestError {
+    #[error("{0} does not exist; give a results directory (e.g. results/ or results/cifar)")]
+    Missing(PathBuf),
+    #[error("no results.csv found below {0}; run `sweep run GRID` first or point at its --out directory")]
+    Empty(PathBuf),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+}
+
+/// Every results.csv below `dir` (or `dir` itself if it is one), in sorted order.
+pub fn find_results(dir: &Path) -> Result<Vec<PathBuf>, BestError> {
+    if !dir.exists() {
+        return Err(BestError::Missing(dir.to_path_buf()));
+    }
+    if dir.is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == RESULTS_CSV) {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn sort_key(r: &Ranked) -> (bool, f64) {
+    (r.row.is_candidate(), r.row.best_val_acc.unwrap_or(f64::NEG_INFINITY))
+}
+
+/// Ranks every job below `dir`: completed jobs by validation accuracy, then the rest (diverged, failed).
+pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
+    let files = find_results(dir)?;
+    if files.is_empty() {
+        return Err(BestError::Empty(dir.to_path_buf()));
+    }
+    let mut rows = Vec::new();
+    for f in &files {
+        let parent = f.parent().unwrap_or(Path::new(".")).to_path_buf();
+        rows.extend(read_rows(f)?.into_iter().map(|row| Ranked { dir: parent.clone(), row }));
+    }
+    // Shards of one sweep may hold the same job twice; keep one row per (id) with the best accuracy.
+    rows.sort_by(|a, b| {
+        sort_key(b)
+            .partial_cmp(&sort_key(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.row.id.cmp(&b.row.id))
+    });
+    let mut seen = std::collections::HashSet::new();
+    rows.retain(|r| seen.insert(r.row.id.clone()));
+    let best = match rows.first() {
+        Some(top) if top.row.is_candidate() => {
+            let info = read_best(&top.dir)?.filter(|b| b.id == top.row.id);
+            let checkpoint = info.as_ref().map(|_| top.dir.join(BEST_CHECKPOINT)).filter(|p| p.exists());
+            Some(BestModel {
+                dir: top.dir.clone(),
+                checkpoint,
+                info,
+            })
+        }
+        _ => None,
+    };
+    Ok(Ranking { rows, best })
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.2}", 100.0 * v))
+}
+
+/// A plain-text table of the top `k` and the best configuration.
+pub fn to_table(r: &Ranking, k: usize) -> String {
+    let mut out = format!(
+        "{:>4}  {:<12}  {:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>9}  {:>8}  {:>8}  {}\n",
+        "rank", "id", "lr", "reg", "hidden", "decay", "epochs", "status", "val %", "train %", "dir"
+    );
+    for (i, x) in r.rows.iter().take(k).enumerate() {
+        let w = &x.row;
+        out.push_str(&format!(
+            "{:>4}  {:<12}  {:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>9}  {:>8}  {:>8}  {}\n",
+            i + 1,
+            w.id,
+            w.learning_rate,
+            w.reg,
+            w.hidden_size,
+            w.lr_decay,
+            w.epochs,
+            w.status,
+            pct(w.best_val_acc),
+            pct(w.train_acc),
+            x.dir.display()
+        ));
+    }
+    out.push_str(&format!("\n{} jobs ranked.\n", r.rows.len()));
+    match (&r.best, r.rows.first()) {
+        (Some(b), Some(top)) => {
+            let w = &top.row;
+            out.push_str(&format!(
+                "Best: {} lr={} reg={} hidden={} decay={} epochs={} batch={} init={}: val {}%, test {}%\n",
+                w.id,
+                w.learning_rate,
+                w.reg,
+                w.hidden_size,
+                w.lr_decay,
+                w.epochs,
+                w.batch_size,
+                w.init_std,
+                pct(w.best_val_acc),
+                pct(b.info.as_ref().and_then(|i| i.test_acc))
+            ));
+            match &b.checkpoint {
+                Some(c) => out.push_str(&format!("Checkpoint: {}\n", c.display())),
+                None => out.push_str("Checkpoint: none saved for this job (its sweep did not save one)\n"),
+            }
+        }
+        _ => out.push_str("No job completed: no best model.\n"),
+    }
+    out
+}
+
+/// CSV of the top `k` rows with their directory.
+pub fn to_csv(r: &Ranking, k: usize) -> String {
+    // The csv crate cannot flatten a struct, so the `dir` column is written in front of each serialized row.
+    let mut out = String::new();
+    for (i, x) in r.rows.iter().take(k).enumerate() {
+        let mut w = csv::WriterBuilder::new().has_headers(i == 0).from_writer(Vec::new());
+        w.serialize(&x.row).expect("rows serialize");
+        let text = String::from_utf8(w.into_inner().expect("in-memory")).expect("utf8");
+        let mut lines = text.lines();
+        if i == 0 {
+            out.push_str(&format!("dir,{}\n", lines.next().unwrap_or_default()));
+        }
+        let mut dir = csv::Writer::from_writer(Vec::new());
+        dir.write_record([x.dir.display().to_string()]).expect("in-memory");
+        let dir = String::from_utf8(dir.into_inner().expect("in-memory")).expect("utf8");
+        out.push_str(&format!("{},{}\n", dir.trim_end(), lines.next().unwrap_or_default()));
+    }
+    out
+}
+
+/// JSON with the top `k` rows and the best model.
+pub fn to_json(r: &Ranking, k: usize) -> String {
+    let top = Ranking {
+        rows: r.rows.iter().take(k).cloned().collect(),
+        best: r.best.clone(),
+    };
+    serde_json::to_string_pretty(&top).expect("ranking serializes")
+}

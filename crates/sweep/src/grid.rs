@@ -1,0 +1,657 @@
+//! Grid files: TOML parsed with positions, checked key by key, and expanded into a deterministic list of jobs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use sweep_core::{Init, TrainConfig};
+use toml::{Spanned, Value};
+
+/// Training parameters a grid may fix in `[train]` or sweep in `[grid]`.
+pub const PARAMS: [&str; 7] = [
+    "learning_rate",
+    "reg",
+    "hidden_size",
+    "lr_decay",
+    "epochs",
+    "batch_size",
+    "init_std",
+];
+const TOP_KEYS: [&str; 5] = ["name", "seed", "data", "train", "grid"];
+const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
+
+/// A mistake in a grid file: where it is, which key, and what would fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for GridError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if let Some(k) = &self.key {
+            write!(f, "{k}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for GridError {}
+
+/// Where the data come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSource {
+    /// A path (official binary dir, .tar.gz or image folder), relative to the current directory.
+    Path(PathBuf),
+    /// The synthetic toy problem (D=4, 3 classes); needs no files.
+    Toy,
+}
+
+/// The `[data]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSection {
+    pub source: DataSource,
+    pub val_size: usize,
+    pub train_size: Option<usize>,
+    pub test_size: Option<usize>,
+    /// Position of the data path key, for errors found when the data are loaded.
+    pub path_pos: Option<(usize, usize)>,
+    pub val_size_pos: Option<(usize, usize)>,
+}
+
+/// One sweep axis: a parameter and its values in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    pub name: String,
+    pub values: Vec<f64>,
+    /// Values came from `{ log = [lo, hi], num = n }`: plots use a log axis.
+    pub log: bool,
+}
+
+/// A checked grid file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grid {
+    pub file: PathBuf,
+    pub text: String,
+    pub name: String,
+    pub seed: u64,
+    pub data: DataSection,
+    pub fixed: BTreeMap<String, f64>,
+    pub axes: Vec<Axis>,
+}
+
+/// One configuration to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Position in expansion order (first axis outermost).
+    pub index: usize,
+    /// Stable id: a hash of the full training configuration (same config, same id, on any machine).
+    pub id: String,
+    /// The configuration, its seed derived from the sweep seed and the id.
+    pub config: TrainConfig,
+}
+
+type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
+
+#[derive(Deserialize)]
+struct Sections {
+    #[serde(default)]
+    data: Option<Map>,
+    #[serde(default)]
+    train: Option<Map>,
+    #[serde(default)]
+    grid: Option<Map>,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn pos(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+        (line, column)
+    }
+    fn err(&self, offset: usize, key: Option<&str>, message: impl Into<String>) -> GridError {
+        let (line, column) = self.pos(offset);
+        GridError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key: key.map(String::from),
+            message: message.into(),
+        }
+    }
+}
+
+fn suggest(word: &str, candidates: &[&str]) -> String {
+    let best = candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= 3.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d);
+    match best {
+        Some((_, c)) => format!("unknown key; did you mean `{c}`?"),
+        None => format!("unknown key; valid keys here: {}", candidates.join(", ")),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a datetime",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+fn is_integer_param(name: &str) -> bool {
+    matches!(name, "hidden_size" | "epochs" | "batch_size")
+}
+
+/// Checks one value of a training parameter, returning it as f64.
+fn param_value(ctx: &Ctx, name: &str, key: &str, v: &Value, offset: usize) -> Result<f64, GridError> {
+    let x = match (v, is_integer_param(name)) {
+        (Value::Integer(i), _) => *i as f64,
+        (Value::Float(f), false) => *f,
+        (other, int) => {
+            let want = if int { "an integer" } else { "a number" };
+            return Err(ctx.err(offset, Some(key), format!("expected {want}, found {}", type_name(other))));
+        }
+    };
+    check_range(name, x).map_err(|e| ctx.err(offset, Some(key), e.to_string()))?;
+    Ok(x)
+}
+
+/// Range check of one parameter value by the core's own rules.
+fn check_range(name: &str, x: f64) -> Result<(), sweep_core::ConfigError> {
+    if is_integer_param(name) && x < 1.0 {
+        return Err(sweep_core::ConfigError {
+            name: param_static(name),
+            value: x.to_string(),
+            valid: "an integer >= 1",
+        });
+    }
+    let mut c = TrainConfig::default();
+    set_param(&mut c, name, x);
+    c.check().map(|_| ())
+}
+
+fn param_static(name: &str) -> &'static str {
+    PARAMS.iter().find(|p| **p == name).copied().unwrap_or("parameter")
+}
+
+/// Sets a parameter on a config by name.
+pub fn set_param(c: &mut TrainConfig, name: &str, x: f64) {
+    match name {
+        "learning_rate" => c.learning_rate = x,
+        "reg" => c.reg = x,
+        "hidden_size" => c.hidden_size = x as usize,
+        "lr_decay" => c.lr_decay = x,
+        "epochs" => c.epochs = x as usize,
+        "batch_size" => c.batch_size = x as usize,
+        "init_std" => c.init = Init::Std(x),
+        _ => unreachable!("unknown parameter {name}"),
+    }
+}
+
+fn spaced(lo: f64, hi: f64, num: usize, log: bool) -> Vec<f64> {
+    if num == 1 {
+        return vec![lo];
+    }
+    (0..num)
+        .map(|i| {
+            let t = i as f64 / (num - 1) as f64;
+            let v = if log {
+                (lo.ln() + t * (hi.ln() - lo.ln())).exp()
+            } else {
+                lo + t * (hi - lo)
+            };
+            // 12 significant digits: 1e-3 rather than 0.0010000000000000002, in ids, CSV and plots alike.
+            format!("{v:.11e}").parse().unwrap_or(v)
+        })
+        .collect()
+}
+
+fn axis_values(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<(Vec<f64>, bool), GridError> {
+    let key = format!("grid.{name}");
+    let off = v.span().start;
+    let shape = "a list of values like [0.1, 0.2] or { log = [1e-5, 1e-2], num = 4 } (or linear = [lo, hi])";
+    match v.get_ref() {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(ctx.err(off, Some(&key), format!("the axis is empty; give at least one value, as {shape}")));
+            }
+            let vals = items
+                .iter()
+                .map(|i| param_value(ctx, name, &key, i, off))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((vals, false))
+        }
+        Value::Table(t) => {
+            let unknown: Vec<&String> = t.keys().filter(|k| !["log", "linear", "num"].contains(&k.as_str())).collect();
+            if let Some(k) = unknown.first() {
+                return Err(ctx.err(off, Some(&format!("{key}.{k}")), suggest(k, &["log", "linear", "num"])));
+            }
+            let (kind, log) = match (t.get("log"), t.get("linear")) {
+                (Some(r), None) => (r, true),
+                (None, Some(r)) => (r, false),
+                _ => {
+                    return Err(ctx.err(
+                        off,
+                        Some(&key),
+                        format!("a range table needs exactly one of `log` or `linear`; expected {shape}"),
+                    ))
+                }
+            };
+            let range: Vec<f64> = match kind {
+                Value::Array(a) if a.len() == 2 => a
+                    .iter()
+                    .map(|x| match x {
+                        Value::Integer(i) => Some(*i as f64),
+                        Value::Float(f) => Some(*f),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| ctx.err(off, Some(&key), "the range must be two numbers [lo, hi]"))?,
+                _ => return Err(ctx.err(off, Some(&key), "the range must be two numbers [lo, hi]")),
+            };
+            let num = match t.get("num") {
+                Some(Value::Integer(n)) if *n >= 1 => *n as usize,
+                Some(other) => {
+                    return Err(ctx.err(off, Some(&format!("{key}.num")), format!("must be an integer >= 1, found {other}")));
+                }
+                None => return Err(ctx.err(off, Some(&format!("{key}.num")), "missing: say how many values, e.g. num = 4")),
+            };
+            let (lo, hi) = (range[0], range[1]);
+            if log && !(lo > 0.0 && hi > 0.0) {
+                return Err(ctx.err(off, Some(&key), format!("log-spaced bounds must be > 0, got [{lo}, {hi}]")));
+            }
+            let mut vals = spaced(lo, hi, num, log);
+            if is_integer_param(name) {
+                vals = vals.into_iter().map(f64::round).collect();
+                vals.dedup();
+            }
+            for &x in &vals {
+                check_range(name, x).map_err(|e| ctx.err(off, Some(&key), e.to_string()))?;
+            }
+            Ok((vals, log))
+        }
+        other => Err(ctx.err(
+            off,
+            Some(&key),
+            format!("expected {shape}, found {}; a single value belongs in [train]", type_name(other)),
+        )),
+    }
+}
+
+fn usize_value(ctx: &Ctx, key: &str, v: &Spanned<Value>, min: i64) -> Result<usize, GridError> {
+    match v.get_ref() {
+        Value::Integer(i) if *i >= min => Ok(*i as usize),
+        Value::Integer(i) => Err(ctx.err(
+            v.span().start,
+            Some(key),
+            format!("{key} = {i} is out of range: must be an integer >= {min}"),
+        )),
+        other => Err(ctx.err(
+            v.span().start,
+            Some(key),
+            format!("expected an integer, found {}", type_name(other)),
+        )),
+    }
+}
+
+impl Grid {
+    /// Reads and checks a grid file.
+    pub fn load(file: &Path) -> Result<Grid, GridError> {
+        let text = std::fs::read_to_string(file).map_err(|e| GridError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("cannot read the grid file: {e}"),
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Checks grid text; `file` is used in messages.
+    pub fn parse(file: &Path, text: &str) -> Result<Grid, GridError> {
+        let ctx = Ctx { file, text };
+        let syntax = |e: toml::de::Error| {
+            let off = e.span().map_or(0, |s| s.start);
+            ctx.err(off, None, format!("TOML syntax error: {}", e.message()))
+        };
+        let top: Map = toml::from_str(text).map_err(syntax)?;
+        let sections: Sections = toml::from_str(text).map_err(syntax)?;
+        let mut name = file.file_stem().map_or("sweep".to_string(), |s| s.to_string_lossy().into_owned());
+        let mut seed = 0u64;
+        for (k, v) in &top {
+            let key = k.get_ref().as_str();
+            match key {
+                "name" => match v.get_ref() {
+                    Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
+                        name = s.clone()
+                    }
+                    Value::String(s) => {
+                        return Err(ctx.err(
+                            v.span().start,
+                            Some("name"),
+                            format!("\"{s}\" is not usable as a folder name: use letters, digits, '-', '_' or '.'"),
+                        ))
+                    }
+                    other => {
+                        return Err(ctx.err(
+                            v.span().start,
+                            Some("name"),
+                            format!("expected a string, found {}", type_name(other)),
+                        ))
+                    }
+                },
+                "seed" => seed = usize_value(&ctx, "seed", v, 0)? as u64,
+                "data" | "train" | "grid" if !matches!(v.get_ref(), Value::Table(_)) => {
+                    return Err(ctx.err(
+                        k.span().start,
+                        Some(key),
+                        format!("expected a table [{key}], found {}", type_name(v.get_ref())),
+                    ));
+                }
+                "data" | "train" | "grid" => {}
+                _ => return Err(ctx.err(k.span().start, Some(key), suggest(key, &TOP_KEYS))),
+            }
+        }
+
+        // [data]
+        let mut data = DataSection {
+            source: DataSource::Path(PathBuf::new()),
+            val_size: 10_000,
+            train_size: None,
+            test_size: None,
+            path_pos: None,
+            val_size_pos: None,
+        };
+        let mut have_source = false;
+        let data_map = sections.data.unwrap_or_default();
+        for (k, v) in &data_map {
+            let key = format!("data.{}", k.get_ref());
+            match k.get_ref().as_str() {
+                "path" => match v.get_ref() {
+                    Value::String(s) if !s.is_empty() => {
+                        if have_source {
+                            return Err(ctx.err(k.span().start, Some(&key), "give either `path` or `source = \"toy\"`, not both"));
+                        }
+                        data.source = DataSource::Path(PathBuf::from(s));
+                        data.path_pos = Some(ctx.pos(v.span().start));
+                        have_source = true;
+                    }
+                    other => {
+                        return Err(ctx.err(
+                            v.span().start,
+                            Some(&key),
+                            format!("expected a non-empty path string, found {other}"),
+                        ))
+                    }
+                },
+                "source" => match v.get_ref() {
+                    Value::String(s) if s == "toy" => {
+                        if have_source {
+                            return Err(ctx.err(k.span().start, Some(&key), "give either `path` or `source = \"toy\"`, not both"));
+                        }
+                        data.source = DataSource::Toy;
+                        have_source = true;
+                    }
+                    other => {
+                        return Err(ctx.err(
+                            v.span().start,
+                            Some(&key),
+                            format!("the only named source is \"toy\" (found {other}); for files use path = \"...\""),
+                        ))
+                    }
+                },
+                "val_size" => {
+                    data.val_size = usize_value(&ctx, &key, v, 0)?;
+                    data.val_size_pos = Some(ctx.pos(v.span().start));
+                }
+                "train_size" => data.train_size = Some(usize_value(&ctx, &key, v, 1)?),
+                "test_size" => data.test_size = Some(usize_value(&ctx, &key, v, 1)?),
+                other => return Err(ctx.err(k.span().start, Some(&key), suggest(other, &DATA_KEYS))),
+            }
+        }
+        if !have_source {
+            data.source = DataSource::Path(PathBuf::from("../shared/cifar10"));
+        }
+
+        // [train] then [grid]
+        let mut fixed = BTreeMap::new();
+        let mut fixed_line = BTreeMap::new();
+        for (k, v) in sections.train.iter().flatten() {
+            let pname = k.get_ref().as_str();
+            let key = format!("train.{pname}");
+            if !PARAMS.contains(&pname) {
+                return Err(ctx.err(k.span().start, Some(&key), suggest(pname, &PARAMS)));
+            }
+            fixed.insert(pname.to_string(), param_value(&ctx, pname, &key, v.get_ref(), v.span().start)?);
+            fixed_line.insert(pname.to_string(), ctx.pos(k.span().start).0);
+        }
+        let mut entries: Vec<(&Spanned<String>, &Spanned<Value>)> = sections.grid.iter().flatten().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        let mut axes = Vec::new();
+        for (k, v) in entries {
+            let pname = k.get_ref().as_str();
+            let key = format!("grid.{pname}");
+            if !PARAMS.contains(&pname) {
+                return Err(ctx.err(k.span().start, Some(&key), suggest(pname, &PARAMS)));
+            }
+            if let Some(line) = fixed_line.get(pname) {
+                return Err(ctx.err(
+                    k.span().start,
+                    Some(&key),
+                    format!("`{pname}` is both fixed in [train] (line {line}) and an axis in [grid]; keep only one"),
+                ));
+            }
+            let (values, log) = axis_values(&ctx, pname, v)?;
+            axes.push(Axis {
+                name: pname.to_string(),
+                values,
+                log,
+            });
+        }
+        Ok(Grid {
+            file: file.to_path_buf(),
+            text: text.to_string(),
+            name,
+            seed,
+            data,
+            fixed,
+            axes,
+        })
+    }
+
+    /// The jobs, in deterministic order: the cartesian product of the axes, first axis outermost.
+    pub fn jobs(&self) -> Vec<Job> {
+        let mut base = TrainConfig::default();
+        for (k, &v) in &self.fixed {
+            set_param(&mut base, k, v);
+        }
+        let mut configs = vec![base];
+        for axis in &self.axes {
+            configs = configs
+                .into_iter()
+                .flat_map(|c| {
+                    axis.values.iter().map(move |&v| {
+                        let mut c = c.clone();
+                        set_param(&mut c, &axis.name, v);
+                        c
+                    })
+                })
+                .collect();
+        }
+        configs
+            .into_iter()
+            .enumerate()
+            .map(|(index, mut config)| {
+                let id = job_id(&config);
+                config.seed = sweep_core::rng::derive_seed(self.seed, &id);
+                Job { index, id, config }
+            })
+            .collect()
+    }
+
+    /// Identifies the sweep: same data settings, seed and job set give the same fingerprint.
+    pub fn fingerprint(&self, jobs: &[Job]) -> String {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "seed={};data={:?},{},{:?},{:?};",
+            self.seed, self.data.source, self.data.val_size, self.data.train_size, self.data.test_size
+        ));
+        let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        ids.sort_unstable();
+        for id in ids {
+            h.update(id.as_bytes());
+            h.update(b",");
+        }
+        hex(&h.finalize())[..16].to_string()
+    }
+
+    /// Whether an axis (by parameter name) was log-spaced.
+    pub fn is_log_axis(&self, name: &str) -> bool {
+        self.axes.iter().any(|a| a.name == name && a.log)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stable id of a configuration (its seed excluded): the first 12 hex digits of the SHA-256 of its canonical JSON.
+pub fn job_id(config: &TrainConfig) -> String {
+    let canonical = serde_json::json!({
+        "learning_rate": config.learning_rate,
+        "reg": config.reg,
+        "hidden_size": config.hidden_size,
+        "lr_decay": config.lr_decay,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "init": config.init,
+    });
+    hex(&Sha256::digest(canonical.to_string().as_bytes()))[..12].to_string()
+}
+
+/// The value of a parameter as text for tables and CSV (`kaiming` for the default init).
+pub fn param_text(c: &TrainConfig, name: &str) -> String {
+    match name {
+        "learning_rate" => c.learning_rate.to_string(),
+        "reg" => c.reg.to_string(),
+        "hidden_size" => c.hidden_size.to_string(),
+        "lr_decay" => c.lr_decay.to_string(),
+        "epochs" => c.epochs.to_string(),
+        "batch_size" => c.batch_size.to_string(),
+        "init_std" => match c.init {
+            Init::Kaiming => "kaiming".to_string(),
+            Init::Std(s) => s.to_string(),
+        },
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Grid, GridError> {
+        Grid::parse(Path::new("g.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+name = "cifar"
+seed = 3
+[data]
+source = "toy"
+[train]
+epochs = 2
+[grid]
+learning_rate = [0.1, 0.2]
+reg = { log = [1e-5, 1e-2], num = 4 }
+hidden_size = [8, 16, 32]
+"#;
+
+    #[test]
+    fn expands_cartesian_product_first_axis_outermost() {
+        let g = parse(GOOD).unwrap();
+        assert_eq!(
+            g.axes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            ["learning_rate", "reg", "hidden_size"]
+        );
+        let reg = &g.axes[1].values;
+        assert_eq!(reg, &[1e-5, 1e-4, 1e-3, 1e-2]);
+        let jobs = g.jobs();
+        assert_eq!(jobs.len(), 2 * 4 * 3);
+        assert_eq!(jobs[0].config.learning_rate, 0.1);
+        assert_eq!(jobs[0].config.hidden_size, 8);
+        assert_eq!(jobs[1].config.hidden_size, 16);
+        assert_eq!(jobs[3].config.reg, g.axes[1].values[1]);
+        assert_eq!(jobs[12].config.learning_rate, 0.2);
+        assert!(jobs.iter().all(|j| j.config.epochs == 2));
+        let ids: std::collections::HashSet<_> = jobs.iter().map(|j| &j.id).collect();
+        assert_eq!(ids.len(), jobs.len());
+    }
+
+    #[test]
+    fn ids_depend_only_on_the_configuration_and_seeds_on_the_sweep_seed() {
+        let a = parse(GOOD).unwrap().jobs();
+        // The same configuration written differently (axes reordered, a fixed value) has the same id.
+        let b = parse(
+            &GOOD
+                .replace("learning_rate = [0.1, 0.2]\n", "")
+                .replace("hidden_size = [8, 16, 32]", "hidden_size = [8, 16, 32]\nlearning_rate = [0.1, 0.2]"),
+        )
+        .unwrap()
+        .jobs();
+        let mut ia: Vec<_> = a.iter().map(|j| (&j.id, j.config.seed)).collect();
+        let mut ib: Vec<_> = b.iter().map(|j| (&j.id, j.config.seed)).collect();
+        ia.sort();
+        ib.sort();
+        assert_eq!(ia, ib);
+        // Golden id: the hash of the canonical config JSON when this test was written.
+        let c = TrainConfig {
+            learning_rate: 0.1,
+            reg: 1e-4,
+            hidden_size: 512,
+            lr_decay: 0.95,
+            epochs: 10,
+            batch_size: 200,
+            ..Default::default()
+        };
+        assert_eq!(job_id(&c), job_id(&c.clone()));
+        assert_eq!(job_id(&c).len(), 12);
+        let other_seed = parse(&GOOD.replace("seed = 3", "seed = 4")).unwrap().jobs();
+        assert_eq!(other_seed[0].id, a[0].id);
+        assert_ne!(other_seed[0].config.seed, a[0].config.seed);
+    }
+
+    #[test]
+    fn integer_log_axis_is_rounded_and_deduplicated() {
+        let g = parse("[grid]\nhidden_size = { log = [16, 1024], num = 7 }\n").unwrap();
+        assert_eq!(g.axes[0].values, vec![16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
+        assert!(g.axes[0].log);
+    }
+
+    #[test]
+    fn errors_point_at_line_and_key() {
+        let e = parse("seed = 1\n[grid]\nlearnig_rate = [0.1]\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "g.toml:3:1: grid.learnig_rate: unknown key; did you mean `learning_rate`?"
+        );
+    }
+}

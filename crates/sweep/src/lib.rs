@@ -1,0 +1,10 @@
+//! The sweep engine: grid files, jobs, the parallel runner, results, ranking and reports, used by the `sweep` binary.
+
+pub mod best;
+pub mod cli;
+pub mod commands;
+pub mod download;
+pub mod grid;
+pub mod report;
+pub mod results;
+pub mod runner;

@@ -1,0 +1,181 @@
+//! Runs a sweep's jobs in parallel on one shared copy of the data, largest first, recording each as it ends.
+
+use std::io::IsTerminal;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sweep_core::train::{train, Control, EpochRecord, Observer};
+use sweep_core::Dataset;
+
+use crate::grid::Job;
+use crate::results::{ResultsDir, ResultsError, Row};
+
+/// How to run.
+pub struct RunOptions<'a> {
+    pub workers: usize,
+    /// Set by Ctrl-C: no job starts after it, running jobs stop and are not recorded.
+    pub stop: &'a AtomicBool,
+    /// Draw progress bars (on a terminal); otherwise log a line per job.
+    pub progress: bool,
+}
+
+/// What happened.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// Rows recorded in this run, in finishing order.
+    pub rows: Vec<Row>,
+    /// Jobs skipped because a previous run had recorded them.
+    pub skipped: usize,
+    pub interrupted: bool,
+}
+
+/// Relative cost of a job, for largest-first scheduling.
+fn cost(job: &Job) -> u128 {
+    job.config.hidden_size as u128 * job.config.epochs as u128
+}
+
+/// Whether progress bars should be drawn: stderr is a terminal.
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+struct JobObserver<'a> {
+    stop: &'a AtomicBool,
+    bar: &'a ProgressBar,
+}
+
+impl Observer for JobObserver<'_> {
+    fn on_iteration(&mut self, _: usize, _: f32) -> Control {
+        if self.stop.load(Ordering::Relaxed) {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+    fn on_epoch(&mut self, r: &EpochRecord) -> Control {
+        self.bar.set_position(r.epoch as u64);
+        self.bar.set_message(format!("val {:.2}%", 100.0 * r.val_acc));
+        Control::Continue
+    }
+}
+
+fn describe(job: &Job) -> String {
+    let c = &job.config;
+    format!(
+        "lr={} reg={} hidden={} decay={} epochs={} batch={}",
+        c.learning_rate, c.reg, c.hidden_size, c.lr_decay, c.epochs, c.batch_size
+    )
+}
+
+/// Runs `jobs` minus those in `done`, recording each one in `results` as soon as it ends.
+pub fn run(
+    jobs: &[Job],
+    done: &std::collections::HashSet<String>,
+    data: &Dataset,
+    results: &ResultsDir,
+    opts: &RunOptions,
+) -> Result<RunSummary, ResultsError> {
+    let mut todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.id)).collect();
+    todo.sort_by(|a, b| cost(b).cmp(&cost(a)).then(a.index.cmp(&b.index)));
+    let skipped = jobs.len() - todo.len();
+    if skipped > 0 {
+        tracing::info!("resuming: {skipped} of {} jobs already recorded, {} to run", jobs.len(), todo.len());
+    }
+
+    let multi = MultiProgress::with_draw_target(if opts.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let main = multi.add(ProgressBar::new(jobs.len() as u64));
+    main.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} jobs, ETA {eta}  best val {msg}")
+            .expect("valid template"),
+    );
+    main.set_position(skipped as u64);
+    main.set_message(results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc)));
+    main.enable_steady_tick(Duration::from_millis(200));
+    let job_style = ProgressStyle::with_template("  {prefix} epoch {pos}/{len} {msg}").expect("valid template");
+
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(skipped);
+    let rows = Mutex::new(Vec::new());
+    let failure: Mutex<Option<ResultsError>> = Mutex::new(None);
+    let total = jobs.len();
+    let workers = opts.workers.max(1).min(todo.len().max(1));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().expect("thread pool");
+    pool.scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| loop {
+                if opts.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = todo.get(i) else { break };
+                let bar = multi.add(ProgressBar::new(job.config.epochs as u64));
+                bar.set_style(job_style.clone());
+                bar.set_prefix(format!("{} ({})", job.id, describe(job)));
+                let started = Instant::now();
+                let cfg = job.config.clone().check();
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    let cfg = cfg.expect("grid values were checked when the grid was read");
+                    let mut obs = JobObserver {
+                        stop: opts.stop,
+                        bar: &bar,
+                        epochs: job.config.epochs,
+                        iterations: 0,
+                    };
+                    train(&cfg, data.train_data(), &mut obs)
+                }));
+                bar.finish_and_clear();
+                multi.remove(&bar);
+                let seconds = started.elapsed().as_secs_f64();
+                let recorded = match outcome {
+                    Ok(o) if o.status == sweep_core::Status::Stopped => continue, // interrupted: not recorded, rerun on resume
+                    Ok(o) => results.record(job, &o, seconds, data),
+                    Err(_) => {
+                        tracing::error!("job {} failed unexpectedly; recorded as failed, the sweep goes on", job.id);
+                        results.append(&Row::failed(job, seconds)).map(|_| Row::failed(job, seconds))
+                    }
+                };
+                match recorded {
+                    Ok(row) => {
+                        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                        let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+                        if opts.progress {
+                            main.set_position(n as u64);
+                            main.set_message(results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc)));
+                        } else {
+                            tracing::info!(
+                                "job {n}/{total} {} {}: val {val}, {:.1} s ({})",
+                                job.id,
+                                row.status,
+                                seconds,
+                                describe(job)
+                            );
+                        }
+                        rows.lock().unwrap_or_else(|p| p.into_inner()).push(row);
+                    }
+                    Err(e) => {
+                        opts.stop.store(true, Ordering::Relaxed);
+                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    main.finish_and_clear();
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
+    let interrupted = opts.stop.load(Ordering::Relaxed) && finished.load(Ordering::Relaxed) < total;
+    Ok(RunSummary {
+        rows,
+        skipped,
+        interrupted,
+    })
+}

@@ -1,0 +1,483 @@
+//! Drives the real `sweep` binary: bad grids, plans, toy and real CIFAR-10 sweeps, resume after SIGKILL, determinism.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as Std, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::str::contains;
+
+fn sweep() -> Command {
+    Command::cargo_bin("sweep").unwrap()
+}
+
+fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Rows of a results.csv without the timing column, sorted by id: what must be identical between runs.
+fn rows_without_time(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let sec = header.iter().position(|h| *h == "seconds").unwrap();
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != sec)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+const TOY: &str = r#"
+name = "toy"
+seed = 1
+[data]
+source = "toy"
+[train]
+epochs = 4
+batch_size = 50
+[grid]
+learning_rate = [0.1, 1e4]
+reg = { log = [1e-4, 1e-2], num = 3 }
+hidden_size = [8, 16]
+"#;
+
+#[test]
+fn bad_grids_exit_2_with_a_message_naming_line_and_key_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = "name = \"g\"\n[data]\nsource = \"toy\"\n[train]\nepochs = 1\n";
+    let cases: Vec<(String, &str)> = vec![
+        ("nmae = \"x\"\n".to_string(), "g.toml:1:1: nmae: unknown key; did you mean `name`?"),
+        (
+            format!("{base}[grid]\nlearnig_rate = [0.1]\n"),
+            "g.toml:7:1: grid.learnig_rate: unknown key; did you mean `learning_rate`?",
+        ),
+        (
+            format!("{base}[grid]\nlearning_rate = [\"fast\"]\n"),
+            "g.toml:7:17: grid.learning_rate: expected a number, found a string",
+        ),
+        (
+            format!("{base}[grid]\nhidden_size = []\n"),
+            "g.toml:7:15: grid.hidden_size: the axis is empty",
+        ),
+        (
+            format!("{base}[grid]\nlearning_rate = [0.1, 0]\n"),
+            "grid.learning_rate: learning_rate = 0 is invalid: must be a finite number > 0",
+        ),
+        (
+            format!("{base}[grid]\nreg = [-0.001]\n"),
+            "grid.reg: reg = -0.001 is invalid: must be a finite number >= 0",
+        ),
+        (
+            format!("{base}[grid]\nlr_decay = [0.9, 1.5]\n"),
+            "grid.lr_decay: lr_decay = 1.5 is invalid: must be in (0, 1]",
+        ),
+        (
+            format!("{base}[grid]\nhidden_size = [0]\n"),
+            "grid.hidden_size: hidden_size = 0 is invalid: must be an integer >= 1",
+        ),
+        (
+            format!("{base}batch_size = 0\n"),
+            "g.toml:6:14: train.batch_size: batch_size = 0 is invalid: must be an integer >= 1",
+        ),
+        (
+            "[train]\nepochs = 0\n".to_string(),
+            "g.toml:2:10: train.epochs: epochs = 0 is invalid: must be an integer >= 1",
+        ),
+        (
+            format!("{base}[grid]\nepochs = [1, 2]\n"),
+            "g.toml:7:1: grid.epochs: `epochs` is both fixed in [train] (line 5) and an axis in [grid]; keep only one",
+        ),
+        (format!("{base}[grid\n"), "g.toml:6:6: TOML syntax error"),
+        (
+            format!("{base}[grid]\nhidden_size = [1.5]\n"),
+            "grid.hidden_size: expected an integer, found a float",
+        ),
+        (
+            format!("{base}[grid]\nreg = {{ log = [0, 1e-2], num = 3 }}\n"),
+            "grid.reg: log-spaced bounds must be > 0, got [0, 0.01]",
+        ),
+        (format!("{base}[grid]\nreg = 0.1\n"), "grid.reg: expected a list of values"),
+        (
+            "[data]\npath = \"no/such/dir\"\n".to_string(),
+            "g.toml:2:8: data.path: no/such/dir does not exist. Download CIFAR-10 there with `sweep run",
+        ),
+        ("[data]\nsize = 3\n".to_string(), "g.toml:2:1: data.size: unknown key"),
+        (
+            "seed = -1\n".to_string(),
+            "g.toml:1:8: seed: seed = -1 is out of range: must be an integer >= 0",
+        ),
+    ];
+    assert!(cases.len() >= 12);
+    for (text, want) in cases {
+        let grid = write(tmp.path(), "g.toml", &text);
+        let out = tmp.path().join("out");
+        let assert = sweep()
+            .current_dir(tmp.path())
+            .args(["run", "g.toml", "--out"])
+            .arg(&out)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+        assert!(stderr.contains(want), "grid:\n{text}\nwanted: {want}\ngot: {stderr}");
+        assert!(!out.exists(), "a bad grid must write nothing ({})", grid.display());
+        assert!(!tmp.path().join("results").exists());
+    }
+}
+
+#[test]
+fn val_size_larger_than_the_data_names_the_grid_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("imgs");
+    for split in ["train", "test"] {
+        for class in ["a", "b"] {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..3 {
+                image::RgbImage::from_pixel(4, 4, image::Rgb([i * 50, 0, 0]))
+                    .save(d.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+    write(tmp.path(), "g.toml", "[data]\npath = \"imgs\"\nval_size = 60\n");
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "g.toml", "--out", "out"])
+        .assert()
+        .code(2)
+        .stderr(contains("g.toml:3:12: data.val_size: val_size = 60 is out of range: 0..=5"));
+    assert!(!tmp.path().join("out").exists());
+}
+
+#[test]
+fn plan_shows_jobs_and_total_work_of_the_report_grid() {
+    sweep()
+        .current_dir(project_root())
+        .args(["plan", "sweeps/seed-table3.toml"])
+        .assert()
+        .success()
+        .stdout(contains("1512 jobs over 4 axes (learning_rate, reg, hidden_size, lr_decay)"));
+}
+
+#[test]
+fn toy_sweep_writes_csv_histories_best_checkpoint_and_ranks() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "toy.toml", TOY);
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "toy.toml", "--workers", "2"])
+        .assert()
+        .success()
+        .stdout(contains("Best:"));
+    let dir = tmp.path().join("results/toy");
+    let rows = rows_without_time(&dir);
+    assert_eq!(rows.len(), 12);
+    assert_eq!(rows.iter().filter(|r| r.contains(",diverged,")).count(), 6, "{rows:?}");
+    for f in ["best.safetensors", "best.json", "grid.toml", "sweep.json"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let best: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("best.json")).unwrap()).unwrap();
+    assert!(best["test_acc"].as_f64().unwrap() > 0.5, "{best}");
+    let id = best["id"].as_str().unwrap();
+    let hist = std::fs::read_to_string(dir.join(format!("history/{id}.csv"))).unwrap();
+    assert_eq!(hist.lines().count(), 5, "{hist}");
+    assert!(dir.join(format!("history/{id}-loss.csv")).exists());
+    // `sweep best` from the parent finds it, in every format.
+    sweep()
+        .current_dir(tmp.path())
+        .args(["best", "results/"])
+        .assert()
+        .success()
+        .stdout(contains(id))
+        .stdout(contains("best.safetensors"));
+    let json = sweep()
+        .current_dir(tmp.path())
+        .args(["best", "results", "--format", "json", "--top", "3"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(v["rows"][0]["id"], id);
+    let csv = sweep()
+        .current_dir(tmp.path())
+        .args(["best", "results", "--format", "csv"])
+        .assert()
+        .success();
+    let text = String::from_utf8(csv.get_output().stdout.clone()).unwrap();
+    assert!(text.starts_with("dir,id,"), "{text}");
+    assert_eq!(text.lines().count(), 11);
+    // The same grid again: nothing to do. A different grid into the same directory: refused.
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "toy.toml"])
+        .assert()
+        .success()
+        .stdout(contains("0 jobs run"));
+    write(tmp.path(), "other.toml", &TOY.replace("num = 3", "num = 2"));
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "other.toml", "--out", "results/toy"])
+        .assert()
+        .code(2)
+        .stderr(contains("holds a different sweep"));
+    assert_eq!(rows_without_time(&dir).len(), 12);
+}
+
+#[test]
+fn one_and_two_workers_give_identical_rows_and_best_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "toy.toml", TOY);
+    for w in ["1", "2"] {
+        sweep()
+            .current_dir(tmp.path())
+            .args(["run", "toy.toml", "--out", w, "--workers", w])
+            .assert()
+            .success();
+    }
+    let (a, b) = (tmp.path().join("1"), tmp.path().join("2"));
+    assert_eq!(rows_without_time(&a), rows_without_time(&b));
+    assert_eq!(
+        std::fs::read(a.join("best.safetensors")).unwrap(),
+        std::fs::read(b.join("best.safetensors")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(a.join("best.json")).unwrap(),
+        std::fs::read(b.join("best.json")).unwrap()
+    );
+}
+
+/// A sweep slow enough to be killed in the middle: toy data, but many images per job.
+const SLOW: &str = r#"
+name = "slow"
+seed = 2
+[data]
+source = "toy"
+train_size = 30000
+[train]
+epochs = 3
+batch_size = 20
+[grid]
+learning_rate = [0.05, 0.1, 0.2]
+hidden_size = [16, 32, 48, 64]
+"#;
+
+fn count_rows(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("results.csv")).map_or(0, |t| t.lines().count().saturating_sub(1))
+}
+
+fn start(tmp: &Path, out: &str) -> std::process::Child {
+    Std::new(assert_cmd::cargo::cargo_bin("sweep"))
+        .current_dir(tmp)
+        .args(["run", "slow.toml", "--workers", "2", "--out", out])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_rows(dir: &Path, n: usize, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count_rows(dir) < n {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be interrupted"
+        );
+        assert!(Instant::now() < deadline, "no rows after 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigkill_mid_sweep_then_rerun_gives_the_rows_of_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "slow.toml", SLOW);
+    let killed = tmp.path().join("killed");
+    let mut child = start(tmp.path(), "killed");
+    wait_for_rows(&killed, 3, &mut child);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let at_kill = count_rows(&killed);
+    assert!(at_kill < 12, "the kill came after the sweep had finished");
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "slow.toml", "--workers", "2", "--out", "killed"])
+        .assert()
+        .success();
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "slow.toml", "--workers", "2", "--out", "clean"])
+        .assert()
+        .success();
+    let (a, b) = (rows_without_time(&killed), rows_without_time(&tmp.path().join("clean")));
+    assert_eq!(a.len(), 12);
+    let ids: std::collections::HashSet<&str> = a.iter().map(|r| r.split(',').next().unwrap()).collect();
+    assert_eq!(ids.len(), 12, "a job was recorded twice");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_keeping_finished_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "slow.toml", SLOW);
+    let dir = tmp.path().join("int");
+    let mut child = start(tmp.path(), "int");
+    wait_for_rows(&dir, 2, &mut child);
+    Std::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let kept = count_rows(&dir);
+    assert!((2..12).contains(&kept), "{kept}");
+    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    assert!(text.ends_with('\n'));
+}
+
+fn shared_cifar() -> PathBuf {
+    project_root().join("../shared/cifar10")
+}
+
+#[test]
+fn real_image_folder_sweep_on_a_cifar10_subset_then_best_predict_eval() {
+    let data = shared_cifar();
+    assert!(data.is_dir(), "{} is missing", data.display());
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "sub.toml",
+        "name = \"sub\"\n[data]\npath = \"unused\"\nval_size = 1000\ntrain_size = 4000\ntest_size = 1000\n\
+         [train]\nepochs = 3\nbatch_size = 100\n[grid]\nlearning_rate = [0.1, 0.3]\nhidden_size = [64]\n",
+    );
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "sub.toml", "--data"])
+        .arg(&data)
+        .assert()
+        .success();
+    let dir = tmp.path().join("results/sub");
+    let best: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("best.json")).unwrap()).unwrap();
+    assert!(best["val_acc"].as_f64().unwrap() > 0.25, "{best}");
+    assert!(best["test_acc"].as_f64().unwrap() > 0.25, "{best}");
+    let ckpt = dir.join("best.safetensors");
+    let img = data.join("test/ship/0001.jpg");
+    sweep()
+        .arg("predict")
+        .arg("--model")
+        .arg(&ckpt)
+        .arg(&img)
+        .assert()
+        .success()
+        .stdout(contains("0001.jpg\t"));
+    sweep()
+        .args(["eval", "--model"])
+        .arg(&ckpt)
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .success()
+        .stdout(contains("Test accuracy:"))
+        .stdout(contains("(10000 images)"));
+    sweep()
+        .arg("predict")
+        .arg("--model")
+        .arg(&ckpt)
+        .arg(dir.join("best.json"))
+        .assert()
+        .code(2)
+        .stderr(contains("best.json"));
+}
+
+#[test]
+fn gradcheck_prints_table_one_below_1e_7() {
+    let out = sweep().arg("gradcheck").assert().success().stdout(contains("Max Relative Error"));
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for name in ["W1", "b1", "W2", "b2"] {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+        let err: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(err < 1e-7, "{line}");
+    }
+}
+
+#[test]
+fn init_writes_a_grid_that_plan_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    sweep()
+        .current_dir(tmp.path())
+        .arg("init")
+        .assert()
+        .success()
+        .stdout(contains("grids/cifar.toml"));
+    assert!(tmp.path().join("results").is_dir());
+    sweep()
+        .current_dir(tmp.path())
+        .args(["plan", "grids/cifar.toml"])
+        .assert()
+        .success()
+        .stdout(contains("jobs over"));
+    sweep()
+        .current_dir(tmp.path())
+        .arg("init")
+        .assert()
+        .code(2)
+        .stderr(contains("--force"));
+}
+
+#[test]
+fn train_command_trains_the_toy_problem_and_saves_a_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ckpt = tmp.path().join("m.safetensors");
+    sweep()
+        .args([
+            "train",
+            "--data",
+            "toy",
+            "--hidden",
+            "10",
+            "--epochs",
+            "20",
+            "--lr",
+            "0.5",
+            "--batch-size",
+            "50",
+            "--save",
+        ])
+        .arg(&ckpt)
+        .assert()
+        .success()
+        .stdout(contains("completed: best val"));
+    assert!(ckpt.exists());
+    sweep()
+        .args(["train", "--data", "toy", "--lr=-1"])
+        .assert()
+        .code(2)
+        .stderr(contains("learning_rate = -1 is invalid"));
+}
+
+#[test]
+fn best_on_a_directory_without_results_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    sweep()
+        .arg("best")
+        .arg(tmp.path())
+        .assert()
+        .code(2)
+        .stderr(contains("no results.csv found"));
+    sweep()
+        .arg("best")
+        .arg(tmp.path().join("nope"))
+        .assert()
+        .code(2)
+        .stderr(contains("does not exist"));
+}
