@@ -45,6 +45,7 @@ pub fn stderr_is_terminal() -> bool {
 struct JobObserver<'a> {
     stop: &'a AtomicBool,
     bar: &'a ProgressBar,
+    id: &'a str,
 }
 
 impl Observer for JobObserver<'_> {
@@ -58,6 +59,15 @@ impl Observer for JobObserver<'_> {
     fn on_epoch(&mut self, r: &EpochRecord) -> Control {
         self.bar.set_position(r.epoch as u64);
         self.bar.set_message(format!("val {:.2}%", 100.0 * r.val_acc));
+        tracing::debug!(
+            "job {} epoch {}: lr {:.5} loss {:.4} train {:.4} val {:.4}",
+            self.id,
+            r.epoch,
+            r.lr,
+            r.loss,
+            r.train_acc,
+            r.val_acc
+        );
         Control::Continue
     }
 }
@@ -125,8 +135,7 @@ pub fn run(
                     let mut obs = JobObserver {
                         stop: opts.stop,
                         bar: &bar,
-                        epochs: job.config.epochs,
-                        iterations: 0,
+                        id: &job.id,
                     };
                     train(&cfg, data.train_data(), &mut obs)
                 }));
