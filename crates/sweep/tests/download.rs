@@ -305,3 +305,39 @@ fn existing_unrelated_dest_is_refused_without_any_request() {
     assert!(listener.accept().is_err(), "the server was contacted");
     assert_eq!(fs::read(dest.join("notes.txt")).unwrap(), b"mine");
 }
+
+/// The same download through the binary: `sweep run --download` fetches into the grid's data path, then sweeps it;
+/// without `--download` the error says exactly that command.
+#[test]
+fn sweep_run_download_fetches_from_a_local_server_then_runs() {
+    let body = archive(&[]);
+    let (url, server) = serve(vec![ok_response(&body)]);
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(
+        tmp.path().join("g.toml"),
+        "name = \"dl\"\n[data]\npath = \"data/cifar-10-batches-bin\"\nval_size = 2\n[train]\nepochs = 1\nbatch_size = 4\nhidden_size = 4\n",
+    )
+    .unwrap();
+    let sweep = || assert_cmd::Command::cargo_bin("sweep").unwrap();
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "g.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("sweep run g.toml --download"));
+    assert!(!tmp.path().join("data").exists() && !tmp.path().join("results").exists());
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "g.toml", "--download", "--url", &url, "--sha256", &sha256_hex(&body)])
+        .assert()
+        .success();
+    assert!(tmp.path().join("data/cifar-10-batches-bin/data_batch_5.bin").is_file());
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("results/dl/results.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
+    assert_eq!(server.join().unwrap().len(), 1);
+}
