@@ -32,9 +32,14 @@ pub struct RunSummary {
     pub interrupted: bool,
 }
 
+/// Relative cost of one epoch of a job (the D×H GEMMs dominate), for the progress bar's ETA.
+fn epoch_cost(job: &Job) -> u64 {
+    job.config.hidden_size as u64
+}
+
 /// Relative cost of a job, for largest-first scheduling.
-fn cost(job: &Job) -> u128 {
-    job.config.hidden_size as u128 * job.config.epochs as u128
+fn cost(job: &Job) -> u64 {
+    epoch_cost(job) * job.config.epochs as u64
 }
 
 /// Whether progress bars should be drawn: stderr is a terminal.
@@ -45,7 +50,8 @@ pub fn stderr_is_terminal() -> bool {
 struct JobObserver<'a> {
     stop: &'a AtomicBool,
     bar: &'a ProgressBar,
-    id: &'a str,
+    main: &'a ProgressBar,
+    job: &'a Job,
 }
 
 impl Observer for JobObserver<'_> {
@@ -59,9 +65,10 @@ impl Observer for JobObserver<'_> {
     fn on_epoch(&mut self, r: &EpochRecord) -> Control {
         self.bar.set_position(r.epoch as u64);
         self.bar.set_message(format!("val {:.2}%", 100.0 * r.val_acc));
+        self.main.inc(epoch_cost(self.job));
         tracing::debug!(
             "job {} epoch {}: lr {:.5} loss {:.4} train {:.4} val {:.4}",
-            self.id,
+            self.job.id,
             r.epoch,
             r.lr,
             r.loss,
@@ -100,13 +107,14 @@ pub fn run(
     } else {
         ProgressDrawTarget::hidden()
     });
-    let main = multi.add(ProgressBar::new(jobs.len() as u64));
-    main.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} jobs, ETA {eta}  best val {msg}")
-            .expect("valid template"),
-    );
-    main.set_position(skipped as u64);
-    main.set_message(results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc)));
+    // The bar counts work (epochs weighted by hidden size), so its ETA holds while the first jobs are still running.
+    let main = multi.add(ProgressBar::new(todo.iter().map(|j| cost(j)).sum()));
+    main.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}, ETA {eta}").expect("valid template"));
+    let status = |done: usize| {
+        let best = results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc));
+        format!("{done}/{} jobs, best val {best}", jobs.len())
+    };
+    main.set_message(status(skipped));
     main.enable_steady_tick(Duration::from_millis(200));
     let job_style = ProgressStyle::with_template("  {prefix} epoch {pos}/{len} {msg}").expect("valid template");
 
@@ -135,7 +143,8 @@ pub fn run(
                     let mut obs = JobObserver {
                         stop: opts.stop,
                         bar: &bar,
-                        id: &job.id,
+                        main: &main,
+                        job,
                     };
                     train(&cfg, data.train_data(), &mut obs)
                 }));
@@ -155,8 +164,9 @@ pub fn run(
                         let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
                         let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
                         if opts.progress {
-                            main.set_position(n as u64);
-                            main.set_message(results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc)));
+                            // Epochs a diverged job did not run are work done too.
+                            main.inc(epoch_cost(job) * (job.config.epochs - row.epochs_run) as u64);
+                            main.set_message(status(n));
                         } else {
                             tracing::info!(
                                 "job {n}/{total} {} {}: val {val}, {:.1} s ({})",
