@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use ndarray::Array2;
 use rand::Rng;
+use sweep_core::linalg::gemm;
 use sweep_core::network::{Init, TwoLayerNet, Workspace};
 use sweep_core::rng::rng_for;
 use sweep_core::train::{train, Quiet, TrainConfig, TrainData, TRAIN_ACC_SAMPLE};
@@ -91,9 +92,22 @@ fn train_step(c: &mut Criterion) {
             .collect();
         let med = median(times);
         let gflops = step_flops(h) as f64 / med.as_secs_f64() / 1e9;
+        // Baseline in the same run: the step's largest GEMM alone (X·W1, B×D times D×H), through the same backend.
+        let mut out = Array2::<f32>::zeros((B, h));
+        let gemm_times: Vec<Duration> = (0..reps.max(3))
+            .map(|_| {
+                let t = Instant::now();
+                gemm(1.0, x.view(), net.params.w1.view(), 0.0, out.view_mut());
+                black_box(&out);
+                t.elapsed()
+            })
+            .collect();
+        let gemm_gflops = (2 * B * D * h) as f64 / median(gemm_times).as_secs_f64() / 1e9;
         println!(
-            "train_step H={h}: median {:.2} ms/step over {reps} steps, {gflops:.1} GFLOP/s (B={B}, D={D}, C={C})",
-            med.as_secs_f64() * 1e3
+            "train_step H={h}: median {:.2} ms/step over {reps} steps, {gflops:.1} GFLOP/s (B={B}, D={D}, C={C}); \
+             baseline GEMM X·W1 alone {gemm_gflops:.1} GFLOP/s, step at {:.0} % of it",
+            med.as_secs_f64() * 1e3,
+            100.0 * gflops / gemm_gflops
         );
     }
 }
