@@ -40,6 +40,7 @@ const CHART_SIZE: (u32, u32) = (900, 600);
 const ORANGE: RGBColor = RGBColor(230, 120, 20);
 const GREY: RGBColor = RGBColor(150, 150, 150);
 const PURPLE: RGBColor = RGBColor(130, 40, 170);
+const GREEN_DARK: RGBColor = RGBColor(30, 130, 60);
 
 /// Errors of `sweep report`; each names the file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -681,7 +682,10 @@ fn draw_loss<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, id: &str, points
     chart
         .configure_mesh()
         .x_desc("iteration (mini-batch step)")
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .bold_line_style(BLACK.mix(0.12))
         .y_desc("loss (cross-entropy + L2)")
+        .light_line_style(BLACK.mix(0.04))
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15))
         .draw()?;
@@ -729,18 +733,20 @@ fn draw_accuracy<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("epoch")
+        .bold_line_style(BLACK.mix(0.12))
         .y_desc("accuracy (%)")
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_label_formatter(&|v| if *v > 100.0 + 1e-9 { String::new() } else { format!("{v:.0}") })
+        .light_line_style(BLACK.mix(0.04))
         .axis_desc_style((FONT, 18))
         .label_style((FONT, 15))
         .draw()?;
     if let Some(b) = best_epoch {
         let b = b as f64;
         chart
-            .draw_series(LineSeries::new([(b, lo), (b, hi)], GREY.stroke_width(1)))?
+            .draw_series(DashedLineSeries::new([(b, lo), (b, hi)], 8, 5, GREEN_DARK.stroke_width(2)))?
             .label(format!("best epoch ({b})"))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREY.stroke_width(2)));
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], GREEN_DARK.stroke_width(2)));
     }
     let train: Vec<(f64, f64)> = epochs.iter().map(|e| (e.0, e.1)).collect();
     let val: Vec<(f64, f64)> = epochs.iter().map(|e| (e.0, e.2)).collect();
@@ -756,7 +762,7 @@ fn draw_accuracy<DB: DrawingBackend>(
     chart.draw_series(val.iter().map(|&p| TriangleMarker::new(p, 5, ORANGE.filled())))?;
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .label_font((FONT, 15))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
@@ -786,7 +792,8 @@ impl AxisPlot {
         if values.len() < 2 {
             return None;
         }
-        let log = axis.log && values[0] > 0.0;
+        // Log-spaced in the grid, or listed values spanning a decade or more: a log axis.
+        let log = values[0] > 0.0 && (axis.log || values[values.len() - 1] / values[0] >= 10.0);
         let (mut points, mut best, mut diverged, mut failed) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for &v in &values {
             let at: Vec<&Row> = rows
@@ -840,14 +847,15 @@ impl AxisPlot {
         let (x0, x1) = padded(xs[0], xs[xs.len() - 1], 0.06);
         let (lo, hi) = min_max(self.points.iter().map(|p| p.1)).unwrap_or((0.0, 100.0));
         let pad = ((hi - lo) * 0.1).max(1.0);
-        let (lo, mut top) = ((lo - pad).max(0.0), hi + pad);
+        let (lo, band_lo) = ((lo - pad).max(0.0), hi + pad);
+        let mut yticks: Vec<f64> = nice_ticks(lo, band_lo.min(100.0), 10);
+        // Jobs without an accuracy go into a band of their own above the accuracies, labelled as such, never at 0 %.
         let unfinished = !self.diverged.is_empty() || !self.failed.is_empty();
-        // Jobs without an accuracy go into a band above the plotted range, never at 0 %.
-        let band_lo = top;
-        if unfinished {
-            top += 0.18 * (top - lo);
-        }
+        let top = if unfinished { band_lo + 0.2 * (band_lo - lo) } else { band_lo };
         let band_y = (band_lo + top) / 2.0;
+        if unfinished {
+            yticks.push(band_y);
+        }
         let log = self.log;
         let label = param_label(&self.name).to_string();
         let x_desc = if log { format!("{label} (log scale)") } else { label.clone() };
@@ -855,23 +863,31 @@ impl AxisPlot {
             .caption(format!("Best validation accuracy vs {label}"), caption_style())
             .margin(15)
             .x_label_area_size(50)
-            .y_label_area_size(70)
-            .build_cartesian_2d(ticked(x0..x1, thin(&xs, 12)), lo..top)?;
+            .y_label_area_size(100)
+            .build_cartesian_2d(ticked(x0..x1, thin(&xs, 12)), ticked(lo..top, yticks))?;
         chart
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc("best validation accuracy (%)")
             .x_label_formatter(&|v| fmt_num(if log { 10f64.powf(*v) } else { *v }))
             .y_label_formatter(&|v| {
-                if *v > band_lo.min(100.0) + 1e-9 {
-                    String::new()
+                if unfinished && *v == band_y {
+                    "no accuracy".into()
                 } else {
-                    format!("{v:.0}")
+                    fmt_num(*v)
                 }
             })
+            .bold_line_style(BLACK.mix(0.12))
+            .light_line_style(BLACK.mix(0.04))
             .axis_desc_style((FONT, 18))
             .label_style((FONT, 15))
             .draw()?;
+        if unfinished {
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x0, band_lo), (x1, top)],
+                RGBColor(253, 240, 240).filled(),
+            )))?;
+        }
         if !self.only_axis {
             chart
                 .draw_series(self.points.iter().map(|&(v, a)| Circle::new((self.x(v), a), 3, GREY.filled())))?
@@ -889,34 +905,21 @@ impl AxisPlot {
             .label(best_label)
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
         chart.draw_series(best.iter().map(|&p| Circle::new(p, 5, BLUE.filled())))?;
-        if unfinished {
-            chart.draw_series(LineSeries::new(
-                [(x0, band_lo), (x1, band_lo)],
-                RGBColor(235, 190, 190).stroke_width(1),
-            ))?;
-            let text = ("sans-serif", 14).into_font().color(&RED).pos(Pos::new(HPos::Left, VPos::Center));
-            chart.draw_series(std::iter::once(Text::new("no accuracy", (x0, band_y), text)))?;
-        }
-        for (list, color, name, dx) in [
-            (&self.diverged, RED, "diverged", 0.0),
-            (&self.failed, PURPLE, "failed", 0.012 * (x1 - x0)),
-        ] {
+        // Failed jobs sit a little to the right of diverged ones at the same value.
+        for (list, color, name, dx) in [(&self.diverged, RED, "diverged", 0), (&self.failed, PURPLE, "failed", 16)] {
             if list.is_empty() {
                 continue;
             }
+            let count = (FONT, 14).into_font().color(&color).pos(Pos::new(HPos::Left, VPos::Bottom));
             chart
-                .draw_series(
-                    list.iter()
-                        .map(|&(v, _)| Cross::new((self.x(v) + dx, band_y), 7, color.stroke_width(3))),
-                )?
+                .draw_series(list.iter().map(|&(v, n)| {
+                    let label = if n > 1 { format!("×{n}") } else { String::new() };
+                    EmptyElement::at((self.x(v), band_y))
+                        + Cross::new((dx, 0), 7, color.stroke_width(3))
+                        + Text::new(label, (dx + 8, -6), count.clone())
+                }))?
                 .label(name)
                 .legend(move |(x, y)| Cross::new((x + 10, y), 6, color.stroke_width(3)));
-            let style = (FONT, 14).into_font().color(&color).pos(Pos::new(HPos::Left, VPos::Bottom));
-            chart.draw_series(
-                list.iter()
-                    .filter(|(_, n)| *n > 1)
-                    .map(|&(v, n)| Text::new(format!("×{n}"), (self.x(v) + dx, band_y), style.clone())),
-            )?;
         }
         chart
             .configure_series_labels()
@@ -927,6 +930,23 @@ impl AxisPlot {
             .draw()?;
         Ok(())
     }
+}
+
+/// Round tick values (steps of 1, 2 or 5 times a power of ten) inside [lo, hi], at most about `max` of them.
+fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / max.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step + 1e-9).floor() as i64;
+    (first..=last).map(|i| i as f64 * step).collect()
 }
 
 /// A heatmap cell.
@@ -1009,6 +1029,7 @@ impl Heatmap {
             .y_desc("regularization strength (reg)")
             .x_label_formatter(&|v| lrs.get(v.round().max(0.0) as usize).map_or(String::new(), |x| fmt_num(*x)))
             .y_label_formatter(&|v| regs.get(v.round().max(0.0) as usize).map_or(String::new(), |x| fmt_num(*x)))
+            .light_line_style(BLACK.mix(0.04))
             .axis_desc_style((FONT, 18))
             .label_style((FONT, 15))
             .draw()?;
@@ -1303,7 +1324,8 @@ mod tests {
         assert_eq!(fmt_num(0.001_000_000_000_000_2), "1e-3");
         assert_eq!(fmt_num(3.162e-3), "3.16e-3");
         assert_eq!(fmt_num(0.1), "0.1");
-        assert_eq!(fmt_num(1e5), "100000");
+        assert_eq!(fmt_num(1e4), "10000");
+        assert_eq!(fmt_num(1e5), "1e5");
         assert_eq!(fmt_num(1.5e6), "1.5e6");
     }
 
