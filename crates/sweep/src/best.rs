@@ -65,8 +65,18 @@ pub fn find_results(dir: &Path) -> Result<Vec<PathBuf>, BestError> {
     Ok(found)
 }
 
-fn sort_key(r: &Ranked) -> (bool, f64) {
-    (r.row.is_candidate(), r.row.best_val_acc.unwrap_or(f64::NEG_INFINITY))
+/// Best first: completed jobs by validation accuracy, then the others (diverged, failed); ties by id.
+pub fn ranking_order(a: &Row, b: &Row) -> std::cmp::Ordering {
+    let key = |r: &Row| {
+        (
+            r.is_candidate(),
+            r.best_val_acc.filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY),
+        )
+    };
+    key(b)
+        .partial_cmp(&key(a))
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then(a.id.cmp(&b.id))
 }
 
 /// Ranks every job below `dir`: completed jobs by validation accuracy, then the rest (diverged, failed).
@@ -81,12 +91,7 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
         rows.extend(read_rows(f)?.into_iter().map(|row| Ranked { dir: parent.clone(), row }));
     }
     // Shards of one sweep may hold the same job twice; keep one row per (id) with the best accuracy.
-    rows.sort_by(|a, b| {
-        sort_key(b)
-            .partial_cmp(&sort_key(a))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.row.id.cmp(&b.row.id))
-    });
+    rows.sort_by(|a, b| ranking_order(&a.row, &b.row));
     let mut seen = std::collections::HashSet::new();
     rows.retain(|r| seen.insert(r.row.id.clone()));
     let best = match rows.first() {

@@ -187,18 +187,7 @@ impl Sweep {
 
 /// Completed jobs by validation accuracy (best first), then the others; one row per job id.
 fn rank_rows(rows: &mut Vec<Row>) {
-    let key = |r: &Row| {
-        (
-            r.is_candidate(),
-            r.best_val_acc.filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY),
-        )
-    };
-    rows.sort_by(|a, b| {
-        key(b)
-            .partial_cmp(&key(a))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.id.cmp(&b.id))
-    });
+    rows.sort_by(crate::best::ranking_order);
     let mut seen = HashSet::new();
     rows.retain(|r| seen.insert(r.id.clone()));
 }
