@@ -10,6 +10,7 @@ use sweep::commands;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     std::panic::set_hook(Box::new(|info| {
@@ -36,6 +37,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(a) => commands::init(a),
         Command::Report(a) => commands::report(&a.dir),
         Command::Data(DataCommand::Fetch(a)) => commands::fetch(a),
+    }
+}
+
+/// Rust ignores SIGPIPE, which turns `sweep best | head` into a failed write to stdout; the default action ends the
+/// process quietly instead, as for any Unix filter.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a valid action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

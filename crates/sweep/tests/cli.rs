@@ -481,3 +481,17 @@ fn best_on_a_directory_without_results_is_a_clear_error() {
         .code(2)
         .stderr(contains("does not exist"));
 }
+
+#[test]
+fn output_cut_short_by_a_closed_pipe_is_not_an_error() {
+    let bin = assert_cmd::cargo::cargo_bin("sweep");
+    let out = Std::new("bash")
+        .arg("-c")
+        .arg(format!("'{}' plan sweeps/seed-table3.toml | head -n 1", bin.display()))
+        .current_dir(project_root())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{stderr}");
+}
