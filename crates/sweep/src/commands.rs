@@ -107,12 +107,13 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // A second Ctrl-C is not caught again: the default handler ends the process.
+        // The first Ctrl-C stops the running jobs at their next step (they are not recorded and rerun on resume);
+        // a second one exits at once.
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
-            eprintln!("\ninterrupted: finishing nothing new; recorded rows are kept. Run the same command again to resume.");
+            eprintln!("\ninterrupted: stopping; finished rows are kept, run the same command again to resume (Ctrl-C again quits now)");
         });
     }
     tracing::info!(
