@@ -222,6 +222,9 @@ fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    // Temporary files are private (0600); results are meant to be shared and served like any other file.
+    #[cfg(unix)]
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -271,8 +274,13 @@ mod tests {
         assert_eq!(back, m);
         let px = Array2::from_shape_fn((4, 12), |(i, j)| (i * 37 + j * 11) as u8);
         assert_eq!(back.predict_pixels(px.view()), m.predict_pixels(px.view()));
-        // No temporary file is left beside it.
+        // No temporary file is left beside it, and it is readable by others like any file.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions()) & 0o777,
+            0o644
+        );
     }
 
     #[test]

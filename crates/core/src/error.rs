@@ -28,7 +28,9 @@ pub enum DataError {
     },
     #[error("{path}: cannot decode image: {reason}")]
     BadImage { path: PathBuf, reason: String },
-    #[error("{path}: image is {got_w}x{got_h}, but the other images are {want_w}x{want_h}; all images must have the same size")]
+    #[error(
+        "{path}: image is {got_w}x{got_h}, expected {want_w}x{want_h} (the size of the data set's other images, or of the model's input)"
+    )]
     ImageSize {
         path: PathBuf,
         got_w: u32,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::results::{read_best, read_rows, BestInfo, ResultsError, Row, BEST_CHECKPOINT, RESULTS_CSV};
+use crate::results::{read_best, read_rows, BestInfo, Manifest, ResultsError, Row, BEST_CHECKPOINT, MANIFEST, RESULTS_CSV};
 
 /// A row with the results directory it came from.
 #[derive(Debug, Clone, Serialize)]
@@ -14,14 +14,23 @@ pub struct Ranked {
     pub row: Row,
 }
 
-/// All rows below a directory, best first, and the best model's checkpoint.
+/// The jobs of one sweep (one directory, or several holding the same grid), best first, and its best model.
 #[derive(Debug, Clone, Serialize)]
-pub struct Ranking {
+pub struct SweepRanking {
+    /// The sweep's name (from its `sweep.json`), or its directory.
+    pub sweep: String,
     pub rows: Vec<Ranked>,
     pub best: Option<BestModel>,
 }
 
-/// The overall best job with its checkpoint, if one was saved.
+/// Every sweep found below a directory. Different sweeps (another grid, often other data) are ranked apart:
+/// a toy model's 96 % says nothing against a CIFAR-10 model's 55 %.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranking {
+    pub sweeps: Vec<SweepRanking>,
+}
+
+/// The best job of a sweep with its checkpoint, if one was saved.
 #[derive(Debug, Clone, Serialize)]
 pub struct BestModel {
     pub dir: PathBuf,
@@ -79,42 +88,73 @@ pub fn ranking_order(a: &Row, b: &Row) -> std::cmp::Ordering {
         .then(a.id.cmp(&b.id))
 }
 
-/// Ranks every job below `dir`: completed jobs by validation accuracy, then the rest (diverged, failed).
+/// The sweep a results directory belongs to: (grouping key, display name), from its `sweep.json` when there is one.
+fn sweep_of(dir: &Path) -> (String, String) {
+    let manifest = std::fs::read(dir.join(MANIFEST))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
+    match manifest {
+        Some(m) => (m.fingerprint, m.name),
+        None => (dir.display().to_string(), dir.display().to_string()),
+    }
+}
+
+/// Ranks the jobs below `dir`, per sweep: completed jobs by validation accuracy, then the rest (diverged, failed).
 pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
     let files = find_results(dir)?;
     if files.is_empty() {
         return Err(BestError::Empty(dir.to_path_buf()));
     }
-    let mut rows = Vec::new();
+    let mut groups: Vec<(String, String, Vec<Ranked>)> = Vec::new();
     for f in &files {
         let parent = f.parent().unwrap_or(Path::new(".")).to_path_buf();
-        rows.extend(read_rows(f)?.into_iter().map(|row| Ranked { dir: parent.clone(), row }));
-    }
-    // Shards of one sweep may hold the same job twice; keep one row per (id) with the best accuracy.
-    rows.sort_by(|a, b| ranking_order(&a.row, &b.row));
-    let mut seen = std::collections::HashSet::new();
-    rows.retain(|r| seen.insert(r.row.id.clone()));
-    let best = match rows.first() {
-        Some(top) if top.row.is_candidate() => {
-            let info = read_best(&top.dir)?.filter(|b| b.id == top.row.id);
-            let checkpoint = info.as_ref().map(|_| top.dir.join(BEST_CHECKPOINT)).filter(|p| p.exists());
-            Some(BestModel {
-                dir: top.dir.clone(),
-                checkpoint,
-                info,
-            })
+        let (key, name) = sweep_of(&parent);
+        let rows = read_rows(f)?.into_iter().map(|row| Ranked { dir: parent.clone(), row });
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.2.extend(rows),
+            None => groups.push((key, name, rows.collect())),
         }
-        _ => None,
-    };
-    Ok(Ranking { rows, best })
+    }
+    let mut sweeps = Vec::new();
+    for (_, sweep, mut rows) in groups {
+        // Directories of the same sweep may hold the same job twice; keep its best row.
+        rows.sort_by(|a, b| ranking_order(&a.row, &b.row));
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|r| seen.insert(r.row.id.clone()));
+        let best = match rows.first() {
+            Some(top) if top.row.is_candidate() => {
+                let info = read_best(&top.dir)?.filter(|b| b.id == top.row.id);
+                let checkpoint = info.as_ref().map(|_| top.dir.join(BEST_CHECKPOINT)).filter(|p| p.exists());
+                Some(BestModel {
+                    dir: top.dir.clone(),
+                    checkpoint,
+                    info,
+                })
+            }
+            _ => None,
+        };
+        sweeps.push(SweepRanking { sweep, rows, best });
+    }
+    Ok(Ranking { sweeps })
 }
 
 fn pct(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{:.2}", 100.0 * v))
 }
 
-/// A plain-text table of the top `k` and the best configuration.
+/// A plain-text table of the top `k` and the best configuration, per sweep.
 pub fn to_table(r: &Ranking, k: usize) -> String {
+    let mut out = String::new();
+    for (n, sw) in r.sweeps.iter().enumerate() {
+        if r.sweeps.len() > 1 {
+            out.push_str(&format!("{}== sweep {} ==\n", if n > 0 { "\n" } else { "" }, sw.sweep));
+        }
+        out.push_str(&sweep_table(sw, k));
+    }
+    out
+}
+
+fn sweep_table(r: &SweepRanking, k: usize) -> String {
     let mut out = format!(
         "{:>4}  {:<12}  {:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>9}  {:>8}  {:>8}  {}\n",
         "rank", "id", "lr", "reg", "hidden", "decay", "epochs", "status", "val %", "train %", "dir"
@@ -163,31 +203,49 @@ pub fn to_table(r: &Ranking, k: usize) -> String {
     out
 }
 
-/// CSV of the top `k` rows with their directory.
+/// One CSV field, quoted where needed.
+fn csv_field(s: &str) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([s]).expect("in-memory");
+    String::from_utf8(w.into_inner().expect("in-memory"))
+        .expect("utf8")
+        .trim_end()
+        .to_string()
+}
+
+/// CSV of the top `k` rows of each sweep, with the sweep and directory in front.
 pub fn to_csv(r: &Ranking, k: usize) -> String {
-    // The csv crate cannot flatten a struct, so the `dir` column is written in front of each serialized row.
+    // The csv crate cannot flatten a struct, so the two extra columns are written in front of each serialized row.
     let mut out = String::new();
-    for (i, x) in r.rows.iter().take(k).enumerate() {
+    for (i, (sw, x)) in r
+        .sweeps
+        .iter()
+        .flat_map(|sw| sw.rows.iter().take(k).map(move |x| (sw, x)))
+        .enumerate()
+    {
         let mut w = csv::WriterBuilder::new().has_headers(i == 0).from_writer(Vec::new());
         w.serialize(&x.row).expect("rows serialize");
         let text = String::from_utf8(w.into_inner().expect("in-memory")).expect("utf8");
         let mut lines = text.lines();
         if i == 0 {
-            out.push_str(&format!("dir,{}\n", lines.next().unwrap_or_default()));
+            out.push_str(&format!("sweep,dir,{}\n", lines.next().unwrap_or_default()));
         }
-        let mut dir = csv::Writer::from_writer(Vec::new());
-        dir.write_record([x.dir.display().to_string()]).expect("in-memory");
-        let dir = String::from_utf8(dir.into_inner().expect("in-memory")).expect("utf8");
-        out.push_str(&format!("{},{}\n", dir.trim_end(), lines.next().unwrap_or_default()));
+        let (name, dir) = (csv_field(&sw.sweep), csv_field(&x.dir.display().to_string()));
+        out.push_str(&format!("{name},{dir},{}\n", lines.next().unwrap_or_default()));
     }
     out
 }
 
-/// JSON with the top `k` rows and the best model.
+/// JSON with the top `k` rows and the best model of each sweep.
 pub fn to_json(r: &Ranking, k: usize) -> String {
-    let top = Ranking {
-        rows: r.rows.iter().take(k).cloned().collect(),
-        best: r.best.clone(),
-    };
-    serde_json::to_string_pretty(&top).expect("ranking serializes")
+    let sweeps = r
+        .sweeps
+        .iter()
+        .map(|sw| SweepRanking {
+            sweep: sw.sweep.clone(),
+            rows: sw.rows.iter().take(k).cloned().collect(),
+            best: sw.best.clone(),
+        })
+        .collect();
+    serde_json::to_string_pretty(&Ranking { sweeps }).expect("ranking serializes")
 }

@@ -107,12 +107,16 @@ pub struct TrainArgs {
     /// Data path (binary dir, .tar.gz or image folder), or "toy" for the synthetic problem.
     #[arg(long, default_value = "../shared/cifar10")]
     pub data: PathBuf,
+    /// Learning rate (> 0).
     #[arg(long = "lr", default_value_t = 0.1)]
     pub learning_rate: f64,
+    /// L2 regularization strength on the weights (>= 0).
     #[arg(long, default_value_t = 1e-4)]
     pub reg: f64,
+    /// Hidden units.
     #[arg(long = "hidden", default_value_t = 512)]
     pub hidden_size: usize,
+    /// Learning-rate decay per epoch, in (0, 1].
     #[arg(long = "decay", default_value_t = 0.95)]
     pub lr_decay: f64,
     #[arg(long, default_value_t = 10)]
@@ -122,8 +126,10 @@ pub struct TrainArgs {
     /// Fixed weight standard deviation instead of Kaiming init (the report used 1e-4).
     #[arg(long)]
     pub init_std: Option<f64>,
+    /// Seed of the split, the initialization and the shuffles.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Training images held out for validation.
     #[arg(long, default_value_t = 10_000)]
     pub val_size: usize,
     /// Use only this many training images.
@@ -162,10 +168,13 @@ pub enum Split {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
+    /// Checkpoint (e.g. results/cifar/best.safetensors).
     #[arg(long)]
     pub model: PathBuf,
+    /// Data path (binary dir, .tar.gz or image folder).
     #[arg(long, default_value = "../shared/cifar10")]
     pub data: PathBuf,
+    /// Which split to score; train and val are re-drawn from --seed and --val-size, which must match the sweep's.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
     /// Validation images held out (must match training to evaluate the same val split).

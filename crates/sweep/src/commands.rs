@@ -180,7 +180,7 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     }
     out.push('\n');
     for j in &jobs {
-        out.push_str(&format!("{:>5}  {:<12}", j.index, j.id));
+        out.push_str(&format!("{:>5}  {:<12}", j.index + 1, j.id));
         for p in &shown {
             out.push_str(&format!("  {:>13}", crate::grid::param_text(&j.config, p)));
         }
@@ -350,6 +350,15 @@ pub fn eval(args: &EvalArgs) -> Result<ExitCode> {
             model.net.input_size(),
             ds.class_names,
             ds.input_size()
+        );
+    }
+    if args.split != Split::Test {
+        tracing::warn!(
+            "the {:?} split is re-drawn from --seed {} and --val-size {}: they must be the sweep's `seed` and `val_size`, \
+             or this split contains images the model was trained on",
+            args.split,
+            args.seed,
+            args.val_size
         );
     }
     let (x, y) = match args.split {

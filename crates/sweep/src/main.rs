@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::from(EXIT_USAGE)
         }
     }
@@ -38,6 +38,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(a) => commands::report(&a.dir),
         Command::Data(DataCommand::Fetch(a)) => commands::fetch(a),
     }
+}
+
+/// The error and its causes on one line, each cause only once (many messages already quote their cause).
+fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
 }
 
 /// Rust ignores SIGPIPE, which turns `sweep best | head` into a failed write to stdout; the default action ends the

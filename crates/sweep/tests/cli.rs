@@ -210,15 +210,17 @@ fn toy_sweep_writes_csv_histories_best_checkpoint_and_ranks() {
         .assert()
         .success();
     let v: serde_json::Value = serde_json::from_slice(&json.get_output().stdout).unwrap();
-    assert_eq!(v["rows"].as_array().unwrap().len(), 3);
-    assert_eq!(v["rows"][0]["id"], id);
+    assert_eq!(v["sweeps"].as_array().unwrap().len(), 1);
+    assert_eq!(v["sweeps"][0]["sweep"], "toy");
+    assert_eq!(v["sweeps"][0]["rows"].as_array().unwrap().len(), 3);
+    assert_eq!(v["sweeps"][0]["rows"][0]["id"], id);
     let csv = sweep()
         .current_dir(tmp.path())
         .args(["best", "results", "--format", "csv"])
         .assert()
         .success();
     let text = String::from_utf8(csv.get_output().stdout.clone()).unwrap();
-    assert!(text.starts_with("dir,id,"), "{text}");
+    assert!(text.starts_with("sweep,dir,id,"), "{text}");
     assert_eq!(text.lines().count(), 11);
     // The same grid again: nothing to do. A different grid into the same directory: refused.
     sweep()
@@ -235,6 +237,18 @@ fn toy_sweep_writes_csv_histories_best_checkpoint_and_ranks() {
         .code(2)
         .stderr(contains("holds a different sweep"));
     assert_eq!(rows_without_time(&dir).len(), 12);
+    // Another sweep beside it is ranked apart, each with its own best.
+    write(
+        tmp.path(),
+        "other.toml",
+        &TOY.replace("name = \"toy\"", "name = \"other\"").replace("num = 3", "num = 1"),
+    );
+    sweep().current_dir(tmp.path()).args(["run", "other.toml"]).assert().success();
+    let out = sweep().current_dir(tmp.path()).args(["best", "results"]).assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("== sweep other ==") && text.contains("== sweep toy =="), "{text}");
+    assert_eq!(text.matches("Best: ").count(), 2, "{text}");
+    assert!(text.contains(&format!("Best: {id} ")), "{text}");
 }
 
 #[test]
