@@ -25,6 +25,8 @@ pub struct ModelMeta {
     /// Shape of one raw input, e.g. `[3, 32, 32]`.
     pub input_shape: Vec<usize>,
     pub val_accuracy: f64,
+    /// How the training data were split (seed, val_size, subsets), when they came from files.
+    pub data_split: Option<crate::data::DataSpec>,
 }
 
 /// A trained model: the network, the mean image it was trained with, and its metadata.
@@ -66,7 +68,7 @@ impl Model {
             views.push((*name, TensorView::new(Dtype::F32, shape.clone(), data)?));
         }
         let json = |v: &dyn erased::Ser| v.to_json();
-        let metadata: HashMap<String, String> = [
+        let mut metadata: HashMap<String, String> = [
             ("format".to_string(), FORMAT.to_string()),
             ("format_version".to_string(), FORMAT_VERSION.to_string()),
             ("hyperparameters".to_string(), json(&self.meta.hyperparameters)),
@@ -76,6 +78,9 @@ impl Model {
         ]
         .into_iter()
         .collect();
+        if let Some(split) = &self.meta.data_split {
+            metadata.insert("data_split".to_string(), json(split));
+        }
         let bytes = safetensors::tensor::serialize(views, &Some(metadata))?;
         Ok(canonical_header(bytes))
     }
@@ -122,6 +127,10 @@ impl Model {
             class_names: serde_json::from_value(parse("class_names")?).map_err(|e| format!("class_names: {e}"))?,
             input_shape: serde_json::from_value(parse("input_shape")?).map_err(|e| format!("input_shape: {e}"))?,
             val_accuracy: field("val_accuracy")?.parse().map_err(|_| "val_accuracy is not a number")?,
+            data_split: match meta.get("data_split") {
+                Some(s) => Some(serde_json::from_str(s).map_err(|e| format!("metadata `data_split`: {e}"))?),
+                None => None,
+            },
         };
         let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
         let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>), String> {
@@ -260,6 +269,12 @@ mod tests {
                 class_names: vec!["x".into(), "y".into(), "z".into()],
                 input_shape: vec![3, 2, 2],
                 val_accuracy: 0.5,
+                data_split: Some(crate::DataSpec {
+                    val_size: 7,
+                    train_size: Some(9),
+                    test_size: None,
+                    seed: 3,
+                }),
             },
         }
     }

@@ -70,6 +70,9 @@ pub struct Dataset {
     pub input_shape: Vec<usize>,
     /// What was loaded, for logs.
     pub description: String,
+    /// How the splits were drawn (None for the synthetic toy problem), saved with checkpoints so that the
+    /// validation split can be re-drawn exactly for evaluation.
+    pub spec: Option<DataSpec>,
 }
 
 impl Dataset {
@@ -511,6 +514,7 @@ pub fn load(path: &Path, spec: &DataSpec) -> Result<Dataset, DataError> {
         class_names: raw.class_names,
         input_shape: raw.input_shape,
         description,
+        spec: Some(spec.clone()),
     })
 }
 
@@ -542,6 +546,7 @@ pub fn toy_dataset(seed: u64, n_train: usize, n_val: usize, n_test: usize) -> Da
         class_names: vec!["a".into(), "b".into(), "c".into()],
         input_shape: vec![4],
         description: format!("toy: {n_train} train / {n_val} val / {n_test} test, D=4, 3 classes"),
+        spec: None,
     }
 }
 

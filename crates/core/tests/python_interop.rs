@@ -36,6 +36,7 @@ fn python_safetensors_reads_our_checkpoint() {
             class_names: (0..10).map(|i| format!("c{i}")).collect(),
             input_shape: vec![3, 32, 32],
             val_accuracy: 0.5,
+            data_split: None,
         },
         net: net.clone(),
     };

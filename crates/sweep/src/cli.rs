@@ -174,15 +174,15 @@ pub struct EvalArgs {
     /// Data path (binary dir, .tar.gz or image folder).
     #[arg(long, default_value = "../shared/cifar10")]
     pub data: PathBuf,
-    /// Which split to score; train and val are re-drawn from --seed and --val-size, which must match the sweep's.
+    /// Which split to score; train and val are re-drawn as in training (the checkpoint records how).
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
-    /// Validation images held out (must match training to evaluate the same val split).
-    #[arg(long, default_value_t = 10_000)]
-    pub val_size: usize,
-    /// Seed of the train/val split.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Validation images held out [default: as recorded in the checkpoint, else 10000].
+    #[arg(long)]
+    pub val_size: Option<usize>,
+    /// Seed of the train/val split [default: as recorded in the checkpoint, else 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]

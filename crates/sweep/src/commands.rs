@@ -289,6 +289,7 @@ pub fn train_one(args: &TrainArgs) -> Result<ExitCode> {
             class_names: ds.class_names.clone(),
             input_shape: ds.input_shape.clone(),
             val_accuracy: out.best_val_acc,
+            data_split: ds.spec.clone(),
         };
         Model {
             net,
@@ -332,15 +333,15 @@ pub fn predict(args: &PredictArgs) -> Result<ExitCode> {
 /// `sweep eval`.
 pub fn eval(args: &EvalArgs) -> Result<ExitCode> {
     let model = Model::load(&args.model)?;
-    let ds = data::load(
-        &args.data,
-        &DataSpec {
-            val_size: args.val_size,
-            train_size: None,
-            test_size: None,
-            seed: args.seed,
-        },
-    )?;
+    // The train/val split is re-drawn as it was in training: flags, else what the checkpoint recorded.
+    let recorded = model.meta.data_split.as_ref();
+    let spec = DataSpec {
+        val_size: args.val_size.or(recorded.map(|s| s.val_size)).unwrap_or(10_000),
+        train_size: None,
+        test_size: None,
+        seed: args.seed.or(recorded.map(|s| s.seed)).unwrap_or(0),
+    };
+    let ds = data::load(&args.data, &spec)?;
     if ds.class_names != model.meta.class_names || ds.input_size() != model.net.input_size() {
         bail!(
             "{} does not fit the data at {}: model classes {:?} with {} inputs, data classes {:?} with {} inputs",
@@ -352,13 +353,18 @@ pub fn eval(args: &EvalArgs) -> Result<ExitCode> {
             ds.input_size()
         );
     }
-    if args.split != Split::Test {
+    let as_trained = recorded.is_some_and(|r| (r.seed, r.val_size) == (spec.seed, spec.val_size));
+    if args.split != Split::Test && !as_trained {
         tracing::warn!(
-            "the {:?} split is re-drawn from --seed {} and --val-size {}: they must be the sweep's `seed` and `val_size`, \
-             or this split contains images the model was trained on",
+            "the {:?} split is drawn with seed {} and val_size {}, not as recorded for this model ({}): \
+             it may contain images the model was trained on",
             args.split,
-            args.seed,
-            args.val_size
+            spec.seed,
+            spec.val_size,
+            recorded.map_or("nothing recorded".to_string(), |r| format!(
+                "seed {}, val_size {}",
+                r.seed, r.val_size
+            ))
         );
     }
     let (x, y) = match args.split {

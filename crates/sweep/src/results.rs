@@ -343,6 +343,7 @@ impl ResultsDir {
                         class_names: data.class_names.clone(),
                         input_shape: data.input_shape.clone(),
                         val_accuracy: outcome.best_val_acc,
+                        data_split: data.spec.clone(),
                     },
                 };
                 model.save(&self.dir.join(BEST_CHECKPOINT))?;

@@ -5,6 +5,7 @@ use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 fn sweep() -> Command {
@@ -403,6 +404,17 @@ fn real_image_folder_sweep_on_a_cifar10_subset_then_best_predict_eval() {
         .success()
         .stdout(contains("Test accuracy:"))
         .stdout(contains("(10000 images)"));
+    // The checkpoint records its split, so the validation accuracy is reproduced exactly.
+    let val = best["val_acc"].as_f64().unwrap();
+    sweep()
+        .args(["eval", "--split", "val", "--model"])
+        .arg(&ckpt)
+        .arg("--data")
+        .arg(&data)
+        .assert()
+        .success()
+        .stdout(contains(format!("Val accuracy: {:.2}% (1000 images)", 100.0 * val)))
+        .stderr(contains("WARN").not());
     sweep()
         .arg("predict")
         .arg("--model")

@@ -168,6 +168,7 @@ fn cifar_model(hidden: usize, config: &TrainConfig) -> Model {
             .to_vec(),
             input_shape: vec![3, 32, 32],
             val_accuracy: 0.5,
+            data_split: None,
         },
     }
 }
