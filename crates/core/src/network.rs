@@ -140,10 +140,11 @@ impl<F: Scalar> TwoLayerNet<F> {
         let mut dscores = matmul(&a, &p.w2);
         dscores += &p.b2;
         let data = softmax_loss_in_place(&mut dscores, y);
+        let reg_loss = self.reg_loss(reg);
         let loss = Loss {
             data,
-            reg: self.reg_loss(reg),
-            total: data + self.reg_loss(reg),
+            reg: reg_loss,
+            total: data + reg_loss,
         };
 
         let mut dw2 = p.w2.mapv(|w| w * reg);

@@ -83,18 +83,6 @@ pub struct FetchOptions {
     pub progress: bool,
 }
 
-impl FetchOptions {
-    /// The official URL and checksums, into `dest`, with a progress bar.
-    pub fn official(dest: impl Into<PathBuf>) -> Self {
-        Self {
-            url: OFFICIAL_URL.to_string(),
-            dest: dest.into(),
-            expected: Expected::official(),
-            progress: true,
-        }
-    }
-}
-
 /// Why a download failed; every message names the URL or path and what would fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
