@@ -1,0 +1,115 @@
+//! The best validation accuracy over learning rate x regularization, one labelled cell per pair; cells without an
+//! accuracy say why (diverged, failed, not run).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::report::load::{distinct, outcome, same, Outcome};
+use crate::report::scale::{fmt_num, min_max, thin, ticked};
+use crate::report::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
+use crate::results::Row;
+
+/// A heatmap cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cell {
+    Acc(f64),
+    Diverged,
+    Failed,
+    NotRun,
+}
+
+/// Max validation accuracy over learning rate x regularization.
+pub(crate) struct Heatmap {
+    lrs: Vec<f64>,
+    regs: Vec<f64>,
+    /// cells[i][j]: learning rate i, reg j.
+    cells: Vec<Vec<Cell>>,
+}
+
+impl Heatmap {
+    /// None when there is a single cell, or no cell has an accuracy.
+    pub(crate) fn build(rows: &[Row]) -> Option<Heatmap> {
+        let lrs = distinct(rows.iter().map(|r| r.learning_rate));
+        let regs = distinct(rows.iter().map(|r| r.reg));
+        if lrs.len() * regs.len() < 2 {
+            return None;
+        }
+        let cells: Vec<Vec<Cell>> = lrs
+            .iter()
+            .map(|&lr| {
+                regs.iter()
+                    .map(|&reg| {
+                        let at: Vec<Outcome> = rows
+                            .iter()
+                            .filter(|r| same(r.learning_rate, lr) && same(r.reg, reg))
+                            .map(outcome)
+                            .collect();
+                        let max = at
+                            .iter()
+                            .filter_map(|o| if let Outcome::Acc(a) = o { Some(*a) } else { None })
+                            .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+                        match max {
+                            Some(a) => Cell::Acc(a),
+                            None if at.contains(&Outcome::Diverged) => Cell::Diverged,
+                            None if !at.is_empty() => Cell::Failed,
+                            None => Cell::NotRun,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        cells
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, Cell::Acc(_)))
+            .then_some(Heatmap { lrs, regs, cells })
+    }
+}
+
+impl Chart for Heatmap {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr<DB>> {
+        let (nx, ny) = (self.lrs.len(), self.regs.len());
+        let (amin, amax) = min_max(
+            self.cells
+                .iter()
+                .flatten()
+                .filter_map(|c| if let Cell::Acc(a) = c { Some(*a) } else { None }),
+        )
+        .unwrap_or((0.0, 100.0));
+        let xt: Vec<f64> = thin(&(0..nx).map(|i| i as f64).collect::<Vec<_>>(), 12);
+        let yt: Vec<f64> = thin(&(0..ny).map(|i| i as f64).collect::<Vec<_>>(), 12);
+        let (lrs, regs) = (&self.lrs, &self.regs);
+        let caption = "Best validation accuracy (%): learning rate x regularization";
+        let (x, y) = (ticked(-0.5..nx as f64 - 0.5, xt), ticked(-0.5..ny as f64 - 0.5, yt));
+        let mut chart = style::frame(root, caption, 90, x, y)?;
+        style::mesh(&mut chart, "learning rate", "regularization strength (reg)")
+            .disable_mesh()
+            .x_label_formatter(&|v| lrs.get(v.round().max(0.0) as usize).map_or(String::new(), |x| fmt_num(*x)))
+            .y_label_formatter(&|v| regs.get(v.round().max(0.0) as usize).map_or(String::new(), |x| fmt_num(*x)))
+            .draw()?;
+        let cell_px = (780 / nx.max(1)).min(480 / ny.max(1)) as i32;
+        let size = (cell_px / 4).clamp(9, 22);
+        for (i, col) in self.cells.iter().enumerate() {
+            for (j, c) in col.iter().enumerate() {
+                let (x, y) = (i as f64, j as f64);
+                let (fill, text, ink): (RGBColor, String, RGBColor) = match *c {
+                    Cell::Acc(a) => {
+                        let t = if amax > amin { (a - amin) / (amax - amin) } else { 0.6 };
+                        let ink = if t < 0.55 { WHITE } else { BLACK };
+                        (ViridisRGB::get_color(t), format!("{a:.1}"), ink)
+                    }
+                    Cell::Diverged => (RGBColor(250, 220, 220), "diverged".into(), RED),
+                    Cell::Failed => (RGBColor(230, 230, 230), "failed".into(), PURPLE),
+                    Cell::NotRun => (WHITE, "not run".into(), GREY),
+                };
+                let corners = [(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)];
+                chart.draw_series(std::iter::once(Rectangle::new(corners, fill.filled())))?;
+                chart.draw_series(std::iter::once(Rectangle::new(corners, WHITE.stroke_width(1))))?;
+                let style = (FONT, size).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center));
+                chart.draw_series(std::iter::once(Text::new(text, (x, y), style)))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! The report's `index.html`: summary, best configuration, the figures with their captions, notes on what is missing,
+//! and the job tables. The style sheet is `assets/report.css`, inlined so that the page works opened from disk.
+
+use std::fmt::Write as _;
+
+use super::load::{outcome, status, Outcome, Status, Sweep};
+use super::scale::fmt_num;
+use crate::results::Row;
+
+/// Rows of the top table.
+const TOP_K: usize = 10;
+const CSS: &str = include_str!("../../assets/report.css");
+
+/// One figure on the page.
+struct Shown {
+    title: String,
+    caption: String,
+    png: String,
+    svg: Option<String>,
+    size: (u32, u32),
+}
+
+/// The figures and notes of the page, in the order they were added.
+#[derive(Default)]
+pub(super) struct Page {
+    figures: Vec<Shown>,
+    /// Why a figure is missing, in plain text.
+    notes: Vec<String>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An accuracy (0-1) in percent with two decimals, or a dash. Stand-in for the crate's shared accuracy formatting.
+fn pct(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite()).map_or("–".into(), |v| format!("{:.2} %", 100.0 * v))
+}
+
+impl Page {
+    /// Shows the figure `<stem>.png` (and `<stem>.svg` when `svg`), drawn at `size`.
+    pub(super) fn add(&mut self, title: String, caption: String, stem: &str, svg: bool, size: (u32, u32)) {
+        let svg = svg.then(|| format!("{stem}.svg"));
+        self.figures.push(Shown {
+            title,
+            caption,
+            png: format!("{stem}.png"),
+            svg,
+            size,
+        });
+    }
+
+    /// Says why a figure is missing.
+    pub(super) fn note(&mut self, text: impl Into<String>) {
+        self.notes.push(text.into());
+    }
+
+    pub(super) fn html(&self, s: &Sweep) -> String {
+        let mut h = String::new();
+        let name = esc(&s.name);
+        let _ = write!(
+            h,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>Sweep report: {name}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n\
+             <h1>Sweep report: {name}</h1>\n"
+        );
+        summary(&mut h, s);
+        h.push_str("<h2>Best configuration</h2>\n");
+        match s.best_row() {
+            Some(r) => best_table(&mut h, r, s.best.as_ref().and_then(|b| b.test_acc)),
+            None => h.push_str(
+                "<p class=\"none\">No job completed, so there is no best model: the loss, accuracy and weight figures \
+                 are left out. See the jobs that did not finish below.</p>\n",
+            ),
+        }
+        self.figures_html(&mut h);
+        let _ = writeln!(h, "<h2>Top {TOP_K} jobs</h2>");
+        h.push_str(&jobs_table(s.rows.iter().take(TOP_K), true));
+        let unfinished: Vec<&Row> = s.rows.iter().filter(|r| !matches!(outcome(r), Outcome::Acc(_))).collect();
+        if !unfinished.is_empty() {
+            h.push_str("<h2>Jobs that did not finish</h2>\n<p>Diverged jobs have no accuracy worth plotting; the figures draw them as red crosses in a band above the accuracies, never as 0 %.</p>\n");
+            h.push_str(&jobs_table(unfinished.into_iter(), false));
+        }
+        h.push_str("<footer>Written by <code>sweep report</code>. Every file is local: this page works opened straight from disk.</footer>\n</body>\n</html>\n");
+        h
+    }
+
+    /// The figures with their captions, then the notes.
+    fn figures_html(&self, h: &mut String) {
+        h.push_str("<h2>Figures</h2>\n");
+        if self.figures.is_empty() {
+            h.push_str("<p class=\"none\">No figure could be drawn from these results.</p>\n");
+        }
+        for f in &self.figures {
+            let svg = f.svg.as_ref().map_or(String::new(), |p| format!(" <a href=\"{}\">SVG</a>", esc(p)));
+            let _ = writeln!(
+                h,
+                "<figure>\n<img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\">\n<figcaption><b>{}</b> {}{svg}</figcaption>\n</figure>",
+                esc(&f.png),
+                esc(&f.title),
+                f.size.0,
+                f.size.1,
+                esc(&f.title),
+                esc(&f.caption)
+            );
+        }
+        if !self.notes.is_empty() {
+            h.push_str("<ul class=\"notes\">\n");
+            for n in &self.notes {
+                let _ = writeln!(h, "<li>{}</li>", esc(n));
+            }
+            h.push_str("</ul>\n");
+        }
+    }
+}
+
+/// How many jobs ended how, and where the results are.
+fn summary(h: &mut String, s: &Sweep) {
+    let (done, div, failed) = (s.count(Status::Completed), s.count(Status::Diverged), s.count(Status::Failed));
+    let other = s.rows.len() - done - div - failed;
+    let _ = writeln!(
+        h,
+        "<p class=\"summary\">{} jobs: {done} completed, {div} diverged, {failed} failed{}. From <code>{}</code>.</p>",
+        s.rows.len(),
+        if other > 0 {
+            format!(", {other} stopped early")
+        } else {
+            String::new()
+        },
+        esc(&s.dir.display().to_string())
+    );
+}
+
+/// The best job's parameters and accuracies; `test` is the best model's test accuracy once measured.
+fn best_table(h: &mut String, r: &Row, test: Option<f64>) {
+    let [id, lr, reg, hidden, decay, epochs, batch] = config_cells(r);
+    let _ = writeln!(
+        h,
+        "<table class=\"best\">\n<tr><th>job</th><td><code>{id}</code></td></tr>\n\
+         <tr><th>learning rate</th><td>{lr}</td></tr>\n<tr><th>regularization (reg)</th><td>{reg}</td></tr>\n\
+         <tr><th>hidden size</th><td>{hidden}</td></tr>\n<tr><th>learning-rate decay</th><td>{decay}</td></tr>\n\
+         <tr><th>epochs</th><td>{epochs}</td></tr>\n<tr><th>batch size</th><td>{batch}</td></tr>\n\
+         <tr><th>initialization</th><td>{}</td></tr>\n<tr><th>best epoch</th><td>{}</td></tr>\n\
+         <tr><th>validation accuracy</th><td><b>{}</b></td></tr>\n<tr><th>test accuracy</th><td><b>{}</b>{}</td></tr>\n</table>",
+        esc(&r.init_std),
+        r.best_epoch.map_or("–".into(), |e| e.to_string()),
+        pct(r.best_val_acc),
+        pct(test),
+        if test.is_none() {
+            " (not measured yet: it is filled in when the sweep ends)"
+        } else {
+            ""
+        }
+    );
+}
+
+/// A job's id and configuration as both tables show them: id, learning rate, reg, hidden size, decay, epochs, batch.
+fn config_cells(r: &Row) -> [String; 7] {
+    [
+        esc(&r.id),
+        fmt_num(r.learning_rate),
+        fmt_num(r.reg),
+        r.hidden_size.to_string(),
+        fmt_num(r.lr_decay),
+        r.epochs.to_string(),
+        r.batch_size.to_string(),
+    ]
+}
+
+/// A table of jobs, numbered when `ranked`.
+fn jobs_table<'a>(rows: impl Iterator<Item = &'a Row>, ranked: bool) -> String {
+    let mut h = String::from("<table class=\"jobs\">\n<tr>");
+    if ranked {
+        h.push_str("<th>rank</th>");
+    }
+    h.push_str(
+        "<th>job</th><th>learning rate</th><th>reg</th><th>hidden</th><th>decay</th><th>epochs</th><th>batch</th>\
+         <th>status</th><th>epochs run</th><th>val. acc.</th><th>train acc.</th><th>seconds</th></tr>\n",
+    );
+    for (i, r) in rows.enumerate() {
+        let class = match status(r) {
+            Status::Completed => "ok",
+            Status::Diverged => "diverged",
+            _ => "other",
+        };
+        let [id, lr, reg, hidden, decay, epochs, batch] = config_cells(r);
+        let _ = write!(h, "<tr class=\"{class}\">");
+        if ranked {
+            let _ = write!(h, "<td>{}</td>", i + 1);
+        }
+        let val = match outcome(r) {
+            Outcome::Diverged => "diverged".to_string(),
+            _ => pct(r.best_val_acc),
+        };
+        let _ = writeln!(
+            h,
+            "<td><code>{id}</code></td><td>{lr}</td><td>{reg}</td><td>{hidden}</td><td>{decay}</td><td>{epochs}</td><td>{batch}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            esc(&r.status),
+            r.epochs_run,
+            val,
+            pct(r.train_acc),
+            r.seconds
+        );
+    }
+    h.push_str("</table>\n");
+    h
+}
