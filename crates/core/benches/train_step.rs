@@ -24,11 +24,9 @@ const EPOCH_SAMPLES: usize = 10;
 /// Extra timed steps per H for the explicit median printed after criterion's runs.
 const MEDIAN_REPS: usize = 21;
 
-/// Floating-point operations of one SGD step: the two D×H GEMMs (forward X·W1, backward Xᵀ·dh fused into the W1
-/// update) and the three H×C GEMMs (forward, dW2, dh). Elementwise work (ReLU, softmax, bias) is not counted.
+/// Floating-point operations of one step at hidden size `h`, from the cost model `sweep plan` and the runner use.
 fn step_flops(h: usize) -> u64 {
-    let (b, d, h, c) = (B as u64, D as u64, h as u64, C as u64);
-    2 * b * d * h + 2 * b * d * h + 3 * (2 * b * h * c)
+    sweep_core::cost::step_flops(B, D, h, C)
 }
 
 /// A seeded (rows, cols) matrix of uniform values in [-0.5, 0.5), roughly the range of mean-subtracted pixels.

@@ -43,10 +43,13 @@ pub struct DataSpec {
     pub seed: u64,
 }
 
+/// Training images held out for validation unless a grid or flag says otherwise: the report's 40,000 / 10,000 split.
+pub const DEFAULT_VAL_SIZE: usize = 10_000;
+
 impl Default for DataSpec {
     fn default() -> Self {
         Self {
-            val_size: 10_000,
+            val_size: DEFAULT_VAL_SIZE,
             train_size: None,
             test_size: None,
             seed: 0,

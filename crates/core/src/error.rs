@@ -11,7 +11,7 @@ pub const CIFAR10_HINT: &str = "CIFAR-10 is at https://www.cs.toronto.edu/~kriz/
 pub enum DataError {
     #[error("data not found: {path}: looked for {looked_for}. {hint}", hint = CIFAR10_HINT)]
     NotFound { path: PathBuf, looked_for: String },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -58,13 +58,13 @@ pub struct ConfigError {
 /// Errors while writing or reading a checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot write checkpoint {path}: {source}")]
+    #[error("cannot write checkpoint {path}")]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read checkpoint {path}: {source}")]
+    #[error("cannot read checkpoint {path}")]
     Read {
         path: PathBuf,
         #[source]

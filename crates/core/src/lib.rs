@@ -3,6 +3,7 @@
 //! This crate prints nothing and has no CLI: progress goes through [`train::Observer`], errors are typed.
 
 pub mod checkpoint;
+pub mod cost;
 pub mod data;
 pub mod error;
 pub mod gradcheck;
