@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::results::{read_best, read_rows, BestInfo, Manifest, ResultsError, Row, BEST_CHECKPOINT, MANIFEST, RESULTS_CSV};
+pub use crate::error::BestError;
+use crate::format::{read_best, read_manifest, read_rows, BestInfo, Row, BEST_CHECKPOINT, RESULTS_CSV};
+use crate::params::{describe_all, params, Show};
+use crate::text::pct;
 
 /// A row with the results directory it came from.
 #[derive(Debug, Clone, Serialize)]
@@ -36,17 +39,6 @@ pub struct BestModel {
     pub dir: PathBuf,
     pub checkpoint: Option<PathBuf>,
     pub info: Option<BestInfo>,
-}
-
-/// Errors of `sweep best`.
-#[derive(Debug, thiserror::Error)]
-pub enum BestError {
-    #[error("{0} does not exist; give a results directory (e.g. results/ or results/cifar)")]
-    Missing(PathBuf),
-    #[error("no results.csv found below {0}; run `sweep run GRID` first or point at its --out directory")]
-    Empty(PathBuf),
-    #[error(transparent)]
-    Results(#[from] ResultsError),
 }
 
 /// Every results.csv below `dir` (or `dir` itself if it is one), in sorted order.
@@ -88,12 +80,17 @@ pub fn ranking_order(a: &Row, b: &Row) -> std::cmp::Ordering {
         .then(a.id.cmp(&b.id))
 }
 
+/// Sorts best first ([`ranking_order`]) and keeps one entry per job id, its best: the one ranking of `best` and the
+/// report.
+pub fn rank_rows<T>(items: &mut Vec<T>, row: impl Fn(&T) -> &Row) {
+    items.sort_by(|a, b| ranking_order(row(a), row(b)));
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|x| seen.insert(row(x).id.clone()));
+}
+
 /// The sweep a results directory belongs to: (grouping key, display name), from its `sweep.json` when there is one.
 fn sweep_of(dir: &Path) -> (String, String) {
-    let manifest = std::fs::read(dir.join(MANIFEST))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok());
-    match manifest {
+    match read_manifest(dir).ok().flatten() {
         Some(m) => (m.fingerprint, m.name),
         None => (dir.display().to_string(), dir.display().to_string()),
     }
@@ -118,9 +115,7 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
     let mut sweeps = Vec::new();
     for (_, sweep, mut rows) in groups {
         // Directories of the same sweep may hold the same job twice; keep its best row.
-        rows.sort_by(|a, b| ranking_order(&a.row, &b.row));
-        let mut seen = std::collections::HashSet::new();
-        rows.retain(|r| seen.insert(r.row.id.clone()));
+        rank_rows(&mut rows, |r| &r.row);
         let best = match rows.first() {
             Some(top) if top.row.is_candidate() => {
                 let info = read_best(&top.dir)?.filter(|b| b.id == top.row.id);
@@ -138,10 +133,6 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
     Ok(Ranking { sweeps })
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{:.2}", 100.0 * v))
-}
-
 /// A plain-text table of the top `k` and the best configuration, per sweep.
 pub fn to_table(r: &Ranking, k: usize) -> String {
     let mut out = String::new();
@@ -155,21 +146,22 @@ pub fn to_table(r: &Ranking, k: usize) -> String {
 }
 
 fn sweep_table(r: &SweepRanking, k: usize) -> String {
-    let mut out = format!(
-        "{:>4}  {:<12}  {:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>9}  {:>8}  {:>8}  {}\n",
-        "rank", "id", "lr", "reg", "hidden", "decay", "epochs", "status", "val %", "train %", "dir"
-    );
+    // The usual columns, and any other parameter that differs between this sweep's jobs.
+    let varies = |p: &crate::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
+    let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Table) || varies(p)).collect();
+    let mut out = format!("{:>4}  {:<12}", "rank", "id");
+    for p in &shown {
+        out.push_str(&format!("  {:>w$}", p.short, w = p.width));
+    }
+    out.push_str(&format!("  {:>9}  {:>8}  {:>8}  {}\n", "status", "val %", "train %", "dir"));
     for (i, x) in r.rows.iter().take(k).enumerate() {
         let w = &x.row;
+        out.push_str(&format!("{:>4}  {:<12}", i + 1, w.id));
+        for p in &shown {
+            out.push_str(&format!("  {:>w$}", p.text(&w.config), w = p.width));
+        }
         out.push_str(&format!(
-            "{:>4}  {:<12}  {:>9}  {:>9}  {:>6}  {:>6}  {:>6}  {:>9}  {:>8}  {:>8}  {}\n",
-            i + 1,
-            w.id,
-            w.learning_rate,
-            w.reg,
-            w.hidden_size,
-            w.lr_decay,
-            w.epochs,
+            "  {:>9}  {:>8}  {:>8}  {}\n",
             w.status,
             pct(w.best_val_acc),
             pct(w.train_acc),
@@ -181,15 +173,9 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
         (Some(b), Some(top)) => {
             let w = &top.row;
             out.push_str(&format!(
-                "Best: {} lr={} reg={} hidden={} decay={} epochs={} batch={} init={}: val {}%, test {}%\n",
+                "Best: {} {}: val {}%, test {}%\n",
                 w.id,
-                w.learning_rate,
-                w.reg,
-                w.hidden_size,
-                w.lr_decay,
-                w.epochs,
-                w.batch_size,
-                w.init_std,
+                describe_all(&w.config),
                 pct(w.best_val_acc),
                 pct(b.info.as_ref().and_then(|i| i.test_acc))
             ));
@@ -206,16 +192,15 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
 /// One CSV field, quoted where needed.
 fn csv_field(s: &str) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([s]).expect("in-memory");
-    String::from_utf8(w.into_inner().expect("in-memory"))
-        .expect("utf8")
-        .trim_end()
-        .to_string()
+    match w.write_record([s]) {
+        Ok(()) => String::from_utf8_lossy(&w.into_inner().unwrap_or_default()).trim_end().to_string(),
+        Err(_) => s.to_string(),
+    }
 }
 
 /// CSV of the top `k` rows of each sweep, with the sweep and directory in front.
 pub fn to_csv(r: &Ranking, k: usize) -> String {
-    // The csv crate cannot flatten a struct, so the two extra columns are written in front of each serialized row.
+    // The two extra columns go in front of each row as `results.csv` writes it.
     let mut out = String::new();
     for (i, (sw, x)) in r
         .sweeps
@@ -223,9 +208,7 @@ pub fn to_csv(r: &Ranking, k: usize) -> String {
         .flat_map(|sw| sw.rows.iter().take(k).map(move |x| (sw, x)))
         .enumerate()
     {
-        let mut w = csv::WriterBuilder::new().has_headers(i == 0).from_writer(Vec::new());
-        w.serialize(&x.row).expect("rows serialize");
-        let text = String::from_utf8(w.into_inner().expect("in-memory")).expect("utf8");
+        let text = String::from_utf8_lossy(&x.row.to_csv(i == 0)).into_owned();
         let mut lines = text.lines();
         if i == 0 {
             out.push_str(&format!("sweep,dir,{}\n", lines.next().unwrap_or_default()));
@@ -247,5 +230,5 @@ pub fn to_json(r: &Ranking, k: usize) -> String {
             best: sw.best.clone(),
         })
         .collect();
-    serde_json::to_string_pretty(&Ranking { sweeps }).expect("ranking serializes")
+    serde_json::to_string_pretty(&Ranking { sweeps }).unwrap_or_default()
 }

@@ -14,6 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
+pub use crate::error::DownloadError;
+use crate::text::hex;
+
 /// Where the official binary release of CIFAR-10 is published.
 pub const OFFICIAL_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 /// Size in bytes of the official archive.
@@ -40,7 +43,7 @@ pub const OPTIONAL_MEMBERS: [&str; 1] = ["readme.html"];
 
 /// Largest member accepted (the real batches are 30,730,000 bytes): guards the disk against a hostile archive.
 const MAX_MEMBER_SIZE: u64 = 256 * 1024 * 1024;
-const HINT_NETWORK: &str = "check the network or pass --url to a mirror";
+pub(crate) const HINT_NETWORK: &str = "check the network or pass --url to a mirror";
 
 /// What the downloaded archive must match; `None` fields are not checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,57 +86,6 @@ pub struct FetchOptions {
     pub progress: bool,
 }
 
-/// Why a download failed; every message names the URL or path and what would fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum DownloadError {
-    #[error("cannot download {url}: {reason}; {HINT_NETWORK}")]
-    Request { url: String, reason: String },
-    #[error("{url} answered HTTP {status} {status_text}; check the URL or pass --url to a mirror")]
-    Status { url: String, status: u16, status_text: String },
-    #[error("download of {url} was cut off after {got} of {expected} bytes (Content-Length); retry, or {HINT_NETWORK}")]
-    Truncated { url: String, got: u64, expected: u64 },
-    #[error("download of {url} failed after {got} bytes: {source}; retry, or {HINT_NETWORK}")]
-    Read {
-        url: String,
-        got: u64,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{url} is {got} bytes, expected {expected}: not the expected archive; pass --url to a mirror of the official release")]
-    Size { url: String, expected: u64, got: u64 },
-    #[error("{algo} checksum mismatch for {url}: expected {expected}, got {got}; the download is corrupt or not the expected archive: retry, or pass --url to another mirror")]
-    Checksum {
-        url: String,
-        algo: &'static str,
-        expected: String,
-        got: String,
-    },
-    #[error("expected {algo} {value:?} is not a {len}-digit hex string; fix the checksum given")]
-    BadChecksum { algo: &'static str, value: String, len: usize },
-    #[error(
-        "cannot write {path}: {source}; check that the directory is writable and has space (CIFAR-10 needs about 350 MB while unpacking)"
-    )]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{url} is not a readable .tar.gz archive: {source}; retry, or pass --url to a mirror of the official release")]
-    Archive {
-        url: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error(
-        "archive from {url} has an unsafe or invalid member {member:?}: {reason}; refusing to unpack it, pass --url to a trusted mirror"
-    )]
-    UnsafeMember { url: String, member: String, reason: String },
-    #[error("archive from {url} lacks {missing} (expected {MEMBER_DIR}/<name> members); it is not the CIFAR-10 binary release, pass --url to one", missing = .missing.join(", "))]
-    MissingMembers { url: String, missing: Vec<String> },
-    #[error("{path} already exists but holds no data_batch_1.bin; remove it or choose a new destination directory")]
-    DestExists { path: PathBuf },
-}
-
 /// Decides what to do with an archive member, from its path: `Ok(Some(name))` to unpack it as `name`, `Ok(None)` to skip
 /// it, `Err(reason)` if the path is absolute or climbs out with `..` (the whole archive is then rejected).
 pub fn member_target(path: &Path) -> Result<Option<&'static str>, String> {
@@ -167,14 +119,10 @@ fn check_hex(algo: &'static str, value: &Option<String>, len: usize) -> Result<O
     Ok(Some(v))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DownloadError + '_ {
-    move |source| DownloadError::Io {
+    move |cause| DownloadError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -319,12 +267,12 @@ fn download(
                     expected: content_length.unwrap_or_default(),
                 });
             }
-            Err(source) => {
+            Err(cause) => {
                 bar.abandon();
                 return Err(DownloadError::Read {
                     url: url.clone(),
                     got,
-                    source,
+                    cause,
                 });
             }
         };
@@ -374,9 +322,9 @@ fn download(
 
 /// Unpacks the expected members of the .tar.gz in `file` into `dir` (flat), rejecting unsafe paths.
 fn unpack_members(url: &str, file: &mut File, dir: &Path) -> Result<(), DownloadError> {
-    let bad = |source: io::Error| DownloadError::Archive {
+    let bad = |cause: io::Error| DownloadError::Archive {
         url: url.to_string(),
-        source,
+        cause,
     };
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
     let mut seen: HashSet<&'static str> = HashSet::new();

@@ -1,47 +1,19 @@
 //! Grid files: TOML parsed with positions, checked key by key, and expanded into a deterministic list of jobs.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sweep_core::{Init, TrainConfig};
+use sweep_core::TrainConfig;
 use toml::{Spanned, Value};
 
-/// Training parameters a grid may fix in `[train]` or sweep in `[grid]`.
-pub const PARAMS: [&str; 7] = [
-    "learning_rate",
-    "reg",
-    "hidden_size",
-    "lr_decay",
-    "epochs",
-    "batch_size",
-    "init_std",
-];
+pub use crate::error::GridError;
+use crate::params::{self, Param, Value as PValue};
+use crate::text::hex;
+
 const TOP_KEYS: [&str; 5] = ["name", "seed", "data", "train", "grid"];
 const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
-
-/// A mistake in a grid file: where it is, which key, and what would fix it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GridError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for GridError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
-        if let Some(k) = &self.key {
-            write!(f, "{k}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-impl std::error::Error for GridError {}
 
 /// Where the data come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,11 +36,61 @@ pub struct DataSection {
     pub val_size_pos: Option<(usize, usize)>,
 }
 
+/// Sizes of the synthetic toy problem unless `[data]` says otherwise: (train, val, test).
+pub const TOY_SIZES: (usize, usize, usize) = (600, 200, 200);
+
+/// What a sweep's data will be, known before loading them (for `sweep plan`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlannedData {
+    pub n_train: usize,
+    pub n_val: usize,
+    pub input: usize,
+    pub classes: usize,
+    /// The sizes assume CIFAR-10 (the files were not read).
+    pub assumed_cifar: bool,
+}
+
+impl DataSection {
+    /// (train, val, test) sizes of the toy problem.
+    pub fn toy_sizes(&self) -> (usize, usize, usize) {
+        let n_val = if self.val_size_pos.is_some() { self.val_size } else { TOY_SIZES.1 };
+        (
+            self.train_size.unwrap_or(TOY_SIZES.0),
+            n_val.max(1),
+            self.test_size.unwrap_or(TOY_SIZES.2),
+        )
+    }
+
+    /// The data's sizes: the toy problem's (D=4, 3 classes), or CIFAR-10's (50,000 training images of 3,072 values,
+    /// 10 classes) for a path, without reading it.
+    pub fn planned(&self) -> PlannedData {
+        match self.source {
+            DataSource::Toy => {
+                let (n_train, n_val, _) = self.toy_sizes();
+                PlannedData {
+                    n_train,
+                    n_val,
+                    input: 4,
+                    classes: 3,
+                    assumed_cifar: false,
+                }
+            }
+            DataSource::Path(_) => PlannedData {
+                n_train: self.train_size.unwrap_or(50_000usize.saturating_sub(self.val_size)),
+                n_val: self.val_size,
+                input: 3072,
+                classes: 10,
+                assumed_cifar: self.train_size.is_none(),
+            },
+        }
+    }
+}
+
 /// One sweep axis: a parameter and its values in file order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Axis {
-    pub name: String,
-    pub values: Vec<f64>,
+    pub param: &'static Param,
+    pub values: Vec<PValue>,
     /// Values came from `{ log = [lo, hi], num = n }`: plots use a log axis.
     pub log: bool,
 }
@@ -81,7 +103,8 @@ pub struct Grid {
     pub name: String,
     pub seed: u64,
     pub data: DataSection,
-    pub fixed: BTreeMap<String, f64>,
+    /// Parameters fixed in `[train]`.
+    pub fixed: BTreeMap<&'static str, PValue>,
     pub axes: Vec<Axis>,
 }
 
@@ -156,54 +179,18 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn is_integer_param(name: &str) -> bool {
-    matches!(name, "hidden_size" | "epochs" | "batch_size")
-}
-
-/// Checks one value of a training parameter, returning it as f64.
-fn param_value(ctx: &Ctx, name: &str, key: &str, v: &Value, offset: usize) -> Result<f64, GridError> {
-    let x = match (v, is_integer_param(name)) {
-        (Value::Integer(i), _) => *i as f64,
-        (Value::Float(f), false) => *f,
+/// Checks one value of a training parameter against the parameter table.
+fn param_value(ctx: &Ctx, p: &Param, key: &str, v: &Value, offset: usize) -> Result<PValue, GridError> {
+    let checked = match (v, p.is_integer()) {
+        (Value::Integer(i), _) => p.number(*i as f64),
+        (Value::Float(f), false) => p.number(*f),
+        (Value::String(s), _) if !matches!(p.kind, params::Kind::Int | params::Kind::Float) => p.name_value(s),
         (other, int) => {
             let want = if int { "an integer" } else { "a number" };
             return Err(ctx.err(offset, Some(key), format!("expected {want}, found {}", type_name(other))));
         }
     };
-    check_range(name, x).map_err(|e| ctx.err(offset, Some(key), e.to_string()))?;
-    Ok(x)
-}
-
-/// Range check of one parameter value by the core's own rules.
-fn check_range(name: &str, x: f64) -> Result<(), sweep_core::ConfigError> {
-    if is_integer_param(name) && x < 1.0 {
-        return Err(sweep_core::ConfigError {
-            name: param_static(name),
-            value: x.to_string(),
-            valid: "an integer >= 1",
-        });
-    }
-    let mut c = TrainConfig::default();
-    set_param(&mut c, name, x);
-    c.check().map(|_| ())
-}
-
-fn param_static(name: &str) -> &'static str {
-    PARAMS.iter().find(|p| **p == name).copied().unwrap_or("parameter")
-}
-
-/// Sets a parameter on a config by name.
-pub fn set_param(c: &mut TrainConfig, name: &str, x: f64) {
-    match name {
-        "learning_rate" => c.learning_rate = x,
-        "reg" => c.reg = x,
-        "hidden_size" => c.hidden_size = x as usize,
-        "lr_decay" => c.lr_decay = x,
-        "epochs" => c.epochs = x as usize,
-        "batch_size" => c.batch_size = x as usize,
-        "init_std" => c.init = Init::Std(x),
-        _ => unreachable!("unknown parameter {name}"),
-    }
+    checked.map_err(|e| ctx.err(offset, Some(key), e.to_string()))
 }
 
 fn spaced(lo: f64, hi: f64, num: usize, log: bool) -> Vec<f64> {
@@ -224,8 +211,8 @@ fn spaced(lo: f64, hi: f64, num: usize, log: bool) -> Vec<f64> {
         .collect()
 }
 
-fn axis_values(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<(Vec<f64>, bool), GridError> {
-    let key = format!("grid.{name}");
+fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>, bool), GridError> {
+    let key = format!("grid.{}", p.name);
     let off = v.span().start;
     let shape = "a list of values like [0.1, 0.2] or { log = [1e-5, 1e-2], num = 4 } (or linear = [lo, hi])";
     match v.get_ref() {
@@ -235,7 +222,7 @@ fn axis_values(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<(Vec<f64>, b
             }
             let vals = items
                 .iter()
-                .map(|i| param_value(ctx, name, &key, i, off))
+                .map(|i| param_value(ctx, p, &key, i, off))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((vals, false))
         }
@@ -278,14 +265,18 @@ fn axis_values(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<(Vec<f64>, b
             if log && !(lo > 0.0 && hi > 0.0) {
                 return Err(ctx.err(off, Some(&key), format!("log-spaced bounds must be > 0, got [{lo}, {hi}]")));
             }
+            if matches!(p.kind, params::Kind::Choice(_)) {
+                return Err(ctx.err(off, Some(&key), "a range needs a numeric parameter; list the names instead"));
+            }
             let mut vals = spaced(lo, hi, num, log);
-            if is_integer_param(name) {
+            if p.is_integer() {
                 vals = vals.into_iter().map(f64::round).collect();
                 vals.dedup();
             }
-            for &x in &vals {
-                check_range(name, x).map_err(|e| ctx.err(off, Some(&key), e.to_string()))?;
-            }
+            let vals = vals
+                .into_iter()
+                .map(|x| p.number(x).map_err(|e| ctx.err(off, Some(&key), e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok((vals, log))
         }
         other => Err(ctx.err(
@@ -374,7 +365,7 @@ impl Grid {
         // [data]
         let mut data = DataSection {
             source: DataSource::Path(PathBuf::new()),
-            val_size: 10_000,
+            val_size: sweep_core::data::DEFAULT_VAL_SIZE,
             train_size: None,
             test_size: None,
             path_pos: None,
@@ -385,39 +376,27 @@ impl Grid {
         for (k, v) in &data_map {
             let key = format!("data.{}", k.get_ref());
             match k.get_ref().as_str() {
-                "path" => match v.get_ref() {
-                    Value::String(s) if !s.is_empty() => {
-                        if have_source {
-                            return Err(ctx.err(k.span().start, Some(&key), "give either `path` or `source = \"toy\"`, not both"));
+                "path" | "source" => {
+                    if have_source {
+                        return Err(ctx.err(k.span().start, Some(&key), "give either `path` or `source = \"toy\"`, not both"));
+                    }
+                    data.source = match (k.get_ref().as_str(), v.get_ref()) {
+                        ("path", Value::String(s)) if !s.is_empty() => DataSource::Path(PathBuf::from(s)),
+                        ("source", Value::String(s)) if s == "toy" => DataSource::Toy,
+                        ("path", other) => {
+                            let msg = format!("expected a non-empty path string, found {other}");
+                            return Err(ctx.err(v.span().start, Some(&key), msg));
                         }
-                        data.source = DataSource::Path(PathBuf::from(s));
+                        (_, other) => {
+                            let msg = format!("the only named source is \"toy\" (found {other}); for files use path = \"...\"");
+                            return Err(ctx.err(v.span().start, Some(&key), msg));
+                        }
+                    };
+                    if k.get_ref() == "path" {
                         data.path_pos = Some(ctx.pos(v.span().start));
-                        have_source = true;
                     }
-                    other => {
-                        return Err(ctx.err(
-                            v.span().start,
-                            Some(&key),
-                            format!("expected a non-empty path string, found {other}"),
-                        ))
-                    }
-                },
-                "source" => match v.get_ref() {
-                    Value::String(s) if s == "toy" => {
-                        if have_source {
-                            return Err(ctx.err(k.span().start, Some(&key), "give either `path` or `source = \"toy\"`, not both"));
-                        }
-                        data.source = DataSource::Toy;
-                        have_source = true;
-                    }
-                    other => {
-                        return Err(ctx.err(
-                            v.span().start,
-                            Some(&key),
-                            format!("the only named source is \"toy\" (found {other}); for files use path = \"...\""),
-                        ))
-                    }
-                },
+                    have_source = true;
+                }
                 "val_size" => {
                     data.val_size = usize_value(&ctx, &key, v, 0)?;
                     data.val_size_pos = Some(ctx.pos(v.span().start));
@@ -437,11 +416,11 @@ impl Grid {
         for (k, v) in sections.train.iter().flatten() {
             let pname = k.get_ref().as_str();
             let key = format!("train.{pname}");
-            if !PARAMS.contains(&pname) {
-                return Err(ctx.err(k.span().start, Some(&key), suggest(pname, &PARAMS)));
-            }
-            fixed.insert(pname.to_string(), param_value(&ctx, pname, &key, v.get_ref(), v.span().start)?);
-            fixed_line.insert(pname.to_string(), ctx.pos(k.span().start).0);
+            let Some(p) = params::param(pname) else {
+                return Err(ctx.err(k.span().start, Some(&key), suggest(pname, &params::names())));
+            };
+            fixed.insert(p.name, param_value(&ctx, p, &key, v.get_ref(), v.span().start)?);
+            fixed_line.insert(p.name, ctx.pos(k.span().start).0);
         }
         let mut entries: Vec<(&Spanned<String>, &Spanned<Value>)> = sections.grid.iter().flatten().collect();
         entries.sort_by_key(|(k, _)| k.span().start);
@@ -449,9 +428,9 @@ impl Grid {
         for (k, v) in entries {
             let pname = k.get_ref().as_str();
             let key = format!("grid.{pname}");
-            if !PARAMS.contains(&pname) {
-                return Err(ctx.err(k.span().start, Some(&key), suggest(pname, &PARAMS)));
-            }
+            let Some(p) = params::param(pname) else {
+                return Err(ctx.err(k.span().start, Some(&key), suggest(pname, &params::names())));
+            };
             if let Some(line) = fixed_line.get(pname) {
                 return Err(ctx.err(
                     k.span().start,
@@ -459,12 +438,8 @@ impl Grid {
                     format!("`{pname}` is both fixed in [train] (line {line}) and an axis in [grid]; keep only one"),
                 ));
             }
-            let (values, log) = axis_values(&ctx, pname, v)?;
-            axes.push(Axis {
-                name: pname.to_string(),
-                values,
-                log,
-            });
+            let (values, log) = axis_values(&ctx, p, v)?;
+            axes.push(Axis { param: p, values, log });
         }
         Ok(Grid {
             file: file.to_path_buf(),
@@ -481,7 +456,9 @@ impl Grid {
     pub fn jobs(&self) -> Vec<Job> {
         let mut base = TrainConfig::default();
         for (k, &v) in &self.fixed {
-            set_param(&mut base, k, v);
+            if let Some(p) = params::param(k) {
+                p.set(&mut base, v);
+            }
         }
         let mut configs = vec![base];
         for axis in &self.axes {
@@ -490,7 +467,7 @@ impl Grid {
                 .flat_map(|c| {
                     axis.values.iter().map(move |&v| {
                         let mut c = c.clone();
-                        set_param(&mut c, &axis.name, v);
+                        axis.param.set(&mut c, v);
                         c
                     })
                 })
@@ -524,38 +501,15 @@ impl Grid {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Stable id of a configuration (its seed excluded): the first 12 hex digits of the SHA-256 of its canonical JSON.
 pub fn job_id(config: &TrainConfig) -> String {
-    let canonical = serde_json::json!({
-        "learning_rate": config.learning_rate,
-        "reg": config.reg,
-        "hidden_size": config.hidden_size,
-        "lr_decay": config.lr_decay,
-        "epochs": config.epochs,
-        "batch_size": config.batch_size,
-        "init": config.init,
-    });
-    hex(&Sha256::digest(canonical.to_string().as_bytes()))[..12].to_string()
+    hex(&Sha256::digest(params::canonical_json(config).as_bytes()))[..12].to_string()
 }
 
-/// The value of a parameter as text for tables and CSV (`kaiming` for the default init).
-pub fn param_text(c: &TrainConfig, name: &str) -> String {
-    match name {
-        "learning_rate" => c.learning_rate.to_string(),
-        "reg" => c.reg.to_string(),
-        "hidden_size" => c.hidden_size.to_string(),
-        "lr_decay" => c.lr_decay.to_string(),
-        "epochs" => c.epochs.to_string(),
-        "batch_size" => c.batch_size.to_string(),
-        "init_std" => match c.init {
-            Init::Kaiming => "kaiming".to_string(),
-            Init::Std(s) => s.to_string(),
-        },
-        _ => String::new(),
+impl Axis {
+    /// The axis's parameter name.
+    pub fn name(&self) -> &'static str {
+        self.param.name
     }
 }
 
@@ -584,17 +538,17 @@ hidden_size = [8, 16, 32]
     fn expands_cartesian_product_first_axis_outermost() {
         let g = parse(GOOD).unwrap();
         assert_eq!(
-            g.axes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+            g.axes.iter().map(|a| a.name()).collect::<Vec<_>>(),
             ["learning_rate", "reg", "hidden_size"]
         );
-        let reg = &g.axes[1].values;
-        assert_eq!(reg, &[1e-5, 1e-4, 1e-3, 1e-2]);
+        let reg: Vec<f64> = g.axes[1].values.iter().filter_map(|v| v.as_f64()).collect();
+        assert_eq!(reg, [1e-5, 1e-4, 1e-3, 1e-2]);
         let jobs = g.jobs();
         assert_eq!(jobs.len(), 2 * 4 * 3);
         assert_eq!(jobs[0].config.learning_rate, 0.1);
         assert_eq!(jobs[0].config.hidden_size, 8);
         assert_eq!(jobs[1].config.hidden_size, 16);
-        assert_eq!(jobs[3].config.reg, g.axes[1].values[1]);
+        assert_eq!(Some(jobs[3].config.reg), g.axes[1].values[1].as_f64());
         assert_eq!(jobs[12].config.learning_rate, 0.2);
         assert!(jobs.iter().all(|j| j.config.epochs == 2));
         let ids: std::collections::HashSet<_> = jobs.iter().map(|j| &j.id).collect();
@@ -619,15 +573,12 @@ hidden_size = [8, 16, 32]
         assert_eq!(ia, ib);
         // Golden id: SHA-256 (first 12 hex) of the canonical JSON, computed independently with Python's json + hashlib:
         // {"batch_size":200,"epochs":10,"hidden_size":512,"init":{"kind":"kaiming"},"learning_rate":0.1,"lr_decay":0.95,"reg":0.0001}
-        let c = TrainConfig {
-            learning_rate: 0.1,
-            reg: 1e-4,
-            hidden_size: 512,
-            lr_decay: 0.95,
-            epochs: 10,
-            batch_size: 200,
-            ..Default::default()
-        };
+        // (core's default configuration is exactly that one: the report's settings)
+        let c = TrainConfig::default();
+        assert_eq!(
+            (c.learning_rate, c.reg, c.hidden_size, c.lr_decay, c.epochs, c.batch_size),
+            (0.1, 1e-4, 512, 0.95, 10, 200)
+        );
         assert_eq!(job_id(&c), "7430e0317f8f");
         assert_eq!(job_id(&c).len(), 12);
         let other_seed = parse(&GOOD.replace("seed = 3", "seed = 4")).unwrap().jobs();
@@ -635,11 +586,100 @@ hidden_size = [8, 16, 32]
         assert_ne!(other_seed[0].config.seed, a[0].config.seed);
     }
 
+    /// The ids of the report's Table III grid as every earlier version computed them (SHA-256 of the 1,512 ids joined
+    /// by commas, in job order, taken from `sweep plan sweeps/seed-table3.toml` before the parameter table existed):
+    /// existing results directories keep resuming.
+    #[test]
+    fn ids_of_the_shipped_table_iii_grid_never_change() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/seed-table3.toml");
+        let jobs = Grid::load(&path).unwrap().jobs();
+        assert_eq!(jobs.len(), 1512);
+        assert_eq!((jobs[0].id.as_str(), jobs[1].id.as_str()), ("8fe1c7a7adfe", "cb6950f08611"));
+        let joined = jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>().join(",");
+        assert_eq!(
+            hex(&Sha256::digest(joined.as_bytes())),
+            "2b0fd23486f78077b21630b0579852933cd652a8314b03fd4ac554fb73360968"
+        );
+    }
+
     #[test]
     fn integer_log_axis_is_rounded_and_deduplicated() {
         let g = parse("[grid]\nhidden_size = { log = [16, 1024], num = 7 }\n").unwrap();
-        assert_eq!(g.axes[0].values, vec![16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
+        let v: Vec<f64> = g.axes[0].values.iter().filter_map(|v| v.as_f64()).collect();
+        assert_eq!(v, [16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
         assert!(g.axes[0].log);
+    }
+
+    /// Every mistake the parser can find: its message names file, line, column and key, and says what would fix it.
+    #[test]
+    fn bad_grids_give_a_message_naming_line_and_key() {
+        let base = "name = \"g\"\n[data]\nsource = \"toy\"\n[train]\nepochs = 1\n";
+        let cases: Vec<(String, &str)> = vec![
+            ("nmae = \"x\"\n".to_string(), "g.toml:1:1: nmae: unknown key; did you mean `name`?"),
+            (
+                format!("{base}[grid]\nlearnig_rate = [0.1]\n"),
+                "g.toml:7:1: grid.learnig_rate: unknown key; did you mean `learning_rate`?",
+            ),
+            (
+                format!("{base}[grid]\nlearning_rate = [\"fast\"]\n"),
+                "g.toml:7:17: grid.learning_rate: expected a number, found a string",
+            ),
+            (
+                format!("{base}[grid]\nhidden_size = []\n"),
+                "g.toml:7:15: grid.hidden_size: the axis is empty",
+            ),
+            (
+                format!("{base}[grid]\nlearning_rate = [0.1, 0]\n"),
+                "grid.learning_rate: learning_rate = 0 is invalid: must be a finite number > 0",
+            ),
+            (
+                format!("{base}[grid]\nreg = [-0.001]\n"),
+                "grid.reg: reg = -0.001 is invalid: must be a finite number >= 0",
+            ),
+            (
+                format!("{base}[grid]\nlr_decay = [0.9, 1.5]\n"),
+                "grid.lr_decay: lr_decay = 1.5 is invalid: must be in (0, 1]",
+            ),
+            (
+                format!("{base}[grid]\nhidden_size = [0]\n"),
+                "grid.hidden_size: hidden_size = 0 is invalid: must be an integer >= 1",
+            ),
+            (
+                format!("{base}batch_size = 0\n"),
+                "g.toml:6:14: train.batch_size: batch_size = 0 is invalid: must be an integer >= 1",
+            ),
+            (
+                "[train]\nepochs = 0\n".to_string(),
+                "g.toml:2:10: train.epochs: epochs = 0 is invalid: must be an integer >= 1",
+            ),
+            (
+                format!("{base}[grid]\nepochs = [1, 2]\n"),
+                "g.toml:7:1: grid.epochs: `epochs` is both fixed in [train] (line 5) and an axis in [grid]; keep only one",
+            ),
+            (format!("{base}[grid\n"), "g.toml:6:6: TOML syntax error"),
+            (
+                format!("{base}[grid]\nhidden_size = [1.5]\n"),
+                "grid.hidden_size: expected an integer, found a float",
+            ),
+            (
+                format!("{base}[grid]\nreg = {{ log = [0, 1e-2], num = 3 }}\n"),
+                "grid.reg: log-spaced bounds must be > 0, got [0, 0.01]",
+            ),
+            (format!("{base}[grid]\nreg = 0.1\n"), "grid.reg: expected a list of values"),
+            ("[data]\nsize = 3\n".to_string(), "g.toml:2:1: data.size: unknown key"),
+            (
+                "seed = -1\n".to_string(),
+                "g.toml:1:8: seed: seed = -1 is out of range: must be an integer >= 0",
+            ),
+            (
+                format!("{base}[grid]\ninit_std = [\"xavier\"]\n"),
+                "g.toml:7:12: grid.init_std: expected a number or \"kaiming\", found \"xavier\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(&text).expect_err(&text).to_string();
+            assert!(e.contains(want), "grid:\n{text}\nwanted: {want}\ngot: {e}");
+        }
     }
 
     #[test]

@@ -3,8 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use sweep::cli::{Cli, Command, DataCommand};
-use sweep::commands;
+
+mod cli;
+mod commands;
+
+use cli::Cli;
 
 /// Exit code for every error a user can cause (bad grid, bad value, missing data, unwritable output).
 const EXIT_USAGE: u8 = 2;
@@ -19,37 +22,15 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            // The message and its causes, each once: no message repeats its own cause.
+            eprintln!("error: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match &cli.command {
-        Command::Run(a) => commands::run(a),
-        Command::Plan(a) => commands::plan(a),
-        Command::Best(a) => commands::best(a),
-        Command::Train(a) => commands::train_one(a),
-        Command::Gradcheck(a) => commands::gradcheck(a),
-        Command::Predict(a) => commands::predict(a),
-        Command::Eval(a) => commands::eval(a),
-        Command::Init(a) => commands::init(a),
-        Command::Report(a) => commands::report(&a.dir),
-        Command::Data(DataCommand::Fetch(a)) => commands::fetch(a),
-    }
-}
-
-/// The error and its causes on one line, each cause only once (many messages already quote their cause).
-fn message(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !msg.contains(&c) {
-            msg = format!("{msg}: {c}");
-        }
-    }
-    msg
+    cli.command.exec()
 }
 
 /// Rust ignores SIGPIPE, which turns `sweep best | head` into a failed write to stdout; the default action ends the

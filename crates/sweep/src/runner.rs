@@ -7,11 +7,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sweep_core::cost::Shape;
 use sweep_core::train::{train, Control, EpochRecord, Observer};
 use sweep_core::Dataset;
 
+use crate::format::Row;
 use crate::grid::Job;
-use crate::results::{ResultsDir, ResultsError, Row};
+use crate::params::describe;
+use crate::results::{ResultsDir, ResultsError};
 
 /// How to run.
 pub struct RunOptions<'a> {
@@ -32,14 +35,26 @@ pub struct RunSummary {
     pub interrupted: bool,
 }
 
-/// Relative cost of one epoch of a job (the D×H GEMMs dominate), for the progress bar's ETA.
-fn epoch_cost(job: &Job) -> u64 {
-    job.config.hidden_size as u64
+/// The sizes that decide a job's work on these data.
+pub fn job_shape(job: &Job, data: &Dataset) -> Shape {
+    Shape {
+        n_train: data.x_train.nrows(),
+        n_val: data.x_val.nrows(),
+        input: data.input_size(),
+        hidden: job.config.hidden_size,
+        classes: data.class_names.len(),
+        batch: job.config.batch_size,
+    }
 }
 
-/// Relative cost of a job, for largest-first scheduling.
-fn cost(job: &Job) -> u64 {
-    epoch_cost(job) * job.config.epochs as u64
+/// Work of one epoch of a job in kFLOP (the cost model), for the progress bar's ETA.
+fn epoch_cost(job: &Job, data: &Dataset) -> u64 {
+    job_shape(job, data).epoch_flops() / 1_000
+}
+
+/// Work of a job, for largest-first scheduling.
+fn cost(job: &Job, data: &Dataset) -> u64 {
+    epoch_cost(job, data) * job.config.epochs as u64
 }
 
 /// Whether progress bars should be drawn: stderr is a terminal.
@@ -52,6 +67,7 @@ struct JobObserver<'a> {
     bar: &'a ProgressBar,
     main: &'a ProgressBar,
     job: &'a Job,
+    epoch_cost: u64,
 }
 
 impl Observer for JobObserver<'_> {
@@ -65,7 +81,7 @@ impl Observer for JobObserver<'_> {
     fn on_epoch(&mut self, r: &EpochRecord) -> Control {
         self.bar.set_position(r.epoch as u64);
         self.bar.set_message(format!("val {:.2}%", 100.0 * r.val_acc));
-        self.main.inc(epoch_cost(self.job));
+        self.main.inc(self.epoch_cost);
         tracing::debug!(
             "job {} epoch {}: lr {:.5} loss {:.4} train {:.4} val {:.4}",
             self.job.id,
@@ -79,14 +95,6 @@ impl Observer for JobObserver<'_> {
     }
 }
 
-fn describe(job: &Job) -> String {
-    let c = &job.config;
-    format!(
-        "lr={} reg={} hidden={} decay={} epochs={} batch={}",
-        c.learning_rate, c.reg, c.hidden_size, c.lr_decay, c.epochs, c.batch_size
-    )
-}
-
 /// Runs `jobs` minus those in `done`, recording each one in `results` as soon as it ends.
 pub fn run(
     jobs: &[Job],
@@ -96,7 +104,7 @@ pub fn run(
     opts: &RunOptions,
 ) -> Result<RunSummary, ResultsError> {
     let mut todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.id)).collect();
-    todo.sort_by(|a, b| cost(b).cmp(&cost(a)).then(a.index.cmp(&b.index)));
+    todo.sort_by(|a, b| cost(b, data).cmp(&cost(a, data)).then(a.index.cmp(&b.index)));
     let skipped = jobs.len() - todo.len();
     if skipped > 0 {
         tracing::info!("resuming: {skipped} of {} jobs already recorded, {} to run", jobs.len(), todo.len());
@@ -108,7 +116,7 @@ pub fn run(
         ProgressDrawTarget::hidden()
     });
     // The bar counts work (epochs weighted by hidden size), so its ETA holds while the first jobs are still running.
-    let main = multi.add(ProgressBar::new(todo.iter().map(|j| cost(j)).sum()));
+    let main = multi.add(ProgressBar::new(todo.iter().map(|j| cost(j, data)).sum()));
     main.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}, ETA {eta}").expect("valid template"));
     let status = |done: usize| {
         let best = results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc));
@@ -135,7 +143,7 @@ pub fn run(
                 let Some(job) = todo.get(i) else { break };
                 let bar = multi.add(ProgressBar::new(job.config.epochs as u64));
                 bar.set_style(job_style.clone());
-                bar.set_prefix(format!("{} ({})", job.id, describe(job)));
+                bar.set_prefix(format!("{} ({})", job.id, describe(&job.config)));
                 let started = Instant::now();
                 let cfg = job.config.clone().check();
                 let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -145,6 +153,7 @@ pub fn run(
                         bar: &bar,
                         main: &main,
                         job,
+                        epoch_cost: epoch_cost(job, data),
                     };
                     train(&cfg, data.train_data(), &mut obs)
                 }));
@@ -165,7 +174,7 @@ pub fn run(
                         let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
                         if opts.progress {
                             // Epochs a diverged job did not run are work done too.
-                            main.inc(epoch_cost(job) * (job.config.epochs - row.epochs_run) as u64);
+                            main.inc(epoch_cost(job, data) * (job.config.epochs - row.epochs_run) as u64);
                             main.set_message(status(n));
                         } else {
                             tracing::info!(
@@ -173,7 +182,7 @@ pub fn run(
                                 job.id,
                                 row.status,
                                 seconds,
-                                describe(job)
+                                describe(&job.config)
                             );
                         }
                         rows.lock().unwrap_or_else(|p| p.into_inner()).push(row);

@@ -22,6 +22,8 @@ const MEMBERS: [&str; 6] = [
 
 /// Serves `responses` (raw bytes, one per connection, in order) then exits; returns the URL and the request lines seen.
 /// Gives up waiting for a connection after 20 s so a failing test never hangs.
+mod common;
+
 fn serve(responses: Vec<Vec<u8>>) -> (String, JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -318,7 +320,7 @@ fn sweep_run_download_fetches_from_a_local_server_then_runs() {
         "name = \"dl\"\n[data]\npath = \"data/cifar-10-batches-bin\"\nval_size = 2\n[train]\nepochs = 1\nbatch_size = 4\nhidden_size = 4\n",
     )
     .unwrap();
-    let sweep = || assert_cmd::Command::cargo_bin("sweep").unwrap();
+    let sweep = || common::sweep();
     sweep()
         .current_dir(tmp.path())
         .args(["run", "g.toml"])

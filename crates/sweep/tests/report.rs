@@ -7,15 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
+use sweep::format::{BestInfo, JobStatus, Row};
 use sweep::grid::{job_id, Grid};
 use sweep::report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
-use sweep::results::{BestInfo, Row};
 use sweep_core::checkpoint::ModelMeta;
 use sweep_core::{Init, Model, TrainConfig, TwoLayerNet};
 
-fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::project_root;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Building results directories through the library
@@ -51,31 +50,27 @@ fn noise(i: usize) -> f64 {
 fn build_dir(dir: &Path, grid: &str, jobs: &[Job]) {
     std::fs::create_dir_all(dir.join("history")).unwrap();
     std::fs::write(dir.join("grid.toml"), grid).unwrap();
-    let mut w = csv::Writer::from_path(dir.join("results.csv")).unwrap();
+    let mut csv = Vec::new();
     let mut best: Option<(usize, f64)> = None;
     for (index, j) in jobs.iter().enumerate() {
         let id = job_id(&j.config);
         let epochs_run = if j.status == "diverged" { 2 } else { j.config.epochs };
         let best_epoch = j.val.map(|_| epochs_run.min(4));
-        w.serialize(Row {
+        let row = Row {
             id: id.clone(),
-            learning_rate: j.config.learning_rate,
-            reg: j.config.reg,
-            hidden_size: j.config.hidden_size,
-            lr_decay: j.config.lr_decay,
-            epochs: j.config.epochs,
-            batch_size: j.config.batch_size,
-            init_std: "kaiming".into(),
-            seed: 7,
-            status: j.status.into(),
+            config: TrainConfig {
+                seed: 7,
+                ..j.config.clone()
+            },
+            status: j.status.parse::<JobStatus>().unwrap(),
             epochs_run,
             best_epoch,
             best_val_acc: j.val,
             train_acc: j.val.map(|v| (v + 0.05).min(1.0)),
             final_loss: if j.status == "diverged" { None } else { Some(1.4) },
             seconds: 1.5,
-        })
-        .unwrap();
+        };
+        csv.extend(row.to_csv(index == 0));
         // Histories as the runner writes them.
         let top = j.val.unwrap_or(0.1);
         let mut epochs = String::from("epoch,lr,loss,train_acc,val_acc\n");
@@ -110,7 +105,7 @@ fn build_dir(dir: &Path, grid: &str, jobs: &[Job]) {
             }
         }
     }
-    w.flush().unwrap();
+    std::fs::write(dir.join("results.csv"), csv).unwrap();
     if let Some((index, val)) = best {
         let j = &jobs[index];
         let info = BestInfo {
@@ -460,8 +455,7 @@ fn toy_sweep_run_by_the_binary_gives_a_report() {
                 learning_rate = [0.1, 1e4]\nreg = { log = [1e-4, 1e-2], num = 3 }\nhidden_size = [8, 16]\n";
     std::fs::write(tmp.path().join("t.toml"), grid).unwrap();
     let out = tmp.path().join("out");
-    let run = assert_cmd::Command::cargo_bin("sweep")
-        .unwrap()
+    let run = common::sweep()
         .current_dir(tmp.path())
         .args(["run", "t.toml", "--out", "out", "--workers", "2", "--report"])
         .timeout(Duration::from_secs(120))
@@ -470,8 +464,7 @@ fn toy_sweep_run_by_the_binary_gives_a_report() {
     assert!(run.status.success(), "sweep run failed:\n{}", String::from_utf8_lossy(&run.stderr));
     assert!(out.join("report/index.html").is_file(), "sweep run --report wrote no report");
     // `sweep report DIR` rewrites it; the toy inputs (shape [4]) have no weight tiles.
-    let rep = assert_cmd::Command::cargo_bin("sweep")
-        .unwrap()
+    let rep = common::sweep()
         .args(["report"])
         .arg(&out)
         .timeout(Duration::from_secs(60))
@@ -714,5 +707,5 @@ fn nightly_script_and_grid_are_valid() {
     let g = Grid::load(&root.join("sweeps/nightly.toml")).unwrap();
     let jobs = g.jobs();
     assert!((2..=12).contains(&jobs.len()), "{} jobs: keep the nightly sweep small", jobs.len());
-    assert!(g.axes.iter().any(|a| a.name == "learning_rate") && g.axes.iter().any(|a| a.name == "reg"));
+    assert!(g.axes.iter().any(|a| a.name() == "learning_rate") && g.axes.iter().any(|a| a.name() == "reg"));
 }

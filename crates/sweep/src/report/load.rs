@@ -1,19 +1,19 @@
 //! Reading a results directory: results.csv (ranked), best.json, the grid's axes (from the grid copy, or inferred from
 //! the rows) and the best job's history files.
 //!
-//! The last part of this file gathers the report's own stand-ins for things that are about to be shared across the
-//! crate (the parameter table, the job statuses, the history format, the ranking): they are kept together so that they
-//! can be replaced in one place.
+//! Everything it reads goes through the crate's own format ([`crate::format`]), parameter table and ranking.
 
-use std::collections::HashSet;
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use sweep_core::train::EpochRecord;
 
 use super::ReportError;
+use crate::best::rank_rows;
+use crate::format::{
+    history_paths, read_best, read_history, read_rows, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY, RESULTS_CSV,
+};
 use crate::grid::{Axis, Grid};
-use crate::results::{read_best, read_rows, BestInfo, Row, BEST_CHECKPOINT, GRID_COPY, RESULTS_CSV};
+use crate::params::{params, Param, Value};
 
 /// Everything the report needs from a results directory.
 pub(super) struct Sweep {
@@ -36,7 +36,7 @@ impl Sweep {
             return Err(ReportError::NotResults(dir.to_path_buf()));
         }
         let mut rows = read_rows(&csv)?;
-        rank_rows(&mut rows);
+        rank_rows(&mut rows, |r| r);
         let best = read_best(dir)?;
         let best_id = best
             .as_ref()
@@ -45,11 +45,7 @@ impl Sweep {
 
         let grid_path = dir.join(GRID_COPY);
         let (name, axes, axes_inferred) = if grid_path.is_file() {
-            let text = fs::read_to_string(&grid_path).map_err(|source| ReportError::Read {
-                path: grid_path.clone(),
-                source,
-            })?;
-            let grid = Grid::parse(&grid_path, &text)?;
+            let grid = Grid::load(&grid_path)?;
             (grid.name, grid.axes, false)
         } else {
             let name = dir.file_name().map_or("sweep".to_string(), |n| n.to_string_lossy().into_owned());
@@ -91,18 +87,18 @@ impl Sweep {
 
 /// Without grid.toml: every parameter that takes more than one value is an axis, log-spaced if it spans a decade or more.
 fn infer_axes(rows: &[Row]) -> Vec<Axis> {
-    crate::grid::PARAMS
+    params()
         .iter()
-        .filter_map(|&name| {
-            let values = distinct(rows.iter().filter_map(|r| param_of(r, name)));
+        .filter_map(|param| {
+            let values = distinct(rows.iter().filter_map(|r| param_of(r, param)));
             if values.len() < 2 {
                 return None;
             }
             let (lo, hi) = (values[0], values[values.len() - 1]);
             let log = lo > 0.0 && hi / lo >= 10.0;
             Some(Axis {
-                name: name.to_string(),
-                values,
+                param,
+                values: values.into_iter().map(Value::Num).collect(),
                 log,
             })
         })
@@ -133,100 +129,25 @@ pub(super) enum Outcome {
 }
 
 pub(super) fn outcome(r: &Row) -> Outcome {
-    let status = status(r);
-    if status == Status::Diverged {
+    if r.status == JobStatus::Diverged {
         return Outcome::Diverged;
     }
     match r.best_val_acc {
-        Some(v) if v.is_finite() && status != Status::Failed => Outcome::Acc(100.0 * v),
+        Some(v) if v.is_finite() && r.status != JobStatus::Failed => Outcome::Acc(100.0 * v),
         _ => Outcome::NoAcc,
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Stand-ins, to be replaced by the crate's shared parameter table, statuses and history format
-
-/// The value of a grid parameter in a row (None for the default `kaiming` init).
-/// Stand-in for the shared parameter table.
-pub(super) fn param_of(r: &Row, name: &str) -> Option<f64> {
-    match name {
-        "learning_rate" => Some(r.learning_rate),
-        "reg" => Some(r.reg),
-        "hidden_size" => Some(r.hidden_size as f64),
-        "lr_decay" => Some(r.lr_decay),
-        "epochs" => Some(r.epochs as f64),
-        "batch_size" => Some(r.batch_size as f64),
-        "init_std" => r.init_std.parse().ok(),
-        _ => None,
-    }
-}
-
-/// How a parameter is called on an axis. Stand-in for the shared parameter table.
-pub(super) fn param_label(name: &str) -> &str {
-    match name {
-        "learning_rate" => "learning rate",
-        "reg" => "regularization strength (reg)",
-        "hidden_size" => "hidden layer size",
-        "lr_decay" => "learning-rate decay per epoch",
-        "epochs" => "epochs",
-        "batch_size" => "batch size",
-        "init_std" => "initial weight std",
-        other => other,
-    }
-}
-
-/// A job's status as the report tells them apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Status {
-    Completed,
-    Diverged,
-    Failed,
-    /// Any other status: the job stopped early.
-    Other,
-}
-
-/// Stand-in: the one place that compares results.csv's status strings.
-pub(super) fn status(r: &Row) -> Status {
-    match r.status.as_str() {
-        "completed" => Status::Completed,
-        "diverged" => Status::Diverged,
-        "failed" => Status::Failed,
-        _ => Status::Other,
-    }
+/// The numeric value of a parameter in a row (None for a name, such as the default `kaiming` init).
+pub(super) fn param_of(r: &Row, p: &Param) -> Option<f64> {
+    p.get(&r.config).as_f64()
 }
 
 impl Sweep {
     /// How many jobs have `status`.
-    pub(super) fn count(&self, status: Status) -> usize {
-        self.rows.iter().filter(|r| self::status(r) == status).count()
+    pub(super) fn count(&self, status: JobStatus) -> usize {
+        self.rows.iter().filter(|r| r.status == status).count()
     }
-}
-
-/// Completed jobs by validation accuracy (best first), then the others; one row per job id.
-/// Stand-in for a shared ranking of results rows.
-fn rank_rows(rows: &mut Vec<Row>) {
-    rows.sort_by(crate::best::ranking_order);
-    let mut seen = HashSet::new();
-    rows.retain(|r| seen.insert(r.id.clone()));
-}
-
-/// A line of `history/<id>.csv`. Stand-in for the shared history format.
-#[derive(Debug, Deserialize)]
-struct EpochLine {
-    epoch: usize,
-    #[allow(dead_code)]
-    lr: f64,
-    #[allow(dead_code)]
-    loss: f64,
-    train_acc: f64,
-    val_acc: f64,
-}
-
-/// A line of `history/<id>-loss.csv`. Stand-in for the shared history format.
-#[derive(Debug, Deserialize)]
-struct LossLine {
-    iteration: usize,
-    loss: f64,
 }
 
 /// A history file of a job and the points read from it; no points when the file does not exist.
@@ -238,20 +159,20 @@ pub(super) struct History<P> {
 impl Sweep {
     /// The job's loss history: its finite (iteration, loss) points.
     pub(super) fn loss_history(&self, id: &str) -> Result<History<(f64, f64)>, ReportError> {
-        let path = self.dir.join("history").join(format!("{id}-loss.csv"));
-        let points = read_history::<LossLine>(&path)?
+        let (_, path) = history_paths(&self.dir, id);
+        let points = read_history::<LossRecord>(&path)?
             .unwrap_or_default()
             .into_iter()
             .filter(|l| l.loss.is_finite())
-            .map(|l| (l.iteration as f64, l.loss))
+            .map(|l| (l.iteration as f64, f64::from(l.loss)))
             .collect();
         Ok(History { path, points })
     }
 
     /// The job's per-epoch history: (epoch, train %, validation %) where both accuracies are finite.
     pub(super) fn epoch_history(&self, id: &str) -> Result<History<(f64, f64, f64)>, ReportError> {
-        let path = self.dir.join("history").join(format!("{id}.csv"));
-        let points = read_history::<EpochLine>(&path)?
+        let (path, _) = history_paths(&self.dir, id);
+        let points = read_history::<EpochRecord>(&path)?
             .unwrap_or_default()
             .into_iter()
             .filter(|e| e.train_acc.is_finite() && e.val_acc.is_finite())
@@ -259,29 +180,4 @@ impl Sweep {
             .collect();
         Ok(History { path, points })
     }
-}
-
-/// Rows of a history CSV; None when the file does not exist. Stand-in for the shared history format.
-fn read_history<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<Vec<T>>, ReportError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ReportError::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut r = csv::Reader::from_reader(&bytes[..]);
-    r.deserialize()
-        .enumerate()
-        .map(|(i, row)| {
-            row.map_err(|e| ReportError::Corrupt {
-                path: path.to_path_buf(),
-                reason: format!("row {}: {e}", i + 1),
-            })
-        })
-        .collect::<Result<Vec<T>, _>>()
-        .map(Some)
 }

@@ -20,12 +20,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sweep_core::checkpoint::write_atomic;
-use sweep_core::CheckpointError;
 
-use crate::grid::GridError;
-use crate::results::ResultsError;
 use charts::{AccuracyChart, AxisPlot, Heatmap, LossChart, WeightTiles};
-use load::{distinct, outcome, param_label, param_of, History, Outcome, Sweep};
+use load::{distinct, outcome, param_of, History, Outcome, Sweep};
 use page::Page;
 use scale::fmt_num;
 use style::Chart;
@@ -33,40 +30,12 @@ use style::Chart;
 /// The report's folder inside a results directory.
 pub const REPORT_DIR: &str = "report";
 /// The page that ties the figures together.
+pub use crate::error::ReportError;
+use crate::error::ResultsError;
+
 pub const INDEX_HTML: &str = "index.html";
 /// At most this many hidden units are drawn as weight tiles.
 pub const MAX_TILES: usize = 256;
-
-/// Errors of `sweep report`; each names the file concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{0} holds no results.csv: it is not a results directory (run `sweep run GRID --out DIR` first, then `sweep report DIR`)")]
-    NotResults(PathBuf),
-    #[error(transparent)]
-    Results(#[from] ResultsError),
-    #[error("grid copy of the sweep is invalid: {0}")]
-    Grid(#[from] GridError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
-    #[error("cannot write {path}: {source} (is the results directory writable?)")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot draw {path}: {reason}")]
-    Draw { path: PathBuf, reason: String },
-    #[error("the embedded font assets/DejaVuSans.ttf could not be loaded")]
-    Font,
-}
 
 /// Writes `DIR/report/` (PNG and SVG figures and `index.html`) from the results directory `dir`; returns the path of
 /// `index.html`.
@@ -74,7 +43,10 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     style::register_font()?;
     let sweep = Sweep::load(dir)?;
     let out = dir.join(REPORT_DIR);
-    fs::create_dir_all(&out).map_err(|source| ReportError::Write { path: out.clone(), source })?;
+    fs::create_dir_all(&out).map_err(|source| ReportError::Write {
+        path: out.clone(),
+        cause: source,
+    })?;
     remove_old_figures(&out)?;
 
     let mut page = Page::default();
@@ -85,14 +57,14 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     let html = page.html(&sweep);
     write_atomic(&index, html.as_bytes()).map_err(|source| ReportError::Write {
         path: index.clone(),
-        source,
+        cause: source,
     })?;
     Ok(index)
 }
 
 /// Figures of an earlier report would linger beside the new ones: remove the files this module writes.
 fn remove_old_figures(out: &Path) -> Result<(), ReportError> {
-    let entries = fs::read_dir(out).map_err(|source| ReportError::Read {
+    let entries = fs::read_dir(out).map_err(|source| ResultsError::Read {
         path: out.to_path_buf(),
         source,
     })?;
@@ -100,7 +72,10 @@ fn remove_old_figures(out: &Path) -> Result<(), ReportError> {
         let p = e.path();
         let ours = p.extension().is_some_and(|x| x == "png" || x == "svg" || x == "html");
         if ours && p.is_file() {
-            fs::remove_file(&p).map_err(|source| ReportError::Write { path: p.clone(), source })?;
+            fs::remove_file(&p).map_err(|source| ReportError::Write {
+                path: p.clone(),
+                cause: source,
+            })?;
         }
     }
     Ok(())
@@ -213,10 +188,10 @@ fn axis_figures(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportErro
         .filter_map(|axis| {
             let p = AxisPlot::build(&s.rows, axis, false);
             if p.is_none() {
-                let v = distinct(s.rows.iter().filter_map(|r| param_of(r, &axis.name)));
+                let v = distinct(s.rows.iter().filter_map(|r| param_of(r, axis.param)));
                 page.note(format!(
                     "The axis {} takes a single value ({}) among the jobs: nothing to plot against it.",
-                    axis.name,
+                    axis.name(),
                     v.first().map_or("none".into(), |x| fmt_num(*x))
                 ));
             }
@@ -226,8 +201,8 @@ fn axis_figures(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportErro
     let only = plotted.len() == 1;
     for mut p in plotted {
         p.only_axis = only;
-        let stem = format!("val_acc_vs_{}", p.name);
-        let label = param_label(&p.name).to_string();
+        let stem = format!("val_acc_vs_{}", p.param.name);
+        let label = p.param.label.to_string();
         let log = if p.log { " on a log axis" } else { "" };
         let unfinished = if p.diverged.is_empty() && p.failed.is_empty() {
             String::new()
@@ -243,7 +218,7 @@ fn axis_figures(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportErro
         let caption = format!("For each value of {label}{log}: {what} (report Figs. 6-8).{unfinished}");
         show(page, out, &stem, &p, title, caption)?;
     }
-    let is_axis = |n: &str| s.axes.iter().any(|a| a.name == n);
+    let is_axis = |n: &str| s.axes.iter().any(|a| a.name() == n);
     if is_axis("learning_rate") && is_axis("reg") {
         match Heatmap::build(&s.rows) {
             Some(m) => show(

@@ -3,9 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::load::{outcome, status, Outcome, Status, Sweep};
+use super::load::{outcome, Outcome, Sweep};
 use super::scale::fmt_num;
-use crate::results::Row;
+use crate::format::{JobStatus, Row};
+use crate::params::{full, params, Param, Show, Value};
 
 /// Rows of the top table.
 const TOP_K: usize = 10;
@@ -35,7 +36,7 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// An accuracy (0-1) in percent with two decimals, or a dash. Stand-in for the crate's shared accuracy formatting.
+/// An accuracy (0-1) in percent with two decimals and a thin space, or a dash: the page's own typography.
 fn pct(v: Option<f64>) -> String {
     v.filter(|v| v.is_finite()).map_or("–".into(), |v| format!("{:.2} %", 100.0 * v))
 }
@@ -79,11 +80,11 @@ impl Page {
         }
         self.figures_html(&mut h);
         let _ = writeln!(h, "<h2>Top {TOP_K} jobs</h2>");
-        h.push_str(&jobs_table(s.rows.iter().take(TOP_K), true));
+        h.push_str(&jobs_table(s.rows.iter().take(TOP_K), &s.rows, true));
         let unfinished: Vec<&Row> = s.rows.iter().filter(|r| !matches!(outcome(r), Outcome::Acc(_))).collect();
         if !unfinished.is_empty() {
             h.push_str("<h2>Jobs that did not finish</h2>\n<p>Diverged jobs have no accuracy worth plotting; the figures draw them as red crosses in a band above the accuracies, never as 0 %.</p>\n");
-            h.push_str(&jobs_table(unfinished.into_iter(), false));
+            h.push_str(&jobs_table(unfinished.into_iter(), &s.rows, false));
         }
         h.push_str("<footer>Written by <code>sweep report</code>. Every file is local: this page works opened straight from disk.</footer>\n</body>\n</html>\n");
         h
@@ -120,7 +121,11 @@ impl Page {
 
 /// How many jobs ended how, and where the results are.
 fn summary(h: &mut String, s: &Sweep) {
-    let (done, div, failed) = (s.count(Status::Completed), s.count(Status::Diverged), s.count(Status::Failed));
+    let (done, div, failed) = (
+        s.count(JobStatus::Completed),
+        s.count(JobStatus::Diverged),
+        s.count(JobStatus::Failed),
+    );
     let other = s.rows.len() - done - div - failed;
     let _ = writeln!(
         h,
@@ -137,16 +142,19 @@ fn summary(h: &mut String, s: &Sweep) {
 
 /// The best job's parameters and accuracies; `test` is the best model's test accuracy once measured.
 fn best_table(h: &mut String, r: &Row, test: Option<f64>) {
-    let [id, lr, reg, hidden, decay, epochs, batch] = config_cells(r);
     let _ = writeln!(
         h,
-        "<table class=\"best\">\n<tr><th>job</th><td><code>{id}</code></td></tr>\n\
-         <tr><th>learning rate</th><td>{lr}</td></tr>\n<tr><th>regularization (reg)</th><td>{reg}</td></tr>\n\
-         <tr><th>hidden size</th><td>{hidden}</td></tr>\n<tr><th>learning-rate decay</th><td>{decay}</td></tr>\n\
-         <tr><th>epochs</th><td>{epochs}</td></tr>\n<tr><th>batch size</th><td>{batch}</td></tr>\n\
-         <tr><th>initialization</th><td>{}</td></tr>\n<tr><th>best epoch</th><td>{}</td></tr>\n\
+        "<table class=\"best\">\n<tr><th>job</th><td><code>{}</code></td></tr>",
+        esc(&r.id)
+    );
+    // The whole configuration: what is always part of a job's id, and anything else not at its default.
+    for p in full(&r.config) {
+        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(p.label), value_cell(p, r));
+    }
+    let _ = writeln!(
+        h,
+        "<tr><th>best epoch</th><td>{}</td></tr>\n\
          <tr><th>validation accuracy</th><td><b>{}</b></td></tr>\n<tr><th>test accuracy</th><td><b>{}</b>{}</td></tr>\n</table>",
-        esc(&r.init_std),
         r.best_epoch.map_or("–".into(), |e| e.to_string()),
         pct(r.best_val_acc),
         pct(test),
@@ -158,39 +166,40 @@ fn best_table(h: &mut String, r: &Row, test: Option<f64>) {
     );
 }
 
-/// A job's id and configuration as both tables show them: id, learning rate, reg, hidden size, decay, epochs, batch.
-fn config_cells(r: &Row) -> [String; 7] {
-    [
-        esc(&r.id),
-        fmt_num(r.learning_rate),
-        fmt_num(r.reg),
-        r.hidden_size.to_string(),
-        fmt_num(r.lr_decay),
-        r.epochs.to_string(),
-        r.batch_size.to_string(),
-    ]
+/// A parameter's value as the page shows it: numbers as on the axes, names as they are.
+fn value_cell(p: &Param, r: &Row) -> String {
+    match p.get(&r.config) {
+        Value::Num(x) => fmt_num(x),
+        Value::Name(n) => esc(n),
+    }
 }
 
-/// A table of jobs, numbered when `ranked`.
-fn jobs_table<'a>(rows: impl Iterator<Item = &'a Row>, ranked: bool) -> String {
+/// A table of jobs, numbered when `ranked`: the parameters jobs are described by, and any that vary among `all`.
+fn jobs_table<'a>(rows: impl Iterator<Item = &'a Row>, all: &[Row], ranked: bool) -> String {
+    let varies = |p: &Param| all.iter().any(|r| p.get(&r.config) != p.get(&all[0].config));
+    let shown: Vec<&Param> = params().iter().filter(|p| p.shown(Show::Description) || varies(p)).collect();
     let mut h = String::from("<table class=\"jobs\">\n<tr>");
     if ranked {
         h.push_str("<th>rank</th>");
     }
-    h.push_str(
-        "<th>job</th><th>learning rate</th><th>reg</th><th>hidden</th><th>decay</th><th>epochs</th><th>batch</th>\
-         <th>status</th><th>epochs run</th><th>val. acc.</th><th>train acc.</th><th>seconds</th></tr>\n",
-    );
+    h.push_str("<th>job</th>");
+    for p in &shown {
+        let _ = write!(h, "<th>{}</th>", esc(p.short));
+    }
+    h.push_str("<th>status</th><th>epochs run</th><th>val. acc.</th><th>train acc.</th><th>seconds</th></tr>\n");
     for (i, r) in rows.enumerate() {
-        let class = match status(r) {
-            Status::Completed => "ok",
-            Status::Diverged => "diverged",
+        let class = match r.status {
+            JobStatus::Completed => "ok",
+            JobStatus::Diverged => "diverged",
             _ => "other",
         };
-        let [id, lr, reg, hidden, decay, epochs, batch] = config_cells(r);
         let _ = write!(h, "<tr class=\"{class}\">");
         if ranked {
             let _ = write!(h, "<td>{}</td>", i + 1);
+        }
+        let _ = write!(h, "<td><code>{}</code></td>", esc(&r.id));
+        for p in &shown {
+            let _ = write!(h, "<td>{}</td>", value_cell(p, r));
         }
         let val = match outcome(r) {
             Outcome::Diverged => "diverged".to_string(),
@@ -198,9 +207,8 @@ fn jobs_table<'a>(rows: impl Iterator<Item = &'a Row>, ranked: bool) -> String {
         };
         let _ = writeln!(
             h,
-            "<td><code>{id}</code></td><td>{lr}</td><td>{reg}</td><td>{hidden}</td><td>{decay}</td><td>{epochs}</td><td>{batch}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
-            esc(&r.status),
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            r.status,
             r.epochs_run,
             val,
             pct(r.train_acc),

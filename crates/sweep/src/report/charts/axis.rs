@@ -5,15 +5,16 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::format::Row;
 use crate::grid::Axis;
-use crate::report::load::{distinct, outcome, param_label, param_of, same, Outcome};
+use crate::params::Param;
+use crate::report::load::{distinct, outcome, param_of, same, Outcome};
 use crate::report::scale::{fmt_num, min_max, nice_ticks, padded, thin, ticked};
 use crate::report::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
-use crate::results::Row;
 
 /// Best validation accuracy against one grid axis.
 pub(crate) struct AxisPlot {
-    pub(crate) name: String,
+    pub(crate) param: &'static Param,
     pub(crate) log: bool,
     /// The axis' values (raw, sorted).
     values: Vec<f64>,
@@ -31,7 +32,7 @@ pub(crate) struct AxisPlot {
 impl AxisPlot {
     /// None when the jobs take fewer than two values of the axis.
     pub(crate) fn build(rows: &[Row], axis: &Axis, only_axis: bool) -> Option<AxisPlot> {
-        let values = distinct(rows.iter().filter_map(|r| param_of(r, &axis.name)));
+        let values = distinct(rows.iter().filter_map(|r| param_of(r, axis.param)));
         if values.len() < 2 {
             return None;
         }
@@ -41,7 +42,7 @@ impl AxisPlot {
         for &v in &values {
             let at: Vec<&Row> = rows
                 .iter()
-                .filter(|r| param_of(r, &axis.name).is_some_and(|x| same(x, v)))
+                .filter(|r| param_of(r, axis.param).is_some_and(|x| same(x, v)))
                 .collect();
             let mut max = None::<f64>;
             let (mut d, mut f) = (0, 0);
@@ -66,7 +67,7 @@ impl AxisPlot {
             }
         }
         Some(AxisPlot {
-            name: axis.name.clone(),
+            param: axis.param,
             log,
             values,
             points,
@@ -103,7 +104,7 @@ impl Chart for AxisPlot {
             yticks.push(band_y);
         }
         let log = self.log;
-        let label = param_label(&self.name).to_string();
+        let label = self.param.label.to_string();
         let x_desc = if log { format!("{label} (log scale)") } else { label.clone() };
         let caption = format!("Best validation accuracy vs {label}");
         let mut chart = style::frame(root, caption, 100, ticked(x0..x1, thin(&xs, 12)), ticked(lo..top, yticks))?;

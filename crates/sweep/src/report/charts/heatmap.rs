@@ -5,10 +5,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::format::Row;
 use crate::report::load::{distinct, outcome, same, Outcome};
 use crate::report::scale::{fmt_num, min_max, thin, ticked};
 use crate::report::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
-use crate::results::Row;
 
 /// A heatmap cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,8 +30,8 @@ pub(crate) struct Heatmap {
 impl Heatmap {
     /// None when there is a single cell, or no cell has an accuracy.
     pub(crate) fn build(rows: &[Row]) -> Option<Heatmap> {
-        let lrs = distinct(rows.iter().map(|r| r.learning_rate));
-        let regs = distinct(rows.iter().map(|r| r.reg));
+        let lrs = distinct(rows.iter().map(|r| r.config.learning_rate));
+        let regs = distinct(rows.iter().map(|r| r.config.reg));
         if lrs.len() * regs.len() < 2 {
             return None;
         }
@@ -42,7 +42,7 @@ impl Heatmap {
                     .map(|&reg| {
                         let at: Vec<Outcome> = rows
                             .iter()
-                            .filter(|r| same(r.learning_rate, lr) && same(r.reg, reg))
+                            .filter(|r| same(r.config.learning_rate, lr) && same(r.config.reg, reg))
                             .map(outcome)
                             .collect();
                         let max = at

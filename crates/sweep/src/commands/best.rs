@@ -1,0 +1,38 @@
+//! `sweep best`: rank the jobs of every results.csv below a directory.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::ValueEnum;
+use sweep::best;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A results directory, or a folder holding several (searched recursively for results.csv).
+    #[arg(default_value = "results")]
+    pub dir: PathBuf,
+    /// How many jobs to list.
+    #[arg(long, short = 'k', default_value_t = 10)]
+    pub top: usize,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+pub fn exec(args: &Args) -> Result<ExitCode> {
+    let ranking = best::rank(&args.dir)?;
+    let text = match args.format {
+        Format::Table => best::to_table(&ranking, args.top),
+        Format::Csv => best::to_csv(&ranking, args.top),
+        Format::Json => best::to_json(&ranking, args.top),
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}

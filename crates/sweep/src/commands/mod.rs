@@ -1,0 +1,18 @@
+//! One file per `sweep` command, as cargo's `src/bin/cargo/commands/`: each holds its flags (clap) and a thin `exec`
+//! that turns them into work on the library and prints the result.
+
+pub mod best;
+pub mod data;
+pub mod eval;
+pub mod gradcheck;
+pub mod init;
+pub mod plan;
+pub mod predict;
+pub mod report;
+pub mod run;
+pub mod train;
+
+/// The cores this process may use: the default worker count.
+pub fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,169 @@
+//! `sweep run`: every job of a grid file, resuming a partly finished sweep in the same directory.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+use sweep::grid::{DataSource, Grid};
+use sweep::results::{check_dir, ResultsDir};
+use sweep::{best, runner};
+use sweep_core::data::{self, toy_dataset, DataSpec};
+use sweep_core::{DataError, Dataset};
+
+use super::data::Source;
+use super::num_cpus;
+
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The grid file (TOML).
+    pub grid: PathBuf,
+    /// Output directory [default: results/<name from the grid>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Data path, overriding the grid's [data] path (binary dir, .tar.gz or image folder).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Parallel jobs [default: all cores].
+    #[arg(long, short = 'j')]
+    pub workers: Option<usize>,
+    /// Download CIFAR-10 to the data path if it does not exist (from --url).
+    #[arg(long)]
+    pub download: bool,
+    #[command(flatten)]
+    pub source: Source,
+    /// Also write the HTML report at the end.
+    #[arg(long)]
+    pub report: bool,
+}
+
+/// The data a grid asks for, after `--data`; a missing path is an error that names the grid line and the fix.
+fn resolve_data_path(grid: &Grid, args: &Args) -> Result<Option<PathBuf>> {
+    let path = match (&args.data, &grid.data.source) {
+        (Some(p), _) if p.as_os_str() == "toy" => return Ok(None),
+        (Some(p), _) => p.clone(),
+        (None, DataSource::Toy) => return Ok(None),
+        (None, DataSource::Path(p)) => p.clone(),
+    };
+    if !path.exists() {
+        if args.download {
+            tracing::info!("downloading CIFAR-10 from {} to {}", args.source.url, path.display());
+            sweep::download::fetch_cifar10(&args.source.options(path.clone()))?;
+            return Ok(Some(path));
+        }
+        let at = match (&args.data, grid.data.path_pos) {
+            (None, Some((line, col))) => format!("{}:{line}:{col}: data.path: ", grid.file.display()),
+            _ => "--data: ".to_string(),
+        };
+        bail!(
+            "{at}{} does not exist. Download CIFAR-10 there with `sweep run {} --download{}`, or point --data at an existing copy \
+             (binary dir, .tar.gz, or image folder)",
+            path.display(),
+            grid.file.display(),
+            args.data.as_ref().map_or(String::new(), |d| format!(" --data {}", d.display()))
+        );
+    }
+    Ok(Some(path))
+}
+
+fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
+    let d = &grid.data;
+    let Some(path) = path else {
+        let (n_train, n_val, n_test) = d.toy_sizes();
+        return Ok(toy_dataset(grid.seed, n_train, n_val, n_test));
+    };
+    let spec = DataSpec {
+        val_size: d.val_size,
+        train_size: d.train_size,
+        test_size: d.test_size,
+        seed: grid.seed,
+    };
+    let started = std::time::Instant::now();
+    let ds = data::load(path, &spec).map_err(|e| match (&e, d.val_size_pos) {
+        (DataError::Split { what: "val_size", .. }, Some((line, col))) => {
+            anyhow::anyhow!("{}:{line}:{col}: data.val_size: {e}", grid.file.display())
+        }
+        _ => anyhow::Error::new(e),
+    })?;
+    tracing::info!("loaded {} in {:.1} s", ds.description, started.elapsed().as_secs_f64());
+    Ok(ds)
+}
+
+pub fn exec(args: &Args) -> Result<ExitCode> {
+    let grid = Grid::load(&args.grid)?;
+    let jobs = grid.jobs();
+    let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
+    let workers = match args.workers {
+        Some(0) => bail!("--workers 0 is invalid: give at least 1 (default: all {} cores)", num_cpus()),
+        Some(w) => w,
+        None => num_cpus(),
+    };
+    // Everything the user can get wrong is checked before anything is written.
+    check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
+    let data_path = resolve_data_path(&grid, args)?;
+    let data = load_data(&grid, data_path.as_deref())?;
+    let (results, done) = ResultsDir::open(&out, &grid, &jobs)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // The first Ctrl-C stops the running jobs at their next step (they are not recorded and rerun on resume);
+        // a second one exits at once.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+            eprintln!("\ninterrupted: stopping; finished rows are kept, run the same command again to resume (Ctrl-C again quits now)");
+        });
+    }
+    tracing::info!(
+        "sweep {}: {} jobs ({} done), {workers} workers, results in {}",
+        grid.name,
+        jobs.len(),
+        done.len(),
+        out.display()
+    );
+    let started = std::time::Instant::now();
+    let summary = runner::run(
+        &jobs,
+        &done,
+        &data,
+        &results,
+        &runner::RunOptions {
+            workers,
+            stop: &stop,
+            progress: runner::stderr_is_terminal(),
+        },
+    )?;
+    if summary.interrupted {
+        eprintln!(
+            "stopped after {} new jobs; {} recorded in {}",
+            summary.rows.len(),
+            summary.rows.len() + summary.skipped,
+            out.display()
+        );
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let best = results.finish(&data)?;
+    let ranking = best::rank(&out)?;
+    println!("{}", best::to_table(&ranking, 10));
+    println!(
+        "{} jobs run in {:.1} s ({} were already done); results in {}",
+        summary.rows.len(),
+        started.elapsed().as_secs_f64(),
+        summary.skipped,
+        out.display()
+    );
+    if best.is_none() {
+        tracing::warn!("no job completed, so there is no best model");
+    }
+    if args.report {
+        let index = sweep::report::write_report(&out)?;
+        println!("report: {}", index.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

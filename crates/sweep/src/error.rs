@@ -1,0 +1,121 @@
+//! Every error of the sweep library, in one place. Each names the file, line, key or URL concerned and what would fix
+//! it; the binary prints the message and its causes once (`{:#}`), so a message never repeats its own cause.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use sweep_core::CheckpointError;
+
+use crate::download::{HINT_NETWORK, MEMBER_DIR};
+
+/// A mistake in a grid file: where it is, which key, and what would fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for GridError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if let Some(k) = &self.key {
+            write!(f, "{k}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for GridError {}
+
+/// Errors of a results directory; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot write to {path}: {cause} (choose a writable --out directory)")]
+    Write { path: PathBuf, cause: std::io::Error },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{dir} holds a different sweep (its grid differs from {grid}); nothing was changed. \
+         Use --out to write elsewhere, or delete {dir} to start over"
+    )]
+    DifferentSweep { dir: PathBuf, grid: PathBuf },
+    #[error("cannot save the best checkpoint")]
+    Checkpoint(#[from] sweep_core::CheckpointError),
+}
+
+/// Errors of `sweep best`.
+#[derive(Debug, thiserror::Error)]
+pub enum BestError {
+    #[error("{0} does not exist; give a results directory (e.g. results/ or results/cifar)")]
+    Missing(PathBuf),
+    #[error("no results.csv found below {0}; run `sweep run GRID` first or point at its --out directory")]
+    Empty(PathBuf),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+}
+
+/// Why a download failed; every message names the URL or path and what would fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("cannot download {url}: {reason}; {HINT_NETWORK}")]
+    Request { url: String, reason: String },
+    #[error("{url} answered HTTP {status} {status_text}; check the URL or pass --url to a mirror")]
+    Status { url: String, status: u16, status_text: String },
+    #[error("download of {url} was cut off after {got} of {expected} bytes (Content-Length); retry, or {HINT_NETWORK}")]
+    Truncated { url: String, got: u64, expected: u64 },
+    #[error("download of {url} failed after {got} bytes: {cause}; retry, or {HINT_NETWORK}")]
+    Read { url: String, got: u64, cause: std::io::Error },
+    #[error("{url} is {got} bytes, expected {expected}: not the expected archive; pass --url to a mirror of the official release")]
+    Size { url: String, expected: u64, got: u64 },
+    #[error("{algo} checksum mismatch for {url}: expected {expected}, got {got}; the download is corrupt or not the expected archive: retry, or pass --url to another mirror")]
+    Checksum {
+        url: String,
+        algo: &'static str,
+        expected: String,
+        got: String,
+    },
+    #[error("expected {algo} {value:?} is not a {len}-digit hex string; fix the checksum given")]
+    BadChecksum { algo: &'static str, value: String, len: usize },
+    #[error(
+        "cannot write {path}: {cause}; check that the directory is writable and has space (CIFAR-10 needs about 350 MB while unpacking)"
+    )]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("{url} is not a readable .tar.gz archive: {cause}; retry, or pass --url to a mirror of the official release")]
+    Archive { url: String, cause: std::io::Error },
+    #[error(
+        "archive from {url} has an unsafe or invalid member {member:?}: {reason}; refusing to unpack it, pass --url to a trusted mirror"
+    )]
+    UnsafeMember { url: String, member: String, reason: String },
+    #[error("archive from {url} lacks {missing} (expected {MEMBER_DIR}/<name> members); it is not the CIFAR-10 binary release, pass --url to one", missing = .missing.join(", "))]
+    MissingMembers { url: String, missing: Vec<String> },
+    #[error("{path} already exists but holds no data_batch_1.bin; remove it or choose a new destination directory")]
+    DestExists { path: PathBuf },
+}
+
+/// Errors of `sweep report`; each names the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{0} holds no results.csv: it is not a results directory (run `sweep run GRID --out DIR` first, then `sweep report DIR`)")]
+    NotResults(PathBuf),
+    #[error(transparent)]
+    Results(#[from] ResultsError),
+    /// The grid copy (`grid.toml`) is invalid; the message names it, with line and key.
+    #[error(transparent)]
+    Grid(#[from] GridError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot write {path}: {cause} (is the results directory writable?)")]
+    Write { path: PathBuf, cause: std::io::Error },
+    #[error("cannot draw {path}: {reason}")]
+    Draw { path: PathBuf, reason: String },
+    #[error("the embedded font assets/DejaVuSans.ttf could not be loaded")]
+    Font,
+}

@@ -1,0 +1,492 @@
+//! The on-disk format of a results directory, written and read through the same types: a job's status, the rows of
+//! `results.csv` (columns from the parameter table), the per-epoch and per-iteration history files, `best.json` and
+//! `sweep.json`. Nothing else in the crate spells out a column or a file name.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use sweep_core::train::{EpochRecord, TrainOutcome};
+use sweep_core::TrainConfig;
+
+use crate::error::ResultsError;
+use crate::grid::Job;
+use crate::params::{params, Kind, Value};
+
+pub const RESULTS_CSV: &str = "results.csv";
+pub const BEST_CHECKPOINT: &str = "best.safetensors";
+pub const BEST_JSON: &str = "best.json";
+pub const MANIFEST: &str = "sweep.json";
+pub const GRID_COPY: &str = "grid.toml";
+pub const HISTORY_DIR: &str = "history";
+
+/// How a job ended, as written in `results.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Trained every epoch it was given.
+    Completed,
+    /// The loss became NaN, infinite, or far above its start.
+    Diverged,
+    /// Training failed unexpectedly; the sweep went on.
+    Failed,
+    /// Stopped early by the search (successive halving) because others were better.
+    Pruned,
+    /// Stopped from outside (an interrupt) before it finished.
+    Stopped,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Completed,
+        JobStatus::Diverged,
+        JobStatus::Failed,
+        JobStatus::Pruned,
+        JobStatus::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Completed => "completed",
+            JobStatus::Diverged => "diverged",
+            JobStatus::Failed => "failed",
+            JobStatus::Pruned => "pruned",
+            JobStatus::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        JobStatus::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("unknown status \"{s}\""))
+    }
+}
+
+impl From<sweep_core::Status> for JobStatus {
+    fn from(s: sweep_core::Status) -> Self {
+        match s {
+            sweep_core::Status::Completed => JobStatus::Completed,
+            sweep_core::Status::Diverged => JobStatus::Diverged,
+            sweep_core::Status::Stopped => JobStatus::Stopped,
+        }
+    }
+}
+
+/// One line of `results.csv`: a job's configuration and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub id: String,
+    /// Every hyperparameter and the job's seed.
+    pub config: TrainConfig,
+    pub status: JobStatus,
+    pub epochs_run: usize,
+    pub best_epoch: Option<usize>,
+    pub best_val_acc: Option<f64>,
+    pub train_acc: Option<f64>,
+    pub final_loss: Option<f64>,
+    pub seconds: f64,
+}
+
+/// One field of a row; serializes as its value (numbers as numbers, so CSV and JSON print them the same way).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+enum Cell {
+    Text(String),
+    Int(u64),
+    Float(f64),
+    Empty(Option<()>),
+}
+
+fn opt_float(v: Option<f64>) -> Cell {
+    v.map_or(Cell::Empty(None), Cell::Float)
+}
+
+impl Row {
+    /// The row of a job that trained (to the end, or until it diverged).
+    pub fn new(job: &Job, outcome: &TrainOutcome, seconds: f64) -> Row {
+        let best = outcome.best_epoch.map(|e| outcome.history.epochs[e - 1]);
+        Row {
+            id: job.id.clone(),
+            config: job.config.clone(),
+            status: outcome.status.into(),
+            epochs_run: outcome.history.epochs.len(),
+            best_epoch: outcome.best_epoch,
+            best_val_acc: best.map(|r| r.val_acc),
+            train_acc: best.map(|r| r.train_acc),
+            final_loss: outcome.history.iter_loss.last().map(|&l| f64::from(l)).filter(|l| l.is_finite()),
+            seconds,
+        }
+    }
+
+    /// The row of a job that failed unexpectedly (it panicked), kept so the sweep goes on.
+    pub fn failed(job: &Job, seconds: f64) -> Row {
+        Row {
+            id: job.id.clone(),
+            config: job.config.clone(),
+            status: JobStatus::Failed,
+            epochs_run: 0,
+            best_epoch: None,
+            best_val_acc: None,
+            train_acc: None,
+            final_loss: None,
+            seconds,
+        }
+    }
+
+    /// Rows that may hold the best model: finished normally with at least one epoch.
+    pub fn is_candidate(&self) -> bool {
+        self.status == JobStatus::Completed && self.best_val_acc.is_some()
+    }
+
+    /// The columns, in order, with this row's values: the one definition of `results.csv`.
+    fn cells(&self) -> Vec<(&'static str, Cell)> {
+        let mut cells = vec![("id", Cell::Text(self.id.clone()))];
+        for p in params() {
+            let cell = match (p.get(&self.config), &p.kind) {
+                (Value::Num(x), Kind::Int) => Cell::Int(x as u64),
+                (Value::Num(x), Kind::Float) => Cell::Float(x),
+                _ => Cell::Text(p.text(&self.config)),
+            };
+            cells.push((p.name, cell));
+        }
+        cells.extend([
+            ("seed", Cell::Int(self.config.seed)),
+            ("status", Cell::Text(self.status.as_str().to_string())),
+            ("epochs_run", Cell::Int(self.epochs_run as u64)),
+            ("best_epoch", self.best_epoch.map_or(Cell::Empty(None), |e| Cell::Int(e as u64))),
+            ("best_val_acc", opt_float(self.best_val_acc)),
+            ("train_acc", opt_float(self.train_acc)),
+            ("final_loss", opt_float(self.final_loss)),
+            ("seconds", Cell::Float(self.seconds)),
+        ]);
+        cells
+    }
+
+    /// The header of `results.csv`.
+    pub fn header() -> Vec<&'static str> {
+        let mut cols = vec!["id"];
+        cols.extend(params().iter().map(|p| p.name));
+        cols.extend([
+            "seed",
+            "status",
+            "epochs_run",
+            "best_epoch",
+            "best_val_acc",
+            "train_acc",
+            "final_loss",
+            "seconds",
+        ]);
+        cols
+    }
+
+    /// The row as one CSV line (with the header line first if asked).
+    pub fn to_csv(&self, header: bool) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        let cells = self.cells();
+        let written = (|| {
+            if header {
+                w.write_record(cells.iter().map(|(name, _)| *name))?;
+            }
+            w.serialize(cells.iter().map(|(_, c)| c).collect::<Vec<_>>())
+        })();
+        written.expect("rows serialize to an in-memory CSV writer");
+        w.into_inner().unwrap_or_default()
+    }
+
+    /// A row from a CSV record under `headers`; a column that is missing takes its default (older files).
+    fn from_record(headers: &csv::StringRecord, rec: &csv::StringRecord) -> Result<Row, String> {
+        let field = |name: &str| headers.iter().position(|h| h == name).and_then(|i| rec.get(i));
+        let need = |name: &str| field(name).ok_or_else(|| format!("missing column {name}"));
+        fn parse<T: FromStr>(name: &str, s: &str) -> Result<T, String> {
+            s.parse().map_err(|_| format!("{name}: cannot read \"{s}\""))
+        }
+        fn opt<T: FromStr>(name: &str, s: Option<&str>) -> Result<Option<T>, String> {
+            match s {
+                None | Some("") => Ok(None),
+                Some(s) => parse(name, s).map(Some),
+            }
+        }
+        let mut config = TrainConfig::default();
+        for p in params() {
+            if let Some(s) = field(p.name) {
+                let v = p.parse(s).map_err(|e| format!("{}: {e}", p.name))?;
+                p.set(&mut config, v);
+            }
+        }
+        config.seed = parse("seed", need("seed")?)?;
+        Ok(Row {
+            id: need("id")?.to_string(),
+            config,
+            status: need("status")?.parse()?,
+            epochs_run: parse("epochs_run", need("epochs_run")?)?,
+            best_epoch: opt("best_epoch", field("best_epoch"))?,
+            best_val_acc: opt("best_val_acc", field("best_val_acc"))?,
+            train_acc: opt("train_acc", field("train_acc"))?,
+            final_loss: opt("final_loss", field("final_loss"))?,
+            seconds: parse("seconds", need("seconds")?)?,
+        })
+    }
+}
+
+/// A row serializes (JSON of `sweep best`) as the same flat fields as its CSV line.
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let cells = self.cells();
+        let mut m = s.serialize_map(Some(cells.len()))?;
+        for (k, v) in &cells {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+/// Rows from CSV bytes (complete lines only).
+pub fn rows_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Row>, ResultsError> {
+    let corrupt = |reason: String| ResultsError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut r = csv::Reader::from_reader(bytes);
+    let headers = r.headers().map_err(|e| corrupt(format!("header: {e}")))?.clone();
+    r.records()
+        .enumerate()
+        .map(|(i, rec)| {
+            rec.map_err(|e| e.to_string())
+                .and_then(|rec| Row::from_record(&headers, &rec))
+                .map_err(|e| corrupt(format!("row {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// The length of the complete lines of a file: a last line cut off by a crash is not a row.
+pub fn complete_lines(bytes: &[u8]) -> usize {
+    if bytes.ends_with(b"\n") {
+        bytes.len()
+    } else {
+        bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ResultsError> {
+    fs::read(path).map_err(|source| ResultsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// All rows of a results.csv.
+pub fn read_rows(path: &Path) -> Result<Vec<Row>, ResultsError> {
+    let bytes = read(path)?;
+    rows_from_bytes(&bytes[..complete_lines(&bytes)], path)
+}
+
+/// Where a job's per-epoch and per-iteration curves are.
+pub fn history_paths(dir: &Path, id: &str) -> (PathBuf, PathBuf) {
+    let h = dir.join(HISTORY_DIR);
+    (h.join(format!("{id}.csv")), h.join(format!("{id}-loss.csv")))
+}
+
+/// One line of a `history/<id>-loss.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossRecord {
+    pub iteration: usize,
+    pub loss: f32,
+}
+
+/// CSV text of records, header first.
+fn to_csv<T: Serialize>(records: impl IntoIterator<Item = T>, header: &[&str]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let written = (|| {
+        w.write_record(header)?;
+        for r in records {
+            w.serialize(r)?;
+        }
+        Ok::<_, csv::Error>(())
+    })();
+    written.expect("records serialize to an in-memory CSV writer");
+    w.into_inner().unwrap_or_default()
+}
+
+/// The contents of the two history files of a job. Numbers are written as Rust prints them (`45835588`, `0.00001`),
+/// as every earlier version wrote these files.
+pub fn history_csv(epochs: &[EpochRecord], iter_loss: &[f32]) -> (Vec<u8>, Vec<u8>) {
+    let text = |r: &EpochRecord| {
+        [
+            r.epoch.to_string(),
+            r.lr.to_string(),
+            r.loss.to_string(),
+            r.train_acc.to_string(),
+            r.val_acc.to_string(),
+        ]
+    };
+    let epochs = to_csv(epochs.iter().map(text), &EPOCH_COLUMNS);
+    let losses = to_csv(
+        iter_loss.iter().enumerate().map(|(i, l)| [i.to_string(), l.to_string()]),
+        &["iteration", "loss"],
+    );
+    (epochs, losses)
+}
+
+const EPOCH_COLUMNS: [&str; 5] = ["epoch", "lr", "loss", "train_acc", "val_acc"];
+
+/// Reads a history file; `None` when it does not exist (a job that recorded no curve).
+pub fn read_history<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<Vec<T>>, ResultsError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes = read(path)?;
+    let mut r = csv::Reader::from_reader(&bytes[..complete_lines(&bytes)]);
+    r.deserialize()
+        .enumerate()
+        .map(|(i, rec)| {
+            rec.map_err(|e| ResultsError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("line {}: {e}", i + 2),
+            })
+        })
+        .collect::<Result<Vec<T>, _>>()
+        .map(Some)
+}
+
+/// Contents of `best.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestInfo {
+    pub id: String,
+    pub index: usize,
+    pub config: TrainConfig,
+    pub best_epoch: usize,
+    pub val_acc: f64,
+    /// Accuracy of the best model on the test split, filled in when the sweep ends.
+    pub test_acc: Option<f64>,
+    /// Checkpoint file name, relative to this file.
+    pub checkpoint: String,
+}
+
+impl BestInfo {
+    /// Higher validation accuracy wins; ties go to the lower job index, so the result does not depend on finishing order.
+    pub fn beats(&self, other: &BestInfo) -> bool {
+        self.val_acc > other.val_acc || (self.val_acc == other.val_acc && self.index < other.index)
+    }
+}
+
+/// What identifies a sweep in its directory (`sweep.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub fingerprint: String,
+    pub jobs: usize,
+    pub grid_file: String,
+}
+
+/// Reads a JSON file of the directory, if there is one.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, ResultsError> {
+    match fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| ResultsError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ResultsError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads `best.json` in `dir`, if there is one.
+pub fn read_best(dir: &Path) -> Result<Option<BestInfo>, ResultsError> {
+    read_json(&dir.join(BEST_JSON))
+}
+
+/// Reads `sweep.json` in `dir`, if there is one.
+pub fn read_manifest(dir: &Path) -> Result<Option<Manifest>, ResultsError> {
+    read_json(&dir.join(MANIFEST))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row {
+            id: "abc".into(),
+            config: TrainConfig {
+                reg: 1e-5,
+                seed: 42,
+                ..TrainConfig::default()
+            },
+            status: JobStatus::Completed,
+            epochs_run: 3,
+            best_epoch: Some(2),
+            best_val_acc: Some(0.5),
+            train_acc: Some(0.625),
+            final_loss: None,
+            seconds: 1.5,
+        }
+    }
+
+    #[test]
+    fn a_row_is_written_and_read_back_through_the_same_columns() {
+        let text = String::from_utf8(row().to_csv(true)).unwrap();
+        assert_eq!(
+            text,
+            "id,learning_rate,reg,hidden_size,lr_decay,epochs,batch_size,init_std,seed,status,epochs_run,best_epoch,\
+             best_val_acc,train_acc,final_loss,seconds\nabc,0.1,0.00001,512,0.95,10,200,kaiming,42,completed,3,2,0.5,0.625,,1.5\n"
+        );
+        assert_eq!(Row::header().join(","), text.lines().next().unwrap());
+        let back = rows_from_bytes(text.as_bytes(), Path::new("r.csv")).unwrap();
+        assert_eq!(back, vec![row()]);
+        let json = serde_json::to_value(row()).unwrap();
+        assert_eq!(json["init_std"], "kaiming");
+        assert_eq!(json["hidden_size"], 512);
+        assert_eq!(json["final_loss"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn statuses_are_snake_case_and_unknown_ones_are_corrupt() {
+        for s in JobStatus::ALL {
+            assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        let text = String::from_utf8(row().to_csv(true)).unwrap().replace("completed", "finished");
+        let e = rows_from_bytes(text.as_bytes(), Path::new("r.csv")).unwrap_err();
+        assert_eq!(e.to_string(), "r.csv: row 1: unknown status \"finished\"");
+    }
+
+    #[test]
+    fn history_files_round_trip_and_keep_their_columns() {
+        let epochs = [EpochRecord {
+            epoch: 1,
+            lr: 0.1,
+            loss: 2.5,
+            train_acc: 0.25,
+            val_acc: 0.2,
+        }];
+        let (e, l) = history_csv(&epochs, &[2.5, 2.25]);
+        assert_eq!(
+            String::from_utf8(e.clone()).unwrap(),
+            "epoch,lr,loss,train_acc,val_acc\n1,0.1,2.5,0.25,0.2\n"
+        );
+        assert_eq!(String::from_utf8(l.clone()).unwrap(), "iteration,loss\n0,2.5\n1,2.25\n");
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("e.csv"), &e).unwrap();
+        fs::write(dir.path().join("l.csv"), &l).unwrap();
+        assert_eq!(read_history::<EpochRecord>(&dir.path().join("e.csv")).unwrap().unwrap(), epochs);
+        let losses = read_history::<LossRecord>(&dir.path().join("l.csv")).unwrap().unwrap();
+        assert_eq!(losses[1], LossRecord { iteration: 1, loss: 2.25 });
+        assert!(read_history::<LossRecord>(&dir.path().join("none.csv")).unwrap().is_none());
+    }
+}

@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests: the binary, the project's paths, files and the rows of a results.csv.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// The `sweep` binary built for these tests.
+pub fn sweep() -> Command {
+    Command::cargo_bin("sweep").expect("the sweep binary is built for integration tests")
+}
+
+/// The workspace root (where `sweeps/` and `README.md` are).
+pub fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `../shared/cifar10` beside the project.
+pub fn shared_cifar() -> PathBuf {
+    project_root().join("../shared/cifar10")
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Rows of a results.csv without the timing column, sorted by id: what must be identical between runs.
+pub fn rows_without_time(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let sec = header.iter().position(|h| *h == "seconds").unwrap();
+    let mut rows: Vec<String> = lines
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|(i, _)| *i != sec)
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Rows in a results.csv (lines after the header).
+pub fn count_rows(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("results.csv")).map_or(0, |t| t.lines().count().saturating_sub(1))
+}
