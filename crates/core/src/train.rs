@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 use crate::network::{Init, TwoLayerNet, Workspace};
-use crate::rng::rng_for;
+use crate::rng::{derive_seed, rng_for};
 
 /// Training images used for the per-epoch train accuracy: a fixed sample, so that it stays cheap.
 pub const TRAIN_ACC_SAMPLE: usize = 5000;
@@ -24,8 +24,14 @@ pub struct TrainConfig {
     pub batch_size: usize,
     #[serde(default)]
     pub init: Init,
+    /// Seed of the network's initialization (per job).
     #[serde(default)]
     pub seed: u64,
+    /// Seed of the data order (and of the fixed train-accuracy sample): the sweep sets it to the sweep seed, so that
+    /// every job of a sweep sees the same minibatches. Epoch `e`'s order is a fresh permutation drawn from
+    /// [`epoch_order`]`(shuffle_seed, e)`, independent of earlier epochs, so training can pause after any epoch.
+    #[serde(default)]
+    pub shuffle_seed: u64,
 }
 
 impl Default for TrainConfig {
@@ -39,6 +45,7 @@ impl Default for TrainConfig {
             batch_size: 200,
             init: Init::Kaiming,
             seed: 0,
+            shuffle_seed: 0,
         }
     }
 }
@@ -185,21 +192,31 @@ fn accuracy_on(net: &TwoLayerNet<f32>, x: ArrayView2<'_, f32>, y: &[u8], idx: &[
     correct as f64 / idx.len() as f64
 }
 
+/// The training-set order of `epoch` (1-based) under `shuffle_seed`: a permutation of `0..n` drawn from an RNG seeded
+/// by (shuffle_seed, epoch) alone, so it is the same for every job sharing the seed and needs no earlier epoch.
+pub fn epoch_order(shuffle_seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng_for(derive_seed(shuffle_seed, "shuffle"), &format!("epoch-{epoch}")));
+    order
+}
+
+/// The fixed sample of training rows (sorted) whose accuracy is reported each epoch; derived from `shuffle_seed`.
+pub fn train_acc_sample(shuffle_seed: u64, n: usize) -> Vec<usize> {
+    let mut r = rng_for(shuffle_seed, "train-acc-sample");
+    let mut s = rand::seq::index::sample(&mut r, n, n.min(TRAIN_ACC_SAMPLE)).into_vec();
+    s.sort_unstable();
+    s
+}
+
 /// Trains a fresh network on `data` with `cfg`. Same config (seed included) and data give bit-identical results.
 ///
-/// Each epoch visits a seeded shuffle of the training set in `N / batch_size` full batches (a final partial batch
+/// Each epoch visits [`epoch_order`]`(cfg.shuffle_seed, epoch)` of the training set in `N / batch_size` full batches (a final partial batch
 /// is dropped; a training set smaller than one batch is used whole).
 pub fn train(cfg: &ValidConfig, data: TrainData<'_>, observer: &mut dyn Observer) -> TrainOutcome {
     let (n, d) = data.x_train.dim();
     let mut init_rng = rng_for(cfg.seed, "init");
     let mut net = TwoLayerNet::<f32>::new(d, cfg.hidden_size, data.num_classes, cfg.init, &mut init_rng);
-    let mut shuffle_rng = rng_for(cfg.seed, "shuffle");
-    let train_sample: Vec<usize> = {
-        let mut r = rng_for(cfg.seed, "train-acc-sample");
-        let mut s = rand::seq::index::sample(&mut r, n, n.min(TRAIN_ACC_SAMPLE)).into_vec();
-        s.sort_unstable();
-        s
-    };
+    let train_sample = train_acc_sample(cfg.shuffle_seed, n);
     let val_idx: Vec<usize> = (0..data.x_val.nrows()).collect();
 
     let b = cfg.batch_size.min(n).max(1);
@@ -207,7 +224,6 @@ pub fn train(cfg: &ValidConfig, data: TrainData<'_>, observer: &mut dyn Observer
     let mut ws = Workspace::new(b, cfg.hidden_size, data.num_classes);
     let mut xb = Array2::<f32>::zeros((b, d));
     let mut yb = vec![0u8; b];
-    let mut order: Vec<usize> = (0..n).collect();
     let reg = cfg.reg as f32;
     let mut lr = cfg.learning_rate;
 
@@ -221,7 +237,7 @@ pub fn train(cfg: &ValidConfig, data: TrainData<'_>, observer: &mut dyn Observer
     };
     let mut start_loss: Option<f64> = None;
     'epochs: for epoch in 1..=cfg.epochs {
-        order.shuffle(&mut shuffle_rng);
+        let order = epoch_order(cfg.shuffle_seed, epoch, n);
         let mut sum = 0.0f64;
         for it in 0..iters {
             let idx = &order[it * b..(it + 1) * b];
@@ -283,6 +299,7 @@ mod tests {
             batch_size: 50,
             init: Init::Kaiming,
             seed: 7,
+            shuffle_seed: 3,
         }
         .check()
         .unwrap()
@@ -375,6 +392,35 @@ mod tests {
         other.seed = 8;
         let c = train(&other.check().unwrap(), ds.train_data(), &mut Quiet);
         assert_ne!(a.history.iter_loss, c.history.iter_loss);
+    }
+
+    #[test]
+    fn epoch_order_depends_on_shuffle_seed_and_epoch_only() {
+        let a3 = epoch_order(5, 3, 100);
+        // A permutation, drawn afresh per epoch: the same without drawing epochs 1 and 2 first.
+        let mut sorted = a3.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(epoch_order(5, 3, 100), a3);
+        assert_ne!(epoch_order(5, 2, 100), a3);
+        assert_ne!(epoch_order(6, 3, 100), a3);
+        assert_ne!(a3, (0..100).collect::<Vec<_>>());
+        assert_eq!(train_acc_sample(0, 10_000).len(), TRAIN_ACC_SAMPLE);
+        assert_eq!(train_acc_sample(9, 300), (0..300).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn shuffle_seed_changes_the_history() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let base = (*cfg(0.5, 2)).clone();
+        let a = train(&base.clone().check().unwrap(), ds.train_data(), &mut Quiet);
+        let other = TrainConfig {
+            shuffle_seed: 4,
+            ..base.clone()
+        };
+        let b = train(&other.check().unwrap(), ds.train_data(), &mut Quiet);
+        // Same init (seed), another data order.
+        assert_ne!(a.history.iter_loss, b.history.iter_loss);
     }
 
     #[test]
