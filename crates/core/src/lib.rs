@@ -8,14 +8,16 @@ pub mod error;
 pub mod gradcheck;
 pub mod linalg;
 pub mod network;
+pub mod optim;
 pub mod rng;
+pub mod state;
 pub mod train;
 
 pub use checkpoint::{Checkpoint, Model};
 pub use data::{DataSpec, Dataset};
-pub use error::{CheckpointError, ConfigError, DataError};
+pub use error::{CheckpointError, ConfigError, DataError, TrainError};
 pub use network::{Init, Params, TwoLayerNet};
-pub use train::{History, Status, TrainConfig, TrainOutcome, ValidConfig};
+pub use train::{History, Status, TrainConfig, TrainOutcome, TrainState, Trainer, ValidConfig};
 
 /// The floating-point types the network runs in: f32 for training, f64 for checks.
 pub trait Scalar:

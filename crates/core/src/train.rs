@@ -4,8 +4,9 @@ use ndarray::{Array2, ArrayView2, Axis, Zip};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, TrainError};
 use crate::network::{Init, TwoLayerNet, Workspace};
+use crate::optim::OptimState;
 use crate::rng::{derive_seed, rng_for};
 
 /// Training images used for the per-epoch train accuracy: a fixed sample, so that it stays cheap.
@@ -208,80 +209,267 @@ pub fn train_acc_sample(shuffle_seed: u64, n: usize) -> Vec<usize> {
     s
 }
 
-/// Trains a fresh network on `data` with `cfg`. Same config (seed included) and data give bit-identical results.
-///
-/// Each epoch visits [`epoch_order`]`(cfg.shuffle_seed, epoch)` of the training set in `N / batch_size` full batches (a final partial batch
-/// is dropped; a training set smaller than one batch is used whole).
-pub fn train(cfg: &ValidConfig, data: TrainData<'_>, observer: &mut dyn Observer) -> TrainOutcome {
-    let (n, d) = data.x_train.dim();
-    let mut init_rng = rng_for(cfg.seed, "init");
-    let mut net = TwoLayerNet::<f32>::new(d, cfg.hidden_size, data.num_classes, cfg.init, &mut init_rng);
-    let train_sample = train_acc_sample(cfg.shuffle_seed, n);
-    let val_idx: Vec<usize> = (0..data.x_val.nrows()).collect();
+/// Everything needed to continue a run exactly where it paused: after any epoch, or after any iteration if an
+/// observer stopped it mid-epoch. Saved and loaded as one safetensors file by [`TrainState::save`] / [`TrainState::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainState {
+    /// The configuration the run belongs to.
+    pub config: TrainConfig,
+    /// Current parameters.
+    pub net: TwoLayerNet<f32>,
+    /// The epoch (1-based) that runs next; `epochs_done() = next_epoch - 1`.
+    pub next_epoch: usize,
+    /// The iteration of `next_epoch` that runs next (0 at an epoch boundary; > 0 only after a stop mid-epoch).
+    pub next_iteration: usize,
+    /// Sum of the losses of `next_epoch`'s iterations done so far (0 at an epoch boundary).
+    pub epoch_loss_sum: f64,
+    /// The `step` schedule's learning rate for `next_epoch`: `learning_rate * lr_decay^(next_epoch - 1)`, kept as a
+    /// running product (so that results stay bit-identical to multiplying once per epoch).
+    pub lr: f64,
+    pub history: History,
+    /// The epoch (1-based) with the best validation accuracy so far.
+    pub best_epoch: Option<usize>,
+    pub best_val_acc: f64,
+    /// Parameters at `best_epoch`.
+    pub best_net: Option<TwoLayerNet<f32>>,
+    /// The first iteration's loss, the reference of divergence detection.
+    pub start_loss: Option<f64>,
+    /// How the last call of [`Trainer::run_to`] ended (`Completed` also for a fresh state). A diverged run does not go on.
+    pub status: Status,
+    /// Training and validation set sizes the state was made with, checked when continuing.
+    pub n_train: usize,
+    pub n_val: usize,
+    /// The optimizer's buffers and step count.
+    pub optim: OptimState,
+}
 
-    let b = cfg.batch_size.min(n).max(1);
-    let iters = (n / b).max(1);
-    let mut ws = Workspace::new(b, cfg.hidden_size, data.num_classes);
-    let mut xb = Array2::<f32>::zeros((b, d));
-    let mut yb = vec![0u8; b];
-    let reg = cfg.reg as f32;
-    let mut lr = cfg.learning_rate;
-
-    let mut history = History::default();
-    let mut out = TrainOutcome {
-        status: Status::Completed,
-        history: History::default(),
-        best_epoch: None,
-        best_val_acc: 0.0,
-        best_net: None,
-    };
-    let mut start_loss: Option<f64> = None;
-    'epochs: for epoch in 1..=cfg.epochs {
-        let order = epoch_order(cfg.shuffle_seed, epoch, n);
-        let mut sum = 0.0f64;
-        for it in 0..iters {
-            let idx = &order[it * b..(it + 1) * b];
-            Zip::from(xb.rows_mut())
-                .and(idx)
-                .for_each(|mut row, &i| row.assign(&data.x_train.row(i)));
-            for (t, &i) in yb.iter_mut().zip(idx) {
-                *t = data.y_train[i];
-            }
-            let loss = net.sgd_step(xb.view(), &yb, reg, lr as f32, &mut ws).total;
-            history.iter_loss.push(loss);
-            let l = f64::from(loss);
-            let start = *start_loss.get_or_insert(l);
-            if !l.is_finite() || l > DIVERGENCE_FACTOR * start.max(1.0) {
-                out.status = Status::Diverged;
-                break 'epochs;
-            }
-            sum += l;
-            if observer.on_iteration(history.iter_loss.len() - 1, loss) == Control::Stop {
-                out.status = Status::Stopped;
-                break 'epochs;
-            }
-        }
-        let record = EpochRecord {
-            epoch,
-            lr,
-            loss: sum / iters as f64,
-            train_acc: accuracy_on(&net, data.x_train, data.y_train, &train_sample),
-            val_acc: accuracy_on(&net, data.x_val, data.y_val, &val_idx),
-        };
-        history.epochs.push(record);
-        if out.best_epoch.is_none() || record.val_acc > out.best_val_acc {
-            out.best_epoch = Some(epoch);
-            out.best_val_acc = record.val_acc;
-            out.best_net = Some(net.clone());
-        }
-        if observer.on_epoch(&record) == Control::Stop {
-            out.status = Status::Stopped;
-            break;
-        }
-        lr *= cfg.lr_decay;
+impl TrainState {
+    /// Epochs finished so far.
+    pub fn epochs_done(&self) -> usize {
+        self.next_epoch - 1
     }
-    out.history = history;
-    out
+
+    /// The result so far, as [`train`] returns it.
+    pub fn outcome(&self) -> TrainOutcome {
+        TrainOutcome {
+            status: self.status,
+            history: self.history.clone(),
+            best_epoch: self.best_epoch,
+            best_val_acc: self.best_val_acc,
+            best_net: self.best_net.clone(),
+        }
+    }
+
+    /// The same, consuming the state (no copies).
+    pub fn into_outcome(self) -> TrainOutcome {
+        TrainOutcome {
+            status: self.status,
+            history: self.history,
+            best_epoch: self.best_epoch,
+            best_val_acc: self.best_val_acc,
+            best_net: self.best_net,
+        }
+    }
+}
+
+/// Trains one job epoch by epoch; can stop after any epoch, hand out its [`TrainState`], and be rebuilt from a state
+/// (e.g. loaded from disk) to continue, with results bit-identical to an uninterrupted run.
+///
+/// Each epoch visits [`epoch_order`]`(shuffle_seed, epoch)` of the training set in `N / batch_size` full batches (a
+/// final partial batch is dropped; a training set smaller than one batch is used whole).
+pub struct Trainer<'a> {
+    cfg: ValidConfig,
+    data: TrainData<'a>,
+    state: TrainState,
+    train_sample: Vec<usize>,
+    val_idx: Vec<usize>,
+    batch: usize,
+    iters: usize,
+    ws: Workspace<f32>,
+    xb: Array2<f32>,
+    yb: Vec<u8>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh run: the network initialized from `cfg.seed`, nothing trained yet.
+    pub fn new(cfg: &ValidConfig, data: TrainData<'a>) -> Result<Self, TrainError> {
+        let (n, d) = data.x_train.dim();
+        if n == 0 {
+            return Err(TrainError::NoData);
+        }
+        let mut init_rng = rng_for(cfg.seed, "init");
+        let net = TwoLayerNet::<f32>::new(d, cfg.hidden_size, data.num_classes, cfg.init, &mut init_rng);
+        let state = TrainState {
+            config: (**cfg).clone(),
+            net,
+            next_epoch: 1,
+            next_iteration: 0,
+            epoch_loss_sum: 0.0,
+            lr: cfg.learning_rate,
+            history: History::default(),
+            best_epoch: None,
+            best_val_acc: 0.0,
+            best_net: None,
+            start_loss: None,
+            status: Status::Completed,
+            n_train: n,
+            n_val: data.x_val.nrows(),
+            optim: OptimState::default(),
+        };
+        Self::resume(state, data)
+    }
+
+    /// Continues from `state` on the same data it was made with (checked: sizes and shapes).
+    pub fn resume(state: TrainState, data: TrainData<'a>) -> Result<Self, TrainError> {
+        let cfg = state.config.clone().check()?;
+        let (n, d) = data.x_train.dim();
+        if n == 0 {
+            return Err(TrainError::NoData);
+        }
+        let net = &state.net;
+        let mismatch = |what: &str, state_has: String, data_has: String| {
+            Err(TrainError::Mismatch(format!(
+                "{what}: the state has {state_has}, the data have {data_has}"
+            )))
+        };
+        if (net.input_size(), net.num_classes()) != (d, data.num_classes) {
+            return mismatch(
+                "input size and classes",
+                format!("{} and {}", net.input_size(), net.num_classes()),
+                format!("{d} and {}", data.num_classes),
+            );
+        }
+        if net.hidden_size() != cfg.hidden_size {
+            return mismatch("hidden units", net.hidden_size().to_string(), format!("config {}", cfg.hidden_size));
+        }
+        if (state.n_train, state.n_val) != (n, data.x_val.nrows()) {
+            return mismatch(
+                "training and validation images",
+                format!("{} and {}", state.n_train, state.n_val),
+                format!("{n} and {}", data.x_val.nrows()),
+            );
+        }
+        let batch = cfg.batch_size.min(n).max(1);
+        let iters = (n / batch).max(1);
+        if state.next_epoch == 0 || state.next_iteration > iters {
+            return Err(TrainError::Mismatch(format!(
+                "the state is at epoch {} iteration {}, but an epoch has {iters} iterations",
+                state.next_epoch, state.next_iteration
+            )));
+        }
+        Ok(Self {
+            train_sample: train_acc_sample(cfg.shuffle_seed, n),
+            val_idx: (0..data.x_val.nrows()).collect(),
+            batch,
+            iters,
+            ws: Workspace::new(batch, cfg.hidden_size, data.num_classes),
+            xb: Array2::zeros((batch, d)),
+            yb: vec![0; batch],
+            cfg,
+            data,
+            state,
+        })
+    }
+
+    /// The state so far.
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    /// Hands out the state (to save it, or to resume later).
+    pub fn into_state(self) -> TrainState {
+        self.state
+    }
+
+    /// The result so far.
+    pub fn outcome(&self) -> TrainOutcome {
+        self.state.outcome()
+    }
+
+    /// SGD iterations per epoch.
+    pub fn iterations_per_epoch(&self) -> usize {
+        self.iters
+    }
+
+    /// Trains until `last_epoch` (1-based, inclusive) is finished — also past the config's `epochs`, e.g. for
+    /// successive halving — or until divergence or the observer says stop. Returns how it ended (also kept in the
+    /// state). A diverged state does not train further; a state already at `last_epoch` returns `Completed`.
+    pub fn run_to(&mut self, last_epoch: usize, observer: &mut dyn Observer) -> Status {
+        if self.state.status == Status::Diverged {
+            return Status::Diverged;
+        }
+        let status = self.run_epochs(last_epoch, observer);
+        self.state.status = status;
+        status
+    }
+
+    fn run_epochs(&mut self, last_epoch: usize, observer: &mut dyn Observer) -> Status {
+        let (b, iters) = (self.batch, self.iters);
+        let n = self.data.x_train.nrows();
+        let reg = self.cfg.reg as f32;
+        while self.state.next_epoch <= last_epoch {
+            let st = &mut self.state;
+            let epoch = st.next_epoch;
+            let lr = st.lr;
+            let order = epoch_order(self.cfg.shuffle_seed, epoch, n);
+            for it in st.next_iteration..iters {
+                let idx = &order[it * b..(it + 1) * b];
+                Zip::from(self.xb.rows_mut())
+                    .and(idx)
+                    .for_each(|mut row, &i| row.assign(&self.data.x_train.row(i)));
+                for (t, &i) in self.yb.iter_mut().zip(idx) {
+                    *t = self.data.y_train[i];
+                }
+                let loss = st.net.sgd_step(self.xb.view(), &self.yb, reg, lr as f32, &mut self.ws).total;
+                st.history.iter_loss.push(loss);
+                st.next_iteration = it + 1;
+                let l = f64::from(loss);
+                let start = *st.start_loss.get_or_insert(l);
+                if !l.is_finite() || l > DIVERGENCE_FACTOR * start.max(1.0) {
+                    return Status::Diverged;
+                }
+                st.epoch_loss_sum += l;
+                if observer.on_iteration(st.history.iter_loss.len() - 1, loss) == Control::Stop {
+                    return Status::Stopped;
+                }
+            }
+            let record = EpochRecord {
+                epoch,
+                lr,
+                loss: st.epoch_loss_sum / iters as f64,
+                train_acc: accuracy_on(&st.net, self.data.x_train, self.data.y_train, &self.train_sample),
+                val_acc: accuracy_on(&st.net, self.data.x_val, self.data.y_val, &self.val_idx),
+            };
+            st.history.epochs.push(record);
+            if st.best_epoch.is_none() || record.val_acc > st.best_val_acc {
+                st.best_epoch = Some(epoch);
+                st.best_val_acc = record.val_acc;
+                st.best_net = Some(st.net.clone());
+            }
+            st.next_epoch += 1;
+            st.next_iteration = 0;
+            st.epoch_loss_sum = 0.0;
+            st.lr *= self.cfg.lr_decay;
+            if observer.on_epoch(&record) == Control::Stop {
+                return Status::Stopped;
+            }
+        }
+        Status::Completed
+    }
+}
+
+/// Trains a fresh network on `data` with `cfg` straight through its `epochs`. Same config (seeds included) and data
+/// give bit-identical results. See [`Trainer`] to pause and continue.
+///
+/// # Panics
+/// If [`Trainer::new`] refuses the data (an empty training set).
+pub fn train(cfg: &ValidConfig, data: TrainData<'_>, observer: &mut dyn Observer) -> TrainOutcome {
+    let mut trainer = match Trainer::new(cfg, data) {
+        Ok(t) => t,
+        Err(e) => panic!("cannot train: {e}"),
+    };
+    trainer.run_to(cfg.epochs, observer);
+    trainer.into_state().into_outcome()
 }
 
 #[cfg(test)]
@@ -457,5 +645,157 @@ mod tests {
         let e = out.best_epoch.unwrap();
         assert_eq!(out.history.epochs[e - 1].val_acc, out.best_val_acc);
         assert_eq!(best.accuracy(ds.x_val.view(), &ds.y_val), out.best_val_acc);
+    }
+
+    /// Trains `cfg` on the toy problem to `pause` (saving, loading and resuming there) and then to `to`; compares
+    /// everything with a run straight to `to`.
+    fn assert_pause_continue_is_exact(cfg: &ValidConfig, pause: usize, to: usize) {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut straight = Trainer::new(cfg, ds.train_data()).unwrap();
+        assert_eq!(straight.run_to(to, &mut Quiet), Status::Completed);
+
+        let mut first = Trainer::new(cfg, ds.train_data()).unwrap();
+        assert_eq!(first.run_to(pause, &mut Quiet), Status::Completed);
+        assert_eq!(first.state().epochs_done(), pause);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.safetensors");
+        first.state().save(&path).unwrap();
+        let loaded = TrainState::load(&path).unwrap();
+        assert_eq!(&loaded, first.state());
+        drop(first);
+        let mut second = Trainer::resume(loaded, ds.train_data()).unwrap();
+        assert_eq!(second.run_to(to, &mut Quiet), Status::Completed);
+
+        let (a, b) = (straight.state(), second.state());
+        assert_eq!(a.history, b.history);
+        assert_eq!(a.history.epochs.len(), to);
+        assert_eq!(a.net, b.net);
+        assert_eq!(a.optim, b.optim);
+        assert_eq!(a, b);
+        let (oa, ob) = (straight.outcome(), second.outcome());
+        assert_eq!(ob.status, Status::Completed);
+        assert_eq!((oa.best_epoch, oa.best_val_acc), (ob.best_epoch, ob.best_val_acc));
+        assert_eq!(oa.best_net, ob.best_net);
+        assert!(ob.best_net.is_some());
+        // And the simple API gives the same run.
+        if to == cfg.epochs {
+            let t = train(cfg, ds.train_data(), &mut Quiet);
+            assert_eq!(t.history, ob.history);
+            assert_eq!(t.best_net, ob.best_net);
+        }
+    }
+
+    #[test]
+    fn trained_to_3_saved_loaded_and_continued_to_9_equals_straight_to_9_bit_for_bit() {
+        assert_pause_continue_is_exact(&cfg(0.5, 9), 3, 9);
+    }
+
+    #[test]
+    fn a_state_continues_past_its_configured_epochs_as_if_configured_longer() {
+        // Successive halving: a job configured for 1 epoch, continued to 3 and then 9, follows the step schedule
+        // lr * decay^(epoch-1) exactly as a 9-epoch job.
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut long = Trainer::new(&cfg(0.5, 9), ds.train_data()).unwrap();
+        long.run_to(9, &mut Quiet);
+        let mut short = Trainer::new(&cfg(0.5, 1), ds.train_data()).unwrap();
+        short.run_to(1, &mut Quiet);
+        let mut short = Trainer::resume(short.into_state(), ds.train_data()).unwrap();
+        short.run_to(3, &mut Quiet);
+        assert_eq!(short.state().history.epochs.len(), 3);
+        short.run_to(9, &mut Quiet);
+        assert_eq!(short.state().history, long.state().history);
+        assert_eq!(short.state().net, long.state().net);
+        assert!((short.state().history.epochs[8].lr - 0.5 * 0.95f64.powi(8)).abs() < 1e-15);
+        // Asking for an epoch already done trains nothing.
+        let before = short.state().clone();
+        assert_eq!(short.run_to(5, &mut Quiet), Status::Completed);
+        assert_eq!(short.state(), &before);
+    }
+
+    #[test]
+    fn a_run_stopped_mid_epoch_continues_exactly() {
+        struct StopAt(usize);
+        impl Observer for StopAt {
+            fn on_iteration(&mut self, i: usize, _: f32) -> Control {
+                if i == self.0 {
+                    Control::Stop
+                } else {
+                    Control::Continue
+                }
+            }
+        }
+        let ds = toy_dataset(0, 300, 100, 100);
+        let c = cfg(0.5, 4);
+        let straight = train(&c, ds.train_data(), &mut Quiet);
+        let mut t = Trainer::new(&c, ds.train_data()).unwrap();
+        assert_eq!(t.run_to(4, &mut StopAt(8)), Status::Stopped);
+        assert_eq!((t.state().next_epoch, t.state().next_iteration), (2, 3));
+        let bytes = t.state().to_bytes();
+        let mut t = Trainer::resume(TrainState::from_bytes(&bytes).unwrap(), ds.train_data()).unwrap();
+        assert_eq!(t.run_to(4, &mut Quiet), Status::Completed);
+        let out = t.outcome();
+        assert_eq!(out.history, straight.history);
+        assert_eq!(out.best_net, straight.best_net);
+    }
+
+    #[test]
+    fn corrupt_foreign_and_mismatched_states_are_typed_errors() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut t = Trainer::new(&cfg(0.5, 2), ds.train_data()).unwrap();
+        t.run_to(1, &mut Quiet);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.safetensors");
+        let bytes = t.state().to_bytes();
+        // Truncated.
+        std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        let e = TrainState::load(&path).unwrap_err();
+        assert!(matches!(e, crate::CheckpointError::Format { .. }), "{e}");
+        // A model checkpoint is not a training state.
+        let model = crate::Model {
+            net: t.state().net.clone(),
+            mean: ndarray::Array1::zeros(4),
+            meta: crate::checkpoint::ModelMeta {
+                hyperparameters: TrainConfig::default(),
+                class_names: vec!["a".into(), "b".into(), "c".into()],
+                input_shape: vec![4],
+                val_accuracy: 0.0,
+                data_split: None,
+            },
+        };
+        model.save(&path).unwrap();
+        let e = TrainState::load(&path).unwrap_err().to_string();
+        assert!(e.contains("expected `sweep-train-state`"), "{e}");
+        // Missing file.
+        let e = TrainState::load(&dir.path().join("none")).unwrap_err();
+        assert!(matches!(e, crate::CheckpointError::Read { .. }), "{e}");
+        // A state on other data.
+        let other = toy_dataset(0, 200, 100, 100);
+        match Trainer::resume(t.state().clone(), other.train_data()) {
+            Err(TrainError::Mismatch(m)) => assert!(m.contains("300 and 100"), "{m}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("resumed on other data"),
+        }
+        // A state whose hidden size disagrees with its config.
+        let mut s = t.state().clone();
+        s.config.hidden_size = 11;
+        assert!(matches!(Trainer::resume(s.clone(), ds.train_data()), Err(TrainError::Mismatch(_))));
+        let e = TrainState::from_bytes(&s.to_bytes()).unwrap_err();
+        assert!(e.contains("hidden units"), "{e}");
+        // An invalid config inside a state.
+        s.config.learning_rate = -1.0;
+        s.config.hidden_size = 10;
+        assert!(matches!(Trainer::resume(s, ds.train_data()), Err(TrainError::Config(_))));
+    }
+
+    #[test]
+    fn a_diverged_state_does_not_train_on() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut t = Trainer::new(&cfg(1e4, 5), ds.train_data()).unwrap();
+        assert_eq!(t.run_to(5, &mut Quiet), Status::Diverged);
+        let before = t.state().clone();
+        let mut t = Trainer::resume(TrainState::from_bytes(&before.to_bytes()).unwrap(), ds.train_data()).unwrap();
+        assert_eq!(t.run_to(5, &mut Quiet), Status::Diverged);
+        assert_eq!(t.state().history, before.history);
+        assert_eq!(t.outcome().status, Status::Diverged);
     }
 }
