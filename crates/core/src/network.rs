@@ -221,6 +221,36 @@ impl<F: Scalar> TwoLayerNet<F> {
     }
 }
 
+impl<F: Scalar> TwoLayerNet<F> {
+    /// Loss and full gradient on a batch into `g` (reusing its buffers), for optimizers that need the gradient
+    /// itself. With `reg = 0` neither the loss nor the gradient has an L2 term (AdamW). Same values as
+    /// [`TwoLayerNet::loss_and_grads`].
+    pub fn loss_and_grads_into(&self, x: ArrayView2<'_, F>, y: &[u8], reg: F, ws: &mut Workspace<F>, g: &mut Params<F>) -> Loss<F> {
+        let reg_loss = self.reg_loss(reg);
+        let p = &self.params;
+        let (a, dscores, dh) = (&mut ws.a, &mut ws.dscores, &mut ws.dh);
+        gemm(F::one(), x, p.w1.view(), F::zero(), a.view_mut());
+        relu_with_bias(a, p.b1.view());
+        gemm(F::one(), a.view(), p.w2.view(), F::zero(), dscores.view_mut());
+        *dscores += &p.b2;
+        let data = softmax_loss_in_place(dscores, y);
+
+        g.w2.assign(&p.w2);
+        gemm(F::one(), a.t(), dscores.view(), reg, g.w2.view_mut());
+        g.b2.assign(&dscores.sum_axis(Axis(0)));
+        gemm(F::one(), dscores.view(), p.w2.t(), F::zero(), dh.view_mut());
+        relu_backward(dh, a);
+        g.b1.assign(&dh.sum_axis(Axis(0)));
+        g.w1.assign(&p.w1);
+        gemm(F::one(), x.t(), dh.view(), reg, g.w1.view_mut());
+        Loss {
+            data,
+            reg: reg_loss,
+            total: data + reg_loss,
+        }
+    }
+}
+
 /// `a <- max(0, a + b)` row-wise.
 fn relu_with_bias<F: Scalar>(a: &mut Array2<F>, b: ArrayView1<'_, F>) {
     Zip::from(a.rows_mut()).for_each(|mut row| {

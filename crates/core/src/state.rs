@@ -210,7 +210,7 @@ impl TrainState {
             m,
             v,
         };
-        optim.check_fits(&config).map_err(|e| format!("optimizer state: {e}"))?;
+        optim.check_fits(config.optimizer).map_err(|e| format!("optimizer state: {e}"))?;
 
         let iter_loss = f32s(tensor("iter_loss", Dtype::F32, 1)?.1);
         let (es, ed) = tensor("epochs", Dtype::F64, 2)?;

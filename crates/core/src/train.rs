@@ -5,8 +5,8 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, TrainError};
-use crate::network::{Init, TwoLayerNet, Workspace};
-use crate::optim::OptimState;
+use crate::network::{Init, Params, TwoLayerNet, Workspace};
+use crate::optim::{Hyper, OptimState, Optimizer};
 use crate::rng::{derive_seed, rng_for};
 
 /// Training images used for the per-epoch train accuracy: a fixed sample, so that it stays cheap.
@@ -18,6 +18,8 @@ pub const DIVERGENCE_FACTOR: f64 = 10.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub learning_rate: f64,
+    /// L2 strength: `0.5 * reg * (sum W1² + sum W2²)` in the loss (biases not regularized) for every optimizer but
+    /// `adamw`, for which it is the decoupled weight decay `W -= lr * reg * W` instead (and the loss has no L2 term).
     pub reg: f64,
     pub hidden_size: usize,
     pub lr_decay: f64,
@@ -33,6 +35,34 @@ pub struct TrainConfig {
     /// [`epoch_order`]`(shuffle_seed, e)`, independent of earlier epochs, so training can pause after any epoch.
     #[serde(default)]
     pub shuffle_seed: u64,
+    /// The update rule (see [`crate::optim`]); `sgd` is plain minibatch SGD.
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// Momentum factor of `momentum` and `nesterov`, in [0, 1) (torch.optim.SGD's `momentum`).
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
+    /// Adam's decay rate of the first moment, in [0, 1).
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    /// Adam's decay rate of the second moment, in [0, 1).
+    #[serde(default = "default_beta2")]
+    pub beta2: f64,
+    /// Adam's denominator term, > 0.
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+}
+
+fn default_momentum() -> f64 {
+    0.9
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_beta2() -> f64 {
+    0.999
+}
+fn default_eps() -> f64 {
+    1e-8
 }
 
 impl Default for TrainConfig {
@@ -47,6 +77,11 @@ impl Default for TrainConfig {
             init: Init::Kaiming,
             seed: 0,
             shuffle_seed: 0,
+            optimizer: Optimizer::Sgd,
+            momentum: default_momentum(),
+            beta1: default_beta1(),
+            beta2: default_beta2(),
+            eps: default_eps(),
         }
     }
 }
@@ -88,6 +123,14 @@ impl TrainConfig {
             if !(s.is_finite() && s > 0.0) {
                 return err("init_std", s.to_string(), "a finite number > 0");
             }
+        }
+        for (name, v) in [("momentum", self.momentum), ("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return err(name, v.to_string(), "in [0, 1)");
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return err("eps", self.eps.to_string(), "a finite number > 0");
         }
         Ok(ValidConfig(self))
     }
@@ -288,6 +331,8 @@ pub struct Trainer<'a> {
     ws: Workspace<f32>,
     xb: Array2<f32>,
     yb: Vec<u8>,
+    /// The full gradient, for optimizers other than plain SGD.
+    grads: Option<Params<f32>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -301,6 +346,7 @@ impl<'a> Trainer<'a> {
         let net = TwoLayerNet::<f32>::new(d, cfg.hidden_size, data.num_classes, cfg.init, &mut init_rng);
         let state = TrainState {
             config: (**cfg).clone(),
+            optim: OptimState::new(cfg.optimizer, &net.params),
             net,
             next_epoch: 1,
             next_iteration: 0,
@@ -314,7 +360,6 @@ impl<'a> Trainer<'a> {
             status: Status::Completed,
             n_train: n,
             n_val: data.x_val.nrows(),
-            optim: OptimState::default(),
         };
         Self::resume(state, data)
     }
@@ -349,6 +394,14 @@ impl<'a> Trainer<'a> {
                 format!("{n} and {}", data.x_val.nrows()),
             );
         }
+        state.optim.check_fits(cfg.optimizer).map_err(TrainError::Mismatch)?;
+        for p in state.optim.buffers().into_iter().flatten() {
+            if p.w1.dim() != state.net.params.w1.dim() || p.w2.dim() != state.net.params.w2.dim() {
+                return Err(TrainError::Mismatch(
+                    "the optimizer buffers have other shapes than the parameters".into(),
+                ));
+            }
+        }
         let batch = cfg.batch_size.min(n).max(1);
         let iters = (n / batch).max(1);
         if state.next_epoch == 0 || state.next_iteration > iters {
@@ -365,6 +418,7 @@ impl<'a> Trainer<'a> {
             ws: Workspace::new(batch, cfg.hidden_size, data.num_classes),
             xb: Array2::zeros((batch, d)),
             yb: vec![0; batch],
+            grads: (cfg.optimizer != Optimizer::Sgd).then(|| state.net.params.clone()),
             cfg,
             data,
             state,
@@ -420,7 +474,25 @@ impl<'a> Trainer<'a> {
                 for (t, &i) in self.yb.iter_mut().zip(idx) {
                     *t = self.data.y_train[i];
                 }
-                let loss = st.net.sgd_step(self.xb.view(), &self.yb, reg, lr as f32, &mut self.ws).total;
+                let loss = match &mut self.grads {
+                    None => st.net.sgd_step(self.xb.view(), &self.yb, reg, lr as f32, &mut self.ws),
+                    Some(g) => {
+                        let kind = self.cfg.optimizer;
+                        let l2 = if kind.l2_in_loss() { reg } else { 0.0 };
+                        let loss = st.net.loss_and_grads_into(self.xb.view(), &self.yb, l2, &mut self.ws, g);
+                        let h = Hyper {
+                            lr,
+                            reg: self.cfg.reg,
+                            momentum: self.cfg.momentum,
+                            beta1: self.cfg.beta1,
+                            beta2: self.cfg.beta2,
+                            eps: self.cfg.eps,
+                        };
+                        st.optim.update(kind, &h, &mut st.net.params, g);
+                        loss
+                    }
+                }
+                .total;
                 st.history.iter_loss.push(loss);
                 st.next_iteration = it + 1;
                 let l = f64::from(loss);
@@ -488,6 +560,7 @@ mod tests {
             init: Init::Kaiming,
             seed: 7,
             shuffle_seed: 3,
+            ..TrainConfig::default()
         }
         .check()
         .unwrap()
@@ -546,6 +619,31 @@ mod tests {
                     ..base.clone()
                 },
                 "init_std = 0 is invalid: must be a finite number > 0",
+            ),
+            (
+                TrainConfig {
+                    momentum: 1.0,
+                    ..base.clone()
+                },
+                "momentum = 1 is invalid: must be in [0, 1)",
+            ),
+            (
+                TrainConfig {
+                    beta1: -0.1,
+                    ..base.clone()
+                },
+                "beta1 = -0.1 is invalid: must be in [0, 1)",
+            ),
+            (
+                TrainConfig {
+                    beta2: 1.0,
+                    ..base.clone()
+                },
+                "beta2 = 1 is invalid: must be in [0, 1)",
+            ),
+            (
+                TrainConfig { eps: 0.0, ..base.clone() },
+                "eps = 0 is invalid: must be a finite number > 0",
             ),
         ];
         for (c, msg) in cases {
@@ -688,6 +786,52 @@ mod tests {
     #[test]
     fn trained_to_3_saved_loaded_and_continued_to_9_equals_straight_to_9_bit_for_bit() {
         assert_pause_continue_is_exact(&cfg(0.5, 9), 3, 9);
+    }
+
+    #[test]
+    fn every_optimizer_pauses_and_continues_bit_for_bit_with_its_state() {
+        for (optimizer, lr) in [
+            (Optimizer::Momentum, 0.05),
+            (Optimizer::Nesterov, 0.05),
+            (Optimizer::Adam, 0.01),
+            (Optimizer::AdamW, 0.01),
+        ] {
+            let c = TrainConfig {
+                optimizer,
+                learning_rate: lr,
+                ..(*cfg(lr, 9)).clone()
+            }
+            .check()
+            .unwrap();
+            assert_pause_continue_is_exact(&c, 3, 9);
+        }
+    }
+
+    #[test]
+    fn every_optimizer_learns_the_toy_problem_and_they_differ() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut finals = Vec::new();
+        for (optimizer, lr) in [
+            (Optimizer::Sgd, 0.5),
+            (Optimizer::Momentum, 0.05),
+            (Optimizer::Nesterov, 0.05),
+            (Optimizer::Adam, 0.01),
+            (Optimizer::AdamW, 0.01),
+        ] {
+            let c = TrainConfig {
+                optimizer,
+                ..(*cfg(lr, 20)).clone()
+            };
+            let out = train(&c.check().unwrap(), ds.train_data(), &mut Quiet);
+            assert_eq!(out.status, Status::Completed, "{optimizer:?}");
+            assert!(out.best_val_acc > 0.8, "{optimizer:?}: val acc {}", out.best_val_acc);
+            finals.push(out.best_net.unwrap());
+        }
+        for i in 0..finals.len() {
+            for j in 0..i {
+                assert_ne!(finals[i], finals[j], "optimizers {i} and {j} trained the same");
+            }
+        }
     }
 
     #[test]
