@@ -2,6 +2,7 @@
 
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use rand::seq::SliceRandom;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, TrainError};
@@ -50,6 +51,10 @@ pub struct TrainConfig {
     /// Adam's denominator term, > 0.
     #[serde(default = "default_eps")]
     pub eps: f64,
+    /// Dropout probability of each hidden unit during training, in [0, 1): inverted dropout (kept units scaled by
+    /// `1 / (1 - dropout)`), off at evaluation; masks drawn per job from [`dropout_mask`]`(seed, epoch, iteration)`.
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 fn default_momentum() -> f64 {
@@ -82,6 +87,7 @@ impl Default for TrainConfig {
             beta1: default_beta1(),
             beta2: default_beta2(),
             eps: default_eps(),
+            dropout: 0.0,
         }
     }
 }
@@ -131,6 +137,9 @@ impl TrainConfig {
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return err("eps", self.eps.to_string(), "a finite number > 0");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return err("dropout", self.dropout.to_string(), "in [0, 1)");
         }
         Ok(ValidConfig(self))
     }
@@ -244,6 +253,15 @@ pub fn epoch_order(shuffle_seed: u64, epoch: usize, n: usize) -> Vec<usize> {
     order
 }
 
+/// Fills `mask` (B,H) with the dropout mask of job `seed` at (`epoch`, `iteration`): each entry independently 0 with
+/// probability `p`, else `1 / (1 - p)`. Drawn from an RNG seeded by (seed, epoch, iteration) alone, so a run
+/// continued from any point draws the same masks.
+pub fn dropout_mask(seed: u64, epoch: usize, iteration: usize, p: f64, mask: &mut Array2<f32>) {
+    let mut rng = rng_for(derive_seed(seed, "dropout"), &format!("epoch-{epoch}-iteration-{iteration}"));
+    let (p, keep) = (p as f32, (1.0 / (1.0 - p)) as f32);
+    mask.mapv_inplace(|_| if rng.gen::<f32>() < p { 0.0 } else { keep });
+}
+
 /// The fixed sample of training rows (sorted) whose accuracy is reported each epoch; derived from `shuffle_seed`.
 pub fn train_acc_sample(shuffle_seed: u64, n: usize) -> Vec<usize> {
     let mut r = rng_for(shuffle_seed, "train-acc-sample");
@@ -333,6 +351,8 @@ pub struct Trainer<'a> {
     yb: Vec<u8>,
     /// The full gradient, for optimizers other than plain SGD.
     grads: Option<Params<f32>>,
+    /// The dropout mask (B,H), when dropout is on.
+    mask: Option<Array2<f32>>,
 }
 
 impl<'a> Trainer<'a> {
@@ -419,6 +439,7 @@ impl<'a> Trainer<'a> {
             xb: Array2::zeros((batch, d)),
             yb: vec![0; batch],
             grads: (cfg.optimizer != Optimizer::Sgd).then(|| state.net.params.clone()),
+            mask: (cfg.dropout > 0.0).then(|| Array2::zeros((batch, cfg.hidden_size))),
             cfg,
             data,
             state,
@@ -474,12 +495,16 @@ impl<'a> Trainer<'a> {
                 for (t, &i) in self.yb.iter_mut().zip(idx) {
                     *t = self.data.y_train[i];
                 }
+                if let Some(m) = &mut self.mask {
+                    dropout_mask(self.cfg.seed, epoch, it, self.cfg.dropout, m);
+                }
+                let mask = self.mask.as_ref().map(|m| m.view());
                 let loss = match &mut self.grads {
-                    None => st.net.sgd_step(self.xb.view(), &self.yb, reg, lr as f32, &mut self.ws),
+                    None => st.net.sgd_step_masked(self.xb.view(), &self.yb, reg, lr as f32, mask, &mut self.ws),
                     Some(g) => {
                         let kind = self.cfg.optimizer;
                         let l2 = if kind.l2_in_loss() { reg } else { 0.0 };
-                        let loss = st.net.loss_and_grads_into(self.xb.view(), &self.yb, l2, &mut self.ws, g);
+                        let loss = st.net.loss_and_grads_into(self.xb.view(), &self.yb, l2, mask, &mut self.ws, g);
                         let h = Hyper {
                             lr,
                             reg: self.cfg.reg,
@@ -619,6 +644,13 @@ mod tests {
                     ..base.clone()
                 },
                 "init_std = 0 is invalid: must be a finite number > 0",
+            ),
+            (
+                TrainConfig {
+                    dropout: 1.0,
+                    ..base.clone()
+                },
+                "dropout = 1 is invalid: must be in [0, 1)",
             ),
             (
                 TrainConfig {
@@ -941,5 +973,46 @@ mod tests {
         assert_eq!(t.run_to(5, &mut Quiet), Status::Diverged);
         assert_eq!(t.state().history, before.history);
         assert_eq!(t.outcome().status, Status::Diverged);
+    }
+
+    #[test]
+    fn dropout_masks_have_rate_p_scale_1_over_1_minus_p_and_depend_on_seed_epoch_iteration() {
+        let mut m = Array2::zeros((200, 100));
+        dropout_mask(1, 2, 3, 0.25, &mut m);
+        let dropped = m.iter().filter(|&&v| v == 0.0).count() as f64 / m.len() as f64;
+        assert!((dropped - 0.25).abs() < 0.01, "{dropped}");
+        assert!(m.iter().all(|&v| v == 0.0 || v == (1.0f64 / 0.75) as f32));
+        let mut again = Array2::zeros((200, 100));
+        dropout_mask(1, 2, 3, 0.25, &mut again);
+        assert_eq!(m, again);
+        for (s, e, i) in [(2, 2, 3), (1, 3, 3), (1, 2, 4)] {
+            dropout_mask(s, e, i, 0.25, &mut again);
+            assert_ne!(m, again, "{s} {e} {i}");
+        }
+    }
+
+    #[test]
+    fn dropout_trains_reproducibly_pauses_exactly_and_is_off_at_evaluation() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let c = TrainConfig {
+            dropout: 0.3,
+            ..(*cfg(0.5, 6)).clone()
+        }
+        .check()
+        .unwrap();
+        assert_pause_continue_is_exact(&c, 2, 6);
+        let with = train(&c, ds.train_data(), &mut Quiet);
+        let without = train(&cfg(0.5, 6), ds.train_data(), &mut Quiet);
+        assert_ne!(with.history.iter_loss, without.history.iter_loss);
+        assert!(with.best_val_acc > 0.8, "{}", with.best_val_acc);
+        // Evaluation has no dropout: the recorded accuracy is the deterministic accuracy of the best parameters.
+        let best = with.best_net.unwrap();
+        assert_eq!(best.accuracy(ds.x_val.view(), &ds.y_val), with.best_val_acc);
+        // Masks are per job: another init seed draws other masks even with the same data order.
+        let other = TrainConfig { seed: 99, ..(*c).clone() };
+        let mut t = Trainer::new(&other.check().unwrap(), ds.train_data()).unwrap();
+        t.state.net = Trainer::new(&c, ds.train_data()).unwrap().state.net.clone();
+        t.run_to(1, &mut Quiet);
+        assert_ne!(t.state().history.iter_loss[..6], with.history.iter_loss[..6]);
     }
 }

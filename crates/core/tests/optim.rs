@@ -99,7 +99,7 @@ fn every_optimizer_matches_torch_optim_step_by_step() {
                 // Plain SGD trains through the fused step: that is what must match torch.
                 net.sgd_step(x.view(), &f.y, reg, f.lr as f32, &mut ws)
             } else {
-                let loss = net.loss_and_grads_into(x.view(), &f.y, reg, &mut ws, &mut g);
+                let loss = net.loss_and_grads_into(x.view(), &f.y, reg, None, &mut ws, &mut g);
                 state.update(kind, &h, &mut net.params, &g);
                 loss
             };
@@ -135,7 +135,7 @@ fn the_generic_sgd_update_equals_the_fused_step() {
     };
     for _ in 0..3 {
         fused.sgd_step(x.view(), &f.y, f.reg as f32, f.lr as f32, &mut ws);
-        plain.loss_and_grads_into(x.view(), &f.y, f.reg as f32, &mut ws, &mut g);
+        plain.loss_and_grads_into(x.view(), &f.y, f.reg as f32, None, &mut ws, &mut g);
         state.update(Optimizer::Sgd, &h, &mut plain.params, &g);
     }
     assert!(max_err(&fused.params, &plain.params) < 1e-6);
