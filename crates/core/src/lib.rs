@@ -17,7 +17,8 @@ pub use checkpoint::{Checkpoint, Model};
 pub use data::{DataSpec, Dataset};
 pub use error::{CheckpointError, ConfigError, DataError, TrainError};
 pub use network::{Init, Params, TwoLayerNet};
-pub use train::{History, Status, TrainConfig, TrainOutcome, TrainState, Trainer, ValidConfig};
+pub use optim::Optimizer;
+pub use train::{History, LrSchedule, Status, TrainConfig, TrainOutcome, TrainState, Trainer, ValidConfig};
 
 /// The floating-point types the network runs in: f32 for training, f64 for checks.
 pub trait Scalar:

@@ -55,6 +55,26 @@ pub struct TrainConfig {
     /// `1 / (1 - dropout)`), off at evaluation; masks drawn per job from [`dropout_mask`]`(seed, epoch, iteration)`.
     #[serde(default)]
     pub dropout: f64,
+    /// How the learning rate changes from epoch to epoch (per epoch, constant within one); see [`epoch_lr`].
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// Epochs of linear warmup at the start (0 = none); see [`epoch_lr`].
+    #[serde(default)]
+    pub warmup_epochs: usize,
+}
+
+/// The learning-rate schedule (`TrainConfig::lr_schedule`); the rate is set once per epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// `learning_rate * lr_decay^(epoch - 1)` (the report's per-epoch decay). Needs no horizon, so a run can be
+    /// continued past its configured epochs on the same curve.
+    #[default]
+    Step,
+    /// Cosine annealing over the config's `epochs` as horizon T: `learning_rate * 0.5 * (1 + cos(pi * (epoch - 1) / T))`,
+    /// i.e. the full rate in epoch 1, down to 0 at epoch T + 1; epochs past T (a run continued beyond its
+    /// configured epochs) train at rate 0. `lr_decay` is ignored.
+    Cosine,
 }
 
 fn default_momentum() -> f64 {
@@ -88,6 +108,8 @@ impl Default for TrainConfig {
             beta2: default_beta2(),
             eps: default_eps(),
             dropout: 0.0,
+            lr_schedule: LrSchedule::Step,
+            warmup_epochs: 0,
         }
     }
 }
@@ -251,6 +273,29 @@ pub fn epoch_order(shuffle_seed: u64, epoch: usize, n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut rng_for(derive_seed(shuffle_seed, "shuffle"), &format!("epoch-{epoch}")));
     order
+}
+
+/// The learning rate of `epoch` (1-based): the schedule's rate times the warmup factor.
+///
+/// - schedule: [`LrSchedule::Step`] uses `step_lr`, the running product `learning_rate * lr_decay^(epoch - 1)` kept in
+///   [`TrainState::lr`]; [`LrSchedule::Cosine`] is `learning_rate * 0.5 * (1 + cos(pi * min(epoch - 1, T) / T))`
+///   with `T = cfg.epochs`.
+/// - warmup: with `W = warmup_epochs > 0`, epochs `1..=W` are multiplied by `epoch / (W + 1)` (a linear ramp from
+///   `1 / (W + 1)` of the rate up to the full rate in epoch `W + 1`); later epochs by 1. W = 0 is no warmup.
+pub fn epoch_lr(cfg: &TrainConfig, epoch: usize, step_lr: f64) -> f64 {
+    let base = match cfg.lr_schedule {
+        LrSchedule::Step => step_lr,
+        LrSchedule::Cosine => {
+            let t = cfg.epochs as f64;
+            let e = ((epoch - 1) as f64).min(t);
+            cfg.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * e / t).cos())
+        }
+    };
+    if epoch <= cfg.warmup_epochs {
+        base * epoch as f64 / (cfg.warmup_epochs + 1) as f64
+    } else {
+        base
+    }
 }
 
 /// Fills `mask` (B,H) with the dropout mask of job `seed` at (`epoch`, `iteration`): each entry independently 0 with
@@ -485,7 +530,7 @@ impl<'a> Trainer<'a> {
         while self.state.next_epoch <= last_epoch {
             let st = &mut self.state;
             let epoch = st.next_epoch;
-            let lr = st.lr;
+            let lr = epoch_lr(&self.cfg, epoch, st.lr);
             let order = epoch_order(self.cfg.shuffle_seed, epoch, n);
             for it in st.next_iteration..iters {
                 let idx = &order[it * b..(it + 1) * b];
@@ -1014,5 +1059,77 @@ mod tests {
         t.state.net = Trainer::new(&c, ds.train_data()).unwrap().state.net.clone();
         t.run_to(1, &mut Quiet);
         assert_ne!(t.state().history.iter_loss[..6], with.history.iter_loss[..6]);
+    }
+
+    #[test]
+    fn learning_rate_schedules_and_warmup_follow_their_definitions() {
+        let base = TrainConfig {
+            learning_rate: 0.4,
+            lr_decay: 0.5,
+            epochs: 4,
+            ..TrainConfig::default()
+        };
+        // step: the running product.
+        assert_eq!(epoch_lr(&base, 3, 0.1), 0.1);
+        let cos = TrainConfig {
+            lr_schedule: LrSchedule::Cosine,
+            ..base.clone()
+        };
+        let want = [
+            0.4,
+            0.2 * (1.0 + (std::f64::consts::PI / 4.0).cos()),
+            0.2,
+            0.2 * (1.0 - (std::f64::consts::PI / 4.0).cos()),
+            0.0,
+            0.0,
+        ];
+        for (e, w) in want.iter().enumerate() {
+            assert!(
+                (epoch_lr(&cos, e + 1, 123.0) - w).abs() < 1e-15,
+                "epoch {}: {}",
+                e + 1,
+                epoch_lr(&cos, e + 1, 123.0)
+            );
+        }
+        let warm = TrainConfig {
+            warmup_epochs: 3,
+            ..base.clone()
+        };
+        for (e, w) in [(1, 0.25), (2, 0.5), (3, 0.75), (4, 1.0), (9, 1.0)] {
+            assert!((epoch_lr(&warm, e, 0.2) - 0.2 * w).abs() < 1e-15, "epoch {e}");
+        }
+        let cos_warm = TrainConfig {
+            warmup_epochs: 1,
+            ..cos.clone()
+        };
+        assert!((epoch_lr(&cos_warm, 1, 0.0) - 0.2).abs() < 1e-15);
+        assert_eq!(epoch_lr(&cos_warm, 3, 0.0), epoch_lr(&cos, 3, 0.0));
+    }
+
+    #[test]
+    fn training_records_the_scheduled_rates_and_pauses_exactly_under_cosine_with_warmup() {
+        let c = TrainConfig {
+            lr_schedule: LrSchedule::Cosine,
+            warmup_epochs: 2,
+            ..(*cfg(0.5, 6)).clone()
+        }
+        .check()
+        .unwrap();
+        assert_pause_continue_is_exact(&c, 2, 6);
+        let ds = toy_dataset(0, 300, 100, 100);
+        let out = train(&c, ds.train_data(), &mut Quiet);
+        for r in &out.history.epochs {
+            assert_eq!(r.lr, epoch_lr(&c, r.epoch, 0.0));
+        }
+        assert!((out.history.epochs[0].lr - 0.5 / 3.0).abs() < 1e-15);
+        assert!(out.best_val_acc > 0.8);
+        // Step decay with warmup: epoch 2 runs at 0.5 * 0.95 * 2/3.
+        let s = TrainConfig {
+            warmup_epochs: 2,
+            ..(*cfg(0.5, 3)).clone()
+        };
+        let out = train(&s.check().unwrap(), ds.train_data(), &mut Quiet);
+        assert!((out.history.epochs[1].lr - 0.5 * 0.95 * 2.0 / 3.0).abs() < 1e-15);
+        assert!((out.history.epochs[2].lr - 0.5 * 0.95 * 0.95).abs() < 1e-15);
     }
 }
