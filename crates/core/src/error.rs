@@ -88,4 +88,6 @@ pub enum TrainError {
     NoData,
     #[error("the training state does not fit the data: {0}")]
     Mismatch(String),
+    #[error("cannot augment these data: {0}")]
+    Augmentation(String),
 }

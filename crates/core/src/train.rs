@@ -1,6 +1,6 @@
 //! Minibatch SGD with per-epoch learning-rate decay: history, best-epoch parameters, divergence detection and an observer.
 
-use ndarray::{Array2, ArrayView2, Axis, Zip};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, Zip};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -61,7 +61,17 @@ pub struct TrainConfig {
     /// Epochs of linear warmup at the start (0 = none); see [`epoch_lr`].
     #[serde(default)]
     pub warmup_epochs: usize,
+    /// Probability of flipping each training image horizontally, in [0, 1] (0 = off). See [`augment_image`].
+    #[serde(default)]
+    pub flip: f64,
+    /// Random translation of each training image by up to `crop` pixels in each direction, with zero padding
+    /// (torchvision's `RandomCrop(size, padding=crop)`), in `0..=MAX_CROP` and below the image size (0 = off).
+    #[serde(default)]
+    pub crop: usize,
 }
+
+/// The largest `crop` accepted.
+pub const MAX_CROP: usize = 16;
 
 /// The learning-rate schedule (`TrainConfig::lr_schedule`); the rate is set once per epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -110,6 +120,8 @@ impl Default for TrainConfig {
             dropout: 0.0,
             lr_schedule: LrSchedule::Step,
             warmup_epochs: 0,
+            flip: 0.0,
+            crop: 0,
         }
     }
 }
@@ -163,6 +175,12 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return err("dropout", self.dropout.to_string(), "in [0, 1)");
         }
+        if !(0.0..=1.0).contains(&self.flip) {
+            return err("flip", self.flip.to_string(), "in [0, 1]");
+        }
+        if self.crop > MAX_CROP {
+            return err("crop", self.crop.to_string(), "an integer in 0..=16 (pixels)");
+        }
         Ok(ValidConfig(self))
     }
 }
@@ -175,6 +193,10 @@ pub struct TrainData<'a> {
     pub x_val: ArrayView2<'a, f32>,
     pub y_val: &'a [u8],
     pub num_classes: usize,
+    /// The mean image (D values) subtracted from every input; augmentation needs it (may be empty otherwise).
+    pub mean: ArrayView1<'a, f32>,
+    /// Shape of one input before flattening: `[channels, height, width]` (channel-major) for images.
+    pub input_shape: &'a [usize],
 }
 
 /// One epoch of the history.
@@ -298,6 +320,90 @@ pub fn epoch_lr(cfg: &TrainConfig, epoch: usize, step_lr: f64) -> f64 {
     }
 }
 
+/// One image's random transform: a horizontal flip and/or a translation by (`dy`, `dx`) pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Augment {
+    pub flip: bool,
+    /// Output pixel (i, j) shows input pixel (i + dy, j + dx) (before the flip), or padding outside the image.
+    pub dy: isize,
+    pub dx: isize,
+}
+
+/// Writes the transformed image `t(src)` into `out`, both centred (raw / 255 minus `mean`) and flattened channel-major
+/// with `shape = [C, H, W]`.
+///
+/// The transform acts in pixel space, as torchvision's `RandomCrop(padding=N)` then `RandomHorizontalFlip` would on the
+/// raw image before normalization: output pixel (c, i, j) is raw pixel (c, i + dy, j' + dx) with `j' = W - 1 - j` when
+/// flipped (else `j`), or 0 (zero padding) outside the image; then the mean of the *output* position is subtracted.
+/// So a kept pixel is `src[s] + mean[s] - mean[d]` and a padded one is `-mean[d]`.
+pub fn augment_image(src: ArrayView1<'_, f32>, mean: ArrayView1<'_, f32>, shape: [usize; 3], t: Augment, mut out: ArrayViewMut1<'_, f32>) {
+    let [c, h, w] = shape;
+    if t == Augment::default() {
+        out.assign(&src);
+        return;
+    }
+    let (hi, wi) = (h as isize, w as isize);
+    for ch in 0..c {
+        for i in 0..h {
+            let si = i as isize + t.dy;
+            let row = ch * h * w + i * w;
+            for j in 0..w {
+                let sj = if t.flip { (w - 1 - j) as isize } else { j as isize } + t.dx;
+                let d = row + j;
+                out[d] = if (0..hi).contains(&si) && (0..wi).contains(&sj) {
+                    let s = ch * h * w + si as usize * w + sj as usize;
+                    src[s] + mean[s] - mean[d]
+                } else {
+                    -mean[d]
+                };
+            }
+        }
+    }
+}
+
+/// Copies the rows of minibatch `iteration` of `epoch` (per `order`, of `xb.nrows()` rows) into `xb`/`yb`, each image
+/// transformed as `cfg.flip` and `cfg.crop` say. The transforms are drawn from (shuffle_seed, epoch, iteration) only,
+/// so every job sharing the shuffle seed (and batch size) trains on the same augmented batches.
+///
+/// `shape` is the image shape `[C, H, W]`; it is only read when augmentation is on.
+#[allow(clippy::too_many_arguments)]
+pub fn gather_batch(
+    cfg: &TrainConfig,
+    data: &TrainData<'_>,
+    shape: [usize; 3],
+    epoch: usize,
+    iteration: usize,
+    order: &[usize],
+    xb: &mut Array2<f32>,
+    yb: &mut [u8],
+) {
+    let b = xb.nrows();
+    let idx = &order[iteration * b..(iteration + 1) * b];
+    if cfg.flip == 0.0 && cfg.crop == 0 {
+        Zip::from(xb.rows_mut())
+            .and(idx)
+            .for_each(|mut row, &i| row.assign(&data.x_train.row(i)));
+    } else {
+        let mut rng = rng_for(
+            derive_seed(cfg.shuffle_seed, "augment"),
+            &format!("epoch-{epoch}-iteration-{iteration}"),
+        );
+        let c = cfg.crop as isize;
+        for (row, &i) in xb.rows_mut().into_iter().zip(idx) {
+            let flip = cfg.flip > 0.0 && rng.gen::<f64>() < cfg.flip;
+            let (dy, dx) = if c > 0 {
+                (rng.gen_range(-c..=c), rng.gen_range(-c..=c))
+            } else {
+                (0, 0)
+            };
+            augment_image(data.x_train.row(i), data.mean, shape, Augment { flip, dy, dx }, row);
+        }
+    }
+    for (t, &i) in yb.iter_mut().zip(idx) {
+        *t = data.y_train[i];
+    }
+}
+
 /// Fills `mask` (B,H) with the dropout mask of job `seed` at (`epoch`, `iteration`): each entry independently 0 with
 /// probability `p`, else `1 / (1 - p)`. Drawn from an RNG seeded by (seed, epoch, iteration) alone, so a run
 /// continued from any point draws the same masks.
@@ -398,6 +504,8 @@ pub struct Trainer<'a> {
     grads: Option<Params<f32>>,
     /// The dropout mask (B,H), when dropout is on.
     mask: Option<Array2<f32>>,
+    /// `[C, H, W]` of the inputs when augmentation is on (else unused).
+    image_shape: [usize; 3],
 }
 
 impl<'a> Trainer<'a> {
@@ -467,6 +575,25 @@ impl<'a> Trainer<'a> {
                 ));
             }
         }
+        let mut image_shape = [0; 3];
+        if cfg.flip > 0.0 || cfg.crop > 0 {
+            let shape = data.input_shape;
+            let fits = shape.len() == 3 && shape.iter().product::<usize>() == d && data.mean.len() == d;
+            if !fits {
+                return Err(TrainError::Augmentation(format!(
+                    "flip and crop need images: an input shape [C, H, W] with C*H*W = {d} and a mean image of {d} \
+                     values; the data have shape {shape:?} and a mean of {} values",
+                    data.mean.len()
+                )));
+            }
+            image_shape = [shape[0], shape[1], shape[2]];
+            if cfg.crop >= shape[1].min(shape[2]) {
+                return Err(TrainError::Augmentation(format!(
+                    "crop = {} must be smaller than the image ({}x{})",
+                    cfg.crop, shape[2], shape[1]
+                )));
+            }
+        }
         let batch = cfg.batch_size.min(n).max(1);
         let iters = (n / batch).max(1);
         if state.next_epoch == 0 || state.next_iteration > iters {
@@ -485,6 +612,7 @@ impl<'a> Trainer<'a> {
             yb: vec![0; batch],
             grads: (cfg.optimizer != Optimizer::Sgd).then(|| state.net.params.clone()),
             mask: (cfg.dropout > 0.0).then(|| Array2::zeros((batch, cfg.hidden_size))),
+            image_shape,
             cfg,
             data,
             state,
@@ -511,6 +639,11 @@ impl<'a> Trainer<'a> {
         self.iters
     }
 
+    /// Rows per minibatch (`batch_size`, or the whole training set if smaller).
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
     /// Trains until `last_epoch` (1-based, inclusive) is finished — also past the config's `epochs`, e.g. for
     /// successive halving — or until divergence or the observer says stop. Returns how it ended (also kept in the
     /// state). A diverged state does not train further; a state already at `last_epoch` returns `Completed`.
@@ -524,7 +657,7 @@ impl<'a> Trainer<'a> {
     }
 
     fn run_epochs(&mut self, last_epoch: usize, observer: &mut dyn Observer) -> Status {
-        let (b, iters) = (self.batch, self.iters);
+        let iters = self.iters;
         let n = self.data.x_train.nrows();
         let reg = self.cfg.reg as f32;
         while self.state.next_epoch <= last_epoch {
@@ -533,13 +666,16 @@ impl<'a> Trainer<'a> {
             let lr = epoch_lr(&self.cfg, epoch, st.lr);
             let order = epoch_order(self.cfg.shuffle_seed, epoch, n);
             for it in st.next_iteration..iters {
-                let idx = &order[it * b..(it + 1) * b];
-                Zip::from(self.xb.rows_mut())
-                    .and(idx)
-                    .for_each(|mut row, &i| row.assign(&self.data.x_train.row(i)));
-                for (t, &i) in self.yb.iter_mut().zip(idx) {
-                    *t = self.data.y_train[i];
-                }
+                gather_batch(
+                    &self.cfg,
+                    &self.data,
+                    self.image_shape,
+                    epoch,
+                    it,
+                    &order,
+                    &mut self.xb,
+                    &mut self.yb,
+                );
                 if let Some(m) = &mut self.mask {
                     dropout_mask(self.cfg.seed, epoch, it, self.cfg.dropout, m);
                 }
@@ -696,6 +832,14 @@ mod tests {
                     ..base.clone()
                 },
                 "dropout = 1 is invalid: must be in [0, 1)",
+            ),
+            (
+                TrainConfig { flip: 1.5, ..base.clone() },
+                "flip = 1.5 is invalid: must be in [0, 1]",
+            ),
+            (
+                TrainConfig { crop: 17, ..base.clone() },
+                "crop = 17 is invalid: must be an integer in 0..=16 (pixels)",
             ),
             (
                 TrainConfig {
@@ -1131,5 +1275,152 @@ mod tests {
         let out = train(&s.check().unwrap(), ds.train_data(), &mut Quiet);
         assert!((out.history.epochs[1].lr - 0.5 * 0.95 * 2.0 / 3.0).abs() < 1e-15);
         assert!((out.history.epochs[2].lr - 0.5 * 0.95 * 0.95).abs() < 1e-15);
+    }
+
+    #[test]
+    fn flip_and_crop_of_a_known_image_pixel_by_pixel() {
+        // One channel, 2x3 pixels: raw values (already / 255) and a mean image; inputs are stored centred.
+        let raw = ndarray::array![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mean = ndarray::array![0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6];
+        let x = &raw - &mean;
+        let run = |t: Augment| {
+            let mut out = ndarray::Array1::zeros(6);
+            augment_image(x.view(), mean.view(), [1, 2, 3], t, out.view_mut());
+            out
+        };
+        let close = |got: ndarray::Array1<f32>, want: [f32; 6]| {
+            for (k, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!((g - w).abs() < 1e-6, "pixel {k}: {g} vs {w}");
+            }
+        };
+        let t = |flip, dy, dx| Augment { flip, dy, dx };
+        // Nothing: the input itself, bit for bit.
+        assert_eq!(run(Augment::default()), x);
+        // Flip: raw [[3,2,1],[6,5,4]] minus the mean.
+        close(run(t(true, 0, 0)), [2.9, 1.8, 0.7, 5.6, 4.5, 3.4]);
+        // Shift by (1, 1): raw [[5,6,0],[0,0,0]] (zero padding in pixel space) minus the mean.
+        close(run(t(false, 1, 1)), [4.9, 5.8, -0.3, -0.4, -0.5, -0.6]);
+        // Shift by (-1, 0): raw [[0,0,0],[1,2,3]].
+        close(run(t(false, -1, 0)), [-0.1, -0.2, -0.3, 0.6, 1.5, 2.4]);
+        // Crop then flip (torchvision's order): raw [[0,3,2],[0,6,5]].
+        close(run(t(true, 0, 1)), [-0.1, 2.8, 1.7, -0.4, 5.5, 4.4]);
+        // Channels are transformed alike and independently (2 channels of 1x2).
+        let x2 = ndarray::array![1.0f32, 2.0, 10.0, 20.0];
+        let mut out = ndarray::Array1::zeros(4);
+        augment_image(
+            x2.view(),
+            ndarray::Array1::zeros(4).view(),
+            [2, 1, 2],
+            t(true, 0, 0),
+            out.view_mut(),
+        );
+        assert_eq!(out, ndarray::array![2.0f32, 1.0, 20.0, 10.0]);
+    }
+
+    /// A small image data set: 3x4x4 images (D = 48), 3 classes told apart by their mean colour.
+    fn images() -> (Array2<f32>, Vec<u8>, ndarray::Array1<f32>) {
+        let mut r = rng_for(1, "test-images");
+        let y: Vec<u8> = (0..120).map(|i| (i % 3) as u8).collect();
+        let x = Array2::from_shape_fn((120, 48), |(i, j)| (j / 16 == y[i] as usize) as u8 as f32 + r.gen::<f32>() - 0.8);
+        (x, y, ndarray::Array1::from_shape_fn(48, |j| j as f32 / 100.0))
+    }
+
+    #[test]
+    fn augmented_batches_depend_on_shuffle_seed_only_and_training_with_them_continues_exactly() {
+        let (x, y, mean) = images();
+        let shape = [3usize, 4, 4];
+        let data = TrainData {
+            x_train: x.slice(ndarray::s![..90, ..]),
+            y_train: &y[..90],
+            x_val: x.slice(ndarray::s![90.., ..]),
+            y_val: &y[90..],
+            num_classes: 3,
+            mean: mean.view(),
+            input_shape: &shape,
+        };
+        let c = TrainConfig {
+            flip: 0.5,
+            crop: 1,
+            batch_size: 30,
+            ..(*cfg(0.1, 4)).clone()
+        };
+        let batch = |c: &TrainConfig, epoch, it| {
+            let (mut xb, mut yb) = (Array2::zeros((30, 48)), vec![0; 30]);
+            let order = epoch_order(c.shuffle_seed, epoch, 90);
+            gather_batch(c, &data, shape, epoch, it, &order, &mut xb, &mut yb);
+            (xb, yb)
+        };
+        let (a, ya) = batch(&c, 2, 1);
+        // Another job (other init seed, other dropout) of the same sweep sees the same augmented batch.
+        let other_job = TrainConfig {
+            seed: 1234,
+            dropout: 0.2,
+            ..c.clone()
+        };
+        assert_eq!(batch(&other_job, 2, 1), (a.clone(), ya.clone()));
+        // Another sweep seed, epoch or iteration: another batch.
+        let other_sweep = TrainConfig {
+            shuffle_seed: 1234,
+            ..c.clone()
+        };
+        assert_ne!(batch(&other_sweep, 2, 1).0, a);
+        assert_ne!(batch(&c, 3, 1).0, a);
+        // Some rows are transformed, and the labels follow the rows.
+        let plain = TrainConfig {
+            flip: 0.0,
+            crop: 0,
+            ..c.clone()
+        };
+        let (p, yp) = batch(&plain, 2, 1);
+        assert_eq!(ya, yp);
+        let changed = a.rows().into_iter().zip(p.rows()).filter(|(u, v)| u != v).count();
+        assert!(changed > 10, "{changed} of 30 rows transformed");
+
+        let valid = c.check().unwrap();
+        let mut straight = Trainer::new(&valid, data).unwrap();
+        straight.run_to(4, &mut Quiet);
+        let mut first = Trainer::new(&valid, data).unwrap();
+        first.run_to(2, &mut Quiet);
+        let mut second = Trainer::resume(TrainState::from_bytes(&first.state().to_bytes()).unwrap(), data).unwrap();
+        second.run_to(4, &mut Quiet);
+        assert_eq!(second.state(), straight.state());
+        let unaugmented = train(&plain.check().unwrap(), data, &mut Quiet);
+        assert_ne!(unaugmented.history.iter_loss, straight.state().history.iter_loss);
+    }
+
+    #[test]
+    fn augmentation_needs_image_data_and_a_crop_smaller_than_the_image() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let flip = TrainConfig {
+            flip: 0.5,
+            ..(*cfg(0.1, 1)).clone()
+        };
+        assert!(matches!(
+            Trainer::new(&flip.check().unwrap(), ds.train_data()),
+            Err(TrainError::Augmentation(_))
+        ));
+        let (x, y, mean) = images();
+        let data = TrainData {
+            x_train: x.view(),
+            y_train: &y,
+            x_val: x.view(),
+            y_val: &y,
+            num_classes: 3,
+            mean: mean.view(),
+            input_shape: &[3, 4, 4],
+        };
+        let crop = |n| {
+            TrainConfig {
+                crop: n,
+                ..(*cfg(0.1, 1)).clone()
+            }
+            .check()
+            .unwrap()
+        };
+        assert!(Trainer::new(&crop(3), data).is_ok());
+        match Trainer::new(&crop(4), data) {
+            Err(e) => assert!(e.to_string().contains("crop = 4 must be smaller than the image (4x4)"), "{e}"),
+            Ok(_) => panic!("crop 4 of a 4x4 image accepted"),
+        }
     }
 }
