@@ -1,4 +1,5 @@
-//! sweep-core: the two-layer network, CIFAR-10 data, SGD training, gradient checks and checkpoints that `sweep` runs.
+//! sweep-core: the two-layer network, CIFAR-10 data, training (SGD and other optimizers, with pause and continue),
+//! gradient checks and checkpoints that `sweep` runs.
 //!
 //! This crate prints nothing and has no CLI: progress goes through [`train::Observer`], errors are typed.
 

@@ -1,4 +1,11 @@
-//! Minibatch SGD with per-epoch learning-rate decay: history, best-epoch parameters, divergence detection and an observer.
+//! Minibatch training (SGD or the optimizers of [`crate::optim`]) with a per-epoch learning-rate schedule, dropout and
+//! augmentation: history, best-epoch parameters, divergence detection, an observer, and pause/continue through
+//! [`Trainer`] and [`TrainState`].
+//!
+//! Randomness: the network's initialization and dropout masks come from the job's `seed`; the data order, the
+//! train-accuracy sample and the augmentation draws from `shuffle_seed` (shared by all jobs of a sweep). Every draw
+//! is seeded by (seed, epoch[, iteration]) alone, never by a stream consumed since the start, so a run can continue
+//! from any saved state exactly.
 
 use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, Zip};
 use rand::seq::SliceRandom;
@@ -16,6 +23,10 @@ pub const TRAIN_ACC_SAMPLE: usize = 5000;
 pub const DIVERGENCE_FACTOR: f64 = 10.0;
 
 /// Training hyperparameters as given (unchecked); [`TrainConfig::check`] turns them into a [`ValidConfig`].
+///
+/// This is the one place where each hyperparameter is defined (field docs) and range-checked ([`TrainConfig::check`]).
+/// Every field added after the report's (from `shuffle_seed` on) has a serde default that keeps the report's plain
+/// SGD training: `optimizer = sgd`, `dropout = 0`, `lr_schedule = step`, `warmup_epochs = 0`, `flip = 0`, `crop = 0`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub learning_rate: f64,

@@ -147,6 +147,31 @@ fn optimizer_names_and_defaults_are_torchs() {
         serde_json::from_str(r#"{"learning_rate":0.1,"reg":0.0,"hidden_size":5,"lr_decay":1.0,"epochs":1,"batch_size":4}"#).unwrap();
     assert_eq!(c.optimizer, Optimizer::Sgd);
     assert_eq!((c.momentum, c.beta1, c.beta2, c.eps), (0.9, 0.9, 0.999, 1e-8));
+    // A config written before the new fields existed (e.g. in an old checkpoint) reads as today's training.
+    let expected = TrainConfig {
+        learning_rate: 0.1,
+        reg: 0.0,
+        hidden_size: 5,
+        lr_decay: 1.0,
+        epochs: 1,
+        batch_size: 4,
+        ..TrainConfig::default()
+    };
+    assert_eq!(c, expected);
+    assert_eq!(
+        (c.shuffle_seed, c.dropout, c.lr_schedule, c.warmup_epochs, c.flip, c.crop),
+        (0, 0.0, sweep_core::LrSchedule::Step, 0, 0.0, 0)
+    );
+    let json = serde_json::to_value(TrainConfig {
+        optimizer: Optimizer::AdamW,
+        lr_schedule: sweep_core::LrSchedule::Cosine,
+        ..expected
+    })
+    .unwrap();
+    assert_eq!(
+        (json["optimizer"].as_str(), json["lr_schedule"].as_str()),
+        (Some("adamw"), Some("cosine"))
+    );
     for (name, kind) in [
         ("sgd", Optimizer::Sgd),
         ("momentum", Optimizer::Momentum),
