@@ -115,12 +115,15 @@ fn train_epoch(c: &mut Criterion) {
     let y_train = random_labels(N_TRAIN, "bench-epoch-y-train");
     let x_val = random_inputs(N_VAL, D, "bench-epoch-x-val");
     let y_val = random_labels(N_VAL, "bench-epoch-y-val");
+    let mean = ndarray::Array1::<f32>::zeros(D);
     let data = TrainData {
         x_train: x_train.view(),
         y_train: &y_train,
         x_val: x_val.view(),
         y_val: &y_val,
         num_classes: C,
+        mean: mean.view(),
+        input_shape: &[3, 32, 32],
     };
     let cfg = TrainConfig {
         epochs: 1,

@@ -48,7 +48,7 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
 }
 
-fn bytes_of(a: &[f32]) -> Vec<u8> {
+pub(crate) fn bytes_of(a: &[f32]) -> Vec<u8> {
     a.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
@@ -213,7 +213,7 @@ impl Model {
 
 /// Rewrites the JSON header with sorted keys (the metadata map's order is otherwise random), so that the same model
 /// always gives the same bytes. The header stays padded with spaces to a multiple of 8 bytes, as safetensors does.
-fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
+pub(crate) fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
     let mut text = serde_json::to_string(&header).expect("JSON value serializes"); // serde_json maps are sorted

@@ -86,6 +86,8 @@ impl Dataset {
             x_val: self.x_val.view(),
             y_val: &self.y_val,
             num_classes: self.class_names.len(),
+            mean: self.mean.view(),
+            input_shape: &self.input_shape,
         }
     }
     pub fn input_size(&self) -> usize {

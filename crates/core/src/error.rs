@@ -78,3 +78,16 @@ pub enum CheckpointError {
 #[derive(Debug, thiserror::Error)]
 #[error("shape mismatch: {0}")]
 pub struct ShapeError(pub String);
+
+/// Errors when starting or continuing a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("the training state's configuration is invalid: {0}")]
+    Config(#[from] ConfigError),
+    #[error("the training set is empty")]
+    NoData,
+    #[error("the training state does not fit the data: {0}")]
+    Mismatch(String),
+    #[error("cannot augment these data: {0}")]
+    Augmentation(String),
+}

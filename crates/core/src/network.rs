@@ -134,9 +134,18 @@ impl<F: Scalar> TwoLayerNet<F> {
 
     /// Loss and analytic gradients of all four parameters on a batch (report eqs. 4-12).
     pub fn loss_and_grads(&self, x: ArrayView2<'_, F>, y: &[u8], reg: F) -> (Loss<F>, Params<F>) {
+        self.loss_and_grads_masked(x, y, reg, None)
+    }
+
+    /// The same with dropout on the hidden layer: `mask` (N,H) multiplies the ReLU outputs, i.e. holds 0 for a
+    /// dropped unit and `1 / (1 - p)` for a kept one (inverted dropout). `None` is no dropout.
+    pub fn loss_and_grads_masked(&self, x: ArrayView2<'_, F>, y: &[u8], reg: F, mask: Option<ArrayView2<'_, F>>) -> (Loss<F>, Params<F>) {
         let p = &self.params;
         let mut a = matmul(&x, &p.w1);
         relu_with_bias(&mut a, p.b1.view());
+        if let Some(m) = mask {
+            a *= &m;
+        }
         let mut dscores = matmul(&a, &p.w2);
         dscores += &p.b2;
         let data = softmax_loss_in_place(&mut dscores, y);
@@ -152,6 +161,9 @@ impl<F: Scalar> TwoLayerNet<F> {
         let db2 = dscores.sum_axis(Axis(0));
         let mut dh = matmul(&dscores, &p.w2.t());
         relu_backward(&mut dh, &a);
+        if let Some(m) = mask {
+            dh *= &m;
+        }
         let db1 = dh.sum_axis(Axis(0));
         let mut dw1 = p.w1.mapv(|w| w * reg);
         gemm(F::one(), x.t(), dh.view(), F::one(), dw1.view_mut());
@@ -193,11 +205,27 @@ impl<F: Scalar> TwoLayerNet<F> {
     /// The W1 update is fused into one GEMM: `W1 <- (1 - lr*reg) W1 - lr X^T dh`, which is exactly
     /// `W1 - lr (X^T dh + reg W1)` without materializing the (D,H) gradient. Returns the loss before the step.
     pub fn sgd_step(&mut self, x: ArrayView2<'_, F>, y: &[u8], reg: F, lr: F, ws: &mut Workspace<F>) -> Loss<F> {
+        self.sgd_step_masked(x, y, reg, lr, None, ws)
+    }
+
+    /// [`TwoLayerNet::sgd_step`] with a dropout mask on the hidden layer (see [`TwoLayerNet::loss_and_grads_masked`]).
+    pub fn sgd_step_masked(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        y: &[u8],
+        reg: F,
+        lr: F,
+        mask: Option<ArrayView2<'_, F>>,
+        ws: &mut Workspace<F>,
+    ) -> Loss<F> {
         let reg_loss = self.reg_loss(reg);
         let p = &mut self.params;
         let (a, dscores, dh, dw2) = (&mut ws.a, &mut ws.dscores, &mut ws.dh, &mut ws.dw2);
         gemm(F::one(), x, p.w1.view(), F::zero(), a.view_mut());
         relu_with_bias(a, p.b1.view());
+        if let Some(m) = mask {
+            *a *= &m;
+        }
         gemm(F::one(), a.view(), p.w2.view(), F::zero(), dscores.view_mut());
         *dscores += &p.b2;
         let data = softmax_loss_in_place(dscores, y);
@@ -207,12 +235,60 @@ impl<F: Scalar> TwoLayerNet<F> {
         let db2 = dscores.sum_axis(Axis(0));
         gemm(F::one(), dscores.view(), p.w2.t(), F::zero(), dh.view_mut());
         relu_backward(dh, a);
+        if let Some(m) = mask {
+            *dh *= &m;
+        }
         let db1 = dh.sum_axis(Axis(0));
 
         p.w2.scaled_add(-lr, dw2);
         p.b2.scaled_add(-lr, &db2);
         p.b1.scaled_add(-lr, &db1);
         gemm(-lr, x.t(), dh.view(), F::one() - lr * reg, p.w1.view_mut());
+        Loss {
+            data,
+            reg: reg_loss,
+            total: data + reg_loss,
+        }
+    }
+}
+
+impl<F: Scalar> TwoLayerNet<F> {
+    /// Loss and full gradient on a batch into `g` (reusing its buffers), for optimizers that need the gradient
+    /// itself. With `reg = 0` neither the loss nor the gradient has an L2 term (AdamW). Same values as
+    /// [`TwoLayerNet::loss_and_grads`].
+    /// `mask` is the dropout mask as in [`TwoLayerNet::loss_and_grads_masked`].
+    pub fn loss_and_grads_into(
+        &self,
+        x: ArrayView2<'_, F>,
+        y: &[u8],
+        reg: F,
+        mask: Option<ArrayView2<'_, F>>,
+        ws: &mut Workspace<F>,
+        g: &mut Params<F>,
+    ) -> Loss<F> {
+        let reg_loss = self.reg_loss(reg);
+        let p = &self.params;
+        let (a, dscores, dh) = (&mut ws.a, &mut ws.dscores, &mut ws.dh);
+        gemm(F::one(), x, p.w1.view(), F::zero(), a.view_mut());
+        relu_with_bias(a, p.b1.view());
+        if let Some(m) = mask {
+            *a *= &m;
+        }
+        gemm(F::one(), a.view(), p.w2.view(), F::zero(), dscores.view_mut());
+        *dscores += &p.b2;
+        let data = softmax_loss_in_place(dscores, y);
+
+        g.w2.assign(&p.w2);
+        gemm(F::one(), a.t(), dscores.view(), reg, g.w2.view_mut());
+        g.b2.assign(&dscores.sum_axis(Axis(0)));
+        gemm(F::one(), dscores.view(), p.w2.t(), F::zero(), dh.view_mut());
+        relu_backward(dh, a);
+        if let Some(m) = mask {
+            *dh *= &m;
+        }
+        g.b1.assign(&dh.sum_axis(Axis(0)));
+        g.w1.assign(&p.w1);
+        gemm(F::one(), x.t(), dh.view(), reg, g.w1.view_mut());
         Loss {
             data,
             reg: reg_loss,

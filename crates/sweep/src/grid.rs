@@ -479,6 +479,9 @@ impl Grid {
             .map(|(index, mut config)| {
                 let id = job_id(&config);
                 config.seed = sweep_core::rng::derive_seed(self.seed, &id);
+                // Every job of a sweep sees the same data order (and augmentation): fairer comparisons, and jobs that
+                // can be paused, continued and trained together.
+                config.shuffle_seed = self.seed;
                 Job { index, id, config }
             })
             .collect()
@@ -600,6 +603,30 @@ hidden_size = [8, 16, 32]
             hex(&Sha256::digest(joined.as_bytes())),
             "2b0fd23486f78077b21630b0579852933cd652a8314b03fd4ac554fb73360968"
         );
+    }
+
+    /// A hyperparameter added after the first release (a named choice here) is an axis like the others, and a job at
+    /// its default keeps the id it always had.
+    #[test]
+    fn choice_axes_expand_and_default_jobs_keep_their_ids() {
+        let g = parse("seed = 3\n[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"nesterov\"]\nmomentum = [0.9]\n").unwrap();
+        let jobs = g.jobs();
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(jobs[1].config.optimizer, sweep_core::optim::Optimizer::Nesterov);
+        let plain = parse("seed = 3\n[train]\nepochs = 2\n").unwrap().jobs();
+        assert_eq!(jobs[0].id, plain[0].id, "sgd with momentum 0.9 is the default configuration");
+        assert_ne!(jobs[1].id, jobs[0].id);
+        assert!(
+            jobs.iter().all(|j| j.config.shuffle_seed == 3),
+            "every job shares the sweep's data order"
+        );
+        let e = parse("[grid]\noptimizer = [\"rmsprop\"]\n").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "g.toml:2:13: grid.optimizer: expected one of \"sgd\", \"momentum\", \"nesterov\", \"adam\", \"adamw\", found \"rmsprop\""
+        );
+        let e = parse("[train]\ndropout = 1.0\n").unwrap_err().to_string();
+        assert_eq!(e, "g.toml:2:11: train.dropout: dropout = 1 is invalid: must be in [0, 1)");
     }
 
     #[test]

@@ -245,7 +245,7 @@ impl Param {
     pub fn number(&self, x: f64) -> Result<Value, ValueError> {
         match &self.kind {
             Kind::Choice(names) => Err(ValueError(format!("expected one of {}, found {x}", quoted(names)))),
-            Kind::Int if x < 1.0 || x.fract() != 0.0 => Err(ValueError(format!("{} = {x} is invalid: must be an integer >= 1", self.name))),
+            Kind::Int if x < 0.0 || x.fract() != 0.0 => Err(ValueError(format!("{} = {x} is invalid: must be a whole number", self.name))),
             _ => self.check(Value::Num(x)),
         }
     }

@@ -35,7 +35,8 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
     }
 }
 
-/// The ids already in a results.csv; a last line cut off by a crash is removed.
+/// The ids already in a results.csv; a last line cut off by a crash is removed, and a file written before the
+/// current columns existed is rewritten (atomically) with them, its missing columns at their defaults.
 fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
     let rerr = |source| ResultsError::Read {
         path: path.to_path_buf(),
@@ -50,7 +51,16 @@ fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
         f.seek(SeekFrom::End(0)).map_err(werr(path))?;
         text.truncate(keep);
     }
-    Ok(rows_from_bytes(&text, path)?.into_iter().map(|r| r.id).collect())
+    let rows = rows_from_bytes(&text, path)?;
+    let header = format!("{}\n", Row::header().join(","));
+    if !text.is_empty() && !text.starts_with(header.as_bytes()) {
+        let mut upgraded = header.into_bytes();
+        for r in &rows {
+            upgraded.extend(r.to_csv(false));
+        }
+        write_atomic(path, &upgraded).map_err(werr(path))?;
+    }
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 /// Checks that `dir` can take this sweep (new, or the same sweep partly done) without changing anything.

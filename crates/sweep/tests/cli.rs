@@ -175,6 +175,43 @@ fn toy_sweep_writes_csv_histories_best_checkpoint_and_ranks() {
     assert!(text.contains(&format!("Best: {id} ")), "{text}");
 }
 
+/// A results.csv written before the optimizer, dropout and augmentation columns existed resumes: nothing reruns, and
+/// the file is rewritten with the new columns at their defaults, so later rows line up with the header.
+#[test]
+fn a_results_file_from_before_the_new_columns_resumes_and_is_upgraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "toy.toml", TOY);
+    sweep().current_dir(tmp.path()).args(["run", "toy.toml"]).assert().success();
+    let dir = tmp.path().join("results/toy");
+    let before = rows_without_time(&dir);
+    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| {
+            !(header.iter().position(|h| *h == "optimizer").unwrap()..header.iter().position(|h| *h == "seed").unwrap()).contains(&i)
+        })
+        .collect();
+    let old: String = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| f[i]).collect::<Vec<_>>().join(",") + "\n"
+        })
+        .collect();
+    assert!(
+        old.starts_with("id,learning_rate,reg,hidden_size,lr_decay,epochs,batch_size,init_std,seed,status,"),
+        "{old}"
+    );
+    std::fs::write(dir.join("results.csv"), old).unwrap();
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "toy.toml"])
+        .assert()
+        .success()
+        .stdout(contains("0 jobs run"));
+    assert_eq!(rows_without_time(&dir), before);
+}
+
 #[test]
 fn one_and_two_workers_give_identical_rows_and_best_model() {
     let tmp = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use sweep::grid::{DataSource, Grid};
 use sweep::results::{check_dir, ResultsDir};
 use sweep::{best, runner};
@@ -106,6 +106,17 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
     let data_path = resolve_data_path(&grid, args)?;
     let data = load_data(&grid, data_path.as_deref())?;
+    for job in &jobs {
+        sweep_core::train::check_data(&job.config, &data.train_data()).with_context(|| {
+            format!(
+                "{}: job {} ({}) cannot train on {}",
+                grid.file.display(),
+                job.id,
+                sweep::params::describe(&job.config),
+                data.description
+            )
+        })?;
+    }
     let (results, done) = ResultsDir::open(&out, &grid, &jobs)?;
 
     let stop = Arc::new(AtomicBool::new(false));

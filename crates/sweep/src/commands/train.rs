@@ -117,6 +117,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         )?
     };
     tracing::info!("{}", ds.description);
+    sweep_core::train::check_data(&cfg, &ds.train_data()).with_context(|| format!("cannot train on {}", ds.description))?;
     let started = std::time::Instant::now();
     let out = train(&cfg, ds.train_data(), &mut PrintEpochs);
     let Some(net) = out.best_net else {

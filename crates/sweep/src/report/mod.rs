@@ -186,6 +186,15 @@ fn axis_figures(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportErro
         .axes
         .iter()
         .filter_map(|axis| {
+            if axis.values.iter().any(|v| v.as_f64().is_none()) {
+                let names: Vec<String> = axis.values.iter().map(|v| v.to_string()).collect();
+                page.note(format!(
+                    "The axis {} takes names ({}), not numbers: compare them in the job tables.",
+                    axis.name(),
+                    names.join(", ")
+                ));
+                return None;
+            }
             let p = AxisPlot::build(&s.rows, axis, false);
             if p.is_none() {
                 let v = distinct(s.rows.iter().filter_map(|r| param_of(r, axis.param)));
