@@ -17,6 +17,39 @@ pub const FORMAT: &str = "sweep-two-layer";
 /// Bumped when the layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Reads the file at `path` and decodes it with `decode`; the error names the path.
+pub(crate) fn read_with<T>(path: &Path, decode: impl FnOnce(&[u8]) -> Result<T, String>) -> Result<T, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode(&bytes).map_err(|reason| CheckpointError::Format {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+/// The metadata of a sweep safetensors file of kind `format` (a checkpoint or a training state), after checking that
+/// it is that kind at `version`; `missing` says what the file is not when it has no metadata at all.
+pub(crate) fn checked_metadata(
+    bytes: &[u8],
+    format: &str,
+    version: u32,
+    missing: &str,
+) -> Result<std::collections::HashMap<String, String>, String> {
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
+    let meta = header.metadata().clone().ok_or(missing)?;
+    let field = |k: &str| meta.get(k).ok_or_else(|| format!("metadata lacks `{k}`"));
+    if field("format")? != format {
+        return Err(format!("metadata format is `{}`, expected `{format}`", field("format")?));
+    }
+    let found: u32 = field("format_version")?.parse().map_err(|_| "format_version is not a number")?;
+    if found != version {
+        return Err(format!("format_version {found} is not supported (this build reads {version})"));
+    }
+    Ok(meta)
+}
+
 /// What a checkpoint says about its model besides the tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
@@ -97,29 +130,12 @@ impl Model {
 
     /// Reads a checkpoint written by [`Model::save`].
     pub fn load(path: &Path) -> Result<Model, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(&bytes).map_err(|reason| CheckpointError::Format {
-            path: path.to_path_buf(),
-            reason,
-        })
+        read_with(path, Self::from_bytes)
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
-        let meta = header.metadata().clone().ok_or("no metadata: not written by sweep")?;
+        let meta = checked_metadata(bytes, FORMAT, FORMAT_VERSION, "no metadata: not written by sweep")?;
         let field = |k: &str| meta.get(k).ok_or_else(|| format!("metadata lacks `{k}`"));
-        if field("format")? != FORMAT {
-            return Err(format!("metadata format is `{}`, expected `{FORMAT}`", field("format")?));
-        }
-        let version: u32 = field("format_version")?.parse().map_err(|_| "format_version is not a number")?;
-        if version != FORMAT_VERSION {
-            return Err(format!(
-                "format_version {version} is not supported (this build reads {FORMAT_VERSION})"
-            ));
-        }
         let parse =
             |k: &str| -> Result<serde_json::Value, String> { serde_json::from_str(field(k)?).map_err(|e| format!("metadata `{k}`: {e}")) };
         let meta = ModelMeta {
@@ -240,8 +256,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-mod erased {
-    //! Serialize-to-JSON through a trait object, so the metadata list above stays one table.
+pub(crate) mod erased {
+    //! Serialize-to-JSON through a trait object, so a file's metadata list stays one table (checkpoints, states).
     pub trait Ser {
         fn to_json(&self) -> String;
     }

@@ -508,19 +508,42 @@ pub fn load(path: &Path, spec: &DataSpec) -> Result<Dataset, DataError> {
         y_test.len(),
         raw.class_names.len()
     );
-    Ok(Dataset {
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        x_test,
-        y_test,
+    let splits = [(x_train, y_train), (x_val, y_val), (x_test, y_test)];
+    Ok(Dataset::assemble(
+        splits,
         mean,
-        class_names: raw.class_names,
-        input_shape: raw.input_shape,
+        raw.class_names,
+        raw.input_shape,
         description,
-        spec: Some(spec.clone()),
-    })
+        Some(spec.clone()),
+    ))
+}
+
+impl Dataset {
+    /// A data set from its train, validation and test splits (inputs, labels) and what describes them.
+    fn assemble(
+        splits: [(Array2<f32>, Vec<u8>); 3],
+        mean: Array1<f32>,
+        class_names: Vec<String>,
+        input_shape: Vec<usize>,
+        description: String,
+        spec: Option<DataSpec>,
+    ) -> Dataset {
+        let [(x_train, y_train), (x_val, y_val), (x_test, y_test)] = splits;
+        Dataset {
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            x_test,
+            y_test,
+            mean,
+            class_names,
+            input_shape,
+            description,
+            spec,
+        }
+    }
 }
 
 /// A synthetic 3-class problem with the report's toy shapes (D=4, C=3): Gaussian blobs, learnable, no files needed.
@@ -537,22 +560,10 @@ pub fn toy_dataset(seed: u64, n_train: usize, n_val: usize, n_test: usize) -> Da
         }
         (x, y)
     };
-    let (x_train, y_train) = make(n_train);
-    let (x_val, y_val) = make(n_val);
-    let (x_test, y_test) = make(n_test);
-    Dataset {
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        x_test,
-        y_test,
-        mean: Array1::zeros(4),
-        class_names: vec!["a".into(), "b".into(), "c".into()],
-        input_shape: vec![4],
-        description: format!("toy: {n_train} train / {n_val} val / {n_test} test, D=4, 3 classes"),
-        spec: None,
-    }
+    let splits = [make(n_train), make(n_val), make(n_test)];
+    let description = format!("toy: {n_train} train / {n_val} val / {n_test} test, D=4, 3 classes");
+    let class_names = vec!["a".into(), "b".into(), "c".into()];
+    Dataset::assemble(splits, Array1::zeros(4), class_names, vec![4], description, None)
 }
 
 /// Raw pixels (N, D) as bytes -> preprocessed inputs, with the given mean image.

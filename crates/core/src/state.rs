@@ -11,7 +11,7 @@ use ndarray::{Array1, Array2};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{bytes_of, canonical_header, write_atomic};
+use crate::checkpoint::{bytes_of, canonical_header, checked_metadata, erased, read_with, write_atomic};
 use crate::error::CheckpointError;
 use crate::network::{Params, TwoLayerNet};
 use crate::train::{EpochRecord, History, Status, TrainConfig, TrainState};
@@ -132,18 +132,8 @@ impl TrainState {
     /// Reads a state from bytes written by [`TrainState::to_bytes`]; the error says what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<TrainState, String> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
-        let meta = header.metadata().clone().ok_or("no metadata: not a sweep training state")?;
+        let meta = checked_metadata(bytes, STATE_FORMAT, STATE_FORMAT_VERSION, "no metadata: not a sweep training state")?;
         let field = |k: &str| meta.get(k).ok_or_else(|| format!("metadata lacks `{k}`"));
-        if field("format")? != STATE_FORMAT {
-            return Err(format!("metadata format is `{}`, expected `{STATE_FORMAT}`", field("format")?));
-        }
-        let version: u32 = field("format_version")?.parse().map_err(|_| "format_version is not a number")?;
-        if version != STATE_FORMAT_VERSION {
-            return Err(format!(
-                "format_version {version} is not supported (this build reads {STATE_FORMAT_VERSION})"
-            ));
-        }
         let config: TrainConfig = serde_json::from_str(field("config")?).map_err(|e| format!("metadata `config`: {e}"))?;
         let c: Counters = serde_json::from_str(field("state")?).map_err(|e| format!("metadata `state`: {e}"))?;
         let optimizer_step: u64 = field("optimizer_step")?.parse().map_err(|_| "optimizer_step is not a number")?;
@@ -276,24 +266,6 @@ impl TrainState {
 
     /// Reads a state written by [`TrainState::save`].
     pub fn load(path: &Path) -> Result<TrainState, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(&bytes).map_err(|reason| CheckpointError::Format {
-            path: path.to_path_buf(),
-            reason,
-        })
-    }
-}
-
-mod erased {
-    pub trait Ser {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).expect("plain data serializes")
-        }
+        read_with(path, Self::from_bytes)
     }
 }

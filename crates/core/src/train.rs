@@ -1027,6 +1027,15 @@ mod tests {
         }
     }
 
+    /// Every optimizer with a learning rate that suits it on the toy problem (plain SGD first).
+    const OPTIMIZER_LRS: [(Optimizer, f64); 5] = [
+        (Optimizer::Sgd, 0.5),
+        (Optimizer::Momentum, 0.05),
+        (Optimizer::Nesterov, 0.05),
+        (Optimizer::Adam, 0.01),
+        (Optimizer::AdamW, 0.01),
+    ];
+
     #[test]
     fn trained_to_3_saved_loaded_and_continued_to_9_equals_straight_to_9_bit_for_bit() {
         assert_pause_continue_is_exact(&cfg(0.5, 9), 3, 9);
@@ -1034,12 +1043,7 @@ mod tests {
 
     #[test]
     fn every_optimizer_pauses_and_continues_bit_for_bit_with_its_state() {
-        for (optimizer, lr) in [
-            (Optimizer::Momentum, 0.05),
-            (Optimizer::Nesterov, 0.05),
-            (Optimizer::Adam, 0.01),
-            (Optimizer::AdamW, 0.01),
-        ] {
+        for (optimizer, lr) in OPTIMIZER_LRS.into_iter().skip(1) {
             let c = TrainConfig {
                 optimizer,
                 learning_rate: lr,
@@ -1055,13 +1059,7 @@ mod tests {
     fn every_optimizer_learns_the_toy_problem_and_they_differ() {
         let ds = toy_dataset(0, 300, 100, 100);
         let mut finals = Vec::new();
-        for (optimizer, lr) in [
-            (Optimizer::Sgd, 0.5),
-            (Optimizer::Momentum, 0.05),
-            (Optimizer::Nesterov, 0.05),
-            (Optimizer::Adam, 0.01),
-            (Optimizer::AdamW, 0.01),
-        ] {
+        for (optimizer, lr) in OPTIMIZER_LRS {
             let c = TrainConfig {
                 optimizer,
                 ..(*cfg(lr, 20)).clone()
