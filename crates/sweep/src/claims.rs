@@ -1,0 +1,1081 @@
+//! Per-job claims, so that any number of `sweep run` processes sharing one results directory (on one machine, or
+//! on several machines over NFS) never run a job twice, with no lock server and no `flock` (unreliable over NFS).
+//!
+//! # Files
+//!
+//! `<results>/claims/<job id>.<generation>`, one JSON [`ClaimRecord`] each (owner host, pid, random token, shard
+//! identity, state), plus hidden scratch files (`.tmp-*`, `.clock-*`) of the live processes. The current claim of
+//! a job is its highest generation; generation 0 is the first claim, each takeover adds one. Claim files are never
+//! deleted or overwritten while a sweep runs, except by their own owner (see *Why generations* below).
+//!
+//! # Protocol
+//!
+//! * **Create = claim.** A process writes its record to a unique temporary file and hard-links it to
+//!   `<id>.<g>`. `link(2)` fails with `EEXIST` when the name exists, atomically, on local file systems and over NFS
+//!   (the server decides), so exactly one process creates each generation. (`O_CREAT|O_EXCL` is atomic over NFSv3+
+//!   too, but link leaves no window where the file exists without its content, and the NFS "link reply lost,
+//!   retransmission says EEXIST" case is caught by checking that the temporary file now has 2 links, as
+//!   liblockfile does.)
+//! * **Heartbeat.** One background thread per [`Claims`] touches the mtime of every held claim file every
+//!   `lease / 10` (`futimens(fd, NULL)`: over NFS that is the *server's* clock).
+//! * **Stale.** A claim is stale when its mtime is at least `lease` older than "now" — where "now" is the mtime
+//!   of this process's own `.clock-<token>` file just touched the same way, so on NFS both times come from the
+//!   server's clock and client clock skew does not matter. Files are opened (not just `stat`ed) before their
+//!   mtime is read: NFS close-to-open consistency then fetches fresh attributes instead of ones cached for up to
+//!   60 s. A claim is also reclaimable at once when its owner has the same shard identity but another token (the
+//!   same Slurm array task requeued, the same Indexed Job index retried, the same `--shard I/N` started again),
+//!   or runs on this very machine (same hostname, boot id and pid namespace) and its pid no longer exists.
+//! * **Takeover = create the next generation.** A stale `<id>.<g>` is taken over by creating `<id>.<g+1>` exactly
+//!   as a first claim is created. Two takers that both judged generation g stale both try to link `<id>.<g+1>`;
+//!   one wins, the other gets `EEXIST`, reads the new live record and backs off. Nothing is renamed or overwritten
+//!   by a taker, so a taker can never move or destroy someone else's fresh claim.
+//! * **Release.** When the job is recorded, [`Claims::release`] replaces the owner's own file by a `done` record
+//!   (temporary file + `rename`, atomic). A done job is never claimed again by anyone, even by processes that
+//!   read `results.csv` before the job was recorded. [`Claims::abandon`] (or dropping a [`Claim`]) writes a
+//!   `released` record instead: the job was not recorded (interrupted) and anyone may claim it at once, as
+//!   generation g+1.
+//! * **Lost.** An owner learns it was taken over when `<id>.<g+1>` exists: the heartbeat checks that and sets
+//!   [`Claim::is_lost`]. Callers should check it before recording a job.
+//!
+//! # Why generations, not one file per job
+//!
+//! With a single `<id>` file, a takeover must remove or replace the stale file, and every way of doing so races:
+//! (a) rename-away-then-create: taker B, which judged the same stale file as taker A, renames away A's *fresh*
+//! claim created a moment later, and must put it back, while a third process may have claimed the empty name
+//! in between; (b) delete-then-create: same; (c) rename-over (replace) after re-reading the token: the owner may
+//! release and a third process claim between the check and the rename, which silently destroys that claim. With
+//! generations, the only operations on shared names are "create if absent" (link) and an owner replacing its own
+//! file; every decision is made by an atomic create on the server. Files are kept (a few bytes per job) until the
+//! sweep is finished ([`remove_claims`]); deleting old generations while processes run would let a late
+//! claimer re-create generation 0 next to a live higher generation.
+//!
+//! # Races that remain, and why they are acceptable
+//!
+//! * **An owner that stops heartbeating for a whole lease but is alive** (suspended, `SIGSTOP`, a hung NFS mount,
+//!   a thread starved for 60 s) is taken over; two processes then run the job. No lease scheme avoids this without
+//!   fencing at the writer; here the old owner sees [`Claim::is_lost`] at its next heartbeat and should not record
+//!   the job. The lease (default 60 s = 10 heartbeats) makes it rare. If it records anyway (lost after its last
+//!   check), `results.csv` holds the job twice: same configuration and seed, so the same numbers, and readers keep
+//!   one row per id.
+//! * **A stale-looking owner releasing while being taken over**: if the owner writes `done` into generation g
+//!   just after a taker created g+1, the taker runs the job again (and its own `done` ends the story). This needs
+//!   the same stale-but-alive owner as above.
+//! * **A crash between recording the row and [`Claims::release`]**: the claim goes stale and the job is run
+//!   again by whoever takes it over. Callers that want to avoid even that re-check `results.csv` after winning a
+//!   claim.
+//! * **Two live processes with the same shard identity** (the same `--shard I/N` started twice by hand) take each
+//!   other's claims; each learns it through [`Claim::is_lost`], but jobs may run twice. Shard identities from
+//!   Slurm/Kubernetes are unique per array task / Job index.
+//! * **NFS attribute and lookup caches**: a cached "`<id>.<g+1>` does not exist" only delays the loser's
+//!   discovery (its own link then fails with `EEXIST`) or an owner's [`Claim::is_lost`]; it never lets two
+//!   processes create the same generation.
+//! * The dead-pid shortcut compares hostname, boot id (`/proc/sys/kernel/random/boot_id`) and pid namespace, so
+//!   it only fires where `kill(pid, 0)` is authoritative. A reused pid only makes the shortcut miss (the lease
+//!   still applies).
+//! * The results directory must support hard links (local file systems, NFS); on one that does not, claiming
+//!   fails with an error naming the path rather than silently losing exclusivity.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Subdirectory of the results directory holding the claims.
+pub const CLAIMS_DIR: &str = "claims";
+/// Default lease: a claim whose owner has not refreshed it for this long may be taken over.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// Shortest lease accepted (the heartbeat runs every lease/10).
+pub const MIN_LEASE: Duration = Duration::from_millis(50);
+
+/// Errors of the claims directory; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("cannot {op} {path}: {source} (every sweep process sharing the results directory must be able to write it)")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "cannot claim jobs in {dir}: its file system does not support hard links ({source}); \
+         put the results directory on a local file system or NFS"
+    )]
+    NoHardLinks {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{id:?} is not a job id: claims need letters, digits, `-` or `_` only")]
+    BadId { id: String },
+    #[error(
+        "claim lease {lease:?} with heartbeat {heartbeat:?}: the lease must be at least {MIN_LEASE:?} and at least \
+         twice the heartbeat (default: lease {DEFAULT_LEASE:?}, heartbeat a tenth of it)"
+    )]
+    BadLease { lease: Duration, heartbeat: Duration },
+    #[error("{path} changed under us: {reason}; is something deleting claim files while sweeps run?")]
+    Vanished { path: PathBuf, reason: String },
+}
+
+fn ioerr<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ClaimError + 'a {
+    move |source| ClaimError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Who holds a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub host: String,
+    pub pid: u32,
+    /// Random, different for every [`Owner::current`]: tells two processes (or two [`Claims`] in one) apart.
+    pub token: String,
+    /// Shard identity ([`crate::shard::ShardContext::identity`]): a restart of the same shard takes back this
+    /// owner's claims without waiting for the lease.
+    pub shard: Option<String>,
+    /// Boot id and pid namespace, when known (Linux): with `host`, tells whether `pid` can be checked here.
+    #[serde(default)]
+    pub machine: Option<String>,
+}
+
+impl Owner {
+    /// This process, with a fresh random token.
+    pub fn current(shard: Option<String>) -> Owner {
+        Owner {
+            host: hostname(),
+            pid: std::process::id(),
+            token: random_token(),
+            shard,
+            machine: machine_id(),
+        }
+    }
+
+    fn same_machine(&self, other: &Owner) -> bool {
+        self.host == other.host && self.machine.is_some() && self.machine == other.machine
+    }
+}
+
+/// The state written in a claim file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimState {
+    /// The owner is running the job (and refreshing the file's mtime).
+    Running,
+    /// The owner gave the job up unrecorded; anyone may claim it.
+    Released,
+    /// The job was recorded; nobody claims it again.
+    Done,
+}
+
+/// Contents of a claim file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimRecord {
+    pub job: String,
+    pub generation: u32,
+    pub state: ClaimState,
+    pub owner: Owner,
+    /// When the record was written (seconds since 1970, this owner's clock; informational).
+    pub written_unix: u64,
+}
+
+/// What [`Claims::try_claim`] found.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The job is ours to run.
+    Won(Claim),
+    /// Someone else is running it (their current record).
+    Held(ClaimRecord),
+    /// It was recorded already.
+    Done(ClaimRecord),
+}
+
+impl Attempt {
+    /// The claim, if won.
+    pub fn won(self) -> Option<Claim> {
+        match self {
+            Attempt::Won(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// A held claim: run the job, then [`Claims::release`] it once recorded. Dropping it unreleased abandons it
+/// (anyone may claim the job again at once).
+#[derive(Debug)]
+pub struct Claim {
+    id: String,
+    generation: u32,
+    path: PathBuf,
+    lost: Arc<AtomicBool>,
+    took_over: Option<ClaimRecord>,
+    inner: Arc<Inner>,
+    finished: bool,
+}
+
+impl Claim {
+    /// The job id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// 0 for a first claim, more after takeovers.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+    /// The claim file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The previous owner's record when this claim took over a stale or released one.
+    pub fn took_over(&self) -> Option<&ClaimRecord> {
+        self.took_over.as_ref()
+    }
+    /// Another process took the job over (this owner's heartbeat was late by a whole lease, or a process with the
+    /// same shard identity started): do not record the job. Set by the heartbeat thread.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    fn finish(&mut self, state: ClaimState) -> Result<(), ClaimError> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.inner.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.path);
+        if self.lost.load(Ordering::SeqCst) || self.inner.next_exists(&self.id, self.generation) {
+            self.lost.store(true, Ordering::SeqCst);
+            if state == ClaimState::Done {
+                tracing::warn!(
+                    "job {}: recorded, but its claim had been taken over by another process (this one missed its heartbeats \
+                     for a whole lease); the job may be recorded twice",
+                    self.id
+                );
+            } else {
+                return Ok(()); // the new owner's generation decides; ours no longer matters
+            }
+        }
+        let record = self.inner.record(&self.id, self.generation, state);
+        self.inner.replace_own(&self.path, &record)
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if !self.finished {
+            if let Err(e) = self.finish(ClaimState::Released) {
+                tracing::warn!("could not release the claim on job {}: {e}", self.id);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Held {
+    id: String,
+    generation: u32,
+    lost: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    owner: Owner,
+    lease: Duration,
+    heartbeat: Duration,
+    clock: PathBuf,
+    seq: AtomicU64,
+    held: Mutex<HashMap<PathBuf, Held>>,
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+/// The claims of one process (or one worker pool) on a results directory, with the heartbeat thread that keeps
+/// them alive. Share it between worker threads by reference.
+#[derive(Debug)]
+pub struct Claims {
+    inner: Arc<Inner>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Claims {
+    /// Opens `<results_dir>/claims` (creating it) with heartbeats every `lease / 10`.
+    pub fn open(results_dir: &Path, owner: Owner, lease: Duration) -> Result<Claims, ClaimError> {
+        Claims::open_with_heartbeat(results_dir, owner, lease, lease / 10)
+    }
+
+    /// [`Claims::open`] with a chosen heartbeat interval (must be well below the lease).
+    pub fn open_with_heartbeat(results_dir: &Path, owner: Owner, lease: Duration, heartbeat: Duration) -> Result<Claims, ClaimError> {
+        if lease < MIN_LEASE || heartbeat.is_zero() || heartbeat * 2 > lease {
+            return Err(ClaimError::BadLease { lease, heartbeat });
+        }
+        let dir = results_dir.join(CLAIMS_DIR);
+        fs::create_dir_all(&dir).map_err(ioerr("create the claims directory", &dir))?;
+        let clock = dir.join(format!(".clock-{}", owner.token));
+        File::create(&clock).map_err(ioerr("create", &clock))?;
+        let inner = Arc::new(Inner {
+            dir,
+            owner,
+            lease,
+            heartbeat,
+            clock,
+            seq: AtomicU64::new(0),
+            held: Mutex::new(HashMap::new()),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let for_thread = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("sweep-claims-heartbeat".into())
+            .spawn(move || for_thread.heartbeat_loop())
+            .map_err(ioerr("start the heartbeat thread for", &inner.dir))?;
+        Ok(Claims {
+            inner,
+            thread: Some(thread),
+        })
+    }
+
+    /// This process's owner record.
+    pub fn owner(&self) -> &Owner {
+        &self.inner.owner
+    }
+
+    /// The claims directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The lease.
+    pub fn lease(&self) -> Duration {
+        self.inner.lease
+    }
+
+    /// Tries to claim job `id`: [`Attempt::Won`] if nobody holds it (or its holder is stale), otherwise who holds it
+    /// or that it is done. Never blocks on other processes.
+    pub fn try_claim(&self, id: &str) -> Result<Attempt, ClaimError> {
+        if !valid_id(id) {
+            return Err(ClaimError::BadId { id: id.to_string() });
+        }
+        let inner = &self.inner;
+        let mut generation = 0u32;
+        let mut took_over = None;
+        let mut vanished = 0;
+        loop {
+            let path = inner.path(id, generation);
+            if inner.create(&path, &inner.record(id, generation, ClaimState::Running))? {
+                let lost = Arc::new(AtomicBool::new(false));
+                inner.held.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    path.clone(),
+                    Held {
+                        id: id.to_string(),
+                        generation,
+                        lost: lost.clone(),
+                    },
+                );
+                return Ok(Attempt::Won(Claim {
+                    id: id.to_string(),
+                    generation,
+                    path,
+                    lost,
+                    took_over,
+                    inner: inner.clone(),
+                    finished: false,
+                }));
+            }
+            // Generation `generation` exists: follow the chain to its end, or take the last one over.
+            let Some((record, mtime)) = read_claim(&path)? else {
+                // Only a deleted claim file gets here (remove_claims while sweeps run): retry a few times.
+                vanished += 1;
+                if vanished > 3 {
+                    return Err(ClaimError::Vanished {
+                        path,
+                        reason: "it existed when we tried to create it, then did not when we read it".into(),
+                    });
+                }
+                continue;
+            };
+            if let Some(r) = &record {
+                if r.state == ClaimState::Done {
+                    return Ok(Attempt::Done(r.clone()));
+                }
+            }
+            if inner.next_exists(id, generation) {
+                generation += 1;
+                continue;
+            }
+            if inner.reclaimable(record.as_ref(), mtime)? {
+                took_over = record;
+                generation += 1;
+                continue;
+            }
+            return Ok(Attempt::Held(record.unwrap_or_else(|| inner.unknown_record(id, generation))));
+        }
+    }
+
+    /// The job was recorded: marks its claim `done`, so nobody claims it again.
+    pub fn release(&self, mut claim: Claim) -> Result<(), ClaimError> {
+        claim.finish(ClaimState::Done)
+    }
+
+    /// The job was not recorded (interrupted): frees the claim so that anyone may claim the job at once.
+    pub fn abandon(&self, mut claim: Claim) -> Result<(), ClaimError> {
+        claim.finish(ClaimState::Released)
+    }
+
+    /// The current record of job `id` (its highest generation), if anyone ever claimed it.
+    pub fn current(&self, id: &str) -> Result<Option<ClaimRecord>, ClaimError> {
+        if !valid_id(id) {
+            return Err(ClaimError::BadId { id: id.to_string() });
+        }
+        let mut last = None;
+        for generation in 0.. {
+            match read_claim(&self.inner.path(id, generation))? {
+                Some((r, _)) => last = Some(r.unwrap_or_else(|| self.inner.unknown_record(id, generation))),
+                None => break,
+            }
+        }
+        Ok(last)
+    }
+
+    /// Whether job `id` was recorded through a claim.
+    pub fn is_done(&self, id: &str) -> Result<bool, ClaimError> {
+        Ok(self.current(id)?.is_some_and(|r| r.state == ClaimState::Done))
+    }
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        *self.inner.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.inner.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = fs::remove_file(&self.inner.clock);
+    }
+}
+
+/// Deletes `<results_dir>/claims` (for when the whole sweep is finished and no process runs on it any more).
+pub fn remove_claims(results_dir: &Path) -> Result<(), ClaimError> {
+    let dir = results_dir.join(CLAIMS_DIR);
+    match fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ClaimError::Io {
+            op: "remove",
+            path: dir,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl Inner {
+    fn path(&self, id: &str, generation: u32) -> PathBuf {
+        self.dir.join(format!("{id}.{generation}"))
+    }
+
+    fn record(&self, id: &str, generation: u32, state: ClaimState) -> ClaimRecord {
+        ClaimRecord {
+            job: id.to_string(),
+            generation,
+            state,
+            owner: self.owner.clone(),
+            written_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        }
+    }
+
+    /// Stands in for an unreadable record (e.g. emptied by a machine crash before its data reached the disk).
+    fn unknown_record(&self, id: &str, generation: u32) -> ClaimRecord {
+        ClaimRecord {
+            job: id.to_string(),
+            generation,
+            state: ClaimState::Running,
+            owner: Owner {
+                host: "?".into(),
+                pid: 0,
+                token: "?".into(),
+                shard: None,
+                machine: None,
+            },
+            written_unix: 0,
+        }
+    }
+
+    fn next_exists(&self, id: &str, generation: u32) -> bool {
+        // symlink_metadata: an lstat, never following anything; any answer but "not found" counts as existing.
+        !matches!(fs::symlink_metadata(self.path(id, generation + 1)), Err(e) if e.kind() == io::ErrorKind::NotFound)
+    }
+
+    /// Writes `record` to a new unique temporary file in the claims directory.
+    fn write_temp(&self, record: &ClaimRecord) -> Result<PathBuf, ClaimError> {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".tmp-{}-{n}", self.owner.token));
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(ioerr("create", &tmp))?;
+        f.write_all(&serde_json::to_vec(record).expect("claim records serialize"))
+            .map_err(ioerr("write", &tmp))?;
+        Ok(tmp)
+    }
+
+    /// Creates `path` holding `record` if it does not exist; false if it does.
+    fn create(&self, path: &Path, record: &ClaimRecord) -> Result<bool, ClaimError> {
+        let tmp = self.write_temp(record)?;
+        let linked = fs::hard_link(&tmp, path);
+        // Over NFS a lost reply to a link that succeeded can come back as EEXIST on retransmission: the temporary
+        // file's link count tells the truth.
+        let won = match linked {
+            Ok(()) => Ok(true),
+            Err(e) if link_count(&tmp) == Some(2) => {
+                tracing::debug!("link {} reported {e} but succeeded", path.display());
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) if matches!(e.raw_os_error(), Some(code) if is_no_link_support(code)) => Err(ClaimError::NoHardLinks {
+                dir: self.dir.clone(),
+                source: e,
+            }),
+            Err(e) => Err(ClaimError::Io {
+                op: "create the claim",
+                path: path.to_path_buf(),
+                source: e,
+            }),
+        };
+        let _ = fs::remove_file(&tmp);
+        won
+    }
+
+    /// Replaces our own claim file atomically.
+    fn replace_own(&self, path: &Path, record: &ClaimRecord) -> Result<(), ClaimError> {
+        let tmp = self.write_temp(record)?;
+        fs::rename(&tmp, path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            ClaimError::Io {
+                op: "update the claim",
+                path: path.to_path_buf(),
+                source: e,
+            }
+        })
+    }
+
+    /// "Now" on the claims' file system: the mtime of our clock file just touched.
+    fn fs_now(&self) -> Result<SystemTime, ClaimError> {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&self.clock)
+            .map_err(ioerr("open", &self.clock))?;
+        touch(&f).map_err(ioerr("touch", &self.clock))?;
+        f.metadata()
+            .and_then(|m| m.modified())
+            .map_err(ioerr("read the time of", &self.clock))
+    }
+
+    /// Whether a claim (its record, if readable, and the mtime of its file) may be taken over.
+    fn reclaimable(&self, record: Option<&ClaimRecord>, mtime: SystemTime) -> Result<bool, ClaimError> {
+        if let Some(r) = record {
+            if r.state == ClaimState::Released {
+                return Ok(true);
+            }
+            if r.owner.token != self.owner.token {
+                if r.owner.shard.is_some() && r.owner.shard == self.owner.shard {
+                    tracing::info!(
+                        "job {}: taking over the claim of an earlier run of this shard ({}, pid {} on {})",
+                        r.job,
+                        r.owner.shard.as_deref().unwrap_or_default(),
+                        r.owner.pid,
+                        r.owner.host
+                    );
+                    return Ok(true);
+                }
+                if self.owner.same_machine(&r.owner) && !pid_alive(r.owner.pid) {
+                    tracing::info!("job {}: taking over the claim of pid {}, which has exited", r.job, r.owner.pid);
+                    return Ok(true);
+                }
+            }
+        }
+        let age = self.fs_now()?.duration_since(mtime).unwrap_or(Duration::ZERO);
+        Ok(age >= self.lease)
+    }
+
+    fn heartbeat_loop(&self) {
+        let mut stop = self.stop.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            // Checked before waiting too: a stop requested during `beat` must not wait out another interval.
+            if *stop {
+                return;
+            }
+            stop = self.wake.wait_timeout(stop, self.heartbeat).unwrap_or_else(|p| p.into_inner()).0;
+            if *stop {
+                return;
+            }
+            drop(stop);
+            self.beat();
+            stop = self.stop.lock().unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Refreshes every held claim; marks the ones taken over as lost.
+    fn beat(&self) {
+        let held: Vec<(PathBuf, String, u32, Arc<AtomicBool>)> = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, h)| !h.lost.load(Ordering::SeqCst))
+            .map(|(p, h)| (p.clone(), h.id.clone(), h.generation, h.lost.clone()))
+            .collect();
+        for (path, id, generation, lost) in held {
+            if self.next_exists(&id, generation) {
+                tracing::warn!(
+                    "job {id}: another process took over this claim ({}); this run must not record it",
+                    self.path(&id, generation + 1).display()
+                );
+                lost.store(true, Ordering::SeqCst);
+                continue;
+            }
+            let touched = OpenOptions::new().write(true).open(&path).and_then(|f| touch(&f));
+            if let Err(e) = touched {
+                // Released meanwhile (no longer in `held`), or the file system failed: say so, keep trying.
+                if self.held.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&path) {
+                    tracing::warn!("cannot refresh the claim {}: {e}", path.display());
+                }
+            }
+        }
+    }
+}
+
+/// Opens a claim file and reads its record and mtime; `None` if it does not exist, `Some((None, mtime))` if it
+/// is unreadable as a record. Opening first makes NFS fetch fresh attributes (close-to-open consistency).
+fn read_claim(path: &Path) -> Result<Option<(Option<ClaimRecord>, SystemTime)>, ClaimError> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(ClaimError::Io {
+                op: "read",
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    let mtime = f.metadata().and_then(|m| m.modified()).map_err(ioerr("read the time of", path))?;
+    let mut text = Vec::new();
+    f.read_to_end(&mut text).map_err(ioerr("read", path))?;
+    let record = serde_json::from_slice(&text).ok();
+    if record.is_none() {
+        tracing::warn!(
+            "{}: not a readable claim record; treated as a claim that goes stale after the lease",
+            path.display()
+        );
+    }
+    Ok(Some((record, mtime)))
+}
+
+/// Sets the file's mtime (and atime) to "now"; over NFS, the server's now.
+fn touch(f: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: a valid open descriptor; a null `times` means "both to the current time".
+        if unsafe { libc::futimens(f.as_raw_fd(), std::ptr::null()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        f.set_modified(SystemTime::now())
+    }
+}
+
+fn link_count(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(path).ok().map(|m| m.nlink())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+fn is_no_link_support(code: i32) -> bool {
+    #[cfg(unix)]
+    {
+        code == libc::EPERM || code == libc::EOPNOTSUPP || code == libc::ENOSYS
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = code;
+        false
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return true };
+        if pid <= 0 {
+            return true;
+        }
+        // SAFETY: signal 0 only checks whether the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+fn hostname() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname NUL-terminates when the name fits.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            if end > 0 {
+                return String::from_utf8_lossy(&buf[..end]).into_owned();
+            }
+        }
+    }
+    std::env::var("HOSTNAME")
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Boot id and pid namespace (Linux): processes with the same value see the same pids.
+fn machine_id() -> Option<String> {
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{} {}", boot.trim(), ns.display()))
+}
+
+fn random_token() -> String {
+    use sha2::{Digest, Sha256};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut seed = [0u8; 16];
+    let from_os = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed)).is_ok();
+    let mut h = Sha256::new();
+    h.update(seed);
+    if !from_os {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        h.update(nanos.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        h.update((std::ptr::addr_of!(seed) as usize).to_le_bytes());
+    }
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::time::Instant;
+
+    fn owner(shard: Option<&str>) -> Owner {
+        Owner::current(shard.map(String::from))
+    }
+
+    fn held_by(a: Attempt) -> ClaimRecord {
+        match a {
+            Attempt::Held(r) => r,
+            other => panic!("expected Held, got {other:?}"),
+        }
+    }
+
+    /// Makes a claim file look as if its owner stopped refreshing it `age` ago.
+    fn age(path: &Path, age: Duration) {
+        let f = OpenOptions::new().write(true).open(path).unwrap();
+        f.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    /// Simulates a crashed owner: stop its heartbeat without releasing (the claim file stays `running`).
+    fn crash(claims: Claims, claim: Claim) {
+        std::mem::forget(claim);
+        drop(claims);
+    }
+
+    #[test]
+    fn one_of_two_claimers_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+        let b = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+        let won = a.try_claim("0123456789ab").unwrap().won().expect("first claim wins");
+        assert_eq!((won.id(), won.generation()), ("0123456789ab", 0));
+        assert!(won.path().ends_with("claims/0123456789ab.0"));
+        let r = held_by(b.try_claim("0123456789ab").unwrap());
+        assert_eq!(r.owner, *a.owner());
+        assert_eq!(r.state, ClaimState::Running);
+        // The holder itself does not win again either.
+        assert!(matches!(a.try_claim("0123456789ab").unwrap(), Attempt::Held(_)));
+        assert!(!won.is_lost());
+    }
+
+    #[test]
+    fn released_is_done_for_everyone_and_abandoned_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+        let b = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+        let c = a.try_claim("job1").unwrap().won().unwrap();
+        a.release(c).unwrap();
+        assert!(matches!(b.try_claim("job1").unwrap(), Attempt::Done(r) if r.owner == *a.owner()));
+        assert!(b.is_done("job1").unwrap());
+        assert!(!b.is_done("job2").unwrap());
+        assert_eq!(b.current("job2").unwrap(), None);
+
+        let c = a.try_claim("job2").unwrap().won().unwrap();
+        a.abandon(c).unwrap();
+        let c = b.try_claim("job2").unwrap().won().expect("an abandoned claim is free at once");
+        assert_eq!(c.generation(), 1);
+        assert_eq!(c.took_over().unwrap().state, ClaimState::Released);
+        // Dropping a claim abandons it too.
+        drop(c);
+        let c = a.try_claim("job2").unwrap().won().unwrap();
+        assert_eq!(c.generation(), 2);
+        assert_eq!(a.current("job2").unwrap().unwrap().owner, *a.owner());
+    }
+
+    #[test]
+    fn stale_claim_is_taken_over_after_the_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let lease = Duration::from_millis(300);
+        let a = Claims::open(dir.path(), owner(None), lease).unwrap();
+        let claim = a.try_claim("job").unwrap().won().unwrap();
+        let a_owner = a.owner().clone();
+        crash(a, claim);
+        let b = Claims::open(dir.path(), owner(None), lease).unwrap();
+        // Same machine and pid, which is alive: only the lease lets b in.
+        assert!(matches!(b.try_claim("job").unwrap(), Attempt::Held(_)));
+        std::thread::sleep(lease + Duration::from_millis(100));
+        let c = b.try_claim("job").unwrap().won().expect("stale after the lease");
+        assert_eq!(c.generation(), 1);
+        assert_eq!(c.took_over().unwrap().owner, a_owner);
+        let third = Claims::open(dir.path(), owner(None), lease).unwrap();
+        assert_eq!(held_by(third.try_claim("job").unwrap()).owner, *b.owner());
+    }
+
+    #[test]
+    fn live_heartbeat_prevents_takeover() {
+        let dir = tempfile::tempdir().unwrap();
+        // Generous against a loaded machine: a 100 ms heartbeat must stall for 600 ms to lose the claim.
+        let lease = Duration::from_millis(600);
+        let a = Claims::open(dir.path(), owner(None), lease).unwrap();
+        let b = Claims::open(dir.path(), owner(None), lease).unwrap();
+        let claim = a.try_claim("job").unwrap().won().unwrap();
+        let start = Instant::now();
+        while start.elapsed() < lease * 3 {
+            assert_eq!(
+                held_by(b.try_claim("job").unwrap()).owner,
+                *a.owner(),
+                "after {:?}",
+                start.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!claim.is_lost());
+        // Once the heartbeat stops, the claim goes stale.
+        crash(a, claim);
+        std::thread::sleep(lease + Duration::from_millis(100));
+        assert!(b.try_claim("job").unwrap().won().is_some());
+    }
+
+    #[test]
+    fn same_shard_restart_takes_its_claims_back_at_once_and_the_old_owner_learns_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Claims::open(dir.path(), owner(Some("slurm 77 shard 1/4")), DEFAULT_LEASE).unwrap();
+        let old_claim = old.try_claim("job").unwrap().won().unwrap();
+        let other = Claims::open(dir.path(), owner(Some("slurm 77 shard 2/4")), DEFAULT_LEASE).unwrap();
+        assert!(matches!(other.try_claim("job").unwrap(), Attempt::Held(_)));
+        let restarted =
+            Claims::open_with_heartbeat(dir.path(), owner(Some("slurm 77 shard 1/4")), DEFAULT_LEASE, Duration::from_secs(6)).unwrap();
+        let c = restarted
+            .try_claim("job")
+            .unwrap()
+            .won()
+            .expect("same shard identity: reclaimable at once");
+        assert_eq!(c.generation(), 1);
+        // The old owner's heartbeat (every 6 s by default here, so call it directly) marks its claim lost.
+        old.inner.beat();
+        assert!(old_claim.is_lost());
+        // Releasing a lost claim does not touch the new owner's generation.
+        old.abandon(old_claim).unwrap();
+        assert_eq!(held_by(other.try_claim("job").unwrap()).owner, *restarted.owner());
+    }
+
+    #[test]
+    fn claim_of_an_exited_process_on_this_machine_is_taken_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let mut dead = owner(None);
+        dead.pid = dead_pid;
+        let ghost = Claims::open(dir.path(), dead.clone(), DEFAULT_LEASE).unwrap();
+        let claim = ghost.try_claim("job").unwrap().won().unwrap();
+        crash(ghost, claim);
+        let b = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+        let c = b.try_claim("job").unwrap().won();
+        if dead.machine.is_some() {
+            assert_eq!(c.expect("pid exited: reclaimable").took_over().unwrap().owner.pid, dead_pid);
+        }
+        // Another machine's claim with the same pid is not (the lease applies).
+        let mut far = owner(None);
+        far.pid = dead_pid;
+        far.machine = Some("another boot".into());
+        let f = Claims::open(dir.path(), far, DEFAULT_LEASE).unwrap();
+        let claim = f.try_claim("job2").unwrap().won().unwrap();
+        crash(f, claim);
+        assert!(matches!(b.try_claim("job2").unwrap(), Attempt::Held(_)));
+    }
+
+    #[test]
+    fn unreadable_claim_goes_stale_after_the_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let lease = Duration::from_millis(200);
+        let b = Claims::open(dir.path(), owner(None), lease).unwrap();
+        let p = dir.path().join(CLAIMS_DIR).join("job.0");
+        fs::write(&p, b"").unwrap();
+        assert_eq!(held_by(b.try_claim("job").unwrap()).owner.host, "?");
+        age(&p, lease * 2);
+        assert_eq!(b.try_claim("job").unwrap().won().unwrap().generation(), 1);
+    }
+
+    #[test]
+    fn bad_ids_and_leases_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+        for id in ["", "a.b", "../x", "a/b", "x y"] {
+            let e = a.try_claim(id).unwrap_err();
+            assert!(matches!(e, ClaimError::BadId { .. }), "{id}: {e}");
+        }
+        let e = Claims::open(dir.path(), owner(None), Duration::from_millis(1)).unwrap_err();
+        assert!(e.to_string().contains("at least 50ms"), "{e}");
+        let file = dir.path().join("not-a-dir");
+        fs::write(&file, "").unwrap();
+        let e = Claims::open(&file, owner(None), DEFAULT_LEASE).unwrap_err();
+        assert!(e.to_string().contains("not-a-dir/claims"), "{e}");
+    }
+
+    /// Many claimers race over the same ids: each id is won exactly once, first claims and takeovers alike.
+    fn race(pre_stale: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<String> = (0..200).map(|i| format!("{i:012x}")).collect();
+        if pre_stale {
+            // Every job claimed by a crashed owner long ago.
+            let ghost = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+            for id in &ids {
+                std::mem::forget(ghost.try_claim(id).unwrap().won().unwrap());
+            }
+            drop(ghost);
+            for id in &ids {
+                age(&dir.path().join(CLAIMS_DIR).join(format!("{id}.0")), DEFAULT_LEASE * 2);
+            }
+        }
+        let threads = 8;
+        let won: Vec<Vec<String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (dir, ids) = (dir.path(), &ids);
+                    s.spawn(move || {
+                        let claims = Claims::open(dir, owner(None), DEFAULT_LEASE).unwrap();
+                        let mut mine = Vec::new();
+                        // Each thread walks the ids from a different start, so they collide everywhere.
+                        for k in 0..ids.len() {
+                            let id = &ids[(k * 7 + t * 25) % ids.len()];
+                            if let Some(c) = claims.try_claim(id).unwrap().won() {
+                                mine.push(c.id().to_string());
+                                std::mem::forget(c); // keep it held
+                            }
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let all: Vec<&String> = won.iter().flatten().collect();
+        let unique: HashSet<&String> = all.iter().copied().collect();
+        assert_eq!(
+            all.len(),
+            ids.len(),
+            "some id was won twice or never: per thread {:?}",
+            won.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        assert_eq!(unique.len(), ids.len());
+    }
+
+    #[test]
+    fn racing_threads_win_each_id_exactly_once() {
+        race(false);
+    }
+
+    #[test]
+    fn racing_takeovers_win_each_stale_id_exactly_once() {
+        race(true);
+    }
+
+    const CHILD_DIR: &str = "SWEEP_CLAIMS_TEST_CHILD_DIR";
+
+    /// Not a test on its own: the body of the processes that `racing_processes_win_each_id_exactly_once` starts.
+    #[test]
+    fn child_claimer() {
+        let Some(dir) = std::env::var_os(CHILD_DIR) else { return };
+        let dir = PathBuf::from(dir);
+        let claims = Claims::open(&dir, owner(None), DEFAULT_LEASE).unwrap();
+        let mut won = String::new();
+        let start = std::process::id() as usize;
+        for k in 0..200 {
+            let id = format!("{:012x}", (k + start) % 200);
+            if let Some(c) = claims.try_claim(&id).unwrap().won() {
+                won.push_str(&id);
+                won.push('\n');
+                claims.release(c).unwrap();
+            }
+        }
+        fs::write(dir.join(format!("won-{}", std::process::id())), won).unwrap();
+    }
+
+    #[test]
+    fn racing_processes_win_each_id_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args(["--exact", "claims::tests::child_claimer", "--test-threads=1", "-q"])
+                    .env(CHILD_DIR, dir.path())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut all = Vec::new();
+        for mut c in children {
+            let pid = c.id();
+            assert!(c.wait().unwrap().success());
+            let text = fs::read_to_string(dir.path().join(format!("won-{pid}"))).unwrap();
+            all.extend(text.lines().map(String::from));
+        }
+        let unique: HashSet<&String> = all.iter().collect();
+        assert_eq!((all.len(), unique.len()), (200, 200));
+        // Each released claim is `done` for everyone.
+        let check = Claims::open(dir.path(), owner(None), DEFAULT_LEASE).unwrap();
+        assert!(all.iter().all(|id| check.is_done(id).unwrap()));
+    }
+}
