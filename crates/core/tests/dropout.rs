@@ -1,20 +1,12 @@
 //! Dropout's loss and gradients against PyTorch autograd in float64 with a fixed mask (`fixtures/dropout_fixture.json`,
 //! made by `fixtures/make_dropout_fixture.py`): loss and all four gradients to 1e-9 relative.
 
-use ndarray::{Array1, Array2};
 use serde::Deserialize;
 use sweep_core::network::Workspace;
 use sweep_core::{Params, TwoLayerNet};
 
-#[derive(Deserialize)]
-struct Grads {
-    #[serde(rename = "W1")]
-    w1: Vec<Vec<f64>>,
-    b1: Vec<f64>,
-    #[serde(rename = "W2")]
-    w2: Vec<Vec<f64>>,
-    b2: Vec<f64>,
-}
+mod common;
+use common::{mat, TorchParams as Grads};
 
 #[derive(Deserialize)]
 struct Case {
@@ -37,19 +29,6 @@ struct Fixture {
     cases: Vec<Case>,
 }
 
-fn mat(rows: &[Vec<f64>]) -> Array2<f64> {
-    Array2::from_shape_vec((rows.len(), rows[0].len()), rows.concat()).unwrap()
-}
-
-fn params(g: &Grads) -> Params<f64> {
-    Params {
-        w1: mat(&g.w1),
-        b1: Array1::from(g.b1.clone()),
-        w2: mat(&g.w2),
-        b2: Array1::from(g.b2.clone()),
-    }
-}
-
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / (a.abs() + b.abs()).max(1e-12)
 }
@@ -70,13 +49,13 @@ fn dropout_loss_and_gradients_match_pytorch_autograd() {
     let f: Fixture = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(f.cases.len(), 3);
     for c in &f.cases {
-        let net = TwoLayerNet::from_params(params(&c.params)).unwrap();
+        let net = TwoLayerNet::from_params(c.params.to_f64()).unwrap();
         let x = mat(&c.x);
         let mask = mat(&c.keep).mapv(|k| k / (1.0 - c.p));
         let (loss, g) = net.loss_and_grads_masked(x.view(), &c.y, c.reg, Some(mask.view()));
         assert!(rel(loss.total, c.loss) <= 1e-9, "{}: loss {} vs {}", c.name, loss.total, c.loss);
         assert!(rel(loss.data, c.data_loss) <= 1e-9, "{}", c.name);
-        let want = params(&c.grads);
+        let want = c.grads.to_f64();
         for (err, name) in max_rel(&g, &want).iter().zip(["W1", "b1", "W2", "b2"]) {
             assert!(*err <= 1e-9, "{}: d{name} relative error {err:e}", c.name);
         }
@@ -108,7 +87,7 @@ fn dropout_loss_and_gradients_match_pytorch_autograd() {
     }
     // A mask that drops units changes the result (the fixture's p > 0 cases are not trivially mask-free).
     let c = &f.cases[0];
-    let net = TwoLayerNet::from_params(params(&c.params)).unwrap();
+    let net = TwoLayerNet::from_params(c.params.to_f64()).unwrap();
     let (_, plain) = net.loss_and_grads(mat(&c.x).view(), &c.y, c.reg);
-    assert!(max_rel(&plain, &params(&c.grads)).iter().all(|e| *e > 1e-3));
+    assert!(max_rel(&plain, &c.grads.to_f64()).iter().all(|e| *e > 1e-3));
 }

@@ -1,21 +1,14 @@
 //! The optimizers against torch.optim: `fixtures/optim_fixture.json` holds three float32 steps of each (same small
 //! net, same batch) as computed by `fixtures/make_optim_fixture.py`. Every parameter must agree to 1e-6 after every step.
 
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use serde::Deserialize;
 use sweep_core::network::Workspace;
 use sweep_core::optim::{Hyper, OptimState, Optimizer};
 use sweep_core::{Params, TrainConfig, TwoLayerNet};
 
-#[derive(Deserialize)]
-struct P {
-    #[serde(rename = "W1")]
-    w1: Vec<Vec<f64>>,
-    b1: Vec<f64>,
-    #[serde(rename = "W2")]
-    w2: Vec<Vec<f64>>,
-    b2: Vec<f64>,
-}
+mod common;
+use common::TorchParams as P;
 
 #[derive(Deserialize)]
 struct Step {
@@ -40,16 +33,7 @@ struct Fixture {
 }
 
 fn mat(rows: &[Vec<f64>]) -> Array2<f32> {
-    Array2::from_shape_vec((rows.len(), rows[0].len()), rows.concat().iter().map(|&v| v as f32).collect()).unwrap()
-}
-
-fn params(p: &P) -> Params<f32> {
-    Params {
-        w1: mat(&p.w1),
-        b1: Array1::from_iter(p.b1.iter().map(|&v| v as f32)),
-        w2: mat(&p.w2),
-        b2: Array1::from_iter(p.b2.iter().map(|&v| v as f32)),
-    }
+    common::mat(rows).mapv(|v| v as f32)
 }
 
 /// Max of |a - b| / max(1, |b|) over every entry of the four tensors.
@@ -87,7 +71,7 @@ fn every_optimizer_matches_torch_optim_step_by_step() {
     for (name, steps) in &f.steps {
         let kind: Optimizer = serde_json::from_value(serde_json::Value::String(name.clone())).unwrap();
         assert_eq!(kind.as_str(), name);
-        let mut net = TwoLayerNet::from_params(params(&f.init)).unwrap();
+        let mut net = TwoLayerNet::from_params(f.init.to_f32()).unwrap();
         let mut state = OptimState::new(kind, &net.params);
         let mut ws = Workspace::new(n, hidden, c);
         let mut g = net.params.clone();
@@ -109,7 +93,7 @@ fn every_optimizer_matches_torch_optim_step_by_step() {
                 loss.total,
                 want.loss
             );
-            let err = max_err(&net.params, &params(&want.p));
+            let err = max_err(&net.params, &want.p.to_f32());
             assert!(err <= 1e-6, "{name} step {}: max error {err:e}", i + 1);
         }
         assert!(max_err(&net.params, &start) > 1e-3, "{name}: parameters barely moved");
@@ -120,7 +104,7 @@ fn every_optimizer_matches_torch_optim_step_by_step() {
 fn the_generic_sgd_update_equals_the_fused_step() {
     let f = fixture();
     let x = mat(&f.x);
-    let mut fused = TwoLayerNet::from_params(params(&f.init)).unwrap();
+    let mut fused = TwoLayerNet::from_params(f.init.to_f32()).unwrap();
     let mut plain = fused.clone();
     let mut ws = Workspace::new(f.x.len(), f.init.b1.len(), f.init.b2.len());
     let mut g = plain.params.clone();

@@ -5,23 +5,16 @@
 
 use std::path::PathBuf;
 
-use ndarray::{Array1, Array2};
+use ndarray::Array1;
 use serde::Deserialize;
 use sweep_core::{Params, TwoLayerNet};
+
+mod common;
+use common::{mat, TorchParams as Grads};
 
 #[derive(Deserialize)]
 struct Fixture {
     cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Grads {
-    #[serde(rename = "W1")]
-    w1: Vec<Vec<f64>>,
-    b1: Vec<f64>,
-    #[serde(rename = "W2")]
-    w2: Vec<Vec<f64>>,
-    b2: Vec<f64>,
 }
 
 #[derive(Deserialize)]
@@ -41,11 +34,6 @@ struct Case {
     data_loss: f64,
     loss: f64,
     grads: Grads,
-}
-
-fn mat(rows: &[Vec<f64>]) -> Array2<f64> {
-    let cols = rows.first().map_or(0, Vec::len);
-    Array2::from_shape_vec((rows.len(), cols), rows.concat()).expect("rectangular matrix in fixture")
 }
 
 /// max |diff| / max(1, max |ref|), the tolerance measure.

@@ -8,7 +8,7 @@ use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 mod common;
-use common::{count_rows, project_root, rows_without_time, shared_cifar, sweep, write};
+use common::{count_rows, project_root, rerun_does_nothing, rows_without_time, shared_cifar, sweep, write};
 
 const TOY: &str = r#"
 name = "toy"
@@ -147,12 +147,7 @@ fn toy_sweep_writes_csv_histories_best_checkpoint_and_ranks() {
     assert!(text.starts_with("sweep,dir,id,"), "{text}");
     assert_eq!(text.lines().count(), 11);
     // The same grid again: nothing to do. A different grid into the same directory: refused.
-    sweep()
-        .current_dir(tmp.path())
-        .args(["run", "toy.toml"])
-        .assert()
-        .success()
-        .stdout(contains("0 jobs run"));
+    rerun_does_nothing(tmp.path(), "toy.toml");
     write(tmp.path(), "other.toml", &TOY.replace("num = 3", "num = 2"));
     sweep()
         .current_dir(tmp.path())
@@ -203,12 +198,7 @@ fn a_results_file_from_before_the_new_columns_resumes_and_is_upgraded() {
         "{old}"
     );
     std::fs::write(dir.join("results.csv"), old).unwrap();
-    sweep()
-        .current_dir(tmp.path())
-        .args(["run", "toy.toml"])
-        .assert()
-        .success()
-        .stdout(contains("0 jobs run"));
+    rerun_does_nothing(tmp.path(), "toy.toml");
     assert_eq!(rows_without_time(&dir), before);
 }
 

@@ -51,3 +51,13 @@ pub fn rows_without_time(dir: &Path) -> Vec<String> {
 pub fn count_rows(dir: &Path) -> usize {
     std::fs::read_to_string(dir.join("results.csv")).map_or(0, |t| t.lines().count().saturating_sub(1))
 }
+
+/// `sweep run GRID` in `dir` succeeds and finds every job already recorded.
+pub fn rerun_does_nothing(dir: &Path, grid: &str) {
+    sweep()
+        .current_dir(dir)
+        .args(["run", grid])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("0 jobs run"));
+}
