@@ -49,6 +49,12 @@ pub enum ResultsError {
     DifferentSweep { dir: PathBuf, grid: PathBuf },
     #[error("cannot save the best checkpoint")]
     Checkpoint(#[from] sweep_core::CheckpointError),
+    #[error("cannot save the training state of job {id}; free some disk space and run the same command again to resume")]
+    State {
+        id: String,
+        #[source]
+        source: sweep_core::CheckpointError,
+    },
 }
 
 /// Errors of `sweep best`.

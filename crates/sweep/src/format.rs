@@ -22,6 +22,11 @@ pub const BEST_JSON: &str = "best.json";
 pub const MANIFEST: &str = "sweep.json";
 pub const GRID_COPY: &str = "grid.toml";
 pub const HISTORY_DIR: &str = "history";
+/// Successive halving: one row per job and finished non-final rung (same columns as `results.csv`), appended and
+/// flushed; the rung decisions are computed from it, so a resumed sweep decides exactly as before.
+pub const RUNGS_CSV: &str = "rungs.csv";
+/// Training states of unfinished jobs, `state/<id>.safetensors`, removed when the sweep is done.
+pub const STATE_DIR: &str = "state";
 
 /// How a job ended, as written in `results.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,6 +97,8 @@ pub struct Row {
     /// Every hyperparameter and the job's seed.
     pub config: TrainConfig,
     pub status: JobStatus,
+    /// The rung (0-based) of successive halving or Hyperband the job reached; `None` in plain sweeps.
+    pub rung: Option<usize>,
     pub epochs_run: usize,
     pub best_epoch: Option<usize>,
     pub best_val_acc: Option<f64>,
@@ -122,6 +129,7 @@ impl Row {
             id: job.id.clone(),
             config: job.config.clone(),
             status: outcome.status.into(),
+            rung: None,
             epochs_run: outcome.history.epochs.len(),
             best_epoch: outcome.best_epoch,
             best_val_acc: best.map(|r| r.val_acc),
@@ -137,6 +145,7 @@ impl Row {
             id: job.id.clone(),
             config: job.config.clone(),
             status: JobStatus::Failed,
+            rung: None,
             epochs_run: 0,
             best_epoch: None,
             best_val_acc: None,
@@ -165,6 +174,7 @@ impl Row {
         cells.extend([
             ("seed", Cell::Int(self.config.seed)),
             ("status", Cell::Text(self.status.as_str().to_string())),
+            ("rung", self.rung.map_or(Cell::Empty(None), |r| Cell::Int(r as u64))),
             ("epochs_run", Cell::Int(self.epochs_run as u64)),
             ("best_epoch", self.best_epoch.map_or(Cell::Empty(None), |e| Cell::Int(e as u64))),
             ("best_val_acc", opt_float(self.best_val_acc)),
@@ -182,6 +192,7 @@ impl Row {
         cols.extend([
             "seed",
             "status",
+            "rung",
             "epochs_run",
             "best_epoch",
             "best_val_acc",
@@ -231,6 +242,7 @@ impl Row {
             id: need("id")?.to_string(),
             config,
             status: need("status")?.parse()?,
+            rung: opt("rung", field("rung"))?,
             epochs_run: parse("epochs_run", need("epochs_run")?)?,
             best_epoch: opt("best_epoch", field("best_epoch"))?,
             best_val_acc: opt("best_val_acc", field("best_val_acc"))?,
@@ -429,6 +441,7 @@ mod tests {
                 ..TrainConfig::default()
             },
             status: JobStatus::Completed,
+            rung: Some(1),
             epochs_run: 3,
             best_epoch: Some(2),
             best_val_acc: Some(0.5),

@@ -10,9 +10,10 @@ use toml::{Spanned, Value};
 
 pub use crate::error::GridError;
 use crate::params::{self, Param, Value as PValue};
+use crate::search::{sample_configs, Search};
 use crate::text::hex;
 
-const TOP_KEYS: [&str; 5] = ["name", "seed", "data", "train", "grid"];
+const TOP_KEYS: [&str; 6] = ["name", "seed", "data", "train", "grid", "search"];
 const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
 
 /// Where the data come from.
@@ -91,8 +92,11 @@ impl DataSection {
 pub struct Axis {
     pub param: &'static Param,
     pub values: Vec<PValue>,
-    /// Values came from `{ log = [lo, hi], num = n }`: plots use a log axis.
+    /// Values came from `{ log = [lo, hi], num = n }` (or a log range is sampled): plots use a log axis.
     pub log: bool,
+    /// `{ log = [lo, hi] }` or `{ linear = [lo, hi] }` without `num`: a continuous range that random, Sobol, halving
+    /// and Hyperband searches sample from (`values` is then empty).
+    pub range: Option<(f64, f64)>,
 }
 
 /// A checked grid file.
@@ -106,6 +110,8 @@ pub struct Grid {
     /// Parameters fixed in `[train]`.
     pub fixed: BTreeMap<&'static str, PValue>,
     pub axes: Vec<Axis>,
+    /// The `[search]` table: how configurations are chosen and how long each trains.
+    pub search: Search,
 }
 
 /// One configuration to train.
@@ -129,9 +135,11 @@ struct Sections {
     train: Option<Map>,
     #[serde(default)]
     grid: Option<Map>,
+    #[serde(default)]
+    search: Option<Map>,
 }
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     file: &'a Path,
     text: &'a str,
 }
@@ -143,7 +151,7 @@ impl Ctx<'_> {
         let column = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
         (line, column)
     }
-    fn err(&self, offset: usize, key: Option<&str>, message: impl Into<String>) -> GridError {
+    pub(crate) fn err(&self, offset: usize, key: Option<&str>, message: impl Into<String>) -> GridError {
         let (line, column) = self.pos(offset);
         GridError {
             file: self.file.to_path_buf(),
@@ -211,7 +219,9 @@ fn spaced(lo: f64, hi: f64, num: usize, log: bool) -> Vec<f64> {
         .collect()
 }
 
-fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>, bool), GridError> {
+/// An axis's values (and whether they are log-spaced); a range without `num` is returned as `range`.
+#[allow(clippy::type_complexity)]
+fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>, bool, Option<(f64, f64)>), GridError> {
     let key = format!("grid.{}", p.name);
     let off = v.span().start;
     let shape = "a list of values like [0.1, 0.2] or { log = [1e-5, 1e-2], num = 4 } (or linear = [lo, hi])";
@@ -224,7 +234,7 @@ fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>,
                 .iter()
                 .map(|i| param_value(ctx, p, &key, i, off))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((vals, false))
+            Ok((vals, false, None))
         }
         Value::Table(t) => {
             let unknown: Vec<&String> = t.keys().filter(|k| !["log", "linear", "num"].contains(&k.as_str())).collect();
@@ -254,13 +264,6 @@ fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>,
                     .ok_or_else(|| ctx.err(off, Some(&key), "the range must be two numbers [lo, hi]"))?,
                 _ => return Err(ctx.err(off, Some(&key), "the range must be two numbers [lo, hi]")),
             };
-            let num = match t.get("num") {
-                Some(Value::Integer(n)) if *n >= 1 => *n as usize,
-                Some(other) => {
-                    return Err(ctx.err(off, Some(&format!("{key}.num")), format!("must be an integer >= 1, found {other}")));
-                }
-                None => return Err(ctx.err(off, Some(&format!("{key}.num")), "missing: say how many values, e.g. num = 4")),
-            };
             let (lo, hi) = (range[0], range[1]);
             if log && !(lo > 0.0 && hi > 0.0) {
                 return Err(ctx.err(off, Some(&key), format!("log-spaced bounds must be > 0, got [{lo}, {hi}]")));
@@ -268,6 +271,23 @@ fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>,
             if matches!(p.kind, params::Kind::Choice(_)) {
                 return Err(ctx.err(off, Some(&key), "a range needs a numeric parameter; list the names instead"));
             }
+            let num = match t.get("num") {
+                Some(Value::Integer(n)) if *n >= 1 => *n as usize,
+                Some(other) => {
+                    return Err(ctx.err(off, Some(&format!("{key}.num")), format!("must be an integer >= 1, found {other}")));
+                }
+                None => {
+                    // A continuous range, for sampling searches ([search] checks that the method samples).
+                    if lo > hi {
+                        return Err(ctx.err(off, Some(&key), format!("the range [{lo}, {hi}] is empty: give [low, high]")));
+                    }
+                    for x in [lo, hi] {
+                        let x = if p.is_integer() { x.round() } else { x };
+                        p.number(x).map_err(|e| ctx.err(off, Some(&key), e.to_string()))?;
+                    }
+                    return Ok((vec![], log, Some((lo, hi))));
+                }
+            };
             let mut vals = spaced(lo, hi, num, log);
             if p.is_integer() {
                 vals = vals.into_iter().map(f64::round).collect();
@@ -277,7 +297,7 @@ fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>,
                 .into_iter()
                 .map(|x| p.number(x).map_err(|e| ctx.err(off, Some(&key), e.to_string())))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((vals, log))
+            Ok((vals, log, None))
         }
         other => Err(ctx.err(
             off,
@@ -350,14 +370,14 @@ impl Grid {
                     }
                 },
                 "seed" => seed = usize_value(&ctx, "seed", v, 0)? as u64,
-                "data" | "train" | "grid" if !matches!(v.get_ref(), Value::Table(_)) => {
+                "data" | "train" | "grid" | "search" if !matches!(v.get_ref(), Value::Table(_)) => {
                     return Err(ctx.err(
                         k.span().start,
                         Some(key),
                         format!("expected a table [{key}], found {}", type_name(v.get_ref())),
                     ));
                 }
-                "data" | "train" | "grid" => {}
+                "data" | "train" | "grid" | "search" => {}
                 _ => return Err(ctx.err(k.span().start, Some(key), suggest(key, &TOP_KEYS))),
             }
         }
@@ -425,6 +445,7 @@ impl Grid {
         let mut entries: Vec<(&Spanned<String>, &Spanned<Value>)> = sections.grid.iter().flatten().collect();
         entries.sort_by_key(|(k, _)| k.span().start);
         let mut axes = Vec::new();
+        let mut key_offsets: Vec<(String, usize)> = Vec::new();
         for (k, v) in entries {
             let pname = k.get_ref().as_str();
             let key = format!("grid.{pname}");
@@ -438,9 +459,35 @@ impl Grid {
                     format!("`{pname}` is both fixed in [train] (line {line}) and an axis in [grid]; keep only one"),
                 ));
             }
-            let (values, log) = axis_values(&ctx, p, v)?;
-            axes.push(Axis { param: p, values, log });
+            let (values, log, range) = axis_values(&ctx, p, v)?;
+            axes.push(Axis {
+                param: p,
+                values,
+                log,
+                range,
+            });
+            key_offsets.push((key.clone(), v.span().start));
         }
+
+        // [search], checked against the axes
+        let search_map = sections.search.unwrap_or_default();
+        let err_at = |off: usize, key: &str, msg: String| ctx.err(off, Some(key), msg);
+        let search = Search::parse(&search_map, &err_at, &suggest)?;
+        for (k, v) in &search_map {
+            key_offsets.push((format!("search.{}", k.get_ref()), v.span().start));
+        }
+        let table_start = text.find("[search]").unwrap_or(0);
+        let epochs = match fixed.get("epochs") {
+            Some(PValue::Num(e)) => *e as usize,
+            _ => TrainConfig::default().epochs,
+        };
+        search.check_grid(&axes, epochs, &|key: &str, msg: String| {
+            let off = key_offsets
+                .iter()
+                .find(|(k, _)| key == k || key.starts_with(&format!("{k}.")))
+                .map_or(table_start, |(_, o)| *o);
+            ctx.err(off, Some(key), msg)
+        })?;
         Ok(Grid {
             file: file.to_path_buf(),
             text: text.to_string(),
@@ -449,6 +496,7 @@ impl Grid {
             data,
             fixed,
             axes,
+            search,
         })
     }
 
@@ -460,8 +508,12 @@ impl Grid {
                 p.set(&mut base, v);
             }
         }
-        let mut configs = vec![base];
-        for axis in &self.axes {
+        let epochs = base.epochs;
+        let mut configs = vec![base.clone()];
+        if let Some(n) = self.search.draws(&self.axes, epochs) {
+            configs = sample_configs(&base, &self.axes, self.search.sampler, n, self.seed);
+        }
+        for axis in self.axes.iter().filter(|_| self.search.draws(&self.axes, epochs).is_none()) {
             configs = configs
                 .into_iter()
                 .flat_map(|c| {
@@ -494,6 +546,12 @@ impl Grid {
             "seed={};data={:?},{},{:?},{:?};",
             self.seed, self.data.source, self.data.val_size, self.data.train_size, self.data.test_size
         ));
+        if self.search.method.is_multi_fidelity() {
+            // The rungs decide which rows exist: another eta or first rung is another sweep. (Grid sweeps hash as
+            // before, so results directories of earlier releases still resume.)
+            let s = &self.search;
+            h.update(format!("search={},eta={},min_epochs={};", s.method.name(), s.eta, s.min_epochs));
+        }
         let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         ids.sort_unstable();
         for id in ids {

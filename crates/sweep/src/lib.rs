@@ -14,6 +14,8 @@ pub mod params;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod search;
 pub mod shard;
 pub mod slurm;
+pub mod states;
 pub mod text;

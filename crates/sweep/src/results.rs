@@ -2,9 +2,10 @@
 //!
 //! Layout of `results/<name>/`: `results.csv`, `history/<id>.csv` (per epoch), `history/<id>-loss.csv` (per
 //! iteration), `best.safetensors` + `best.json` (replaced atomically), `grid.toml` (the grid as run), `sweep.json`
-//! (what identifies the sweep, so that a different grid is refused).
+//! (what identifies the sweep, so that a different grid is refused); with successive halving also `rungs.csv` (a row
+//! per finished non-final rung) and `state/` (training states of unfinished jobs, see [`crate::states`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -16,8 +17,8 @@ use sweep_core::{Dataset, Model};
 
 pub use crate::error::ResultsError;
 use crate::format::{
-    complete_lines, history_csv, history_paths, read_best, read_manifest, rows_from_bytes, BestInfo, Manifest, Row, BEST_CHECKPOINT,
-    BEST_JSON, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV,
+    complete_lines, history_csv, history_paths, read_best, read_manifest, read_rows, rows_from_bytes, BestInfo, JobStatus, Manifest, Row,
+    BEST_CHECKPOINT, BEST_JSON, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_CSV,
 };
 use crate::grid::{Grid, Job};
 
@@ -25,6 +26,8 @@ use crate::grid::{Grid, Job};
 pub struct ResultsDir {
     pub dir: PathBuf,
     csv: Mutex<File>,
+    /// `rungs.csv`, opened at the first rung record.
+    rungs: Mutex<Option<File>>,
     best: Mutex<Option<BestInfo>>,
 }
 
@@ -61,6 +64,20 @@ fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
         write_atomic(path, &upgraded).map_err(werr(path))?;
     }
     Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Cuts a last line left incomplete by a crash, so that the next append starts a line of its own.
+fn cut_partial_line(path: &Path) -> Result<(), ResultsError> {
+    let bytes = fs::read(path).map_err(|source| ResultsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let keep = complete_lines(&bytes);
+    if keep < bytes.len() {
+        let f = OpenOptions::new().write(true).open(path).map_err(werr(path))?;
+        f.set_len(keep as u64).map_err(werr(path))?;
+    }
+    Ok(())
 }
 
 /// Checks that `dir` can take this sweep (new, or the same sweep partly done) without changing anything.
@@ -104,6 +121,10 @@ impl ResultsDir {
         } else {
             HashSet::new()
         };
+        let rungs_path = dir.join(RUNGS_CSV);
+        if rungs_path.exists() {
+            cut_partial_line(&rungs_path)?;
+        }
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -119,6 +140,7 @@ impl ResultsDir {
             ResultsDir {
                 dir: dir.to_path_buf(),
                 csv: Mutex::new(file),
+                rungs: Mutex::new(None),
                 best: Mutex::new(best),
             },
             done,
@@ -129,8 +151,23 @@ impl ResultsDir {
     ///
     /// The row is written last, so a crash at any point leaves either the whole job or none of it.
     pub fn record(&self, job: &Job, outcome: &TrainOutcome, seconds: f64, data: &Dataset) -> Result<Row, ResultsError> {
+        self.record_at(job, outcome, seconds, data, None)
+    }
+
+    /// [`ResultsDir::record`] for a job that ended in successive-halving rung `rung`.
+    pub fn record_at(
+        &self,
+        job: &Job,
+        outcome: &TrainOutcome,
+        seconds: f64,
+        data: &Dataset,
+        rung: Option<usize>,
+    ) -> Result<Row, ResultsError> {
         self.write_history(job, outcome)?;
-        let row = Row::new(job, outcome, seconds);
+        let row = Row {
+            rung,
+            ..Row::new(job, outcome, seconds)
+        };
         if let (true, Some(net), Some(epoch)) = (row.is_candidate(), &outcome.best_net, outcome.best_epoch) {
             let info = BestInfo {
                 id: job.id.clone(),
@@ -159,6 +196,56 @@ impl ResultsDir {
                 *best = Some(info);
             }
         }
+        self.append(&row)?;
+        Ok(row)
+    }
+
+    /// Records that a job finished rung `rung` (not its last): its curves so far, then its line in `rungs.csv`.
+    pub fn record_rung(&self, job: &Job, outcome: &TrainOutcome, seconds: f64, rung: usize) -> Result<Row, ResultsError> {
+        self.write_history(job, outcome)?;
+        let row = Row {
+            rung: Some(rung),
+            ..Row::new(job, outcome, seconds)
+        };
+        let path = self.dir.join(RUNGS_CSV);
+        let mut f = self.rungs.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(werr(&path))?;
+            if file.metadata().map_err(werr(&path))?.len() == 0 {
+                file.write_all(format!("{}\n", Row::header().join(",")).as_bytes())
+                    .map_err(werr(&path))?;
+            }
+            *f = Some(file);
+        }
+        if let Some(file) = f.as_mut() {
+            file.write_all(&row.to_csv(false)).map_err(werr(&path))?;
+            file.sync_data().map_err(werr(&path))?;
+        }
+        Ok(row)
+    }
+
+    /// The rows of `results.csv` by id (the jobs that are done: finished, pruned, diverged or failed).
+    pub fn read_final(&self) -> Result<HashMap<String, Row>, ResultsError> {
+        let rows = read_rows(&self.dir.join(RESULTS_CSV))?;
+        Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+
+    /// The rung records of `rungs.csv` by (rung, id).
+    pub fn read_rungs(&self) -> Result<HashMap<(usize, String), Row>, ResultsError> {
+        let path = self.dir.join(RUNGS_CSV);
+        if !path.exists() {
+            return Ok(HashMap::new());
+        }
+        let rows = read_rows(&path)?;
+        Ok(rows.into_iter().filter_map(|r| Some(((r.rung?, r.id.clone()), r))).collect())
+    }
+
+    /// Appends the row of a job pruned at its rung record.
+    pub fn record_pruned(&self, at_rung: &Row) -> Result<Row, ResultsError> {
+        let row = Row {
+            status: JobStatus::Pruned,
+            ..at_rung.clone()
+        };
         self.append(&row)?;
         Ok(row)
     }

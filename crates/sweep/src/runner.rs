@@ -1,5 +1,12 @@
 //! Runs a sweep's jobs in parallel on one shared copy of the data, largest first, recording each as it ends.
+//!
+//! The work is a [`Schedule`]: brackets of rungs (one bracket of one rung for a plain sweep). The runner goes stage by
+//! stage (rung r of every bracket); within a stage the jobs run in parallel, each from its saved training state if it
+//! has one, saving it after every epoch. At the end of a stage each bracket keeps the best `ceil(n / eta)` by
+//! validation accuracy (ties to the lower job index), read back from `rungs.csv`, so that the decisions depend only on
+//! the recorded numbers: not on the worker count, the finishing order, or whether the sweep was interrupted.
 
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -8,31 +15,40 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sweep_core::cost::Shape;
-use sweep_core::train::{train, Control, EpochRecord, Observer};
-use sweep_core::Dataset;
+use sweep_core::train::{Control, EpochRecord, Observer, Trainer};
+use sweep_core::{Dataset, Status};
 
-use crate::format::Row;
+use crate::format::{JobStatus, Row};
 use crate::grid::Job;
 use crate::params::describe;
 use crate::results::{ResultsDir, ResultsError};
+use crate::search::{survivors_count, Bracket, Schedule};
+use crate::states::States;
 
 /// How to run.
 pub struct RunOptions<'a> {
     pub workers: usize,
-    /// Set by Ctrl-C: no job starts after it, running jobs stop and are not recorded.
+    /// Set by Ctrl-C: no job starts after it, running jobs stop (their state is saved) and are not recorded.
     pub stop: &'a AtomicBool,
     /// Draw progress bars (on a terminal); otherwise log a line per job.
     pub progress: bool,
+    /// Bytes of saved training states to keep at most between rungs (see [`crate::search::Search::state_limit`]).
+    pub state_limit: u64,
 }
 
 /// What happened.
 #[derive(Debug, Default)]
 pub struct RunSummary {
-    /// Rows recorded in this run, in finishing order.
+    /// Rows recorded in this run (finished, pruned, diverged, failed), in recording order.
     pub rows: Vec<Row>,
     /// Jobs skipped because a previous run had recorded them.
     pub skipped: usize,
     pub interrupted: bool,
+    /// The most disk the saved training states used at once.
+    pub peak_state_bytes: u64,
+    /// Epochs trained in this run (all jobs, all rungs), and epochs retrained because a state had been dropped.
+    pub epochs_trained: usize,
+    pub epochs_retrained: usize,
 }
 
 /// The sizes that decide a job's work on these data.
@@ -47,14 +63,9 @@ pub fn job_shape(job: &Job, data: &Dataset) -> Shape {
     }
 }
 
-/// Work of one epoch of a job in kFLOP (the cost model), for the progress bar's ETA.
+/// Work of one epoch of a job in kFLOP (the cost model), for scheduling and the progress bar's ETA.
 fn epoch_cost(job: &Job, data: &Dataset) -> u64 {
     job_shape(job, data).epoch_flops() / 1_000
-}
-
-/// Work of a job, for largest-first scheduling.
-fn cost(job: &Job, data: &Dataset) -> u64 {
-    epoch_cost(job, data) * job.config.epochs as u64
 }
 
 /// Whether progress bars should be drawn: stderr is a terminal.
@@ -95,115 +106,396 @@ impl Observer for JobObserver<'_> {
     }
 }
 
-/// Runs `jobs` minus those in `done`, recording each one in `results` as soon as it ends.
-pub fn run(
-    jobs: &[Job],
-    done: &std::collections::HashSet<String>,
-    data: &Dataset,
-    results: &ResultsDir,
-    opts: &RunOptions,
-) -> Result<RunSummary, ResultsError> {
-    let mut todo: Vec<&Job> = jobs.iter().filter(|j| !done.contains(&j.id)).collect();
-    todo.sort_by(|a, b| cost(b, data).cmp(&cost(a, data)).then(a.index.cmp(&b.index)));
-    let skipped = jobs.len() - todo.len();
-    if skipped > 0 {
-        tracing::info!("resuming: {skipped} of {} jobs already recorded, {} to run", jobs.len(), todo.len());
-    }
+/// One job's part of a stage: train it to `target` epochs in rung `rung` of its bracket.
+struct Unit<'a> {
+    job: &'a Job,
+    bracket: usize,
+    rung: usize,
+    target: usize,
+    last: bool,
+    /// Epochs it has at the start of the rung, and the seconds spent in earlier rungs.
+    from: usize,
+    seconds_before: f64,
+}
 
+/// The ranking of a rung's finished jobs, for dropping the states of jobs that can no longer go on.
+struct Board {
+    keep: usize,
+    /// (best validation accuracy, job index, id), best first.
+    finished: Vec<(f64, usize, String)>,
+}
+
+impl Board {
+    fn insert(&mut self, score: f64, index: usize, id: &str) {
+        self.finished.push((score, index, id.to_string()));
+        self.finished.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    }
+}
+
+/// Rank order of a rung: best validation accuracy first, ties to the lower job index.
+fn rung_order(a: &(f64, usize), b: &(f64, usize)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
+/// The jobs of `bracket` that take part in rung `r`, deciding (from the recorded rung rows) every earlier rung; jobs
+/// pruned there get their `pruned` row now unless they have one, and lose their saved state.
+#[allow(clippy::too_many_arguments)]
+fn active_at(
+    bracket: &Bracket,
+    r: usize,
+    jobs: &[Job],
+    finals: &HashMap<String, Row>,
+    rungs: &HashMap<(usize, String), Row>,
+    results: &ResultsDir,
+    states: &States,
+    recorded: &mut Vec<Row>,
+    eta: usize,
+) -> Result<Vec<usize>, ResultsError> {
+    let mut active = bracket.jobs.clone();
+    for k in 0..r {
+        let keep = survivors_count(active.len(), eta);
+        let mut ranked: Vec<(f64, usize)> = active
+            .iter()
+            .filter_map(|&j| {
+                let row = rungs.get(&(k, jobs[j].id.clone()))?;
+                // A job recorded as diverged or failed (at this rung) is out.
+                if finals.get(&jobs[j].id).is_some_and(|f| f.status != JobStatus::Pruned) {
+                    return None;
+                }
+                Some((row.best_val_acc.unwrap_or(f64::NEG_INFINITY), j))
+            })
+            .collect();
+        ranked.sort_by(rung_order);
+        let survivors: HashSet<usize> = ranked.iter().take(keep).map(|&(_, j)| j).collect();
+        for &(_, j) in ranked.iter().skip(keep) {
+            let id = &jobs[j].id;
+            if !finals.contains_key(id) {
+                if let Some(row) = rungs.get(&(k, id.clone())) {
+                    recorded.push(results.record_pruned(row)?);
+                }
+            }
+            states.remove(id);
+        }
+        active.retain(|j| survivors.contains(j));
+    }
+    Ok(active)
+}
+
+/// Runs the schedule's jobs that are not recorded yet, recording each one in `results` as soon as it ends.
+pub fn run(jobs: &[Job], schedule: &Schedule, data: &Dataset, results: &ResultsDir, opts: &RunOptions) -> Result<RunSummary, ResultsError> {
+    let states = States::open(&results.dir)?;
+    let start_finals = results.read_final()?;
+    let skipped = jobs.iter().filter(|j| start_finals.contains_key(&j.id)).count();
+    if skipped > 0 {
+        tracing::info!("resuming: {skipped} of {} jobs already recorded", jobs.len());
+    }
     let multi = MultiProgress::with_draw_target(if opts.progress {
         ProgressDrawTarget::stderr()
     } else {
         ProgressDrawTarget::hidden()
     });
-    // The bar counts work (epochs weighted by hidden size), so its ETA holds while the first jobs are still running.
-    let main = multi.add(ProgressBar::new(todo.iter().map(|j| cost(j, data)).sum()));
+    let mut summary = RunSummary {
+        skipped,
+        ..RunSummary::default()
+    };
+    let stages = schedule.stages();
+    for r in 0..stages {
+        let finals = results.read_final()?;
+        let rungs = results.read_rungs()?;
+        let mut units = Vec::new();
+        let mut boards = Vec::new();
+        for (b, bracket) in schedule.brackets.iter().enumerate() {
+            let mut board = Board { keep: 0, finished: vec![] };
+            if r < bracket.rung_count() {
+                let active = active_at(bracket, r, jobs, &finals, &rungs, results, &states, &mut summary.rows, schedule.eta)?;
+                board.keep = if bracket.is_last(r) {
+                    usize::MAX
+                } else {
+                    survivors_count(active.len(), schedule.eta)
+                };
+                for &j in &active {
+                    let job = &jobs[j];
+                    if finals.contains_key(&job.id) {
+                        states.remove(&job.id);
+                        continue;
+                    }
+                    if let Some(row) = rungs.get(&(r, job.id.clone())) {
+                        if !bracket.is_last(r) {
+                            board.insert(row.best_val_acc.unwrap_or(f64::NEG_INFINITY), j, &job.id);
+                            continue;
+                        }
+                    }
+                    let prev = r.checked_sub(1).and_then(|k| rungs.get(&(k, job.id.clone())));
+                    units.push(Unit {
+                        job,
+                        bracket: b,
+                        rung: r,
+                        target: bracket.target(r, job),
+                        last: bracket.is_last(r),
+                        from: prev.map_or(0, |p| p.epochs_run),
+                        seconds_before: prev.map_or(0.0, |p| p.seconds),
+                    });
+                }
+            }
+            boards.push(board);
+        }
+        let boards = Mutex::new(boards);
+        if !units.is_empty() {
+            let label = if stages > 1 {
+                let planned: usize = schedule
+                    .brackets
+                    .iter()
+                    .filter(|b| r < b.rung_count())
+                    .map(|b| b.planned_counts(schedule.eta)[r])
+                    .sum();
+                format!("rung {}/{stages} ({planned} jobs)", r + 1)
+            } else {
+                String::new()
+            };
+            run_stage(
+                &units,
+                &label,
+                schedule.is_multi_fidelity(),
+                data,
+                results,
+                &states,
+                &boards,
+                opts,
+                &multi,
+                &mut summary,
+            )?;
+        }
+        if summary.interrupted {
+            break;
+        }
+    }
+    summary.peak_state_bytes = states.peak();
+    if !summary.interrupted {
+        states.remove_all();
+    }
+    Ok(summary)
+}
+
+/// How a unit ended.
+enum Ended {
+    Recorded(Row),
+    /// Finished a non-final rung; the row is its rung record.
+    Rung(Row),
+    Stopped,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_stage(
+    units: &[Unit],
+    label: &str,
+    multi_fidelity: bool,
+    data: &Dataset,
+    results: &ResultsDir,
+    states: &States,
+    boards: &Mutex<Vec<Board>>,
+    opts: &RunOptions,
+    multi: &MultiProgress,
+    summary: &mut RunSummary,
+) -> Result<(), ResultsError> {
+    let mut order: Vec<&Unit> = units.iter().collect();
+    let work = |u: &Unit| epoch_cost(u.job, data) * (u.target - u.from.min(u.target)) as u64;
+    order.sort_by(|a, b| work(b).cmp(&work(a)).then(a.job.index.cmp(&b.job.index)));
+
+    // The bar counts work (epochs weighted by the cost model), so its ETA holds while the first jobs still run.
+    let main = multi.add(ProgressBar::new(order.iter().map(|u| work(u)).sum()));
     main.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}, ETA {eta}").expect("valid template"));
     let status = |done: usize| {
         let best = results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc));
-        format!("{done}/{} jobs, best val {best}", jobs.len())
+        let rung = if label.is_empty() { String::new() } else { format!("{label}: ") };
+        format!("{rung}{done}/{} jobs, best val {best}", order.len())
     };
-    main.set_message(status(skipped));
+    main.set_message(status(0));
     main.enable_steady_tick(Duration::from_millis(200));
     let job_style = ProgressStyle::with_template("  {prefix} epoch {pos}/{len} {msg}").expect("valid template");
 
     let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(skipped);
-    let rows = Mutex::new(Vec::new());
+    let finished = AtomicUsize::new(0);
+    let recorded = Mutex::new(Vec::new());
+    let trained = AtomicUsize::new(0);
+    let retrained = AtomicUsize::new(0);
+    let stopped = AtomicBool::new(false);
     let failure: Mutex<Option<ResultsError>> = Mutex::new(None);
-    let total = jobs.len();
-    let workers = opts.workers.max(1).min(todo.len().max(1));
+    let workers = opts.workers.max(1).min(order.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().expect("thread pool");
     pool.scope(|s| {
         for _ in 0..workers {
             s.spawn(|_| loop {
                 if opts.stop.load(Ordering::Relaxed) {
+                    stopped.store(true, Ordering::Relaxed);
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = todo.get(i) else { break };
-                let bar = multi.add(ProgressBar::new(job.config.epochs as u64));
+                let Some(unit) = order.get(i) else { break };
+                let job = unit.job;
+                let bar = multi.add(ProgressBar::new(unit.target as u64));
                 bar.set_style(job_style.clone());
                 bar.set_prefix(format!("{} ({})", job.id, describe(&job.config)));
                 let started = Instant::now();
-                let cfg = job.config.clone().check();
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    let cfg = cfg.expect("grid values were checked when the grid was read");
-                    let mut obs = JobObserver {
-                        stop: opts.stop,
-                        bar: &bar,
-                        main: &main,
-                        job,
-                        epoch_cost: epoch_cost(job, data),
-                    };
-                    train(&cfg, data.train_data(), &mut obs)
-                }));
+                let obs = JobObserver {
+                    stop: opts.stop,
+                    bar: &bar,
+                    main: &main,
+                    job,
+                    epoch_cost: epoch_cost(job, data),
+                };
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| train_unit(unit, data, states, obs, &trained, &retrained)));
                 bar.finish_and_clear();
                 multi.remove(&bar);
-                let seconds = started.elapsed().as_secs_f64();
-                let recorded = match outcome {
-                    Ok(o) if o.status == sweep_core::Status::Stopped => continue, // interrupted: not recorded, rerun on resume
-                    Ok(o) => results.record(job, &o, seconds, data),
+                let seconds = unit.seconds_before + started.elapsed().as_secs_f64();
+                let rung = multi_fidelity.then_some(unit.rung);
+                let ended = match outcome {
+                    Ok(Ok((_, None))) => Ok(Ended::Stopped),
+                    Ok(Ok((status, Some(o)))) => {
+                        if unit.last || status != Status::Completed {
+                            states.remove(&job.id);
+                            results.record_at(job, &o, seconds, data, rung).map(Ended::Recorded)
+                        } else {
+                            results.record_rung(job, &o, seconds, unit.rung).map(Ended::Rung)
+                        }
+                    }
+                    Ok(Err(e)) => Err(e),
                     Err(_) => {
                         tracing::error!("job {} failed unexpectedly; recorded as failed, the sweep goes on", job.id);
-                        results.append(&Row::failed(job, seconds)).map(|_| Row::failed(job, seconds))
+                        states.remove(&job.id);
+                        let row = Row {
+                            rung,
+                            ..Row::failed(job, seconds)
+                        };
+                        results.append(&row).map(|_| Ended::Recorded(row))
                     }
                 };
-                match recorded {
-                    Ok(row) => {
-                        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
-                        let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
-                        if opts.progress {
-                            // Epochs a diverged job did not run are work done too.
-                            main.inc(epoch_cost(job, data) * (job.config.epochs - row.epochs_run) as u64);
-                            main.set_message(status(n));
-                        } else {
-                            tracing::info!(
-                                "job {n}/{total} {} {}: val {val}, {:.1} s ({})",
-                                job.id,
-                                row.status,
-                                seconds,
-                                describe(&job.config)
-                            );
-                        }
-                        rows.lock().unwrap_or_else(|p| p.into_inner()).push(row);
+                let row = match ended {
+                    Ok(Ended::Stopped) => {
+                        stopped.store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                    Ok(Ended::Recorded(row)) => {
+                        recorded.lock().unwrap_or_else(|p| p.into_inner()).push(row.clone());
+                        row
+                    }
+                    Ok(Ended::Rung(row)) => {
+                        let mut boards = boards.lock().unwrap_or_else(|p| p.into_inner());
+                        let board = &mut boards[unit.bracket];
+                        board.insert(row.best_val_acc.unwrap_or(f64::NEG_INFINITY), job.index, &job.id);
+                        drop_states(board, states, opts.state_limit);
+                        row
                     }
                     Err(e) => {
                         opts.stop.store(true, Ordering::Relaxed);
                         failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        continue;
                     }
+                };
+                let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+                if opts.progress {
+                    // Epochs a diverged job did not run are work done too.
+                    main.inc(epoch_cost(job, data) * unit.target.saturating_sub(row.epochs_run) as u64);
+                    main.set_message(status(n));
+                } else {
+                    let what = if label.is_empty() {
+                        "job".to_string()
+                    } else {
+                        format!("{label} job")
+                    };
+                    tracing::info!(
+                        "{what} {n}/{} {} {} after {} epochs: val {val}, {:.1} s ({})",
+                        order.len(),
+                        job.id,
+                        if matches!(row.status, JobStatus::Completed) && !unit.last {
+                            "trained"
+                        } else {
+                            row.status.as_str()
+                        },
+                        row.epochs_run,
+                        seconds,
+                        describe(&job.config)
+                    );
                 }
             });
         }
     });
     main.finish_and_clear();
+    multi.remove(&main);
+    summary.rows.extend(recorded.into_inner().unwrap_or_else(|p| p.into_inner()));
+    summary.epochs_trained += trained.load(Ordering::Relaxed);
+    summary.epochs_retrained += retrained.load(Ordering::Relaxed);
     if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    let rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
-    let interrupted = opts.stop.load(Ordering::Relaxed) && finished.load(Ordering::Relaxed) < total;
-    Ok(RunSummary {
-        rows,
-        skipped,
-        interrupted,
-    })
+    summary.interrupted = stopped.load(Ordering::Relaxed) || opts.stop.load(Ordering::Relaxed);
+    Ok(())
+}
+
+/// After a job finished a rung: drops the states of the rung's finished jobs that can no longer go on, then, while
+/// the states take more than `limit` bytes, those of the lowest-ranked finished jobs (they would retrain if promoted).
+fn drop_states(board: &Board, states: &States, limit: u64) {
+    for (_, _, id) in board.finished.iter().skip(board.keep) {
+        states.remove(id);
+    }
+    for (_, _, id) in board.finished.iter().take(board.keep).rev() {
+        if states.total() <= limit {
+            break;
+        }
+        if states.has(id) {
+            tracing::debug!("job {id}: state dropped to stay within the state disk limit; it retrains if promoted");
+            states.remove(id);
+        }
+    }
+}
+
+/// Trains a unit from its saved state (or from the start), saving the state after every epoch that is not the job's
+/// last. Returns how it ended and the outcome (`None` when stopped from outside: the state is saved, nothing else).
+fn train_unit(
+    unit: &Unit,
+    data: &Dataset,
+    states: &States,
+    mut obs: JobObserver,
+    trained: &AtomicUsize,
+    retrained: &AtomicUsize,
+) -> Result<(Status, Option<sweep_core::train::TrainOutcome>), ResultsError> {
+    let job = unit.job;
+    let saved = states
+        .load(&job.id)
+        .filter(|s| s.config == job.config && s.epochs_done() <= unit.target && s.status != Status::Diverged);
+    let mut trainer = match saved.map(|s| Trainer::resume(s, data.train_data())) {
+        Some(Ok(t)) => t,
+        other => {
+            if let Some(Err(e)) = other {
+                tracing::warn!("job {}: its saved state does not fit ({e}); it retrains from the start", job.id);
+            }
+            let cfg = job.config.clone().check().expect("grid values were checked when the grid was read");
+            Trainer::new(&cfg, data.train_data()).expect("the data were checked before the sweep started")
+        }
+    };
+    let start = trainer.state().epochs_done();
+    if start < unit.from {
+        retrained.fetch_add(unit.from - start, Ordering::Relaxed);
+    }
+    obs.bar.set_position(start as u64);
+    let status = loop {
+        let done = trainer.state().epochs_done();
+        if done >= unit.target {
+            break Status::Completed;
+        }
+        match trainer.run_to(done + 1, &mut obs) {
+            Status::Completed => {
+                trained.fetch_add(1, Ordering::Relaxed);
+                if !(unit.last && done + 1 == unit.target) {
+                    states.save(&job.id, trainer.state())?;
+                }
+            }
+            Status::Stopped => {
+                states.save(&job.id, trainer.state())?;
+                return Ok((Status::Stopped, None));
+            }
+            Status::Diverged => break Status::Diverged,
+        }
+    };
+    Ok((status, Some(trainer.into_state().into_outcome())))
 }

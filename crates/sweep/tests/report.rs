@@ -63,6 +63,7 @@ fn build_dir(dir: &Path, grid: &str, jobs: &[Job]) {
                 ..j.config.clone()
             },
             status: j.status.parse::<JobStatus>().unwrap(),
+            rung: None,
             epochs_run,
             best_epoch,
             best_val_acc: j.val,

@@ -139,17 +139,27 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         out.display()
     );
     let started = std::time::Instant::now();
+    let schedule = grid.search.schedule(&jobs, grid.seed);
     let summary = runner::run(
         &jobs,
-        &done,
+        &schedule,
         &data,
         &results,
         &runner::RunOptions {
             workers,
             stop: &stop,
             progress: runner::stderr_is_terminal(),
+            state_limit: grid.search.state_limit,
         },
     )?;
+    if schedule.is_multi_fidelity() {
+        tracing::info!(
+            "{} epochs trained ({} of them again, for survivors whose state had been dropped); training states took at most {:.1} MB",
+            summary.epochs_trained,
+            summary.epochs_retrained,
+            summary.peak_state_bytes as f64 / 1e6
+        );
+    }
     if summary.interrupted {
         eprintln!(
             "stopped after {} new jobs; {} recorded in {}",

@@ -100,6 +100,7 @@ fn infer_axes(rows: &[Row]) -> Vec<Axis> {
                 param,
                 values: values.into_iter().map(Value::Num).collect(),
                 log,
+                range: None,
             })
         })
         .collect()

@@ -1,0 +1,141 @@
+//! Training states of a sweep's unfinished jobs: `<results>/state/<id>.safetensors`, one file per job, replaced
+//! atomically after every epoch. A job killed mid-training continues from its last finished epoch; a job promoted
+//! by successive halving continues from the end of its rung. The files are a cache: a missing or unreadable state
+//! only means the job retrains from its start, to bit-identical results, so the runner may drop states to keep the
+//! directory within a disk budget.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sweep_core::train::TrainState;
+
+use crate::error::ResultsError;
+use crate::format::STATE_DIR;
+
+/// The state directory of a results directory, with the size of every file in it.
+pub struct States {
+    dir: PathBuf,
+    inner: Mutex<Sizes>,
+}
+
+#[derive(Default)]
+struct Sizes {
+    files: HashMap<String, u64>,
+    total: u64,
+    peak: u64,
+}
+
+impl Sizes {
+    fn set(&mut self, id: &str, size: Option<u64>) {
+        let old = match size {
+            Some(s) => self.files.insert(id.to_string(), s),
+            None => self.files.remove(id),
+        };
+        self.total = self.total - old.unwrap_or(0) + size.unwrap_or(0);
+        self.peak = self.peak.max(self.total);
+    }
+}
+
+impl States {
+    /// Opens (creating) `<results>/state/`, counting the states a previous run left.
+    pub fn open(results_dir: &Path) -> Result<States, ResultsError> {
+        let dir = results_dir.join(STATE_DIR);
+        fs::create_dir_all(&dir).map_err(|cause| ResultsError::Write { path: dir.clone(), cause })?;
+        let mut sizes = Sizes::default();
+        for e in fs::read_dir(&dir)
+            .map_err(|source| ResultsError::Read { path: dir.clone(), source })?
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match name.strip_suffix(".safetensors") {
+                Some(id) if !name.starts_with('.') => sizes.set(id, Some(e.metadata().map_or(0, |m| m.len()))),
+                // A temporary file of a write cut short by a crash.
+                _ => {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(States {
+            dir,
+            inner: Mutex::new(sizes),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sizes> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.safetensors"))
+    }
+
+    /// The saved state of a job, if there is a readable one (an unreadable one is removed: the job retrains).
+    pub fn load(&self, id: &str) -> Option<TrainState> {
+        if !self.lock().files.contains_key(id) {
+            return None;
+        }
+        match TrainState::load(&self.path(id)) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("job {id}: ignoring its saved training state ({e}); it retrains from the start");
+                self.remove(id);
+                None
+            }
+        }
+    }
+
+    /// Saves a job's state atomically (replacing the previous one).
+    pub fn save(&self, id: &str, state: &TrainState) -> Result<(), ResultsError> {
+        let bytes = state.to_bytes();
+        {
+            // While the new file is written, the old one is still there.
+            let mut s = self.lock();
+            let during = s.total + bytes.len() as u64;
+            s.peak = s.peak.max(during);
+        }
+        sweep_core::checkpoint::write_atomic(&self.path(id), &bytes).map_err(|source| ResultsError::State {
+            id: id.to_string(),
+            source: sweep_core::CheckpointError::Write {
+                path: self.path(id),
+                source,
+            },
+        })?;
+        self.lock().set(id, Some(bytes.len() as u64));
+        Ok(())
+    }
+
+    /// Drops a job's state (finished, pruned, or evicted to stay within the budget).
+    pub fn remove(&self, id: &str) {
+        let mut s = self.lock();
+        if s.files.contains_key(id) {
+            let _ = fs::remove_file(self.path(id));
+            s.set(id, None);
+        }
+    }
+
+    /// Whether a job has a saved state.
+    pub fn has(&self, id: &str) -> bool {
+        self.lock().files.contains_key(id)
+    }
+
+    /// Bytes on disk now.
+    pub fn total(&self) -> u64 {
+        self.lock().total
+    }
+
+    /// The most bytes on disk at any time since [`States::open`] (counting a file being replaced twice).
+    pub fn peak(&self) -> u64 {
+        self.lock().peak
+    }
+
+    /// Removes the directory once the sweep is done.
+    pub fn remove_all(&self) {
+        let ids: Vec<String> = self.lock().files.keys().cloned().collect();
+        for id in ids {
+            self.remove(&id);
+        }
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
