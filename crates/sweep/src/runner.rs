@@ -474,6 +474,13 @@ fn train_unit(
         }
     };
     let start = trainer.state().epochs_done();
+    if start > unit.from || trainer.state().next_iteration > 0 {
+        tracing::info!(
+            "job {} continues from epoch {start} (iteration {}) of its saved state",
+            job.id,
+            trainer.state().next_iteration
+        );
+    }
     if start < unit.from {
         retrained.fetch_add(unit.from - start, Ordering::Relaxed);
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use sweep::grid::Grid;
+use sweep::search::Schedule;
 use sweep::params::{params, Show};
 use sweep_core::cost::{calibrate, Shape};
 
@@ -76,12 +77,16 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         *rate = calibrate(&s, budget);
     }
     let cores = num_cpus();
-    let seconds: f64 = jobs
-        .iter()
-        .map(|j| flops(&j.config) / 1e9 / rates[&(j.config.hidden_size, j.config.batch_size)])
-        .sum::<f64>()
-        / cores as f64;
-    let minutes = seconds / 60.0;
+    let epoch_seconds = |c: &sweep_core::TrainConfig| shape(c).epoch_flops() as f64 / 1e9 / rates[&(c.hidden_size, c.batch_size)];
+    let exhaustive: f64 = jobs.iter().map(|j| j.config.epochs as f64 * epoch_seconds(&j.config)).sum::<f64>() / cores as f64;
+    let schedule = grid.search.schedule(&jobs, grid.seed);
+    let seconds = if schedule.is_multi_fidelity() {
+        let (text, seconds) = rungs_table(&schedule, &jobs, &epoch_seconds, exhaustive, cores);
+        out.push_str(&text);
+        seconds
+    } else {
+        exhaustive
+    };
     let (lo, hi) = rates.values().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     let rate = if hi - lo < 0.5 {
         format!("{hi:.0} GFLOP/s per core")
@@ -91,14 +96,56 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     out.push_str(&format!(
         "Estimated time: about {} on {cores} cores, at the training rate measured here just now ({rate}); \
          data loading not included.\n",
-        if minutes < 1.0 {
-            format!("{seconds:.0} s")
-        } else if minutes < 120.0 {
-            format!("{minutes:.0} min")
-        } else {
-            format!("{:.1} h", minutes / 60.0)
-        }
+        human(seconds)
     ));
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rungs of a halving or Hyperband sweep: jobs and epochs per rung, epochs in all against training every job to
+/// the end, and the estimated time (survivors assumed to cost what the bracket's jobs cost on average: which jobs
+/// survive is not known before they run). Returns the text and the estimated seconds.
+fn rungs_table(
+    schedule: &Schedule,
+    jobs: &[sweep::grid::Job],
+    epoch_seconds: &dyn Fn(&sweep_core::TrainConfig) -> f64,
+    exhaustive: f64,
+    cores: usize,
+) -> (String, f64) {
+    let mut out = format!("\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}\n", "bracket", "rung", "jobs", "epochs to", "epochs added");
+    let (mut epochs, mut all_epochs, mut seconds) = (0usize, 0usize, 0.0f64);
+    for (b, bracket) in schedule.brackets.iter().enumerate() {
+        let n = bracket.jobs.len().max(1) as f64;
+        let mean: f64 = bracket.jobs.iter().map(|&j| epoch_seconds(&jobs[j].config)).sum::<f64>() / n;
+        let mut before = 0;
+        for (r, (count, to)) in bracket.planned_counts(schedule.eta).into_iter().zip(&bracket.rungs).enumerate() {
+            let added = count * (to - before);
+            out.push_str(&format!("{:>7}  {:>4}  {count:>7}  {to:>9}  {added:>12}\n", b + 1, r + 1));
+            epochs += added;
+            seconds += added as f64 * mean / cores as f64;
+            before = *to;
+        }
+        all_epochs += bracket.jobs.len() * bracket.rungs.last().copied().unwrap_or(0);
+    }
+    out.push_str(&format!(
+        "{} with eta {}: {epochs} epochs in all, {:.0} % of the {all_epochs} of training every job to the end \
+         (about {:.0} % of its time: survivors are assumed average jobs; exhaustive: about {}).\n",
+        if schedule.brackets.len() > 1 { "Hyperband" } else { "Successive halving" },
+        schedule.eta,
+        100.0 * epochs as f64 / all_epochs.max(1) as f64,
+        100.0 * seconds / exhaustive.max(1e-9),
+        human(exhaustive)
+    ));
+    (out, seconds)
+}
+
+fn human(seconds: f64) -> String {
+    let minutes = seconds / 60.0;
+    if minutes < 1.0 {
+        format!("{seconds:.0} s")
+    } else if minutes < 120.0 {
+        format!("{minutes:.0} min")
+    } else {
+        format!("{:.1} h", minutes / 60.0)
+    }
 }

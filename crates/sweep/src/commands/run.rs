@@ -173,10 +173,11 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let ranking = best::rank(&out)?;
     println!("{}", best::to_table(&ranking, 10));
     println!(
-        "{} jobs run in {:.1} s ({} were already done); results in {}",
+        "{} jobs run in {:.1} s ({} were already done; {} epochs trained); results in {}",
         summary.rows.len(),
         started.elapsed().as_secs_f64(),
         summary.skipped,
+        summary.epochs_trained,
         out.display()
     );
     if best.is_none() {
