@@ -2,7 +2,8 @@
 //!
 //! Layout of `results/<name>/`: `results.csv`, `history/<id>.csv` (per epoch), `history/<id>-loss.csv` (per
 //! iteration), `best.safetensors` + `best.json` (replaced atomically), `grid.toml` (the grid as run), `sweep.json`
-//! (what identifies the sweep, so that a different grid is refused).
+//! (what identifies the sweep, so that a different grid is refused). With several processes on one directory:
+//! `writers/`, `candidates/` ([`crate::writers`]) and `claims/` ([`crate::claims`]).
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -16,15 +17,18 @@ use sweep_core::{Dataset, Model};
 
 pub use crate::error::ResultsError;
 use crate::format::{
-    complete_lines, history_csv, history_paths, read_best, read_manifest, rows_from_bytes, BestInfo, Manifest, Row, BEST_CHECKPOINT,
-    BEST_JSON, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV,
+    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, BestInfo, Manifest, Row, BEST_CHECKPOINT,
+    GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV,
 };
 use crate::grid::{Grid, Job};
+use crate::writers;
 
 /// An open results directory, safe to share between worker threads.
 pub struct ResultsDir {
     pub dir: PathBuf,
-    csv: Mutex<File>,
+    /// This process's own row file (`writers/<writer>.csv`, created with its first row); see [`crate::writers`].
+    writer: PathBuf,
+    csv: Mutex<Option<File>>,
     best: Mutex<Option<BestInfo>>,
 }
 
@@ -99,26 +103,24 @@ impl ResultsDir {
         write_atomic(&gpath, grid.text.as_bytes()).map_err(werr(&gpath))?;
 
         let csv_path = dir.join(RESULTS_CSV);
-        let done = if csv_path.exists() {
-            repair_and_read_ids(&csv_path)?
-        } else {
-            HashSet::new()
-        };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&csv_path)
-            .map_err(werr(&csv_path))?;
-        if file.metadata().map_err(werr(&csv_path))?.len() == 0 {
+        if csv_path.exists() {
+            repair_and_read_ids(&csv_path)?;
+        }
+        // Created only if absent (other processes may be publishing it): never a second header.
+        if let Ok(mut file) = OpenOptions::new().write(true).create_new(true).open(&csv_path) {
             file.write_all(format!("{}\n", Row::header().join(",")).as_bytes())
                 .map_err(werr(&csv_path))?;
             file.sync_data().map_err(werr(&csv_path))?;
         }
-        let best = read_best(dir)?;
+        // Every writer's rows, not only results.csv's.
+        let done = read_rows(&csv_path)?.into_iter().map(|r| r.id).collect();
+        writers::import_legacy_best(dir)?;
+        let best = writers::publish_best(dir)?;
         Ok((
             ResultsDir {
                 dir: dir.to_path_buf(),
-                csv: Mutex::new(file),
+                writer: writers::writer_path(dir, &writers::writer_name()),
+                csv: Mutex::new(None),
                 best: Mutex::new(best),
             },
             done,
@@ -143,6 +145,7 @@ impl ResultsDir {
             };
             let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
             if best.as_ref().is_none_or(|b| info.beats(b)) {
+                // A candidate; best.* become the best of all processes' candidates.
                 let model = Model {
                     net: net.clone(),
                     mean: data.mean.clone(),
@@ -154,26 +157,25 @@ impl ResultsDir {
                         data_split: data.spec.clone(),
                     },
                 };
-                model.save(&self.dir.join(BEST_CHECKPOINT))?;
-                self.write_best(&info)?;
-                *best = Some(info);
+                *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
             }
         }
         self.append(&row)?;
         Ok(row)
     }
 
-    /// Appends a row and flushes it to disk.
+    /// Appends a row to this process's row file and flushes it to disk, then publishes results.csv.
     pub fn append(&self, row: &Row) -> Result<(), ResultsError> {
-        let path = self.dir.join(RESULTS_CSV);
+        let path = &self.writer;
         let mut f = self.csv.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(&row.to_csv(false)).map_err(werr(&path))?;
-        f.sync_data().map_err(werr(&path))
-    }
-
-    fn write_best(&self, info: &BestInfo) -> Result<(), ResultsError> {
-        let path = self.dir.join(BEST_JSON);
-        write_atomic(&path, &serde_json::to_vec_pretty(info).unwrap_or_default()).map_err(werr(&path))
+        let file = match &mut *f {
+            Some(file) => file,
+            None => f.insert(writers::create_writer(path)?),
+        };
+        file.write_all(&row.to_csv(false)).map_err(werr(path))?;
+        file.sync_data().map_err(werr(path))?;
+        drop(f);
+        writers::publish_results(&self.dir).map(|_| ())
     }
 
     fn write_history(&self, job: &Job, outcome: &TrainOutcome) -> Result<(), ResultsError> {
@@ -190,11 +192,8 @@ impl ResultsDir {
 
     /// Evaluates the best checkpoint on the test split once and stores its accuracy in `best.json`.
     pub fn finish(&self, data: &Dataset) -> Result<Option<BestInfo>, ResultsError> {
-        let Some(mut info) = self.best() else { return Ok(None) };
-        let model = Model::load(&self.dir.join(BEST_CHECKPOINT))?;
-        info.test_acc = Some(model.net.accuracy(data.x_test.view(), &data.y_test));
-        self.write_best(&info)?;
-        *self.best.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
-        Ok(Some(info))
+        let info = writers::finish_best(&self.dir, data)?;
+        *self.best.lock().unwrap_or_else(|p| p.into_inner()) = info.clone();
+        Ok(info)
     }
 }
