@@ -49,6 +49,8 @@ pub enum ResultsError {
     DifferentSweep { dir: PathBuf, grid: PathBuf },
     #[error("cannot save the best checkpoint")]
     Checkpoint(#[from] sweep_core::CheckpointError),
+    #[error(transparent)]
+    Claim(#[from] crate::claims::ClaimError),
 }
 
 /// Errors of `sweep best`.

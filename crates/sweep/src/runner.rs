@@ -23,6 +23,9 @@ pub struct RunOptions<'a> {
     pub stop: &'a AtomicBool,
     /// Draw progress bars (on a terminal); otherwise log a line per job.
     pub progress: bool,
+    /// Per-job claims on the results directory, when other processes may run the same sweep: a job runs only
+    /// under its claim, and one held or recorded by another process is skipped.
+    pub claims: Option<&'a crate::claims::Claims>,
 }
 
 /// What happened.
@@ -32,6 +35,8 @@ pub struct RunSummary {
     pub rows: Vec<Row>,
     /// Jobs skipped because a previous run had recorded them.
     pub skipped: usize,
+    /// Jobs left to other processes: running there, or recorded by them during this run.
+    pub held: usize,
     pub interrupted: bool,
 }
 
@@ -130,6 +135,7 @@ pub fn run(
     let finished = AtomicUsize::new(skipped);
     let rows = Mutex::new(Vec::new());
     let failure: Mutex<Option<ResultsError>> = Mutex::new(None);
+    let held = AtomicUsize::new(0);
     let total = jobs.len();
     let workers = opts.workers.max(1).min(todo.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().expect("thread pool");
@@ -141,6 +147,22 @@ pub fn run(
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = todo.get(i) else { break };
+                let claim = match opts
+                    .claims
+                    .map(|c| c.claim_to_run(&job.id, || crate::writers::is_recorded(&results.dir, &job.id)))
+                {
+                    None => None,
+                    Some(Ok(Some(claim))) => Some(claim),
+                    Some(Ok(None)) => {
+                        held.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    Some(Err(e)) => {
+                        opts.stop.store(true, Ordering::Relaxed);
+                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
+                        break;
+                    }
+                };
                 let bar = multi.add(ProgressBar::new(job.config.epochs as u64));
                 bar.set_style(job_style.clone());
                 bar.set_prefix(format!("{} ({})", job.id, describe(&job.config)));
@@ -162,6 +184,8 @@ pub fn run(
                 let seconds = started.elapsed().as_secs_f64();
                 let recorded = match outcome {
                     Ok(o) if o.status == sweep_core::Status::Stopped => continue, // interrupted: not recorded, rerun on resume
+                    // Taken over by another process (this one missed its heartbeats for a whole lease): theirs to record.
+                    _ if claim.as_ref().is_some_and(|c| c.is_lost()) => continue,
                     Ok(o) => results.record(job, &o, seconds, data),
                     Err(_) => {
                         tracing::error!("job {} failed unexpectedly; recorded as failed, the sweep goes on", job.id);
@@ -170,6 +194,11 @@ pub fn run(
                 };
                 match recorded {
                     Ok(row) => {
+                        if let (Some(claims), Some(claim)) = (opts.claims, claim) {
+                            if let Err(e) = claims.release(claim) {
+                                tracing::warn!("job {} is recorded but its claim could not be marked done: {e}", job.id);
+                            }
+                        }
                         let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
                         let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
                         if opts.progress {
@@ -204,6 +233,7 @@ pub fn run(
     Ok(RunSummary {
         rows,
         skipped,
+        held: held.into_inner(),
         interrupted,
     })
 }
