@@ -44,8 +44,9 @@ pub struct Args {
     /// task or a Kubernetes Indexed Job. The best's test accuracy is then left to `sweep finish DIR`.
     #[arg(long, value_name = "I/N|auto")]
     pub shard: Option<sweep::shard::ShardSpec>,
-    /// The number of shards for `--shard auto` in a Kubernetes Indexed Job (its `completions`).
-    #[arg(long, env = sweep::shard::SHARD_COUNT_ENV, requires = "shard")]
+    /// The number of shards for `--shard auto` in a Kubernetes Indexed Job (its `completions`); unused without
+    /// --shard.
+    #[arg(long, env = sweep::shard::SHARD_COUNT_ENV)]
     pub shard_count: Option<usize>,
 }
 
