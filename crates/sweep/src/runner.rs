@@ -35,8 +35,6 @@ pub struct RunSummary {
     pub rows: Vec<Row>,
     /// Jobs skipped because a previous run had recorded them.
     pub skipped: usize,
-    /// Jobs left to other processes: running there, or recorded by them during this run.
-    pub held: usize,
     pub interrupted: bool,
 }
 
@@ -135,7 +133,6 @@ pub fn run(
     let finished = AtomicUsize::new(skipped);
     let rows = Mutex::new(Vec::new());
     let failure: Mutex<Option<ResultsError>> = Mutex::new(None);
-    let held = AtomicUsize::new(0);
     let total = jobs.len();
     let workers = opts.workers.max(1).min(todo.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().expect("thread pool");
@@ -153,10 +150,7 @@ pub fn run(
                 {
                     None => None,
                     Some(Ok(Some(claim))) => Some(claim),
-                    Some(Ok(None)) => {
-                        held.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
+                    Some(Ok(None)) => continue, // another process runs it, or recorded it
                     Some(Err(e)) => {
                         opts.stop.store(true, Ordering::Relaxed);
                         failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
@@ -233,7 +227,6 @@ pub fn run(
     Ok(RunSummary {
         rows,
         skipped,
-        held: held.into_inner(),
         interrupted,
     })
 }
