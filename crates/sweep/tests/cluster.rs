@@ -332,6 +332,10 @@ fn k8s_prints_an_indexed_job_and_a_finishing_job_that_parse_as_yaml() {
     assert_eq!(spec["completions"], 4);
     assert_eq!(spec["parallelism"], 2);
     assert_eq!(spec["backoffLimitPerIndex"], 3);
+    assert_eq!(
+        spec["podFailurePolicy"]["rules"][0]["onPodConditions"][0]["type"],
+        "DisruptionTarget"
+    );
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["volumes"][0]["persistentVolumeClaim"]["claimName"], "sweep-results");
     let c = &pod["containers"][0];
