@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{best, data, eval, gradcheck, init, plan, predict, report, run, train};
+use crate::commands::{best, data, eval, finish, gradcheck, init, k8s, plan, predict, report, run, slurm, train};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +49,12 @@ pub enum Command {
     /// Data set commands.
     #[command(subcommand)]
     Data(data::Command),
+    /// After every shard: evaluate the overall best on the test split (once) and write the report.
+    Finish(finish::Args),
+    /// Run a sweep as a Slurm job array: print the sbatch script, or submit it with the finishing job.
+    Slurm(slurm::Args),
+    /// Print the Kubernetes Indexed Job (and finishing Job) running a sweep as N pods.
+    K8s(k8s::Args),
 }
 
 impl Command {
@@ -65,6 +71,9 @@ impl Command {
             Command::Init(a) => init::exec(a),
             Command::Report(a) => report::exec(a),
             Command::Data(c) => data::exec(c),
+            Command::Finish(a) => finish::exec(a),
+            Command::Slurm(a) => slurm::exec(a),
+            Command::K8s(a) => k8s::exec(a),
         }
     }
 }

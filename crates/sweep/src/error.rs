@@ -55,6 +55,8 @@ pub enum ResultsError {
         #[source]
         source: sweep_core::CheckpointError,
     },
+    #[error(transparent)]
+    Claim(#[from] crate::claims::ClaimError),
 }
 
 /// Errors of `sweep best`.

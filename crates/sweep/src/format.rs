@@ -22,11 +22,15 @@ pub const BEST_JSON: &str = "best.json";
 pub const MANIFEST: &str = "sweep.json";
 pub const GRID_COPY: &str = "grid.toml";
 pub const HISTORY_DIR: &str = "history";
-/// Successive halving: one row per job and finished non-final rung (same columns as `results.csv`), appended and
-/// flushed; the rung decisions are computed from it, so a resumed sweep decides exactly as before.
-pub const RUNGS_CSV: &str = "rungs.csv";
+/// Successive halving: one row per job and finished non-final rung (same columns as `results.csv`) in `rungs/<writer>.csv`,
+/// appended and flushed; the rung decisions are computed from them, so a resumed sweep decides exactly as before.
+pub const RUNGS_DIR: &str = "rungs";
 /// Training states of unfinished jobs, `state/<id>.safetensors`, removed when the sweep is done.
 pub const STATE_DIR: &str = "state";
+/// Per-writer row files (`writers/<writer>.csv`), one per `sweep run` process: see [`crate::writers`].
+pub const WRITERS_DIR: &str = "writers";
+/// Best-model candidates (`candidates/<job id>.safetensors` + `.json`), from which `best.*` is published.
+pub const CANDIDATES_DIR: &str = "candidates";
 
 /// How a job ended, as written in `results.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -299,10 +303,27 @@ fn read(path: &Path) -> Result<Vec<u8>, ResultsError> {
     })
 }
 
-/// All rows of a results.csv.
+/// All rows of a results.csv, merged with the per-writer files beside it (`writers/*.csv`, in name order) so that
+/// rows of every process on the directory are one sweep; one row per job id, the first found.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>, ResultsError> {
     let bytes = read(path)?;
-    rows_from_bytes(&bytes[..complete_lines(&bytes)], path)
+    let mut rows = rows_from_bytes(&bytes[..complete_lines(&bytes)], path)?;
+    let writers = path.parent().map(|d| d.join(WRITERS_DIR)).filter(|d| d.is_dir());
+    if let (Some(dir), true) = (writers, path.file_name().is_some_and(|n| n == RESULTS_CSV)) {
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(|source| ResultsError::Read { path: dir.clone(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        files.sort();
+        for f in files {
+            let bytes = read(&f)?;
+            rows.extend(rows_from_bytes(&bytes[..complete_lines(&bytes)], &f)?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|r| seen.insert(r.id.clone()));
+    }
+    Ok(rows)
 }
 
 /// Where a job's per-epoch and per-iteration curves are.

@@ -250,6 +250,9 @@ pub fn indexed_job(opts: &K8sOptions) -> Result<String, K8sError> {
         "completions": opts.tasks,
         "parallelism": opts.parallelism.unwrap_or(opts.tasks).min(opts.tasks),
         "backoffLimitPerIndex": opts.backoff_limit_per_index,
+        // A pod evicted or preempted (it stops its jobs on SIGTERM, unrecorded) is retried without using up the
+        // index's retries; only real failures count.
+        "podFailurePolicy": { "rules": [{ "action": "Ignore", "onPodConditions": [{ "type": "DisruptionTarget" }] }] },
         "template": pod(opts, "shard", "sweep", args, env),
     });
     Ok(to_text(&job(opts, &opts.name, "shard", spec)))

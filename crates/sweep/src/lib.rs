@@ -1,7 +1,8 @@
 //! The sweep engine: grid files and the parameter table, jobs, the parallel runner, the results directory and its
 //! format, ranking, reports and the CIFAR-10 download, used by the `sweep` binary (whose commands live in
 //! `src/commands/`). `claims`, `shard`, `slurm` and `k8s` are the building blocks of running one sweep as many
-//! processes (per-job claims, shards, job-array and Indexed-Job manifests); the runner does not use them yet.
+//! processes (per-job claims, shards, job-array and Indexed-Job manifests), and `writers` how several processes'
+//! rows and best models meet in one results directory.
 
 pub mod best;
 pub mod claims;
@@ -19,3 +20,4 @@ pub mod shard;
 pub mod slurm;
 pub mod states;
 pub mod text;
+pub mod writers;

@@ -2,8 +2,10 @@
 //!
 //! Layout of `results/<name>/`: `results.csv`, `history/<id>.csv` (per epoch), `history/<id>-loss.csv` (per
 //! iteration), `best.safetensors` + `best.json` (replaced atomically), `grid.toml` (the grid as run), `sweep.json`
-//! (what identifies the sweep, so that a different grid is refused); with successive halving also `rungs.csv` (a row
-//! per finished non-final rung) and `state/` (training states of unfinished jobs, see [`crate::states`]).
+//! (what identifies the sweep, so that a different grid is refused). With successive halving also `rungs/` (a row per
+//! job and finished non-final rung, one file per process) and `state/` (training states of unfinished jobs, see
+//! [`crate::states`]). With several processes on one directory: `writers/`, `candidates/` ([`crate::writers`]) and
+//! `claims/` ([`crate::claims`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -17,16 +19,19 @@ use sweep_core::{Dataset, Model};
 
 pub use crate::error::ResultsError;
 use crate::format::{
-    complete_lines, history_csv, history_paths, read_best, read_manifest, read_rows, rows_from_bytes, BestInfo, JobStatus, Manifest, Row,
-    BEST_CHECKPOINT, BEST_JSON, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_CSV,
+    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, BestInfo, JobStatus, Manifest, Row,
+    BEST_CHECKPOINT, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
 use crate::grid::{Grid, Job};
+use crate::writers;
 
 /// An open results directory, safe to share between worker threads.
 pub struct ResultsDir {
     pub dir: PathBuf,
-    csv: Mutex<File>,
-    /// `rungs.csv`, opened at the first rung record.
+    /// This process's own row file (`writers/<writer>.csv`, created with its first row); see [`crate::writers`].
+    writer: PathBuf,
+    csv: Mutex<Option<File>>,
+    /// This process's rung records (`rungs/<writer>.csv`, created with its first record).
     rungs: Mutex<Option<File>>,
     best: Mutex<Option<BestInfo>>,
 }
@@ -66,20 +71,6 @@ fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Cuts a last line left incomplete by a crash, so that the next append starts a line of its own.
-fn cut_partial_line(path: &Path) -> Result<(), ResultsError> {
-    let bytes = fs::read(path).map_err(|source| ResultsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let keep = complete_lines(&bytes);
-    if keep < bytes.len() {
-        let f = OpenOptions::new().write(true).open(path).map_err(werr(path))?;
-        f.set_len(keep as u64).map_err(werr(path))?;
-    }
-    Ok(())
-}
-
 /// Checks that `dir` can take this sweep (new, or the same sweep partly done) without changing anything.
 pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), ResultsError> {
     if let Some(m) = read_manifest(dir)? {
@@ -116,30 +107,24 @@ impl ResultsDir {
         write_atomic(&gpath, grid.text.as_bytes()).map_err(werr(&gpath))?;
 
         let csv_path = dir.join(RESULTS_CSV);
-        let done = if csv_path.exists() {
-            repair_and_read_ids(&csv_path)?
-        } else {
-            HashSet::new()
-        };
-        let rungs_path = dir.join(RUNGS_CSV);
-        if rungs_path.exists() {
-            cut_partial_line(&rungs_path)?;
+        if csv_path.exists() {
+            repair_and_read_ids(&csv_path)?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&csv_path)
-            .map_err(werr(&csv_path))?;
-        if file.metadata().map_err(werr(&csv_path))?.len() == 0 {
+        // Created only if absent (other processes may be publishing it): never a second header.
+        if let Ok(mut file) = OpenOptions::new().write(true).create_new(true).open(&csv_path) {
             file.write_all(format!("{}\n", Row::header().join(",")).as_bytes())
                 .map_err(werr(&csv_path))?;
             file.sync_data().map_err(werr(&csv_path))?;
         }
-        let best = read_best(dir)?;
+        // Every writer's rows, not only results.csv's.
+        let done = read_rows(&csv_path)?.into_iter().map(|r| r.id).collect();
+        writers::import_legacy_best(dir)?;
+        let best = writers::publish_best(dir)?;
         Ok((
             ResultsDir {
                 dir: dir.to_path_buf(),
-                csv: Mutex::new(file),
+                writer: writers::writer_path(dir, &writers::writer_name()),
+                csv: Mutex::new(None),
                 rungs: Mutex::new(None),
                 best: Mutex::new(best),
             },
@@ -180,6 +165,7 @@ impl ResultsDir {
             };
             let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
             if best.as_ref().is_none_or(|b| info.beats(b)) {
+                // A candidate; best.* become the best of all processes' candidates.
                 let model = Model {
                     net: net.clone(),
                     mean: data.mean.clone(),
@@ -191,9 +177,7 @@ impl ResultsDir {
                         data_split: data.spec.clone(),
                     },
                 };
-                model.save(&self.dir.join(BEST_CHECKPOINT))?;
-                self.write_best(&info)?;
-                *best = Some(info);
+                *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
             }
         }
         self.append(&row)?;
@@ -207,20 +191,17 @@ impl ResultsDir {
             rung: Some(rung),
             ..Row::new(job, outcome, seconds)
         };
-        let path = self.dir.join(RUNGS_CSV);
+        let path = self.dir.join(RUNGS_DIR).join(self.writer.file_name().unwrap_or_default());
         let mut f = self.rungs.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() {
-            let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(werr(&path))?;
-            if file.metadata().map_err(werr(&path))?.len() == 0 {
-                file.write_all(format!("{}\n", Row::header().join(",")).as_bytes())
-                    .map_err(werr(&path))?;
+        let file = match &mut *f {
+            Some(file) => file,
+            None => {
+                fs::create_dir_all(self.dir.join(RUNGS_DIR)).map_err(werr(&path))?;
+                f.insert(writers::create_writer(&path)?)
             }
-            *f = Some(file);
-        }
-        if let Some(file) = f.as_mut() {
-            file.write_all(&row.to_csv(false)).map_err(werr(&path))?;
-            file.sync_data().map_err(werr(&path))?;
-        }
+        };
+        file.write_all(&row.to_csv(false)).map_err(werr(&path))?;
+        file.sync_data().map_err(werr(&path))?;
         Ok(row)
     }
 
@@ -230,14 +211,35 @@ impl ResultsDir {
         Ok(rows.into_iter().map(|r| (r.id.clone(), r)).collect())
     }
 
-    /// The rung records of `rungs.csv` by (rung, id).
+    /// The rung records of every process (`rungs/*.csv`) by (rung, id).
     pub fn read_rungs(&self) -> Result<HashMap<(usize, String), Row>, ResultsError> {
-        let path = self.dir.join(RUNGS_CSV);
-        if !path.exists() {
-            return Ok(HashMap::new());
+        let dir = self.dir.join(RUNGS_DIR);
+        let mut out = HashMap::new();
+        if !dir.is_dir() {
+            return Ok(out);
         }
-        let rows = read_rows(&path)?;
-        Ok(rows.into_iter().filter_map(|r| Some(((r.rung?, r.id.clone()), r))).collect())
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(|source| ResultsError::Read { path: dir.clone(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        files.sort();
+        for f in files {
+            for r in read_rows(&f)? {
+                if let Some(rung) = r.rung {
+                    out.entry((rung, r.id.clone())).or_insert(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a unit of work is recorded (by any process): a job's row, or its record of a non-final rung.
+    pub fn unit_recorded(&self, id: &str, rung: usize, last: bool, multi_fidelity: bool) -> bool {
+        if writers::is_recorded(&self.dir, id) {
+            return true;
+        }
+        multi_fidelity && !last && self.read_rungs().is_ok_and(|r| r.contains_key(&(rung, id.to_string())))
     }
 
     /// Appends the row of a job pruned at its rung record.
@@ -250,17 +252,18 @@ impl ResultsDir {
         Ok(row)
     }
 
-    /// Appends a row and flushes it to disk.
+    /// Appends a row to this process's row file and flushes it to disk, then publishes results.csv.
     pub fn append(&self, row: &Row) -> Result<(), ResultsError> {
-        let path = self.dir.join(RESULTS_CSV);
+        let path = &self.writer;
         let mut f = self.csv.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(&row.to_csv(false)).map_err(werr(&path))?;
-        f.sync_data().map_err(werr(&path))
-    }
-
-    fn write_best(&self, info: &BestInfo) -> Result<(), ResultsError> {
-        let path = self.dir.join(BEST_JSON);
-        write_atomic(&path, &serde_json::to_vec_pretty(info).unwrap_or_default()).map_err(werr(&path))
+        let file = match &mut *f {
+            Some(file) => file,
+            None => f.insert(writers::create_writer(path)?),
+        };
+        file.write_all(&row.to_csv(false)).map_err(werr(path))?;
+        file.sync_data().map_err(werr(path))?;
+        drop(f);
+        writers::publish_results(&self.dir).map(|_| ())
     }
 
     fn write_history(&self, job: &Job, outcome: &TrainOutcome) -> Result<(), ResultsError> {
@@ -277,11 +280,8 @@ impl ResultsDir {
 
     /// Evaluates the best checkpoint on the test split once and stores its accuracy in `best.json`.
     pub fn finish(&self, data: &Dataset) -> Result<Option<BestInfo>, ResultsError> {
-        let Some(mut info) = self.best() else { return Ok(None) };
-        let model = Model::load(&self.dir.join(BEST_CHECKPOINT))?;
-        info.test_acc = Some(model.net.accuracy(data.x_test.view(), &data.y_test));
-        self.write_best(&info)?;
-        *self.best.lock().unwrap_or_else(|p| p.into_inner()) = Some(info.clone());
-        Ok(Some(info))
+        let info = writers::finish_best(&self.dir, data)?;
+        *self.best.lock().unwrap_or_else(|p| p.into_inner()) = info.clone();
+        Ok(info)
     }
 }

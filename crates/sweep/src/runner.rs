@@ -34,6 +34,9 @@ pub struct RunOptions<'a> {
     pub progress: bool,
     /// Bytes of saved training states to keep at most between rungs (see [`crate::search::Search::state_limit`]).
     pub state_limit: u64,
+    /// Per-job claims on the results directory, when other processes may run the same sweep: a job runs only
+    /// under its claim, and one held or recorded by another process is skipped.
+    pub claims: Option<&'a crate::claims::Claims>,
 }
 
 /// What happened.
@@ -199,7 +202,8 @@ pub fn run(jobs: &[Job], schedule: &Schedule, data: &Dataset, results: &ResultsD
         ..RunSummary::default()
     };
     let stages = schedule.stages();
-    for r in 0..stages {
+    let mut r = 0;
+    while r < stages {
         let finals = results.read_final()?;
         let rungs = results.read_rungs()?;
         let mut units = Vec::new();
@@ -268,6 +272,14 @@ pub fn run(jobs: &[Job], schedule: &Schedule, data: &Dataset, results: &ResultsD
         if summary.interrupted {
             break;
         }
+        if units.is_empty() {
+            r += 1;
+        } else if opts.claims.is_some() {
+            // Other processes may still run some of this rung's jobs (their claims made us skip them): the rung is
+            // decided only when every one is recorded, so look again shortly (jobs of a dead process are taken over
+            // when their claims go stale).
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
     summary.peak_state_bytes = states.peak();
     if !summary.interrupted {
@@ -332,6 +344,25 @@ fn run_stage(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(unit) = order.get(i) else { break };
                 let job = unit.job;
+                // Claimed per job, or per job and rung when jobs go through rungs.
+                let key = if multi_fidelity {
+                    format!("{}@{}", job.id, unit.rung)
+                } else {
+                    job.id.clone()
+                };
+                let claim = match opts
+                    .claims
+                    .map(|c| c.claim_to_run(&key, || results.unit_recorded(&job.id, unit.rung, unit.last, multi_fidelity)))
+                {
+                    None => None,
+                    Some(Ok(Some(claim))) => Some(claim),
+                    Some(Ok(None)) => continue, // another process runs it, or recorded it
+                    Some(Err(e)) => {
+                        opts.stop.store(true, Ordering::Relaxed);
+                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
+                        break;
+                    }
+                };
                 let bar = multi.add(ProgressBar::new(unit.target as u64));
                 bar.set_style(job_style.clone());
                 bar.set_prefix(format!("{} ({})", job.id, describe(&job.config)));
@@ -350,6 +381,8 @@ fn run_stage(
                 let rung = multi_fidelity.then_some(unit.rung);
                 let ended = match outcome {
                     Ok(Ok((_, None))) => Ok(Ended::Stopped),
+                    // Taken over by another process (this one missed its heartbeats for a whole lease): theirs to record.
+                    _ if claim.as_ref().is_some_and(|c| c.is_lost()) => continue,
                     Ok(Ok((status, Some(o)))) => {
                         if unit.last || status != Status::Completed {
                             states.remove(&job.id);
@@ -369,6 +402,11 @@ fn run_stage(
                         results.append(&row).map(|_| Ended::Recorded(row))
                     }
                 };
+                if let (Ok(Ended::Recorded(_) | Ended::Rung(_)), Some(claims), Some(claim)) = (&ended, opts.claims, claim) {
+                    if let Err(e) = claims.release(claim) {
+                        tracing::warn!("job {} is recorded but its claim could not be marked done: {e}", job.id);
+                    }
+                }
                 let row = match ended {
                     Ok(Ended::Stopped) => {
                         stopped.store(true, Ordering::Relaxed);

@@ -1,7 +1,8 @@
 //! Slurm job arrays: the sbatch script that runs a sweep as N array tasks (one shard each), the script of the
 //! final job that evaluates the overall best once every task has succeeded, and [`submit`].
 //!
-//! Everything but [`submit`] is text generation, so it can be shown (`--dry-run`) and tested without Slurm.
+//! Everything but [`submit`] is text generation, so it can be shown (`sweep slurm` without `--submit`) and tested
+//! without Slurm.
 //! Conventions follow submitit's: one log per array task (`%A_%a`), `--signal=B:USR1@<s>` for the time-limit
 //! warning, `--requeue`, and the process that must receive the signal started with `exec` (see
 //! [`sbatch_script`]). Tested by hand against a single-node Slurm 22.05 (`scripts/slurm-local.sh`):

@@ -17,7 +17,11 @@ fn rows_by_id(path: &Path) -> HashMap<String, HashMap<String, String>> {
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            let m: HashMap<String, String> = headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect();
+            let m: HashMap<String, String> = headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
             (m["id"].clone(), m)
         })
         .collect()
@@ -72,7 +76,11 @@ fn halving_finds_the_exhaustive_best_and_its_finalists_train_exactly_as_exhausti
     assert!(rung0.values().all(|r| r["rung"] == "0" || r["rung"] == "1"));
 
     // Finalists trained exactly as in the exhaustive sweep: same per-epoch and per-iteration histories, bit for bit.
-    let finalists: Vec<&String> = halving.iter().filter(|(_, r)| r["status"] == "completed").map(|(id, _)| id).collect();
+    let finalists: Vec<&String> = halving
+        .iter()
+        .filter(|(_, r)| r["status"] == "completed")
+        .map(|(id, _)| id)
+        .collect();
     assert!(!finalists.is_empty());
     for id in &finalists {
         for name in [format!("{id}.csv"), format!("{id}-loss.csv")] {
@@ -299,22 +307,36 @@ fn halving_and_sampled_searches_are_planned_with_their_rungs() {
     let out = sweep().current_dir(tmp.path()).args(["plan", "h.toml"]).assert().success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     // 18 jobs: 18 x 1 epoch, 6 to 3 epochs, 2 to 9 epochs = 18 + 12 + 12 = 42 epochs of 162.
-    for want in ["      1     1       18          1            18", "      1     3        2          9            12", "42 epochs in all"] {
+    for want in [
+        "      1     1       18          1            18",
+        "      1     3        2          9            12",
+        "42 epochs in all",
+    ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }
-    let bad = write(tmp.path(), "bad.toml", "[data]\nsource = \"toy\"\n[search]\nmethod = \"halving\"\neta = 1\n");
+    let bad = write(
+        tmp.path(),
+        "bad.toml",
+        "[data]\nsource = \"toy\"\n[search]\nmethod = \"halving\"\neta = 1\n",
+    );
     sweep()
         .current_dir(tmp.path())
         .args(["run", "bad.toml", "--out", "never"])
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("bad.toml:5:7: search.eta: expected an integer from 2 to 100, found 1"));
+        .stderr(predicates::str::contains(
+            "bad.toml:5:7: search.eta: expected an integer from 2 to 100, found 1",
+        ));
     assert!(!tmp.path().join("never").exists(), "nothing is written for a bad grid");
     let _ = bad;
     // The shipped sampled example: the same file gives the same jobs.
     let plan = |f: &str| {
         let o = sweep().current_dir(common::project_root()).args(["plan", f]).assert().success();
-        String::from_utf8_lossy(&o.get_output().stdout).lines().take(40).collect::<Vec<_>>().join("\n")
+        String::from_utf8_lossy(&o.get_output().stdout)
+            .lines()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let a = plan("sweeps/cifar-sobol.toml");
     assert_eq!(a, plan("sweeps/cifar-sobol.toml"));

@@ -2,14 +2,18 @@
 //! that turns them into work on the library and prints the result.
 
 pub mod best;
+pub mod cluster;
 pub mod data;
 pub mod eval;
+pub mod finish;
 pub mod gradcheck;
 pub mod init;
+pub mod k8s;
 pub mod plan;
 pub mod predict;
 pub mod report;
 pub mod run;
+pub mod slurm;
 pub mod train;
 
 /// The cores this process may use: the default worker count.

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use sweep::grid::Grid;
-use sweep::search::Schedule;
 use sweep::params::{params, Show};
+use sweep::search::Schedule;
 use sweep_core::cost::{calibrate, Shape};
 
 use super::num_cpus;
@@ -112,7 +112,10 @@ fn rungs_table(
     exhaustive: f64,
     cores: usize,
 ) -> (String, f64) {
-    let mut out = format!("\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}\n", "bracket", "rung", "jobs", "epochs to", "epochs added");
+    let mut out = format!(
+        "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}\n",
+        "bracket", "rung", "jobs", "epochs to", "epochs added"
+    );
     let (mut epochs, mut all_epochs, mut seconds) = (0usize, 0usize, 0.0f64);
     for (b, bracket) in schedule.brackets.iter().enumerate() {
         let n = bracket.jobs.len().max(1) as f64;
@@ -130,7 +133,11 @@ fn rungs_table(
     out.push_str(&format!(
         "{} with eta {}: {epochs} epochs in all, {:.0} % of the {all_epochs} of training every job to the end \
          (about {:.0} % of its time: survivors are assumed average jobs; exhaustive: about {}).\n",
-        if schedule.brackets.len() > 1 { "Hyperband" } else { "Successive halving" },
+        if schedule.brackets.len() > 1 {
+            "Hyperband"
+        } else {
+            "Successive halving"
+        },
         schedule.eta,
         100.0 * epochs as f64 / all_epochs.max(1) as f64,
         100.0 * seconds / exhaustive.max(1e-9),

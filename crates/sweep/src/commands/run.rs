@@ -12,6 +12,7 @@ use sweep::{best, runner};
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
 
+use super::cluster;
 use super::data::Source;
 use super::num_cpus;
 
@@ -39,6 +40,14 @@ pub struct Args {
     /// Also write the HTML report at the end.
     #[arg(long)]
     pub report: bool,
+    /// Run only shard I of N (I/N, from 0), a cost-balanced part of the jobs; `auto` reads it from a Slurm array
+    /// task or a Kubernetes Indexed Job. The best's test accuracy is then left to `sweep finish DIR`.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<sweep::shard::ShardSpec>,
+    /// The number of shards for `--shard auto` in a Kubernetes Indexed Job (its `completions`); unused without
+    /// --shard.
+    #[arg(long, env = sweep::shard::SHARD_COUNT_ENV)]
+    pub shard_count: Option<usize>,
 }
 
 /// The data a grid asks for, after `--data`; a missing path is an error that names the grid line and the fix.
@@ -70,7 +79,7 @@ fn resolve_data_path(grid: &Grid, args: &Args) -> Result<Option<PathBuf>> {
     Ok(Some(path))
 }
 
-fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
+pub(super) fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
     let d = &grid.data;
     let Some(path) = path else {
         let (n_train, n_val, n_test) = d.toy_sizes();
@@ -117,7 +126,18 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             )
         })?;
     }
-    let (results, done) = ResultsDir::open(&out, &grid, &jobs)?;
+    let all_jobs = jobs;
+    // With halving or Hyperband every rung needs the whole rung decided: shards then share all jobs, rung by rung,
+    // through per-(job, rung) claims, instead of each taking a fixed part.
+    let (jobs, shard) = cluster::select(
+        args.shard,
+        args.shard_count,
+        all_jobs.clone(),
+        &data,
+        !grid.search.method.is_multi_fidelity(),
+    )?;
+    let claims = cluster::claims(&out, shard.as_ref())?;
+    let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -131,6 +151,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             eprintln!("\ninterrupted: stopping; finished rows are kept, run the same command again to resume (Ctrl-C again quits now)");
         });
     }
+    let usr1 = cluster::watch_usr1(&stop);
     tracing::info!(
         "sweep {}: {} jobs ({} done), {workers} workers, results in {}",
         grid.name,
@@ -150,6 +171,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             stop: &stop,
             progress: runner::stderr_is_terminal(),
             state_limit: grid.search.state_limit,
+            claims: Some(&claims),
         },
     )?;
     if schedule.is_multi_fidelity() {
@@ -167,7 +189,12 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             summary.rows.len() + summary.skipped,
             out.display()
         );
+        cluster::requeue_if_warned(&usr1);
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    if let Some(why) = cluster::why_not_finish(&out, &all_jobs, shard.as_ref())? {
+        println!("{} jobs run in {:.1} s; {why}", summary.rows.len(), started.elapsed().as_secs_f64());
+        return Ok(ExitCode::SUCCESS);
     }
     let best = results.finish(&data)?;
     let ranking = best::rank(&out)?;

@@ -1,0 +1,83 @@
+//! `sweep finish DIR`: once every shard of a sweep is done, evaluates the overall best on the test split (once)
+//! and writes the report. The last step of a Slurm array (a job with `--dependency=afterok`) or of an Indexed Job.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use sweep::format::{read_manifest, GRID_COPY};
+use sweep::grid::{DataSource, Grid};
+use sweep::{best, writers};
+
+use super::cluster;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The results directory shared by the shards (`sweep run --out DIR`).
+    pub dir: PathBuf,
+    /// Data path, overriding the grid's [data] path (needed for the test split).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Do not write the HTML report.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+pub fn exec(args: &Args) -> Result<ExitCode> {
+    let dir = &args.dir;
+    let grid_path = dir.join(GRID_COPY);
+    if read_manifest(dir)?.is_none() || !grid_path.is_file() {
+        bail!(
+            "{} is not a sweep's results directory (no sweep.json and grid.toml); give the --out directory of `sweep run`",
+            dir.display()
+        );
+    }
+    let grid = Grid::load(&grid_path)?;
+    let jobs = grid.jobs();
+    let left = cluster::unrecorded(dir, &jobs)?;
+    if !left.is_empty() {
+        let ids: Vec<&str> = left.iter().take(5).map(|j| j.id.as_str()).collect();
+        bail!(
+            "{}: {} of {} jobs are not recorded yet ({}{}); nothing was evaluated. Run the missing shards again \
+             (`sweep run GRID --out {} --shard I/N`, or without --shard for all), then `sweep finish {}`",
+            dir.display(),
+            left.len(),
+            jobs.len(),
+            ids.join(", "),
+            if left.len() > ids.len() { ", …" } else { "" },
+            dir.display(),
+            dir.display()
+        );
+    }
+    let path = match (&args.data, &grid.data.source) {
+        (Some(p), _) if p.as_os_str() == "toy" => None,
+        (Some(p), _) => Some(p.clone()),
+        (None, DataSource::Toy) => None,
+        (None, DataSource::Path(p)) => Some(p.clone()),
+    };
+    if let Some(p) = path.as_ref().filter(|p| !p.exists()) {
+        bail!(
+            "{}: data path {} does not exist here; give it with --data (the test split is needed)",
+            dir.display(),
+            p.display()
+        );
+    }
+    let data = super::run::load_data(&grid, path.as_deref())?;
+    writers::publish_results(dir)?;
+    let info = writers::finish_best(dir, &data)?;
+    println!("{}", best::to_table(&best::rank(dir)?, 10));
+    match &info {
+        Some(b) => println!(
+            "best {}: validation {:.2}%, test accuracy: {:.2}%",
+            b.id,
+            100.0 * b.val_acc,
+            100.0 * b.test_acc.unwrap_or(f64::NAN)
+        ),
+        None => println!("no job completed, so there is no best model"),
+    }
+    if !args.no_report {
+        let index = sweep::report::write_report(dir)?;
+        println!("report: {}", index.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

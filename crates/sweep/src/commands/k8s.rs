@@ -1,0 +1,103 @@
+//! `sweep k8s GRID --tasks N --image IMAGE --pvc CLAIM`: the Indexed Job running the sweep as N shards and the
+//! Job finishing it, as one YAML stream (two JSON documents, which are YAML).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use sweep::grid::Grid;
+use sweep::k8s::{finish_job, indexed_job, K8sOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The grid file (TOML); checked here, and read in the pods at --grid-path.
+    pub grid: PathBuf,
+    /// Completions (shards).
+    #[arg(long)]
+    pub tasks: usize,
+    /// Container image holding the sweep binary.
+    #[arg(long)]
+    pub image: String,
+    /// PersistentVolumeClaim (ReadWriteMany) holding the results directory.
+    #[arg(long)]
+    pub pvc: String,
+    /// Where the claim is mounted in the pods.
+    #[arg(long, default_value = "/results")]
+    pub mount: String,
+    /// Results directory in the pods [default: <mount>/<name from the grid>].
+    #[arg(long)]
+    pub out: Option<String>,
+    /// The grid file in the pods [default: <mount>/<grid file name>: copy it onto the claim].
+    #[arg(long)]
+    pub grid_path: Option<String>,
+    /// Data path in the pods, when the grid's does not hold there.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Pods at once [default: all tasks].
+    #[arg(long)]
+    pub parallelism: Option<usize>,
+    /// Retries per index.
+    #[arg(long, default_value_t = 3)]
+    pub backoff_limit_per_index: u32,
+    /// CPU request and limit per pod (a whole number also sets --workers).
+    #[arg(long)]
+    pub cpu: Option<String>,
+    /// Memory request and limit per pod (e.g. 8Gi).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Job name [default: sweep-<grid name>].
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The sweep command in the image.
+    #[arg(long, default_value = "sweep")]
+    pub sweep_exe: String,
+}
+
+pub fn exec(args: &Args) -> Result<ExitCode> {
+    let grid = Grid::load(&args.grid)?;
+    let mount = args.mount.trim_end_matches('/').to_string();
+    let file_name = args
+        .grid
+        .file_name()
+        .map_or("grid.toml".into(), |n| n.to_string_lossy().into_owned());
+    let name = args.name.clone().unwrap_or_else(|| {
+        let n: String = format!("sweep-{}", grid.name)
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        n.trim_matches('-')
+            .chars()
+            .take(56)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_string()
+    });
+    let opts = K8sOptions {
+        name,
+        namespace: args.namespace.clone(),
+        tasks: args.tasks,
+        parallelism: args.parallelism,
+        backoff_limit_per_index: args.backoff_limit_per_index,
+        image: args.image.clone(),
+        sweep_exe: args.sweep_exe.clone(),
+        pvc: args.pvc.clone(),
+        results_mount: if mount.is_empty() { "/".into() } else { mount.clone() },
+        out: args.out.clone().unwrap_or_else(|| format!("{mount}/{}", grid.name)),
+        grid_path: args.grid_path.clone().unwrap_or_else(|| format!("{mount}/{file_name}")),
+        data_path: args.data.clone(),
+        cpu: args.cpu.clone(),
+        memory: args.memory.clone(),
+        ..K8sOptions::default()
+    };
+    let job = indexed_job(&opts)?;
+    let finish = finish_job(&opts)?;
+    print!("# sweep {}: {} shards. kubectl apply -f this file's first document, wait for it\n# (kubectl wait --for=condition=complete --timeout=-1s job/{}), then apply the second.\n", grid.name, opts.tasks, opts.name);
+    print!("---\n{job}---\n{finish}");
+    if !Path::new(&args.grid).is_absolute() && args.grid_path.is_none() {
+        eprintln!("(copy {} onto the claim as {})", args.grid.display(), opts.grid_path);
+    }
+    Ok(ExitCode::SUCCESS)
+}

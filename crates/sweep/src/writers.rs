@@ -1,0 +1,365 @@
+//! Many `sweep run` processes on one results directory (shards of a Slurm array, pods of an Indexed Job, or
+//! several runs started by hand), on one machine or over NFS: how their rows and their best models meet.
+//!
+//! # Rows
+//!
+//! Each process appends its rows, one `write` and an fsync per row, to its **own** file `writers/<writer>.csv`
+//! (the writer name is unique per process: host, pid, random token). No two processes ever append to one file,
+//! so no row can be torn or interleaved, even over NFS where `O_APPEND` is not atomic between clients. Those
+//! files are the durable record and are never rewritten while a sweep runs.
+//!
+//! `results.csv` is the merged view: after each row, the writer **publishes** it — reads every row
+//! ([`crate::format::read_rows`]: results.csv, then `writers/*.csv` in name order, one row per id) and replaces
+//! results.csv atomically (temporary file + rename) with all of them. Two publishers can race (the later rename
+//! may carry an older read), so each one reads the rows again after its rename and publishes again until what it
+//! wrote holds every row: the last rename of all is then made by a process that saw every row appended before
+//! it, and every later row triggers a later publish. Whatever results.csv holds at a given instant, the row
+//! reader merges the writers' files, so `sweep best`, `report` and resume always see every recorded row.
+//!
+//! # Best model
+//!
+//! A process whose job beats the best it knows writes the model as a **candidate**,
+//! `candidates/<job id>.safetensors` then `candidates/<job id>.json` (both atomic, and written once: the same job
+//! gives the same model). [`publish_best`] makes `best.safetensors` a hard link to the best candidate (by
+//! [`BestInfo::beats`]: validation accuracy, ties to the lower job index, so it does not depend on finishing
+//! order) and `best.json` its record, with the same publish-then-check loop as results.csv. No process ever
+//! overwrites a better model with its own "best so far". `sweep finish` (or the end of a run that finds every
+//! job recorded) publishes once more, evaluates the best on the test split and removes the other candidates.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sweep_core::checkpoint::write_atomic;
+use sweep_core::{Dataset, Model};
+
+use crate::error::ResultsError;
+use crate::format::{read_best, read_json, read_rows, BestInfo, Row, BEST_CHECKPOINT, BEST_JSON, CANDIDATES_DIR, RESULTS_CSV, WRITERS_DIR};
+
+/// Publish rounds before giving up on a quiet moment (each round follows new rows by other processes).
+const MAX_ROUNDS: usize = 100;
+
+fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
+    move |cause| ResultsError::Write {
+        path: path.to_path_buf(),
+        cause,
+    }
+}
+
+/// A name for this process's row file, unique across processes and machines: `<host>-<pid>-<random token>`.
+pub fn writer_name() -> String {
+    let me = crate::claims::Owner::current(None);
+    let host: String = me
+        .host
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .take(40)
+        .collect();
+    format!("{host}-{}-{}", me.pid, me.token)
+}
+
+/// The path of a writer's row file.
+pub fn writer_path(dir: &Path, writer: &str) -> PathBuf {
+    dir.join(WRITERS_DIR).join(format!("{writer}.csv"))
+}
+
+/// Creates a writer's row file with its header (flushed, and its directory entry too).
+pub fn create_writer(path: &Path) -> Result<fs::File, ResultsError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(werr(dir))?;
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(path)
+        .map_err(werr(path))?;
+    f.write_all(format!("{}\n", Row::header().join(",")).as_bytes())
+        .map_err(werr(path))?;
+    f.sync_data().map_err(werr(path))?;
+    #[cfg(unix)]
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(f)
+}
+
+/// Whether job `id` has a row (in results.csv or any writer's file); a directory that cannot be read counts as
+/// "not recorded" (the job then runs again, and readers keep one row per id).
+pub fn is_recorded(dir: &Path, id: &str) -> bool {
+    read_rows(&dir.join(RESULTS_CSV)).is_ok_and(|rows| rows.iter().any(|r| r.id == id))
+}
+
+/// The CSV text of `rows` under the current header.
+fn csv_of(rows: &[Row]) -> Vec<u8> {
+    let mut text = format!("{}\n", Row::header().join(",")).into_bytes();
+    for r in rows {
+        text.extend(r.to_csv(false));
+    }
+    text
+}
+
+/// Replaces `results.csv` by every row recorded so far (results.csv and all writers' files), until a re-read
+/// after the replacement finds nothing new. Returns the rows published.
+pub fn publish_results(dir: &Path) -> Result<Vec<Row>, ResultsError> {
+    let path = dir.join(RESULTS_CSV);
+    let mut rows = read_rows(&path)?;
+    for _ in 0..MAX_ROUNDS {
+        let text = csv_of(&rows);
+        if fs::read(&path).ok().as_deref() != Some(&text[..]) {
+            write_atomic(&path, &text).map_err(werr(&path))?;
+        }
+        let again = read_rows(&path)?;
+        if again.len() == rows.len() {
+            return Ok(again);
+        }
+        rows = again;
+    }
+    tracing::warn!(
+        "results.csv kept changing while being published; the rows are all in {WRITERS_DIR}/ and will be merged on the next publish"
+    );
+    Ok(rows)
+}
+
+/// Where a job's candidate checkpoint and record are.
+fn candidate_paths(dir: &Path, id: &str) -> (PathBuf, PathBuf) {
+    let c = dir.join(CANDIDATES_DIR);
+    (c.join(format!("{id}.safetensors")), c.join(format!("{id}.json")))
+}
+
+/// Every candidate's record.
+fn candidates(dir: &Path) -> Result<Vec<BestInfo>, ResultsError> {
+    let c = dir.join(CANDIDATES_DIR);
+    let entries = match fs::read_dir(&c) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(ResultsError::Read { path: c, source }),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "json") && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            if let Some(info) = read_json::<BestInfo>(&p)? {
+                out.push(info);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The best of the candidates.
+fn best_candidate(dir: &Path) -> Result<Option<BestInfo>, ResultsError> {
+    Ok(candidates(dir)?.into_iter().reduce(|a, b| if b.beats(&a) { b } else { a }))
+}
+
+/// Writes a candidate: the checkpoint through `save` (atomic), then its record. Then publishes the best.
+pub fn offer_best(
+    dir: &Path,
+    info: &BestInfo,
+    save: impl FnOnce(&Path) -> Result<(), ResultsError>,
+) -> Result<Option<BestInfo>, ResultsError> {
+    let c = dir.join(CANDIDATES_DIR);
+    fs::create_dir_all(&c).map_err(werr(&c))?;
+    let (model, json) = candidate_paths(dir, &info.id);
+    save(&model)?;
+    let record = BestInfo {
+        checkpoint: format!("{}.safetensors", info.id),
+        test_acc: None,
+        ..info.clone()
+    };
+    write_atomic(&json, &serde_json::to_vec_pretty(&record).unwrap_or_default()).map_err(werr(&json))?;
+    publish_best(dir)
+}
+
+/// Whether `a` and `b` are the same file (a hard link of one another).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        #[cfg(unix)]
+        (Ok(x), Ok(y)) => {
+            use std::os::unix::fs::MetadataExt;
+            x.dev() == y.dev() && x.ino() == y.ino()
+        }
+        #[cfg(not(unix))]
+        (Ok(x), Ok(y)) => x.len() == y.len() && x.modified().ok() == y.modified().ok(),
+        _ => false,
+    }
+}
+
+/// Replaces `to` by a hard link to `from` (a copy where links are not supported), atomically.
+fn link_over(from: &Path, to: &Path) -> std::io::Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".tmp-link-{}", writer_name()));
+    let _ = fs::remove_file(&tmp);
+    if fs::hard_link(from, &tmp).is_err() {
+        fs::copy(from, &tmp)?;
+    }
+    fs::rename(&tmp, to).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// Makes `best.safetensors`/`best.json` the best candidate, until a re-read finds them so; returns the best.
+/// A directory without candidates (written before they existed) keeps its `best.*` as they are.
+pub fn publish_best(dir: &Path) -> Result<Option<BestInfo>, ResultsError> {
+    let top = dir.join(BEST_CHECKPOINT);
+    let json = dir.join(BEST_JSON);
+    for _ in 0..MAX_ROUNDS {
+        let Some(best) = best_candidate(dir)? else { return read_best(dir) };
+        let (model, _) = candidate_paths(dir, &best.id);
+        let current = read_best(dir)?;
+        if current.as_ref().is_some_and(|c| c.id == best.id) && same_file(&top, &model) {
+            return Ok(current);
+        }
+        match link_over(&model, &top) {
+            Ok(()) => {}
+            // Removed by a finishing process that saw a better one: look again.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(werr(&top)(e)),
+        }
+        let info = BestInfo {
+            checkpoint: BEST_CHECKPOINT.into(),
+            test_acc: current.filter(|c| c.id == best.id).and_then(|c| c.test_acc),
+            ..best
+        };
+        write_atomic(&json, &serde_json::to_vec_pretty(&info).unwrap_or_default()).map_err(werr(&json))?;
+    }
+    tracing::warn!("best.json kept changing while being published; `sweep finish` publishes it again");
+    read_best(dir)
+}
+
+/// A directory written before candidates existed: its `best.*` becomes the first candidate, so that the best
+/// of a resumed sweep is compared with it.
+pub fn import_legacy_best(dir: &Path) -> Result<(), ResultsError> {
+    let c = dir.join(CANDIDATES_DIR);
+    if c.exists() {
+        return Ok(());
+    }
+    let Some(info) = read_best(dir)? else { return Ok(()) };
+    let top = dir.join(BEST_CHECKPOINT);
+    if !top.is_file() {
+        return Ok(());
+    }
+    offer_best(dir, &info, |to| link_over(&top, to).map_err(werr(to))).map(|_| ())
+}
+
+/// Once every job is recorded: publishes the overall best, evaluates it on the test split, stores its accuracy in
+/// `best.json` and removes the other candidates. The test accuracy is computed here only.
+pub fn finish_best(dir: &Path, data: &Dataset) -> Result<Option<BestInfo>, ResultsError> {
+    let Some(mut info) = publish_best(dir)? else { return Ok(None) };
+    let model = Model::load(&dir.join(BEST_CHECKPOINT))?;
+    info.test_acc = Some(model.net.accuracy(data.x_test.view(), &data.y_test));
+    let json = dir.join(BEST_JSON);
+    write_atomic(&json, &serde_json::to_vec_pretty(&info).unwrap_or_default()).map_err(werr(&json))?;
+    tracing::info!(
+        "test accuracy of the best job {}: {:.2}%",
+        info.id,
+        100.0 * info.test_acc.unwrap_or(0.0)
+    );
+    prune_candidates(dir, Some(&info))?;
+    Ok(Some(info))
+}
+
+/// Removes every candidate but the best (once the sweep is finished: nobody offers candidates any more).
+pub fn prune_candidates(dir: &Path, best: Option<&BestInfo>) -> Result<(), ResultsError> {
+    for c in candidates(dir)? {
+        if best.is_some_and(|b| b.id == c.id) {
+            continue;
+        }
+        let (model, json) = candidate_paths(dir, &c.id);
+        // The record first: a candidate without a record is never chosen.
+        for p in [json, model] {
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(werr(&p)(e)),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::JobStatus;
+    use sweep_core::TrainConfig;
+
+    fn row(id: &str, val: f64) -> Row {
+        Row {
+            id: id.into(),
+            config: TrainConfig::default(),
+            status: JobStatus::Completed,
+            rung: None,
+            epochs_run: 1,
+            best_epoch: Some(1),
+            best_val_acc: Some(val),
+            train_acc: Some(val),
+            final_loss: Some(1.0),
+            seconds: 1.0,
+        }
+    }
+
+    fn info(id: &str, index: usize, val: f64) -> BestInfo {
+        BestInfo {
+            id: id.into(),
+            index,
+            config: TrainConfig::default(),
+            best_epoch: 1,
+            val_acc: val,
+            test_acc: None,
+            checkpoint: String::new(),
+        }
+    }
+
+    #[test]
+    fn results_csv_is_republished_with_every_writers_rows_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join(WRITERS_DIR)).unwrap();
+        fs::write(d.join(RESULTS_CSV), csv_of(&[row("a", 0.1)])).unwrap();
+        fs::write(writer_path(d, "w1"), csv_of(&[row("b", 0.2), row("a", 0.1)])).unwrap();
+        // A row cut off by a crash is not read.
+        let mut w2 = csv_of(&[row("c", 0.3)]);
+        w2.extend_from_slice(b"d,0.1,0.0");
+        fs::write(writer_path(d, "w2"), w2).unwrap();
+        let rows = publish_results(d).unwrap();
+        let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(fs::read(d.join(RESULTS_CSV)).unwrap(), csv_of(&rows));
+        assert_eq!(read_rows(&d.join(RESULTS_CSV)).unwrap(), rows);
+    }
+
+    #[test]
+    fn the_best_candidate_is_published_whatever_the_order_of_offers() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let save = |text: &'static str| move |p: &Path| write_atomic(p, text.as_bytes()).map_err(werr(p));
+        offer_best(d, &info("b", 1, 0.5), save("model b")).unwrap();
+        assert_eq!(fs::read_to_string(d.join(BEST_CHECKPOINT)).unwrap(), "model b");
+        // A worse model offered later (another process's "best so far") does not replace it; a tie goes to the
+        // lower index; a better one does.
+        offer_best(d, &info("c", 2, 0.4), save("model c")).unwrap();
+        assert_eq!(read_best(d).unwrap().unwrap().id, "b");
+        offer_best(d, &info("a", 0, 0.5), save("model a")).unwrap();
+        let best = read_best(d).unwrap().unwrap();
+        assert_eq!((best.id.as_str(), best.checkpoint.as_str()), ("a", BEST_CHECKPOINT));
+        assert_eq!(fs::read_to_string(d.join(BEST_CHECKPOINT)).unwrap(), "model a");
+        prune_candidates(d, Some(&best)).unwrap();
+        assert_eq!(candidates(d).unwrap().len(), 1);
+        assert_eq!(publish_best(d).unwrap().unwrap().id, "a");
+    }
+
+    #[test]
+    fn a_best_from_before_candidates_is_kept_and_compared() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join(BEST_CHECKPOINT), "old model").unwrap();
+        let old = BestInfo {
+            checkpoint: BEST_CHECKPOINT.into(),
+            ..info("old", 3, 0.6)
+        };
+        fs::write(d.join(BEST_JSON), serde_json::to_vec(&old).unwrap()).unwrap();
+        import_legacy_best(d).unwrap();
+        let save = |p: &Path| write_atomic(p, b"new model").map_err(werr(p));
+        offer_best(d, &info("new", 0, 0.55), save).unwrap();
+        assert_eq!(read_best(d).unwrap().unwrap().id, "old");
+        assert_eq!(fs::read_to_string(d.join(BEST_CHECKPOINT)).unwrap(), "old model");
+    }
+}
