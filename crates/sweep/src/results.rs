@@ -184,7 +184,7 @@ impl ResultsDir {
         Ok(row)
     }
 
-    /// Records that a job finished rung `rung` (not its last): its curves so far, then its line in `rungs.csv`.
+    /// Records that a job finished rung `rung` (not its last): its curves so far, then its line in `rungs/<writer>.csv`.
     pub fn record_rung(&self, job: &Job, outcome: &TrainOutcome, seconds: f64, rung: usize) -> Result<Row, ResultsError> {
         self.write_history(job, outcome)?;
         let row = Row {

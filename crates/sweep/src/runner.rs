@@ -3,7 +3,7 @@
 //! The work is a [`Schedule`]: brackets of rungs (one bracket of one rung for a plain sweep). The runner goes stage by
 //! stage (rung r of every bracket); within a stage the jobs run in parallel, each from its saved training state if it
 //! has one, saving it after every epoch. At the end of a stage each bracket keeps the best `ceil(n / eta)` by
-//! validation accuracy (ties to the lower job index), read back from `rungs.csv`, so that the decisions depend only on
+//! validation accuracy (ties to the lower job index), read back from the rung records (`rungs/`), so that the decisions depend only on
 //! the recorded numbers: not on the worker count, the finishing order, or whether the sweep was interrupted.
 
 use std::collections::{HashMap, HashSet};
@@ -346,7 +346,7 @@ fn run_stage(
                 let job = unit.job;
                 // Claimed per job, or per job and rung when jobs go through rungs.
                 let key = if multi_fidelity {
-                    format!("{}@{}", job.id, unit.rung)
+                    format!("{}-r{}", job.id, unit.rung)
                 } else {
                     job.id.clone()
                 };

@@ -6,7 +6,8 @@
 //!   ones). Random draws come from the sweep seed; Sobol points are the Owen-scrambled sequence of the
 //!   `sobol_burley` crate, scrambled by the sweep seed. The same file gives the same jobs.
 //! * `"halving"`: synchronous successive halving over the jobs (the grid's, or `samples` drawn by `sampler`).
-//!   Rung r trains the survivors to `min_epochs * eta^r` epochs, the last rung to `[train] epochs`; the best
+//!   Rung r < s trains the survivors to `min_epochs * eta^r` epochs and the last rung, r = s, to `[train] epochs`,
+//!   where s = floor(log_eta(epochs / min_epochs)) (Li et al.'s s_max: 1, 3, 10 for eta 3 from 1 to 10); the best
 //!   `ceil(n / eta)` of a rung's n jobs by validation accuracy (the best reached so far) go on, ties to the lower
 //!   job index, diverged and failed jobs never. Promoted jobs continue from their saved training state.
 //! * `"hyperband"`: the brackets of Li et al. (JMLR 2018): bracket s (s = s_max..0) starts
@@ -219,8 +220,8 @@ impl Search {
         }
     }
 
-    /// The epochs of the rungs of a full successive-halving ladder from `min_epochs` to `max` (the last rung is
-    /// `max`): `[1, 3, 10]` for eta 3 from 1 to 10.
+    /// The epochs of the rungs of a full successive-halving ladder from `min_epochs` to `max`: `min_epochs * eta^r`
+    /// for r < s = floor(log_eta(max / min_epochs)), then `max` (`[1, 3, 10]` for eta 3 from 1 to 10).
     pub fn ladder(&self, max: usize) -> Vec<usize> {
         let mut rungs = vec![];
         let mut e = self.min_epochs;
@@ -467,14 +468,13 @@ mod tests {
         assert_eq!(s.ladder(9), vec![1, 3, 9]);
         assert_eq!(s.ladder(27), vec![1, 3, 9, 27]);
         assert_eq!(s.ladder(2), vec![2]);
-        assert_eq!(
-            Search {
-                min_epochs: 5,
-                ..s.clone()
-            }
-            .ladder(40),
-            vec![5, 15, 40]
-        );
+        // Li et al.'s s_max = floor(log_eta(40 / 5)) = 1: a rung at 15 would be followed by one at 45 > 40.
+        let five = Search {
+            min_epochs: 5,
+            ..s.clone()
+        };
+        assert_eq!(five.ladder(40), vec![5, 40]);
+        assert_eq!(five.ladder(45), vec![5, 15, 45]);
         assert_eq!(Search { eta: 2, ..s }.ladder(8), vec![1, 2, 4, 8]);
     }
 

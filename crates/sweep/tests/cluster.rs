@@ -388,7 +388,7 @@ fn three_shards_of_a_halving_sweep_share_every_rung_and_give_the_rows_of_one_pro
         .success();
     let one = tmp.path().join("one");
     let children: Vec<_> = (0..3)
-        .map(|i| spawn_run(tmp.path(), "three", &["--workers", "1", "--shard", &format!("{}/3", i + 1)]))
+        .map(|i| spawn_run(tmp.path(), "three", &["--workers", "1", "--shard", &format!("{i}/3")]))
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
