@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use crate::error::BestError;
-use crate::format::{read_best, read_manifest, read_rows, BestInfo, Row, BEST_CHECKPOINT, RESULTS_CSV};
+use crate::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
 use crate::params::{describe_all, params, Show};
 use crate::text::pct;
 
@@ -66,11 +66,22 @@ pub fn find_results(dir: &Path) -> Result<Vec<PathBuf>, BestError> {
     Ok(found)
 }
 
-/// Best first: completed jobs by validation accuracy, then the others (diverged, failed); ties by id.
+/// A job's status as `best` and the report show it: where a pruned job stopped (`pruned@3`, its epochs run), else the
+/// status as written in results.csv.
+pub fn status_text(r: &Row) -> String {
+    match r.status {
+        JobStatus::Pruned => format!("{}@{}", r.status, r.epochs_run),
+        s => s.to_string(),
+    }
+}
+
+/// Best first: completed jobs by validation accuracy, then pruned jobs, then the others (diverged, failed); ties by id.
 pub fn ranking_order(a: &Row, b: &Row) -> std::cmp::Ordering {
+    // A pruned job trained soundly but not to the end: after every finished job, before the ones that broke.
     let key = |r: &Row| {
         (
             r.is_candidate(),
+            r.status == JobStatus::Pruned,
             r.best_val_acc.filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY),
         )
     };
@@ -96,7 +107,8 @@ fn sweep_of(dir: &Path) -> (String, String) {
     }
 }
 
-/// Ranks the jobs below `dir`, per sweep: completed jobs by validation accuracy, then the rest (diverged, failed).
+/// Ranks the jobs below `dir`, per sweep: completed jobs by validation accuracy, then pruned ones, then the rest
+/// (diverged, failed).
 pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
     let files = find_results(dir)?;
     if files.is_empty() {
@@ -162,7 +174,7 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
         }
         out.push_str(&format!(
             "  {:>9}  {:>8}  {:>8}  {}\n",
-            w.status,
+            status_text(w),
             pct(w.best_val_acc),
             pct(w.train_acc),
             x.dir.display()
@@ -231,4 +243,45 @@ pub fn to_json(r: &Ranking, k: usize) -> String {
         })
         .collect();
     serde_json::to_string_pretty(&Ranking { sweeps }).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sweep_core::TrainConfig;
+
+    fn row(id: &str, status: JobStatus, epochs_run: usize, val: Option<f64>) -> Row {
+        Row {
+            id: id.into(),
+            config: TrainConfig::default(),
+            status,
+            rung: Some(0),
+            epochs_run,
+            best_epoch: val.map(|_| epochs_run),
+            best_val_acc: val,
+            train_acc: val,
+            final_loss: None,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn pruned_jobs_say_where_they_stopped_and_rank_after_finished_ones() {
+        let mut rows = vec![
+            row("a", JobStatus::Pruned, 3, Some(0.9)),
+            row("b", JobStatus::Completed, 9, Some(0.5)),
+            row("c", JobStatus::Diverged, 1, Some(0.95)),
+            row("d", JobStatus::Pruned, 1, Some(0.4)),
+            row("e", JobStatus::Completed, 9, Some(0.6)),
+        ];
+        rank_rows(&mut rows, |r| r);
+        let order: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            order,
+            ["e", "b", "a", "d", "c"],
+            "finished first, then pruned, then broken jobs, whatever their accuracy"
+        );
+        let shown: Vec<String> = rows.iter().map(status_text).collect();
+        assert_eq!(shown, ["completed", "completed", "pruned@3", "pruned@1", "diverged"]);
+    }
 }

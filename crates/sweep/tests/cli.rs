@@ -434,6 +434,54 @@ fn train_command_trains_the_toy_problem_and_saves_a_checkpoint() {
 }
 
 #[test]
+fn best_ranks_pruned_jobs_after_finished_ones_and_says_where_they_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = common::run_toy_search(tmp.path(), "halving");
+    let text = String::from_utf8(sweep().arg("best").arg(&out).args(["--top", "18"]).output().unwrap().stdout).unwrap();
+    let rows = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let header: Vec<&str> = rows.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    // id -> how results.csv says the job ended, with the epochs it ran.
+    let ended: std::collections::HashMap<String, (String, String)> = rows
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), (f[col("status")].to_string(), f[col("epochs_run")].to_string()))
+        })
+        .collect();
+    // The status column of each ranked line, in rank order.
+    let shown: Vec<(String, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (status, _) = ended.get(*w.get(1)?)?;
+            let cell = w.iter().find(|c| c.starts_with(status.as_str()))?;
+            Some((status.clone(), cell.to_string()))
+        })
+        .collect();
+    assert_eq!(shown.len(), 18, "{text}");
+    let tier = |s: &str| match s {
+        "completed" => 0,
+        "pruned" => 1,
+        _ => 2,
+    };
+    assert!(
+        shown.windows(2).all(|w| tier(&w[0].0) <= tier(&w[1].0)),
+        "finished, then pruned, then the rest:\n{text}"
+    );
+    assert!(shown.iter().any(|s| s.0 == "pruned"), "{text}");
+    for (id, (status, epochs)) in &ended {
+        let line = text.lines().find(|l| l.contains(id.as_str())).unwrap();
+        if status == "pruned" {
+            assert!(line.contains(&format!(" pruned@{epochs} ")), "{line}");
+        } else {
+            assert!(!line.contains('@'), "{line}");
+        }
+    }
+}
+
+#[test]
 fn best_on_a_directory_without_results_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     sweep()

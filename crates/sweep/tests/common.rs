@@ -61,3 +61,21 @@ pub fn rerun_does_nothing(dir: &Path, grid: &str) {
         .success()
         .stdout(predicates::str::contains("0 jobs run"));
 }
+
+/// Runs a toy sweep of 18 jobs with `method` ("halving" or "hyperband"; rungs at 1, 3 and 9 epochs, the largest
+/// learning rates diverging) into `dir/out` and returns that directory.
+pub fn run_toy_search(dir: &Path, method: &str) -> PathBuf {
+    let grid = format!(
+        "name = \"toy-{method}\"\nseed = 3\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\nhidden_size = 16\n\
+         [search]\nmethod = \"{method}\"\n[grid]\nlearning_rate = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]\nreg = [1e-4, 1e-3, 1e-2]\n"
+    );
+    write(dir, "search.toml", &grid);
+    let run = sweep()
+        .current_dir(dir)
+        .args(["run", "search.toml", "--out", "out", "--workers", "2"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "sweep run failed:\n{}", String::from_utf8_lossy(&run.stderr));
+    dir.join("out")
+}

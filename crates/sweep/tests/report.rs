@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
-use sweep::format::{BestInfo, JobStatus, Row};
+use sweep::format::{read_rows, BestInfo, JobStatus, Row};
 use sweep::grid::{job_id, Grid};
 use sweep::report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
 use sweep_core::checkpoint::ModelMeta;
@@ -489,8 +489,137 @@ fn toy_sweep_run_by_the_binary_gives_a_report() {
         assert!(figs.contains(&f.to_string()), "{f} missing from {figs:?}");
     }
     assert!(!figs.contains(&"weights.png".to_string()));
+    assert!(!figs.contains(&"rungs.png".to_string()), "a plain sweep has no rungs");
+    assert!(
+        !html.contains("Rungs") && !html.contains("pruned"),
+        "a plain sweep has no rung table"
+    );
     assert!(html.contains("not images"), "the page says why there are no weight tiles");
     assert!(html.contains("diverged"));
+}
+
+/// The cells of the rung table's body rows.
+fn rung_table(html: &str) -> Vec<Vec<String>> {
+    let start = html.find("<table class=\"rungs\">").expect("a rung table");
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    table
+        .split("<tr>")
+        .filter(|r| r.contains("<td>"))
+        .map(|r| r.split("<td>").skip(1).map(|c| c[..c.find("</td>").unwrap()].to_string()).collect())
+        .collect()
+}
+
+#[test]
+fn halving_and_hyperband_reports_draw_every_job_by_rung_and_count_the_rungs_as_the_rows_do() {
+    for method in ["halving", "hyperband"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = common::run_toy_search(tmp.path(), method);
+        let rep = common::sweep()
+            .arg("report")
+            .arg(&out)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(rep.status.success(), "{method}: {}", String::from_utf8_lossy(&rep.stderr));
+        let html = report_ok(&out);
+        assert!(figures(&out).contains(&"rungs.png".to_string()), "{method}: {:?}", figures(&out));
+        assert!(out.join("report/rungs.svg").is_file());
+
+        // The table, recomputed here from the files: per bracket and rung, the jobs with a record of the rung in
+        // the rung records (rungs/*.csv) or results.csv, the jobs whose results.csv row ended there, and the best accuracy reached.
+        let finals = read_rows(&out.join("results.csv")).unwrap();
+        let records: Vec<Row> = std::fs::read_dir(out.join("rungs"))
+            .unwrap()
+            .flat_map(|e| read_rows(&e.unwrap().path()).unwrap())
+            .collect();
+        let grid = Grid::load(&out.join("grid.toml")).unwrap();
+        let jobs = grid.jobs();
+        let schedule = grid.search.schedule(&jobs, grid.seed);
+        let several = schedule.brackets.len() > 1;
+        assert_eq!(several, method == "hyperband");
+        let mut want = Vec::new();
+        for (b, bracket) in schedule.brackets.iter().enumerate() {
+            let ids: HashSet<&str> = bracket.jobs.iter().map(|&j| jobs[j].id.as_str()).collect();
+            let planned = bracket.planned_counts(schedule.eta);
+            for (r, epochs) in bracket.rungs.iter().enumerate() {
+                let at = |row: &&Row| row.rung == Some(r) && ids.contains(row.id.as_str());
+                let ran: HashSet<&str> = records.iter().chain(&finals).filter(at).map(|x| x.id.as_str()).collect();
+                let ended = |s: JobStatus| finals.iter().filter(at).filter(|x| x.status == s).count();
+                let best = records
+                    .iter()
+                    .chain(&finals)
+                    .filter(at)
+                    .filter(|x| matches!(x.status, JobStatus::Completed | JobStatus::Pruned))
+                    .filter_map(|x| x.best_val_acc)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let mut cells = if several { vec![(b + 1).to_string()] } else { vec![] };
+                cells.extend([
+                    (r + 1).to_string(),
+                    epochs.to_string(),
+                    planned[r].to_string(),
+                    ran.len().to_string(),
+                    ended(JobStatus::Pruned).to_string(),
+                    ended(JobStatus::Diverged).to_string(),
+                    ended(JobStatus::Failed).to_string(),
+                    format!("{:.2} %", 100.0 * best),
+                ]);
+                want.push(cells);
+            }
+        }
+        let got = rung_table(&html);
+        assert_eq!(got, want, "{method}: rung table");
+        // What this toy sweep is known to do, so that the comparison above is not between two empty tables.
+        let col = |name: &str| {
+            let at = ["rung", "epochs", "planned", "ran", "pruned", "diverged"]
+                .iter()
+                .position(|c| *c == name)
+                .unwrap();
+            at + usize::from(several)
+        };
+        let sum = |name: &str| got.iter().map(|r| r[col(name)].parse::<usize>().unwrap()).sum::<usize>();
+        let completed = finals.iter().filter(|x| x.status == JobStatus::Completed).count();
+        assert_eq!(
+            sum("pruned") + sum("diverged") + completed,
+            18,
+            "{method}: every job ends somewhere"
+        );
+        assert!(sum("pruned") > 0 && sum("diverged") > 0 && completed > 0, "{method}: {got:?}");
+        if method == "halving" {
+            let epochs_planned: Vec<(&str, &str, &str)> = got.iter().map(|r| (r[1].as_str(), r[2].as_str(), r[3].as_str())).collect();
+            assert_eq!(epochs_planned, [("1", "18", "18"), ("3", "6", "6"), ("9", "2", "2")]);
+        }
+
+        // The figure: the best job in orange on top, the finished ones in blue, the pruned ones faint, the rungs marked.
+        let img = image::open(out.join("report/rungs.png")).unwrap().to_rgb8();
+        let count = |c: [u8; 3]| img.pixels().filter(|p| p.0 == c).count();
+        assert!(count([230, 120, 20]) > 300, "{method}: no best-job line");
+        assert!(count([30, 130, 60]) > 100, "{method}: no rung lines");
+        let svg = std::fs::read_to_string(out.join("report/rungs.svg")).unwrap();
+        let pruned = finals.iter().filter(|x| x.status == JobStatus::Pruned).count();
+        assert!(
+            svg.contains(&format!("pruned ({pruned})")),
+            "{method}: legend counts the pruned jobs"
+        );
+        assert!(svg.contains("end of a rung (epoch 1, 3, 9)"), "{method}");
+        // Pruned jobs in the job tables say where they stopped.
+        let listed: Vec<&Row> = finals
+            .iter()
+            .filter(|x| x.status == JobStatus::Pruned && html.contains(&x.id))
+            .collect();
+        assert!(
+            !listed.is_empty(),
+            "{method}: the top table shows pruned jobs after the finished ones"
+        );
+        for x in listed {
+            let line = html.lines().find(|l| l.starts_with("<tr") && l.contains(&x.id)).unwrap();
+            assert!(line.contains(&format!("<td>pruned@{}</td>", x.epochs_run)), "{line}");
+        }
+        assert!(html.contains(&format!("{pruned} pruned by the search")));
+        if method == "halving" && chromium_available() {
+            // loss, accuracy, rungs, two axes and the heatmap; the toy inputs have no weight tiles.
+            check_in_browser(&out, 6);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

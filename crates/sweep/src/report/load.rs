@@ -1,5 +1,6 @@
 //! Reading a results directory: results.csv (ranked), best.json, the grid's axes (from the grid copy, or inferred from
-//! the rows) and the best job's history files.
+//! the rows), the rungs of a halving or Hyperband sweep (schedule from the grid copy, records from rungs/*.csv) and the
+//! jobs' history files.
 //!
 //! Everything it reads goes through the crate's own format ([`crate::format`]), parameter table and ranking.
 
@@ -11,9 +12,11 @@ use super::ReportError;
 use crate::best::rank_rows;
 use crate::format::{
     history_paths, read_best, read_history, read_rows, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY, RESULTS_CSV,
+    RUNGS_DIR,
 };
 use crate::grid::{Axis, Grid};
 use crate::params::{params, Param, Value};
+use crate::search::Schedule;
 
 /// Everything the report needs from a results directory.
 pub(super) struct Sweep {
@@ -27,6 +30,83 @@ pub(super) struct Sweep {
     pub(super) axes: Vec<Axis>,
     /// Set when grid.toml was missing and the axes were inferred from the rows.
     pub(super) axes_inferred: bool,
+    /// The rungs of a halving or Hyperband sweep; None for a plain sweep (or when grid.toml is missing).
+    pub(super) rungs: Option<Rungs>,
+}
+
+/// What a halving or Hyperband sweep planned and recorded rung by rung.
+pub(super) struct Rungs {
+    /// The brackets and their rungs, as the runner computed them from the grid.
+    pub(super) schedule: Schedule,
+    /// The grid's job ids by job index (the schedule's brackets hold indices).
+    pub(super) ids: Vec<String>,
+    /// The rung records (`rungs/*.csv`, one file per writing process): one row per job and finished non-final rung.
+    pub(super) records: Vec<Row>,
+}
+
+/// One line of the rung table: a rung of a bracket.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct RungStat {
+    /// 0-based bracket and rung.
+    pub(super) bracket: usize,
+    pub(super) rung: usize,
+    /// Epochs a job has trained at the end of the rung.
+    pub(super) epochs: usize,
+    /// Jobs the schedule plans for the rung, and jobs that have a record of it.
+    pub(super) planned: usize,
+    pub(super) ran: usize,
+    /// Jobs that ended at this rung, by how.
+    pub(super) pruned: usize,
+    pub(super) diverged: usize,
+    pub(super) failed: usize,
+    /// The best validation accuracy (0-1) reached by the rung's jobs that did not diverge or fail.
+    pub(super) best_val_acc: Option<f64>,
+}
+
+impl Rungs {
+    /// Every epoch at which some bracket ends a rung, ascending (for Hyperband the union of the brackets' rungs).
+    pub(super) fn epochs(&self) -> Vec<usize> {
+        let mut e: Vec<usize> = self.schedule.brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
+        e.sort_unstable();
+        e.dedup();
+        e
+    }
+
+    /// The rung table: per bracket and rung, the plan and what the rows of results.csv (`finals`) and the rung records say.
+    /// A job ran rung r if it has a record of rung r in either file; it ended there if its results.csv row says so.
+    pub(super) fn table(&self, finals: &[Row]) -> Vec<RungStat> {
+        let mut out = Vec::new();
+        for (b, bracket) in self.schedule.brackets.iter().enumerate() {
+            let members: std::collections::HashSet<&str> =
+                bracket.jobs.iter().filter_map(|&j| self.ids.get(j)).map(String::as_str).collect();
+            let planned = bracket.planned_counts(self.schedule.eta);
+            for (r, &epochs) in bracket.rungs.iter().enumerate() {
+                let at = |row: &&Row| row.rung == Some(r) && members.contains(row.id.as_str());
+                let ended: Vec<&Row> = finals.iter().filter(at).collect();
+                let mut ran: Vec<&Row> = self.records.iter().filter(at).chain(ended.iter().copied()).collect();
+                let ended_as = |s: JobStatus| ended.iter().filter(|row| row.status == s).count();
+                let best_val_acc = ran
+                    .iter()
+                    .filter(|row| !matches!(row.status, JobStatus::Diverged | JobStatus::Failed))
+                    .filter_map(|row| row.best_val_acc.filter(|v| v.is_finite()))
+                    .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+                ran.sort_by(|a, b| a.id.cmp(&b.id));
+                ran.dedup_by(|a, b| a.id == b.id);
+                out.push(RungStat {
+                    bracket: b,
+                    rung: r,
+                    epochs,
+                    planned: planned.get(r).copied().unwrap_or(0),
+                    ran: ran.len(),
+                    pruned: ended_as(JobStatus::Pruned),
+                    diverged: ended_as(JobStatus::Diverged),
+                    failed: ended_as(JobStatus::Failed),
+                    best_val_acc,
+                });
+            }
+        }
+        out
+    }
 }
 
 impl Sweep {
@@ -44,12 +124,24 @@ impl Sweep {
             .or_else(|| rows.first().filter(|r| r.is_candidate()).map(|r| r.id.clone()));
 
         let grid_path = dir.join(GRID_COPY);
-        let (name, axes, axes_inferred) = if grid_path.is_file() {
+        let (name, axes, axes_inferred, rungs) = if grid_path.is_file() {
             let grid = Grid::load(&grid_path)?;
-            (grid.name, grid.axes, false)
+            let jobs = grid.jobs();
+            let schedule = grid.search.schedule(&jobs, grid.seed);
+            let rungs = if schedule.is_multi_fidelity() {
+                let records = read_rung_records(dir)?;
+                Some(Rungs {
+                    schedule,
+                    ids: jobs.into_iter().map(|j| j.id).collect(),
+                    records,
+                })
+            } else {
+                None
+            };
+            (grid.name, grid.axes, false, rungs)
         } else {
             let name = dir.file_name().map_or("sweep".to_string(), |n| n.to_string_lossy().into_owned());
-            (name, infer_axes(&rows), true)
+            (name, infer_axes(&rows), true, None)
         };
         Ok(Sweep {
             dir: dir.to_path_buf(),
@@ -59,6 +151,7 @@ impl Sweep {
             best_id,
             axes,
             axes_inferred,
+            rungs,
         })
     }
 
@@ -83,6 +176,24 @@ impl Sweep {
         };
         self.dir.join(name)
     }
+}
+
+/// Every rung record of the directory (`rungs/*.csv` in name order; none before the first rung ended).
+fn read_rung_records(dir: &Path) -> Result<Vec<Row>, ReportError> {
+    let rungs = dir.join(RUNGS_DIR);
+    let Ok(entries) = std::fs::read_dir(&rungs) else {
+        return Ok(Vec::new());
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    for f in files {
+        rows.extend(read_rows(&f)?);
+    }
+    Ok(rows)
 }
 
 /// Without grid.toml: every parameter that takes more than one value is an axis, log-spaced if it spans a decade or more.

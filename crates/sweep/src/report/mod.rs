@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use sweep_core::checkpoint::write_atomic;
 
-use charts::{AccuracyChart, AxisPlot, Heatmap, LossChart, WeightTiles};
+use charts::{AccuracyChart, AxisPlot, Curve, Heatmap, LossChart, RungCurves, WeightTiles};
 use load::{distinct, outcome, param_of, History, Outcome, Sweep};
 use page::Page;
 use scale::fmt_num;
@@ -32,6 +32,7 @@ pub const REPORT_DIR: &str = "report";
 /// The page that ties the figures together.
 pub use crate::error::ReportError;
 use crate::error::ResultsError;
+use crate::format::JobStatus;
 
 pub const INDEX_HTML: &str = "index.html";
 /// At most this many hidden units are drawn as weight tiles.
@@ -51,6 +52,7 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
 
     let mut page = Page::default();
     best_job_figures(&sweep, &out, &mut page)?;
+    rung_figure(&sweep, &out, &mut page)?;
     axis_figures(&sweep, &out, &mut page)?;
 
     let index = out.join(INDEX_HTML);
@@ -167,6 +169,75 @@ fn weights_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportEr
         size,
     );
     Ok(())
+}
+
+/// Successive halving and Hyperband: every job's validation accuracy per epoch, with the rung epochs marked. Plain
+/// sweeps have no rungs and no such figure.
+fn rung_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError> {
+    let Some(rungs) = &s.rungs else {
+        if s.rows.iter().any(|r| r.rung.is_some()) {
+            page.note("grid.toml is missing, so the rungs of this halving or Hyperband sweep are not known: no rung figure or table.");
+        }
+        return Ok(());
+    };
+    let mut chart = RungCurves {
+        pruned: vec![],
+        finished: vec![],
+        diverged: vec![],
+        best: None,
+        rung_epochs: rungs.epochs(),
+    };
+    let (mut missing, mut no_epoch) = (0, 0);
+    for r in &s.rows {
+        let curve: Curve = s.epoch_history(&r.id)?.points.into_iter().map(|(e, _, val)| (e, val)).collect();
+        if curve.is_empty() {
+            // A job that diverged or failed in its first epoch has no point to draw.
+            if r.epochs_run == 0 {
+                no_epoch += 1;
+            } else {
+                missing += 1;
+            }
+            continue;
+        }
+        if s.best_id.as_deref() == Some(r.id.as_str()) {
+            chart.best = Some((r.id.as_str(), curve));
+            continue;
+        }
+        match r.status {
+            JobStatus::Completed => chart.finished.push(curve),
+            JobStatus::Pruned | JobStatus::Stopped => chart.pruned.push(curve),
+            JobStatus::Diverged | JobStatus::Failed => chart.diverged.push(curve),
+        }
+    }
+    if missing + no_epoch == s.rows.len() {
+        page.note("No job has a per-epoch history, so validation accuracy is not drawn rung by rung.");
+        return Ok(());
+    }
+    if missing > 0 {
+        page.note(format!(
+            "{missing} jobs have no per-epoch history and are left out of the rung figure."
+        ));
+    }
+    let epochs: Vec<String> = chart.rung_epochs.iter().map(|e| e.to_string()).collect();
+    let unfinished = if no_epoch > 0 {
+        format!(" {no_epoch} jobs diverged or failed before their first epoch ended and have no curve.")
+    } else {
+        String::new()
+    };
+    let caption = format!(
+        "Validation accuracy after each epoch of every job. Green lines mark the ends of the rungs (epochs {}), where the best 1/{} of a rung's jobs go on; \
+         pruned jobs (grey, a dot where they stopped) are drawn faintly, jobs that finished their last rung in blue, the best job in orange.{unfinished}",
+        epochs.join(", "),
+        rungs.schedule.eta
+    );
+    show(
+        page,
+        out,
+        "rungs",
+        &chart,
+        "Validation accuracy per epoch, rung by rung".into(),
+        caption,
+    )
 }
 
 /// Figs. 6-8: best validation accuracy against every grid axis, and the learning rate x reg heatmap.

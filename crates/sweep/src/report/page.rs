@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::load::{outcome, Outcome, Sweep};
+use super::load::{outcome, Outcome, RungStat, Sweep};
 use super::scale::fmt_num;
+use crate::best::status_text;
 use crate::format::{JobStatus, Row};
 use crate::params::{full, params, Param, Show, Value};
 
@@ -79,6 +80,9 @@ impl Page {
             ),
         }
         self.figures_html(&mut h);
+        if let Some(rungs) = &s.rungs {
+            rung_table(&mut h, &rungs.table(&s.rows), rungs.schedule.brackets.len() > 1);
+        }
         let _ = writeln!(h, "<h2>Top {TOP_K} jobs</h2>");
         h.push_str(&jobs_table(s.rows.iter().take(TOP_K), &s.rows, true));
         let unfinished: Vec<&Row> = s.rows.iter().filter(|r| !matches!(outcome(r), Outcome::Acc(_))).collect();
@@ -126,11 +130,17 @@ fn summary(h: &mut String, s: &Sweep) {
         s.count(JobStatus::Diverged),
         s.count(JobStatus::Failed),
     );
-    let other = s.rows.len() - done - div - failed;
+    let pruned = s.count(JobStatus::Pruned);
+    let other = s.rows.len() - done - div - failed - pruned;
     let _ = writeln!(
         h,
-        "<p class=\"summary\">{} jobs: {done} completed, {div} diverged, {failed} failed{}. From <code>{}</code>.</p>",
+        "<p class=\"summary\">{} jobs: {done} completed, {div} diverged, {failed} failed{}{}. From <code>{}</code>.</p>",
         s.rows.len(),
+        if pruned > 0 {
+            format!(", {pruned} pruned by the search")
+        } else {
+            String::new()
+        },
         if other > 0 {
             format!(", {other} stopped early")
         } else {
@@ -138,6 +148,42 @@ fn summary(h: &mut String, s: &Sweep) {
         },
         esc(&s.dir.display().to_string())
     );
+}
+
+/// The rungs of a halving or Hyperband sweep: per bracket (shown when there are several) and rung, the epochs, the
+/// jobs planned and run, how many ended there and how, and the best validation accuracy reached.
+fn rung_table(h: &mut String, stats: &[RungStat], brackets: bool) {
+    h.push_str(
+        "<h2>Rungs</h2>\n<p>Each rung trains its jobs to the given epoch; the best of them by validation accuracy go on to \
+         the next rung, the others are pruned there. <i>Ran</i> counts the jobs with a record of the rung.</p>\n\
+         <table class=\"rungs\">\n<tr>",
+    );
+    if brackets {
+        h.push_str("<th>bracket</th>");
+    }
+    h.push_str(
+        "<th>rung</th><th>epochs</th><th>planned</th><th>ran</th><th>pruned</th><th>diverged</th><th>failed</th>\
+         <th>best val. acc.</th></tr>\n",
+    );
+    for r in stats {
+        h.push_str("<tr>");
+        if brackets {
+            let _ = write!(h, "<td>{}</td>", r.bracket + 1);
+        }
+        let _ = writeln!(
+            h,
+            "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r.rung + 1,
+            r.epochs,
+            r.planned,
+            r.ran,
+            r.pruned,
+            r.diverged,
+            r.failed,
+            pct(r.best_val_acc)
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 /// The best job's parameters and accuracies; `test` is the best model's test accuracy once measured.
@@ -208,7 +254,7 @@ fn jobs_table<'a>(rows: impl Iterator<Item = &'a Row>, all: &[Row], ranked: bool
         let _ = writeln!(
             h,
             "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
-            r.status,
+            status_text(r),
             r.epochs_run,
             val,
             pct(r.train_acc),

@@ -5,10 +5,12 @@ mod accuracy;
 mod axis;
 mod heatmap;
 mod loss;
+mod rungs;
 mod weights;
 
 pub(super) use accuracy::AccuracyChart;
 pub(super) use axis::AxisPlot;
 pub(super) use heatmap::Heatmap;
 pub(super) use loss::LossChart;
+pub(super) use rungs::{Curve, RungCurves};
 pub(super) use weights::WeightTiles;
