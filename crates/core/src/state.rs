@@ -74,7 +74,10 @@ impl TrainState {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut owned = Vec::new();
         push_params(&mut owned, "", &self.net.params);
-        if let Some(best) = &self.best_net {
+        // The best epoch is often the last one: then the best parameters are the current ones and are stored once
+        // (half the file; successive halving keeps many states between rungs).
+        let best_is_current = self.best_net.as_ref().is_some_and(|b| b.params == self.net.params);
+        if let (Some(best), false) = (&self.best_net, best_is_current) {
             push_params(&mut owned, "best.", &best.params);
         }
         for (prefix, p) in OPT_PREFIXES.iter().zip(self.optim.buffers()) {
@@ -115,6 +118,7 @@ impl TrainState {
             ("config".to_string(), json(&self.config)),
             ("state".to_string(), json(&counters)),
             ("optimizer_step".to_string(), self.optim.step.to_string()),
+            ("best_is_current".to_string(), best_is_current.to_string()),
         ]
         .into_iter()
         .collect();
@@ -179,7 +183,9 @@ impl TrainState {
             }
             Ok(())
         };
-        let best_net = if has("best.W1") {
+        let best_net = if meta.get("best_is_current").is_some_and(|v| v == "true") {
+            Some(net.clone())
+        } else if has("best.W1") {
             let p = params("best.")?;
             same_shape(&p, "best parameters")?;
             Some(TwoLayerNet { params: p })

@@ -1004,6 +1004,14 @@ mod tests {
         first.state().save(&path).unwrap();
         let loaded = TrainState::load(&path).unwrap();
         assert_eq!(&loaded, first.state());
+        // The best parameters are stored once when they are the current ones (the best epoch is the last).
+        let stored_twice = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains("\"best.W1\"");
+        assert_eq!(
+            stored_twice,
+            loaded.best_epoch != Some(pause),
+            "best epoch {:?} of {pause}",
+            loaded.best_epoch
+        );
         drop(first);
         let mut second = Trainer::resume(loaded, ds.train_data()).unwrap();
         assert_eq!(second.run_to(to, &mut Quiet), Status::Completed);
