@@ -308,20 +308,27 @@ fn read(path: &Path) -> Result<Vec<u8>, ResultsError> {
 pub fn read_rows(path: &Path) -> Result<Vec<Row>, ResultsError> {
     let bytes = read(path)?;
     let mut rows = rows_from_bytes(&bytes[..complete_lines(&bytes)], path)?;
-    let writers = path.parent().map(|d| d.join(WRITERS_DIR)).filter(|d| d.is_dir());
-    if let (Some(dir), true) = (writers, path.file_name().is_some_and(|n| n == RESULTS_CSV)) {
-        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-            .map_err(|source| ResultsError::Read { path: dir.clone(), source })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-            .collect();
-        files.sort();
-        for f in files {
-            let bytes = read(&f)?;
-            rows.extend(rows_from_bytes(&bytes[..complete_lines(&bytes)], &f)?);
-        }
+    if let (Some(dir), true) = (path.parent(), path.file_name().is_some_and(|n| n == RESULTS_CSV)) {
+        rows.extend(rows_in_dir(&dir.join(WRITERS_DIR))?);
         let mut seen = std::collections::HashSet::new();
         rows.retain(|r| seen.insert(r.id.clone()));
+    }
+    Ok(rows)
+}
+
+/// The rows of every `*.csv` of a folder of per-process row files (`writers/`, `rungs/`), files in name order; none
+/// if the folder does not exist (yet).
+pub fn rows_in_dir(dir: &Path) -> Result<Vec<Row>, ResultsError> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    let mut rows = Vec::new();
+    for f in files {
+        let bytes = read(&f)?;
+        rows.extend(rows_from_bytes(&bytes[..complete_lines(&bytes)], &f)?);
     }
     Ok(rows)
 }

@@ -19,7 +19,7 @@ use sweep_core::{Dataset, Model};
 
 pub use crate::error::ResultsError;
 use crate::format::{
-    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, BestInfo, JobStatus, Manifest, Row,
+    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, JobStatus, Manifest, Row,
     BEST_CHECKPOINT, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
 use crate::grid::{Grid, Job};
@@ -213,22 +213,10 @@ impl ResultsDir {
 
     /// The rung records of every process (`rungs/*.csv`) by (rung, id).
     pub fn read_rungs(&self) -> Result<HashMap<(usize, String), Row>, ResultsError> {
-        let dir = self.dir.join(RUNGS_DIR);
         let mut out = HashMap::new();
-        if !dir.is_dir() {
-            return Ok(out);
-        }
-        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-            .map_err(|source| ResultsError::Read { path: dir.clone(), source })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-            .collect();
-        files.sort();
-        for f in files {
-            for r in read_rows(&f)? {
-                if let Some(rung) = r.rung {
-                    out.entry((rung, r.id.clone())).or_insert(r);
-                }
+        for r in rows_in_dir(&self.dir.join(RUNGS_DIR))? {
+            if let Some(rung) = r.rung {
+                out.entry((rung, r.id.clone())).or_insert(r);
             }
         }
         Ok(out)

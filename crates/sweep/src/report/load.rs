@@ -11,8 +11,8 @@ use sweep_core::train::EpochRecord;
 use super::ReportError;
 use crate::best::rank_rows;
 use crate::format::{
-    history_paths, read_best, read_history, read_rows, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY, RESULTS_CSV,
-    RUNGS_DIR,
+    history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,
+    RESULTS_CSV, RUNGS_DIR,
 };
 use crate::grid::{Axis, Grid};
 use crate::params::{params, Param, Value};
@@ -180,20 +180,7 @@ impl Sweep {
 
 /// Every rung record of the directory (`rungs/*.csv` in name order; none before the first rung ended).
 fn read_rung_records(dir: &Path) -> Result<Vec<Row>, ReportError> {
-    let rungs = dir.join(RUNGS_DIR);
-    let Ok(entries) = std::fs::read_dir(&rungs) else {
-        return Ok(Vec::new());
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-        .collect();
-    files.sort();
-    let mut rows = Vec::new();
-    for f in files {
-        rows.extend(read_rows(&f)?);
-    }
-    Ok(rows)
+    Ok(rows_in_dir(&dir.join(RUNGS_DIR))?)
 }
 
 /// Without grid.toml: every parameter that takes more than one value is an axis, log-spaced if it spans a decade or more.
