@@ -508,23 +508,21 @@ impl Grid {
                 p.set(&mut base, v);
             }
         }
-        let epochs = base.epochs;
-        let mut configs = vec![base.clone()];
-        if let Some(n) = self.search.draws(&self.axes, epochs) {
-            configs = sample_configs(&base, &self.axes, self.search.sampler, n, self.seed);
-        }
-        for axis in self.axes.iter().filter(|_| self.search.draws(&self.axes, epochs).is_none()) {
-            configs = configs
-                .into_iter()
-                .flat_map(|c| {
-                    axis.values.iter().map(move |&v| {
-                        let mut c = c.clone();
-                        axis.param.set(&mut c, v);
-                        c
+        let configs = match self.search.draws(&self.axes, base.epochs) {
+            Some(n) => sample_configs(&base, &self.axes, self.search.sampler, n, self.seed),
+            None => self.axes.iter().fold(vec![base], |configs, axis| {
+                configs
+                    .into_iter()
+                    .flat_map(|c| {
+                        axis.values.iter().map(move |&v| {
+                            let mut c = c.clone();
+                            axis.param.set(&mut c, v);
+                            c
+                        })
                     })
-                })
-                .collect();
-        }
+                    .collect()
+            }),
+        };
         configs
             .into_iter()
             .enumerate()

@@ -19,7 +19,7 @@ use sweep_core::{Dataset, Model};
 
 pub use crate::error::ResultsError;
 use crate::format::{
-    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, JobStatus, Manifest, Row,
+    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row,
     BEST_CHECKPOINT, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
 use crate::grid::{Grid, Job};
@@ -230,25 +230,24 @@ impl ResultsDir {
         multi_fidelity && !last && self.read_rungs().is_ok_and(|r| r.contains_key(&(rung, id.to_string())))
     }
 
-    /// Appends the row of a job pruned at its rung record.
-    pub fn record_pruned(&self, at_rung: &Row) -> Result<Row, ResultsError> {
-        let row = Row {
-            status: JobStatus::Pruned,
-            ..at_rung.clone()
-        };
-        self.append(&row)?;
-        Ok(row)
-    }
-
     /// Appends a row to this process's row file and flushes it to disk, then publishes results.csv.
     pub fn append(&self, row: &Row) -> Result<(), ResultsError> {
+        self.append_all(std::slice::from_ref(row))
+    }
+
+    /// Appends rows (one write and one flush), then publishes results.csv once.
+    pub fn append_all(&self, rows: &[Row]) -> Result<(), ResultsError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let path = &self.writer;
         let mut f = self.csv.lock().unwrap_or_else(|p| p.into_inner());
         let file = match &mut *f {
             Some(file) => file,
             None => f.insert(writers::create_writer(path)?),
         };
-        file.write_all(&row.to_csv(false)).map_err(werr(path))?;
+        let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_csv(false)).collect();
+        file.write_all(&bytes).map_err(werr(path))?;
         file.sync_data().map_err(werr(path))?;
         drop(f);
         writers::publish_results(&self.dir).map(|_| ())

@@ -52,6 +52,8 @@ pub struct RunSummary {
     /// Epochs trained in this run (all jobs, all rungs), and epochs retrained because a state had been dropped.
     pub epochs_trained: usize,
     pub epochs_retrained: usize,
+    /// Jobs of the last stage skipped because another process held their claim.
+    pub held_elsewhere: usize,
 }
 
 /// The sizes that decide a job's work on these data.
@@ -131,7 +133,7 @@ struct Board {
 impl Board {
     fn insert(&mut self, score: f64, index: usize, id: &str) {
         self.finished.push((score, index, id.to_string()));
-        self.finished.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.finished.sort_by(|a, b| rung_order(&(a.0, a.1), &(b.0, b.1)));
     }
 }
 
@@ -170,15 +172,22 @@ fn active_at(
             .collect();
         ranked.sort_by(rung_order);
         let survivors: HashSet<usize> = ranked.iter().take(keep).map(|&(_, j)| j).collect();
+        let mut pruned = Vec::new();
         for &(_, j) in ranked.iter().skip(keep) {
             let id = &jobs[j].id;
             if !finals.contains_key(id) {
                 if let Some(row) = rungs.get(&(k, id.clone())) {
-                    recorded.push(results.record_pruned(row)?);
+                    pruned.push(Row {
+                        status: JobStatus::Pruned,
+                        ..row.clone()
+                    });
                 }
             }
             states.remove(id);
         }
+        // One append (and one publish of results.csv) for the whole rung's pruned rows.
+        results.append_all(&pruned)?;
+        recorded.extend(pruned);
         active.retain(|j| survivors.contains(j));
     }
     Ok(active)
@@ -274,10 +283,11 @@ pub fn run(jobs: &[Job], schedule: &Schedule, data: &Dataset, results: &ResultsD
         }
         if units.is_empty() {
             r += 1;
-        } else if opts.claims.is_some() {
-            // Other processes may still run some of this rung's jobs (their claims made us skip them): the rung is
+        } else if summary.held_elsewhere > 0 {
+            // Other processes still run some of this rung's jobs (their claims made us skip them): the rung is
             // decided only when every one is recorded, so look again shortly (jobs of a dead process are taken over
             // when their claims go stale).
+            summary.held_elsewhere = 0;
             std::thread::sleep(Duration::from_millis(500));
         }
     }
@@ -327,6 +337,7 @@ fn run_stage(
 
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
+    let held = AtomicUsize::new(0);
     let recorded = Mutex::new(Vec::new());
     let trained = AtomicUsize::new(0);
     let retrained = AtomicUsize::new(0);
@@ -356,7 +367,11 @@ fn run_stage(
                 {
                     None => None,
                     Some(Ok(Some(claim))) => Some(claim),
-                    Some(Ok(None)) => continue, // another process runs it, or recorded it
+                    Some(Ok(None)) => {
+                        // Another process runs it, or recorded it.
+                        held.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
                     Some(Err(e)) => {
                         opts.stop.store(true, Ordering::Relaxed);
                         failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
@@ -463,6 +478,7 @@ fn run_stage(
     summary.rows.extend(recorded.into_inner().unwrap_or_else(|p| p.into_inner()));
     summary.epochs_trained += trained.load(Ordering::Relaxed);
     summary.epochs_retrained += retrained.load(Ordering::Relaxed);
+    summary.held_elsewhere += held.load(Ordering::Relaxed);
     if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
