@@ -293,7 +293,8 @@ pub fn run(jobs: &[Job], schedule: &Schedule, data: &Dataset, results: &ResultsD
     }
     summary.peak_state_bytes = states.peak();
     if !summary.interrupted {
-        states.remove_all();
+        let finals = results.read_final()?;
+        states.remove_recorded(|id| finals.contains_key(id));
     }
     Ok(summary)
 }

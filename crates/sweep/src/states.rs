@@ -95,7 +95,16 @@ impl States {
             let during = s.total + bytes.len() as u64;
             s.peak = s.peak.max(during);
         }
-        sweep_core::checkpoint::write_atomic(&self.path(id), &bytes).map_err(|source| ResultsError::State {
+        // Another process on the directory removes the folder when it finds it empty at its end: create it again, and
+        // retry if it went away between the creation and the write.
+        let mut written = Ok(());
+        for _ in 0..3 {
+            written = fs::create_dir_all(&self.dir).and_then(|_| sweep_core::checkpoint::write_atomic(&self.path(id), &bytes));
+            if !matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+                break;
+            }
+        }
+        written.map_err(|source| ResultsError::State {
             id: id.to_string(),
             source: sweep_core::CheckpointError::Write {
                 path: self.path(id),
@@ -130,12 +139,14 @@ impl States {
         self.lock().peak
     }
 
-    /// Removes the directory once the sweep is done.
-    pub fn remove_all(&self) {
-        let ids: Vec<String> = self.lock().files.keys().cloned().collect();
+    /// Once this process is done: drops the states of the jobs that are recorded (`is_recorded`), and the folder if
+    /// nothing is left in it. States of jobs other processes still run stay.
+    pub fn remove_recorded(&self, is_recorded: impl Fn(&str) -> bool) {
+        let ids: Vec<String> = self.lock().files.keys().filter(|id| is_recorded(id)).cloned().collect();
         for id in ids {
             self.remove(&id);
         }
+        // Fails, as it should, while another process has a state (or a state being written) in it.
         let _ = fs::remove_dir(&self.dir);
     }
 }
