@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # sweep against PyTorch on the same 4-job sweep (learning rate {0.05, 0.1} x reg {1e-4, 1e-3}, batch 200, 40,000
 # training images of ../shared/cifar10), in one run on this machine, data loading excluded on both sides:
-#   sweep: `sweep run` with 2 workers (f32; bf16 and fused training are not built yet, see the open issue)
+#   sweep: `sweep run` with 2 workers, f32: each job alone (--fuse 1), and as it runs by default (jobs with at most
+#   64 hidden units trained together, see sweep_core::fused; bf16 is not built yet, see the open issue)
 #   PyTorch: one process looping over the jobs on 2 threads, 2 processes of 1 thread, and bf16 autocast
 # Prints seconds and ratios, and the CPU model. Sets up a PyTorch venv (PyPI) in $TORCH_VENV if it has none, and
 # converts the image folder to an .npz the PyTorch side reads (cached in $BENCH_DIR).
 #
-#   scripts/bench-vs-pytorch.sh [DATA] [CASES]      CASES: "H:E ..." (default "512:3 1024:2 64:3")
+#   scripts/bench-vs-pytorch.sh [DATA] [CASES]      CASES: "H:E ..." (default "512:3 1024:2 64:3 16:3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/cifar10}
-CASES=${2-"512:3 1024:2 64:3"}
+CASES=${2-"512:3 1024:2 64:3 16:3"}
 TORCH_VENV=${TORCH_VENV:-/tmp/torchvenv}
 BENCH_DIR=${BENCH_DIR:-/tmp/sweep-bench}
 mkdir -p "$BENCH_DIR"
@@ -52,7 +53,7 @@ fi
 BF16=""
 if grep -q -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo; then BF16=--bf16; fi
 printf '%s\n' "== CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
-printf '%-10s %-8s %10s %14s %14s %16s %10s %10s\n' "hidden" "epochs" "sweep s" "torch loop s" "torch 2 proc s" "torch bf16 s" "loop/sweep" "2proc/sweep"
+printf '%-7s %-7s %13s %9s %13s %15s %13s %11s %12s\n' "hidden" "epochs" "sweep alone s" "sweep s" "torch loop s" "torch 2 proc s" "torch bf16 s" "loop/sweep" "2proc/sweep"
 for case in $CASES; do
   H=${case%%:*}
   E=${case##*:}
@@ -72,14 +73,16 @@ batch_size = 200
 learning_rate = [0.05, 0.1]
 reg = [1e-4, 1e-3]
 TOML
-  rm -rf "$BENCH_DIR/out-$H-$E"
   # "N jobs run in X s": from the end of loading to the end of the sweep.
+  rm -rf "$BENCH_DIR/out-$H-$E"
+  S1=$("$SWEEP" run "$GRID" --workers 2 --fuse 1 --out "$BENCH_DIR/out-$H-$E" -q | sed -n 's/.* jobs run in \([0-9.]*\) s.*/\1/p')
+  rm -rf "$BENCH_DIR/out-$H-$E"
   S=$("$SWEEP" run "$GRID" --workers 2 --out "$BENCH_DIR/out-$H-$E" -q | sed -n 's/.* jobs run in \([0-9.]*\) s.*/\1/p')
   T=$("$TORCH_VENV/bin/python" scripts/bench_torch.py "$NPZ" "$H" "$E" $BF16)
   L=$(echo "$T" | awk '$2=="loop"{print $5}')
   P=$(echo "$T" | awk '$2=="2-processes"{print $5}')
   B=$(echo "$T" | awk '$2=="bf16-autocast"{print $5}')
   B=${B:-n/a}
-  printf '%-10s %-8s %10s %14s %14s %16s %10s %10s\n' "$H" "$E" "$S" "$L" "$P" "$B" \
+  printf '%-7s %-7s %13s %9s %13s %15s %13s %11s %12s\n' "$H" "$E" "$S1" "$S" "$L" "$P" "$B" \
     "$(awk -v a="$L" -v b="$S" 'BEGIN{printf "%.2fx", a/b}')" "$(awk -v a="$P" -v b="$S" 'BEGIN{printf "%.2fx", a/b}')"
 done

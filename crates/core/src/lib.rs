@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod cost;
 pub mod data;
 pub mod error;
+pub mod fused;
 pub mod gradcheck;
 pub mod linalg;
 pub mod network;

@@ -182,10 +182,14 @@ impl<F: Scalar> TwoLayerNet<F> {
 /// Buffers for one SGD step, allocated once per training run so the hot loop allocates nothing of size D×H.
 #[derive(Debug)]
 pub struct Workspace<F> {
-    a: Array2<F>,
+    /// `x · W1`, then the hidden activations (a fused step writes this job's share of the product here).
+    pub(crate) a: Array2<F>,
     dscores: Array2<F>,
-    dh: Array2<F>,
+    /// dL/d(x · W1) after the backward pass.
+    pub(crate) dh: Array2<F>,
     dw2: Array2<F>,
+    db2: Array1<F>,
+    db1: Array1<F>,
 }
 
 impl<F: Scalar> Workspace<F> {
@@ -195,6 +199,8 @@ impl<F: Scalar> Workspace<F> {
             dscores: Array2::zeros((batch, classes)),
             dh: Array2::zeros((batch, hidden)),
             dw2: Array2::zeros((hidden, classes)),
+            db2: Array1::zeros(classes),
+            db1: Array1::zeros(hidden),
         }
     }
 }
@@ -219,9 +225,62 @@ impl<F: Scalar> TwoLayerNet<F> {
         ws: &mut Workspace<F>,
     ) -> Loss<F> {
         let reg_loss = self.reg_loss(reg);
-        let p = &mut self.params;
-        let (a, dscores, dh, dw2) = (&mut ws.a, &mut ws.dscores, &mut ws.dh, &mut ws.dw2);
-        gemm(F::one(), x, p.w1.view(), F::zero(), a.view_mut());
+        gemm(F::one(), x, self.params.w1.view(), F::zero(), ws.a.view_mut());
+        let data = self.step_from_hidden(y, reg, mask, ws, Upper::Sgd(lr));
+        gemm(-lr, x.t(), ws.dh.view(), F::one() - lr * reg, self.params.w1.view_mut());
+        Loss {
+            data,
+            reg: reg_loss,
+            total: data + reg_loss,
+        }
+    }
+
+    /// The part of a step after the first layer's product: with `ws.a = x · W1`, runs the rest of the forward pass
+    /// and the backward pass down to `ws.dh` (dL/d(x·W1), what W1's gradient `xᵀ · dh` needs), and updates W2, b2
+    /// and b1 by SGD or writes their gradients (with `reg * W2`) into `g`, as `upper` says. Returns the data loss.
+    ///
+    /// Single-job steps and fused steps (several jobs sharing `x`, see `crate::fused`) both go through it, so the
+    /// two cannot drift apart.
+    pub fn step_from_hidden(&mut self, y: &[u8], reg: F, mask: Option<ArrayView2<'_, F>>, ws: &mut Workspace<F>, upper: Upper<'_, F>) -> F {
+        match upper {
+            Upper::Sgd(lr) => {
+                let Workspace {
+                    a,
+                    dscores,
+                    dh,
+                    dw2,
+                    db2,
+                    db1,
+                } = ws;
+                let data = self.upper_grads(y, reg, mask, [a, dscores, dh], [dw2], [db2, db1]);
+                let p = &mut self.params;
+                p.w2.scaled_add(-lr, dw2);
+                p.b2.scaled_add(-lr, db2);
+                p.b1.scaled_add(-lr, db1);
+                data
+            }
+            Upper::Grads(g) => self.grads_from_hidden(y, reg, mask, ws, g),
+        }
+    }
+
+    /// [`TwoLayerNet::step_from_hidden`] writing the gradients of W2, b2 and b1 into `g`, without a step.
+    pub fn grads_from_hidden(&self, y: &[u8], reg: F, mask: Option<ArrayView2<'_, F>>, ws: &mut Workspace<F>, g: &mut Params<F>) -> F {
+        let Workspace { a, dscores, dh, .. } = ws;
+        self.upper_grads(y, reg, mask, [a, dscores, dh], [&mut g.w2], [&mut g.b2, &mut g.b1])
+    }
+
+    /// The forward pass from `a = x · W1` and the backward pass: the gradients of W2 (with `reg * W2`), b2 and b1
+    /// into the given buffers, dL/d(x · W1) into `dh`. Returns the data loss.
+    fn upper_grads(
+        &self,
+        y: &[u8],
+        reg: F,
+        mask: Option<ArrayView2<'_, F>>,
+        [a, dscores, dh]: [&mut Array2<F>; 3],
+        [dw2]: [&mut Array2<F>; 1],
+        [db2, db1]: [&mut Array1<F>; 2],
+    ) -> F {
+        let p = &self.params;
         relu_with_bias(a, p.b1.view());
         if let Some(m) = mask {
             *a *= &m;
@@ -232,24 +291,22 @@ impl<F: Scalar> TwoLayerNet<F> {
 
         dw2.assign(&p.w2);
         gemm(F::one(), a.t(), dscores.view(), reg, dw2.view_mut());
-        let db2 = dscores.sum_axis(Axis(0));
+        db2.assign(&dscores.sum_axis(Axis(0)));
         gemm(F::one(), dscores.view(), p.w2.t(), F::zero(), dh.view_mut());
         relu_backward(dh, a);
         if let Some(m) = mask {
             *dh *= &m;
         }
-        let db1 = dh.sum_axis(Axis(0));
-
-        p.w2.scaled_add(-lr, dw2);
-        p.b2.scaled_add(-lr, &db2);
-        p.b1.scaled_add(-lr, &db1);
-        gemm(-lr, x.t(), dh.view(), F::one() - lr * reg, p.w1.view_mut());
-        Loss {
-            data,
-            reg: reg_loss,
-            total: data + reg_loss,
-        }
+        db1.assign(&dh.sum_axis(Axis(0)));
+        data
     }
+}
+
+/// What [`TwoLayerNet::step_from_hidden`] does with W2, b2 and b1: an SGD update with this learning rate, or their
+/// gradients into the given buffers (whose W1 the caller fills).
+pub enum Upper<'g, F> {
+    Sgd(F),
+    Grads(&'g mut Params<F>),
 }
 
 impl<F: Scalar> TwoLayerNet<F> {
@@ -267,28 +324,10 @@ impl<F: Scalar> TwoLayerNet<F> {
         g: &mut Params<F>,
     ) -> Loss<F> {
         let reg_loss = self.reg_loss(reg);
-        let p = &self.params;
-        let (a, dscores, dh) = (&mut ws.a, &mut ws.dscores, &mut ws.dh);
-        gemm(F::one(), x, p.w1.view(), F::zero(), a.view_mut());
-        relu_with_bias(a, p.b1.view());
-        if let Some(m) = mask {
-            *a *= &m;
-        }
-        gemm(F::one(), a.view(), p.w2.view(), F::zero(), dscores.view_mut());
-        *dscores += &p.b2;
-        let data = softmax_loss_in_place(dscores, y);
-
-        g.w2.assign(&p.w2);
-        gemm(F::one(), a.t(), dscores.view(), reg, g.w2.view_mut());
-        g.b2.assign(&dscores.sum_axis(Axis(0)));
-        gemm(F::one(), dscores.view(), p.w2.t(), F::zero(), dh.view_mut());
-        relu_backward(dh, a);
-        if let Some(m) = mask {
-            *dh *= &m;
-        }
-        g.b1.assign(&dh.sum_axis(Axis(0)));
-        g.w1.assign(&p.w1);
-        gemm(F::one(), x.t(), dh.view(), reg, g.w1.view_mut());
+        gemm(F::one(), x, self.params.w1.view(), F::zero(), ws.a.view_mut());
+        let data = self.grads_from_hidden(y, reg, mask, ws, g);
+        g.w1.assign(&self.params.w1);
+        gemm(F::one(), x.t(), ws.dh.view(), reg, g.w1.view_mut());
         Loss {
             data,
             reg: reg_loss,

@@ -7,13 +7,14 @@
 //! is seeded by (seed, epoch[, iteration]) alone, never by a stream consumed since the start, so a run can continue
 //! from any saved state exactly.
 
-use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, Axis, Zip};
+use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, TrainError};
-use crate::network::{Init, Params, TwoLayerNet, Workspace};
+use crate::linalg::{gemm, Finish};
+use crate::network::{Init, Params, TwoLayerNet, Upper, Workspace};
 use crate::optim::{Hyper, OptimState, Optimizer};
 use crate::rng::{derive_seed, rng_for};
 
@@ -684,11 +685,11 @@ impl<'a> Trainer<'a> {
         let n = self.data.x_train.nrows();
         let reg = self.cfg.reg as f32;
         while self.state.next_epoch <= last_epoch {
-            let st = &mut self.state;
-            let epoch = st.next_epoch;
-            let lr = epoch_lr(&self.cfg, epoch, st.lr);
+            let epoch = self.state.next_epoch;
+            let lr = epoch_lr(&self.cfg, epoch, self.state.lr);
             let order = epoch_order(self.cfg.shuffle_seed, epoch, n);
-            for it in st.next_iteration..iters {
+            for it in self.state.next_iteration..iters {
+                let st = &mut self.state;
                 gather_batch(
                     &self.cfg,
                     &self.data,
@@ -722,40 +723,161 @@ impl<'a> Trainer<'a> {
                     }
                 }
                 .total;
-                st.history.iter_loss.push(loss);
-                st.next_iteration = it + 1;
-                let l = f64::from(loss);
-                let start = *st.start_loss.get_or_insert(l);
-                if !l.is_finite() || l > DIVERGENCE_FACTOR * start.max(1.0) {
-                    return Status::Diverged;
-                }
-                st.epoch_loss_sum += l;
-                if observer.on_iteration(st.history.iter_loss.len() - 1, loss) == Control::Stop {
-                    return Status::Stopped;
+                if let Some(end) = self.after_step(it, loss, observer) {
+                    return end;
                 }
             }
-            let record = EpochRecord {
-                epoch,
-                lr,
-                loss: st.epoch_loss_sum / iters as f64,
-                train_acc: accuracy_on(&st.net, self.data.x_train, self.data.y_train, &self.train_sample),
-                val_acc: accuracy_on(&st.net, self.data.x_val, self.data.y_val, &self.val_idx),
-            };
-            st.history.epochs.push(record);
-            if st.best_epoch.is_none() || record.val_acc > st.best_val_acc {
-                st.best_epoch = Some(epoch);
-                st.best_val_acc = record.val_acc;
-                st.best_net = Some(st.net.clone());
-            }
-            st.next_epoch += 1;
-            st.next_iteration = 0;
-            st.epoch_loss_sum = 0.0;
-            st.lr *= self.cfg.lr_decay;
-            if observer.on_epoch(&record) == Control::Stop {
-                return Status::Stopped;
+            if let Some(end) = self.end_epoch(epoch, lr, observer) {
+                return end;
             }
         }
         Status::Completed
+    }
+}
+
+/// Where a fused step takes W1's gradient product from (see [`Trainer::fused_w1`]).
+pub(crate) enum W1Source<'g> {
+    /// This job's block of `xᵀ · [dh_1 … dh_K]`, finished with the backend's rounding.
+    Shared(&'g Finish, ArrayView2<'g, f32>),
+    /// The batch `x`: multiply `xᵀ · dh` for this job alone.
+    Alone(ArrayView2<'g, f32>),
+}
+
+impl<'a> Trainer<'a> {
+    /// After step `it` of the current epoch with loss `loss`: records it, checks for divergence and asks the
+    /// observer. `Some` ends the run.
+    pub(crate) fn after_step(&mut self, it: usize, loss: f32, observer: &mut dyn Observer) -> Option<Status> {
+        let st = &mut self.state;
+        st.history.iter_loss.push(loss);
+        st.next_iteration = it + 1;
+        let l = f64::from(loss);
+        let start = *st.start_loss.get_or_insert(l);
+        if !l.is_finite() || l > DIVERGENCE_FACTOR * start.max(1.0) {
+            return Some(Status::Diverged);
+        }
+        st.epoch_loss_sum += l;
+        if observer.on_iteration(st.history.iter_loss.len() - 1, loss) == Control::Stop {
+            return Some(Status::Stopped);
+        }
+        None
+    }
+
+    /// After the last step of `epoch` (trained at `lr`): evaluates, records the epoch, keeps the best parameters,
+    /// moves to the next epoch and asks the observer. `Some` ends the run.
+    pub(crate) fn end_epoch(&mut self, epoch: usize, lr: f64, observer: &mut dyn Observer) -> Option<Status> {
+        let st = &mut self.state;
+        let record = EpochRecord {
+            epoch,
+            lr,
+            loss: st.epoch_loss_sum / self.iters as f64,
+            train_acc: accuracy_on(&st.net, self.data.x_train, self.data.y_train, &self.train_sample),
+            val_acc: accuracy_on(&st.net, self.data.x_val, self.data.y_val, &self.val_idx),
+        };
+        st.history.epochs.push(record);
+        if st.best_epoch.is_none() || record.val_acc > st.best_val_acc {
+            st.best_epoch = Some(epoch);
+            st.best_val_acc = record.val_acc;
+            st.best_net = Some(st.net.clone());
+        }
+        st.next_epoch += 1;
+        st.next_iteration = 0;
+        st.epoch_loss_sum = 0.0;
+        st.lr *= self.cfg.lr_decay;
+        (observer.on_epoch(&record) == Control::Stop).then_some(Status::Stopped)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ValidConfig {
+        &self.cfg
+    }
+
+    /// What a fused step needs of this job before the shared product `x · [W1_1 … W1_K]`: its dropout mask for step
+    /// `it` of `epoch`.
+    pub(crate) fn fused_prepare(&mut self, epoch: usize, it: usize) {
+        if let Some(m) = &mut self.mask {
+            dropout_mask(self.cfg.seed, epoch, it, self.cfg.dropout, m);
+        }
+    }
+
+    /// This job's `x · W1`, to be filled by the fused step.
+    pub(crate) fn fused_hidden(&mut self) -> &mut Array2<f32> {
+        &mut self.ws.a
+    }
+
+    /// The step of this job once its `x · W1` is in place: everything but W1, as [`TwoLayerNet::sgd_step_masked`] or
+    /// [`TwoLayerNet::loss_and_grads_into`] would do it. Returns the loss; `dL/d(x · W1)` is then [`Trainer::fused_dh`].
+    pub(crate) fn fused_upper(&mut self, yb: &[u8], lr: f64) -> f32 {
+        let reg = self.cfg.reg as f32;
+        let mask = self.mask.as_ref().map(|m| m.view());
+        let net = &mut self.state.net;
+        let (l2, upper) = match &mut self.grads {
+            None => (reg, Upper::Sgd(lr as f32)),
+            Some(g) => (if self.cfg.optimizer.l2_in_loss() { reg } else { 0.0 }, Upper::Grads(g)),
+        };
+        let reg_loss = net.reg_loss(l2);
+        let data = net.step_from_hidden(yb, l2, mask, &mut self.ws, upper);
+        data + reg_loss
+    }
+
+    /// `dL/d(x · W1)` of the last [`Trainer::fused_upper`].
+    pub(crate) fn fused_dh(&self) -> ArrayView2<'_, f32> {
+        self.ws.dh.view()
+    }
+
+    /// Finishes the step on W1 from `src` (this job's share of the shared backward product, finished as the
+    /// single-job step's GEMM would round it, or the batch to multiply alone), and copies the new W1 into `mirror`
+    /// (its block of the fused W1).
+    pub(crate) fn fused_w1(&mut self, src: W1Source<'_>, lr: f64, mut mirror: ArrayViewMut2<'_, f32>) {
+        let reg = self.cfg.reg as f32;
+        let st = &mut self.state;
+        let dh = self.ws.dh.view();
+        match &mut self.grads {
+            None => {
+                let lr = lr as f32;
+                let beta = 1.0 - lr * reg;
+                match src {
+                    W1Source::Shared(finish, g) => finish.apply(-lr, g, beta, st.net.params.w1.view_mut(), Some(mirror)),
+                    W1Source::Alone(x) => {
+                        gemm(-lr, x.t(), dh, beta, st.net.params.w1.view_mut());
+                        mirror.assign(&st.net.params.w1);
+                    }
+                }
+            }
+            Some(grads) => {
+                let kind = self.cfg.optimizer;
+                let l2 = if kind.l2_in_loss() { reg } else { 0.0 };
+                grads.w1.assign(&st.net.params.w1);
+                match src {
+                    W1Source::Shared(finish, g) => finish.apply(1.0, g, l2, grads.w1.view_mut(), None),
+                    W1Source::Alone(x) => gemm(1.0, x.t(), dh, l2, grads.w1.view_mut()),
+                }
+                let h = Hyper {
+                    lr,
+                    reg: self.cfg.reg,
+                    momentum: self.cfg.momentum,
+                    beta1: self.cfg.beta1,
+                    beta2: self.cfg.beta2,
+                    eps: self.cfg.eps,
+                };
+                st.optim.update(kind, &h, &mut st.net.params, grads);
+                mirror.assign(&st.net.params.w1);
+            }
+        }
+    }
+
+    /// The training set size, the epoch's iterations, the batch size and the image shape, for fused training.
+    pub(crate) fn fused_shape(&self) -> (usize, usize, usize, [usize; 3]) {
+        (self.data.x_train.nrows(), self.iters, self.batch, self.image_shape)
+    }
+
+    /// The data this job trains on.
+    pub(crate) fn data(&self) -> TrainData<'a> {
+        self.data
+    }
+
+    /// Marks how the last run ended, as [`Trainer::run_to`] does.
+    pub(crate) fn set_status(&mut self, status: Status) {
+        self.state.status = status;
     }
 }
 

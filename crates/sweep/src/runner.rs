@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sweep_core::cost::Shape;
+use sweep_core::fused::{FuseKey, FusedTrainer, FUSE_MAX_HIDDEN};
 use sweep_core::train::{Control, EpochRecord, Observer, Trainer};
 use sweep_core::{Dataset, Status};
 
@@ -24,6 +25,9 @@ use crate::params::describe;
 use crate::results::{ResultsDir, ResultsError};
 use crate::search::{survivors_count, Bracket, Schedule};
 use crate::states::States;
+
+/// Jobs trained together at most, unless `--fuse` says otherwise.
+pub const DEFAULT_FUSE: usize = 8;
 
 /// How to run.
 pub struct RunOptions<'a> {
@@ -37,6 +41,8 @@ pub struct RunOptions<'a> {
     /// Per-job claims on the results directory, when other processes may run the same sweep: a job runs only
     /// under its claim, and one held or recorded by another process is skipped.
     pub claims: Option<&'a crate::claims::Claims>,
+    /// Jobs trained together at most (`--fuse`; 1: each alone). See [`sweep_core::fused`].
+    pub fuse: usize,
 }
 
 /// What happened.
@@ -322,7 +328,7 @@ fn run_stage(
 ) -> Result<(), ResultsError> {
     let mut order: Vec<&Unit> = units.iter().collect();
     let work = |u: &Unit| epoch_cost(u.job, data) * (u.target - u.from.min(u.target)) as u64;
-    order.sort_by(|a, b| work(b).cmp(&work(a)).then(a.job.index.cmp(&b.job.index)));
+    order.sort_by(|a, b| stage_order(a, b, work));
 
     // The bar counts work (epochs weighted by the cost model), so its ETA holds while the first jobs still run.
     let main = multi.add(ProgressBar::new(order.iter().map(|u| work(u)).sum()));
@@ -336,6 +342,7 @@ fn run_stage(
     main.enable_steady_tick(Duration::from_millis(200));
     let job_style = ProgressStyle::with_template("  {prefix} epoch {pos}/{len} {msg}").expect("valid template");
 
+    let groups = fuse_groups(&order, opts.fuse, opts.workers.max(1));
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let held = AtomicUsize::new(0);
@@ -344,132 +351,170 @@ fn run_stage(
     let retrained = AtomicUsize::new(0);
     let stopped = AtomicBool::new(false);
     let failure: Mutex<Option<ResultsError>> = Mutex::new(None);
-    let workers = opts.workers.max(1).min(order.len().max(1));
+    let fail = |e: ResultsError| {
+        opts.stop.store(true, Ordering::Relaxed);
+        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+    };
+    let workers = opts.workers.max(1).min(groups.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().expect("thread pool");
     pool.scope(|s| {
         for _ in 0..workers {
-            s.spawn(|_| loop {
+            s.spawn(|_| 'groups: loop {
                 if opts.stop.load(Ordering::Relaxed) {
                     stopped.store(true, Ordering::Relaxed);
                     break;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(unit) = order.get(i) else { break };
-                let job = unit.job;
-                // Claimed per job, or per job and rung when jobs go through rungs.
-                let key = if multi_fidelity {
-                    format!("{}-r{}", job.id, unit.rung)
-                } else {
-                    job.id.clone()
-                };
-                let claim = match opts
-                    .claims
-                    .map(|c| c.claim_to_run(&key, || results.unit_recorded(&job.id, unit.rung, unit.last, multi_fidelity)))
-                {
-                    None => None,
-                    Some(Ok(Some(claim))) => Some(claim),
-                    Some(Ok(None)) => {
-                        // Another process runs it, or recorded it.
-                        held.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                    Some(Err(e)) => {
-                        opts.stop.store(true, Ordering::Relaxed);
-                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
-                        break;
-                    }
-                };
-                let bar = multi.add(ProgressBar::new(unit.target as u64));
-                bar.set_style(job_style.clone());
-                bar.set_prefix(format!("{} ({})", job.id, describe(&job.config)));
-                let started = Instant::now();
-                let obs = JobObserver {
-                    stop: opts.stop,
-                    bar: &bar,
-                    main: &main,
-                    job,
-                    epoch_cost: epoch_cost(job, data),
-                };
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| train_unit(unit, data, states, obs, &trained, &retrained)));
-                bar.finish_and_clear();
-                multi.remove(&bar);
-                let seconds = unit.seconds_before + started.elapsed().as_secs_f64();
-                let rung = multi_fidelity.then_some(unit.rung);
-                let ended = match outcome {
-                    Ok(Ok((_, None))) => Ok(Ended::Stopped),
-                    // Taken over by another process (this one missed its heartbeats for a whole lease): theirs to record.
-                    _ if claim.as_ref().is_some_and(|c| c.is_lost()) => continue,
-                    Ok(Ok((status, Some(o)))) => {
-                        if unit.last || status != Status::Completed {
-                            states.remove(&job.id);
-                            results.record_at(job, &o, seconds, data, rung).map(Ended::Recorded)
-                        } else {
-                            results.record_rung(job, &o, seconds, unit.rung).map(Ended::Rung)
+                let Some(group) = groups.get(i) else { break };
+                // Each job of the group runs only under its claim (per job, or per job and rung when jobs go through rungs).
+                let mut units = Vec::with_capacity(group.len());
+                let mut claims = Vec::with_capacity(group.len());
+                for &unit in group {
+                    let job = unit.job;
+                    let key = if multi_fidelity {
+                        format!("{}-r{}", job.id, unit.rung)
+                    } else {
+                        job.id.clone()
+                    };
+                    match opts
+                        .claims
+                        .map(|c| c.claim_to_run(&key, || results.unit_recorded(&job.id, unit.rung, unit.last, multi_fidelity)))
+                    {
+                        None => claims.push(None),
+                        Some(Ok(Some(claim))) => claims.push(Some(claim)),
+                        Some(Ok(None)) => {
+                            // Another process runs it, or recorded it.
+                            held.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Some(Err(e)) => {
+                            fail(e.into());
+                            break 'groups;
                         }
                     }
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => {
-                        tracing::error!("job {} failed unexpectedly; recorded as failed, the sweep goes on", job.id);
-                        states.remove(&job.id);
-                        let row = Row {
-                            rung,
-                            ..Row::failed(job, seconds)
-                        };
-                        results.append(&row).map(|_| Ended::Recorded(row))
-                    }
-                };
-                if let (Ok(Ended::Recorded(_) | Ended::Rung(_)), Some(claims), Some(claim)) = (&ended, opts.claims, claim) {
-                    if let Err(e) = claims.release(claim) {
-                        tracing::warn!("job {} is recorded but its claim could not be marked done: {e}", job.id);
-                    }
+                    units.push(unit);
                 }
-                let row = match ended {
-                    Ok(Ended::Stopped) => {
-                        stopped.store(true, Ordering::Relaxed);
-                        continue;
-                    }
-                    Ok(Ended::Recorded(row)) => {
-                        recorded.lock().unwrap_or_else(|p| p.into_inner()).push(row.clone());
-                        row
-                    }
-                    Ok(Ended::Rung(row)) => {
-                        let mut boards = boards.lock().unwrap_or_else(|p| p.into_inner());
-                        let board = &mut boards[unit.bracket];
-                        board.insert(row.best_val_acc.unwrap_or(f64::NEG_INFINITY), job.index, &job.id);
-                        drop_states(board, states, opts.state_limit);
-                        row
-                    }
-                    Err(e) => {
-                        opts.stop.store(true, Ordering::Relaxed);
-                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                        continue;
-                    }
+                if units.is_empty() {
+                    continue;
+                }
+                let bars: Vec<ProgressBar> = units
+                    .iter()
+                    .map(|unit| {
+                        let bar = multi.add(ProgressBar::new(unit.target as u64));
+                        bar.set_style(job_style.clone());
+                        bar.set_prefix(format!("{} ({})", unit.job.id, describe(&unit.job.config)));
+                        bar
+                    })
+                    .collect();
+                let started = Instant::now();
+                let mut observers: Vec<JobObserver> = units
+                    .iter()
+                    .zip(&bars)
+                    .map(|(unit, bar)| JobObserver {
+                        stop: opts.stop,
+                        bar,
+                        main: &main,
+                        job: unit.job,
+                        epoch_cost: epoch_cost(unit.job, data),
+                    })
+                    .collect();
+                let outcomes = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    train_group(&units, data, states, &mut observers, &trained, &retrained)
+                }));
+                for bar in &bars {
+                    bar.finish_and_clear();
+                    multi.remove(bar);
+                }
+                // Jobs trained together share the time they took.
+                let share = started.elapsed().as_secs_f64() / units.len() as f64;
+                let outcomes: Vec<Option<_>> = match outcomes {
+                    Ok(v) => v.into_iter().map(Some).collect(),
+                    Err(_) => units.iter().map(|_| None).collect(),
                 };
-                let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
-                let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
-                if opts.progress {
-                    // Epochs a diverged job did not run are work done too.
-                    main.inc(epoch_cost(job, data) * unit.target.saturating_sub(row.epochs_run) as u64);
-                    main.set_message(status(n));
-                } else {
-                    let what = if label.is_empty() {
-                        "job".to_string()
-                    } else {
-                        format!("{label} job")
+                for ((unit, claim), outcome) in units.iter().zip(claims).zip(outcomes) {
+                    let job = unit.job;
+                    let seconds = unit.seconds_before + share;
+                    let rung = multi_fidelity.then_some(unit.rung);
+                    let ended = match outcome {
+                        Some(Ok((_, None))) => Ok(Ended::Stopped),
+                        // Taken over by another process (this one missed its heartbeats for a whole lease): theirs to record.
+                        _ if claim.as_ref().is_some_and(|c| c.is_lost()) => continue,
+                        Some(Ok((status, Some(o)))) => {
+                            if unit.last || status != Status::Completed {
+                                states.remove(&job.id);
+                                results.record_at(job, &o, seconds, data, rung).map(Ended::Recorded)
+                            } else {
+                                results.record_rung(job, &o, seconds, unit.rung).map(Ended::Rung)
+                            }
+                        }
+                        Some(Err(e)) => Err(e),
+                        None => {
+                            tracing::error!("job {} failed unexpectedly; recorded as failed, the sweep goes on", job.id);
+                            states.remove(&job.id);
+                            let row = Row {
+                                rung,
+                                ..Row::failed(job, seconds)
+                            };
+                            results.append(&row).map(|_| Ended::Recorded(row))
+                        }
                     };
-                    tracing::info!(
-                        "{what} {n}/{} {} {} after {} epochs: val {val}, {:.1} s ({})",
-                        order.len(),
-                        job.id,
-                        if matches!(row.status, JobStatus::Completed) && !unit.last {
-                            "trained"
+                    if let (Ok(Ended::Recorded(_) | Ended::Rung(_)), Some(claims), Some(claim)) = (&ended, opts.claims, claim) {
+                        if let Err(e) = claims.release(claim) {
+                            tracing::warn!("job {} is recorded but its claim could not be marked done: {e}", job.id);
+                        }
+                    }
+                    let row = match ended {
+                        Ok(Ended::Stopped) => {
+                            stopped.store(true, Ordering::Relaxed);
+                            continue;
+                        }
+                        Ok(Ended::Recorded(row)) => {
+                            recorded.lock().unwrap_or_else(|p| p.into_inner()).push(row.clone());
+                            row
+                        }
+                        Ok(Ended::Rung(row)) => {
+                            let mut boards = boards.lock().unwrap_or_else(|p| p.into_inner());
+                            let board = &mut boards[unit.bracket];
+                            board.insert(row.best_val_acc.unwrap_or(f64::NEG_INFINITY), job.index, &job.id);
+                            drop_states(board, states, opts.state_limit);
+                            row
+                        }
+                        Err(e) => {
+                            fail(e);
+                            continue;
+                        }
+                    };
+                    let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+                    let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
+                    if opts.progress {
+                        // Epochs a diverged job did not run are work done too.
+                        main.inc(epoch_cost(job, data) * unit.target.saturating_sub(row.epochs_run) as u64);
+                        main.set_message(status(n));
+                    } else {
+                        let what = if label.is_empty() {
+                            "job".to_string()
                         } else {
-                            row.status.as_str()
-                        },
-                        row.epochs_run,
-                        seconds,
-                        describe(&job.config)
-                    );
+                            format!("{label} job")
+                        };
+                        let with = if units.len() > 1 {
+                            format!(", trained with {} others", units.len() - 1)
+                        } else {
+                            String::new()
+                        };
+                        tracing::info!(
+                            "{what} {n}/{} {} {} after {} epochs: val {val}, {:.1} s{with} ({})",
+                            order.len(),
+                            job.id,
+                            if matches!(row.status, JobStatus::Completed) && !unit.last {
+                                "trained"
+                            } else {
+                                row.status.as_str()
+                            },
+                            row.epochs_run,
+                            seconds,
+                            describe(&job.config)
+                        );
+                    }
                 }
             });
         }
@@ -504,21 +549,58 @@ fn drop_states(board: &Board, states: &States, limit: u64) {
     }
 }
 
-/// Trains a unit from its saved state (or from the start), saving the state after every epoch that is not the job's
-/// last. Returns how it ended and the outcome (`None` when stopped from outside: the state is saved, nothing else).
-fn train_unit(
-    unit: &Unit,
-    data: &Dataset,
-    states: &States,
-    mut obs: JobObserver,
-    trained: &AtomicUsize,
-    retrained: &AtomicUsize,
-) -> Result<(Status, Option<sweep_core::train::TrainOutcome>), ResultsError> {
+/// The units of a stage in groups that train together: units next to each other in `order` with the same
+/// [`FuseKey`] (the same minibatches and hidden size, at most [`FUSE_MAX_HIDDEN`] units), start and target, at most
+/// `fuse` per group, and split finer when that leaves workers idle (a run of n such units makes groups of
+/// `ceil(n / workers)`).
+fn fuse_groups<'u, 'j>(order: &[&'u Unit<'j>], fuse: usize, workers: usize) -> Vec<Vec<&'u Unit<'j>>> {
+    let same = |a: &Unit, b: &Unit| {
+        a.job.config.hidden_size <= FUSE_MAX_HIDDEN
+            && FuseKey::of(&a.job.config) == FuseKey::of(&b.job.config)
+            && (a.from, a.target) == (b.from, b.target)
+    };
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        // At least the unit itself (a wide one is alone).
+        let run = 1 + order[i + 1..].iter().take_while(|u| same(order[i], u)).count();
+        let size = fuse.max(1).min(run.div_ceil(workers).max(1));
+        groups.extend(order[i..i + run].chunks(size).map(<[_]>::to_vec));
+        i += run;
+    }
+    groups
+}
+
+/// The order in which a stage's units are handed out: most work first, units that can train together next to each
+/// other, then by job index.
+fn stage_order(a: &Unit, b: &Unit, work: impl Fn(&Unit) -> u64) -> std::cmp::Ordering {
+    let fuse = |u: &Unit| {
+        let c = &u.job.config;
+        (
+            c.hidden_size,
+            c.batch_size,
+            c.shuffle_seed,
+            c.flip.to_bits(),
+            c.crop,
+            u.from,
+            u.target,
+        )
+    };
+    work(b)
+        .cmp(&work(a))
+        .then(fuse(a).cmp(&fuse(b)))
+        .then(a.job.index.cmp(&b.job.index))
+}
+
+type UnitResult = Result<(Status, Option<sweep_core::train::TrainOutcome>), ResultsError>;
+
+/// A unit's trainer: from its saved state, or from the start.
+fn load_trainer<'d>(unit: &Unit, data: &'d Dataset, states: &States, bar: &ProgressBar, retrained: &AtomicUsize) -> Trainer<'d> {
     let job = unit.job;
     let saved = states
         .load(&job.id)
         .filter(|s| s.config == job.config && s.epochs_done() <= unit.target && s.status != Status::Diverged);
-    let mut trainer = match saved.map(|s| Trainer::resume(s, data.train_data())) {
+    let trainer = match saved.map(|s| Trainer::resume(s, data.train_data())) {
         Some(Ok(t)) => t,
         other => {
             if let Some(Err(e)) = other {
@@ -539,13 +621,64 @@ fn train_unit(
     if start < unit.from {
         retrained.fetch_add(unit.from - start, Ordering::Relaxed);
     }
-    obs.bar.set_position(start as u64);
+    bar.set_position(start as u64);
+    trainer
+}
+
+/// Trains a group of units, each from its saved state (or from the start), saving each state after every epoch that
+/// is not the job's last. Units standing at the same point train together ([`FusedTrainer`]), a unit alone by
+/// itself. Returns, per unit, how it ended and the outcome (`None` when stopped from outside: the state is saved,
+/// nothing else).
+fn train_group(
+    units: &[&Unit],
+    data: &Dataset,
+    states: &States,
+    observers: &mut [JobObserver],
+    trained: &AtomicUsize,
+    retrained: &AtomicUsize,
+) -> Vec<UnitResult> {
+    let mut trainers: Vec<Option<Trainer>> = units
+        .iter()
+        .zip(observers.iter())
+        .map(|(u, o)| Some(load_trainer(u, data, states, o.bar, retrained)))
+        .collect();
+    let mut results: Vec<Option<UnitResult>> = units.iter().map(|_| None).collect();
+    let mut observers: Vec<Option<&mut JobObserver>> = observers.iter_mut().map(Some).collect();
+    for i in 0..units.len() {
+        let Some(t) = &trainers[i] else { continue };
+        let at = (t.state().next_epoch, t.state().next_iteration);
+        let members: Vec<usize> = (i..units.len())
+            .filter(|&j| {
+                trainers[j]
+                    .as_ref()
+                    .is_some_and(|t| (t.state().next_epoch, t.state().next_iteration) == at)
+            })
+            .collect();
+        let group_units: Vec<&Unit> = members.iter().map(|&j| units[j]).collect();
+        let group_trainers: Vec<Trainer> = members.iter().filter_map(|&j| trainers[j].take()).collect();
+        let mut group_observers: Vec<&mut JobObserver> = members.iter().filter_map(|&j| observers[j].take()).collect();
+        let ended = if group_trainers.len() == 1 {
+            let trainer = group_trainers.into_iter().next().expect("one trainer");
+            vec![train_alone(group_units[0], trainer, states, &mut *group_observers[0], trained)]
+        } else {
+            train_fused(&group_units, group_trainers, states, &mut group_observers, trained)
+        };
+        for (&j, r) in members.iter().zip(ended) {
+            results[j] = Some(r);
+        }
+    }
+    results.into_iter().map(|r| r.expect("every unit trained")).collect()
+}
+
+/// One unit by itself.
+fn train_alone(unit: &Unit, mut trainer: Trainer, states: &States, obs: &mut JobObserver, trained: &AtomicUsize) -> UnitResult {
+    let job = unit.job;
     let status = loop {
         let done = trainer.state().epochs_done();
         if done >= unit.target {
             break Status::Completed;
         }
-        match trainer.run_to(done + 1, &mut obs) {
+        match trainer.run_to(done + 1, obs) {
             Status::Completed => {
                 trained.fetch_add(1, Ordering::Relaxed);
                 if !(unit.last && done + 1 == unit.target) {
@@ -560,4 +693,110 @@ fn train_unit(
         }
     };
     Ok((status, Some(trainer.into_state().into_outcome())))
+}
+
+/// Units at the same point with the same minibatches and hidden size, trained together, epoch by epoch.
+fn train_fused(
+    units: &[&Unit],
+    trainers: Vec<Trainer>,
+    states: &States,
+    observers: &mut [&mut JobObserver],
+    trained: &AtomicUsize,
+) -> Vec<UnitResult> {
+    let mut fused = FusedTrainer::new(trainers).expect("grouped by fuse key and position");
+    let mut ended: Vec<Option<UnitResult>> = units.iter().map(|_| None).collect();
+    let outcome_of = |fused: &FusedTrainer, i: usize| fused.members()[i].state().outcome();
+    let target = units[0].target;
+    loop {
+        let open: Vec<usize> = (0..units.len()).filter(|&i| ended[i].is_none()).collect();
+        let Some(&first) = open.first() else { break };
+        let done = fused.members()[first].state().epochs_done();
+        if done >= target {
+            for &i in &open {
+                ended[i] = Some(Ok((Status::Completed, Some(outcome_of(&fused, i)))));
+            }
+            break;
+        }
+        let mut obs: Vec<&mut dyn Observer> = observers.iter_mut().map(|o| &mut **o as &mut dyn Observer).collect();
+        let statuses = fused.run_epoch(&mut obs);
+        for &i in &open {
+            let save = || states.save(&units[i].job.id, fused.members()[i].state());
+            ended[i] = match statuses[i] {
+                Status::Completed => {
+                    trained.fetch_add(1, Ordering::Relaxed);
+                    if units[i].last && done + 1 == target {
+                        None
+                    } else {
+                        save().err().map(Err)
+                    }
+                }
+                Status::Stopped => Some(save().map(|_| (Status::Stopped, None))),
+                Status::Diverged => Some(Ok((Status::Diverged, Some(outcome_of(&fused, i))))),
+            };
+        }
+    }
+    ended.into_iter().map(|r| r.expect("every member ended")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sweep_core::TrainConfig;
+
+    fn job(index: usize, hidden: usize, flip: f64) -> Job {
+        Job {
+            index,
+            id: format!("j{index}"),
+            config: TrainConfig {
+                hidden_size: hidden,
+                flip,
+                ..TrainConfig::default()
+            },
+        }
+    }
+
+    fn unit(job: &Job) -> Unit<'_> {
+        Unit {
+            job,
+            bracket: 0,
+            rung: 0,
+            target: 3,
+            last: true,
+            from: 0,
+            seconds_before: 0.0,
+        }
+    }
+
+    /// Groups of jobs with the same minibatches and hidden size, split so both workers get work, capped by --fuse;
+    /// wide jobs (beyond FUSE_MAX_HIDDEN) and jobs with other augmentation alone.
+    #[test]
+    fn groups_share_minibatches_and_small_hidden_sizes_and_keep_every_worker_busy() {
+        let jobs: Vec<Job> = (0..5)
+            .map(|i| job(i, 16, 0.0))
+            .chain((5..8).map(|i| job(i, 16, 0.5)))
+            .chain((8..11).map(|i| job(i, FUSE_MAX_HIDDEN * 2, 0.0)))
+            .collect();
+        let units: Vec<Unit> = jobs.iter().map(unit).collect();
+        let mut order: Vec<&Unit> = units.iter().collect();
+        order.sort_by(|a, b| stage_order(a, b, |u| epoch_cost_of(u.job.config.hidden_size)));
+        let sizes = |fuse, workers| -> Vec<Vec<usize>> {
+            fuse_groups(&order, fuse, workers)
+                .iter()
+                .map(|g| g.iter().map(|u| u.job.index).collect())
+                .collect()
+        };
+        assert_eq!(
+            sizes(8, 2),
+            vec![vec![8], vec![9], vec![10], vec![0, 1, 2], vec![3, 4], vec![5, 6], vec![7]]
+        );
+        assert_eq!(
+            sizes(2, 1),
+            vec![vec![8], vec![9], vec![10], vec![0, 1], vec![2, 3], vec![4], vec![5, 6], vec![7]]
+        );
+        assert!(sizes(1, 2).iter().all(|g| g.len() == 1));
+    }
+
+    fn epoch_cost_of(hidden: usize) -> u64 {
+        hidden as u64
+    }
 }

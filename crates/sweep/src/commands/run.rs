@@ -32,6 +32,10 @@ pub struct Args {
     /// Parallel jobs [default: all cores].
     #[arg(long, short = 'j')]
     pub workers: Option<usize>,
+    /// Train up to K jobs together when they share the minibatches and the hidden size: one GEMM for all their
+    /// first layers, results bit-identical to training each alone. 1 turns it off.
+    #[arg(long, value_name = "K", default_value_t = runner::DEFAULT_FUSE)]
+    pub fuse: usize,
     /// Download CIFAR-10 to the data path if it does not exist (from --url).
     #[arg(long)]
     pub download: bool,
@@ -111,6 +115,12 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         Some(w) => w,
         None => num_cpus(),
     };
+    if args.fuse == 0 {
+        bail!(
+            "--fuse 0 is invalid: give at least 1 (1 trains every job alone; default {})",
+            runner::DEFAULT_FUSE
+        );
+    }
     // Everything the user can get wrong is checked before anything is written.
     check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
     let data_path = resolve_data_path(&grid, args)?;
@@ -172,6 +182,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             progress: runner::stderr_is_terminal(),
             state_limit: grid.search.state_limit,
             claims: Some(&claims),
+            fuse: args.fuse,
         },
     )?;
     if schedule.is_multi_fidelity() {

@@ -1,0 +1,402 @@
+//! Several jobs trained in one pass: jobs that see the same minibatches (same data, batch size, shuffle seed and
+//! augmentation) and have the same hidden size share the first layer's two big products, `X · [W1_1 … W1_K]` forward
+//! and `Xᵀ · [dh_1 … dh_K]` backward, one GEMM each per step instead of K; everything else (W2, the biases, the
+//! loss, the optimizer, dropout, evaluation) runs per job.
+//!
+//! Each job's history, parameters and state are bit-identical to training it alone with [`Trainer`]: the shared
+//! forward product is the same sum per output, and each job's W1 update is finished from the shared backward product
+//! as the single-job GEMM would round it ([`Finish`]). Where that rounding is not known (not x86-64 with AVX, or a
+//! batch larger than [`Finish::MAX_K`]) the backward product runs per job, still bit-identical.
+
+use ndarray::{s, Array2};
+
+use crate::linalg::{gemm, Finish};
+use crate::train::{epoch_lr, epoch_order, gather_batch, Observer, Status, Trainer, W1Source};
+
+/// The largest hidden size at which training jobs together pays. Measured with `sweep run --fuse` on the 4-job
+/// CIFAR-10 sweep of `scripts/bench-vs-pytorch.sh` (2 workers, 2-core AMD EPYC Zen 3, matrixmultiply's AVX2 kernel):
+/// fused/alone time 0.88 at H = 16, 0.95 at 64, 1.05-1.20 at 128, 1.02-1.04 at 256, 1.05-1.13 at 512. From 128 hidden
+/// units on, one job's GEMMs already run at the kernel's full rate, and the fused step's extra passes over W1 (the
+/// shared product, the copies) cost more than the shared packing of X saves.
+pub const FUSE_MAX_HIDDEN: usize = 64;
+
+/// What jobs must share to be trained together: the minibatches they see and the hidden size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FuseKey {
+    pub hidden: usize,
+    pub batch: usize,
+    pub shuffle_seed: u64,
+    pub flip: f64,
+    pub crop: usize,
+}
+
+impl FuseKey {
+    /// The key of a configuration.
+    pub fn of(cfg: &crate::TrainConfig) -> Self {
+        Self {
+            hidden: cfg.hidden_size,
+            batch: cfg.batch_size,
+            shuffle_seed: cfg.shuffle_seed,
+            flip: cfg.flip,
+            crop: cfg.crop,
+        }
+    }
+}
+
+/// Jobs trained together (see the module docs). All must have the same [`FuseKey`], train on the same data and
+/// stand at the same point (epoch and iteration).
+pub struct FusedTrainer<'a> {
+    members: Vec<Trainer<'a>>,
+    /// How each member ended, once it did (diverged, or stopped); `None` while it trains.
+    ended: Vec<Option<Status>>,
+    finish: Option<Finish>,
+    /// The W1 of the members still training, side by side: (D, K·H).
+    w1: Array2<f32>,
+    /// Which member each block of `w1` belongs to.
+    blocks: Vec<usize>,
+    a: Array2<f32>,
+    dh: Array2<f32>,
+    g: Array2<f32>,
+    xb: Array2<f32>,
+    yb: Vec<u8>,
+}
+
+/// Why jobs cannot be trained together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FuseError {
+    #[error("no jobs to train")]
+    Empty,
+    #[error("job {0} sees other minibatches or has another hidden size than the first job")]
+    Key(usize),
+    #[error("job {0} stands at another epoch or iteration than the first job")]
+    Position(usize),
+    #[error("job {0} trains on other data than the first job")]
+    Data(usize),
+}
+
+impl<'a> FusedTrainer<'a> {
+    /// Groups `members` (each a fresh or resumed [`Trainer`]) to train together.
+    pub fn new(members: Vec<Trainer<'a>>) -> Result<Self, FuseError> {
+        let first = members.first().ok_or(FuseError::Empty)?;
+        let key = FuseKey::of(first.config());
+        let at = |t: &Trainer| (t.state().next_epoch, t.state().next_iteration);
+        let data = |t: &Trainer| {
+            let d = t.data();
+            (
+                d.x_train.as_ptr(),
+                d.x_train.dim(),
+                d.x_val.as_ptr(),
+                d.x_val.dim(),
+                d.y_train.as_ptr(),
+            )
+        };
+        for (i, t) in members.iter().enumerate().skip(1) {
+            if FuseKey::of(t.config()) != key {
+                return Err(FuseError::Key(i));
+            }
+            if at(t) != at(first) {
+                return Err(FuseError::Position(i));
+            }
+            if data(t) != data(first) {
+                return Err(FuseError::Data(i));
+            }
+        }
+        let (_, _, batch, _) = first.fused_shape();
+        let d = first.data().x_train.ncols();
+        let ended = members
+            .iter()
+            .map(|t| (t.state().status == Status::Diverged).then_some(Status::Diverged))
+            .collect();
+        let mut fused = Self {
+            finish: Finish::detect().filter(|_| batch <= Finish::MAX_K),
+            ended,
+            w1: Array2::zeros((0, 0)),
+            blocks: Vec::new(),
+            a: Array2::zeros((0, 0)),
+            dh: Array2::zeros((0, 0)),
+            g: Array2::zeros((0, 0)),
+            xb: Array2::zeros((batch, d)),
+            yb: vec![0; batch],
+            members,
+        };
+        fused.regroup();
+        Ok(fused)
+    }
+
+    /// Lays out the shared buffers for the members still training.
+    fn regroup(&mut self) {
+        self.blocks = (0..self.members.len()).filter(|&i| self.ended[i].is_none()).collect();
+        let Some(&first) = self.blocks.first() else { return };
+        let (d, h) = self.members[first].state().net.params.w1.dim();
+        let (k, b) = (self.blocks.len(), self.xb.nrows());
+        self.w1 = Array2::zeros((d, k * h));
+        for (j, &i) in self.blocks.iter().enumerate() {
+            self.w1
+                .slice_mut(s![.., j * h..(j + 1) * h])
+                .assign(&self.members[i].state().net.params.w1);
+        }
+        self.a = Array2::zeros((b, k * h));
+        self.dh = Array2::zeros((b, k * h));
+        self.g = if self.finish.is_some() {
+            Array2::zeros((d, k * h))
+        } else {
+            Array2::zeros((0, 0))
+        };
+    }
+
+    /// The members, in the order given.
+    pub fn members(&self) -> &[Trainer<'a>] {
+        &self.members
+    }
+
+    /// Hands the members back (to save their states, or to go on alone).
+    pub fn into_members(self) -> Vec<Trainer<'a>> {
+        self.members
+    }
+
+    /// Whether the backward product is shared too (else it runs per job).
+    pub fn shares_backward(&self) -> bool {
+        self.finish.is_some()
+    }
+
+    /// Trains every member still training through the current epoch (from the iteration they stand at), one
+    /// observer per member. Returns each member's status: `Completed` for this epoch, `Diverged` (now or before:
+    /// it no longer trains), or `Stopped` for all when any observer asked to stop (every member then stands at the
+    /// same iteration, states ready to save and continue).
+    pub fn run_epoch(&mut self, observers: &mut [&mut dyn Observer]) -> Vec<Status> {
+        assert_eq!(observers.len(), self.members.len(), "one observer per member");
+        let stopped = self.train_epoch(observers);
+        let statuses: Vec<Status> = self
+            .ended
+            .iter()
+            .map(|e| match e {
+                Some(s) => *s,
+                None if stopped => Status::Stopped,
+                None => Status::Completed,
+            })
+            .collect();
+        for (t, &s) in self.members.iter_mut().zip(&statuses) {
+            t.set_status(s);
+        }
+        statuses
+    }
+
+    /// Returns whether an observer stopped the epoch.
+    fn train_epoch(&mut self, observers: &mut [&mut dyn Observer]) -> bool {
+        if self.blocks.is_empty() {
+            return false;
+        }
+        let lead = &self.members[self.blocks[0]];
+        let cfg = lead.config().clone();
+        let (n, iters, _, shape) = lead.fused_shape();
+        let (epoch, start) = (lead.state().next_epoch, lead.state().next_iteration);
+        let data = lead.data();
+        let lrs: Vec<f64> = self.members.iter().map(|t| epoch_lr(t.config(), epoch, t.state().lr)).collect();
+        let order = epoch_order(cfg.shuffle_seed, epoch, n);
+        let h = cfg.hidden_size;
+        for it in start..iters {
+            gather_batch(&cfg, &data, shape, epoch, it, &order, &mut self.xb, &mut self.yb);
+            gemm(1.0, self.xb.view(), self.w1.view(), 0.0, self.a.view_mut());
+            let mut losses = Vec::with_capacity(self.blocks.len());
+            for (j, &i) in self.blocks.iter().enumerate() {
+                let t = &mut self.members[i];
+                t.fused_prepare(epoch, it);
+                t.fused_hidden().assign(&self.a.slice(s![.., j * h..(j + 1) * h]));
+                losses.push(t.fused_upper(&self.yb, lrs[i]));
+                self.dh.slice_mut(s![.., j * h..(j + 1) * h]).assign(&t.fused_dh());
+            }
+            if let Some(finish) = &self.finish {
+                gemm(1.0, self.xb.t(), self.dh.view(), 0.0, self.g.view_mut());
+                for (j, &i) in self.blocks.iter().enumerate() {
+                    let cols = s![.., j * h..(j + 1) * h];
+                    self.members[i].fused_w1(W1Source::Shared(finish, self.g.slice(cols)), lrs[i], self.w1.slice_mut(cols));
+                }
+            } else {
+                for (j, &i) in self.blocks.iter().enumerate() {
+                    let cols = s![.., j * h..(j + 1) * h];
+                    self.members[i].fused_w1(W1Source::Alone(self.xb.view()), lrs[i], self.w1.slice_mut(cols));
+                }
+            }
+            let mut stop = false;
+            let mut diverged = false;
+            for (j, &i) in self.blocks.iter().enumerate() {
+                match self.members[i].after_step(it, losses[j], observers[i]) {
+                    Some(Status::Diverged) => {
+                        self.ended[i] = Some(Status::Diverged);
+                        diverged = true;
+                    }
+                    Some(_) => stop = true,
+                    None => {}
+                }
+            }
+            if diverged {
+                self.regroup();
+            }
+            if stop {
+                return true;
+            }
+            if self.blocks.is_empty() {
+                return false;
+            }
+        }
+        let mut stop = false;
+        for &i in &self.blocks {
+            stop |= self.members[i].end_epoch(epoch, lrs[i], observers[i]).is_some();
+        }
+        stop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::rng_for;
+    use crate::train::{Quiet, TrainData};
+    use crate::{Optimizer, TrainConfig, ValidConfig};
+    use ndarray::Array1;
+    use rand::Rng;
+
+    /// 3-class data whose class shows in a third of the inputs, `d` inputs (an image shape when 48).
+    fn data(n: usize, d: usize) -> (Array2<f32>, Vec<u8>, Array1<f32>) {
+        let mut r = rng_for(5, "fused-data");
+        let y: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+        let x = Array2::from_shape_fn((n, d), |(i, j)| (j * 3 / d == y[i] as usize) as u8 as f32 + r.gen::<f32>() - 0.8);
+        (x, y, Array1::from_shape_fn(d, |j| j as f32 / 100.0))
+    }
+
+    fn configs(hidden: usize, flip: f64) -> Vec<ValidConfig> {
+        let base = TrainConfig {
+            hidden_size: hidden,
+            batch_size: 40,
+            epochs: 3,
+            shuffle_seed: 11,
+            flip,
+            ..TrainConfig::default()
+        };
+        let variants = [
+            (Optimizer::Sgd, 0.05, 1e-3, 0.0, 0.95),
+            (Optimizer::Sgd, 0.2, 1e-2, 0.0, 0.9),
+            (Optimizer::Sgd, 0.01, 0.0, 0.3, 1.0),
+            (Optimizer::Momentum, 0.02, 1e-3, 0.0, 0.95),
+            (Optimizer::Nesterov, 0.02, 5e-4, 0.2, 0.95),
+            (Optimizer::Adam, 1e-3, 1e-3, 0.0, 1.0),
+            (Optimizer::AdamW, 1e-3, 1e-2, 0.0, 1.0),
+            // Diverges within the first epoch: it drops out of the group, the others go on.
+            (Optimizer::Sgd, 1e4, 0.0, 0.0, 1.0),
+        ];
+        variants
+            .iter()
+            .enumerate()
+            .map(|(i, &(optimizer, learning_rate, reg, dropout, lr_decay))| {
+                TrainConfig {
+                    optimizer,
+                    learning_rate,
+                    reg,
+                    dropout,
+                    lr_decay,
+                    seed: 100 + i as u64,
+                    ..base.clone()
+                }
+                .check()
+                .expect("valid")
+            })
+            .collect()
+    }
+
+    /// Trains `cfgs` alone to `epochs`, and fused in one group (pausing mid-epoch once), and compares every job's
+    /// state byte for byte.
+    fn assert_fused_equals_alone(d: usize, hidden: usize, flip: f64) {
+        let (x, y, mean) = data(330, d);
+        let shape = [3usize, 4, 4];
+        let train = TrainData {
+            x_train: x.slice(s![..280, ..]),
+            y_train: &y[..280],
+            x_val: x.slice(s![280.., ..]),
+            y_val: &y[280..],
+            num_classes: 3,
+            mean: mean.view(),
+            input_shape: if d == 48 { &shape } else { &[] },
+        };
+        let cfgs = configs(hidden, flip);
+        let alone: Vec<Vec<u8>> = cfgs
+            .iter()
+            .map(|c| {
+                let mut t = Trainer::new(c, train).expect("trains");
+                t.run_to(3, &mut Quiet);
+                t.into_state().to_bytes()
+            })
+            .collect();
+
+        struct StopAt(usize, usize);
+        impl Observer for StopAt {
+            fn on_iteration(&mut self, i: usize, _: f32) -> crate::train::Control {
+                if i == self.0 && self.1 == 0 {
+                    self.1 = 1;
+                    crate::train::Control::Stop
+                } else {
+                    crate::train::Control::Continue
+                }
+            }
+        }
+        let members = cfgs.iter().map(|c| Trainer::new(c, train).expect("trains")).collect();
+        let mut fused = FusedTrainer::new(members).expect("same key");
+        let mut stops: Vec<StopAt> = (0..cfgs.len()).map(|i| StopAt(if i == 2 { 9 } else { usize::MAX }, 0)).collect();
+        let mut statuses = Vec::new();
+        for _ in 0..4 {
+            let mut obs: Vec<&mut dyn Observer> = stops.iter_mut().map(|o| o as &mut dyn Observer).collect();
+            statuses.push(fused.run_epoch(&mut obs));
+            if fused.members()[0].state().epochs_done() == 3 {
+                break;
+            }
+        }
+        // The stop in epoch 2 (iteration 9 overall) stops everyone still training, mid-epoch; the diverged job is out.
+        assert_eq!(statuses[1][0], Status::Stopped);
+        assert_eq!(statuses[1][7], Status::Diverged);
+        assert_eq!(statuses.last().expect("epochs")[0], Status::Completed);
+        let fused: Vec<Vec<u8>> = fused.into_members().into_iter().map(|t| t.into_state().to_bytes()).collect();
+        for (i, (a, f)) in alone.iter().zip(&fused).enumerate() {
+            assert!(
+                a == f,
+                "job {i} ({:?}) differs fused (d={d}, hidden={hidden}, flip={flip})",
+                cfgs[i].optimizer
+            );
+        }
+    }
+
+    #[test]
+    fn fused_jobs_train_bit_for_bit_as_alone_for_every_optimizer_with_dropout_flip_and_divergence() {
+        assert_fused_equals_alone(48, 16, 0.5);
+        // Partial GEMM tiles: 20 hidden units, 50 inputs.
+        assert_fused_equals_alone(50, 20, 0.0);
+    }
+
+    #[test]
+    fn jobs_that_see_other_batches_or_stand_elsewhere_are_refused() {
+        let (x, y, mean) = data(100, 50);
+        let train = TrainData {
+            x_train: x.view(),
+            y_train: &y,
+            x_val: x.view(),
+            y_val: &y,
+            num_classes: 3,
+            mean: mean.view(),
+            input_shape: &[],
+        };
+        let cfgs = configs(16, 0.0);
+        let other_hidden = TrainConfig {
+            hidden_size: 24,
+            ..(*cfgs[0]).clone()
+        }
+        .check()
+        .expect("valid");
+        let t = |c: &ValidConfig| Trainer::new(c, train).expect("trains");
+        assert_eq!(
+            FusedTrainer::new(vec![t(&cfgs[0]), t(&other_hidden)]).err(),
+            Some(FuseError::Key(1))
+        );
+        let mut ahead = t(&cfgs[1]);
+        ahead.run_to(1, &mut Quiet);
+        assert_eq!(FusedTrainer::new(vec![t(&cfgs[0]), ahead]).err(), Some(FuseError::Position(1)));
+        assert_eq!(FusedTrainer::new(vec![]).err(), Some(FuseError::Empty));
+    }
+}
