@@ -10,7 +10,7 @@
 
 use ndarray::{s, Array2};
 
-use crate::linalg::{gemm, Finish};
+use crate::linalg::{gemm, Finish, Precision};
 use crate::train::{epoch_lr, epoch_order, gather_batch, Observer, Status, Trainer, W1Source};
 
 /// The largest hidden size at which training jobs together pays. Measured with `sweep run --fuse` on the 4-job
@@ -28,6 +28,7 @@ pub struct FuseKey {
     pub shuffle_seed: u64,
     pub flip: f64,
     pub crop: usize,
+    pub precision: Precision,
 }
 
 impl FuseKey {
@@ -39,6 +40,7 @@ impl FuseKey {
             shuffle_seed: cfg.shuffle_seed,
             flip: cfg.flip,
             crop: cfg.crop,
+            precision: cfg.precision,
         }
     }
 }
@@ -72,6 +74,8 @@ pub enum FuseError {
     Position(usize),
     #[error("job {0} trains on other data than the first job")]
     Data(usize),
+    #[error("only f32 jobs train together (bf16 jobs train alone)")]
+    Precision,
 }
 
 impl<'a> FusedTrainer<'a> {
@@ -79,6 +83,9 @@ impl<'a> FusedTrainer<'a> {
     pub fn new(members: Vec<Trainer<'a>>) -> Result<Self, FuseError> {
         let first = members.first().ok_or(FuseError::Empty)?;
         let key = FuseKey::of(first.config());
+        if key.precision != Precision::F32 {
+            return Err(FuseError::Precision);
+        }
         let at = |t: &Trainer| (t.state().next_epoch, t.state().next_iteration);
         let data = |t: &Trainer| {
             let d = t.data();

@@ -8,6 +8,52 @@ use ndarray::{Array2, ArrayBase, ArrayView2, ArrayViewMut2, Data};
 
 use crate::Scalar;
 
+/// What the matrix multiplies of training take as inputs (`precision` in the parameter table).
+///
+/// `bf16` is mixed precision: every GEMM input (the batch, the weights, the activations and the backpropagated
+/// gradients) rounded to bfloat16, products and sums in f32, master weights and their update, the loss and softmax in
+/// f32. It is **emulated**: the inputs are rounded to bf16 values held in f32 and multiplied by the f32 kernel, which
+/// gives exactly the products a bf16 kernel would (8-bit significands multiply exactly in f32) with f32 sums, but no
+/// speed: no native bf16 kernel (AMX, AVX512-BF16) is built yet, so it runs a little slower than f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    #[default]
+    F32,
+    Bf16,
+}
+
+impl Precision {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+/// `x` rounded to the nearest bfloat16 (ties to even), as an f32: the value a bf16 GEMM input holds. NaN stays NaN,
+/// infinities stay infinite, and values beyond bf16's largest finite value round to infinity, as a conversion would.
+#[inline]
+pub fn to_bf16(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    let b = x.to_bits();
+    f32::from_bits(b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000)
+}
+
+/// `src` rounded to bf16 values into `dst` (reshaped if needed); returns a view of `dst`.
+pub fn rounded_bf16<'d, F: Scalar>(src: ArrayView2<'_, F>, dst: &'d mut Array2<F>) -> ArrayView2<'d, F> {
+    if dst.dim() != src.dim() {
+        *dst = Array2::zeros(src.dim());
+    }
+    ndarray::Zip::from(&mut *dst)
+        .and(&src)
+        .for_each(|d, &s| *d = F::from_f32(to_bf16(s.to_f32().unwrap_or(f32::NAN))).unwrap_or(s));
+    dst.view()
+}
+
 /// `c = alpha * a · b + beta * c`, with `a` (m,k), `b` (k,n) and `c` (m,n).
 ///
 /// Transposed operands are passed as views (`x.t()`); the backend reads strided data directly.
@@ -187,6 +233,25 @@ mod tests {
         gemm(2.0, a.t(), b.view(), 1.0, c.view_mut());
         // a^T b = [[26, 30], [38, 44]]
         assert_eq!(c, array![[53.0, 61.0], [77.0, 89.0]]);
+    }
+
+    #[test]
+    fn bf16_rounding_keeps_8_significant_bits_ties_to_even_and_special_values() {
+        assert_eq!(to_bf16(1.0), 1.0);
+        // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties to the even one, 1.
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0), 1.0);
+        // 1 + 3 * 2^-8 lies halfway between 1 + 2^-7 and 1 + 2^-6: ties to the even one, 1 + 2^-6.
+        assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 1.0 + 1.0 / 64.0);
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0 + 1e-6), 1.0 + 1.0 / 128.0);
+        assert_eq!(to_bf16(-std::f32::consts::PI), -3.140625);
+        assert_eq!(to_bf16(f32::INFINITY), f32::INFINITY);
+        assert_eq!(to_bf16(f32::MAX), f32::INFINITY);
+        assert!(to_bf16(f32::NAN).is_nan());
+        for x in [0.1f32, -7.3e-5, 123_456.7, 2.5e30] {
+            let r = to_bf16(x);
+            assert_eq!(r.to_bits() & 0xffff, 0, "{x}: low bits cleared");
+            assert!(((r - x) / x).abs() <= 1.0 / 256.0, "{x} -> {r}: within half a bf16 ulp");
+        }
     }
 
     /// The shared-product finish gives gemm's bits for SGD's (alpha, beta), for a gradient's (1, reg) and for

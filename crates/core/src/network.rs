@@ -1,12 +1,12 @@
 //! The two-layer network of the report (affine-ReLU-affine, softmax loss, L2 on weights): forward pass, loss and analytic gradients.
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 use rand::Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ShapeError;
-use crate::linalg::{gemm, matmul};
+use crate::linalg::{gemm, matmul, rounded_bf16, Precision};
 use crate::Scalar;
 
 /// How the weights are initialized. Biases always start at zero.
@@ -190,6 +190,19 @@ pub struct Workspace<F> {
     dw2: Array2<F>,
     db2: Array1<F>,
     db1: Array1<F>,
+    /// With bf16 GEMM inputs: the rounded copies of each GEMM's inputs (`None`: f32, no copies).
+    bf16: Option<Box<Rounded<F>>>,
+}
+
+/// The bf16-rounded inputs of one step's GEMMs (see [`crate::linalg::Precision`]).
+#[derive(Debug)]
+struct Rounded<F> {
+    x: Array2<F>,
+    w1: Array2<F>,
+    a: Array2<F>,
+    w2: Array2<F>,
+    dscores: Array2<F>,
+    dh: Array2<F>,
 }
 
 impl<F: Scalar> Workspace<F> {
@@ -201,6 +214,65 @@ impl<F: Scalar> Workspace<F> {
             dw2: Array2::zeros((hidden, classes)),
             db2: Array1::zeros(classes),
             db1: Array1::zeros(hidden),
+            bf16: None,
+        }
+    }
+
+    /// The same, with the GEMM inputs in `precision`.
+    pub fn with_precision(batch: usize, hidden: usize, classes: usize, precision: Precision) -> Self {
+        let empty = || Array2::zeros((0, 0));
+        Self {
+            bf16: (precision == Precision::Bf16).then(|| {
+                Box::new(Rounded {
+                    x: empty(),
+                    w1: empty(),
+                    a: empty(),
+                    w2: empty(),
+                    dscores: empty(),
+                    dh: empty(),
+                })
+            }),
+            ..Self::new(batch, hidden, classes)
+        }
+    }
+
+    /// The precision of the GEMM inputs.
+    pub fn precision(&self) -> Precision {
+        if self.bf16.is_some() {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        }
+    }
+}
+
+/// `x · W1` into `a`, with the inputs rounded to bf16 first when `r` is given.
+fn first_layer<F: Scalar>(x: ArrayView2<'_, F>, w1: ArrayView2<'_, F>, a: &mut Array2<F>, r: Option<&mut Rounded<F>>) {
+    match r {
+        None => gemm(F::one(), x, w1, F::zero(), a.view_mut()),
+        Some(r) => {
+            let x = rounded_bf16(x, &mut r.x);
+            let w1 = rounded_bf16(w1, &mut r.w1);
+            gemm(F::one(), x, w1, F::zero(), a.view_mut());
+        }
+    }
+}
+
+/// `alpha xᵀ · dh + beta c` (W1's gradient product), with `x` as rounded by [`first_layer`] and `dh` rounded to
+/// bf16 when `r` is given.
+fn first_layer_back<F: Scalar>(
+    alpha: F,
+    x: ArrayView2<'_, F>,
+    dh: ArrayView2<'_, F>,
+    beta: F,
+    c: ArrayViewMut2<'_, F>,
+    r: Option<&mut Rounded<F>>,
+) {
+    match r {
+        None => gemm(alpha, x.t(), dh, beta, c),
+        Some(r) => {
+            let dh = rounded_bf16(dh, &mut r.dh);
+            gemm(alpha, r.x.t(), dh, beta, c);
         }
     }
 }
@@ -225,9 +297,16 @@ impl<F: Scalar> TwoLayerNet<F> {
         ws: &mut Workspace<F>,
     ) -> Loss<F> {
         let reg_loss = self.reg_loss(reg);
-        gemm(F::one(), x, self.params.w1.view(), F::zero(), ws.a.view_mut());
+        first_layer(x, self.params.w1.view(), &mut ws.a, ws.bf16.as_deref_mut());
         let data = self.step_from_hidden(y, reg, mask, ws, Upper::Sgd(lr));
-        gemm(-lr, x.t(), ws.dh.view(), F::one() - lr * reg, self.params.w1.view_mut());
+        first_layer_back(
+            -lr,
+            x,
+            ws.dh.view(),
+            F::one() - lr * reg,
+            self.params.w1.view_mut(),
+            ws.bf16.as_deref_mut(),
+        );
         Loss {
             data,
             reg: reg_loss,
@@ -251,8 +330,9 @@ impl<F: Scalar> TwoLayerNet<F> {
                     dw2,
                     db2,
                     db1,
+                    bf16,
                 } = ws;
-                let data = self.upper_grads(y, reg, mask, [a, dscores, dh], [dw2], [db2, db1]);
+                let data = self.upper_grads(y, reg, mask, [a, dscores, dh], [dw2], [db2, db1], bf16.as_deref_mut());
                 let p = &mut self.params;
                 p.w2.scaled_add(-lr, dw2);
                 p.b2.scaled_add(-lr, db2);
@@ -265,12 +345,21 @@ impl<F: Scalar> TwoLayerNet<F> {
 
     /// [`TwoLayerNet::step_from_hidden`] writing the gradients of W2, b2 and b1 into `g`, without a step.
     pub fn grads_from_hidden(&self, y: &[u8], reg: F, mask: Option<ArrayView2<'_, F>>, ws: &mut Workspace<F>, g: &mut Params<F>) -> F {
-        let Workspace { a, dscores, dh, .. } = ws;
-        self.upper_grads(y, reg, mask, [a, dscores, dh], [&mut g.w2], [&mut g.b2, &mut g.b1])
+        let Workspace { a, dscores, dh, bf16, .. } = ws;
+        self.upper_grads(
+            y,
+            reg,
+            mask,
+            [a, dscores, dh],
+            [&mut g.w2],
+            [&mut g.b2, &mut g.b1],
+            bf16.as_deref_mut(),
+        )
     }
 
     /// The forward pass from `a = x · W1` and the backward pass: the gradients of W2 (with `reg * W2`), b2 and b1
     /// into the given buffers, dL/d(x · W1) into `dh`. Returns the data loss.
+    #[allow(clippy::too_many_arguments)]
     fn upper_grads(
         &self,
         y: &[u8],
@@ -279,20 +368,30 @@ impl<F: Scalar> TwoLayerNet<F> {
         [a, dscores, dh]: [&mut Array2<F>; 3],
         [dw2]: [&mut Array2<F>; 1],
         [db2, db1]: [&mut Array1<F>; 2],
+        mut bf16: Option<&mut Rounded<F>>,
     ) -> F {
         let p = &self.params;
         relu_with_bias(a, p.b1.view());
         if let Some(m) = mask {
             *a *= &m;
         }
-        gemm(F::one(), a.view(), p.w2.view(), F::zero(), dscores.view_mut());
+        // The GEMM inputs: as they are, or rounded to bf16 (the activations, W2, and below dscores).
+        let (ar, w2r) = match bf16.as_deref_mut() {
+            None => (a.view(), p.w2.view()),
+            Some(r) => (rounded_bf16(a.view(), &mut r.a), rounded_bf16(p.w2.view(), &mut r.w2)),
+        };
+        gemm(F::one(), ar, w2r, F::zero(), dscores.view_mut());
         *dscores += &p.b2;
         let data = softmax_loss_in_place(dscores, y);
 
         dw2.assign(&p.w2);
-        gemm(F::one(), a.t(), dscores.view(), reg, dw2.view_mut());
+        let (ar, w2r, dsr) = match bf16 {
+            None => (a.view(), p.w2.view(), dscores.view()),
+            Some(r) => (r.a.view(), r.w2.view(), rounded_bf16(dscores.view(), &mut r.dscores)),
+        };
+        gemm(F::one(), ar.t(), dsr, reg, dw2.view_mut());
         db2.assign(&dscores.sum_axis(Axis(0)));
-        gemm(F::one(), dscores.view(), p.w2.t(), F::zero(), dh.view_mut());
+        gemm(F::one(), dsr, w2r.t(), F::zero(), dh.view_mut());
         relu_backward(dh, a);
         if let Some(m) = mask {
             *dh *= &m;
@@ -324,10 +423,10 @@ impl<F: Scalar> TwoLayerNet<F> {
         g: &mut Params<F>,
     ) -> Loss<F> {
         let reg_loss = self.reg_loss(reg);
-        gemm(F::one(), x, self.params.w1.view(), F::zero(), ws.a.view_mut());
+        first_layer(x, self.params.w1.view(), &mut ws.a, ws.bf16.as_deref_mut());
         let data = self.grads_from_hidden(y, reg, mask, ws, g);
         g.w1.assign(&self.params.w1);
-        gemm(F::one(), x.t(), ws.dh.view(), reg, g.w1.view_mut());
+        first_layer_back(F::one(), x, ws.dh.view(), reg, g.w1.view_mut(), ws.bf16.as_deref_mut());
         Loss {
             data,
             reg: reg_loss,
@@ -406,6 +505,7 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+    use rand_distr::{Distribution, Normal};
 
     fn toy() -> (TwoLayerNet<f64>, Array2<f64>, Vec<u8>) {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -432,6 +532,67 @@ mod tests {
         assert!(close(&net.params.w2, &(&p.w2 - &(&g.w2 * lr))));
         assert!((&net.params.b1 - &(&p.b1 - &(&g.b1 * lr))).iter().all(|d| d.abs() < 1e-12));
         assert!((&net.params.b2 - &(&p.b2 - &(&g.b2 * lr))).iter().all(|d| d.abs() < 1e-12));
+    }
+
+    /// bf16 GEMM inputs against the f64 gradients: every gradient within the error bf16's 8-bit significand allows
+    /// (a relative error of a few 1e-3 over a tensor), and measurably further off than f32 (so the inputs are
+    /// rounded); the SGD step in bf16 moves W1 by lr times the bf16 gradient.
+    #[test]
+    fn bf16_gradients_match_f64_within_bf16_precision_and_f32_ones_far_closer() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (n, d, h, c) = (64, 96, 48, 10);
+        let net64 = TwoLayerNet::<f64>::new(d, h, c, Init::Kaiming, &mut rng);
+        let x64 = Array2::from_shape_simple_fn((n, d), || Normal::new(0.0, 1.0).expect("valid").sample(&mut rng));
+        let y: Vec<u8> = (0..n).map(|i| (i * 7 % c) as u8).collect();
+        let reg = 1e-3;
+        let (loss64, g64) = net64.loss_and_grads(x64.view(), &y, reg);
+        let p32 = Params {
+            w1: net64.params.w1.mapv(|v| v as f32),
+            b1: net64.params.b1.mapv(|v| v as f32),
+            w2: net64.params.w2.mapv(|v| v as f32),
+            b2: net64.params.b2.mapv(|v| v as f32),
+        };
+        let net32 = TwoLayerNet::from_params(p32.clone()).expect("shapes");
+        let x32 = x64.mapv(|v| v as f32);
+        let rel = |a: &[f32], b: &[f64]| {
+            let num: f64 = a.iter().zip(b).map(|(&u, &v)| (f64::from(u) - v).powi(2)).sum();
+            let den: f64 = b.iter().map(|v| v * v).sum();
+            (num / den).sqrt()
+        };
+        let errors = |precision| {
+            let mut ws = Workspace::with_precision(n, h, c, precision);
+            let mut g = p32.clone();
+            let loss = net32.loss_and_grads_into(x32.view(), &y, reg as f32, None, &mut ws, &mut g);
+            let sl = |a: &Array2<f32>| a.as_slice().expect("contiguous").to_vec();
+            let sl1 = |a: &Array1<f32>| a.as_slice().expect("contiguous").to_vec();
+            let e = [
+                rel(&sl(&g.w1), g64.w1.as_slice().expect("contiguous")),
+                rel(&sl1(&g.b1), g64.b1.as_slice().expect("contiguous")),
+                rel(&sl(&g.w2), g64.w2.as_slice().expect("contiguous")),
+                rel(&sl1(&g.b2), g64.b2.as_slice().expect("contiguous")),
+            ];
+            ((f64::from(loss.total) - loss64.total).abs() / loss64.total, e, g)
+        };
+        let (l32, e32, _) = errors(Precision::F32);
+        let (l16, e16, g16) = errors(Precision::Bf16);
+        eprintln!("relative errors against f64 (W1, b1, W2, b2): bf16 {e16:?}, f32 {e32:?}; loss bf16 {l16:.1e}, f32 {l32:.1e}");
+        assert!(l32 < 1e-6 && l16 < 1e-2, "loss: f32 {l32:e}, bf16 {l16:e}");
+        for (k, name) in ["W1", "b1", "W2", "b2"].iter().enumerate() {
+            assert!(e32[k] < 1e-5, "{name}: f32 relative error {:e}", e32[k]);
+            assert!(e16[k] < 1e-2, "{name}: bf16 relative error {:e}", e16[k]);
+            assert!(
+                e16[k] > 10.0 * e32[k],
+                "{name}: bf16 ({:e}) should be visibly coarser than f32 ({:e})",
+                e16[k],
+                e32[k]
+            );
+        }
+        let mut stepped = net32.clone();
+        let mut ws = Workspace::with_precision(n, h, c, Precision::Bf16);
+        stepped.sgd_step(x32.view(), &y, reg as f32, 0.1, &mut ws);
+        let moved = &net32.params.w1 - &stepped.params.w1;
+        let want = &g16.w1 * 0.1;
+        assert!(moved.iter().zip(&want).all(|(m, w)| (m - w).abs() <= 1e-6 + 1e-3 * w.abs()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ConfigError, TrainError};
-use crate::linalg::{gemm, Finish};
+use crate::linalg::{gemm, Finish, Precision};
 use crate::network::{Init, Params, TwoLayerNet, Upper, Workspace};
 use crate::optim::{Hyper, OptimState, Optimizer};
 use crate::rng::{derive_seed, rng_for};
@@ -80,6 +80,9 @@ pub struct TrainConfig {
     /// (torchvision's `RandomCrop(size, padding=crop)`), in `0..=MAX_CROP` and below the image size (0 = off).
     #[serde(default)]
     pub crop: usize,
+    /// The GEMM inputs' precision: f32, or bf16 (mixed precision, emulated; see [`Precision`]).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// The largest `crop` accepted.
@@ -134,6 +137,7 @@ impl Default for TrainConfig {
             warmup_epochs: 0,
             flip: 0.0,
             crop: 0,
+            precision: Precision::F32,
         }
     }
 }
@@ -631,7 +635,7 @@ impl<'a> Trainer<'a> {
             val_idx: (0..data.x_val.nrows()).collect(),
             batch,
             iters,
-            ws: Workspace::new(batch, cfg.hidden_size, data.num_classes),
+            ws: Workspace::with_precision(batch, cfg.hidden_size, data.num_classes, cfg.precision),
             xb: Array2::zeros((batch, d)),
             yb: vec![0; batch],
             grads: (cfg.optimizer != Optimizer::Sgd).then(|| state.net.params.clone()),

@@ -485,8 +485,9 @@ mod tests {
         assert_eq!(
             text,
             "id,learning_rate,reg,hidden_size,lr_decay,epochs,batch_size,init_std,optimizer,momentum,beta1,beta2,eps,dropout,\
-             lr_schedule,warmup_epochs,flip,crop,seed,status,rung,epochs_run,best_epoch,best_val_acc,train_acc,final_loss,seconds\n\
-             abc,0.1,0.00001,512,0.95,10,200,kaiming,sgd,0.9,0.9,0.999,1e-8,0.0,step,0,0.0,0,42,completed,1,3,2,0.5,0.625,,1.5\n"
+             lr_schedule,warmup_epochs,flip,crop,precision,seed,status,rung,epochs_run,best_epoch,best_val_acc,train_acc,final_loss,\
+             seconds\n\
+             abc,0.1,0.00001,512,0.95,10,200,kaiming,sgd,0.9,0.9,0.999,1e-8,0.0,step,0,0.0,0,f32,42,completed,1,3,2,0.5,0.625,,1.5\n"
         );
         assert_eq!(Row::header().join(","), text.lines().next().unwrap());
         let back = rows_from_bytes(text.as_bytes(), Path::new("r.csv")).unwrap();

@@ -290,6 +290,21 @@ fn quoted(names: &[&str]) -> String {
 
 /// The canonical JSON of a configuration that its job id hashes (seeds excluded): sorted keys, no spaces, each
 /// parameter's field as core serializes it.
+/// Warns once when some of `configs` train with bf16 GEMM inputs, which are emulated (see
+/// [`sweep_core::linalg::Precision`]).
+pub fn warn_emulated_bf16<'c>(configs: impl IntoIterator<Item = &'c TrainConfig>) {
+    let n = configs
+        .into_iter()
+        .filter(|c| c.precision == sweep_core::linalg::Precision::Bf16)
+        .count();
+    if n > 0 {
+        tracing::warn!(
+            "{n} job(s) with precision = bf16: emulated (GEMM inputs rounded to bfloat16, f32 products and sums: the \
+             numerics of a bf16 kernel, not its speed; no native AMX / AVX512-BF16 kernel is built), so slower than f32"
+        );
+    }
+}
+
 pub fn canonical_json(c: &TrainConfig) -> String {
     let json = config_json(c);
     let map: serde_json::Map<String, Json> = params()

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sweep_core::cost::Shape;
 use sweep_core::fused::{FuseKey, FusedTrainer, FUSE_MAX_HIDDEN};
+use sweep_core::linalg::Precision;
 use sweep_core::train::{Control, EpochRecord, Observer, Trainer};
 use sweep_core::{Dataset, Status};
 
@@ -556,6 +557,7 @@ fn drop_states(board: &Board, states: &States, limit: u64) {
 fn fuse_groups<'u, 'j>(order: &[&'u Unit<'j>], fuse: usize, workers: usize) -> Vec<Vec<&'u Unit<'j>>> {
     let same = |a: &Unit, b: &Unit| {
         a.job.config.hidden_size <= FUSE_MAX_HIDDEN
+            && a.job.config.precision == Precision::F32
             && FuseKey::of(&a.job.config) == FuseKey::of(&b.job.config)
             && (a.from, a.target) == (b.from, b.target)
     };
@@ -582,6 +584,7 @@ fn stage_order(a: &Unit, b: &Unit, work: impl Fn(&Unit) -> u64) -> std::cmp::Ord
             c.shuffle_seed,
             c.flip.to_bits(),
             c.crop,
+            c.precision.as_str(),
             u.from,
             u.target,
         )

@@ -136,6 +136,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             )
         })?;
     }
+    sweep::params::warn_emulated_bf16(jobs.iter().map(|j| &j.config));
     let all_jobs = jobs;
     // With halving or Hyperband every rung needs the whole rung decided: shards then share all jobs, rung by rung,
     // through per-(job, rung) claims, instead of each taking a fixed part.

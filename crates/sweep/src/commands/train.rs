@@ -103,6 +103,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let mut cfg = args.params.config().context("invalid training flag")?;
     cfg.seed = args.seed;
     let cfg = cfg.check().context("invalid training flag")?;
+    sweep::params::warn_emulated_bf16([&*cfg]);
     let ds = if args.data.as_os_str() == "toy" {
         toy_dataset(args.seed, args.train_size.unwrap_or(600), 200, 200)
     } else {
