@@ -711,18 +711,10 @@ impl<'a> Trainer<'a> {
                 let loss = match &mut self.grads {
                     None => st.net.sgd_step_masked(self.xb.view(), &self.yb, reg, lr as f32, mask, &mut self.ws),
                     Some(g) => {
-                        let kind = self.cfg.optimizer;
-                        let l2 = if kind.l2_in_loss() { reg } else { 0.0 };
-                        let loss = st.net.loss_and_grads_into(self.xb.view(), &self.yb, l2, mask, &mut self.ws, g);
-                        let h = Hyper {
-                            lr,
-                            reg: self.cfg.reg,
-                            momentum: self.cfg.momentum,
-                            beta1: self.cfg.beta1,
-                            beta2: self.cfg.beta2,
-                            eps: self.cfg.eps,
-                        };
-                        st.optim.update(kind, &h, &mut st.net.params, g);
+                        let loss = st
+                            .net
+                            .loss_and_grads_into(self.xb.view(), &self.yb, l2_in_loss(&self.cfg), mask, &mut self.ws, g);
+                        st.optim.update(self.cfg.optimizer, &hyper(&self.cfg, lr), &mut st.net.params, g);
                         loss
                     }
                 }
@@ -736,6 +728,27 @@ impl<'a> Trainer<'a> {
             }
         }
         Status::Completed
+    }
+}
+
+/// The numbers an optimizer step at `lr` reads from the configuration.
+fn hyper(cfg: &TrainConfig, lr: f64) -> Hyper {
+    Hyper {
+        lr,
+        reg: cfg.reg,
+        momentum: cfg.momentum,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: cfg.eps,
+    }
+}
+
+/// The L2 strength inside the loss (and the gradient): `reg`, except for AdamW, whose decay is decoupled.
+fn l2_in_loss(cfg: &TrainConfig) -> f32 {
+    if cfg.optimizer.l2_in_loss() {
+        cfg.reg as f32
+    } else {
+        0.0
     }
 }
 
@@ -816,7 +829,7 @@ impl<'a> Trainer<'a> {
         let net = &mut self.state.net;
         let (l2, upper) = match &mut self.grads {
             None => (reg, Upper::Sgd(lr as f32)),
-            Some(g) => (if self.cfg.optimizer.l2_in_loss() { reg } else { 0.0 }, Upper::Grads(g)),
+            Some(g) => (l2_in_loss(&self.cfg), Upper::Grads(g)),
         };
         let reg_loss = net.reg_loss(l2);
         let data = net.step_from_hidden(yb, l2, mask, &mut self.ws, upper);
@@ -848,22 +861,14 @@ impl<'a> Trainer<'a> {
                 }
             }
             Some(grads) => {
-                let kind = self.cfg.optimizer;
-                let l2 = if kind.l2_in_loss() { reg } else { 0.0 };
+                let l2 = l2_in_loss(&self.cfg);
                 grads.w1.assign(&st.net.params.w1);
                 match src {
                     W1Source::Shared(finish, g) => finish.apply(1.0, g, l2, grads.w1.view_mut(), None),
                     W1Source::Alone(x) => gemm(1.0, x.t(), dh, l2, grads.w1.view_mut()),
                 }
-                let h = Hyper {
-                    lr,
-                    reg: self.cfg.reg,
-                    momentum: self.cfg.momentum,
-                    beta1: self.cfg.beta1,
-                    beta2: self.cfg.beta2,
-                    eps: self.cfg.eps,
-                };
-                st.optim.update(kind, &h, &mut st.net.params, grads);
+                st.optim
+                    .update(self.cfg.optimizer, &hyper(&self.cfg, lr), &mut st.net.params, grads);
                 mirror.assign(&st.net.params.w1);
             }
         }
