@@ -20,15 +20,16 @@ use crate::train::{epoch_lr, epoch_order, gather_batch, Observer, Status, Traine
 /// shared product, the copies) cost more than the shared packing of X saves.
 pub const FUSE_MAX_HIDDEN: usize = 64;
 
-/// What jobs must share to be trained together: the minibatches they see and the hidden size.
-#[derive(Debug, Clone, PartialEq)]
+/// What jobs must share to be trained together: the minibatches they see (batch size, shuffle seed, flip and crop),
+/// the hidden size and the precision. Ordered, so that a runner can sort jobs that share a key next to each other.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FuseKey {
-    pub hidden: usize,
-    pub batch: usize,
-    pub shuffle_seed: u64,
-    pub flip: f64,
-    pub crop: usize,
-    pub precision: Precision,
+    hidden: usize,
+    batch: usize,
+    shuffle_seed: u64,
+    flip_bits: u64,
+    crop: usize,
+    precision: Precision,
 }
 
 impl FuseKey {
@@ -38,11 +39,16 @@ impl FuseKey {
             hidden: cfg.hidden_size,
             batch: cfg.batch_size,
             shuffle_seed: cfg.shuffle_seed,
-            flip: cfg.flip,
+            flip_bits: cfg.flip.to_bits(),
             crop: cfg.crop,
             precision: cfg.precision,
         }
     }
+}
+
+/// Whether training `cfg` with others pays: f32 (bf16 jobs train alone) and at most [`FUSE_MAX_HIDDEN`] hidden units.
+pub fn worth_fusing(cfg: &crate::TrainConfig) -> bool {
+    cfg.precision == Precision::F32 && cfg.hidden_size <= FUSE_MAX_HIDDEN
 }
 
 /// Jobs trained together (see the module docs). All must have the same [`FuseKey`], train on the same data and
@@ -83,7 +89,7 @@ impl<'a> FusedTrainer<'a> {
     pub fn new(members: Vec<Trainer<'a>>) -> Result<Self, FuseError> {
         let first = members.first().ok_or(FuseError::Empty)?;
         let key = FuseKey::of(first.config());
-        if key.precision != Precision::F32 {
+        if first.config().precision != Precision::F32 {
             return Err(FuseError::Precision);
         }
         let at = |t: &Trainer| (t.state().next_epoch, t.state().next_iteration);
@@ -161,11 +167,6 @@ impl<'a> FusedTrainer<'a> {
         self.members
     }
 
-    /// Whether the backward product is shared too (else it runs per job).
-    pub fn shares_backward(&self) -> bool {
-        self.finish.is_some()
-    }
-
     /// Trains every member still training through the current epoch (from the iteration they stand at), one
     /// observer per member. Returns each member's status: `Completed` for this epoch, `Diverged` (now or before:
     /// it no longer trains), or `Stopped` for all when any observer asked to stop (every member then stands at the
@@ -207,7 +208,7 @@ impl<'a> FusedTrainer<'a> {
             let mut losses = Vec::with_capacity(self.blocks.len());
             for (j, &i) in self.blocks.iter().enumerate() {
                 let t = &mut self.members[i];
-                t.fused_prepare(epoch, it);
+                t.prepare_step(epoch, it);
                 t.fused_hidden().assign(&self.a.slice(s![.., j * h..(j + 1) * h]));
                 losses.push(t.fused_upper(&self.yb, lrs[i]));
                 self.dh.slice_mut(s![.., j * h..(j + 1) * h]).assign(&t.fused_dh());

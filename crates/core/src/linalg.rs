@@ -15,7 +15,7 @@ use crate::Scalar;
 /// f32. It is **emulated**: the inputs are rounded to bf16 values held in f32 and multiplied by the f32 kernel, which
 /// gives exactly the products a bf16 kernel would (8-bit significands multiply exactly in f32) with f32 sums, but no
 /// speed: no native bf16 kernel (AMX, AVX512-BF16) is built yet, so it runs a little slower than f32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
     #[default]

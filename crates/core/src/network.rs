@@ -235,15 +235,6 @@ impl<F: Scalar> Workspace<F> {
             ..Self::new(batch, hidden, classes)
         }
     }
-
-    /// The precision of the GEMM inputs.
-    pub fn precision(&self) -> Precision {
-        if self.bf16.is_some() {
-            Precision::Bf16
-        } else {
-            Precision::F32
-        }
-    }
 }
 
 /// `x · W1` into `a`, with the inputs rounded to bf16 first when `r` is given.

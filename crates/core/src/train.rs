@@ -693,7 +693,6 @@ impl<'a> Trainer<'a> {
             let lr = epoch_lr(&self.cfg, epoch, self.state.lr);
             let order = epoch_order(self.cfg.shuffle_seed, epoch, n);
             for it in self.state.next_iteration..iters {
-                let st = &mut self.state;
                 gather_batch(
                     &self.cfg,
                     &self.data,
@@ -704,9 +703,8 @@ impl<'a> Trainer<'a> {
                     &mut self.xb,
                     &mut self.yb,
                 );
-                if let Some(m) = &mut self.mask {
-                    dropout_mask(self.cfg.seed, epoch, it, self.cfg.dropout, m);
-                }
+                self.prepare_step(epoch, it);
+                let st = &mut self.state;
                 let mask = self.mask.as_ref().map(|m| m.view());
                 let loss = match &mut self.grads {
                     None => st.net.sgd_step_masked(self.xb.view(), &self.yb, reg, lr as f32, mask, &mut self.ws),
@@ -808,9 +806,9 @@ impl<'a> Trainer<'a> {
         &self.cfg
     }
 
-    /// What a fused step needs of this job before the shared product `x · [W1_1 … W1_K]`: its dropout mask for step
-    /// `it` of `epoch`.
-    pub(crate) fn fused_prepare(&mut self, epoch: usize, it: usize) {
+    /// What step `it` of `epoch` needs of this job before its first product (alone, or the shared one of a fused
+    /// step): its dropout mask.
+    pub(crate) fn prepare_step(&mut self, epoch: usize, it: usize) {
         if let Some(m) = &mut self.mask {
             dropout_mask(self.cfg.seed, epoch, it, self.cfg.dropout, m);
         }

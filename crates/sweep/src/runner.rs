@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sweep_core::cost::Shape;
-use sweep_core::fused::{FuseKey, FusedTrainer, FUSE_MAX_HIDDEN};
-use sweep_core::linalg::Precision;
+use sweep_core::fused::{worth_fusing, FuseKey, FusedTrainer};
 use sweep_core::train::{Control, EpochRecord, Observer, Trainer};
 use sweep_core::{Dataset, Status};
 
@@ -551,15 +550,12 @@ fn drop_states(board: &Board, states: &States, limit: u64) {
 }
 
 /// The units of a stage in groups that train together: units next to each other in `order` with the same
-/// [`FuseKey`] (the same minibatches and hidden size, at most [`FUSE_MAX_HIDDEN`] units), start and target, at most
+/// [`FuseKey`] (the same minibatches and hidden size; only jobs [`worth_fusing`]), start and target, at most
 /// `fuse` per group, and split finer when that leaves workers idle (a run of n such units makes groups of
 /// `ceil(n / workers)`).
 fn fuse_groups<'u, 'j>(order: &[&'u Unit<'j>], fuse: usize, workers: usize) -> Vec<Vec<&'u Unit<'j>>> {
     let same = |a: &Unit, b: &Unit| {
-        a.job.config.hidden_size <= FUSE_MAX_HIDDEN
-            && a.job.config.precision == Precision::F32
-            && FuseKey::of(&a.job.config) == FuseKey::of(&b.job.config)
-            && (a.from, a.target) == (b.from, b.target)
+        worth_fusing(&a.job.config) && FuseKey::of(&a.job.config) == FuseKey::of(&b.job.config) && (a.from, a.target) == (b.from, b.target)
     };
     let mut groups = Vec::new();
     let mut i = 0;
@@ -576,19 +572,7 @@ fn fuse_groups<'u, 'j>(order: &[&'u Unit<'j>], fuse: usize, workers: usize) -> V
 /// The order in which a stage's units are handed out: most work first, units that can train together next to each
 /// other, then by job index.
 fn stage_order(a: &Unit, b: &Unit, work: impl Fn(&Unit) -> u64) -> std::cmp::Ordering {
-    let fuse = |u: &Unit| {
-        let c = &u.job.config;
-        (
-            c.hidden_size,
-            c.batch_size,
-            c.shuffle_seed,
-            c.flip.to_bits(),
-            c.crop,
-            c.precision.as_str(),
-            u.from,
-            u.target,
-        )
-    };
+    let fuse = |u: &Unit| (FuseKey::of(&u.job.config), u.from, u.target);
     work(b)
         .cmp(&work(a))
         .then(fuse(a).cmp(&fuse(b)))
@@ -744,6 +728,7 @@ fn train_fused(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweep_core::fused::FUSE_MAX_HIDDEN;
     use sweep_core::TrainConfig;
 
     fn job(index: usize, hidden: usize, flip: f64) -> Job {
