@@ -36,7 +36,7 @@ pub struct RunOptions<'a> {
     pub stop: &'a AtomicBool,
     /// Draw progress bars (on a terminal); otherwise log a line per job.
     pub progress: bool,
-    /// Bytes of saved training states to keep at most between rungs (see [`crate::search::Search::state_limit`]).
+    /// Bytes of saved training states to keep on disk at most (see [`crate::search::Search::state_limit`]).
     pub state_limit: u64,
     /// Per-job claims on the results directory, when other processes may run the same sweep: a job runs only
     /// under its claim, and one held or recorded by another process is skipped.
@@ -201,7 +201,7 @@ fn active_at(
 
 /// Runs the schedule's jobs that are not recorded yet, recording each one in `results` as soon as it ends.
 pub fn run(jobs: &[Job], schedule: &Schedule, data: &Dataset, results: &ResultsDir, opts: &RunOptions) -> Result<RunSummary, ResultsError> {
-    let states = States::open(&results.dir)?;
+    let states = States::open(&results.dir, opts.state_limit)?;
     let start_finals = results.read_final()?;
     let skipped = jobs.iter().filter(|j| start_finals.contains_key(&j.id)).count();
     if skipped > 0 {
@@ -476,7 +476,7 @@ fn run_stage(
                             let mut boards = boards.lock().unwrap_or_else(|p| p.into_inner());
                             let board = &mut boards[unit.bracket];
                             board.insert(row.best_val_acc.unwrap_or(f64::NEG_INFINITY), job.index, &job.id);
-                            drop_states(board, states, opts.state_limit);
+                            drop_states(board, states, opts.state_limit, opts.workers);
                             row
                         }
                         Err(e) => {
@@ -533,13 +533,16 @@ fn run_stage(
 }
 
 /// After a job finished a rung: drops the states of the rung's finished jobs that can no longer go on, then, while
-/// the states take more than `limit` bytes, those of the lowest-ranked finished jobs (they would retrain if promoted).
-fn drop_states(board: &Board, states: &States, limit: u64) {
+/// the states would leave less than a state per worker of the `limit` bytes free, those of the lowest-ranked finished
+/// jobs (they would retrain if promoted). The room left is for the states the running jobs save next: a save that
+/// does not fit is skipped ([`States::save`]), so the limit holds, and the room keeps such skips for rare cases.
+fn drop_states(board: &Board, states: &States, limit: u64, workers: usize) {
     for (_, _, id) in board.finished.iter().skip(board.keep) {
         states.remove(id);
     }
+    let room = states.largest().saturating_mul(workers as u64);
     for (_, _, id) in board.finished.iter().take(board.keep).rev() {
-        if states.total() <= limit {
+        if states.total().saturating_add(room) <= limit {
             break;
         }
         if states.has(id) {

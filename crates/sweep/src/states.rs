@@ -2,7 +2,7 @@
 //! atomically after every epoch. A job killed mid-training continues from its last finished epoch; a job promoted
 //! by successive halving continues from the end of its rung. The files are a cache: a missing or unreadable state
 //! only means the job retrains from its start, to bit-identical results, so the runner may drop states to keep the
-//! directory within a disk budget.
+//! directory within a disk budget, and a save that would break the budget is skipped.
 
 use std::collections::HashMap;
 use std::fs;
@@ -17,6 +17,8 @@ use crate::format::STATE_DIR;
 /// The state directory of a results directory, with the size of every file in it.
 pub struct States {
     dir: PathBuf,
+    /// Bytes this process keeps on disk at most, counting files being written.
+    limit: u64,
     inner: Mutex<Sizes>,
 }
 
@@ -24,7 +26,10 @@ pub struct States {
 struct Sizes {
     files: HashMap<String, u64>,
     total: u64,
+    /// Bytes of files being written (a replaced state is on disk twice until the rename).
+    writing: u64,
     peak: u64,
+    largest: u64,
 }
 
 impl Sizes {
@@ -34,13 +39,15 @@ impl Sizes {
             None => self.files.remove(id),
         };
         self.total = self.total - old.unwrap_or(0) + size.unwrap_or(0);
-        self.peak = self.peak.max(self.total);
+        self.largest = self.largest.max(size.unwrap_or(0));
+        self.peak = self.peak.max(self.total + self.writing);
     }
 }
 
 impl States {
-    /// Opens (creating) `<results>/state/`, counting the states a previous run left.
-    pub fn open(results_dir: &Path) -> Result<States, ResultsError> {
+    /// Opens (creating) `<results>/state/`, counting the states a previous run left, to keep at most `limit` bytes
+    /// in it (see [`States::save`]).
+    pub fn open(results_dir: &Path, limit: u64) -> Result<States, ResultsError> {
         let dir = results_dir.join(STATE_DIR);
         fs::create_dir_all(&dir).map_err(|cause| ResultsError::Write { path: dir.clone(), cause })?;
         let mut sizes = Sizes::default();
@@ -59,6 +66,7 @@ impl States {
         }
         Ok(States {
             dir,
+            limit,
             inner: Mutex::new(sizes),
         })
     }
@@ -86,14 +94,21 @@ impl States {
         }
     }
 
-    /// Saves a job's state atomically (replacing the previous one).
-    pub fn save(&self, id: &str, state: &TrainState) -> Result<(), ResultsError> {
+    /// Saves a job's state atomically (replacing the previous one), unless the new file would take the bytes on disk
+    /// (with the files other workers are writing) over the limit: then nothing is written and the job keeps its
+    /// previous state, if any, which is still a valid point to continue from. Returns whether it saved.
+    pub fn save(&self, id: &str, state: &TrainState) -> Result<bool, ResultsError> {
         let bytes = state.to_bytes();
+        let size = bytes.len() as u64;
         {
             // While the new file is written, the old one is still there.
             let mut s = self.lock();
-            let during = s.total + bytes.len() as u64;
-            s.peak = s.peak.max(during);
+            if s.total + s.writing + size > self.limit {
+                tracing::debug!("job {id}: state not saved, it would take the states over their disk limit");
+                return Ok(false);
+            }
+            s.writing += size;
+            s.peak = s.peak.max(s.total + s.writing);
         }
         // Another process on the directory removes the folder when it finds it empty at its end: create it again, and
         // retry if it went away between the creation and the write.
@@ -104,6 +119,12 @@ impl States {
                 break;
             }
         }
+        let mut s = self.lock();
+        s.writing -= size;
+        if written.is_ok() {
+            s.set(id, Some(size));
+        }
+        drop(s);
         written.map_err(|source| ResultsError::State {
             id: id.to_string(),
             source: sweep_core::CheckpointError::Write {
@@ -111,8 +132,7 @@ impl States {
                 source,
             },
         })?;
-        self.lock().set(id, Some(bytes.len() as u64));
-        Ok(())
+        Ok(true)
     }
 
     /// Drops a job's state (finished, pruned, or evicted to stay within the budget).
@@ -137,6 +157,11 @@ impl States {
     /// The most bytes on disk at any time since [`States::open`] (counting a file being replaced twice).
     pub fn peak(&self) -> u64 {
         self.lock().peak
+    }
+
+    /// Bytes of the largest state saved or found so far.
+    pub fn largest(&self) -> u64 {
+        self.lock().largest
     }
 
     /// Once this process is done: drops the states of the jobs that are recorded (`is_recorded`), and the folder if

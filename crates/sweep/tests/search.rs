@@ -165,6 +165,38 @@ fn halving_finds_the_exhaustive_best_and_its_finalists_train_exactly_as_exhausti
     // Less work than exhaustive: 36 + 12*2 + 4*6 = 84 epochs at most instead of 324.
     let epochs: usize = halving.values().map(|r| r["epochs_run"].parse::<usize>().unwrap()).sum();
     assert!(epochs <= 84, "{epochs}");
+
+    // A state budget of 3 MB, too small for the survivors' states (up to 2.4 MB each at 96 hidden units): the
+    // lowest-ranked states are dropped and saves that do not fit are skipped, so the states never take more than the
+    // budget, and the promoted jobs that lost theirs retrain to the very same rows and histories.
+    let tight = subset_grid("halving").replace("[search]\n", "[search]\nstate_limit_gb = 0.003\n");
+    write(tmp.path(), "tight.toml", &tight);
+    let out = sweep()
+        .current_dir(tmp.path())
+        .args(["run", "tight.toml", "--out", "tight", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("training states took at most"))
+        .unwrap_or_else(|| panic!("no state summary in the log:\n{log}"));
+    let between = |from: &str, to: &str| -> f64 {
+        let rest = &line[line.find(from).unwrap() + from.len()..];
+        rest[..rest.find(to).unwrap()].trim().parse().unwrap()
+    };
+    let (again, peak_mb) = (between("(", " of them again"), between("at most", " MB"));
+    assert!(again > 0.0, "nothing was retrained, so the budget was not tight: {line}");
+    assert!(peak_mb > 0.0 && peak_mb <= 3.0, "the states took more than their 3 MB: {line}");
+    let tight = tmp.path().join("tight");
+    assert_eq!(rows_without_time(&tight), rows_without_time(&half));
+    for e in std::fs::read_dir(half.join("history")).unwrap().flatten() {
+        let a = std::fs::read(e.path()).unwrap();
+        let b = std::fs::read(tight.join("history").join(e.file_name())).unwrap();
+        assert!(a == b, "history {:?} differs under a tight state budget", e.file_name());
+    }
 }
 
 /// A halving sweep slow enough to be killed at many points: toy data, but many images per job.

@@ -181,7 +181,12 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             workers,
             stop: &stop,
             progress: runner::stderr_is_terminal(),
-            state_limit: grid.search.state_limit,
+            // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
+            state_limit: if schedule.is_multi_fidelity() {
+                grid.search.state_limit
+            } else {
+                u64::MAX
+            },
             claims: Some(&claims),
             fuse: args.fuse,
         },
