@@ -288,8 +288,6 @@ fn quoted(names: &[&str]) -> String {
     names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
 }
 
-/// The canonical JSON of a configuration that its job id hashes (seeds excluded): sorted keys, no spaces, each
-/// parameter's field as core serializes it.
 /// Warns once when some of `configs` train with bf16 GEMM inputs, which are emulated (see
 /// [`sweep_core::linalg::Precision`]).
 pub fn warn_emulated_bf16<'c>(configs: impl IntoIterator<Item = &'c TrainConfig>) {
@@ -305,6 +303,8 @@ pub fn warn_emulated_bf16<'c>(configs: impl IntoIterator<Item = &'c TrainConfig>
     }
 }
 
+/// The canonical JSON of a configuration that its job id hashes (seeds excluded): sorted keys, no spaces, each
+/// parameter's field as core serializes it.
 pub fn canonical_json(c: &TrainConfig) -> String {
     let json = config_json(c);
     let map: serde_json::Map<String, Json> = params()

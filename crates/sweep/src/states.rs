@@ -96,8 +96,8 @@ impl States {
 
     /// Saves a job's state atomically (replacing the previous one), unless the new file would take the bytes on disk
     /// (with the files other workers are writing) over the limit: then nothing is written and the job keeps its
-    /// previous state, if any, which is still a valid point to continue from. Returns whether it saved.
-    pub fn save(&self, id: &str, state: &TrainState) -> Result<bool, ResultsError> {
+    /// previous state, if any, which is still a valid point to continue from.
+    pub fn save(&self, id: &str, state: &TrainState) -> Result<(), ResultsError> {
         let bytes = state.to_bytes();
         let size = bytes.len() as u64;
         {
@@ -105,7 +105,7 @@ impl States {
             let mut s = self.lock();
             if s.total + s.writing + size > self.limit {
                 tracing::debug!("job {id}: state not saved, it would take the states over their disk limit");
-                return Ok(false);
+                return Ok(());
             }
             s.writing += size;
             s.peak = s.peak.max(s.total + s.writing);
@@ -131,8 +131,7 @@ impl States {
                 path: self.path(id),
                 source,
             },
-        })?;
-        Ok(true)
+        })
     }
 
     /// Drops a job's state (finished, pruned, or evicted to stay within the budget).

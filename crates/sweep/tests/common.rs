@@ -20,6 +20,22 @@ pub fn shared_cifar() -> PathBuf {
     project_root().join("../shared/cifar10")
 }
 
+/// Runs `sweep <args> --data ../shared/cifar10` in `dir` (at most 300 s), asserts that it succeeded, and returns its
+/// log (stderr).
+pub fn run_on_cifar(dir: &Path, args: &[&str]) -> String {
+    let run = sweep()
+        .current_dir(dir)
+        .args(args)
+        .arg("--data")
+        .arg(shared_cifar())
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(run.status.success(), "sweep {} failed:\n{log}", args.join(" "));
+    log
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

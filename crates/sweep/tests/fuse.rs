@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{rows_without_time, shared_cifar, sweep, write};
+use common::{rows_without_time, run_on_cifar, shared_cifar, sweep, write};
 
 /// 24 configurations: two hidden sizes (so two kinds of groups), every optimizer family, dropout on and off, random
 /// flips (so the minibatches are augmented), and an Adam rate that diverges inside its group.
@@ -14,16 +14,7 @@ const GRID: &str = "name = \"fuse\"\nseed = 2\n[data]\npath = \"unused\"\nval_si
 optimizer = [\"sgd\", \"nesterov\", \"adam\"]\ndropout = [0.0, 0.2]\nlearning_rate = [0.01, 0.5]\n";
 
 fn run(dir: &Path, out: &str, fuse: &str) -> String {
-    let run = sweep()
-        .current_dir(dir)
-        .args(["run", "grid.toml", "--out", out, "--workers", "2", "--fuse", fuse, "--data"])
-        .arg(shared_cifar())
-        .timeout(std::time::Duration::from_secs(300))
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&run.stderr).to_string();
-    assert!(run.status.success(), "sweep run --fuse {fuse} failed:\n{log}");
-    log
+    run_on_cifar(dir, &["run", "grid.toml", "--out", out, "--workers", "2", "--fuse", fuse])
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {

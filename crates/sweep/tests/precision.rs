@@ -5,22 +5,14 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::{shared_cifar, sweep, write};
+use common::{run_on_cifar, shared_cifar, write};
 
 const GRID: &str = "name = \"prec\"\nseed = 4\n[data]\npath = \"unused\"\nval_size = 500\ntrain_size = 3000\ntest_size = 300\n\
 [train]\nepochs = 4\nbatch_size = 100\nhidden_size = 48\n[grid]\nlearning_rate = [0.01, 0.03]\n";
 
 fn run(dir: &std::path::Path, grid: &str, out: &str) -> (String, HashMap<String, (String, f64)>) {
     write(dir, "grid.toml", grid);
-    let run = sweep()
-        .current_dir(dir)
-        .args(["run", "grid.toml", "--out", out, "--workers", "1", "--data"])
-        .arg(shared_cifar())
-        .timeout(std::time::Duration::from_secs(300))
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&run.stderr).to_string();
-    assert!(run.status.success(), "sweep run failed:\n{log}");
+    let log = run_on_cifar(dir, &["run", "grid.toml", "--out", out, "--workers", "1"]);
     let mut r = csv::Reader::from_path(dir.join(out).join("results.csv")).unwrap();
     let h = r.headers().unwrap().clone();
     let col = |name: &str| h.iter().position(|c| c == name).unwrap();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{rows_without_time, shared_cifar, sweep, write};
+use common::{rows_without_time, run_on_cifar, shared_cifar, sweep, write};
 
 /// The rows of a results CSV as maps of column -> value.
 fn rows(path: &Path) -> Vec<HashMap<String, String>> {
@@ -171,14 +171,7 @@ fn halving_finds_the_exhaustive_best_and_its_finalists_train_exactly_as_exhausti
     // budget, and the promoted jobs that lost theirs retrain to the very same rows and histories.
     let tight = subset_grid("halving").replace("[search]\n", "[search]\nstate_limit_gb = 0.003\n");
     write(tmp.path(), "tight.toml", &tight);
-    let out = sweep()
-        .current_dir(tmp.path())
-        .args(["run", "tight.toml", "--out", "tight", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+    let log = run_on_cifar(tmp.path(), &["run", "tight.toml", "--out", "tight"]);
     let line = log
         .lines()
         .find(|l| l.contains("training states took at most"))
