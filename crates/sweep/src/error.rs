@@ -56,7 +56,7 @@ pub enum ResultsError {
         source: sweep_core::CheckpointError,
     },
     #[error(transparent)]
-    Claim(#[from] crate::claims::ClaimError),
+    Claim(#[from] crate::cluster::claims::ClaimError),
 }
 
 /// Errors of `sweep best`.

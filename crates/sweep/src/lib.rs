@@ -1,23 +1,20 @@
-//! The sweep engine: grid files and the parameter table, jobs, the parallel runner, the results directory and its
-//! format, ranking, reports and the CIFAR-10 download, used by the `sweep` binary (whose commands live in
-//! `src/commands/`). `claims`, `shard`, `slurm` and `k8s` are the building blocks of running one sweep as many
-//! processes (per-job claims, shards, job-array and Indexed-Job manifests), and `writers` how several processes'
-//! rows and best models meet in one results directory.
+//! The sweep engine, used by the `sweep` binary (whose thin commands live in `src/commands/`). Its folders are its
+//! architecture:
+//!
+//! * [`config`]: the hyperparameter table and grid files, checked into jobs.
+//! * [`search`]: how configurations are chosen and how long each trains: sampling, the schedule of brackets and
+//!   rungs, and the rung decisions.
+//! * [`run`]: the runner that trains a schedule's jobs on worker threads, and the training states it keeps.
+//! * [`results`]: the results directory, its on-disk format, the per-process writers and the ranking (`best`).
+//! * [`cluster`]: many processes on one sweep: per-job claims, shards, Slurm job arrays, Kubernetes Indexed Jobs.
+//! * [`report`]: the HTML report; [`download`]: the CIFAR-10 download; [`error`]: every error, in one place.
 
-pub mod best;
-pub mod claims;
+pub mod cluster;
+pub mod config;
 pub mod download;
 pub mod error;
-pub mod format;
-pub mod grid;
-pub mod k8s;
-pub mod params;
 pub mod report;
 pub mod results;
-pub mod runner;
+pub mod run;
 pub mod search;
-pub mod shard;
-pub mod slurm;
-pub mod states;
 pub mod text;
-pub mod writers;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
-use sweep::format::{read_rows, BestInfo, JobStatus, Row};
-use sweep::grid::{job_id, Grid};
+use sweep::config::grid::{job_id, Grid};
 use sweep::report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
+use sweep::results::format::{read_rows, BestInfo, JobStatus, Row};
 use sweep_core::checkpoint::ModelMeta;
 use sweep_core::{Init, Model, TrainConfig, TwoLayerNet};
 

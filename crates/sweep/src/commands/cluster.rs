@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use sweep::claims::{Claims, Owner, DEFAULT_LEASE};
-use sweep::format::{read_rows, RESULTS_CSV};
-use sweep::grid::Job;
-use sweep::runner;
-use sweep::shard::{ShardContext, ShardSpec};
+use sweep::cluster::claims::{Claims, Owner, DEFAULT_LEASE};
+use sweep::cluster::shard::{ShardContext, ShardSpec};
+use sweep::config::grid::Job;
+use sweep::results::format::{read_rows, RESULTS_CSV};
+use sweep::run as runner;
 use sweep_core::Dataset;
 
 /// Work of a job in FLOPs, the runner's cost model: what shards are balanced on.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use sweep::download::{fetch_cifar10, Expected, FetchOptions, OFFICIAL_URL};
-use sweep::runner::stderr_is_terminal;
+use sweep::run::stderr_is_terminal;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use sweep::format::{read_manifest, GRID_COPY};
-use sweep::grid::{DataSource, Grid};
-use sweep::{best, writers};
+use sweep::config::grid::{DataSource, Grid};
+use sweep::results::format::{read_manifest, GRID_COPY};
+use sweep::results::{best, writers};
 
 use super::cluster;
 

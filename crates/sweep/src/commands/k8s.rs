@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sweep::grid::Grid;
-use sweep::k8s::{finish_job, indexed_job, K8sOptions};
+use sweep::cluster::k8s::{finish_job, indexed_job, K8sOptions};
+use sweep::config::grid::Grid;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use sweep::grid::Grid;
-use sweep::params::{params, Show};
+use sweep::config::grid::Grid;
+use sweep::config::params::{params, Show};
 use sweep::search::Schedule;
 use sweep_core::cost::{calibrate, Shape};
 
@@ -107,7 +107,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
 /// survive is not known before they run). Returns the text and the estimated seconds.
 fn rungs_table(
     schedule: &Schedule,
-    jobs: &[sweep::grid::Job],
+    jobs: &[sweep::config::grid::Job],
     epoch_seconds: &dyn Fn(&sweep_core::TrainConfig) -> f64,
     exhaustive: f64,
     cores: usize,

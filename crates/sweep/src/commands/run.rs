@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use sweep::grid::{DataSource, Grid};
+use sweep::config::grid::{DataSource, Grid};
+use sweep::results::best;
 use sweep::results::{check_dir, ResultsDir};
-use sweep::{best, runner};
+use sweep::run as runner;
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
 
@@ -47,10 +48,10 @@ pub struct Args {
     /// Run only shard I of N (I/N, from 0), a cost-balanced part of the jobs; `auto` reads it from a Slurm array
     /// task or a Kubernetes Indexed Job. The best's test accuracy is then left to `sweep finish DIR`.
     #[arg(long, value_name = "I/N|auto")]
-    pub shard: Option<sweep::shard::ShardSpec>,
+    pub shard: Option<sweep::cluster::shard::ShardSpec>,
     /// The number of shards for `--shard auto` in a Kubernetes Indexed Job (its `completions`); unused without
     /// --shard.
-    #[arg(long, env = sweep::shard::SHARD_COUNT_ENV)]
+    #[arg(long, env = sweep::cluster::shard::SHARD_COUNT_ENV)]
     pub shard_count: Option<usize>,
 }
 
@@ -131,12 +132,12 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
                 "{}: job {} ({}) cannot train on {}",
                 grid.file.display(),
                 job.id,
-                sweep::params::describe(&job.config),
+                sweep::config::params::describe(&job.config),
                 data.description
             )
         })?;
     }
-    sweep::params::warn_emulated_bf16(jobs.iter().map(|j| &j.config));
+    sweep::config::params::warn_emulated_bf16(jobs.iter().map(|j| &j.config));
     let all_jobs = jobs;
     // With halving or Hyperband every rung needs the whole rung decided: shards then share all jobs, rung by rung,
     // through per-(job, rung) claims, instead of each taking a fixed part.

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use sweep::grid::{DataSource, Grid};
+use sweep::cluster::slurm::{finish_script, sbatch_script, submit, SlurmOptions};
+use sweep::config::grid::{DataSource, Grid};
 use sweep::results::check_dir;
-use sweep::slurm::{finish_script, sbatch_script, submit, SlurmOptions};
 use sweep_core::checkpoint::write_atomic;
 
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Arg, ArgMatches, FromArgMatches};
-use sweep::params::{params, ValueError};
+use sweep::config::params::{params, ValueError};
 use sweep_core::data::{self, toy_dataset, DataSpec, DEFAULT_VAL_SIZE};
 use sweep_core::train::{train, Control, EpochRecord, Observer};
 use sweep_core::{Model, TrainConfig};
@@ -103,7 +103,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let mut cfg = args.params.config().context("invalid training flag")?;
     cfg.seed = args.seed;
     let cfg = cfg.check().context("invalid training flag")?;
-    sweep::params::warn_emulated_bf16([&*cfg]);
+    sweep::config::params::warn_emulated_bf16([&*cfg]);
     let ds = if args.data.as_os_str() == "toy" {
         toy_dataset(args.seed, args.train_size.unwrap_or(600), 200, 200)
     } else {

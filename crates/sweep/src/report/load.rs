@@ -2,20 +2,20 @@
 //! the rows), the rungs of a halving or Hyperband sweep (schedule from the grid copy, records from rungs/*.csv) and the
 //! jobs' history files.
 //!
-//! Everything it reads goes through the crate's own format ([`crate::format`]), parameter table and ranking.
+//! Everything it reads goes through the crate's own format ([`crate::results::format`]), parameter table and ranking.
 
 use std::path::{Path, PathBuf};
 
 use sweep_core::train::EpochRecord;
 
 use super::ReportError;
-use crate::best::rank_rows;
-use crate::format::{
+use crate::config::grid::{Axis, Grid};
+use crate::config::params::{params, Param, Value};
+use crate::results::best::rank_rows;
+use crate::results::format::{
     history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,
     RESULTS_CSV, RUNGS_DIR,
 };
-use crate::grid::{Axis, Grid};
-use crate::params::{params, Param, Value};
 use crate::search::Schedule;
 
 /// Everything the report needs from a results directory.

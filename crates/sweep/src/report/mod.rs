@@ -32,7 +32,7 @@ pub const REPORT_DIR: &str = "report";
 /// The page that ties the figures together.
 pub use crate::error::ReportError;
 use crate::error::ResultsError;
-use crate::format::JobStatus;
+use crate::results::format::JobStatus;
 
 pub const INDEX_HTML: &str = "index.html";
 /// At most this many hidden units are drawn as weight tiles.

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use super::load::{outcome, Outcome, RungStat, Sweep};
 use super::scale::fmt_num;
-use crate::best::status_text;
-use crate::format::{JobStatus, Row};
-use crate::params::{full, params, Param, Show, Value};
+use crate::config::params::{full, params, Param, Show, Value};
+use crate::results::best::status_text;
+use crate::results::format::{JobStatus, Row};
 
 /// Rows of the top table.
 const TOP_K: usize = 10;

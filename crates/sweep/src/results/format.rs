@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use sweep_core::train::{EpochRecord, TrainOutcome};
 use sweep_core::TrainConfig;
 
+use crate::config::grid::Job;
+use crate::config::params::{params, Kind, Value};
 use crate::error::ResultsError;
-use crate::grid::Job;
-use crate::params::{params, Kind, Value};
 
 pub const RESULTS_CSV: &str = "results.csv";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";
@@ -27,7 +27,7 @@ pub const HISTORY_DIR: &str = "history";
 pub const RUNGS_DIR: &str = "rungs";
 /// Training states of unfinished jobs, `state/<id>.safetensors`, removed when the sweep is done.
 pub const STATE_DIR: &str = "state";
-/// Per-writer row files (`writers/<writer>.csv`), one per `sweep run` process: see [`crate::writers`].
+/// Per-writer row files (`writers/<writer>.csv`), one per `sweep run` process: see [`crate::results::writers`].
 pub const WRITERS_DIR: &str = "writers";
 /// Best-model candidates (`candidates/<job id>.safetensors` + `.json`), from which `best.*` is published.
 pub const CANDIDATES_DIR: &str = "candidates";

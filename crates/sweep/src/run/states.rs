@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use sweep_core::train::TrainState;
 
 use crate::error::ResultsError;
-use crate::format::STATE_DIR;
+use crate::results::format::STATE_DIR;
 
 /// The state directory of a results directory, with the size of every file in it.
 pub struct States {

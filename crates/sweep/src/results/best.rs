@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::config::params::{describe_all, params, Show};
 pub use crate::error::BestError;
-use crate::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
-use crate::params::{describe_all, params, Show};
+use crate::results::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
 use crate::text::pct;
 
 /// A row with the results directory it came from.
@@ -159,7 +159,7 @@ pub fn to_table(r: &Ranking, k: usize) -> String {
 
 fn sweep_table(r: &SweepRanking, k: usize) -> String {
     // The usual columns, and any other parameter that differs between this sweep's jobs.
-    let varies = |p: &crate::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
+    let varies = |p: &crate::config::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
     let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Table) || varies(p)).collect();
     let mut out = format!("{:>4}  {:<12}", "rank", "id");
     for p in &shown {

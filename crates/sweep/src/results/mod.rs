@@ -4,8 +4,12 @@
 //! iteration), `best.safetensors` + `best.json` (replaced atomically), `grid.toml` (the grid as run), `sweep.json`
 //! (what identifies the sweep, so that a different grid is refused). With successive halving also `rungs/` (a row per
 //! job and finished non-final rung, one file per process) and `state/` (training states of unfinished jobs, see
-//! [`crate::states`]). With several processes on one directory: `writers/`, `candidates/` ([`crate::writers`]) and
-//! `claims/` ([`crate::claims`]).
+//! [`crate::run::states`]). With several processes on one directory: `writers/`, `candidates/` ([`crate::results::writers`]) and
+//! `claims/` ([`crate::cluster::claims`]).
+
+pub mod best;
+pub mod format;
+pub mod writers;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -17,18 +21,17 @@ use sweep_core::checkpoint::{write_atomic, ModelMeta};
 use sweep_core::train::TrainOutcome;
 use sweep_core::{Dataset, Model};
 
+use crate::config::grid::{Grid, Job};
 pub use crate::error::ResultsError;
-use crate::format::{
+use crate::results::format::{
     complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row,
     BEST_CHECKPOINT, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
-use crate::grid::{Grid, Job};
-use crate::writers;
 
 /// An open results directory, safe to share between worker threads.
 pub struct ResultsDir {
     pub dir: PathBuf,
-    /// This process's own row file (`writers/<writer>.csv`, created with its first row); see [`crate::writers`].
+    /// This process's own row file (`writers/<writer>.csv`, created with its first row); see [`crate::results::writers`].
     writer: PathBuf,
     csv: Mutex<Option<File>>,
     /// This process's rung records (`rungs/<writer>.csv`, created with its first record).

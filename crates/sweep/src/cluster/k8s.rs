@@ -16,7 +16,7 @@
 //!
 //! Needs Kubernetes 1.28+ for `backoffLimitPerIndex` (beta, on by default from 1.29). Pods of one sweep may run on
 //! different nodes, so the claim must be `ReadWriteMany` (NFS, CephFS, EFS, Filestore, …); the jobs' claims
-//! ([`crate::claims`]) keep two pods from running the same job.
+//! ([`crate::cluster::claims`]) keep two pods from running the same job.
 
 use serde_json::{json, Value};
 
@@ -242,8 +242,8 @@ pub fn indexed_job(opts: &K8sOptions) -> Result<String, K8sError> {
     // JOB_COMPLETION_INDEX is set by Kubernetes; the count and the Job's name (for the shard identity that lets a
     // retried pod take back its index's claims at once) are given here.
     let env = json!([
-        { "name": crate::shard::SHARD_COUNT_ENV, "value": opts.tasks.to_string() },
-        { "name": crate::shard::JOB_NAME_ENV, "valueFrom": { "fieldRef": { "fieldPath": "metadata.labels['batch.kubernetes.io/job-name']" } } },
+        { "name": crate::cluster::shard::SHARD_COUNT_ENV, "value": opts.tasks.to_string() },
+        { "name": crate::cluster::shard::JOB_NAME_ENV, "valueFrom": { "fieldRef": { "fieldPath": "metadata.labels['batch.kubernetes.io/job-name']" } } },
     ]);
     let spec = json!({
         "completionMode": "Indexed",

@@ -128,7 +128,7 @@ struct TableFile {
 }
 
 /// The table file, compiled into the binary.
-const TABLE: &str = include_str!("../assets/params.toml");
+const TABLE: &str = include_str!("../../assets/params.toml");
 
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())

@@ -6,6 +6,8 @@
 //! validation accuracy (ties to the lower job index), read back from the rung records (`rungs/`), so that the decisions depend only on
 //! the recorded numbers: not on the worker count, the finishing order, or whether the sweep was interrupted.
 
+pub mod states;
+
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::panic::AssertUnwindSafe;
@@ -19,12 +21,12 @@ use sweep_core::fused::{worth_fusing, FuseKey, FusedTrainer};
 use sweep_core::train::{Control, EpochRecord, Observer, Trainer};
 use sweep_core::{Dataset, Status};
 
-use crate::format::{JobStatus, Row};
-use crate::grid::Job;
-use crate::params::describe;
+use crate::config::grid::Job;
+use crate::config::params::describe;
+use crate::results::format::{JobStatus, Row};
 use crate::results::{ResultsDir, ResultsError};
+use crate::run::states::States;
 use crate::search::{survivors_count, Bracket, Schedule};
-use crate::states::States;
 
 /// Jobs trained together at most, unless `--fuse` says otherwise.
 pub const DEFAULT_FUSE: usize = 8;
@@ -40,7 +42,7 @@ pub struct RunOptions<'a> {
     pub state_limit: u64,
     /// Per-job claims on the results directory, when other processes may run the same sweep: a job runs only
     /// under its claim, and one held or recorded by another process is skipped.
-    pub claims: Option<&'a crate::claims::Claims>,
+    pub claims: Option<&'a crate::cluster::claims::Claims>,
     /// Jobs trained together at most (`--fuse`; 1: each alone). See [`sweep_core::fused`].
     pub fuse: usize,
 }

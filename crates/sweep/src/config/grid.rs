@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 use sweep_core::TrainConfig;
 use toml::{Spanned, Value};
 
+use crate::config::params::{self, Param, Value as PValue};
 pub use crate::error::GridError;
-use crate::params::{self, Param, Value as PValue};
 use crate::search::{sample_configs, Search};
 use crate::text::hex;
 

@@ -1,0 +1,188 @@
+//! The schedule of a search: successive halving's ladder of rungs, Hyperband's brackets, and how many jobs each
+//! rung keeps. The runner, `sweep plan` and the report read it.
+
+use crate::config::grid::Job;
+
+use super::{Method, Search};
+
+impl Search {
+    /// for r < s = floor(log_eta(max / min_epochs)), then `max` (`[1, 3, 10]` for eta 3 from 1 to 10).
+    pub fn ladder(&self, max: usize) -> Vec<usize> {
+        let mut rungs = vec![];
+        let mut e = self.min_epochs;
+        while e.saturating_mul(self.eta) <= max {
+            rungs.push(e);
+            e *= self.eta;
+        }
+        rungs.push(max);
+        rungs
+    }
+
+    /// Hyperband's bracket sizes: bracket s (index 0 = s_max, the most aggressive) starts this many configurations.
+    pub(super) fn hyperband_counts(&self, s_max: usize) -> Vec<usize> {
+        (0..=s_max)
+            .rev()
+            .map(|s| ((s_max + 1) as f64 / (s + 1) as f64 * (self.eta as f64).powi(s as i32)).ceil() as usize)
+            .collect()
+    }
+
+    /// The schedule of `jobs` (indices are job indices), for a sweep whose seed is `seed`.
+    pub fn schedule(&self, jobs: &[Job], seed: u64) -> Schedule {
+        let all: Vec<usize> = (0..jobs.len()).collect();
+        if !self.method.is_multi_fidelity() || jobs.is_empty() {
+            return Schedule {
+                eta: self.eta,
+                brackets: vec![Bracket { jobs: all, rungs: vec![] }],
+            };
+        }
+        let max = jobs[0].config.epochs;
+        let ladder = self.ladder(max);
+        if self.method == Method::Halving {
+            return Schedule {
+                eta: self.eta,
+                brackets: vec![Bracket { jobs: all, rungs: ladder }],
+            };
+        }
+        let s_max = ladder.len() - 1;
+        let counts = self.hyperband_counts(s_max);
+        // Deal the jobs to brackets in proportion to Li et al.'s counts (largest remainder), in a seeded order.
+        let total: usize = counts.iter().sum();
+        let n = jobs.len();
+        let mut sizes: Vec<usize> = counts.iter().map(|c| c * n / total).collect();
+        let mut rest: Vec<(usize, usize)> = counts.iter().enumerate().map(|(i, c)| (c * n % total, i)).collect();
+        rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, i) in rest.iter().take(n - sizes.iter().sum::<usize>()) {
+            sizes[*i] += 1;
+        }
+        let mut order = all;
+        {
+            use rand::seq::SliceRandom;
+            order.shuffle(&mut sweep_core::rng::rng_for(seed, "hyperband-brackets"));
+        }
+        let mut brackets = Vec::new();
+        let mut at = 0;
+        for (b, size) in sizes.into_iter().enumerate() {
+            let mut members: Vec<usize> = order[at..at + size].to_vec();
+            members.sort_unstable();
+            at += size;
+            if !members.is_empty() {
+                brackets.push(Bracket {
+                    jobs: members,
+                    rungs: ladder[b..].to_vec(),
+                });
+            }
+        }
+        Schedule { eta: self.eta, brackets }
+    }
+}
+
+/// One successive halving: its jobs and the epochs of its rungs (empty: one rung, each job to its own `epochs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bracket {
+    pub jobs: Vec<usize>,
+    pub rungs: Vec<usize>,
+}
+
+impl Bracket {
+    /// Number of rungs (1 for a plain sweep).
+    pub fn rung_count(&self) -> usize {
+        self.rungs.len().max(1)
+    }
+
+    /// The epoch a job trains to in rung `r`.
+    pub fn target(&self, r: usize, job: &Job) -> usize {
+        self.rungs.get(r).copied().unwrap_or(job.config.epochs)
+    }
+
+    /// Whether rung `r` is the bracket's last.
+    pub fn is_last(&self, r: usize) -> bool {
+        r + 1 >= self.rung_count()
+    }
+
+    /// The planned number of jobs in each rung: n, ceil(n / eta), ...
+    pub fn planned_counts(&self, eta: usize) -> Vec<usize> {
+        let mut n = self.jobs.len();
+        (0..self.rung_count())
+            .map(|r| {
+                if r > 0 {
+                    n = survivors_count(n, eta);
+                }
+                n
+            })
+            .collect()
+    }
+}
+
+/// How many of a rung's `n` jobs go on.
+pub fn survivors_count(n: usize, eta: usize) -> usize {
+    n.div_ceil(eta)
+}
+
+/// The jobs and their rungs; a plain sweep is one bracket of one rung.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub eta: usize,
+    pub brackets: Vec<Bracket>,
+}
+
+impl Schedule {
+    /// The most rungs of any bracket (the runner's stages).
+    pub fn stages(&self) -> usize {
+        self.brackets.iter().map(Bracket::rung_count).max().unwrap_or(0)
+    }
+
+    /// Whether jobs stop early.
+    pub fn is_multi_fidelity(&self) -> bool {
+        self.brackets.iter().any(|b| !b.rungs.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::grid::Grid;
+    use std::path::Path;
+
+    fn grid(text: &str) -> Grid {
+        Grid::parse(Path::new("g.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn ladder_ends_at_the_last_epoch() {
+        let s = Search::default();
+        assert_eq!(s.ladder(10), vec![1, 3, 10]);
+        assert_eq!(s.ladder(9), vec![1, 3, 9]);
+        assert_eq!(s.ladder(27), vec![1, 3, 9, 27]);
+        assert_eq!(s.ladder(2), vec![2]);
+        // Li et al.'s s_max = floor(log_eta(40 / 5)) = 1: a rung at 15 would be followed by one at 45 > 40.
+        let five = Search {
+            min_epochs: 5,
+            ..s.clone()
+        };
+        assert_eq!(five.ladder(40), vec![5, 40]);
+        assert_eq!(five.ladder(45), vec![5, 15, 45]);
+        assert_eq!(Search { eta: 2, ..s }.ladder(8), vec![1, 2, 4, 8]);
+    }
+
+    #[test]
+    fn hyperband_brackets_follow_li_et_al() {
+        let s = Search {
+            method: Method::Hyperband,
+            ..Search::default()
+        };
+        // R = 27, eta = 3: s_max = 3, n = 27, 12, 6, 4 (Li et al. 2018, Table 1 with R = 81 scaled down by one rung).
+        assert_eq!(s.hyperband_counts(3), vec![27, 12, 6, 4]);
+        let g = grid("seed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 27\n[search]\nmethod = \"hyperband\"\n[grid]\nlearning_rate = { log = [1e-3, 1.0] }\nreg = { log = [1e-6, 1e-2] }\n");
+        let jobs = g.jobs();
+        assert_eq!(jobs.len(), 49);
+        let sched = g.search.schedule(&jobs, g.seed);
+        let sizes: Vec<usize> = sched.brackets.iter().map(|b| b.jobs.len()).collect();
+        assert_eq!(sizes, vec![27, 12, 6, 4]);
+        let rungs: Vec<Vec<usize>> = sched.brackets.iter().map(|b| b.rungs.clone()).collect();
+        assert_eq!(rungs, vec![vec![1, 3, 9, 27], vec![3, 9, 27], vec![9, 27], vec![27]]);
+        let mut all: Vec<usize> = sched.brackets.iter().flat_map(|b| b.jobs.clone()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..49).collect::<Vec<_>>(), "every job in exactly one bracket");
+        assert_eq!(sched.brackets[0].planned_counts(3), vec![27, 9, 3, 1]);
+    }
+}
