@@ -31,6 +31,9 @@ pub const STATE_DIR: &str = "state";
 pub const WRITERS_DIR: &str = "writers";
 /// Best-model candidates (`candidates/<job id>.safetensors` + `.json`), from which `best.*` is published.
 pub const CANDIDATES_DIR: &str = "candidates";
+/// The live progress log of each process, `progress/<writer>.jsonl` (one [`ProgressLine`] per line): what is
+/// running and every evaluated point, for watching a sweep while it runs. Rows stay the truth for how jobs ended.
+pub const PROGRESS_DIR: &str = "progress";
 
 /// How a job ended, as written in `results.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -419,6 +422,96 @@ impl BestInfo {
     /// Higher validation accuracy wins; ties go to the lower job index, so the result does not depend on finishing order.
     pub fn beats(&self, other: &BestInfo) -> bool {
         self.val_acc > other.val_acc || (self.val_acc == other.val_acc && self.index < other.index)
+    }
+}
+
+/// One line of a progress log: when, which job, in which rung (`None` outside halving and Hyperband), and what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressLine {
+    /// Seconds since 1970 (the writing process's clock).
+    pub t: f64,
+    pub id: String,
+    pub rung: Option<usize>,
+    pub what: Progress,
+}
+
+/// What a progress line says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// A unit of work started: the job trains from `from` epochs to `to` (both may be fractional).
+    Start { from: f64, to: f64 },
+    /// A point was evaluated after `epoch` epochs (fractional where a rung ends mid-epoch): its metrics (for the
+    /// built-in network `val_acc`, `train_acc`, `loss`, `lr`; a program's own keys for command trials). A metric
+    /// that is not a finite number is written as `null` and read back as NaN.
+    Point {
+        epoch: f64,
+        metrics: std::collections::BTreeMap<String, f64>,
+    },
+}
+
+/// The JSON form of a progress line (flat, so that each line reads on its own).
+#[derive(Serialize, Deserialize)]
+struct ProgressJson {
+    t: f64,
+    id: String,
+    rung: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    from: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    to: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    metrics: Option<std::collections::BTreeMap<String, Option<f64>>>,
+}
+
+impl ProgressLine {
+    /// The line as written (JSON and a newline).
+    pub fn to_json_line(&self) -> Vec<u8> {
+        let mut j = ProgressJson {
+            t: self.t,
+            id: self.id.clone(),
+            rung: self.rung,
+            event: None,
+            from: None,
+            to: None,
+            epoch: None,
+            metrics: None,
+        };
+        match &self.what {
+            Progress::Start { from, to } => {
+                j.event = Some("start".into());
+                (j.from, j.to) = (Some(*from), Some(*to));
+            }
+            Progress::Point { epoch, metrics } => {
+                j.epoch = Some(*epoch);
+                j.metrics = Some(metrics.iter().map(|(k, v)| (k.clone(), v.is_finite().then_some(*v))).collect());
+            }
+        }
+        let mut line = serde_json::to_vec(&j).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+
+    /// A line of a progress log; `None` for one that is not (torn, or written by something else).
+    pub fn parse(line: &[u8]) -> Option<ProgressLine> {
+        let j: ProgressJson = serde_json::from_slice(line).ok()?;
+        let what = match (j.event.as_deref(), j.from, j.to, j.epoch, j.metrics) {
+            (Some("start"), Some(from), Some(to), _, _) => Progress::Start { from, to },
+            (None, _, _, Some(epoch), Some(m)) => Progress::Point {
+                epoch,
+                metrics: m.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect(),
+            },
+            _ => return None,
+        };
+        Some(ProgressLine {
+            t: j.t,
+            id: j.id,
+            rung: j.rung,
+            what,
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod best;
 pub mod format;
+pub mod progress;
 pub mod writers;
 
 use std::collections::{HashMap, HashSet};

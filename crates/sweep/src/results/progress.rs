@@ -1,0 +1,183 @@
+//! The progress logs of a results directory (`progress/<writer>.jsonl`, see [`ProgressLine`]): each process appends
+//! a line when a unit of work starts and after every evaluated point, flushed but not synced (the rows are the
+//! durable record; this is the live view). [`ProgressLog`] writes this process's file; [`ProgressReader`] follows
+//! every process's file, returning only the lines added since its last call.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::ResultsError;
+use crate::results::format::{complete_lines, Progress, ProgressLine, PROGRESS_DIR};
+
+/// Seconds since 1970, as progress lines carry them.
+pub fn now_unix() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// This process's progress log (created with its first line).
+pub struct ProgressLog {
+    path: PathBuf,
+    file: Mutex<Option<File>>,
+}
+
+impl ProgressLog {
+    /// The log of writer `writer` (the same name as its `writers/<writer>.csv`) in results directory `dir`.
+    pub fn new(dir: &Path, writer: &str) -> ProgressLog {
+        ProgressLog {
+            path: dir.join(PROGRESS_DIR).join(format!("{writer}.jsonl")),
+            file: Mutex::new(None),
+        }
+    }
+
+    /// Appends a line (one write). A log that cannot be written is a warning, not an error: it is only a view.
+    pub fn write(&self, line: &ProgressLine) {
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            let opened = self
+                .path
+                .parent()
+                .map_or(Ok(()), fs::create_dir_all)
+                .and_then(|_| OpenOptions::new().create(true).append(true).open(&self.path));
+            match opened {
+                Ok(file) => *f = Some(file),
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot write the progress log {}: {e}; the sweep goes on without it",
+                        self.path.display()
+                    );
+                    return;
+                }
+            }
+        }
+        if let Some(file) = f.as_mut() {
+            if let Err(e) = file.write_all(&line.to_json_line()).and_then(|_| file.flush()) {
+                tracing::warn!("cannot append to the progress log {}: {e}", self.path.display());
+            }
+        }
+    }
+
+    /// A unit of work of job `id` starts: from `from` epochs to `to`.
+    pub fn start(&self, id: &str, rung: Option<usize>, from: f64, to: f64) {
+        self.write(&ProgressLine {
+            t: now_unix(),
+            id: id.to_string(),
+            rung,
+            what: Progress::Start { from, to },
+        });
+    }
+
+    /// Job `id` was evaluated after `epoch` epochs.
+    pub fn point(&self, id: &str, rung: Option<usize>, epoch: f64, metrics: impl IntoIterator<Item = (&'static str, f64)>) {
+        self.write(&ProgressLine {
+            t: now_unix(),
+            id: id.to_string(),
+            rung,
+            what: Progress::Point {
+                epoch,
+                metrics: metrics.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            },
+        });
+    }
+}
+
+/// Follows the progress logs of a results directory: each [`ProgressReader::poll`] returns the complete lines added
+/// to any process's log since the previous call (a torn last line is left for the next call, a malformed one is
+/// skipped). It only reads, and holds no file open between calls.
+#[derive(Debug, Default)]
+pub struct ProgressReader {
+    dir: PathBuf,
+    offsets: HashMap<PathBuf, u64>,
+}
+
+impl ProgressReader {
+    pub fn new(results_dir: &Path) -> ProgressReader {
+        ProgressReader {
+            dir: results_dir.join(PROGRESS_DIR),
+            offsets: HashMap::new(),
+        }
+    }
+
+    /// The new lines of every log, file by file in name order.
+    pub fn poll(&mut self) -> Result<Vec<ProgressLine>, ResultsError> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Ok(Vec::new());
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect();
+        files.sort();
+        let mut out = Vec::new();
+        for path in files {
+            let at = self.offsets.get(&path).copied().unwrap_or(0);
+            let rerr = |source| ResultsError::Read {
+                path: path.clone(),
+                source,
+            };
+            let mut f = File::open(&path).map_err(rerr)?;
+            f.seek(SeekFrom::Start(at)).map_err(rerr)?;
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).map_err(rerr)?;
+            let keep = complete_lines(&bytes);
+            out.extend(
+                bytes[..keep]
+                    .split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .filter_map(ProgressLine::parse),
+            );
+            self.offsets.insert(path, at + keep as u64);
+        }
+        Ok(out)
+    }
+}
+
+/// Every line of every progress log of a results directory.
+pub fn read_progress(results_dir: &Path) -> Result<Vec<ProgressLine>, ResultsError> {
+    ProgressReader::new(results_dir).poll()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_a_reader_returns_only_new_complete_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ProgressLog::new(dir.path(), "w1");
+        log.start("a", Some(0), 0.0, 0.5);
+        log.point("a", Some(0), 0.5, [("val_acc", 0.25), ("loss", f64::INFINITY)]);
+        let mut r = ProgressReader::new(dir.path());
+        let lines = r.poll().unwrap();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].what, Progress::Start { from: 0.0, to: 0.5 });
+        let Progress::Point { epoch, metrics } = &lines[1].what else {
+            panic!("{:?}", lines[1])
+        };
+        assert_eq!((*epoch, metrics["val_acc"]), (0.5, 0.25));
+        assert!(metrics["loss"].is_nan(), "a non-finite metric is written as null and read as NaN");
+        assert!(r.poll().unwrap().is_empty(), "nothing new");
+        // Another process's file, with a torn last line: only the complete line now, the rest once it is whole.
+        let other = dir.path().join(PROGRESS_DIR).join("w2.jsonl");
+        let line = ProgressLine {
+            t: 1.0,
+            id: "b".into(),
+            rung: None,
+            what: Progress::Start { from: 1.0, to: 2.0 },
+        }
+        .to_json_line();
+        let mut bytes = line.clone();
+        bytes.extend_from_slice(&line[..10]);
+        fs::write(&other, &bytes).unwrap();
+        let new = r.poll().unwrap();
+        assert_eq!((new.len(), new[0].id.as_str()), (1, "b"));
+        let mut f = OpenOptions::new().append(true).open(&other).unwrap();
+        f.write_all(&line[10..]).unwrap();
+        f.write_all(b"not json\n").unwrap();
+        assert_eq!(r.poll().unwrap().len(), 1, "the torn line once whole; the malformed one skipped");
+        assert_eq!(read_progress(dir.path()).unwrap().len(), 4);
+    }
+}
