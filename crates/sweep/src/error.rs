@@ -57,6 +57,17 @@ pub enum ResultsError {
     },
     #[error(transparent)]
     Claim(#[from] crate::cluster::claims::ClaimError),
+    #[error(
+        "{dir}: the recorded rows leave work that cannot start and that no other process holds; this is a bug: \
+         please report it with the directory's results.csv, rungs/ and claims/"
+    )]
+    Stuck { dir: PathBuf },
+    #[error("cannot start {workers} worker threads (give fewer with --workers)")]
+    Threads {
+        workers: usize,
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
 }
 
 /// Errors of `sweep best`.

@@ -173,23 +173,25 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     );
     let started = std::time::Instant::now();
     let schedule = grid.search.schedule(&jobs, grid.seed);
+    // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
+    let state_limit = if schedule.is_multi_fidelity() {
+        grid.search.state_limit
+    } else {
+        u64::MAX
+    };
+    let states = sweep::run::states::States::open(&out, state_limit)?;
+    let network = runner::Network::new(&data, states, args.fuse, workers);
+    let mut scheduler = runner::Stages::new(&jobs, &schedule, |job| runner::job_shape(job, &data).epoch_flops() / 1_000);
     let summary = runner::run(
         &jobs,
-        &schedule,
-        &data,
+        &mut scheduler,
+        &network,
         &results,
         &runner::RunOptions {
             workers,
             stop: &stop,
             progress: runner::stderr_is_terminal(),
-            // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
-            state_limit: if schedule.is_multi_fidelity() {
-                grid.search.state_limit
-            } else {
-                u64::MAX
-            },
             claims: Some(&claims),
-            fuse: args.fuse,
         },
     )?;
     if schedule.is_multi_fidelity() {

@@ -18,16 +18,16 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sweep_core::checkpoint::{write_atomic, ModelMeta};
-use sweep_core::train::TrainOutcome;
-use sweep_core::{Dataset, Model};
+use sweep_core::checkpoint::write_atomic;
+use sweep_core::Dataset;
 
 use crate::config::grid::{Grid, Job};
 pub use crate::error::ResultsError;
 use crate::results::format::{
-    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row,
-    BEST_CHECKPOINT, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
+    complete_lines, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row, BEST_CHECKPOINT,
+    GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
+use crate::run::trial::Record;
 
 /// An open results directory, safe to share between worker threads.
 pub struct ResultsDir {
@@ -136,65 +136,36 @@ impl ResultsDir {
         ))
     }
 
-    /// Records a finished job: curves, the best checkpoint if it beats the best so far, then its row (flushed).
+    /// Records a job that ended (its `record.row` with the status and rung it ended in): curves, the model as a
+    /// candidate for the sweep's best if it completed and beats the best so far, then its row (flushed).
     ///
     /// The row is written last, so a crash at any point leaves either the whole job or none of it.
-    pub fn record(&self, job: &Job, outcome: &TrainOutcome, seconds: f64, data: &Dataset) -> Result<Row, ResultsError> {
-        self.record_at(job, outcome, seconds, data, None)
-    }
-
-    /// [`ResultsDir::record`] for a job that ended in successive-halving rung `rung`.
-    pub fn record_at(
-        &self,
-        job: &Job,
-        outcome: &TrainOutcome,
-        seconds: f64,
-        data: &Dataset,
-        rung: Option<usize>,
-    ) -> Result<Row, ResultsError> {
-        self.write_history(job, outcome)?;
-        let row = Row {
-            rung,
-            ..Row::new(job, outcome, seconds)
-        };
-        if let (true, Some(net), Some(epoch)) = (row.is_candidate(), &outcome.best_net, outcome.best_epoch) {
+    pub fn record(&self, job: &Job, record: &Record) -> Result<(), ResultsError> {
+        self.write_history(&job.id, record)?;
+        let row = &record.row;
+        if let (true, Some(model), Some(epoch)) = (row.is_candidate(), &record.model, row.best_epoch) {
             let info = BestInfo {
                 id: job.id.clone(),
                 index: job.index,
                 config: job.config.clone(),
                 best_epoch: epoch,
-                val_acc: outcome.best_val_acc,
+                val_acc: model.meta.val_accuracy,
                 test_acc: None,
                 checkpoint: BEST_CHECKPOINT.into(),
             };
             let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
             if best.as_ref().is_none_or(|b| info.beats(b)) {
                 // A candidate; best.* become the best of all processes' candidates.
-                let model = Model {
-                    net: net.clone(),
-                    mean: data.mean.clone(),
-                    meta: ModelMeta {
-                        hyperparameters: job.config.clone(),
-                        class_names: data.class_names.clone(),
-                        input_shape: data.input_shape.clone(),
-                        val_accuracy: outcome.best_val_acc,
-                        data_split: data.spec.clone(),
-                    },
-                };
                 *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
             }
         }
-        self.append(&row)?;
-        Ok(row)
+        self.append(row)
     }
 
-    /// Records that a job finished rung `rung` (not its last): its curves so far, then its line in `rungs/<writer>.csv`.
-    pub fn record_rung(&self, job: &Job, outcome: &TrainOutcome, seconds: f64, rung: usize) -> Result<Row, ResultsError> {
-        self.write_history(job, outcome)?;
-        let row = Row {
-            rung: Some(rung),
-            ..Row::new(job, outcome, seconds)
-        };
+    /// Records that a job finished a rung that is not its last (`record.row.rung`): its curves so far, then its line
+    /// in `rungs/<writer>.csv`.
+    pub fn record_rung(&self, job: &Job, record: &Record) -> Result<(), ResultsError> {
+        self.write_history(&job.id, record)?;
         let path = self.dir.join(RUNGS_DIR).join(self.writer.file_name().unwrap_or_default());
         let mut f = self.rungs.lock().unwrap_or_else(|p| p.into_inner());
         let file = match &mut *f {
@@ -204,9 +175,8 @@ impl ResultsDir {
                 f.insert(writers::create_writer(&path)?)
             }
         };
-        file.write_all(&row.to_csv(false)).map_err(werr(&path))?;
-        file.sync_data().map_err(werr(&path))?;
-        Ok(row)
+        file.write_all(&record.row.to_csv(false)).map_err(werr(&path))?;
+        file.sync_data().map_err(werr(&path))
     }
 
     /// The rows of `results.csv` by id (the jobs that are done: finished, pruned, diverged or failed).
@@ -257,11 +227,18 @@ impl ResultsDir {
         writers::publish_results(&self.dir).map(|_| ())
     }
 
-    fn write_history(&self, job: &Job, outcome: &TrainOutcome) -> Result<(), ResultsError> {
-        let (epochs, iters) = history_csv(&outcome.history.epochs, &outcome.history.iter_loss);
-        let (pe, pl) = history_paths(&self.dir, &job.id);
-        write_atomic(&pe, &epochs).map_err(werr(&pe))?;
-        write_atomic(&pl, &iters).map_err(werr(&pl))
+    fn write_history(&self, id: &str, record: &Record) -> Result<(), ResultsError> {
+        let Some((epochs, iters)) = &record.history else { return Ok(()) };
+        let (pe, pl) = history_paths(&self.dir, id);
+        write_atomic(&pe, epochs).map_err(werr(&pe))?;
+        write_atomic(&pl, iters).map_err(werr(&pl))
+    }
+
+    /// The name of this process's row file (`writers/<name>.csv`), which its other per-process files share.
+    pub fn writer_name(&self) -> String {
+        self.writer
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
     }
 
     /// The best so far.

@@ -50,7 +50,7 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
 
 /// A name for this process's row file, unique across processes and machines: `<host>-<pid>-<random token>`.
 pub fn writer_name() -> String {
-    let me = crate::cluster::claims::Owner::current(None);
+    let me = crate::cluster::identity::Owner::current(None);
     let host: String = me
         .host
         .chars()

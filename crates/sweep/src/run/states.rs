@@ -148,6 +148,11 @@ impl States {
         self.lock().files.contains_key(id)
     }
 
+    /// The most bytes this process keeps on disk.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Bytes on disk now.
     pub fn total(&self) -> u64 {
         self.lock().total

@@ -17,6 +17,7 @@
 //! [`SETTINGS`] is the one list of the table's keys; [`Schedule`] is what the runner, `sweep plan` and the report
 //! read.
 
+pub mod decide;
 mod sample;
 mod schedule;
 
