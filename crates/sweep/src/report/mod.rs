@@ -44,10 +44,7 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     style::register_font()?;
     let sweep = Sweep::load(dir)?;
     let out = dir.join(REPORT_DIR);
-    fs::create_dir_all(&out).map_err(|source| ReportError::Write {
-        path: out.clone(),
-        cause: source,
-    })?;
+    fs::create_dir_all(&out).map_err(|source| ReportError::Write { path: out.clone(), source })?;
     remove_old_figures(&out)?;
 
     let mut page = Page::default();
@@ -59,7 +56,7 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     let html = page.html(&sweep);
     write_atomic(&index, html.as_bytes()).map_err(|source| ReportError::Write {
         path: index.clone(),
-        cause: source,
+        source,
     })?;
     Ok(index)
 }
@@ -74,10 +71,7 @@ fn remove_old_figures(out: &Path) -> Result<(), ReportError> {
         let p = e.path();
         let ours = p.extension().is_some_and(|x| x == "png" || x == "svg" || x == "html");
         if ours && p.is_file() {
-            fs::remove_file(&p).map_err(|source| ReportError::Write {
-                path: p.clone(),
-                cause: source,
-            })?;
+            fs::remove_file(&p).map_err(|source| ReportError::Write { path: p.clone(), source })?;
         }
     }
     Ok(())

@@ -41,9 +41,9 @@ pub struct ResultsDir {
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
-    move |cause| ResultsError::Write {
+    move |source| ResultsError::Write {
         path: path.to_path_buf(),
-        cause,
+        source,
     }
 }
 

@@ -42,9 +42,9 @@ use crate::results::format::{
 const MAX_ROUNDS: usize = 100;
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
-    move |cause| ResultsError::Write {
+    move |source| ResultsError::Write {
         path: path.to_path_buf(),
-        cause,
+        source,
     }
 }
 

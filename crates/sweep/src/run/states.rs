@@ -49,7 +49,7 @@ impl States {
     /// in it (see [`States::save`]).
     pub fn open(results_dir: &Path, limit: u64) -> Result<States, ResultsError> {
         let dir = results_dir.join(STATE_DIR);
-        fs::create_dir_all(&dir).map_err(|cause| ResultsError::Write { path: dir.clone(), cause })?;
+        fs::create_dir_all(&dir).map_err(|source| ResultsError::Write { path: dir.clone(), source })?;
         let mut sizes = Sizes::default();
         for e in fs::read_dir(&dir)
             .map_err(|source| ResultsError::Read { path: dir.clone(), source })?

@@ -88,6 +88,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::identity::pid_alive;
 pub use crate::cluster::identity::Owner;
+pub use crate::error::ClaimError;
 
 /// Subdirectory of the results directory holding the claims.
 pub const CLAIMS_DIR: &str = "claims";
@@ -95,36 +96,6 @@ pub const CLAIMS_DIR: &str = "claims";
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// Shortest lease accepted (the heartbeat runs every lease/10).
 pub const MIN_LEASE: Duration = Duration::from_millis(50);
-
-/// Errors of the claims directory; each names the path.
-#[derive(Debug, thiserror::Error)]
-pub enum ClaimError {
-    #[error("cannot {op} {path}: {source} (every sweep process sharing the results directory must be able to write it)")]
-    Io {
-        op: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error(
-        "cannot claim jobs in {dir}: its file system does not support hard links ({source}); \
-         put the results directory on a local file system or NFS"
-    )]
-    NoHardLinks {
-        dir: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{id:?} is not a job id: claims need letters, digits, `-` or `_` only")]
-    BadId { id: String },
-    #[error(
-        "claim lease {lease:?} with heartbeat {heartbeat:?}: the lease must be at least {MIN_LEASE:?} and at least \
-         twice the heartbeat (default: lease {DEFAULT_LEASE:?}, heartbeat a tenth of it)"
-    )]
-    BadLease { lease: Duration, heartbeat: Duration },
-    #[error("{path} changed under us: {reason}; is something deleting claim files while sweeps run?")]
-    Vanished { path: PathBuf, reason: String },
-}
 
 fn ioerr<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ClaimError + 'a {
     move |source| ClaimError::Io {
