@@ -19,6 +19,7 @@
 
 mod sample;
 mod schedule;
+pub mod tpe;
 
 pub use sample::sample_configs;
 pub use schedule::{survivors_count, Bracket, Schedule};
