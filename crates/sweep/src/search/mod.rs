@@ -20,6 +20,7 @@
 pub mod decide;
 mod sample;
 mod schedule;
+pub mod tpe;
 
 pub use sample::sample_configs;
 pub use schedule::{survivors_count, Bracket, Schedule};
