@@ -115,7 +115,11 @@ const EVAL_CHUNK: u128 = 1000;
 pub fn job_memory(shape: &Shape, cfg: &TrainConfig) -> JobMemory {
     let (d, h, c) = (shape.input as u128, shape.hidden as u128, shape.classes as u128);
     let b = shape.batch.min(shape.n_train).max(1) as u128;
-    let params = d.saturating_mul(h).saturating_add(h).saturating_add(h.saturating_mul(c)).saturating_add(c);
+    let params = d
+        .saturating_mul(h)
+        .saturating_add(h)
+        .saturating_add(h.saturating_mul(c))
+        .saturating_add(c);
     let buffers = cfg.optimizer.buffers() as u128 + u128::from(cfg.optimizer != crate::optim::Optimizer::Sgd);
     let sum = |parts: &[u128]| parts.iter().fold(0u128, |a, &x| a.saturating_add(x));
     let (bh, bd) = (b.saturating_mul(h), b.saturating_mul(d));
@@ -154,8 +158,13 @@ pub fn job_memory(shape: &Shape, cfg: &TrainConfig) -> JobMemory {
 /// once and shared by every job.
 pub fn data_memory(images: usize, input: usize) -> u64 {
     let n = images as u128;
-    u64::try_from(n.saturating_mul(input as u128).saturating_mul(4).saturating_add(n).saturating_add(4 * input as u128))
-        .unwrap_or(u64::MAX)
+    u64::try_from(
+        n.saturating_mul(input as u128)
+            .saturating_mul(4)
+            .saturating_add(n)
+            .saturating_add(4 * input as u128),
+    )
+    .unwrap_or(u64::MAX)
 }
 
 /// How much memory this process may use, and where that figure comes from.
@@ -169,10 +178,13 @@ pub struct MachineMemory {
 /// The physical memory of this machine (Linux: `MemTotal` of `/proc/meminfo`), or the memory limit of this process's
 /// cgroup when that is lower; `None` where neither can be read.
 pub fn machine_memory() -> Option<MachineMemory> {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| parse_meminfo(&t)).map(|bytes| MachineMemory {
-        bytes,
-        source: "MemTotal in /proc/meminfo",
-    });
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| parse_meminfo(&t))
+        .map(|bytes| MachineMemory {
+            bytes,
+            source: "MemTotal in /proc/meminfo",
+        });
     let limits = [
         ("/sys/fs/cgroup/memory.max", "the cgroup limit in /sys/fs/cgroup/memory.max"),
         (
@@ -194,7 +206,13 @@ pub fn machine_memory() -> Option<MachineMemory> {
 /// `MemTotal: 24568132 kB` -> bytes.
 fn parse_meminfo(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kb: u64 = line.trim_start_matches("MemTotal:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: u64 = line
+        .trim_start_matches("MemTotal:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     kb.checked_mul(1024)
 }
 
@@ -266,7 +284,13 @@ mod tests {
         assert_eq!(adam.optimizer, 3 * 4 * p, "two moments and the gradient");
         assert!(m.total() > 4 * 4 * p && m.total() < 50_000_000, "{m:?}");
         // The report's failure: a trillion hidden units need terabytes, counted without overflow.
-        let huge = job_memory(&Shape { hidden: 1_000_000_000_000, ..s }, &cfg);
+        let huge = job_memory(
+            &Shape {
+                hidden: 1_000_000_000_000,
+                ..s
+            },
+            &cfg,
+        );
         assert!(huge.weights > 12_000_000_000_000_000, "{huge:?}");
         assert_eq!(job_memory(&Shape { hidden: usize::MAX, ..s }, &cfg).total(), u64::MAX);
         assert_eq!(data_memory(60_000, 3072), 60_000 * (3072 * 4 + 1) + 4 * 3072);
@@ -274,7 +298,10 @@ mod tests {
 
     #[test]
     fn machine_memory_reads_meminfo() {
-        assert_eq!(parse_meminfo("MemFree: 1 kB\nMemTotal:       24568132 kB\n"), Some(24_568_132 * 1024));
+        assert_eq!(
+            parse_meminfo("MemFree: 1 kB\nMemTotal:       24568132 kB\n"),
+            Some(24_568_132 * 1024)
+        );
         assert_eq!(parse_meminfo("nothing"), None);
         if cfg!(target_os = "linux") {
             assert!(machine_memory().is_some_and(|m| m.bytes > 1 << 26), "{:?}", machine_memory());

@@ -209,7 +209,9 @@ mod tests {
             "g.toml:2:15: grid.hidden_size: 7 values from 16 to 20 give 17 twice after rounding to whole numbers: the \
              same configurations would train twice; ask for fewer values (num) or a wider range"
         );
-        assert!(refused("[grid]\nreg = { linear = [0.1, 0.1], num = 3 }\n").contains("grid.reg: 3 values from 0.1 to 0.1 give 0.1 twice at 12"));
+        assert!(
+            refused("[grid]\nreg = { linear = [0.1, 0.1], num = 3 }\n").contains("grid.reg: 3 values from 0.1 to 0.1 give 0.1 twice at 12")
+        );
         assert!(refused("[grid]\nreg = { linear = [1, 1.0000000000001], num = 2 }\n").contains("give 1 twice at 12 significant digits"));
         assert!(refused("[grid]\nlearning_rate = [0.1, 0.2, 0.1]\n").contains("grid.learning_rate: 0.1 is listed twice"));
         assert!(refused("[grid]\noptimizer = [\"adam\", \"adam\"]\n").contains("adam is listed twice"));
@@ -219,17 +221,48 @@ mod tests {
     #[test]
     fn non_finite_bounds_and_values_are_refused_where_they_are_written() {
         let cases = [
-            ("[grid]\nreg = { linear = [0, inf], num = 3 }\n", "g.toml:2:7: grid.reg: the range's bounds must be finite numbers, got [0, inf]"),
-            ("[grid]\nreg = { log = [nan, 1] }\n", "g.toml:2:7: grid.reg: the range's bounds must be finite numbers, got [NaN, 1]"),
-            ("[grid]\nlearning_rate = { linear = [-inf, 1] }\n", "grid.learning_rate: the range's bounds must be finite"),
-            ("[grid]\nlearning_rate = [nan]\n", "g.toml:2:17: grid.learning_rate: learning_rate = NaN is invalid: must be a finite number > 0"),
-            ("[train]\ndropout = inf\n", "g.toml:2:11: train.dropout: dropout = inf is invalid: must be in [0, 1)"),
-            ("[train]\noptimizer = \"nesterov\"\nmomentum = nan\n", "g.toml:3:12: train.momentum: momentum = NaN is invalid: must be in [0, 1)"),
-            ("[train]\ninit_std = -inf\n", "train.init_std: init_std = -inf is invalid: must be a finite number > 0"),
-            ("[grid]\nreg = { linear = [-1.7e308, 1.7e308], num = 3 }\n", "grid.reg: the range"), ("[grid]\nreg = { linear = [-1.7e308, 1.7e308], num = 3 }\n", "is too wide to space"),
-            ("[train]\nepochs = 9007199254740993\n", "train.epochs: epochs = 9007199254740993 is invalid: whole numbers beyond 2^53"),
-            ("[train]\nhidden_size = -3\n", "train.hidden_size: hidden_size = -3 is invalid: must be an integer >= 1"),
-            ("[train]\nhidden_size = 2.5\n", "train.hidden_size: expected an integer, found a float"),
+            (
+                "[grid]\nreg = { linear = [0, inf], num = 3 }\n",
+                "g.toml:2:7: grid.reg: the range's bounds must be finite numbers, got [0, inf]",
+            ),
+            (
+                "[grid]\nreg = { log = [nan, 1] }\n",
+                "g.toml:2:7: grid.reg: the range's bounds must be finite numbers, got [NaN, 1]",
+            ),
+            (
+                "[grid]\nlearning_rate = { linear = [-inf, 1] }\n",
+                "grid.learning_rate: the range's bounds must be finite",
+            ),
+            (
+                "[grid]\nlearning_rate = [nan]\n",
+                "g.toml:2:17: grid.learning_rate: learning_rate = NaN is invalid: must be a finite number > 0",
+            ),
+            (
+                "[train]\ndropout = inf\n",
+                "g.toml:2:11: train.dropout: dropout = inf is invalid: must be in [0, 1)",
+            ),
+            (
+                "[train]\noptimizer = \"nesterov\"\nmomentum = nan\n",
+                "g.toml:3:12: train.momentum: momentum = NaN is invalid: must be in [0, 1)",
+            ),
+            (
+                "[train]\ninit_std = -inf\n",
+                "train.init_std: init_std = -inf is invalid: must be a finite number > 0",
+            ),
+            ("[grid]\nreg = { linear = [-1.7e308, 1.7e308], num = 3 }\n", "grid.reg: the range"),
+            ("[grid]\nreg = { linear = [-1.7e308, 1.7e308], num = 3 }\n", "is too wide to space"),
+            (
+                "[train]\nepochs = 9007199254740993\n",
+                "train.epochs: epochs = 9007199254740993 is invalid: whole numbers beyond 2^53",
+            ),
+            (
+                "[train]\nhidden_size = -3\n",
+                "train.hidden_size: hidden_size = -3 is invalid: must be an integer >= 1",
+            ),
+            (
+                "[train]\nhidden_size = 2.5\n",
+                "train.hidden_size: expected an integer, found a float",
+            ),
         ];
         for (text, want) in cases {
             let e = refused(text);

@@ -37,10 +37,15 @@ pub struct Expansion {
 impl NoEffect {
     /// The warning: the parameter, where it has no effect and where it would, and the jobs concerned.
     pub fn message(&self) -> String {
-        let with = self.param.only_when.as_ref().map_or(String::new(), |w| {
-            format!(" (those with {} = {})", w.param, self.with.join(" or "))
-        });
-        let used = self.param.used_with().map_or(String::new(), |u| format!("; it is used only with {u}"));
+        let with = self
+            .param
+            .only_when
+            .as_ref()
+            .map_or(String::new(), |w| format!(" (those with {} = {})", w.param, self.with.join(" or ")));
+        let used = self
+            .param
+            .used_with()
+            .map_or(String::new(), |u| format!("; it is used only with {u}"));
         let mut ids = self.jobs.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         if self.jobs.len() > 5 {
             ids.push_str(&format!(" and {} more", self.jobs.len() - 5));
@@ -218,7 +223,10 @@ mod tests {
                 e.jobs[0].id, e.jobs[1].id
             )
         );
-        assert!(w[1].starts_with("2 of the 4 configurations would train exactly as another"), "{w:?}");
+        assert!(
+            w[1].starts_with("2 of the 4 configurations would train exactly as another"),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -120,7 +120,11 @@ fn identity(old: &Grid, new: &Grid) -> Vec<(&'static str, String, String)> {
         ("data.val_size", old.data.val_size.to_string(), new.data.val_size.to_string()),
         ("data.train_size", opt(old.data.train_size), opt(new.data.train_size)),
         ("data.test_size", opt(old.data.test_size), opt(new.data.test_size)),
-        ("search.method", format!("\"{}\"", o.method.name()), format!("\"{}\"", n.method.name())),
+        (
+            "search.method",
+            format!("\"{}\"", o.method.name()),
+            format!("\"{}\"", n.method.name()),
+        ),
     ];
     if o.method.is_multi_fidelity() {
         keys.push(("search.eta", o.eta.to_string(), n.eta.to_string()));
@@ -242,14 +246,21 @@ mod tests {
             Ok(Growth::Grew { before: 2, now: 3 })
         );
         // A new axis including the default (dropout 0), a fixed value turned into an axis that keeps it.
-        assert_eq!(compare_with(&format!("{OLD}dropout = [0.0, 0.2]\n")), Ok(Growth::Grew { before: 2, now: 4 }));
         assert_eq!(
-            compare_with(&OLD.replace("hidden_size = 8\n", "").replace("[grid]\n", "[grid]\nhidden_size = [16, 8]\n")),
+            compare_with(&format!("{OLD}dropout = [0.0, 0.2]\n")),
+            Ok(Growth::Grew { before: 2, now: 4 })
+        );
+        assert_eq!(
+            compare_with(
+                &OLD.replace("hidden_size = 8\n", "")
+                    .replace("[grid]\n", "[grid]\nhidden_size = [16, 8]\n")
+            ),
             Ok(Growth::Grew { before: 2, now: 4 })
         );
         // An axis without effect on these jobs (sgd has no momentum) adds nothing.
         assert_eq!(compare_with(&format!("{OLD}momentum = [0.5, 0.9]\n")), Ok(Growth::Same));
-        let sampled = "seed = 1\n[data]\nsource = \"toy\"\n[search]\nmethod = \"sobol\"\nsamples = 4\n[grid]\nreg = { log = [1e-5, 1e-2] }\n";
+        let sampled =
+            "seed = 1\n[data]\nsource = \"toy\"\n[search]\nmethod = \"sobol\"\nsamples = 4\n[grid]\nreg = { log = [1e-5, 1e-2] }\n";
         assert_eq!(
             compare(&grid(sampled), &grid(&sampled.replace("samples = 4", "samples = 9"))),
             Ok(Growth::Grew { before: 4, now: 9 })
@@ -280,11 +291,27 @@ mod tests {
         let halving = format!("{OLD}[search]\nmethod = \"halving\"\n");
         assert!(changed(&halving).starts_with("`search.method` is \"halving\" in this grid but was \"grid\""));
         let e = compare(&grid(&halving), &grid(&halving.replace("[0.1, 0.2]", "[0.1, 0.2, 0.3]"))).unwrap_err();
-        assert_eq!(e, Change::Rungs { method: "successive halving", before: 2, now: 3 });
-        assert!(e.to_string().contains("cannot grow in place; run the grown grid into a new directory"), "{e}");
-        let e = compare(&grid(&halving), &grid(&halving.replace("method = \"halving\"", "method = \"halving\"\neta = 2"))).unwrap_err();
+        assert_eq!(
+            e,
+            Change::Rungs {
+                method: "successive halving",
+                before: 2,
+                now: 3
+            }
+        );
+        assert!(
+            e.to_string()
+                .contains("cannot grow in place; run the grown grid into a new directory"),
+            "{e}"
+        );
+        let e = compare(
+            &grid(&halving),
+            &grid(&halving.replace("method = \"halving\"", "method = \"halving\"\neta = 2")),
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("`search.eta` is 2 in this grid but was 3"), "{e}");
-        let sampled = "seed = 1\n[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nreg = { log = [1e-5, 1e-2] }\n";
+        let sampled =
+            "seed = 1\n[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nreg = { log = [1e-5, 1e-2] }\n";
         let e = compare(&grid(sampled), &grid(&format!("{sampled}hidden_size = [512, 8]\n"))).unwrap_err();
         assert!(matches!(e, Change::Draws { of: 4, .. }), "{e}");
         let e = compare(&grid(sampled), &grid(&sampled.replace("samples = 4", "samples = 2"))).unwrap_err();

@@ -107,8 +107,9 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// This machine's memory, read once.
-fn this_machine() -> Option<MachineMemory> {
+/// This machine's memory, read once (for a check of a single configuration, as `sweep train` could do:
+/// `need(&c, &data).total() > machine().bytes`).
+pub fn machine() -> Option<MachineMemory> {
     static MEMORY: OnceLock<Option<MachineMemory>> = OnceLock::new();
     *MEMORY.get_or_init(machine_memory)
 }
@@ -122,7 +123,7 @@ pub(crate) fn check(
     fixed: &dyn Fn(&str) -> bool,
     at: &dyn Fn(&str, String) -> GridError,
 ) -> Result<(), GridError> {
-    check_against(this_machine(), base, axes, data, fixed, at)
+    check_against(machine(), base, axes, data, fixed, at)
 }
 
 fn check_against(
@@ -217,18 +218,34 @@ mod tests {
     fn a_model_that_cannot_fit_is_refused_naming_its_bytes_and_the_machine_s() {
         // Earlier: "memory allocation of 16000000000000 bytes failed" and an abort (exit 134) in `sweep plan`.
         let e = parse("[train]\nhidden_size = 1000000000000\n").unwrap_err().to_string();
-        assert!(e.starts_with("g.toml:2:15: train.hidden_size: a job with hidden_size = 1000000000000 needs "), "{e}");
-        assert!(e.contains(" bytes of memory (") && e.contains("weights 12.3 PB") && e.contains("more than this machine has: "), "{e}");
+        assert!(
+            e.starts_with("g.toml:2:15: train.hidden_size: a job with hidden_size = 1000000000000 needs "),
+            "{e}"
+        );
+        assert!(
+            e.contains(" bytes of memory (") && e.contains("weights 12.3 PB") && e.contains("more than this machine has: "),
+            "{e}"
+        );
         assert!(e.ends_with("; use a smaller hidden_size"), "{e}");
-        let e = parse("[data]\nsource = \"toy\"\n[grid]\nhidden_size = [8, 1000000000000]\n").unwrap_err().to_string();
-        assert!(e.starts_with("g.toml:4:15: grid.hidden_size: a job with hidden_size = 1000000000000"), "{e}");
+        let e = parse("[data]\nsource = \"toy\"\n[grid]\nhidden_size = [8, 1000000000000]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("g.toml:4:15: grid.hidden_size: a job with hidden_size = 1000000000000"),
+            "{e}"
+        );
         let e = parse("[grid]\nhidden_size = { log = [8, 1000000000000] }\n[search]\nmethod = \"random\"\nsamples = 4\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("grid.hidden_size"), "{e}");
         // A billion epochs keep a per-iteration loss of 800 GB.
         let e = parse("[train]\nepochs = 1000000000\n").unwrap_err().to_string();
         assert!(e.contains("train.epochs: a job with epochs = 1000000000 needs"), "{e}");
-        let e = parse("[data]\nsource = \"toy\"\ntrain_size = 1000000000000000\n").unwrap_err().to_string();
-        assert!(e.starts_with("g.toml:3:14: data.train_size: the data with train_size = 1000000000000000 needs"), "{e}");
+        let e = parse("[data]\nsource = \"toy\"\ntrain_size = 1000000000000000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("g.toml:3:14: data.train_size: the data with train_size = 1000000000000000 needs"),
+            "{e}"
+        );
         // The shipped grids fit (and a CIFAR path's sizes are capped at what CIFAR-10 holds).
         assert!(parse("[data]\npath = \"x\"\ntrain_size = 1000000000000000\n").is_ok());
         assert!(parse("[train]\nhidden_size = 4096\nepochs = 100\noptimizer = \"adam\"\nprecision = \"bf16\"\n").is_ok());
@@ -239,7 +256,10 @@ mod tests {
         let g = parse("[data]\nsource = \"toy\"\n[grid]\nhidden_size = [64, 8]\noptimizer = [\"sgd\", \"adam\", \"momentum\"]\ndropout = [0.0, 0.5]\n").unwrap();
         let base = crate::config::grid::base_config(&g.fixed);
         let n = largest(&base, &g.axes, &g.data);
-        assert_eq!((n.config.hidden_size, n.config.optimizer, n.config.dropout), (64, sweep_core::Optimizer::Adam, 0.5));
+        assert_eq!(
+            (n.config.hidden_size, n.config.optimizer, n.config.dropout),
+            (64, sweep_core::Optimizer::Adam, 0.5)
+        );
         let machine = |bytes| Some(MachineMemory { bytes, source: "a test" });
         let at = |key: &str, msg: String| GridError {
             file: "g.toml".into(),
@@ -253,8 +273,14 @@ mod tests {
         let e = check_against(machine(n.total() - 1), &base, &g.axes, &g.data, &no, &at).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("grid.hidden_size"));
         assert!(e.message.contains(&format!("needs {} bytes", n.total())), "{e}");
-        assert!(e.message.contains(&format!("{} bytes (", n.total() - 1)) && e.message.contains("a test"), "{e}");
-        assert!(check_against(None, &base, &g.axes, &g.data, &no, &at).is_ok(), "unknown memory: not judged");
+        assert!(
+            e.message.contains(&format!("{} bytes (", n.total() - 1)) && e.message.contains("a test"),
+            "{e}"
+        );
+        assert!(
+            check_against(None, &base, &g.axes, &g.data, &no, &at).is_ok(),
+            "unknown memory: not judged"
+        );
         assert_eq!(human_bytes(999), "999 bytes");
         assert_eq!(human_bytes(25_219_645_440), "25.2 GB");
     }

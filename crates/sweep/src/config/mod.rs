@@ -4,6 +4,7 @@
 
 pub mod axis;
 pub mod expand;
+mod fields;
 pub mod grid;
 pub mod grow;
 pub mod memory;

@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use serde::de::value::{Error as DeError, StrDeserializer};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value as Json;
 use sweep_core::linalg::Precision;
-use sweep_core::{Init, LrSchedule, Optimizer, TrainConfig};
+use sweep_core::{Init, TrainConfig};
+
+use crate::config::fields::{check_slot, slot, variant, variant_name, Slot};
 
 /// What values a parameter takes.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,54 +158,6 @@ fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-/// Where a parameter lives in core's `TrainConfig`: the one place that knows each field's Rust type.
-enum Slot<'a> {
-    Real(&'a mut f64),
-    Whole(&'a mut usize),
-    Init(&'a mut Init),
-    Optimizer(&'a mut Optimizer),
-    Schedule(&'a mut LrSchedule),
-    Precision(&'a mut Precision),
-}
-
-/// The field called `field` (its serde name), or `None` if `TrainConfig` has no such hyperparameter.
-fn slot<'a>(c: &'a mut TrainConfig, field: &str) -> Option<Slot<'a>> {
-    Some(match field {
-        "learning_rate" => Slot::Real(&mut c.learning_rate),
-        "reg" => Slot::Real(&mut c.reg),
-        "hidden_size" => Slot::Whole(&mut c.hidden_size),
-        "lr_decay" => Slot::Real(&mut c.lr_decay),
-        "epochs" => Slot::Whole(&mut c.epochs),
-        "batch_size" => Slot::Whole(&mut c.batch_size),
-        "init" => Slot::Init(&mut c.init),
-        "optimizer" => Slot::Optimizer(&mut c.optimizer),
-        "momentum" => Slot::Real(&mut c.momentum),
-        "beta1" => Slot::Real(&mut c.beta1),
-        "beta2" => Slot::Real(&mut c.beta2),
-        "eps" => Slot::Real(&mut c.eps),
-        "dropout" => Slot::Real(&mut c.dropout),
-        "lr_schedule" => Slot::Schedule(&mut c.lr_schedule),
-        "warmup_epochs" => Slot::Whole(&mut c.warmup_epochs),
-        "flip" => Slot::Real(&mut c.flip),
-        "crop" => Slot::Whole(&mut c.crop),
-        "precision" => Slot::Precision(&mut c.precision),
-        _ => return None,
-    })
-}
-
-/// A unit variant's serde name (`Optimizer::AdamW` -> `"adamw"`).
-fn variant_name<T: Serialize>(v: &T) -> Option<String> {
-    match serde_json::to_value(v) {
-        Ok(Json::String(s)) => Some(s),
-        _ => None,
-    }
-}
-
-/// The unit variant of serde name `name`.
-fn variant<T: DeserializeOwned>(name: &str) -> Option<T> {
-    T::deserialize(StrDeserializer::<DeError>::new(name)).ok()
-}
-
 /// Integers above this are not all representable in a value (an f64) and are refused.
 pub const MAX_INT: f64 = 9_007_199_254_740_992.0; // 2^53
 
@@ -254,28 +206,16 @@ fn load_table(text: &str) -> Result<Vec<Param>, String> {
         if let Some(w) = &p.only_when {
             match out.iter().find(|q| q.name == w.param).map(|q| &q.kind) {
                 Some(Kind::Choice(names)) if !w.values.is_empty() && w.values.iter().all(|v| names.contains(v)) => {}
-                _ => return Err(format!("{}: only_when must name a choice parameter and some of its choices", p.name)),
+                _ => {
+                    return Err(format!(
+                        "{}: only_when must name a choice parameter and some of its choices",
+                        p.name
+                    ))
+                }
             }
         }
     }
     Ok(out)
-}
-
-/// The table's kind agrees with the field's type, and every choice is a variant of it.
-fn check_slot(name: &str, field: &str, kind: &Kind) -> Result<(), String> {
-    let mut c = TrainConfig::default();
-    let ok = match (slot(&mut c, field), kind) {
-        (Some(Slot::Real(_)), Kind::Float) | (Some(Slot::Whole(_)), Kind::Int) | (Some(Slot::Init(_)), Kind::Init) => true,
-        (Some(Slot::Optimizer(_)), Kind::Choice(n)) => n.iter().all(|n| variant::<Optimizer>(n).is_some()),
-        (Some(Slot::Schedule(_)), Kind::Choice(n)) => n.iter().all(|n| variant::<LrSchedule>(n).is_some()),
-        (Some(Slot::Precision(_)), Kind::Choice(n)) => n.iter().all(|n| variant::<Precision>(n).is_some()),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{name}: TrainConfig has no field `{field}` of kind {kind:?}"))
-    }
 }
 
 /// Every hyperparameter, in the order of `results.csv`'s columns.
@@ -363,9 +303,9 @@ impl Param {
 
     /// Whether it has an effect on training `c` (`momentum` has none with `optimizer = "adam"`).
     pub fn matters(&self, c: &TrainConfig) -> bool {
-        self.only_when.as_ref().is_none_or(|w| {
-            param(w.param).is_some_and(|p| matches!(p.get(c), Value::Name(n) if w.values.contains(&n)))
-        })
+        self.only_when
+            .as_ref()
+            .is_none_or(|w| param(w.param).is_some_and(|p| matches!(p.get(c), Value::Name(n) if w.values.contains(&n))))
     }
 
     /// When it has an effect, in words (`optimizer = "momentum" or "nesterov"`); `None` if always.
@@ -509,6 +449,8 @@ pub fn full(c: &TrainConfig) -> impl Iterator<Item = &'static Param> + '_ {
 
 #[cfg(test)]
 mod tests {
+    use sweep_core::{LrSchedule, Optimizer};
+
     use super::*;
 
     #[test]
@@ -540,7 +482,17 @@ mod tests {
             let mut c = TrainConfig::default();
             match &p.kind {
                 Kind::Float | Kind::Init => {
-                    for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1e-300, 1e300, -3.5, 0.1 + 0.2] {
+                    for x in [
+                        f64::NAN,
+                        f64::INFINITY,
+                        f64::NEG_INFINITY,
+                        -0.0,
+                        0.0,
+                        1e-300,
+                        1e300,
+                        -3.5,
+                        0.1 + 0.2,
+                    ] {
                         p.set(&mut c, Value::Num(x));
                         assert!(p.get(&c).same(Value::Num(x)), "{} = {x}", p.name);
                     }
@@ -597,7 +549,12 @@ mod tests {
         assert!(hidden.number(2.5).unwrap_err().to_string().contains("whole number"));
         assert!(hidden.number(MAX_INT * 2.0).unwrap_err().to_string().contains("2^53"));
         assert_eq!(hidden.parse("64").unwrap(), Value::Num(64.0));
-        for (name, x) in [("dropout", f64::INFINITY), ("momentum", f64::NAN), ("eps", f64::INFINITY), ("flip", f64::NAN)] {
+        for (name, x) in [
+            ("dropout", f64::INFINITY),
+            ("momentum", f64::NAN),
+            ("eps", f64::INFINITY),
+            ("flip", f64::NAN),
+        ] {
             let e = param(name).unwrap().number(x).unwrap_err().to_string();
             assert!(e.starts_with(&format!("{name} = {x} is invalid")), "{e}");
         }
@@ -662,8 +619,15 @@ mod tests {
             lr_schedule: LrSchedule::Cosine,
             ..c.clone()
         };
-        assert_eq!(canonical_json(&cosine), canonical_json(&plain_cosine), "the same training, the same id");
-        assert_eq!(describe(&cosine), "lr=0.1 reg=0.0001 hidden=512 epochs=10 batch=200 schedule=cosine");
+        assert_eq!(
+            canonical_json(&cosine),
+            canonical_json(&plain_cosine),
+            "the same training, the same id"
+        );
+        assert_eq!(
+            describe(&cosine),
+            "lr=0.1 reg=0.0001 hidden=512 epochs=10 batch=200 schedule=cosine"
+        );
     }
 
     #[test]
@@ -689,7 +653,13 @@ mod tests {
         assert!(load_table(&entry("only_when = { optimizer = [\"adam\"] }\n")).is_ok());
         assert!(load_table(&entry("only_when = { optimizer = [\"rmsprop\"] }\n")).is_err());
         assert!(load_table(&entry("only_when = { momentum = [\"x\"] }\n")).is_err());
-        assert!(load_table(&entry("").replace("name = \"momentum\"", "name = \"momentm\"")).is_err(), "no such field");
-        assert!(load_table(&entry("").replace("\"float\"", "\"int\"")).is_err(), "momentum is not whole");
+        assert!(
+            load_table(&entry("").replace("name = \"momentum\"", "name = \"momentm\"")).is_err(),
+            "no such field"
+        );
+        assert!(
+            load_table(&entry("").replace("\"float\"", "\"int\"")).is_err(),
+            "momentum is not whole"
+        );
     }
 }
