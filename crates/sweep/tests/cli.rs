@@ -87,6 +87,31 @@ fn val_size_larger_than_the_data_names_the_grid_line() {
     assert!(!tmp.path().join("out").exists());
 }
 
+/// An axis without effect for some jobs (momentum means nothing to sgd and adam) is warned about once, naming the
+/// parameter and the jobs, and the configurations that would train the same are planned once.
+#[test]
+fn plan_warns_once_about_a_parameter_without_effect_and_plans_each_training_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "g.toml",
+        "[data]\nsource = \"toy\"\n[train]\nepochs = 1\n[grid]\nmomentum = [0.5, 0.9]\noptimizer = [\"sgd\", \"adam\", \"nesterov\"]\n",
+    );
+    let out = sweep().current_dir(tmp.path()).args(["plan", "g.toml"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    // sgd once, adam once, nesterov at 0.5 and at 0.9.
+    assert!(stdout.contains("4 jobs over 2 axes (momentum, optimizer)"), "{stdout}");
+    let warning = "momentum has no effect in 4 of the 6 configurations (those with optimizer = sgd or adam); it is used \
+                   only with optimizer = \"momentum\" or \"nesterov\": jobs ";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("2 of the 6 configurations would train exactly as another").count(),
+        1,
+        "{stderr}"
+    );
+}
+
 #[test]
 fn plan_shows_jobs_and_total_work_of_the_report_grid() {
     sweep()

@@ -22,6 +22,7 @@ use sweep_core::checkpoint::write_atomic;
 use sweep_core::Dataset;
 
 use crate::config::grid::{Grid, Job};
+use crate::config::grow::{self, Growth};
 pub use crate::error::ResultsError;
 use crate::results::format::{
     complete_lines, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row, BEST_CHECKPOINT,
@@ -75,22 +76,58 @@ fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Checks that `dir` can take this sweep (new, or the same sweep partly done) without changing anything.
+/// Checks that `dir` can take this sweep without changing anything: a new directory, the same sweep partly done, or
+/// the same sweep grown (values added to an axis, a new axis keeping the old setting, more `samples`: only the new
+/// jobs will run, see [`crate::config::grow`]). Another sweep is refused, naming the key that differs with its old
+/// and new values; a grown successive-halving or Hyperband sweep is refused, saying why.
 pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), ResultsError> {
-    if let Some(m) = read_manifest(dir)? {
-        if m.fingerprint != fingerprint {
-            return Err(ResultsError::DifferentSweep {
-                dir: dir.to_path_buf(),
-                grid: grid.file.clone(),
-            });
-        }
-    } else if dir.join(RESULTS_CSV).exists() {
-        return Err(ResultsError::DifferentSweep {
-            dir: dir.to_path_buf(),
-            grid: grid.file.clone(),
-        });
+    let different = || ResultsError::DifferentSweep {
+        dir: dir.to_path_buf(),
+        grid: grid.file.clone(),
+    };
+    let Some(m) = read_manifest(dir)? else {
+        return if dir.join(RESULTS_CSV).exists() { Err(different()) } else { Ok(()) };
+    };
+    if m.fingerprint == fingerprint {
+        return Ok(());
     }
-    Ok(())
+    // The grid the directory was run with: every release writes its copy beside sweep.json.
+    let copy = dir.join(GRID_COPY);
+    let Ok(text) = fs::read_to_string(&copy) else {
+        return Err(different());
+    };
+    if text == grid.text {
+        // The very file it was run with, expanded by this release into other jobs (configurations that differ only
+        // where a parameter has no effect are now one job): the rows there are of this grid.
+        return Ok(());
+    }
+    let Ok(old) = Grid::parse(&copy, &text) else {
+        return Err(different());
+    };
+    match grow::compare(&old, grid) {
+        Ok(Growth::Same) => Ok(()),
+        Ok(Growth::Grew { before, now }) => {
+            static TOLD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+            let mut told = TOLD.lock().unwrap_or_else(|p| p.into_inner());
+            if !told.iter().any(|d| d == dir) {
+                told.push(dir.to_path_buf());
+                tracing::info!(
+                    "{}: the sweep grows from {before} to {now} jobs; the rows of the first {before} stay, only new jobs run",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        Err(change) => Err(ResultsError::Corrupt {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "holds a different sweep than {}: {change}; nothing was changed. Use --out to write elsewhere, or \
+                 delete {} to start over",
+                grid.file.display(),
+                dir.display()
+            ),
+        }),
+    }
 }
 
 impl ResultsDir {
