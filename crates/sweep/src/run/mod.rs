@@ -6,6 +6,7 @@
 //! validation accuracy (ties to the lower job index), read back from the rung records (`rungs/`), so that the decisions depend only on
 //! the recorded numbers: not on the worker count, the finishing order, or whether the sweep was interrupted.
 
+pub mod command;
 pub mod states;
 
 use std::collections::{HashMap, HashSet};
