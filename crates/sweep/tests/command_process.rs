@@ -370,6 +370,24 @@ fn the_stop_flag_ends_a_run_promptly_and_the_trial_resumes_exactly() {
 }
 
 #[test]
+fn a_program_ended_by_the_signal_that_stops_sweep_is_stopped_not_failed() {
+    // Under Slurm the SIGTERM that sets sweep's stop flag reaches the program too, and may end it first.
+    // The record is an unterminated last line, read only once the program has ended: the callback sets the flag
+    // then, after the program died of its SIGTERM, as when the signal reaches the program first.
+    let dir = tempfile::tempdir().unwrap();
+    let script = "printf '{\"epoch\": 1}' >> \"$SWEEP_METRICS\"; kill -TERM $$; sleep 30";
+    let s = sh(dir.path(), "scancel", script, 2.0);
+    let stop = AtomicBool::new(false);
+    let r = command::run(&s, &stop, &mut |_| {
+        stop.store(true, Ordering::SeqCst);
+        ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Stopped { killed: false });
+    assert_eq!(epochs(&r), [1.0]);
+}
+
+#[test]
 fn records_reach_the_callback_as_they_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let s = light(dir.path(), "live", 3.0, json!({"sleep": 0.25}));

@@ -17,9 +17,10 @@
 //! | `PYTHONUNBUFFERED` | `1`, unless already set: a Python program's `SWEEP_METRIC` lines arrive as printed |
 //!
 //! A stdout line `SWEEP_METRIC {json}` counts as a record too. Records parse leniently ([`parse_record`]); a line that
-//! is not a record is a warning naming the trial and the line, never an error. The newest record of an epoch wins, and a
-//! run's record for epoch `e` drops what earlier runs reported past `e` ([`Timeline`]), so a rerun that re-reports
-//! the epochs past its checkpoint counts each once. Records reach the caller's callback as they arrive (the metrics file is read every [`TICK`]).
+//! is not a record is a warning naming the trial and the line, never an error. The newest record of an epoch wins,
+//! and a run's record for epoch `e` drops what earlier runs reported past `e` ([`Timeline`]), so a rerun that
+//! re-reports the epochs past its checkpoint counts each once. Records reach the caller's callback as they arrive
+//! (stdout at once, the metrics file within a [`TICK`]).
 //!
 //! **The trial's folder** ([`TrialFiles`]): `params.json`, `metrics.jsonl`, `checkpoint/`, `stdout.log` and
 //! `stderr.log` (appended across runs, each run opened by a `==== sweep run N ...` line) and `records.jsonl`,
@@ -413,11 +414,15 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
         tail,
         ..
     } = sink;
+    let mut warning_count = warning_count;
     if metrics.truncated {
-        warnings.push(format!(
-            "trial {trial}: {} was truncated during run {run_no} (append to it, do not rewrite it)",
+        let message = format!(
+            "trial {trial}: {} was rewritten during run {run_no} and read again from its start (append to it instead)",
             files.metrics.display()
-        ));
+        );
+        tracing::warn!("{message}");
+        warnings.push(message);
+        warning_count += 1;
     }
     let outcome = match (&ended.status, ended.asked) {
         (Some(Report::Exited(0)), _) if timeline.reaches(spec.budget) => Outcome::Reached,

@@ -123,7 +123,9 @@ pub(crate) fn wait(
                     asked = Some((Asked::Timeout, now));
                 }
                 if asked.is_some() {
+                    // SIGCONT too, as timeout(1) does: a stopped process acts on SIGTERM only once continued.
                     launched.signal_group(Signal::SIGTERM);
+                    launched.signal_group(Signal::SIGCONT);
                 }
             } else if let (Some((_, at)), false) = (asked, killed) {
                 if now >= at + spec.grace {
@@ -154,6 +156,11 @@ pub(crate) fn wait(
     }
     out_lines.finish(&mut |n, line| sink.stdout_line(n, line));
     err_lines.finish(&mut |_, line| sink.tail.push(line));
+    if asked.is_none() && stop.load(Ordering::SeqCst) {
+        // The stop came as the program ended: under Slurm or Kubernetes the same SIGTERM that stopped sweep can
+        // reach the program directly and end it first. Stopped, not failed.
+        asked = Some((Asked::Stop, Instant::now()));
+    }
     Ok(Ended {
         status,
         asked: asked.map(|(a, _)| a),
