@@ -13,6 +13,8 @@ pub mod plan;
 pub mod predict;
 pub mod report;
 pub mod run;
+#[cfg(unix)]
+pub mod shepherd;
 pub mod slurm;
 pub mod train;
 

@@ -13,6 +13,8 @@
 //! done but that no readable row records runs again.
 
 pub mod builtin;
+#[cfg(unix)]
+pub mod command;
 mod progress;
 pub mod scheduler;
 pub mod states;
