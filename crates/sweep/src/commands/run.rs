@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use sweep::config::grid::{DataSource, Grid};
+use sweep::search::Method;
 use sweep::results::best;
 use sweep::results::{check_dir, ResultsDir};
 use sweep::run as runner;
@@ -172,19 +173,34 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         out.display()
     );
     let started = std::time::Instant::now();
-    let schedule = grid.search.schedule(&jobs, grid.seed);
+    let multi_fidelity = grid.search.method.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
-    let state_limit = if schedule.is_multi_fidelity() {
-        grid.search.state_limit
-    } else {
-        u64::MAX
-    };
+    let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
     let states = sweep::run::states::States::open(&out, state_limit)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
-    let mut scheduler = runner::Stages::new(&jobs, &schedule, |job| runner::job_shape(job, &data).epoch_flops() / 1_000);
+    let epoch_cost = |job: &sweep::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
+    let mut scheduler: Box<dyn runner::Scheduler> = match grid.search.method {
+        Method::Tpe => Box::new(runner::Tpe::new(&grid, epoch_cost)),
+        _ => {
+            let schedule = grid.search.schedule(&jobs, grid.seed);
+            Box::new(runner::Stages::new(jobs.clone(), schedule, epoch_cost))
+        }
+    };
+    if !done.is_empty() {
+        let of: String = if grid.search.method == Method::Tpe {
+            format!("{} proposed", grid.search.samples.unwrap_or(0))
+        } else {
+            jobs.len().to_string()
+        };
+        let recorded = if grid.search.method == Method::Tpe {
+            done.len()
+        } else {
+            jobs.iter().filter(|j| done.contains(&j.id)).count()
+        };
+        tracing::info!("resuming: {recorded} of {of} jobs already recorded");
+    }
     let summary = runner::run(
-        &jobs,
-        &mut scheduler,
+        scheduler.as_mut(),
         &network,
         &results,
         &runner::RunOptions {
@@ -194,7 +210,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             claims: Some(&claims),
         },
     )?;
-    if schedule.is_multi_fidelity() {
+    if multi_fidelity {
         tracing::info!(
             "{} epochs trained ({} of them again, for survivors whose state had been dropped); training states took at most {:.1} MB",
             summary.epochs_trained,

@@ -55,7 +55,7 @@ impl<'d> Network<'d> {
 
     /// A unit's trainer: from its saved state, or from the start.
     fn load_trainer(&self, unit: &Unit) -> Result<Trainer<'d>, String> {
-        let job = unit.job;
+        let job = &unit.job;
         let saved = self
             .states
             .load(&job.id)
@@ -92,7 +92,7 @@ impl<'d> Network<'d> {
 
     /// How a unit that trained ended, from the status of its last run.
     fn ended(&self, unit: &Unit, status: Status, outcome: TrainOutcome, seconds: f64) -> Ended {
-        let record = self.record(unit.job, outcome, seconds);
+        let record = self.record(&unit.job, outcome, seconds);
         match status {
             Status::Diverged => Ended::Diverged(record),
             _ if unit.last => Ended::Finished(record),
@@ -184,21 +184,21 @@ impl<'d> Network<'d> {
     }
 
     fn failed(&self, unit: &Unit, reason: String, outcome: TrainOutcome, started: Instant) -> Ended {
-        let record = self.record(unit.job, outcome, unit.seconds_before + started.elapsed().as_secs_f64());
+        let record = self.record(&unit.job, outcome, unit.seconds_before + started.elapsed().as_secs_f64());
         Ended::Failed { reason, record }
     }
 }
 
 impl Backend for Network<'_> {
     fn cost(&self, unit: &Unit) -> u64 {
-        self.epoch_cost(unit.job) * unit.to.saturating_sub(unit.from).max(1) as u64
+        self.epoch_cost(&unit.job) * unit.to.saturating_sub(unit.from).max(1) as u64
     }
 
     /// Units next to each other (after ordering most work first, units that can train together side by side) with the
     /// same [`FuseKey`] (the same minibatches and hidden size; only jobs [`worth_fusing`]), start and target, at most
     /// `fuse` per group, split finer when that leaves workers idle (a run of n such units makes groups of
     /// `ceil(n / workers)`).
-    fn groups<'j>(&self, mut units: Vec<Unit<'j>>, workers: usize) -> Vec<Vec<Unit<'j>>> {
+    fn groups(&self, mut units: Vec<Unit>, workers: usize) -> Vec<Vec<Unit>> {
         let key = |u: &Unit| (FuseKey::of(&u.job.config), u.from, u.to);
         units.sort_by(|a, b| {
             self.cost(b)
@@ -311,12 +311,12 @@ impl Backend for Network<'_> {
 }
 
 /// Passes a trainer's progress to the runner's [`Watch`].
-struct JobObserver<'w, 'u, 'j> {
+struct JobObserver<'w, 'u> {
     watch: &'w dyn Watch,
-    unit: &'u Unit<'j>,
+    unit: &'u Unit,
 }
 
-impl Observer for JobObserver<'_, '_, '_> {
+impl Observer for JobObserver<'_, '_> {
     fn on_iteration(&mut self, _: usize, _: f32) -> Control {
         if self.watch.stopping() {
             Control::Stop
@@ -369,7 +369,7 @@ mod tests {
             let units: Vec<Unit> = jobs
                 .iter()
                 .map(|job| Unit {
-                    job,
+                    job: std::sync::Arc::new(job.clone()),
                     bracket: 0,
                     rung: None,
                     from: 0,

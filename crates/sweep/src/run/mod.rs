@@ -32,11 +32,10 @@ use std::time::{Duration, Instant};
 
 pub use builtin::{job_shape, Network};
 pub use progress::human;
-pub use scheduler::{Poll, Scheduler, Stages, View};
+pub use scheduler::{Poll, Scheduler, Stages, Tpe, View};
 pub use trial::{Backend, Ended, Record, Unit, Watch};
 
 use crate::cluster::claims::{Attempt, Claim, Claims};
-use crate::config::grid::Job;
 use crate::config::params::describe;
 use crate::results::format::{JobStatus, Row};
 use crate::results::progress::ProgressLog;
@@ -83,18 +82,9 @@ pub fn stderr_is_terminal() -> bool {
 
 /// Runs the units `scheduler` proposes with `backend` until it says it is done (or a stop), recording each unit in
 /// `results` as soon as it ends.
-pub fn run<'j>(
-    jobs: &'j [Job],
-    scheduler: &mut dyn Scheduler<'j>,
-    backend: &dyn Backend,
-    results: &ResultsDir,
-    opts: &RunOptions,
-) -> Result<RunSummary, ResultsError> {
+pub fn run(scheduler: &mut dyn Scheduler, backend: &dyn Backend, results: &ResultsDir, opts: &RunOptions) -> Result<RunSummary, ResultsError> {
     let mut view = Rows::read(results)?;
-    let skipped = jobs.iter().filter(|j| view.finals.contains_key(&j.id)).count();
-    if skipped > 0 {
-        tracing::info!("resuming: {skipped} of {} jobs already recorded", jobs.len());
-    }
+    let skipped = view.finals.len();
     let progress = Progress::new(opts.progress);
     let log = ProgressLog::new(&results.dir, &results.writer_name());
     let watcher = Watcher {
@@ -135,6 +125,7 @@ pub fn run<'j>(
             // Plan.
             let stopping = opts.stop.load(Ordering::SeqCst) || run.failure.is_some();
             let mut done = false;
+            let mut wrote = false;
             if !stopping {
                 if run.shared {
                     match Rows::read(results) {
@@ -144,7 +135,7 @@ pub fn run<'j>(
                 }
                 let poll = scheduler.poll(&view.view());
                 done = poll.done;
-                run.plan(poll, &mut view, workers, |group, id| {
+                wrote = run.plan(poll, &mut view, workers, |group, id| {
                     let tx = tx.clone();
                     let watcher = &watcher;
                     scope.spawn(move |_| {
@@ -159,6 +150,9 @@ pub fn run<'j>(
             if run.in_flight.is_empty() {
                 if stopping || done {
                     break;
+                }
+                if wrote {
+                    continue;
                 }
                 if run.held.is_empty() && !run.shared {
                     // Nothing runs, nothing can start, nobody else holds anything: the rows cannot move on.
@@ -228,19 +222,19 @@ struct Message {
 }
 
 /// A group being trained.
-struct Flight<'j> {
-    units: Vec<Unit<'j>>,
+struct Flight {
+    units: Vec<Unit>,
     claims: Vec<Option<Claim>>,
     started: Instant,
 }
 
 /// The runner's own state between the stages.
-struct Runner<'r, 'j> {
+struct Runner<'r> {
     backend: &'r dyn Backend,
     results: &'r ResultsDir,
     opts: &'r RunOptions<'r>,
     watcher: &'r Watcher<'r>,
-    in_flight: HashMap<usize, Flight<'j>>,
+    in_flight: HashMap<usize, Flight>,
     /// Keys of the units running here.
     running: HashSet<String>,
     /// Units another process holds, with when this one last tried to claim them.
@@ -254,15 +248,17 @@ struct Runner<'r, 'j> {
     waiting_since: Option<Instant>,
 }
 
-impl<'j> Runner<'_, 'j> {
+impl Runner<'_> {
     fn fail(&mut self, e: ResultsError) {
         self.opts.stop.store(true, Ordering::SeqCst);
         self.failure.get_or_insert(e);
     }
 
     /// Writes what the scheduler decided and starts as many groups of its units as there are free workers.
-    fn plan(&mut self, poll: Poll<'j>, view: &mut Rows, workers: usize, mut spawn: impl FnMut(Vec<Unit<'j>>, usize)) {
-        if !poll.prune.is_empty() {
+    /// Returns whether it wrote rows (then the scheduler may have more to say at once).
+    fn plan(&mut self, poll: Poll, view: &mut Rows, workers: usize, mut spawn: impl FnMut(Vec<Unit>, usize)) -> bool {
+        let wrote = !poll.prune.is_empty();
+        if wrote {
             // One append (and one publish of results.csv) for the whole rung's pruned rows.
             match self.results.append_all(&poll.prune) {
                 Ok(()) => {
@@ -272,7 +268,10 @@ impl<'j> Runner<'_, 'j> {
                         self.summary.rows.push(row);
                     }
                 }
-                Err(e) => return self.fail(e),
+                Err(e) => {
+                    self.fail(e);
+                    return false;
+                }
             }
         }
         for (ids, keep) in &poll.ranked {
@@ -289,7 +288,7 @@ impl<'j> Runner<'_, 'j> {
             .progress
             .status(poll.work_left, format!("{label}{} finished, best val {best}", self.finished));
         if self.in_flight.len() >= workers {
-            return;
+            return wrote;
         }
         let now = Instant::now();
         self.held.retain(|_, at| now.duration_since(*at) < HELD_RETRY);
@@ -302,7 +301,7 @@ impl<'j> Runner<'_, 'j> {
             })
             .collect();
         if free.is_empty() {
-            return;
+            return wrote;
         }
         for group in self.backend.groups(free, workers) {
             if self.in_flight.len() >= workers || self.failure.is_some() {
@@ -314,7 +313,10 @@ impl<'j> Runner<'_, 'j> {
                 match self.claim(&unit, view) {
                     Ok(Some(claim)) => claims.push(claim),
                     Ok(None) => continue,
-                    Err(e) => return self.fail(e),
+                    Err(e) => {
+                        self.fail(e);
+                        return wrote;
+                    }
                 }
                 self.running.insert(unit.key());
                 units.push(unit);
@@ -335,6 +337,7 @@ impl<'j> Runner<'_, 'j> {
             self.waiting_since = None;
             spawn(units, id);
         }
+        wrote
     }
 
     /// Takes the unit's claim: `Some(None)` without claims, `Some(Some(claim))` when won, `None` when another process
@@ -442,7 +445,7 @@ impl<'j> Runner<'_, 'j> {
     }
 
     fn record(&mut self, unit: &Unit, ended: Ended, share: f64, together: usize, view: &mut Rows) -> Result<(), ResultsError> {
-        let job = unit.job;
+        let job = &unit.job;
         let (mut record, rung_record) = match ended {
             Ended::Finished(r) | Ended::Diverged(r) => (r, false),
             Ended::Rung(r) => (r, true),

@@ -1,15 +1,18 @@
 //! What to run next: a [`Scheduler`] reads the recorded rows and names the units of work that may start now. The
-//! runner asks it again whenever a unit ends, so a scheduler can propose new jobs and promotions as results arrive;
+//! runner asks it again whenever a unit ends, so a scheduler can propose new jobs and promotions as results arrive.
 //! [`Stages`] is synchronous successive halving (and Hyperband, and a plain sweep as one rung): rung r of every
-//! bracket, each rung decided from its records ([`crate::search::decide`]) once all of them are in.
+//! bracket, each rung decided from its records ([`crate::search::decide`]) once all of them are in. [`Tpe`] adds a
+//! batch of model-based proposals, as one more bracket, each time every earlier batch is recorded and decided.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::trial::Unit;
-use crate::config::grid::Job;
+use crate::config::grid::{Axis, Grid, Job};
 use crate::results::format::{JobStatus, Row};
 use crate::search::decide::{self, Records};
-use crate::search::{survivors_count, Schedule};
+use crate::search::tpe::{self, Dim, Observation, Score};
+use crate::search::{survivors_count, Bracket, Schedule};
 
 /// The rows recorded so far, by every process: final rows by id, rung records by (rung, id).
 pub struct View<'a> {
@@ -28,9 +31,9 @@ impl View<'_> {
 
 /// A scheduler's answer.
 #[derive(Debug, Default)]
-pub struct Poll<'j> {
+pub struct Poll {
     /// Units not yet recorded that may run now, most urgent first (some may be running already, here or elsewhere).
-    pub units: Vec<Unit<'j>>,
+    pub units: Vec<Unit>,
     /// `pruned` rows the decisions call for that are not written yet.
     pub prune: Vec<Row>,
     /// Per rung being run: its finished jobs' ids best first, and how many of the rung's jobs go on.
@@ -44,22 +47,25 @@ pub struct Poll<'j> {
 }
 
 /// Proposes work from the recorded rows.
-pub trait Scheduler<'j> {
-    fn poll(&mut self, view: &View) -> Poll<'j>;
+pub trait Scheduler {
+    fn poll(&mut self, view: &View) -> Poll;
+
+    /// The jobs known so far (a model-based search proposes more as it runs).
+    fn jobs(&self) -> &[Arc<Job>];
 }
 
 /// Synchronous successive halving over a [`Schedule`] (one bracket of one rung for a plain sweep).
-pub struct Stages<'j> {
-    jobs: &'j [Job],
-    schedule: &'j Schedule,
+pub struct Stages<'c> {
+    jobs: Vec<Arc<Job>>,
+    schedule: Schedule,
     /// Work of one epoch of a job (the backend's cost model).
-    epoch_cost: Box<dyn Fn(&Job) -> u64 + 'j>,
+    epoch_cost: Box<dyn Fn(&Job) -> u64 + 'c>,
 }
 
-impl<'j> Stages<'j> {
-    pub fn new(jobs: &'j [Job], schedule: &'j Schedule, epoch_cost: impl Fn(&Job) -> u64 + 'j) -> Self {
+impl<'c> Stages<'c> {
+    pub fn new(jobs: Vec<Job>, schedule: Schedule, epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Self {
         Stages {
-            jobs,
+            jobs: jobs.into_iter().map(Arc::new).collect(),
             schedule,
             epoch_cost: Box::new(epoch_cost),
         }
@@ -82,13 +88,18 @@ impl<'j> Stages<'j> {
     }
 }
 
-impl<'j> Scheduler<'j> for Stages<'j> {
-    fn poll(&mut self, view: &View) -> Poll<'j> {
-        let (jobs, schedule) = (self.jobs, self.schedule);
+impl Scheduler for Stages<'_> {
+    fn jobs(&self) -> &[Arc<Job>] {
+        &self.jobs
+    }
+
+    fn poll(&mut self, view: &View) -> Poll {
+        let (jobs, schedule) = (&self.jobs, &self.schedule);
         let records = view.records();
         let multi = schedule.is_multi_fidelity();
         let stages = schedule.stages();
         let mut prune = Vec::new();
+        let mut pruned_ids = HashSet::new();
         for r in 0..stages {
             let mut poll = Poll::default();
             let mut undecided = false;
@@ -100,7 +111,7 @@ impl<'j> Scheduler<'j> for Stages<'j> {
                 undecided |= !decided.complete;
                 for &(j, k) in &decided.pruned {
                     let id = &jobs[j].id;
-                    if !view.finals.contains_key(id) && !prune.iter().any(|p: &Row| &p.id == id) {
+                    if !view.finals.contains_key(id) && pruned_ids.insert(id.clone()) {
                         if let Some(row) = view.rungs.get(&(k, id.clone())) {
                             prune.push(Row {
                                 status: JobStatus::Pruned,
@@ -122,7 +133,7 @@ impl<'j> Scheduler<'j> for Stages<'j> {
                     }
                     let prev = r.checked_sub(1).and_then(|k| view.rungs.get(&(k, job.id.clone())));
                     let unit = Unit {
-                        job,
+                        job: job.clone(),
                         bracket: b,
                         rung: multi.then_some(r),
                         from: prev.map_or(0, |p| p.epochs_run),
@@ -153,6 +164,139 @@ impl<'j> Scheduler<'j> for Stages<'j> {
             prune,
             done: true,
             ..Poll::default()
+        }
+    }
+}
+
+/// A model-based search: batches of configurations proposed by a Tree-structured Parzen Estimator
+/// ([`crate::search::tpe`]), each batch one bracket of successive halving over the search's ladder, and each batch
+/// decided from every trial of the batches before it once all of them are recorded. So the trials depend on the
+/// sweep seed and the grid alone, not on the worker count, timing or interruptions: a resumed sweep proposes the same
+/// batches again from the same rows.
+pub struct Tpe<'c> {
+    stages: Stages<'c>,
+    grid: Grid,
+    axes: Vec<Axis>,
+    space: Vec<Dim>,
+    ladder: Vec<usize>,
+    /// How many configurations to propose in all.
+    samples: usize,
+    /// The ids proposed so far (a batch never repeats one).
+    taken: HashSet<String>,
+    /// The estimator found no new configuration: the space is exhausted.
+    exhausted: bool,
+}
+
+impl<'c> Tpe<'c> {
+    pub fn new(grid: &Grid, epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Self {
+        let epochs = grid.base_config().epochs;
+        let schedule = Schedule {
+            eta: grid.search.eta,
+            brackets: Vec::new(),
+        };
+        Tpe {
+            stages: Stages::new(Vec::new(), schedule, epoch_cost),
+            axes: grid.axes.clone(),
+            space: tpe::space_of(&grid.axes),
+            ladder: grid.search.ladder(epochs),
+            samples: grid.search.samples.unwrap_or(0),
+            taken: HashSet::new(),
+            exhausted: false,
+            grid: grid.clone(),
+        }
+    }
+
+    /// How a job's rows score it, as Optuna ranks trials: the rung it reached and its validation accuracy there;
+    /// diverged and failed trials worst. `None` while the job is not recorded.
+    fn score(&self, job: &Job, view: &View) -> Option<Score> {
+        let last = self.ladder.len() - 1;
+        let rung_value = |row: &Row| row.best_val_acc.unwrap_or(f64::NAN);
+        match view.finals.get(&job.id) {
+            Some(row) => Some(match row.status {
+                JobStatus::Completed => Score::Reached {
+                    rung: last,
+                    value: rung_value(row),
+                },
+                JobStatus::Pruned => Score::Reached {
+                    rung: row.rung.unwrap_or(0),
+                    value: rung_value(row),
+                },
+                _ => Score::Failed,
+            }),
+            None => (0..last).rev().find_map(|k| {
+                view.rungs.get(&(k, job.id.clone())).map(|row| Score::Reached {
+                    rung: k,
+                    value: rung_value(row),
+                })
+            }),
+        }
+    }
+
+    /// Proposes the next batch from every trial proposed before it; false when there is nothing left to propose.
+    fn propose(&mut self, view: &View) -> bool {
+        let done = self.stages.jobs.len();
+        if self.exhausted || done >= self.samples {
+            return false;
+        }
+        let observations: Vec<Observation> = self
+            .stages
+            .jobs
+            .iter()
+            .filter_map(|job| {
+                Some(Observation {
+                    point: tpe::point_of(&self.axes, &job.config)?,
+                    score: self.score(job, view)?,
+                })
+            })
+            .collect();
+        let n = self.grid.search.batch.min(self.samples - done);
+        let index = self.stages.schedule.brackets.len() as u64;
+        let base = self.grid.base_config();
+        let (axes, taken) = (&self.axes, &self.taken);
+        let points = tpe::propose(&self.space, &observations, n, self.grid.seed, index, |p| {
+            taken.contains(&crate::config::grid::job_id(&tpe::config_of(axes, &base, p)))
+        });
+        self.exhausted = points.len() < n;
+        if points.is_empty() {
+            return false;
+        }
+        let mut members = Vec::with_capacity(points.len());
+        for p in points {
+            let job = self.grid.job(tpe::config_of(&self.axes, &base, &p), self.stages.jobs.len());
+            self.taken.insert(job.id.clone());
+            members.push(self.stages.jobs.len());
+            self.stages.jobs.push(Arc::new(job));
+        }
+        self.stages.schedule.brackets.push(Bracket {
+            jobs: members,
+            rungs: self.ladder.clone(),
+        });
+        true
+    }
+}
+
+impl Scheduler for Tpe<'_> {
+    fn jobs(&self) -> &[Arc<Job>] {
+        &self.stages.jobs
+    }
+
+    fn poll(&mut self, view: &View) -> Poll {
+        loop {
+            let mut poll = self.stages.poll(view);
+            if !poll.done {
+                let batches = self.stages.schedule.brackets.len();
+                let what = format!("batch {batches} of {}", self.samples.div_ceil(self.grid.search.batch));
+                poll.label = if poll.label.is_empty() { what } else { format!("{what}, {}", poll.label) };
+                return poll;
+            }
+            // Every batch so far is recorded and decided (its pruned rows are in `poll.prune`, written by the runner
+            // before the next poll): the next batch is proposed from them.
+            if !poll.prune.is_empty() || !self.propose(view) {
+                return Poll {
+                    done: poll.prune.is_empty(),
+                    ..poll
+                };
+            }
         }
     }
 }

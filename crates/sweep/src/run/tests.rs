@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
 use crate::cluster::claims::{Claims, Owner};
-use crate::config::grid::Grid;
+use crate::config::grid::{Grid, Job};
 use crate::results::format::JobStatus;
 
 /// A backend that "trains" by counting epochs: job j's validation accuracy after e epochs is `score(j, e)`; it keeps
@@ -46,7 +46,7 @@ impl<'s> Fake<'s> {
     }
 
     fn row(unit: &Unit, epochs: usize) -> Row {
-        let v = score(unit.job, epochs);
+        let v = score(&unit.job, epochs);
         Row {
             id: unit.job.id.clone(),
             config: unit.job.config.clone(),
@@ -88,7 +88,7 @@ impl Backend for Fake<'_> {
                             stop.store(true, Ordering::SeqCst);
                         }
                     }
-                    watch.point(unit, e as f64, &[("val_acc", score(unit.job, e))]);
+                    watch.point(unit, e as f64, &[("val_acc", score(&unit.job, e))]);
                     self.states.lock().unwrap().insert(id.clone(), e);
                 }
                 let record = Record {
@@ -130,14 +130,14 @@ fn run_fake(dir: &Path, grid: &Grid, fake: &Fake, stop: &AtomicBool, claims: Opt
     let jobs = grid.jobs();
     let schedule = grid.search.schedule(&jobs, grid.seed);
     let (results, _) = ResultsDir::open(dir, grid, &jobs).unwrap();
-    let mut stages = Stages::new(&jobs, &schedule, |_| 1);
+    let mut stages = Stages::new(jobs, schedule, |_| 1);
     let opts = RunOptions {
         workers: 2,
         stop,
         progress: false,
         claims,
     };
-    run(&jobs, &mut stages, fake, &results, &opts).unwrap()
+    run(&mut stages, fake, &results, &opts).unwrap()
 }
 
 /// (id, status, rung, epochs) of every row, sorted.
@@ -261,7 +261,7 @@ fn a_unit_held_by_another_process_is_left_to_it_and_its_record_is_waited_for() {
             std::thread::sleep(Duration::from_millis(300));
             let (results, _) = ResultsDir::open(dir.path(), &g, &jobs).unwrap();
             let unit = Unit {
-                job: &held,
+                job: Arc::new(held.clone()),
                 bracket: 0,
                 rung: Some(0),
                 from: 0,
@@ -311,4 +311,56 @@ fn a_job_whose_claim_says_done_but_which_no_row_records_runs_again() {
     run_fake(dir.path(), &g, &fake, &AtomicBool::new(false), Some(&claims));
     assert_eq!(fake.log().iter().map(|u| u.0.clone()).collect::<Vec<_>>(), vec![lost]);
     assert_eq!(rows(dir.path()), uninterrupted("grid"));
+}
+
+/// A TPE search of 24 configurations in batches of 6 over 9 learning rates x 4 regularizations, each batch through
+/// rungs of 1, 3 and 9 epochs.
+fn tpe_grid() -> Grid {
+    let text = "name = \"tpe\"\nseed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\n[search]\nmethod = \"tpe\"\n\
+                samples = 24\nbatch = 6\nmin_epochs = 1\n[grid]\n\
+                learning_rate = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]\nreg = [0.0, 1e-4, 1e-3, 1e-2]\n";
+    Grid::parse(Path::new("tpe.toml"), text).unwrap()
+}
+
+fn run_tpe(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
+    let g = tpe_grid();
+    let (results, _) = ResultsDir::open(dir, &g, &[]).unwrap();
+    let mut tpe = Tpe::new(&g, |_| 1);
+    let opts = RunOptions {
+        workers,
+        stop,
+        progress: false,
+        claims: None,
+    };
+    run(&mut tpe, fake, &results, &opts).unwrap()
+}
+
+#[test]
+fn tpe_proposes_the_same_trials_for_one_and_two_workers_and_after_a_stop() {
+    let one = tempfile::tempdir().unwrap();
+    run_tpe(one.path(), &Fake::new(), 1, &AtomicBool::new(false));
+    let rows_one = rows(one.path());
+    assert_eq!(rows_one.len(), 24, "every proposal recorded once");
+    let two = tempfile::tempdir().unwrap();
+    run_tpe(two.path(), &Fake::new(), 2, &AtomicBool::new(false));
+    assert_eq!(rows(two.path()), rows_one, "1 and 2 workers");
+    // Stopped in the middle of the second batch, then resumed: the same batches again.
+    let cut = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut fake = Fake::new();
+    fake.stop_after = Some((20, &stop));
+    assert!(run_tpe(cut.path(), &fake, 2, &stop).interrupted);
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_tpe(cut.path(), &again, 2, &AtomicBool::new(false));
+    assert_eq!(rows(cut.path()), rows_one, "resumed");
+    // The model learns: later batches propose faster learning rates (this fake's better ones) than the random first.
+    let rows = crate::results::format::read_rows(&one.path().join("results.csv")).unwrap();
+    let mean_lr = |rs: &[Row]| rs.iter().map(|r| r.config.learning_rate).sum::<f64>() / rs.len() as f64;
+    // Rows are recorded batch by batch (each batch's pruned rows, then its finalist): the first 6 are the random
+    // start, the last 6 the fourth batch.
+    assert!(
+        mean_lr(&rows[18..]) > mean_lr(&rows[..6]),
+        "TPE did not move toward higher learning rates"
+    );
 }

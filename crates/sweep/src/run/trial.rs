@@ -3,6 +3,8 @@
 //! [`Ended`]. The built-in network ([`super::builtin`], alone and fused) is one backend; the runner's unit tests
 //! have a fake one; a user's training program is another.
 
+use std::sync::Arc;
+
 use sweep_core::Model;
 
 use crate::config::grid::Job;
@@ -10,8 +12,8 @@ use crate::results::format::Row;
 
 /// One unit of work: train `job` from `from` epochs to `to`, in rung `rung` of bracket `bracket`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Unit<'j> {
-    pub job: &'j Job,
+pub struct Unit {
+    pub job: Arc<Job>,
     pub bracket: usize,
     /// The rung of successive halving or Hyperband; `None` in a plain sweep (the job trains once, to its epochs).
     pub rung: Option<usize>,
@@ -24,7 +26,7 @@ pub struct Unit<'j> {
     pub seconds_before: f64,
 }
 
-impl Unit<'_> {
+impl Unit {
     /// The name of the unit's claim: the job's id, or `<id>-r<rung>` when jobs go through rungs.
     pub fn key(&self) -> String {
         match self.rung {
@@ -80,7 +82,7 @@ pub trait Backend: Sync {
 
     /// The units of a stage in groups that advance together, in the order given (each unit in exactly one group);
     /// `workers` is how many groups can run at once. The default: each unit alone.
-    fn groups<'j>(&self, units: Vec<Unit<'j>>, _workers: usize) -> Vec<Vec<Unit<'j>>> {
+    fn groups(&self, units: Vec<Unit>, _workers: usize) -> Vec<Vec<Unit>> {
         units.into_iter().map(|u| vec![u]).collect()
     }
 

@@ -2,6 +2,7 @@
 //! in a rung, and which were pruned before it. They read only the records (`rungs/` and the final rows), so every
 //! process, every worker count and every resume takes the same decisions.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use crate::config::grid::Job;
@@ -39,14 +40,14 @@ pub struct Decided {
 
 /// Decides every rung of `bracket` before `rung` from the records: after rung k the best `ceil(n / eta)` of its n
 /// jobs by [`score`] go on (ties to the lower index); a job recorded as diverged or failed there is out.
-pub fn active_at(bracket: &Bracket, rung: usize, eta: usize, jobs: &[Job], records: &Records) -> Decided {
+pub fn active_at<J: Borrow<Job>>(bracket: &Bracket, rung: usize, eta: usize, jobs: &[J], records: &Records) -> Decided {
     let mut active = bracket.jobs.clone();
     let mut pruned = Vec::new();
     for k in 0..rung {
         let keep = survivors_count(active.len(), eta);
         let mut ranked = Vec::with_capacity(active.len());
         for &j in &active {
-            let id = &jobs[j].id;
+            let id = &jobs[j].borrow().id;
             match (records.rungs.get(&(k, id.clone())), records.finals.get(id)) {
                 // Ended at this rung (diverged or failed): out, with its own row.
                 (_, Some(f)) if f.status != JobStatus::Pruned && f.rung == Some(k) => {}
@@ -80,10 +81,10 @@ pub fn active_at(bracket: &Bracket, rung: usize, eta: usize, jobs: &[Job], recor
 
 /// The finished jobs of a rung ranked best first, with how many of all `n` jobs in it go on: those ranked at or below
 /// `keep` can no longer go on, whatever the rung's unfinished jobs do.
-pub fn ranked(rung: usize, active: &[usize], jobs: &[Job], records: &Records) -> Vec<(f64, usize)> {
+pub fn ranked<J: Borrow<Job>>(rung: usize, active: &[usize], jobs: &[J], records: &Records) -> Vec<(f64, usize)> {
     let mut ranked: Vec<(f64, usize)> = active
         .iter()
-        .filter_map(|&j| records.rungs.get(&(rung, jobs[j].id.clone())).map(|r| (score(r), j)))
+        .filter_map(|&j| records.rungs.get(&(rung, jobs[j].borrow().id.clone())).map(|r| (score(r), j)))
         .collect();
     ranked.sort_by(rank_order);
     ranked

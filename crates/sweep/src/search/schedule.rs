@@ -9,6 +9,9 @@ impl Search {
     /// for r < s = floor(log_eta(max / min_epochs)), then `max` (`[1, 3, 10]` for eta 3 from 1 to 10).
     pub fn ladder(&self, max: usize) -> Vec<usize> {
         let mut rungs = vec![];
+        if self.method == Method::Tpe && !self.min_epochs_given {
+            return vec![max];
+        }
         let mut e = self.min_epochs;
         while e.saturating_mul(self.eta) <= max {
             rungs.push(e);
