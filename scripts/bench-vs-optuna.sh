@@ -9,9 +9,9 @@
 #     its progress log (<out>/progress/*.jsonl) or, until that exists, its log lines; best.safetensors copied when
 #     the clock reaches each report time, tested afterwards with `sweep eval --split test`.
 # The clock starts when the tool's process starts (data loading included) and stops at the budget.
-# Prints per tool and seed the seconds to the first validation accuracy >= 52 % and >= 54 %, the best completed
-# trial's validation and test accuracy after 10 and 30 minutes, each tool's medians, the ratios of the medians, and
-# the CPU. Raw logs stay in RESULTS (default /tmp/bench-vs-optuna), so `--report-only` rebuilds the table; a run that
+# Prints per tool and seed the seconds to the first validation accuracy >= 52 % and >= 54 % (and the CPU seconds the
+# tool had used by then: other load on the machine slows the wall clock), the best completed trial's validation and
+# test accuracy after 10 and 30 minutes, each tool's medians, the ratios of the medians, and the CPU. Raw logs stay in RESULTS (default /tmp/bench-vs-optuna), so `--report-only` rebuilds the table; a run that
 # ended is not run again (delete its folder to redo it).
 #
 #   scripts/bench-vs-optuna.sh [DATA] [options]
