@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use sweep::config::grid::{DataSource, Grid};
-use sweep::search::Method;
 use sweep::results::best;
 use sweep::results::{check_dir, ResultsDir};
 use sweep::run as runner;
+use sweep::search::Method;
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
 
@@ -181,6 +181,10 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let epoch_cost = |job: &sweep::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
     let mut scheduler: Box<dyn runner::Scheduler> = match grid.search.method {
         Method::Tpe => Box::new(runner::Tpe::new(&grid, epoch_cost)),
+        Method::Asha => {
+            let ladder = grid.search.ladder(grid.base_config().epochs);
+            Box::new(runner::Asha::new(jobs.clone(), ladder, grid.search.eta, epoch_cost))
+        }
         _ => {
             let schedule = grid.search.schedule(&jobs, grid.seed);
             Box::new(runner::Stages::new(jobs.clone(), schedule, epoch_cost))

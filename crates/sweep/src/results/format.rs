@@ -34,6 +34,16 @@ pub const CANDIDATES_DIR: &str = "candidates";
 /// The live progress log of each process, `progress/<writer>.jsonl` (one [`ProgressLine`] per line): what is
 /// running and every evaluated point, for watching a sweep while it runs. Rows stay the truth for how jobs ended.
 pub const PROGRESS_DIR: &str = "progress";
+/// Asynchronous promotion's decisions, `decisions/<writer>.jsonl` (one [`Decision`] per line, appended and synced
+/// before the promoted unit starts), so that a resumed sweep replays every promotion it made.
+pub const DECISIONS_DIR: &str = "decisions";
+
+/// A decision of asynchronous successive halving: job `id` goes on to rung `rung`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Decision {
+    pub id: String,
+    pub rung: usize,
+}
 
 /// How a job ended, as written in `results.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -419,9 +429,10 @@ pub struct BestInfo {
 }
 
 impl BestInfo {
-    /// Higher validation accuracy wins; ties go to the lower job index, so the result does not depend on finishing order.
+    /// Higher validation accuracy wins; ties go to the lower job id (as `sweep best` ranks), so the result depends
+    /// neither on finishing order nor on the order in which a search proposed its jobs.
     pub fn beats(&self, other: &BestInfo) -> bool {
-        self.val_acc > other.val_acc || (self.val_acc == other.val_acc && self.index < other.index)
+        self.val_acc > other.val_acc || (self.val_acc == other.val_acc && self.id < other.id)
     }
 }
 

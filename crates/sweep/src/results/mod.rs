@@ -8,6 +8,7 @@
 //! `claims/` ([`crate::cluster::claims`]).
 
 pub mod best;
+pub mod decisions;
 pub mod format;
 pub mod progress;
 pub mod writers;

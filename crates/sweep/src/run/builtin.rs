@@ -198,14 +198,16 @@ impl Backend for Network<'_> {
     /// same [`FuseKey`] (the same minibatches and hidden size; only jobs [`worth_fusing`]), start and target, at most
     /// `fuse` per group, split finer when that leaves workers idle (a run of n such units makes groups of
     /// `ceil(n / workers)`).
-    fn groups(&self, mut units: Vec<Unit>, workers: usize) -> Vec<Vec<Unit>> {
+    fn groups(&self, mut units: Vec<Unit>, workers: usize, ordered: bool) -> Vec<Vec<Unit>> {
         let key = |u: &Unit| (FuseKey::of(&u.job.config), u.from, u.to);
-        units.sort_by(|a, b| {
-            self.cost(b)
-                .cmp(&self.cost(a))
-                .then(key(a).cmp(&key(b)))
-                .then(a.job.index.cmp(&b.job.index))
-        });
+        if !ordered {
+            units.sort_by(|a, b| {
+                self.cost(b)
+                    .cmp(&self.cost(a))
+                    .then(key(a).cmp(&key(b)))
+                    .then(a.job.index.cmp(&b.job.index))
+            });
+        }
         let same = |a: &Unit, b: &Unit| worth_fusing(&a.job.config) && key(a) == key(b);
         let mut groups = Vec::new();
         let mut rest = units.into_iter().peekable();
@@ -378,7 +380,7 @@ mod tests {
                     seconds_before: 0.0,
                 })
                 .collect();
-            net.groups(units, workers)
+            net.groups(units, workers, false)
                 .iter()
                 .map(|g| g.iter().map(|u| u.job.index).collect())
                 .collect()

@@ -32,11 +32,13 @@ use std::time::{Duration, Instant};
 
 pub use builtin::{job_shape, Network};
 pub use progress::human;
-pub use scheduler::{Poll, Scheduler, Stages, Tpe, View};
+pub use scheduler::{Asha, Poll, Scheduler, Stages, Tpe, View};
 pub use trial::{Backend, Ended, Record, Unit, Watch};
 
 use crate::cluster::claims::{Attempt, Claim, Claims};
 use crate::config::params::describe;
+use crate::results::decisions::{read_decisions, DecisionLog};
+use crate::results::format::Decision;
 use crate::results::format::{JobStatus, Row};
 use crate::results::progress::ProgressLog;
 use crate::results::{ResultsDir, ResultsError};
@@ -82,11 +84,17 @@ pub fn stderr_is_terminal() -> bool {
 
 /// Runs the units `scheduler` proposes with `backend` until it says it is done (or a stop), recording each unit in
 /// `results` as soon as it ends.
-pub fn run(scheduler: &mut dyn Scheduler, backend: &dyn Backend, results: &ResultsDir, opts: &RunOptions) -> Result<RunSummary, ResultsError> {
+pub fn run(
+    scheduler: &mut dyn Scheduler,
+    backend: &dyn Backend,
+    results: &ResultsDir,
+    opts: &RunOptions,
+) -> Result<RunSummary, ResultsError> {
     let mut view = Rows::read(results)?;
     let skipped = view.finals.len();
     let progress = Progress::new(opts.progress);
     let log = ProgressLog::new(&results.dir, &results.writer_name());
+    let decisions = DecisionLog::new(&results.dir, &results.writer_name());
     let watcher = Watcher {
         stop: opts.stop,
         progress: &progress,
@@ -96,6 +104,7 @@ pub fn run(scheduler: &mut dyn Scheduler, backend: &dyn Backend, results: &Resul
         retrained: AtomicUsize::new(0),
     };
     let mut run = Runner {
+        decisions: &decisions,
         backend,
         results,
         opts,
@@ -197,6 +206,7 @@ pub fn run(scheduler: &mut dyn Scheduler, backend: &dyn Backend, results: &Resul
 struct Rows {
     finals: HashMap<String, Row>,
     rungs: HashMap<(usize, String), Row>,
+    decisions: HashSet<Decision>,
 }
 
 impl Rows {
@@ -204,6 +214,7 @@ impl Rows {
         Ok(Rows {
             finals: results.read_final()?,
             rungs: results.read_rungs()?,
+            decisions: read_decisions(&results.dir)?,
         })
     }
 
@@ -211,6 +222,7 @@ impl Rows {
         View {
             finals: &self.finals,
             rungs: &self.rungs,
+            decisions: &self.decisions,
         }
     }
 }
@@ -230,6 +242,7 @@ struct Flight {
 
 /// The runner's own state between the stages.
 struct Runner<'r> {
+    decisions: &'r DecisionLog,
     backend: &'r dyn Backend,
     results: &'r ResultsDir,
     opts: &'r RunOptions<'r>,
@@ -303,13 +316,26 @@ impl Runner<'_> {
         if free.is_empty() {
             return wrote;
         }
-        for group in self.backend.groups(free, workers) {
+        for group in self.backend.groups(free, workers, poll.ordered) {
             if self.in_flight.len() >= workers || self.failure.is_some() {
                 break;
             }
             let mut units = Vec::with_capacity(group.len());
             let mut claims = Vec::with_capacity(group.len());
             for unit in group {
+                let decision = Decision {
+                    id: unit.job.id.clone(),
+                    rung: unit.rung.unwrap_or(0),
+                };
+                if poll.decide.contains(&decision) && !view.decisions.contains(&decision) {
+                    // Recorded before the unit starts, so that a resumed sweep carries out the promotion.
+                    if let Err(e) = self.decisions.record(&decision) {
+                        self.fail(e);
+                        return wrote;
+                    }
+                    tracing::debug!("job {} promoted to rung {}", decision.id, decision.rung + 1);
+                    view.decisions.insert(decision);
+                }
                 match self.claim(&unit, view) {
                     Ok(Some(claim)) => claims.push(claim),
                     Ok(None) => continue,

@@ -9,15 +9,17 @@ use std::sync::Arc;
 
 use super::trial::Unit;
 use crate::config::grid::{Axis, Grid, Job};
-use crate::results::format::{JobStatus, Row};
+use crate::results::format::{Decision, JobStatus, Row};
 use crate::search::decide::{self, Records};
 use crate::search::tpe::{self, Dim, Observation, Score};
 use crate::search::{survivors_count, Bracket, Schedule};
 
-/// The rows recorded so far, by every process: final rows by id, rung records by (rung, id).
+/// The rows recorded so far, by every process: final rows by id, rung records by (rung, id), and the promotions
+/// decided by asynchronous halving.
 pub struct View<'a> {
     pub finals: &'a HashMap<String, Row>,
     pub rungs: &'a HashMap<(usize, String), Row>,
+    pub decisions: &'a HashSet<Decision>,
 }
 
 impl View<'_> {
@@ -44,6 +46,10 @@ pub struct Poll {
     pub label: String,
     /// Work not yet done by the units above and everything planned after them (relative, as [`super::Backend::cost`]).
     pub work_left: u64,
+    /// The units must start in this order (the backend may group neighbours but not reorder them).
+    pub ordered: bool,
+    /// Promotions among `units` that are decided now: each is recorded durably before its unit starts.
+    pub decide: HashSet<Decision>,
 }
 
 /// Proposes work from the recorded rows.
@@ -286,7 +292,11 @@ impl Scheduler for Tpe<'_> {
             if !poll.done {
                 let batches = self.stages.schedule.brackets.len();
                 let what = format!("batch {batches} of {}", self.samples.div_ceil(self.grid.search.batch));
-                poll.label = if poll.label.is_empty() { what } else { format!("{what}, {}", poll.label) };
+                poll.label = if poll.label.is_empty() {
+                    what
+                } else {
+                    format!("{what}, {}", poll.label)
+                };
                 return poll;
             }
             // Every batch so far is recorded and decided (its pruned rows are in `poll.prune`, written by the runner
@@ -298,5 +308,127 @@ impl Scheduler for Tpe<'_> {
                 };
             }
         }
+    }
+}
+
+/// Asynchronous successive halving (ASHA; Li et al., MLSys 2020) over a fixed list of jobs and a ladder of rungs: a
+/// free worker takes the job that may go on from the highest rung (one in the best `floor(n / eta)` of the `n` jobs
+/// recorded at its rung and not promoted yet), else the next job not started, so no worker waits for a rung to
+/// fill. Each promotion is recorded ([`View::decisions`]) before it starts, so a resumed sweep carries out every
+/// promotion it made; jobs stay eligible until the end, when the ones that did not go on get their `pruned` row.
+///
+/// What the rows depend on: every job's training is exactly as in a synchronous sweep (same data order, same state
+/// continued), but which jobs are promoted depends on the order in which rung results arrived relative to free
+/// workers, so on the worker count and the machine's timing; the decisions say what happened.
+pub struct Asha<'c> {
+    jobs: Vec<Arc<Job>>,
+    ladder: Vec<usize>,
+    eta: usize,
+    epoch_cost: Box<dyn Fn(&Job) -> u64 + 'c>,
+}
+
+impl<'c> Asha<'c> {
+    pub fn new(jobs: Vec<Job>, ladder: Vec<usize>, eta: usize, epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Self {
+        Asha {
+            jobs: jobs.into_iter().map(Arc::new).collect(),
+            ladder,
+            eta,
+            epoch_cost: Box::new(epoch_cost),
+        }
+    }
+
+    fn unit(&self, j: usize, rung: usize, view: &View) -> Unit {
+        let job = &self.jobs[j];
+        let prev = rung.checked_sub(1).and_then(|k| view.rungs.get(&(k, job.id.clone())));
+        Unit {
+            job: job.clone(),
+            bracket: 0,
+            rung: Some(rung),
+            from: prev.map_or(0, |p| p.epochs_run),
+            to: self.ladder[rung],
+            last: rung + 1 == self.ladder.len(),
+            seconds_before: prev.map_or(0.0, |p| p.seconds),
+        }
+    }
+}
+
+impl Scheduler for Asha<'_> {
+    fn jobs(&self) -> &[Arc<Job>] {
+        &self.jobs
+    }
+
+    fn poll(&mut self, view: &View) -> Poll {
+        let last = self.ladder.len() - 1;
+        let recorded_at = |j: usize, k: usize| {
+            let id = &self.jobs[j].id;
+            view.rungs.contains_key(&(k, id.clone())) || view.finals.get(id).is_some_and(|f| f.rung.is_some_and(|r| r >= k))
+        };
+        let mut poll = Poll {
+            ordered: true,
+            ..Poll::default()
+        };
+        let mut queued = HashSet::new();
+        let mut push = |poll: &mut Poll, unit: Unit, decide: bool| {
+            if queued.insert(unit.key()) {
+                if decide {
+                    poll.decide.insert(Decision {
+                        id: unit.job.id.clone(),
+                        rung: unit.rung.unwrap_or(0),
+                    });
+                }
+                poll.work_left += (self.epoch_cost)(&unit.job) * unit.to.saturating_sub(unit.from) as u64;
+                poll.units.push(unit);
+            }
+        };
+        let index: HashMap<&str, usize> = self.jobs.iter().enumerate().map(|(i, j)| (j.id.as_str(), i)).collect();
+        // Promotions decided before (by this process or another, before a crash or now) and not carried out yet.
+        let mut decided: Vec<(usize, usize)> = view
+            .decisions
+            .iter()
+            .filter_map(|d| Some((d.rung, *index.get(d.id.as_str())?)))
+            .filter(|&(k, j)| k <= last && !recorded_at(j, k))
+            .collect();
+        decided.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (k, j) in decided {
+            push(&mut poll, self.unit(j, k, view), false);
+        }
+        // New promotions, from the highest rung down.
+        let all: Vec<usize> = (0..self.jobs.len()).collect();
+        let records = view.records();
+        for k in (0..last).rev() {
+            let ranked = decide::ranked(k, &all, &self.jobs, &records);
+            let top = ranked.len() / self.eta;
+            for &(_, j) in ranked.iter().take(top) {
+                let promoted = view.decisions.contains(&Decision {
+                    id: self.jobs[j].id.clone(),
+                    rung: k + 1,
+                });
+                if !promoted && !recorded_at(j, k + 1) {
+                    push(&mut poll, self.unit(j, k + 1, view), true);
+                }
+            }
+        }
+        // Jobs not started, in order.
+        for j in 0..self.jobs.len() {
+            if !recorded_at(j, 0) {
+                push(&mut poll, self.unit(j, 0, view), false);
+            }
+        }
+        if poll.units.is_empty() {
+            // Nothing can go on any more: the jobs that stopped below the last rung were pruned there.
+            poll.done = true;
+            for job in &self.jobs {
+                if view.finals.contains_key(&job.id) {
+                    continue;
+                }
+                if let Some(row) = (0..last).rev().find_map(|k| view.rungs.get(&(k, job.id.clone()))) {
+                    poll.prune.push(Row {
+                        status: JobStatus::Pruned,
+                        ..row.clone()
+                    });
+                }
+            }
+        }
+        poll
     }
 }

@@ -1,7 +1,7 @@
 //! The runner on a fake backend: promotion across rungs, claims held by another process, a stop in the middle of a
 //! stage, a panicking and a failing trial, and resume between rungs, without training anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -363,4 +363,68 @@ fn tpe_proposes_the_same_trials_for_one_and_two_workers_and_after_a_stop() {
         mean_lr(&rows[18..]) > mean_lr(&rows[..6]),
         "TPE did not move toward higher learning rates"
     );
+}
+
+fn run_asha(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
+    let g = grid("asha");
+    let jobs = g.jobs();
+    let (results, _) = ResultsDir::open(dir, &g, &jobs).unwrap();
+    let mut asha = Asha::new(jobs, g.search.ladder(9), 3, |_| 1);
+    let opts = RunOptions {
+        workers,
+        stop,
+        progress: false,
+        claims: None,
+    };
+    run(&mut asha, fake, &results, &opts).unwrap()
+}
+
+#[test]
+fn asha_promotes_as_results_arrive_and_every_job_ends_with_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    run_asha(dir.path(), &fake, 1, &AtomicBool::new(false));
+    let log = fake.log();
+    // With one worker the first promotion to rung 1 happens once 3 jobs are recorded at rung 0, long before the
+    // ninth starts: no waiting for the rung to fill.
+    let first_promotion = log.iter().position(|u| u.2 == 3).unwrap();
+    let ninth_start = log.iter().filter(|u| u.2 == 1).nth(8).map(|u| log.iter().position(|x| x == u).unwrap()).unwrap();
+    assert!(first_promotion < ninth_start, "{log:?}");
+    let rows = rows(dir.path());
+    assert_eq!(rows.len(), 9, "every job has a row");
+    assert!(rows.iter().any(|r| r.1 == JobStatus::Completed && r.3 == 9));
+    assert!(rows.iter().any(|r| r.1 == JobStatus::Pruned));
+    // No unit ran twice, and every promotion was recorded before it ran.
+    let mut units: Vec<_> = log.iter().map(|u| (u.0.clone(), u.2)).collect();
+    units.sort();
+    units.dedup();
+    assert_eq!(units.len(), log.len());
+    let decided = crate::results::decisions::read_decisions(dir.path()).unwrap();
+    assert_eq!(decided.len(), log.iter().filter(|u| u.2 > 1).count());
+}
+
+#[test]
+fn a_stopped_asha_sweep_carries_out_every_recorded_promotion_on_resume() {
+    for at in [4, 7, 11] {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = AtomicBool::new(false);
+        let mut fake = Fake::new();
+        fake.stop_after = Some((at, &stop));
+        run_asha(dir.path(), &fake, 2, &stop);
+        let before = crate::results::decisions::read_decisions(dir.path()).unwrap();
+        let mut again = Fake::new();
+        again.states = Mutex::new(fake.states.lock().unwrap().clone());
+        run_asha(dir.path(), &again, 2, &AtomicBool::new(false));
+        let rungs: HashSet<(usize, String)> = crate::results::format::rows_in_dir(&dir.path().join("rungs"))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.rung.unwrap(), r.id))
+            .collect();
+        let finals = crate::results::format::read_rows(&dir.path().join("results.csv")).unwrap();
+        for d in &before {
+            let done = rungs.contains(&(d.rung, d.id.clone())) || finals.iter().any(|f| f.id == d.id && f.rung >= Some(d.rung));
+            assert!(done, "stop after {at} epochs: promotion of {} to rung {} was not carried out", d.id, d.rung);
+        }
+        assert_eq!(finals.len(), 9, "stop after {at} epochs");
+    }
 }

@@ -80,9 +80,10 @@ pub trait Backend: Sync {
     /// The work of training `unit` (relative: for the order of the work, largest first, and the progress bar).
     fn cost(&self, unit: &Unit) -> u64;
 
-    /// The units of a stage in groups that advance together, in the order given (each unit in exactly one group);
-    /// `workers` is how many groups can run at once. The default: each unit alone.
-    fn groups(&self, units: Vec<Unit>, _workers: usize) -> Vec<Vec<Unit>> {
+    /// The units of a stage in groups that advance together, each unit in exactly one group, in the order they should
+    /// start (the backend may put the most work first unless `ordered`: then it keeps the order given); `workers` is
+    /// how many groups can run at once. The default: each unit alone, in the order given.
+    fn groups(&self, units: Vec<Unit>, _workers: usize, _ordered: bool) -> Vec<Vec<Unit>> {
         units.into_iter().map(|u| vec![u]).collect()
     }
 

@@ -34,7 +34,7 @@ use crate::error::GridError;
 pub const SETTINGS: [(&str, &str); 7] = [
     (
         "method",
-        "\"grid\" (default), \"random\", \"sobol\", \"halving\", \"hyperband\" or \"tpe\"",
+        "\"grid\" (default), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\"",
     ),
     (
         "samples",
@@ -46,20 +46,20 @@ pub const SETTINGS: [(&str, &str); 7] = [
     ),
     (
         "sampler",
-        "how halving or hyperband draws `samples`: \"random\" (default) or \"sobol\"",
+        "how halving, asha or hyperband draws `samples`: \"random\" (default) or \"sobol\"",
     ),
     (
         "eta",
-        "halving/hyperband/tpe: keep the best 1/eta of each rung (integer >= 2, default 3)",
+        "halving/asha/hyperband/tpe: keep the best 1/eta of each rung (integer >= 2, default 3)",
     ),
     (
         "min_epochs",
-        "halving/hyperband/tpe: epochs of the first rung (default 1; tpe: [train] epochs, no rungs; the last rung is \
+        "halving/asha/hyperband/tpe: epochs of the first rung (default 1; tpe: [train] epochs, no rungs; the last rung is \
          [train] epochs)",
     ),
     (
         "state_limit_gb",
-        "halving/hyperband/tpe: disk for saved training states (default 2); beyond it survivors retrain",
+        "halving/asha/hyperband/tpe: disk for saved training states (default 2); beyond it survivors retrain",
     ),
 ];
 
@@ -71,6 +71,8 @@ pub enum Method {
     Sobol,
     Halving,
     Hyperband,
+    /// Asynchronous successive halving: a job goes on as soon as it is among the best 1/eta recorded at its rung.
+    Asha,
     /// Model-based: a Tree-structured Parzen Estimator proposes `batch` configurations at a time from every trial
     /// recorded before ([`tpe`]); each batch goes through the rungs of successive halving when `min_epochs` is set.
     Tpe,
@@ -84,12 +86,13 @@ pub enum Sampler {
 }
 
 impl Method {
-    const NAMES: [(&'static str, Method); 6] = [
+    const NAMES: [(&'static str, Method); 7] = [
         ("grid", Method::Grid),
         ("random", Method::Random),
         ("sobol", Method::Sobol),
         ("halving", Method::Halving),
         ("hyperband", Method::Hyperband),
+        ("asha", Method::Asha),
         ("tpe", Method::Tpe),
     ];
 
@@ -101,7 +104,7 @@ impl Method {
     /// shards share every job through the claims instead of each taking a fixed part, and the rows depend on the
     /// whole job set.
     pub fn is_multi_fidelity(self) -> bool {
-        matches!(self, Method::Halving | Method::Hyperband | Method::Tpe)
+        matches!(self, Method::Halving | Method::Asha | Method::Hyperband | Method::Tpe)
     }
 }
 
@@ -237,12 +240,12 @@ impl Search {
                 ),
             ));
         }
-        if let (Some(at), false) = (sampler_set, matches!(s.method, Method::Halving | Method::Hyperband)) {
+        if let (Some(at), false) = (sampler_set, matches!(s.method, Method::Halving | Method::Asha | Method::Hyperband)) {
             return Err(err(
                 at,
                 "search.sampler",
                 format!(
-                    "only halving and hyperband take a sampler; method \"{}\" says how it samples",
+                    "only halving, asha and hyperband take a sampler; method \"{}\" says how it samples",
                     s.method.name()
                 ),
             ));
@@ -275,7 +278,7 @@ impl Search {
         let continuous: Vec<&str> = axes.iter().filter(|a| a.range.is_some()).map(|a| a.name()).collect();
         if self.draws(axes, epochs).is_none() {
             if let Some(name) = continuous.first() {
-                let how = if self.method == Method::Halving {
+                let how = if matches!(self.method, Method::Halving | Method::Asha) {
                     "or add `samples = N` to [search] to draw from the range"
                 } else {
                     "or set [search] method = \"random\" or \"sobol\" with samples = N"

@@ -40,7 +40,7 @@ impl Search {
         }
         let max = jobs[0].config.epochs;
         let ladder = self.ladder(max);
-        if self.method == Method::Halving {
+        if matches!(self.method, Method::Halving | Method::Asha | Method::Tpe) {
             return Schedule {
                 eta: self.eta,
                 brackets: vec![Bracket { jobs: all, rungs: ladder }],
