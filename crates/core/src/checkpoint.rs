@@ -53,10 +53,13 @@ pub(crate) fn checked_metadata(
 /// What a checkpoint says about its model besides the tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// The configuration the model was trained with.
     pub hyperparameters: TrainConfig,
+    /// One name per output, in the order of the scores.
     pub class_names: Vec<String>,
     /// Shape of one raw input, e.g. `[3, 32, 32]`.
     pub input_shape: Vec<usize>,
+    /// The validation accuracy the model was chosen by (0 to 1).
     pub val_accuracy: f64,
     /// How the training data were split (seed, val_size, subsets), when they came from files.
     pub data_split: Option<crate::data::DataSpec>,

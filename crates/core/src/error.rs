@@ -91,3 +91,18 @@ pub enum TrainError {
     #[error("cannot augment these data: {0}")]
     Augmentation(String),
 }
+
+/// Why jobs cannot be trained together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FuseError {
+    #[error("no jobs to train")]
+    Empty,
+    #[error("job {0} sees other minibatches or has another hidden size than the first job")]
+    Key(usize),
+    #[error("job {0} stands at another epoch or iteration than the first job")]
+    Position(usize),
+    #[error("job {0} trains on other data than the first job")]
+    Data(usize),
+    #[error("only f32 jobs train together (bf16 jobs train alone)")]
+    Precision,
+}

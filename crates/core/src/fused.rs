@@ -8,10 +8,12 @@
 //! as the single-job GEMM would round it ([`Finish`]). Where that rounding is not known (not x86-64 with AVX, or a
 //! batch larger than [`Finish::MAX_K`]) the backward product runs per job, still bit-identical.
 
-use ndarray::{s, Array2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
+pub use crate::error::FuseError;
 use crate::linalg::{gemm, Finish, Precision};
-use crate::train::{epoch_lr, epoch_order, gather_batch, Observer, Status, Trainer, W1Source};
+use crate::network::Upper;
+use crate::train::{epoch_lr, epoch_order, gather_batch, Observer, Status, Trainer};
 
 /// The largest hidden size at which training jobs together pays. Measured with `sweep run --fuse` on the 4-job
 /// CIFAR-10 sweep of `scripts/bench-vs-pytorch.sh` (2 workers, 2-core AMD EPYC Zen 3, matrixmultiply's AVX2 kernel):
@@ -67,21 +69,6 @@ pub struct FusedTrainer<'a> {
     g: Array2<f32>,
     xb: Array2<f32>,
     yb: Vec<u8>,
-}
-
-/// Why jobs cannot be trained together.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FuseError {
-    #[error("no jobs to train")]
-    Empty,
-    #[error("job {0} sees other minibatches or has another hidden size than the first job")]
-    Key(usize),
-    #[error("job {0} stands at another epoch or iteration than the first job")]
-    Position(usize),
-    #[error("job {0} trains on other data than the first job")]
-    Data(usize),
-    #[error("only f32 jobs train together (bf16 jobs train alone)")]
-    Precision,
 }
 
 impl<'a> FusedTrainer<'a> {
@@ -255,22 +242,79 @@ impl<'a> FusedTrainer<'a> {
     }
 }
 
+/// Where a fused step takes W1's gradient product from (see [`Trainer::fused_w1`]).
+enum W1Source<'g> {
+    /// This job's block of `xᵀ · [dh_1 … dh_K]`, finished with the backend's rounding.
+    Shared(&'g Finish, ArrayView2<'g, f32>),
+    /// The batch `x`: multiply `xᵀ · dh` for this job alone.
+    Alone(ArrayView2<'g, f32>),
+}
+
+impl<'a> Trainer<'a> {
+    /// This job's `x · W1`, to be filled by the fused step.
+    fn fused_hidden(&mut self) -> &mut Array2<f32> {
+        &mut self.ws.a
+    }
+
+    /// The step of this job once its `x · W1` is in place: everything but W1, as [`TwoLayerNet::sgd_step_masked`] or
+    /// [`TwoLayerNet::loss_and_grads_into`] would do it. Returns the loss; `dL/d(x · W1)` is then [`Trainer::fused_dh`].
+    fn fused_upper(&mut self, yb: &[u8], lr: f64) -> f32 {
+        let reg = self.cfg.reg as f32;
+        let mask = self.mask.as_ref().map(|m| m.view());
+        let net = &mut self.state.net;
+        let (l2, upper) = match &mut self.grads {
+            None => (reg, Upper::Sgd(lr as f32)),
+            Some(g) => (self.cfg.l2_in_loss(), Upper::Grads(g)),
+        };
+        let reg_loss = net.reg_loss(l2);
+        let data = net.step_from_hidden(yb, l2, mask, &mut self.ws, upper);
+        data + reg_loss
+    }
+
+    /// `dL/d(x · W1)` of the last [`Trainer::fused_upper`].
+    fn fused_dh(&self) -> ArrayView2<'_, f32> {
+        self.ws.dh.view()
+    }
+
+    /// Finishes the step on W1 from `src` (this job's share of the shared backward product, finished as the
+    /// single-job step's GEMM would round it, or the batch to multiply alone), and copies the new W1 into `mirror`
+    /// (its block of the fused W1).
+    fn fused_w1(&mut self, src: W1Source<'_>, lr: f64, mut mirror: ArrayViewMut2<'_, f32>) {
+        let reg = self.cfg.reg as f32;
+        let st = &mut self.state;
+        let dh = self.ws.dh.view();
+        match &mut self.grads {
+            None => {
+                let lr = lr as f32;
+                let beta = 1.0 - lr * reg;
+                match src {
+                    W1Source::Shared(finish, g) => finish.apply(-lr, g, beta, st.net.params.w1.view_mut(), Some(mirror)),
+                    W1Source::Alone(x) => {
+                        gemm(-lr, x.t(), dh, beta, st.net.params.w1.view_mut());
+                        mirror.assign(&st.net.params.w1);
+                    }
+                }
+            }
+            Some(grads) => {
+                let l2 = self.cfg.l2_in_loss();
+                grads.w1.assign(&st.net.params.w1);
+                match src {
+                    W1Source::Shared(finish, g) => finish.apply(1.0, g, l2, grads.w1.view_mut(), None),
+                    W1Source::Alone(x) => gemm(1.0, x.t(), dh, l2, grads.w1.view_mut()),
+                }
+                st.optim.update(self.cfg.optimizer, &self.cfg.hyper(lr), &mut st.net.params, grads);
+                mirror.assign(&st.net.params.w1);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::rng_for;
-    use crate::train::{Quiet, TrainData};
+    use crate::train::testing::{inputs, split, IMAGE};
+    use crate::train::Quiet;
     use crate::{Optimizer, TrainConfig, ValidConfig};
-    use ndarray::Array1;
-    use rand::Rng;
-
-    /// 3-class data whose class shows in a third of the inputs, `d` inputs (an image shape when 48).
-    fn data(n: usize, d: usize) -> (Array2<f32>, Vec<u8>, Array1<f32>) {
-        let mut r = rng_for(5, "fused-data");
-        let y: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
-        let x = Array2::from_shape_fn((n, d), |(i, j)| (j * 3 / d == y[i] as usize) as u8 as f32 + r.gen::<f32>() - 0.8);
-        (x, y, Array1::from_shape_fn(d, |j| j as f32 / 100.0))
-    }
 
     fn configs(hidden: usize, flip: f64) -> Vec<ValidConfig> {
         let base = TrainConfig {
@@ -314,17 +358,8 @@ mod tests {
     /// Trains `cfgs` alone to `epochs`, and fused in one group (pausing mid-epoch once), and compares every job's
     /// state byte for byte.
     fn assert_fused_equals_alone(d: usize, hidden: usize, flip: f64) {
-        let (x, y, mean) = data(330, d);
-        let shape = [3usize, 4, 4];
-        let train = TrainData {
-            x_train: x.slice(s![..280, ..]),
-            y_train: &y[..280],
-            x_val: x.slice(s![280.., ..]),
-            y_val: &y[280..],
-            num_classes: 3,
-            mean: mean.view(),
-            input_shape: if d == 48 { &shape } else { &[] },
-        };
+        let (x, y, mean) = inputs(330, d, "fused-data");
+        let train = split(&x, &y, &mean, 280, if d == 48 { &IMAGE } else { &[] });
         let cfgs = configs(hidden, flip);
         let alone: Vec<Vec<u8>> = cfgs
             .iter()
@@ -380,16 +415,8 @@ mod tests {
 
     #[test]
     fn jobs_that_see_other_batches_or_stand_elsewhere_are_refused() {
-        let (x, y, mean) = data(100, 50);
-        let train = TrainData {
-            x_train: x.view(),
-            y_train: &y,
-            x_val: x.view(),
-            y_val: &y,
-            num_classes: 3,
-            mean: mean.view(),
-            input_shape: &[],
-        };
+        let (x, y, mean) = inputs(100, 50, "fused-data");
+        let train = split(&x, &y, &mean, 80, &[]);
         let cfgs = configs(16, 0.0);
         let other_hidden = TrainConfig {
             hidden_size: 24,

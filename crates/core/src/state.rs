@@ -1,5 +1,6 @@
-//! A [`TrainState`] as one safetensors file: the tensors (parameters, best parameters, optimizer moments, loss
-//! history) plus JSON metadata (config, counters), written atomically.
+//! [`TrainState`], everything a paused run needs to continue exactly, and its file: one safetensors file of the
+//! tensors (parameters, best parameters, optimizer moments, loss history) plus JSON metadata (config, counters),
+//! written atomically.
 //!
 //! Floating-point values that must survive bit for bit are tensors (f32 or f64), never decimal text; the config's
 //! numbers are JSON, which serde_json (with `float_roundtrip`) reads back exactly.
@@ -14,7 +15,71 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{bytes_of, canonical_header, checked_metadata, erased, read_with, write_atomic};
 use crate::error::CheckpointError;
 use crate::network::{Params, TwoLayerNet};
-use crate::train::{EpochRecord, History, Status, TrainConfig, TrainState};
+use crate::optim::OptimState;
+use crate::train::{EpochRecord, History, Status, TrainConfig, TrainOutcome};
+
+/// Everything needed to continue a run exactly where it paused: after any epoch, or after any iteration if an
+/// observer stopped it mid-epoch. Saved and loaded as one safetensors file by [`TrainState::save`] / [`TrainState::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainState {
+    /// The configuration the run belongs to.
+    pub config: TrainConfig,
+    /// Current parameters.
+    pub net: TwoLayerNet<f32>,
+    /// The epoch (1-based) that runs next; `epochs_done() = next_epoch - 1`.
+    pub next_epoch: usize,
+    /// The iteration of `next_epoch` that runs next (0 at an epoch boundary; > 0 only after a stop mid-epoch).
+    pub next_iteration: usize,
+    /// Sum of the losses of `next_epoch`'s iterations done so far (0 at an epoch boundary).
+    pub epoch_loss_sum: f64,
+    /// The `step` schedule's learning rate for `next_epoch`: `learning_rate * lr_decay^(next_epoch - 1)`, kept as a
+    /// running product (so that results stay bit-identical to multiplying once per epoch).
+    pub lr: f64,
+    pub history: History,
+    /// The epoch (1-based) with the best validation accuracy so far.
+    pub best_epoch: Option<usize>,
+    pub best_val_acc: f64,
+    /// Parameters at `best_epoch`.
+    pub best_net: Option<TwoLayerNet<f32>>,
+    /// The first iteration's loss, the reference of divergence detection.
+    pub start_loss: Option<f64>,
+    /// How the last call of [`Trainer::run_to`](crate::Trainer::run_to) ended (`Completed` also for a fresh state). A diverged run does not go on.
+    pub status: Status,
+    /// Training and validation set sizes the state was made with, checked when continuing.
+    pub n_train: usize,
+    pub n_val: usize,
+    /// The optimizer's buffers and step count.
+    pub optim: OptimState,
+}
+
+impl TrainState {
+    /// Epochs finished so far.
+    pub fn epochs_done(&self) -> usize {
+        self.next_epoch - 1
+    }
+
+    /// The result so far, as [`train`](crate::train::train) returns it.
+    pub fn outcome(&self) -> TrainOutcome {
+        TrainOutcome {
+            status: self.status,
+            history: self.history.clone(),
+            best_epoch: self.best_epoch,
+            best_val_acc: self.best_val_acc,
+            best_net: self.best_net.clone(),
+        }
+    }
+
+    /// The same, consuming the state (no copies).
+    pub fn into_outcome(self) -> TrainOutcome {
+        TrainOutcome {
+            status: self.status,
+            history: self.history,
+            best_epoch: self.best_epoch,
+            best_val_acc: self.best_val_acc,
+            best_net: self.best_net,
+        }
+    }
+}
 
 /// Written into every state file's metadata as `format`.
 pub const STATE_FORMAT: &str = "sweep-train-state";
@@ -201,7 +266,7 @@ impl TrainState {
             }
         }
         let [m, v] = buffers;
-        let optim = crate::optim::OptimState {
+        let optim = OptimState {
             step: optimizer_step,
             m,
             v,
@@ -273,5 +338,50 @@ impl TrainState {
     /// Reads a state written by [`TrainState::save`].
     pub fn load(path: &Path) -> Result<TrainState, CheckpointError> {
         read_with(path, Self::from_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::toy_dataset;
+    use crate::train::testing::cfg;
+    use crate::train::{Quiet, Trainer};
+
+    #[test]
+    fn corrupt_foreign_and_inconsistent_state_files_are_typed_errors() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut t = Trainer::new(&cfg(0.5, 2), ds.train_data()).unwrap();
+        t.run_to(1, &mut Quiet);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.safetensors");
+        let bytes = t.state().to_bytes();
+        // Truncated.
+        std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+        let e = TrainState::load(&path).unwrap_err();
+        assert!(matches!(e, CheckpointError::Format { .. }), "{e}");
+        // A model checkpoint is not a training state.
+        let model = crate::Model {
+            net: t.state().net.clone(),
+            mean: ndarray::Array1::zeros(4),
+            meta: crate::checkpoint::ModelMeta {
+                hyperparameters: TrainConfig::default(),
+                class_names: vec!["a".into(), "b".into(), "c".into()],
+                input_shape: vec![4],
+                val_accuracy: 0.0,
+                data_split: None,
+            },
+        };
+        model.save(&path).unwrap();
+        let e = TrainState::load(&path).unwrap_err().to_string();
+        assert!(e.contains("expected `sweep-train-state`"), "{e}");
+        // Missing file.
+        let e = TrainState::load(&dir.path().join("none")).unwrap_err();
+        assert!(matches!(e, CheckpointError::Read { .. }), "{e}");
+        // A state whose hidden size disagrees with its config.
+        let mut s = t.state().clone();
+        s.config.hidden_size = 11;
+        let e = TrainState::from_bytes(&s.to_bytes()).unwrap_err();
+        assert!(e.contains("hidden units"), "{e}");
     }
 }

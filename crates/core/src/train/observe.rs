@@ -1,0 +1,82 @@
+//! What a run reports and returns: per-epoch records and the history, how a run ended, and the observer that
+//! watches it (the core prints nothing itself).
+
+use serde::{Deserialize, Serialize};
+
+use crate::network::TwoLayerNet;
+
+/// One epoch of the history.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    /// The learning rate used during this epoch.
+    pub lr: f64,
+    /// Mean training loss over the epoch's iterations.
+    pub loss: f64,
+    pub train_acc: f64,
+    pub val_acc: f64,
+}
+
+/// Loss per iteration and accuracies per epoch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub iter_loss: Vec<f32>,
+    pub epochs: Vec<EpochRecord>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Completed,
+    /// The loss became NaN, infinite, or far above its starting value.
+    Diverged,
+    /// The observer asked to stop (early stopping or an interrupt).
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Diverged => "diverged",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// Whether training goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Continue,
+    Stop,
+}
+
+/// Receives progress; the core prints nothing itself.
+pub trait Observer {
+    /// After every SGD step; `iteration` counts from 0 over the whole run.
+    fn on_iteration(&mut self, _iteration: usize, _loss: f32) -> Control {
+        Control::Continue
+    }
+    /// After every epoch's evaluation.
+    fn on_epoch(&mut self, _record: &EpochRecord) -> Control {
+        Control::Continue
+    }
+}
+
+/// An observer that watches nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub status: Status,
+    pub history: History,
+    /// The epoch (1-based) with the best validation accuracy, if any epoch finished.
+    pub best_epoch: Option<usize>,
+    pub best_val_acc: f64,
+    /// Parameters at the best validation epoch.
+    pub best_net: Option<TwoLayerNet<f32>>,
+}

@@ -1,0 +1,502 @@
+//! [`Trainer`]: one job trained step by step to any budget, evaluated after every epoch, paused and continued
+//! through its [`TrainState`] with results bit-identical to an uninterrupted run.
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use crate::error::TrainError;
+use crate::network::{Params, TwoLayerNet, Workspace};
+use crate::optim::{OptimState, Optimizer};
+use crate::rng::rng_for;
+use crate::train::batches::{dropout_mask, epoch_order, gather_batch, train_acc_sample};
+use crate::train::{
+    check_data, epoch_lr, Control, EpochRecord, History, Observer, Status, TrainData, TrainOutcome, TrainState, ValidConfig,
+};
+
+/// A loss above this many times its starting value (or 1, if larger) counts as divergence.
+pub const DIVERGENCE_FACTOR: f64 = 10.0;
+
+/// Accuracy on the rows `idx` of `x`, evaluated in chunks without copying all of them at once.
+fn accuracy_on(net: &TwoLayerNet<f32>, x: ArrayView2<'_, f32>, y: &[u8], idx: &[usize]) -> f64 {
+    if idx.is_empty() {
+        return 0.0;
+    }
+    let mut correct = 0usize;
+    for chunk in idx.chunks(1000) {
+        let xs = x.select(Axis(0), chunk);
+        let pred = net.predict(xs.view());
+        correct += pred.iter().zip(chunk).filter(|(p, &i)| **p == y[i] as usize).count();
+    }
+    correct as f64 / idx.len() as f64
+}
+
+/// Trains one job epoch by epoch; can stop after any epoch, hand out its [`TrainState`], and be rebuilt from a state
+/// (e.g. loaded from disk) to continue, with results bit-identical to an uninterrupted run.
+///
+/// Each epoch visits `epoch_order(shuffle_seed, epoch)` of the training set in `N / batch_size` full batches (a
+/// final partial batch is dropped; a training set smaller than one batch is used whole).
+pub struct Trainer<'a> {
+    pub(crate) cfg: ValidConfig,
+    data: TrainData<'a>,
+    pub(crate) state: TrainState,
+    train_sample: Vec<usize>,
+    val_idx: Vec<usize>,
+    batch: usize,
+    iters: usize,
+    pub(crate) ws: Workspace<f32>,
+    xb: Array2<f32>,
+    yb: Vec<u8>,
+    /// The full gradient, for optimizers other than plain SGD.
+    pub(crate) grads: Option<Params<f32>>,
+    /// The dropout mask (B,H), when dropout is on.
+    pub(crate) mask: Option<Array2<f32>>,
+    /// `[C, H, W]` of the inputs when augmentation is on (else unused).
+    image_shape: [usize; 3],
+}
+
+impl<'a> Trainer<'a> {
+    /// A fresh run: the network initialized from `cfg.seed`, nothing trained yet.
+    pub fn new(cfg: &ValidConfig, data: TrainData<'a>) -> Result<Self, TrainError> {
+        let (n, d) = data.x_train.dim();
+        if n == 0 {
+            return Err(TrainError::NoData);
+        }
+        let mut init_rng = rng_for(cfg.seed, "init");
+        let net = TwoLayerNet::<f32>::new(d, cfg.hidden_size, data.num_classes, cfg.init, &mut init_rng);
+        let state = TrainState {
+            config: (**cfg).clone(),
+            optim: OptimState::new(cfg.optimizer, &net.params),
+            net,
+            next_epoch: 1,
+            next_iteration: 0,
+            epoch_loss_sum: 0.0,
+            lr: cfg.learning_rate,
+            history: History::default(),
+            best_epoch: None,
+            best_val_acc: 0.0,
+            best_net: None,
+            start_loss: None,
+            status: Status::Completed,
+            n_train: n,
+            n_val: data.x_val.nrows(),
+        };
+        Self::resume(state, data)
+    }
+
+    /// Continues from `state` on the same data it was made with (checked: sizes and shapes).
+    pub fn resume(state: TrainState, data: TrainData<'a>) -> Result<Self, TrainError> {
+        let cfg = state.config.clone().check()?;
+        let (n, d) = data.x_train.dim();
+        if n == 0 {
+            return Err(TrainError::NoData);
+        }
+        let net = &state.net;
+        let mismatch = |what: &str, state_has: String, data_has: String| {
+            Err(TrainError::Mismatch(format!(
+                "{what}: the state has {state_has}, the data have {data_has}"
+            )))
+        };
+        if (net.input_size(), net.num_classes()) != (d, data.num_classes) {
+            return mismatch(
+                "input size and classes",
+                format!("{} and {}", net.input_size(), net.num_classes()),
+                format!("{d} and {}", data.num_classes),
+            );
+        }
+        if net.hidden_size() != cfg.hidden_size {
+            return mismatch("hidden units", net.hidden_size().to_string(), format!("config {}", cfg.hidden_size));
+        }
+        if (state.n_train, state.n_val) != (n, data.x_val.nrows()) {
+            return mismatch(
+                "training and validation images",
+                format!("{} and {}", state.n_train, state.n_val),
+                format!("{n} and {}", data.x_val.nrows()),
+            );
+        }
+        state.optim.check_fits(cfg.optimizer).map_err(TrainError::Mismatch)?;
+        for p in state.optim.buffers().into_iter().flatten() {
+            if p.w1.dim() != state.net.params.w1.dim() || p.w2.dim() != state.net.params.w2.dim() {
+                return Err(TrainError::Mismatch(
+                    "the optimizer buffers have other shapes than the parameters".into(),
+                ));
+            }
+        }
+        let image_shape = check_data(&cfg, &data)?;
+        let batch = cfg.batch_size.min(n).max(1);
+        let iters = (n / batch).max(1);
+        if state.next_epoch == 0 || state.next_iteration > iters {
+            return Err(TrainError::Mismatch(format!(
+                "the state is at epoch {} iteration {}, but an epoch has {iters} iterations",
+                state.next_epoch, state.next_iteration
+            )));
+        }
+        Ok(Self {
+            train_sample: train_acc_sample(cfg.shuffle_seed, n),
+            val_idx: (0..data.x_val.nrows()).collect(),
+            batch,
+            iters,
+            ws: Workspace::with_precision(batch, cfg.hidden_size, data.num_classes, cfg.precision),
+            xb: Array2::zeros((batch, d)),
+            yb: vec![0; batch],
+            grads: (cfg.optimizer != Optimizer::Sgd).then(|| state.net.params.clone()),
+            mask: (cfg.dropout > 0.0).then(|| Array2::zeros((batch, cfg.hidden_size))),
+            image_shape,
+            cfg,
+            data,
+            state,
+        })
+    }
+
+    /// The state so far.
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    /// Hands out the state (to save it, or to resume later).
+    pub fn into_state(self) -> TrainState {
+        self.state
+    }
+
+    /// The result so far.
+    pub fn outcome(&self) -> TrainOutcome {
+        self.state.outcome()
+    }
+
+    /// SGD iterations per epoch.
+    pub fn iterations_per_epoch(&self) -> usize {
+        self.iters
+    }
+
+    /// Rows per minibatch (`batch_size`, or the whole training set if smaller).
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// Trains until `last_epoch` (1-based, inclusive) is finished — also past the config's `epochs`, e.g. for
+    /// successive halving — or until divergence or the observer says stop. Returns how it ended (also kept in the
+    /// state). A diverged state does not train further; a state already at `last_epoch` returns `Completed`.
+    pub fn run_to(&mut self, last_epoch: usize, observer: &mut dyn Observer) -> Status {
+        if self.state.status == Status::Diverged {
+            return Status::Diverged;
+        }
+        let status = self.run_epochs(last_epoch, observer);
+        self.state.status = status;
+        status
+    }
+
+    fn run_epochs(&mut self, last_epoch: usize, observer: &mut dyn Observer) -> Status {
+        let iters = self.iters;
+        let n = self.data.x_train.nrows();
+        let reg = self.cfg.reg as f32;
+        while self.state.next_epoch <= last_epoch {
+            let epoch = self.state.next_epoch;
+            let lr = epoch_lr(&self.cfg, epoch, self.state.lr);
+            let order = epoch_order(self.cfg.shuffle_seed, epoch, n);
+            for it in self.state.next_iteration..iters {
+                gather_batch(
+                    &self.cfg,
+                    &self.data,
+                    self.image_shape,
+                    epoch,
+                    it,
+                    &order,
+                    &mut self.xb,
+                    &mut self.yb,
+                );
+                self.prepare_step(epoch, it);
+                let st = &mut self.state;
+                let mask = self.mask.as_ref().map(|m| m.view());
+                let loss = match &mut self.grads {
+                    None => st.net.sgd_step_masked(self.xb.view(), &self.yb, reg, lr as f32, mask, &mut self.ws),
+                    Some(g) => {
+                        let loss = st
+                            .net
+                            .loss_and_grads_into(self.xb.view(), &self.yb, self.cfg.l2_in_loss(), mask, &mut self.ws, g);
+                        st.optim.update(self.cfg.optimizer, &self.cfg.hyper(lr), &mut st.net.params, g);
+                        loss
+                    }
+                }
+                .total;
+                if let Some(end) = self.after_step(it, loss, observer) {
+                    return end;
+                }
+            }
+            if let Some(end) = self.end_epoch(epoch, lr, observer) {
+                return end;
+            }
+        }
+        Status::Completed
+    }
+}
+
+impl<'a> Trainer<'a> {
+    /// After step `it` of the current epoch with loss `loss`: records it, checks for divergence and asks the
+    /// observer. `Some` ends the run.
+    pub(crate) fn after_step(&mut self, it: usize, loss: f32, observer: &mut dyn Observer) -> Option<Status> {
+        let st = &mut self.state;
+        st.history.iter_loss.push(loss);
+        st.next_iteration = it + 1;
+        let l = f64::from(loss);
+        let start = *st.start_loss.get_or_insert(l);
+        if !l.is_finite() || l > DIVERGENCE_FACTOR * start.max(1.0) {
+            return Some(Status::Diverged);
+        }
+        st.epoch_loss_sum += l;
+        if observer.on_iteration(st.history.iter_loss.len() - 1, loss) == Control::Stop {
+            return Some(Status::Stopped);
+        }
+        None
+    }
+
+    /// After the last step of `epoch` (trained at `lr`): evaluates, records the epoch, keeps the best parameters,
+    /// moves to the next epoch and asks the observer. `Some` ends the run.
+    pub(crate) fn end_epoch(&mut self, epoch: usize, lr: f64, observer: &mut dyn Observer) -> Option<Status> {
+        let st = &mut self.state;
+        let record = EpochRecord {
+            epoch,
+            lr,
+            loss: st.epoch_loss_sum / self.iters as f64,
+            train_acc: accuracy_on(&st.net, self.data.x_train, self.data.y_train, &self.train_sample),
+            val_acc: accuracy_on(&st.net, self.data.x_val, self.data.y_val, &self.val_idx),
+        };
+        st.history.epochs.push(record);
+        if st.best_epoch.is_none() || record.val_acc > st.best_val_acc {
+            st.best_epoch = Some(epoch);
+            st.best_val_acc = record.val_acc;
+            st.best_net = Some(st.net.clone());
+        }
+        st.next_epoch += 1;
+        st.next_iteration = 0;
+        st.epoch_loss_sum = 0.0;
+        st.lr *= self.cfg.lr_decay;
+        (observer.on_epoch(&record) == Control::Stop).then_some(Status::Stopped)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ValidConfig {
+        &self.cfg
+    }
+
+    /// What step `it` of `epoch` needs of this job before its first product (alone, or the shared one of a fused
+    /// step): its dropout mask.
+    pub(crate) fn prepare_step(&mut self, epoch: usize, it: usize) {
+        if let Some(m) = &mut self.mask {
+            dropout_mask(self.cfg.seed, epoch, it, self.cfg.dropout, m);
+        }
+    }
+
+    /// The training set size, the epoch's iterations, the batch size and the image shape, for fused training.
+    pub(crate) fn fused_shape(&self) -> (usize, usize, usize, [usize; 3]) {
+        (self.data.x_train.nrows(), self.iters, self.batch, self.image_shape)
+    }
+
+    /// The data this job trains on.
+    pub(crate) fn data(&self) -> TrainData<'a> {
+        self.data
+    }
+
+    /// Marks how the last run ended, as [`Trainer::run_to`] does.
+    pub(crate) fn set_status(&mut self, status: Status) {
+        self.state.status = status;
+    }
+}
+
+/// Trains a fresh network on `data` with `cfg` straight through its `epochs`. Same config (seeds included) and data
+/// give bit-identical results. See [`Trainer`] to pause and continue.
+///
+/// # Panics
+/// If [`Trainer::new`] refuses the data (an empty training set).
+pub fn train(cfg: &ValidConfig, data: TrainData<'_>, observer: &mut dyn Observer) -> TrainOutcome {
+    let mut trainer = match Trainer::new(cfg, data) {
+        Ok(t) => t,
+        Err(e) => panic!("cannot train: {e}"),
+    };
+    trainer.run_to(cfg.epochs, observer);
+    trainer.into_state().into_outcome()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::toy_dataset;
+    use crate::train::testing::{cfg, OPTIMIZER_LRS};
+    use crate::train::{LrSchedule, Quiet, TrainConfig};
+
+    #[test]
+    fn toy_problem_with_report_shapes_trains_below_one() {
+        // The report's toy setup: D=4, H=10, C=3; it reached a final loss of 0.52.
+        let ds = toy_dataset(0, 300, 100, 100);
+        let out = train(&cfg(0.5, 40), ds.train_data(), &mut Quiet);
+        assert_eq!(out.status, Status::Completed);
+        let last = *out.history.iter_loss.last().unwrap();
+        assert!(last < 1.0, "final loss {last}");
+        assert!(out.best_val_acc > 0.8, "val acc {}", out.best_val_acc);
+        assert_eq!(out.history.epochs.len(), 40);
+        assert_eq!(out.history.iter_loss.len(), 40 * 6);
+        // lr decays once per epoch
+        assert!((out.history.epochs[1].lr - 0.5 * 0.95).abs() < 1e-12);
+    }
+
+    #[test]
+    fn same_seed_gives_bit_identical_results_and_another_seed_does_not() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let a = train(&cfg(0.5, 5), ds.train_data(), &mut Quiet);
+        let b = train(&cfg(0.5, 5), ds.train_data(), &mut Quiet);
+        assert_eq!(a.history, b.history);
+        assert_eq!(a.best_net, b.best_net);
+        let mut other = (*cfg(0.5, 5)).clone();
+        other.seed = 8;
+        let c = train(&other.check().unwrap(), ds.train_data(), &mut Quiet);
+        assert_ne!(a.history.iter_loss, c.history.iter_loss);
+    }
+
+    #[test]
+    fn shuffle_seed_changes_the_history() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let base = (*cfg(0.5, 2)).clone();
+        let a = train(&base.clone().check().unwrap(), ds.train_data(), &mut Quiet);
+        let other = TrainConfig {
+            shuffle_seed: 4,
+            ..base.clone()
+        };
+        let b = train(&other.check().unwrap(), ds.train_data(), &mut Quiet);
+        // Same init (seed), another data order.
+        assert_ne!(a.history.iter_loss, b.history.iter_loss);
+    }
+
+    #[test]
+    fn huge_learning_rate_ends_as_diverged_without_panic() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let out = train(&cfg(1e4, 5), ds.train_data(), &mut Quiet);
+        assert_eq!(out.status, Status::Diverged);
+        assert!(!out.history.iter_loss.is_empty());
+    }
+
+    #[test]
+    fn best_epoch_parameters_are_kept_and_observer_can_stop() {
+        struct StopAfter(usize, usize);
+        impl Observer for StopAfter {
+            fn on_iteration(&mut self, _: usize, _: f32) -> Control {
+                self.1 += 1;
+                Control::Continue
+            }
+            fn on_epoch(&mut self, r: &EpochRecord) -> Control {
+                if r.epoch >= self.0 {
+                    Control::Stop
+                } else {
+                    Control::Continue
+                }
+            }
+        }
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut obs = StopAfter(3, 0);
+        let out = train(&cfg(0.5, 10), ds.train_data(), &mut obs);
+        assert_eq!(out.status, Status::Stopped);
+        assert_eq!(out.history.epochs.len(), 3);
+        assert_eq!(obs.1, 18);
+        let best = out.best_net.unwrap();
+        let e = out.best_epoch.unwrap();
+        assert_eq!(out.history.epochs[e - 1].val_acc, out.best_val_acc);
+        assert_eq!(best.accuracy(ds.x_val.view(), &ds.y_val), out.best_val_acc);
+    }
+
+    #[test]
+    fn every_optimizer_learns_the_toy_problem_and_they_differ() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut finals = Vec::new();
+        for (optimizer, lr) in OPTIMIZER_LRS {
+            let c = TrainConfig {
+                optimizer,
+                ..(*cfg(lr, 20)).clone()
+            };
+            let out = train(&c.check().unwrap(), ds.train_data(), &mut Quiet);
+            assert_eq!(out.status, Status::Completed, "{optimizer:?}");
+            assert!(out.best_val_acc > 0.8, "{optimizer:?}: val acc {}", out.best_val_acc);
+            finals.push(out.best_net.unwrap());
+        }
+        for i in 0..finals.len() {
+            for j in 0..i {
+                assert_ne!(finals[i], finals[j], "optimizers {i} and {j} trained the same");
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_on_other_data_or_with_an_inconsistent_config_is_refused() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut t = Trainer::new(&cfg(0.5, 2), ds.train_data()).unwrap();
+        t.run_to(1, &mut Quiet);
+        let other = toy_dataset(0, 200, 100, 100);
+        match Trainer::resume(t.state().clone(), other.train_data()) {
+            Err(e @ TrainError::Mismatch(_)) => assert!(e.to_string().contains("300 and 100"), "{e}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("resumed on other data"),
+        }
+        // A state whose hidden size disagrees with its config.
+        let mut s = t.state().clone();
+        s.config.hidden_size = 11;
+        assert!(matches!(Trainer::resume(s.clone(), ds.train_data()), Err(TrainError::Mismatch(_))));
+        // An invalid config inside a state.
+        s.config.learning_rate = -1.0;
+        s.config.hidden_size = 10;
+        assert!(matches!(Trainer::resume(s, ds.train_data()), Err(TrainError::Config(_))));
+        // Flips on data that are not images.
+        let flip = TrainConfig {
+            flip: 0.5,
+            ..(*cfg(0.1, 1)).clone()
+        };
+        assert!(matches!(
+            Trainer::new(&flip.check().unwrap(), ds.train_data()),
+            Err(TrainError::Augmentation(_))
+        ));
+    }
+
+    #[test]
+    fn dropout_trains_reproducibly_and_is_off_at_evaluation() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let c = TrainConfig {
+            dropout: 0.3,
+            ..(*cfg(0.5, 6)).clone()
+        }
+        .check()
+        .unwrap();
+        let with = train(&c, ds.train_data(), &mut Quiet);
+        let without = train(&cfg(0.5, 6), ds.train_data(), &mut Quiet);
+        assert_ne!(with.history.iter_loss, without.history.iter_loss);
+        assert!(with.best_val_acc > 0.8, "{}", with.best_val_acc);
+        // Evaluation has no dropout: the recorded accuracy is the deterministic accuracy of the best parameters.
+        let best = with.best_net.unwrap();
+        assert_eq!(best.accuracy(ds.x_val.view(), &ds.y_val), with.best_val_acc);
+        // Masks are per job: another init seed draws other masks even with the same data order.
+        let other = TrainConfig { seed: 99, ..(*c).clone() };
+        let mut t = Trainer::new(&other.check().unwrap(), ds.train_data()).unwrap();
+        t.state.net = Trainer::new(&c, ds.train_data()).unwrap().state.net.clone();
+        t.run_to(1, &mut Quiet);
+        assert_ne!(t.state().history.iter_loss[..6], with.history.iter_loss[..6]);
+    }
+
+    #[test]
+    fn training_records_the_scheduled_rates_under_cosine_with_warmup() {
+        let c = TrainConfig {
+            lr_schedule: LrSchedule::Cosine,
+            warmup_epochs: 2,
+            ..(*cfg(0.5, 6)).clone()
+        }
+        .check()
+        .unwrap();
+        let ds = toy_dataset(0, 300, 100, 100);
+        let out = train(&c, ds.train_data(), &mut Quiet);
+        for r in &out.history.epochs {
+            assert_eq!(r.lr, epoch_lr(&c, r.epoch, 0.0));
+        }
+        assert!((out.history.epochs[0].lr - 0.5 / 3.0).abs() < 1e-15);
+        assert!(out.best_val_acc > 0.8);
+        // Step decay with warmup: epoch 2 runs at 0.5 * 0.95 * 2/3.
+        let s = TrainConfig {
+            warmup_epochs: 2,
+            ..(*cfg(0.5, 3)).clone()
+        };
+        let out = train(&s.check().unwrap(), ds.train_data(), &mut Quiet);
+        assert!((out.history.epochs[1].lr - 0.5 * 0.95 * 2.0 / 3.0).abs() < 1e-15);
+        assert!((out.history.epochs[2].lr - 0.5 * 0.95 * 0.95).abs() < 1e-15);
+    }
+}
