@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod cost;
 pub mod data;
 mod error;
+mod file;
 pub mod fused;
 pub mod gradcheck;
 pub mod linalg;
@@ -20,7 +21,7 @@ pub mod train;
 // and every error the crate returns (all defined in the private `error` module).
 pub use checkpoint::{Checkpoint, Model, ModelMeta, Prediction};
 pub use data::{DataSpec, Dataset};
-pub use error::{CheckpointError, ConfigError, DataError, FuseError, ShapeError, TrainError, CIFAR10_HINT};
+pub use error::{CheckpointError, ConfigError, DataError, FormatError, FuseError, OptimStateError, ShapeError, TrainError, CIFAR10_HINT};
 pub use fused::FusedTrainer;
 pub use linalg::Precision;
 pub use network::{Init, Params, TwoLayerNet};

@@ -74,13 +74,12 @@ impl<F: Scalar> TwoLayerNet<F> {
         let (d, h) = params.w1.dim();
         let (h2, c) = params.w2.dim();
         if params.b1.len() != h || h2 != h || params.b2.len() != c || d == 0 || h == 0 || c == 0 {
-            return Err(ShapeError(format!(
-                "W1 {:?}, b1 {}, W2 {:?}, b2 {}: expected W1 (D,H), b1 (H), W2 (H,C), b2 (C)",
-                params.w1.dim(),
-                params.b1.len(),
-                params.w2.dim(),
-                params.b2.len()
-            )));
+            return Err(ShapeError {
+                w1: params.w1.dim(),
+                b1: params.b1.len(),
+                w2: params.w2.dim(),
+                b2: params.b2.len(),
+            });
         }
         Ok(Self { params })
     }

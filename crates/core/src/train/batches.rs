@@ -43,18 +43,19 @@ pub fn check_data(cfg: &TrainConfig, data: &TrainData<'_>) -> Result<[usize; 3],
         let shape = data.input_shape;
         let fits = shape.len() == 3 && shape.iter().product::<usize>() == d && data.mean.len() == d;
         if !fits {
-            return Err(TrainError::Augmentation(format!(
-                "flip and crop need images: an input shape [C, H, W] with C*H*W = {d} and a mean image of {d} \
-                 values; the data have shape {shape:?} and a mean of {} values",
-                data.mean.len()
-            )));
+            return Err(TrainError::NotImages {
+                inputs: d,
+                shape: shape.to_vec(),
+                mean: data.mean.len(),
+            });
         }
         image_shape = [shape[0], shape[1], shape[2]];
         if cfg.crop >= shape[1].min(shape[2]) {
-            return Err(TrainError::Augmentation(format!(
-                "crop = {} must be smaller than the image ({}x{})",
-                cfg.crop, shape[2], shape[1]
-            )));
+            return Err(TrainError::CropTooLarge {
+                crop: cfg.crop,
+                width: shape[2],
+                height: shape[1],
+            });
         }
     }
     Ok(image_shape)

@@ -90,11 +90,7 @@ impl<'a> Trainer<'a> {
             return Err(TrainError::NoData);
         }
         let net = &state.net;
-        let mismatch = |what: &str, state_has: String, data_has: String| {
-            Err(TrainError::Mismatch(format!(
-                "{what}: the state has {state_has}, the data have {data_has}"
-            )))
-        };
+        let mismatch = |what, state_has: String, data_has: String| Err(TrainError::Mismatch { what, state_has, data_has });
         if (net.input_size(), net.num_classes()) != (d, data.num_classes) {
             return mismatch(
                 "input size and classes",
@@ -103,7 +99,10 @@ impl<'a> Trainer<'a> {
             );
         }
         if net.hidden_size() != cfg.hidden_size {
-            return mismatch("hidden units", net.hidden_size().to_string(), format!("config {}", cfg.hidden_size));
+            return Err(TrainError::HiddenSize {
+                weights: net.hidden_size(),
+                config: cfg.hidden_size,
+            });
         }
         if (state.n_train, state.n_val) != (n, data.x_val.nrows()) {
             return mismatch(
@@ -112,22 +111,16 @@ impl<'a> Trainer<'a> {
                 format!("{n} and {}", data.x_val.nrows()),
             );
         }
-        state.optim.check_fits(cfg.optimizer).map_err(TrainError::Mismatch)?;
-        for p in state.optim.buffers().into_iter().flatten() {
-            if p.w1.dim() != state.net.params.w1.dim() || p.w2.dim() != state.net.params.w2.dim() {
-                return Err(TrainError::Mismatch(
-                    "the optimizer buffers have other shapes than the parameters".into(),
-                ));
-            }
-        }
+        (state.optim.check_fits(cfg.optimizer, &net.params)).map_err(|source| TrainError::Optimizer { source })?;
         let image_shape = check_data(&cfg, &data)?;
         let batch = cfg.batch_size.min(n).max(1);
         let iters = (n / batch).max(1);
         if state.next_epoch == 0 || state.next_iteration > iters {
-            return Err(TrainError::Mismatch(format!(
-                "the state is at epoch {} iteration {}, but an epoch has {iters} iterations",
-                state.next_epoch, state.next_iteration
-            )));
+            return Err(TrainError::Position {
+                epoch: state.next_epoch,
+                iteration: state.next_iteration,
+                iterations: iters,
+            });
         }
         Ok(Self {
             train_sample: train_acc_sample(cfg.shuffle_seed, n),
@@ -427,18 +420,21 @@ mod tests {
         t.run_to(1, &mut Quiet);
         let other = toy_dataset(0, 200, 100, 100);
         match Trainer::resume(t.state().clone(), other.train_data()) {
-            Err(e @ TrainError::Mismatch(_)) => assert!(e.to_string().contains("300 and 100"), "{e}"),
+            Err(e @ TrainError::Mismatch { .. }) => assert!(e.to_string().contains("300 and 100"), "{e}"),
             Err(e) => panic!("{e}"),
             Ok(_) => panic!("resumed on other data"),
         }
         // A state whose hidden size disagrees with its config.
         let mut s = t.state().clone();
         s.config.hidden_size = 11;
-        assert!(matches!(Trainer::resume(s.clone(), ds.train_data()), Err(TrainError::Mismatch(_))));
+        assert!(matches!(
+            Trainer::resume(s.clone(), ds.train_data()),
+            Err(TrainError::HiddenSize { .. })
+        ));
         // An invalid config inside a state.
         s.config.learning_rate = -1.0;
         s.config.hidden_size = 10;
-        assert!(matches!(Trainer::resume(s, ds.train_data()), Err(TrainError::Config(_))));
+        assert!(matches!(Trainer::resume(s, ds.train_data()), Err(TrainError::Config { .. })));
         // Flips on data that are not images.
         let flip = TrainConfig {
             flip: 0.5,
@@ -446,7 +442,7 @@ mod tests {
         };
         assert!(matches!(
             Trainer::new(&flip.check().unwrap(), ds.train_data()),
-            Err(TrainError::Augmentation(_))
+            Err(TrainError::NotImages { .. })
         ));
     }
 
