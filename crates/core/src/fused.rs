@@ -90,11 +90,14 @@ impl<'a> FusedTrainer<'a> {
                 d.y_train.as_ptr(),
             )
         };
+        // A diverged member never trains again: where it stands does not matter.
+        let training = |t: &&Trainer| t.state().status != Status::Diverged;
+        let position = members.iter().find(training).map(at);
         for (i, t) in members.iter().enumerate().skip(1) {
             if FuseKey::of(t.config()) != key {
                 return Err(FuseError::Key(i));
             }
-            if at(t) != at(first) {
+            if training(&t) && Some(at(t)) != position {
                 return Err(FuseError::Position(i));
             }
             if data(t) != data(first) {
@@ -154,13 +157,33 @@ impl<'a> FusedTrainer<'a> {
         self.members
     }
 
-    /// Trains every member still training through the current epoch (from the iteration they stand at), one
-    /// observer per member. Returns each member's status: `Completed` for this epoch, `Diverged` (now or before:
-    /// it no longer trains), or `Stopped` for all when any observer asked to stop (every member then stands at the
-    /// same iteration, states ready to save and continue).
+    /// SGD steps taken since the start by the members still training (they all stand at the same point); by the
+    /// first member once none trains.
+    pub fn iterations_done(&self) -> usize {
+        self.members[self.blocks.first().copied().unwrap_or(0)].iterations_done()
+    }
+
+    /// SGD steps per epoch (the same for every member).
+    pub fn iterations_per_epoch(&self) -> usize {
+        self.members[0].iterations_per_epoch()
+    }
+
+    /// Trains every member still training through the current epoch (from the iteration they stand at):
+    /// [`FusedTrainer::run_until`] the epoch's end.
     pub fn run_epoch(&mut self, observers: &mut [&mut dyn Observer]) -> Vec<Status> {
+        let lead = &self.members[self.blocks.first().copied().unwrap_or(0)];
+        let end = lead.state().next_epoch * lead.iterations_per_epoch();
+        self.run_until(end, observers)
+    }
+
+    /// Trains every member still training until `iterations` steps in all, as [`Trainer::run_until`] trains one job
+    /// (epochs finished on the way are evaluated and recorded per member; a budget inside an epoch stops there), one
+    /// observer per member. Returns each member's status: `Completed` (the budget reached), `Diverged` (now or
+    /// before: it no longer trains), or `Stopped` for all when any observer asked to stop (every member then stands
+    /// at the same iteration, states ready to save and continue).
+    pub fn run_until(&mut self, iterations: usize, observers: &mut [&mut dyn Observer]) -> Vec<Status> {
         assert_eq!(observers.len(), self.members.len(), "one observer per member");
-        let stopped = self.train_epoch(observers);
+        let stopped = self.train_until(iterations, observers);
         let statuses: Vec<Status> = self
             .ended
             .iter()
@@ -176,70 +199,108 @@ impl<'a> FusedTrainer<'a> {
         statuses
     }
 
-    /// Returns whether an observer stopped the epoch.
-    fn train_epoch(&mut self, observers: &mut [&mut dyn Observer]) -> bool {
-        if self.blocks.is_empty() {
-            return false;
-        }
-        let lead = &self.members[self.blocks[0]];
-        let cfg = lead.config().clone();
-        let (n, iters, _, shape) = lead.fused_shape();
-        let (epoch, start) = (lead.state().next_epoch, lead.state().next_iteration);
-        let data = lead.data();
-        let lrs: Vec<f64> = self.members.iter().map(|t| epoch_lr(t.config(), epoch, t.state().lr)).collect();
-        let order = epoch_order(cfg.shuffle_seed, epoch, n);
-        let h = cfg.hidden_size;
-        for it in start..iters {
-            gather_batch(&cfg, &data, shape, epoch, it, &order, &mut self.xb, &mut self.yb);
-            gemm(1.0, self.xb.view(), self.w1.view(), 0.0, self.a.view_mut());
-            let mut losses = Vec::with_capacity(self.blocks.len());
-            for (j, &i) in self.blocks.iter().enumerate() {
-                let t = &mut self.members[i];
-                t.prepare_step(epoch, it);
-                t.fused_hidden().assign(&self.a.slice(s![.., j * h..(j + 1) * h]));
-                losses.push(t.fused_upper(&self.yb, lrs[i]));
-                self.dh.slice_mut(s![.., j * h..(j + 1) * h]).assign(&t.fused_dh());
+    /// Returns whether an observer stopped the run.
+    fn train_until(&mut self, iterations: usize, observers: &mut [&mut dyn Observer]) -> bool {
+        loop {
+            let Some(&first) = self.blocks.first() else { return false };
+            let lead = &self.members[first];
+            let (n, iters, _, shape) = lead.fused_shape();
+            let (epoch, start) = (lead.state().next_epoch, lead.state().next_iteration);
+            let before = (epoch - 1) * iters;
+            if iterations <= before {
+                return false;
             }
-            if let Some(finish) = &self.finish {
-                gemm(1.0, self.xb.t(), self.dh.view(), 0.0, self.g.view_mut());
-                for (j, &i) in self.blocks.iter().enumerate() {
-                    let cols = s![.., j * h..(j + 1) * h];
-                    self.members[i].fused_w1(W1Source::Shared(finish, self.g.slice(cols)), lrs[i], self.w1.slice_mut(cols));
+            let end = (iterations - before).min(iters);
+            let lrs: Vec<f64> = self.members.iter().map(|t| epoch_lr(t.config(), epoch, t.state().lr)).collect();
+            if start < end {
+                let batches = Batches {
+                    cfg: lead.config().clone(),
+                    data: lead.data(),
+                    shape,
+                    order: epoch_order(lead.config().shuffle_seed, epoch, n),
+                };
+                for it in start..end {
+                    if self.step(&batches, epoch, it, &lrs, observers) {
+                        return true;
+                    }
+                    if self.blocks.is_empty() {
+                        return false;
+                    }
                 }
-            } else {
-                for (j, &i) in self.blocks.iter().enumerate() {
-                    let cols = s![.., j * h..(j + 1) * h];
-                    self.members[i].fused_w1(W1Source::Alone(self.xb.view()), lrs[i], self.w1.slice_mut(cols));
-                }
+            }
+            if end < iters {
+                return false;
             }
             let mut stop = false;
-            let mut diverged = false;
-            for (j, &i) in self.blocks.iter().enumerate() {
-                match self.members[i].after_step(it, losses[j], observers[i]) {
-                    Some(Status::Diverged) => {
-                        self.ended[i] = Some(Status::Diverged);
-                        diverged = true;
-                    }
-                    Some(_) => stop = true,
-                    None => {}
-                }
-            }
-            if diverged {
-                self.regroup();
+            for &i in &self.blocks {
+                stop |= self.members[i].end_epoch(epoch, lrs[i], observers[i]).is_some();
             }
             if stop {
                 return true;
             }
-            if self.blocks.is_empty() {
-                return false;
+        }
+    }
+
+    /// Step `it` of `epoch` for every member still training (a member that diverges leaves the group); returns
+    /// whether an observer asked to stop.
+    fn step(&mut self, batches: &Batches<'a>, epoch: usize, it: usize, lrs: &[f64], observers: &mut [&mut dyn Observer]) -> bool {
+        let h = batches.cfg.hidden_size;
+        gather_batch(
+            &batches.cfg,
+            &batches.data,
+            batches.shape,
+            epoch,
+            it,
+            &batches.order,
+            &mut self.xb,
+            &mut self.yb,
+        );
+        gemm(1.0, self.xb.view(), self.w1.view(), 0.0, self.a.view_mut());
+        let mut losses = Vec::with_capacity(self.blocks.len());
+        for (j, &i) in self.blocks.iter().enumerate() {
+            let t = &mut self.members[i];
+            t.prepare_step(epoch, it);
+            t.fused_hidden().assign(&self.a.slice(s![.., j * h..(j + 1) * h]));
+            losses.push(t.fused_upper(&self.yb, lrs[i]));
+            self.dh.slice_mut(s![.., j * h..(j + 1) * h]).assign(&t.fused_dh());
+        }
+        if let Some(finish) = &self.finish {
+            gemm(1.0, self.xb.t(), self.dh.view(), 0.0, self.g.view_mut());
+            for (j, &i) in self.blocks.iter().enumerate() {
+                let cols = s![.., j * h..(j + 1) * h];
+                self.members[i].fused_w1(W1Source::Shared(finish, self.g.slice(cols)), lrs[i], self.w1.slice_mut(cols));
+            }
+        } else {
+            for (j, &i) in self.blocks.iter().enumerate() {
+                let cols = s![.., j * h..(j + 1) * h];
+                self.members[i].fused_w1(W1Source::Alone(self.xb.view()), lrs[i], self.w1.slice_mut(cols));
             }
         }
         let mut stop = false;
-        for &i in &self.blocks {
-            stop |= self.members[i].end_epoch(epoch, lrs[i], observers[i]).is_some();
+        let mut diverged = false;
+        for (j, &i) in self.blocks.iter().enumerate() {
+            match self.members[i].after_step(it, losses[j], observers[i]) {
+                Some(Status::Diverged) => {
+                    self.ended[i] = Some(Status::Diverged);
+                    diverged = true;
+                }
+                Some(_) => stop = true,
+                None => {}
+            }
+        }
+        if diverged {
+            self.regroup();
         }
         stop
     }
+}
+
+/// What the minibatches of one epoch are drawn from (shared by every member).
+struct Batches<'a> {
+    cfg: crate::ValidConfig,
+    data: crate::TrainData<'a>,
+    shape: [usize; 3],
+    order: Vec<usize>,
 }
 
 /// Where a fused step takes W1's gradient product from (see [`Trainer::fused_w1`]).
@@ -313,7 +374,7 @@ impl<'a> Trainer<'a> {
 mod tests {
     use super::*;
     use crate::train::testing::{inputs, split, IMAGE};
-    use crate::train::Quiet;
+    use crate::train::{Quiet, TrainState};
     use crate::{Optimizer, TrainConfig, ValidConfig};
 
     fn configs(hidden: usize, flip: f64) -> Vec<ValidConfig> {
@@ -397,12 +458,39 @@ mod tests {
         assert_eq!(statuses[1][7], Status::Diverged);
         assert_eq!(statuses.last().expect("epochs")[0], Status::Completed);
         let fused: Vec<Vec<u8>> = fused.into_members().into_iter().map(|t| t.into_state().to_bytes()).collect();
-        for (i, (a, f)) in alone.iter().zip(&fused).enumerate() {
-            assert!(
-                a == f,
-                "job {i} ({:?}) differs fused (d={d}, hidden={hidden}, flip={flip})",
-                cfgs[i].optimizer
-            );
+        assert_same_states(
+            &alone,
+            &fused,
+            &format!("stopped by an observer (d={d}, hidden={hidden}, flip={flip})"),
+        );
+
+        // Budgets inside epochs (0.37 and 1.5 epochs), each member saved to bytes and resumed there.
+        let mut members: Vec<Trainer> = cfgs.iter().map(|c| Trainer::new(c, train).expect("trains")).collect();
+        for budget in [0.37, 1.5, 3.0] {
+            let mut fused = FusedTrainer::new(members).expect("same key and position");
+            let target = fused.members()[0].iterations_for(budget);
+            let mut quiet: Vec<Quiet> = (0..cfgs.len()).map(|_| Quiet).collect();
+            let mut obs: Vec<&mut dyn Observer> = quiet.iter_mut().map(|o| o as &mut dyn Observer).collect();
+            let statuses = fused.run_until(target, &mut obs);
+            assert_eq!((statuses[0], statuses[7]), (Status::Completed, Status::Diverged));
+            assert_eq!(fused.iterations_done(), target);
+            members = fused
+                .into_members()
+                .into_iter()
+                .map(|t| Trainer::resume(TrainState::from_bytes(&t.into_state().to_bytes()).expect("reads"), train).expect("fits"))
+                .collect();
+        }
+        let fused: Vec<Vec<u8>> = members.into_iter().map(|t| t.into_state().to_bytes()).collect();
+        assert_same_states(
+            &alone,
+            &fused,
+            &format!("paused at 0.37 and 1.5 epochs (d={d}, hidden={hidden}, flip={flip})"),
+        );
+    }
+
+    fn assert_same_states(alone: &[Vec<u8>], fused: &[Vec<u8>], how: &str) {
+        for (i, (a, f)) in alone.iter().zip(fused).enumerate() {
+            assert!(a == f, "job {i} differs fused, {how}");
         }
     }
 

@@ -27,8 +27,8 @@ pub use linalg::Precision;
 pub use network::{Init, Params, TwoLayerNet};
 pub use optim::Optimizer;
 pub use train::{
-    check_data, train, Control, EpochRecord, History, LrSchedule, Observer, Quiet, Status, TrainConfig, TrainData, TrainOutcome,
-    TrainState, Trainer, ValidConfig,
+    check_data, train, Control, EpochRecord, History, LrSchedule, Observer, PointRecord, Quiet, Status, TrainConfig, TrainData,
+    TrainOutcome, TrainState, Trainer, ValidConfig,
 };
 
 /// The floating-point types the network runs in: f32 for training, f64 for checks.

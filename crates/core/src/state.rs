@@ -55,6 +55,33 @@ impl TrainState {
         self.next_epoch - 1
     }
 
+    /// SGD steps per epoch of this run (its batch size on its training set).
+    pub fn iterations_per_epoch(&self) -> usize {
+        crate::train::batching(self.config.batch_size, self.n_train).1
+    }
+
+    /// SGD steps taken since the start, across epochs and resumes.
+    pub fn iterations_done(&self) -> usize {
+        self.epochs_done() * self.iterations_per_epoch() + self.next_iteration
+    }
+
+    /// Epochs done, fractional mid-epoch: `iterations_done / iterations_per_epoch` (37 % into the third epoch is
+    /// 2.37).
+    pub fn epochs_run(&self) -> f64 {
+        self.iterations_done() as f64 / self.iterations_per_epoch() as f64
+    }
+
+    /// The steps of a budget of `epochs`, fractional ones too: `round(epochs * iterations_per_epoch)` (halves away
+    /// from zero), so an integer budget is exactly its epochs' steps; 0 for a budget that is not a positive number.
+    pub fn iterations_for(&self, epochs: f64) -> usize {
+        let steps = (epochs * self.iterations_per_epoch() as f64).round();
+        if steps > 0.0 {
+            steps as usize
+        } else {
+            0
+        }
+    }
+
     /// The result so far, as [`train`](crate::train::train) returns it.
     pub fn outcome(&self) -> TrainOutcome {
         TrainOutcome {

@@ -61,6 +61,13 @@ pub fn check_data(cfg: &TrainConfig, data: &TrainData<'_>) -> Result<[usize; 3],
     Ok(image_shape)
 }
 
+/// Rows per minibatch and steps per epoch for `batch_size` on `n` training rows: full batches of `batch_size` (a final
+/// partial batch is dropped), or the whole set as one batch when it is smaller than one.
+pub(crate) fn batching(batch_size: usize, n: usize) -> (usize, usize) {
+    let batch = batch_size.min(n).max(1);
+    (batch, (n / batch).max(1))
+}
+
 /// The training-set order of `epoch` (1-based) under `shuffle_seed`: a permutation of `0..n` drawn from an RNG seeded
 /// by (shuffle_seed, epoch) alone, so it is the same for every job sharing the seed and needs no earlier epoch.
 pub(crate) fn epoch_order(shuffle_seed: u64, epoch: usize, n: usize) -> Vec<usize> {

@@ -159,3 +159,97 @@ fn a_diverged_state_does_not_train_on() {
     assert_eq!(t.state().history, before.history);
     assert_eq!(t.outcome().status, Status::Diverged);
 }
+
+/// A job paused at 0.37 epochs and in the middle of its second epoch, saved to bytes and loaded each time, and
+/// continued to 3 epochs ends in the very state of the straight run: every optimizer, with dropout and flips.
+#[test]
+fn a_job_paused_at_fractional_budgets_continues_bit_for_bit_for_every_optimizer_with_dropout_and_flips() {
+    let (x, y, mean) = inputs(330, 48, "fractional-budgets");
+    let data = split(&x, &y, &mean, 280, &IMAGE);
+    for (optimizer, lr) in OPTIMIZER_LRS {
+        let c = TrainConfig {
+            optimizer,
+            dropout: 0.2,
+            flip: 0.5,
+            batch_size: 40,
+            ..(*cfg(lr, 3)).clone()
+        };
+        let c = c.check().unwrap();
+        let mut straight = Trainer::new(&c, data).unwrap();
+        assert_eq!(straight.iterations_per_epoch(), 7);
+        assert_eq!(straight.run_until(straight.iterations_for(3.0), &mut Quiet), Status::Completed);
+        let mut t = Trainer::new(&c, data).unwrap();
+        // 0.37 epochs of 7 steps are 3 steps; 1.5 epochs are 11, the fourth step of epoch 2.
+        for (budget, steps, epochs_recorded) in [(0.37, 3, 0), (1.5, 11, 1), (3.0, 21, 3)] {
+            assert_eq!(t.iterations_for(budget), steps);
+            assert_eq!(t.run_until(steps, &mut Quiet), Status::Completed);
+            assert_eq!((t.iterations_done(), t.state().history.epochs.len()), (steps, epochs_recorded));
+            t = Trainer::resume(TrainState::from_bytes(&t.state().to_bytes()).unwrap(), data).unwrap();
+        }
+        assert!(t.state().to_bytes() == straight.state().to_bytes(), "{optimizer:?}");
+    }
+}
+
+#[test]
+fn a_budget_on_an_epoch_boundary_records_the_epoch_and_a_smaller_budget_trains_nothing() {
+    struct Epochs(Vec<usize>);
+    impl Observer for Epochs {
+        fn on_epoch(&mut self, r: &crate::train::EpochRecord) -> Control {
+            self.0.push(r.epoch);
+            Control::Continue
+        }
+    }
+    let ds = toy_dataset(0, 300, 100, 100);
+    let mut t = Trainer::new(&cfg(0.5, 3), ds.train_data()).unwrap();
+    let mut seen = Epochs(Vec::new());
+    // 6 steps per epoch: 4 steps, then to the end of epoch 2 (evaluated at its last step), then less than done.
+    for (target, done) in [(4, 4), (12, 12), (7, 12), (12, 12)] {
+        assert_eq!(t.run_until(target, &mut seen), Status::Completed);
+        assert_eq!(t.iterations_done(), done);
+    }
+    assert_eq!(seen.0, [1, 2]);
+    assert_eq!((t.state().next_epoch, t.state().next_iteration), (3, 0));
+    assert_eq!(t.state().epochs_run(), 2.0);
+    assert_eq!(t.iterations_for(-1.0), 0);
+    assert_eq!(t.iterations_for(f64::NAN), 0);
+    assert_eq!(t.iterations_for(2.5), 15);
+}
+
+#[test]
+fn evaluate_now_changes_nothing_and_at_an_epoch_boundary_gives_the_epochs_record() {
+    let ds = toy_dataset(0, 300, 100, 100);
+    let c = TrainConfig {
+        dropout: 0.2,
+        ..(*cfg(0.5, 3)).clone()
+    }
+    .check()
+    .unwrap();
+    let mut plain = Trainer::new(&c, ds.train_data()).unwrap();
+    plain.run_until(plain.iterations_for(3.0), &mut Quiet);
+
+    let mut t = Trainer::new(&c, ds.train_data()).unwrap();
+    let start = t.evaluate_now();
+    assert!(start.epoch == 0.0 && start.loss.is_nan() && start.lr == 0.5, "{start:?}");
+    for budget in [1.0, 1.5, 3.0] {
+        t.run_until(t.iterations_for(budget), &mut Quiet);
+        let before = t.state().to_bytes();
+        let p = t.evaluate_now();
+        assert!(t.state().to_bytes() == before, "evaluate_now changed the state at {budget} epochs");
+        assert_eq!(p.epoch, budget);
+        assert_eq!(p.val_acc, t.state().net.accuracy(ds.x_val.view(), &ds.y_val));
+        let st = t.state();
+        if st.next_iteration == 0 {
+            let last = *st.history.epochs.last().unwrap();
+            assert_eq!(
+                (p.lr, p.loss, p.train_acc, p.val_acc),
+                (last.lr, last.loss, last.train_acc, last.val_acc)
+            );
+        } else {
+            // 1.5 epochs: the 3 steps of epoch 2 so far, at epoch 2's rate.
+            let steps = &st.history.iter_loss[6..9];
+            assert_eq!(p.loss, steps.iter().map(|&l| f64::from(l)).sum::<f64>() / 3.0);
+            assert_eq!(p.lr, 0.5 * 0.95);
+        }
+    }
+    assert!(t.state().to_bytes() == plain.state().to_bytes());
+}

@@ -22,9 +22,9 @@ mod continuation;
 pub(crate) mod testing;
 
 pub use crate::state::TrainState;
+pub(crate) use batches::{batching, epoch_order, gather_batch};
 pub use batches::{check_data, TrainData, TRAIN_ACC_SAMPLE};
-pub(crate) use batches::{epoch_order, gather_batch};
 pub(crate) use config::epoch_lr;
 pub use config::{LrSchedule, TrainConfig, ValidConfig, MAX_CROP};
-pub use observe::{Control, EpochRecord, History, Observer, Quiet, Status, TrainOutcome};
+pub use observe::{Control, EpochRecord, History, Observer, PointRecord, Quiet, Status, TrainOutcome};
 pub use trainer::{train, Trainer, DIVERGENCE_FACTOR};

@@ -18,6 +18,20 @@ pub struct EpochRecord {
     pub val_acc: f64,
 }
 
+/// The model evaluated at any point of a run, mid-epoch too ([`Trainer::evaluate_now`](crate::Trainer::evaluate_now)):
+/// where a budget of a fraction of an epoch ends.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PointRecord {
+    /// Epochs done, fractional mid-epoch: steps done / steps per epoch (2.5 is half-way through the third epoch).
+    pub epoch: f64,
+    /// The learning rate of the epoch the point is in (of the last finished epoch at an epoch boundary).
+    pub lr: f64,
+    /// Mean training loss of that epoch's steps so far (of the whole last epoch at a boundary; NaN before any step).
+    pub loss: f64,
+    pub train_acc: f64,
+    pub val_acc: f64,
+}
+
 /// Loss per iteration and accuracies per epoch.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {

@@ -7,9 +7,9 @@ use crate::error::TrainError;
 use crate::network::{Params, TwoLayerNet, Workspace};
 use crate::optim::{OptimState, Optimizer};
 use crate::rng::rng_for;
-use crate::train::batches::{dropout_mask, epoch_order, gather_batch, train_acc_sample};
+use crate::train::batches::{batching, dropout_mask, epoch_order, gather_batch, train_acc_sample};
 use crate::train::{
-    check_data, epoch_lr, Control, EpochRecord, History, Observer, Status, TrainData, TrainOutcome, TrainState, ValidConfig,
+    check_data, epoch_lr, Control, EpochRecord, History, Observer, PointRecord, Status, TrainData, TrainOutcome, TrainState, ValidConfig,
 };
 
 /// A loss above this many times its starting value (or 1, if larger) counts as divergence.
@@ -113,8 +113,7 @@ impl<'a> Trainer<'a> {
         }
         (state.optim.check_fits(cfg.optimizer, &net.params)).map_err(|source| TrainError::Optimizer { source })?;
         let image_shape = check_data(&cfg, &data)?;
-        let batch = cfg.batch_size.min(n).max(1);
-        let iters = (n / batch).max(1);
+        let (batch, iters) = batching(cfg.batch_size, n);
         if state.next_epoch == 0 || state.next_iteration > iters {
             return Err(TrainError::Position {
                 epoch: state.next_epoch,
@@ -159,65 +158,125 @@ impl<'a> Trainer<'a> {
         self.iters
     }
 
+    /// SGD steps taken since the start, across epochs and resumes.
+    pub fn iterations_done(&self) -> usize {
+        self.state.iterations_done()
+    }
+
+    /// The steps of a budget of `epochs`, fractional ones too: see [`TrainState::iterations_for`].
+    pub fn iterations_for(&self, epochs: f64) -> usize {
+        self.state.iterations_for(epochs)
+    }
+
     /// Rows per minibatch (`batch_size`, or the whole training set if smaller).
     pub fn batch_size(&self) -> usize {
         self.batch
     }
 
     /// Trains until `last_epoch` (1-based, inclusive) is finished — also past the config's `epochs`, e.g. for
-    /// successive halving — or until divergence or the observer says stop. Returns how it ended (also kept in the
-    /// state). A diverged state does not train further; a state already at `last_epoch` returns `Completed`.
+    /// successive halving — or until divergence or the observer says stop: `run_until(last_epoch *
+    /// iterations_per_epoch())`.
     pub fn run_to(&mut self, last_epoch: usize, observer: &mut dyn Observer) -> Status {
+        self.run_until(last_epoch * self.iters, observer)
+    }
+
+    /// Trains until `iterations` SGD steps are done in all (counted from the start of the run, across epochs and
+    /// resumes), or until divergence or the observer says stop. Every epoch whose last step is taken is evaluated and
+    /// recorded (and the observer told) before this returns, also when `iterations` ends exactly there; a budget
+    /// inside an epoch stops after that step, mid-epoch, and a later call continues from exactly there. Returns how it
+    /// ended (also kept in the state). A diverged state does not train further; a state already at or past
+    /// `iterations` trains nothing and returns `Completed`.
+    pub fn run_until(&mut self, iterations: usize, observer: &mut dyn Observer) -> Status {
         if self.state.status == Status::Diverged {
             return Status::Diverged;
         }
-        let status = self.run_epochs(last_epoch, observer);
+        let status = self.train_until(iterations, observer);
         self.state.status = status;
         status
     }
 
-    fn run_epochs(&mut self, last_epoch: usize, observer: &mut dyn Observer) -> Status {
-        let iters = self.iters;
-        let n = self.data.x_train.nrows();
-        let reg = self.cfg.reg as f32;
-        while self.state.next_epoch <= last_epoch {
+    fn train_until(&mut self, iterations: usize, observer: &mut dyn Observer) -> Status {
+        loop {
             let epoch = self.state.next_epoch;
+            let before = (epoch - 1) * self.iters;
+            if iterations <= before {
+                return Status::Completed;
+            }
+            // This epoch's steps up to the budget (all of them if it lies beyond the epoch).
+            let end = (iterations - before).min(self.iters);
             let lr = epoch_lr(&self.cfg, epoch, self.state.lr);
-            let order = epoch_order(self.cfg.shuffle_seed, epoch, n);
-            for it in self.state.next_iteration..iters {
-                gather_batch(
-                    &self.cfg,
-                    &self.data,
-                    self.image_shape,
-                    epoch,
-                    it,
-                    &order,
-                    &mut self.xb,
-                    &mut self.yb,
-                );
-                self.prepare_step(epoch, it);
-                let st = &mut self.state;
-                let mask = self.mask.as_ref().map(|m| m.view());
-                let loss = match &mut self.grads {
-                    None => st.net.sgd_step_masked(self.xb.view(), &self.yb, reg, lr as f32, mask, &mut self.ws),
-                    Some(g) => {
-                        let loss = st
-                            .net
-                            .loss_and_grads_into(self.xb.view(), &self.yb, self.cfg.l2_in_loss(), mask, &mut self.ws, g);
-                        st.optim.update(self.cfg.optimizer, &self.cfg.hyper(lr), &mut st.net.params, g);
-                        loss
+            if self.state.next_iteration < end {
+                let order = epoch_order(self.cfg.shuffle_seed, epoch, self.data.x_train.nrows());
+                for it in self.state.next_iteration..end {
+                    let loss = self.step(epoch, it, lr, &order);
+                    if let Some(end) = self.after_step(it, loss, observer) {
+                        return end;
                     }
                 }
-                .total;
-                if let Some(end) = self.after_step(it, loss, observer) {
-                    return end;
-                }
+            }
+            if end < self.iters {
+                return Status::Completed;
             }
             if let Some(end) = self.end_epoch(epoch, lr, observer) {
                 return end;
             }
         }
-        Status::Completed
+    }
+
+    /// Step `it` of `epoch` (in the epoch's `order`) at learning rate `lr`; returns its loss.
+    fn step(&mut self, epoch: usize, it: usize, lr: f64, order: &[usize]) -> f32 {
+        gather_batch(
+            &self.cfg,
+            &self.data,
+            self.image_shape,
+            epoch,
+            it,
+            order,
+            &mut self.xb,
+            &mut self.yb,
+        );
+        self.prepare_step(epoch, it);
+        let st = &mut self.state;
+        let mask = self.mask.as_ref().map(|m| m.view());
+        let (x, y, ws) = (self.xb.view(), &self.yb, &mut self.ws);
+        match &mut self.grads {
+            None => st.net.sgd_step_masked(x, y, self.cfg.reg as f32, lr as f32, mask, ws).total,
+            Some(g) => {
+                let loss = st.net.loss_and_grads_into(x, y, self.cfg.l2_in_loss(), mask, ws, g);
+                st.optim.update(self.cfg.optimizer, &self.cfg.hyper(lr), &mut st.net.params, g);
+                loss.total
+            }
+        }
+    }
+
+    /// The current parameters evaluated as at the end of an epoch (train-sample and validation accuracy), with the
+    /// epoch's learning rate and the mean loss of its steps so far, without changing anything: the point where a
+    /// budget ends mid-epoch. At an epoch boundary it is the last epoch's record (the same numbers); before the
+    /// first step the loss is NaN.
+    pub fn evaluate_now(&self) -> PointRecord {
+        let st = &self.state;
+        let (lr, loss) = match (st.next_iteration, st.history.epochs.last()) {
+            (0, Some(last)) => (last.lr, last.loss),
+            (0, None) => (epoch_lr(&self.cfg, st.next_epoch, st.lr), f64::NAN),
+            (done, _) => (epoch_lr(&self.cfg, st.next_epoch, st.lr), st.epoch_loss_sum / done as f64),
+        };
+        let (train_acc, val_acc) = self.accuracies();
+        PointRecord {
+            epoch: st.epochs_run(),
+            lr,
+            loss,
+            train_acc,
+            val_acc,
+        }
+    }
+
+    /// Accuracy of the current parameters on the fixed train-accuracy sample and on the validation set.
+    fn accuracies(&self) -> (f64, f64) {
+        let (net, d) = (&self.state.net, &self.data);
+        (
+            accuracy_on(net, d.x_train, d.y_train, &self.train_sample),
+            accuracy_on(net, d.x_val, d.y_val, &self.val_idx),
+        )
     }
 }
 
@@ -243,13 +302,14 @@ impl<'a> Trainer<'a> {
     /// After the last step of `epoch` (trained at `lr`): evaluates, records the epoch, keeps the best parameters,
     /// moves to the next epoch and asks the observer. `Some` ends the run.
     pub(crate) fn end_epoch(&mut self, epoch: usize, lr: f64, observer: &mut dyn Observer) -> Option<Status> {
+        let (train_acc, val_acc) = self.accuracies();
         let st = &mut self.state;
         let record = EpochRecord {
             epoch,
             lr,
             loss: st.epoch_loss_sum / self.iters as f64,
-            train_acc: accuracy_on(&st.net, self.data.x_train, self.data.y_train, &self.train_sample),
-            val_acc: accuracy_on(&st.net, self.data.x_val, self.data.y_val, &self.val_idx),
+            train_acc,
+            val_acc,
         };
         st.history.epochs.push(record);
         if st.best_epoch.is_none() || record.val_acc > st.best_val_acc {
@@ -287,7 +347,7 @@ impl<'a> Trainer<'a> {
         self.data
     }
 
-    /// Marks how the last run ended, as [`Trainer::run_to`] does.
+    /// Marks how the last run ended, as [`Trainer::run_until`] does.
     pub(crate) fn set_status(&mut self, status: Status) {
         self.state.status = status;
     }
