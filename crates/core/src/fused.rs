@@ -8,6 +8,8 @@
 //! as the single-job GEMM would round it ([`Finish`]). Where that rounding is not known (not x86-64 with AVX, or a
 //! batch larger than [`Finish::MAX_K`]) the backward product runs per job, still bit-identical.
 
+use std::time::Instant;
+
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
 pub use crate::error::FuseError;
@@ -180,7 +182,8 @@ impl<'a> FusedTrainer<'a> {
     /// (epochs finished on the way are evaluated and recorded per member; a budget inside an epoch stops there), one
     /// observer per member. Returns each member's status: `Completed` (the budget reached), `Diverged` (now or
     /// before: it no longer trains), or `Stopped` for all when any observer asked to stop (every member then stands
-    /// at the same iteration, states ready to save and continue).
+    /// at the same iteration, states ready to save and continue). Each member's `seconds` grows by its share of the
+    /// time: a step's time split equally among the members it trained, and its own evaluations.
     pub fn run_until(&mut self, iterations: usize, observers: &mut [&mut dyn Observer]) -> Vec<Status> {
         assert_eq!(observers.len(), self.members.len(), "one observer per member");
         let stopped = self.train_until(iterations, observers);
@@ -213,12 +216,14 @@ impl<'a> FusedTrainer<'a> {
             let end = (iterations - before).min(iters);
             let lrs: Vec<f64> = self.members.iter().map(|t| epoch_lr(t.config(), epoch, t.state().lr)).collect();
             if start < end {
+                let started = Instant::now();
                 let batches = Batches {
                     cfg: lead.config().clone(),
                     data: lead.data(),
                     shape,
                     order: epoch_order(lead.config().shuffle_seed, epoch, n),
                 };
+                self.share(started);
                 for it in start..end {
                     if self.step(&batches, epoch, it, &lrs, observers) {
                         return true;
@@ -233,7 +238,10 @@ impl<'a> FusedTrainer<'a> {
             }
             let mut stop = false;
             for &i in &self.blocks {
-                stop |= self.members[i].end_epoch(epoch, lrs[i], observers[i]).is_some();
+                let started = Instant::now();
+                let member = &mut self.members[i];
+                stop |= member.end_epoch(epoch, lrs[i], observers[i]).is_some();
+                member.state.seconds += started.elapsed().as_secs_f64();
             }
             if stop {
                 return true;
@@ -244,6 +252,7 @@ impl<'a> FusedTrainer<'a> {
     /// Step `it` of `epoch` for every member still training (a member that diverges leaves the group); returns
     /// whether an observer asked to stop.
     fn step(&mut self, batches: &Batches<'a>, epoch: usize, it: usize, lrs: &[f64], observers: &mut [&mut dyn Observer]) -> bool {
+        let started = Instant::now();
         let h = batches.cfg.hidden_size;
         gather_batch(
             &batches.cfg,
@@ -276,6 +285,7 @@ impl<'a> FusedTrainer<'a> {
                 self.members[i].fused_w1(W1Source::Alone(self.xb.view()), lrs[i], self.w1.slice_mut(cols));
             }
         }
+        self.share(started);
         let mut stop = false;
         let mut diverged = false;
         for (j, &i) in self.blocks.iter().enumerate() {
@@ -292,6 +302,16 @@ impl<'a> FusedTrainer<'a> {
             self.regroup();
         }
         stop
+    }
+}
+
+impl FusedTrainer<'_> {
+    /// Adds the time since `started` to the members still training, in equal shares.
+    fn share(&mut self, started: Instant) {
+        let share = started.elapsed().as_secs_f64() / self.blocks.len() as f64;
+        for &i in &self.blocks {
+            self.members[i].state.seconds += share;
+        }
     }
 }
 
@@ -373,7 +393,7 @@ impl<'a> Trainer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::{inputs, split, IMAGE};
+    use crate::train::testing::{inputs, split, timeless, IMAGE};
     use crate::train::{Quiet, TrainState};
     use crate::{Optimizer, TrainConfig, ValidConfig};
 
@@ -427,7 +447,7 @@ mod tests {
             .map(|c| {
                 let mut t = Trainer::new(c, train).expect("trains");
                 t.run_to(3, &mut Quiet);
-                t.into_state().to_bytes()
+                timeless(t.state())
             })
             .collect();
 
@@ -457,7 +477,7 @@ mod tests {
         assert_eq!(statuses[1][0], Status::Stopped);
         assert_eq!(statuses[1][7], Status::Diverged);
         assert_eq!(statuses.last().expect("epochs")[0], Status::Completed);
-        let fused: Vec<Vec<u8>> = fused.into_members().into_iter().map(|t| t.into_state().to_bytes()).collect();
+        let fused: Vec<Vec<u8>> = fused.members().iter().map(|t| timeless(t.state())).collect();
         assert_same_states(
             &alone,
             &fused,
@@ -466,12 +486,15 @@ mod tests {
 
         // Budgets inside epochs (0.37 and 1.5 epochs), each member saved to bytes and resumed there.
         let mut members: Vec<Trainer> = cfgs.iter().map(|c| Trainer::new(c, train).expect("trains")).collect();
+        let mut wall = 0.0;
         for budget in [0.37, 1.5, 3.0] {
             let mut fused = FusedTrainer::new(members).expect("same key and position");
             let target = fused.members()[0].iterations_for(budget);
             let mut quiet: Vec<Quiet> = (0..cfgs.len()).map(|_| Quiet).collect();
             let mut obs: Vec<&mut dyn Observer> = quiet.iter_mut().map(|o| o as &mut dyn Observer).collect();
+            let started = Instant::now();
             let statuses = fused.run_until(target, &mut obs);
+            wall += started.elapsed().as_secs_f64();
             assert_eq!((statuses[0], statuses[7]), (Status::Completed, Status::Diverged));
             assert_eq!(fused.iterations_done(), target);
             members = fused
@@ -480,7 +503,11 @@ mod tests {
                 .map(|t| Trainer::resume(TrainState::from_bytes(&t.into_state().to_bytes()).expect("reads"), train).expect("fits"))
                 .collect();
         }
-        let fused: Vec<Vec<u8>> = members.into_iter().map(|t| t.into_state().to_bytes()).collect();
+        // Each member has its share of the group's time: the job that diverged early the least, none more than all.
+        let seconds: Vec<f64> = members.iter().map(|t| t.state().seconds).collect();
+        assert!(seconds.iter().sum::<f64>() <= wall, "{seconds:?} for {wall} s");
+        assert!(seconds[..7].iter().all(|&s| s > seconds[7] && seconds[7] > 0.0), "{seconds:?}");
+        let fused: Vec<Vec<u8>> = members.iter().map(|t| timeless(t.state())).collect();
         assert_same_states(
             &alone,
             &fused,

@@ -15,8 +15,9 @@ use crate::network::TwoLayerNet;
 use crate::optim::OptimState;
 use crate::train::{EpochRecord, History, Status, TrainConfig, TrainOutcome};
 
-/// Everything needed to continue a run exactly where it paused: after any epoch, or after any iteration if an
-/// observer stopped it mid-epoch. Saved and loaded as one safetensors file by [`TrainState::save`] / [`TrainState::load`].
+/// Everything needed to continue a run exactly where it paused: after any epoch, or after any iteration (a budget or
+/// an observer stopped it mid-epoch). Continuing gives the uninterrupted run's state bit for bit, in every field but
+/// `seconds` (wall time). Saved and loaded as one safetensors file by [`TrainState::save`] / [`TrainState::load`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainState {
     /// The configuration the run belongs to.
@@ -40,13 +41,17 @@ pub struct TrainState {
     pub best_net: Option<TwoLayerNet<f32>>,
     /// The first iteration's loss, the reference of divergence detection.
     pub start_loss: Option<f64>,
-    /// How the last call of [`Trainer::run_to`](crate::Trainer::run_to) ended (`Completed` also for a fresh state). A diverged run does not go on.
+    /// How the last call of [`Trainer::run_until`](crate::Trainer::run_until) ended (`Completed` also for a fresh
+    /// state). A diverged run does not go on.
     pub status: Status,
     /// Training and validation set sizes the state was made with, checked when continuing.
     pub n_train: usize,
     pub n_val: usize,
     /// The optimizer's buffers and step count.
     pub optim: OptimState,
+    /// Wall-clock seconds spent training this job, summed over every run of it (across resumes; in fused training
+    /// each member's share of the group's time). A file from before this was kept loads with 0.
+    pub seconds: f64,
 }
 
 impl TrainState {
@@ -90,6 +95,7 @@ impl TrainState {
             best_epoch: self.best_epoch,
             best_val_acc: self.best_val_acc,
             best_net: self.best_net.clone(),
+            seconds: self.seconds,
         }
     }
 
@@ -101,14 +107,16 @@ impl TrainState {
             best_epoch: self.best_epoch,
             best_val_acc: self.best_val_acc,
             best_net: self.best_net,
+            seconds: self.seconds,
         }
     }
 }
 
 /// Written into every state file's metadata as `format`.
 pub const STATE_FORMAT: &str = "sweep-train-state";
-/// Bumped when the layout changes incompatibly.
-pub const STATE_FORMAT_VERSION: u32 = 1;
+/// Bumped when the layout changes: 2 added the training seconds (the fifth of the `scalars`); files of version 1
+/// are still read, with 0 seconds.
+pub const STATE_FORMAT_VERSION: u32 = 2;
 
 /// The counters of a state (JSON metadata `state`).
 #[derive(Debug, Serialize, Deserialize)]
@@ -153,7 +161,13 @@ impl TrainState {
             .flat_map(|r| [r.epoch as f64, r.lr, r.loss, r.train_acc, r.val_acc])
             .collect();
         w.f64s("epochs", &[self.history.epochs.len(), 5], &epochs);
-        let scalars = [self.lr, self.best_val_acc, self.start_loss.unwrap_or(0.0), self.epoch_loss_sum];
+        let scalars = [
+            self.lr,
+            self.best_val_acc,
+            self.start_loss.unwrap_or(0.0),
+            self.epoch_loss_sum,
+            self.seconds,
+        ];
         w.f64s("scalars", &[scalars.len()], &scalars);
         w.json(
             "state",
@@ -175,7 +189,7 @@ impl TrainState {
 
     /// Reads a state from bytes written by [`TrainState::to_bytes`]; the error says what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<TrainState, FormatError> {
-        let r = Reader::open(bytes, STATE_FORMAT, &[STATE_FORMAT_VERSION])?;
+        let r = Reader::open(bytes, STATE_FORMAT, &[1, STATE_FORMAT_VERSION])?;
         let config: TrainConfig = r.json("config")?;
         let c: Counters = r.json("state")?;
         let net = r.net("")?;
@@ -228,11 +242,11 @@ impl TrainState {
             })
             .collect();
         let (ss, sc) = r.f64s("scalars", 1)?;
-        if ss[0] != 4 {
+        if ss[0] != if r.version == 1 { 4 } else { 5 } {
             return Err(FormatError::Shape {
                 name: "scalars".into(),
                 shape: ss,
-                expected: "(4)",
+                expected: "(4) in format version 1, (5) from version 2",
             });
         }
         if epochs.len() + 1 != c.next_epoch || (best_net.is_some() != c.best_epoch.is_some()) {
@@ -266,6 +280,7 @@ impl TrainState {
             n_train: c.n_train,
             n_val: c.n_val,
             optim,
+            seconds: sc.get(4).copied().unwrap_or(0.0),
         })
     }
 
@@ -286,6 +301,49 @@ mod tests {
     use crate::data::toy_dataset;
     use crate::train::testing::cfg;
     use crate::train::{Quiet, Trainer};
+
+    /// `bytes` (a state of the current version) rewritten as `format_version` `version` with `scalars` cut to `keep`.
+    fn as_version(bytes: &[u8], version: &str, keep: usize) -> Vec<u8> {
+        use safetensors::tensor::{SafeTensors, TensorView};
+        let st = SafeTensors::deserialize(bytes).unwrap();
+        let (_, header) = SafeTensors::read_metadata(bytes).unwrap();
+        let mut meta = header.metadata().clone().unwrap();
+        meta.insert("format_version".into(), version.into());
+        let tensors = st.tensors();
+        let views = tensors.iter().map(|(name, t)| {
+            let data = if name == "scalars" { &t.data()[..8 * keep] } else { t.data() };
+            let shape = if name == "scalars" { vec![keep] } else { t.shape().to_vec() };
+            (name.clone(), TensorView::new(t.dtype(), shape, data).unwrap())
+        });
+        safetensors::tensor::serialize(views, &Some(meta)).unwrap()
+    }
+
+    #[test]
+    fn a_version_1_state_loads_with_0_seconds_and_a_newer_one_is_refused() {
+        let ds = toy_dataset(0, 300, 100, 100);
+        let mut t = Trainer::new(&cfg(0.5, 2), ds.train_data()).unwrap();
+        t.run_until(9, &mut Quiet);
+        assert!(t.state().seconds > 0.0);
+        let old = TrainState::from_bytes(&as_version(&t.state().to_bytes(), "1", 4)).unwrap();
+        assert_eq!(
+            old,
+            TrainState {
+                seconds: 0.0,
+                ..t.state().clone()
+            }
+        );
+        let e = TrainState::from_bytes(&as_version(&t.state().to_bytes(), "3", 5))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "format_version 3 is not supported (this build reads 1 and 2)");
+        let e = TrainState::from_bytes(&as_version(&t.state().to_bytes(), "2", 4))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("tensor `scalars` has shape [4], expected (4) in format version 1"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn corrupt_foreign_and_inconsistent_state_files_are_typed_errors() {

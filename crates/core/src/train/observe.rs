@@ -93,4 +93,6 @@ pub struct TrainOutcome {
     pub best_val_acc: f64,
     /// Parameters at the best validation epoch.
     pub best_net: Option<TwoLayerNet<f32>>,
+    /// Wall-clock seconds spent training the job, over all its runs ([`TrainState::seconds`](crate::TrainState::seconds)).
+    pub seconds: f64,
 }

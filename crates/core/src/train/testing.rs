@@ -5,7 +5,7 @@ use rand::Rng;
 
 use crate::network::Init;
 use crate::rng::rng_for;
-use crate::train::{TrainConfig, TrainData, ValidConfig};
+use crate::train::{TrainConfig, TrainData, TrainState, ValidConfig};
 
 /// The toy problem's configuration (hidden 10, batch 50: 6 steps per epoch on 300 toy images) at `lr`.
 pub(crate) fn cfg(lr: f64, epochs: usize) -> ValidConfig {
@@ -68,3 +68,12 @@ pub(crate) const OPTIMIZER_LRS: [(crate::Optimizer, f64); 5] = [
     (crate::Optimizer::Adam, 0.01),
     (crate::Optimizer::AdamW, 0.01),
 ];
+
+/// The state's bytes with its wall time left out: what two runs of the same job must agree on bit for bit.
+pub(crate) fn timeless(state: &TrainState) -> Vec<u8> {
+    TrainState {
+        seconds: 0.0,
+        ..state.clone()
+    }
+    .to_bytes()
+}

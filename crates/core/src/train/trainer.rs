@@ -1,6 +1,8 @@
 //! [`Trainer`]: one job trained step by step to any budget, evaluated after every epoch, paused and continued
 //! through its [`TrainState`] with results bit-identical to an uninterrupted run.
 
+use std::time::Instant;
+
 use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::error::TrainError;
@@ -78,6 +80,7 @@ impl<'a> Trainer<'a> {
             status: Status::Completed,
             n_train: n,
             n_val: data.x_val.nrows(),
+            seconds: 0.0,
         };
         Self::resume(state, data)
     }
@@ -184,14 +187,17 @@ impl<'a> Trainer<'a> {
     /// resumes), or until divergence or the observer says stop. Every epoch whose last step is taken is evaluated and
     /// recorded (and the observer told) before this returns, also when `iterations` ends exactly there; a budget
     /// inside an epoch stops after that step, mid-epoch, and a later call continues from exactly there. Returns how it
-    /// ended (also kept in the state). A diverged state does not train further; a state already at or past
+    /// ended (also kept in the state) and adds the time it took to the state's `seconds`. A diverged state does not
+    /// train further; a state already at or past
     /// `iterations` trains nothing and returns `Completed`.
     pub fn run_until(&mut self, iterations: usize, observer: &mut dyn Observer) -> Status {
         if self.state.status == Status::Diverged {
             return Status::Diverged;
         }
+        let started = Instant::now();
         let status = self.train_until(iterations, observer);
         self.state.status = status;
+        self.state.seconds += started.elapsed().as_secs_f64();
         status
     }
 
