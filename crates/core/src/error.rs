@@ -248,48 +248,40 @@ mod tests {
         };
         let json = || serde_json::from_str::<u32>("x").unwrap_err();
         let path = PathBuf::from("/r/state/abc.safetensors");
-        let errors: Vec<Box<dyn std::error::Error>> = vec![
-            Box::new(DataError::Io {
-                path: path.clone(),
-                source: io(),
-            }),
-            Box::new(DataError::Archive {
-                path: path.clone(),
-                source: io(),
-            }),
-            Box::new(CheckpointError::Write {
-                path: path.clone(),
-                source: io(),
-            }),
-            Box::new(CheckpointError::Read {
-                path: path.clone(),
-                source: io(),
-            }),
-            Box::new(CheckpointError::Format {
-                path,
-                kind: "sweep training state",
-                source: FormatError::BadKey {
-                    key: "config",
-                    source: json(),
-                },
-            }),
-            Box::new(FormatError::Network {
-                prefix: "best.".into(),
-                source: ShapeError {
-                    w1: (4, 3),
-                    b1: 2,
-                    w2: (3, 3),
-                    b2: 3,
-                },
-            }),
-            Box::new(FormatError::Optimizer {
-                source: OptimStateError::Shapes,
-            }),
-            Box::new(TrainError::Config { source: config }),
-            Box::new(TrainError::Optimizer {
-                source: OptimStateError::Shapes,
-            }),
+        type Error = Box<dyn std::error::Error>;
+        let with_path: [fn(PathBuf, std::io::Error) -> Error; 4] = [
+            |path, source| Box::new(DataError::Io { path, source }),
+            |path, source| Box::new(DataError::Archive { path, source }),
+            |path, source| Box::new(CheckpointError::Write { path, source }),
+            |path, source| Box::new(CheckpointError::Read { path, source }),
         ];
+        let mut errors: Vec<Error> = with_path.iter().map(|e| e(path.clone(), io())).collect();
+        let shapes = ShapeError {
+            w1: (4, 3),
+            b1: 2,
+            w2: (3, 3),
+            b2: 3,
+        };
+        let bad_key = FormatError::BadKey {
+            key: "config",
+            source: json(),
+        };
+        errors.push(Box::new(CheckpointError::Format {
+            path,
+            kind: "sweep training state",
+            source: bad_key,
+        }));
+        errors.push(Box::new(FormatError::Network {
+            prefix: "best.".into(),
+            source: shapes,
+        }));
+        errors.push(Box::new(FormatError::Optimizer {
+            source: OptimStateError::Shapes,
+        }));
+        errors.push(Box::new(TrainError::Config { source: config }));
+        errors.push(Box::new(TrainError::Optimizer {
+            source: OptimStateError::Shapes,
+        }));
         for e in errors {
             let cause = e.source().expect("has a cause").to_string();
             assert!(!e.to_string().contains(&cause), "{e} repeats its cause {cause}");

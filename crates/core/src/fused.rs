@@ -13,7 +13,7 @@ use std::time::Instant;
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
 pub use crate::error::FuseError;
-use crate::linalg::{gemm, Finish, Precision};
+use crate::linalg::{Finish, Parallel, Precision};
 use crate::network::Upper;
 use crate::train::{epoch_lr, epoch_order, gather_batch, Observer, Status, Trainer};
 
@@ -71,6 +71,8 @@ pub struct FusedTrainer<'a> {
     g: Array2<f32>,
     xb: Array2<f32>,
     yb: Vec<u8>,
+    /// How the shared products use idle threads.
+    par: Parallel,
 }
 
 impl<'a> FusedTrainer<'a> {
@@ -122,6 +124,7 @@ impl<'a> FusedTrainer<'a> {
             g: Array2::zeros((0, 0)),
             xb: Array2::zeros((batch, d)),
             yb: vec![0; batch],
+            par: Parallel::default(),
             members,
         };
         fused.regroup();
@@ -157,6 +160,19 @@ impl<'a> FusedTrainer<'a> {
     /// Hands the members back (to save their states, or to go on alone).
     pub fn into_members(self) -> Vec<Trainer<'a>> {
         self.members
+    }
+
+    /// Lets the group's shared products, and each member's own products and evaluation, use up to `threads` threads
+    /// of the current rayon pool, bit-identical to one thread (see [`Trainer::set_parallel`]).
+    pub fn set_parallel(&mut self, threads: usize) {
+        self.set_parallel_with(Parallel::new(threads));
+    }
+
+    pub(crate) fn set_parallel_with(&mut self, par: Parallel) {
+        self.par = par;
+        for t in &mut self.members {
+            t.set_parallel_with(par);
+        }
     }
 
     /// SGD steps taken since the start by the members still training (they all stand at the same point); by the
@@ -264,7 +280,7 @@ impl<'a> FusedTrainer<'a> {
             &mut self.xb,
             &mut self.yb,
         );
-        gemm(1.0, self.xb.view(), self.w1.view(), 0.0, self.a.view_mut());
+        self.par.gemm(1.0, self.xb.view(), self.w1.view(), 0.0, self.a.view_mut());
         let mut losses = Vec::with_capacity(self.blocks.len());
         for (j, &i) in self.blocks.iter().enumerate() {
             let t = &mut self.members[i];
@@ -274,7 +290,7 @@ impl<'a> FusedTrainer<'a> {
             self.dh.slice_mut(s![.., j * h..(j + 1) * h]).assign(&t.fused_dh());
         }
         if let Some(finish) = &self.finish {
-            gemm(1.0, self.xb.t(), self.dh.view(), 0.0, self.g.view_mut());
+            self.par.gemm(1.0, self.xb.t(), self.dh.view(), 0.0, self.g.view_mut());
             for (j, &i) in self.blocks.iter().enumerate() {
                 let cols = s![.., j * h..(j + 1) * h];
                 self.members[i].fused_w1(W1Source::Shared(finish, self.g.slice(cols)), lrs[i], self.w1.slice_mut(cols));
@@ -371,7 +387,7 @@ impl<'a> Trainer<'a> {
                 match src {
                     W1Source::Shared(finish, g) => finish.apply(-lr, g, beta, st.net.params.w1.view_mut(), Some(mirror)),
                     W1Source::Alone(x) => {
-                        gemm(-lr, x.t(), dh, beta, st.net.params.w1.view_mut());
+                        self.par.gemm(-lr, x.t(), dh, beta, st.net.params.w1.view_mut());
                         mirror.assign(&st.net.params.w1);
                     }
                 }
@@ -381,7 +397,7 @@ impl<'a> Trainer<'a> {
                 grads.w1.assign(&st.net.params.w1);
                 match src {
                     W1Source::Shared(finish, g) => finish.apply(1.0, g, l2, grads.w1.view_mut(), None),
-                    W1Source::Alone(x) => gemm(1.0, x.t(), dh, l2, grads.w1.view_mut()),
+                    W1Source::Alone(x) => self.par.gemm(1.0, x.t(), dh, l2, grads.w1.view_mut()),
                 }
                 st.optim.update(self.cfg.optimizer, &self.cfg.hyper(lr), &mut st.net.params, grads);
                 mirror.assign(&st.net.params.w1);
@@ -484,16 +500,21 @@ mod tests {
             &format!("stopped by an observer (d={d}, hidden={hidden}, flip={flip})"),
         );
 
-        // Budgets inside epochs (0.37 and 1.5 epochs), each member saved to bytes and resumed there.
+        // Budgets inside epochs (0.37 and 1.5 epochs), each member saved to bytes and resumed there, ...
         let mut members: Vec<Trainer> = cfgs.iter().map(|c| Trainer::new(c, train).expect("trains")).collect();
         let mut wall = 0.0;
+        // ... with the shared products (and the members' own) cut for 3 threads of a pool of 3.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().expect("a pool");
         for budget in [0.37, 1.5, 3.0] {
             let mut fused = FusedTrainer::new(members).expect("same key and position");
+            fused.set_parallel_with(Parallel::new(3).min_piece(1));
             let target = fused.members()[0].iterations_for(budget);
-            let mut quiet: Vec<Quiet> = (0..cfgs.len()).map(|_| Quiet).collect();
-            let mut obs: Vec<&mut dyn Observer> = quiet.iter_mut().map(|o| o as &mut dyn Observer).collect();
             let started = Instant::now();
-            let statuses = fused.run_until(target, &mut obs);
+            let statuses = pool.install(|| {
+                let mut quiet: Vec<Quiet> = (0..cfgs.len()).map(|_| Quiet).collect();
+                let mut obs: Vec<&mut dyn Observer> = quiet.iter_mut().map(|o| o as &mut dyn Observer).collect();
+                fused.run_until(target, &mut obs)
+            });
             wall += started.elapsed().as_secs_f64();
             assert_eq!((statuses[0], statuses[7]), (Status::Completed, Status::Diverged));
             assert_eq!(fused.iterations_done(), target);
@@ -511,7 +532,7 @@ mod tests {
         assert_same_states(
             &alone,
             &fused,
-            &format!("paused at 0.37 and 1.5 epochs (d={d}, hidden={hidden}, flip={flip})"),
+            &format!("paused at 0.37 and 1.5 epochs, on 3 threads (d={d}, hidden={hidden}, flip={flip})"),
         );
     }
 

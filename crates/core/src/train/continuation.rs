@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::data::toy_dataset;
-use crate::train::testing::{augmented, cfg, inputs, split, timeless, IMAGE, OPTIMIZER_LRS};
+use crate::train::testing::{augmented, cfg, featured, inputs, split, timeless, IMAGE, OPTIMIZER_LRS};
 use crate::train::{train, Control, LrSchedule, Observer, Quiet, Status, TrainConfig, TrainState, Trainer, ValidConfig};
 
 /// Trains `cfg` on the toy problem to `pause` (saving, loading and resuming there) and then to `to`; compares
@@ -169,14 +169,7 @@ fn a_job_paused_at_fractional_budgets_continues_bit_for_bit_for_every_optimizer_
     let (x, y, mean) = inputs(330, 48, "fractional-budgets");
     let data = split(&x, &y, &mean, 280, &IMAGE);
     for (optimizer, lr) in OPTIMIZER_LRS {
-        let c = TrainConfig {
-            optimizer,
-            dropout: 0.2,
-            flip: 0.5,
-            batch_size: 40,
-            ..(*cfg(lr, 3)).clone()
-        };
-        let c = c.check().unwrap();
+        let c = featured(optimizer, lr, 3);
         let mut straight = Trainer::new(&c, data).unwrap();
         assert_eq!(straight.iterations_per_epoch(), 7);
         assert_eq!(straight.run_until(straight.iterations_for(3.0), &mut Quiet), Status::Completed);
@@ -220,12 +213,9 @@ fn a_budget_on_an_epoch_boundary_records_the_epoch_and_a_smaller_budget_trains_n
 #[test]
 fn evaluate_now_changes_nothing_and_at_an_epoch_boundary_gives_the_epochs_record() {
     let ds = toy_dataset(0, 300, 100, 100);
-    let c = TrainConfig {
-        dropout: 0.2,
-        ..(*cfg(0.5, 3)).clone()
-    }
-    .check()
-    .unwrap();
+    let mut c = (*cfg(0.5, 3)).clone();
+    c.dropout = 0.2;
+    let c = c.check().unwrap();
     let mut plain = Trainer::new(&c, ds.train_data()).unwrap();
     plain.run_until(plain.iterations_for(3.0), &mut Quiet);
 

@@ -77,3 +77,15 @@ pub(crate) fn timeless(state: &TrainState) -> Vec<u8> {
     }
     .to_bytes()
 }
+
+/// A configuration with every feature on: `optimizer` at `lr`, dropout 0.2, flips, batches of 40.
+pub(crate) fn featured(optimizer: crate::Optimizer, lr: f64, epochs: usize) -> ValidConfig {
+    let c = TrainConfig {
+        optimizer,
+        dropout: 0.2,
+        flip: 0.5,
+        batch_size: 40,
+        ..(*cfg(lr, epochs)).clone()
+    };
+    c.check().expect("valid")
+}
