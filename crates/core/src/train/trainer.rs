@@ -39,8 +39,9 @@ fn accuracy_on(net: &TwoLayerNet<f32>, x: ArrayView2<'_, f32>, y: &[u8], idx: &[
     right as f64 / idx.len() as f64
 }
 
-/// Trains one job epoch by epoch; can stop after any epoch, hand out its [`TrainState`], and be rebuilt from a state
-/// (e.g. loaded from disk) to continue, with results bit-identical to an uninterrupted run.
+/// Trains one job to any budget of SGD steps ([`Trainer::run_until`]), evaluating it after every epoch; it can stop
+/// anywhere, hand out its [`TrainState`], and be rebuilt from a state (e.g. loaded from disk) to continue, with results
+/// bit-identical to an uninterrupted run.
 ///
 /// Each epoch visits `epoch_order(shuffle_seed, epoch)` of the training set in `N / batch_size` full batches (a
 /// final partial batch is dropped; a training set smaller than one batch is used whole).
