@@ -378,7 +378,7 @@ pub fn decode_image(path: &Path) -> Result<(u32, u32, Vec<u8>), DataError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
     let img = image::load_from_memory(&bytes).map_err(|source| DataError::BadImage {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })?;
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();

@@ -120,7 +120,7 @@ pub(crate) fn load<T>(path: &Path, kind: &'static str, decode: impl FnOnce(&[u8]
     decode(&bytes).map_err(|source| CheckpointError::Format {
         path: path.to_path_buf(),
         kind,
-        source,
+        source: Box::new(source),
     })
 }
 
