@@ -159,24 +159,27 @@ fn train_step_threads(c: &mut Criterion) {
     }
     group.finish();
 
-    let reps = if bench_mode() { MEDIAN_REPS } else { 1 };
-    let mut medians = Vec::new();
-    for case in &mut cases {
-        let PoolStep { name, pool, net, ws } = case;
-        let times: Vec<Duration> = (0..reps)
-            .map(|_| {
-                let t = Instant::now();
-                pool.install(|| black_box(net.sgd_step(x.view(), &y, reg, lr, ws)));
-                t.elapsed()
-            })
-            .collect();
-        let med = median(times);
-        medians.push(med.as_secs_f64());
+    // The explicit medians take the cases in turn, step by step, so that a machine whose load drifts (other work on
+    // its cores) slows every case alike.
+    let reps = if bench_mode() { 3 * MEDIAN_REPS } else { 1 };
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    for _ in 0..reps {
+        for (case, times) in cases.iter_mut().zip(&mut times) {
+            let PoolStep { pool, net, ws, .. } = case;
+            let t = Instant::now();
+            pool.install(|| black_box(net.sgd_step(x.view(), &y, reg, lr, ws)));
+            times.push(t.elapsed());
+        }
+    }
+    let medians: Vec<f64> = times.into_iter().map(|t| median(t).as_secs_f64()).collect();
+    for (case, med) in cases.iter().zip(&medians) {
         println!(
-            "train_step_threads {name}: median {:.2} ms/step over {reps} steps, {:.1} GFLOP/s, {:.3}x the uncut step",
-            med.as_secs_f64() * 1e3,
-            step_flops(H) as f64 / med.as_secs_f64() / 1e9,
-            med.as_secs_f64() / medians[0]
+            "train_step_threads {}: median {:.2} ms/step over {reps} steps taken in turn with the other cases, {:.1} \
+             GFLOP/s, {:.3}x the uncut step's time",
+            case.name,
+            med * 1e3,
+            step_flops(H) as f64 / med / 1e9,
+            med / medians[0]
         );
     }
 }
