@@ -160,9 +160,10 @@ fn train_step_threads(c: &mut Criterion) {
     group.finish();
 
     // The explicit medians take the cases in turn, step by step, so that a machine whose load drifts (other work on
-    // its cores) slows every case alike.
+    // its cores) slows every case alike; each pool thread's CPU time is counted too, which other work does not inflate.
     let reps = if bench_mode() { 3 * MEDIAN_REPS } else { 1 };
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    let cpu_before: Vec<Vec<Option<u64>>> = cases.iter().map(|c| c.pool.broadcast(|_| thread_cpu_ns())).collect();
     for _ in 0..reps {
         for (case, times) in cases.iter_mut().zip(&mut times) {
             let PoolStep { pool, net, ws, .. } = case;
@@ -172,16 +173,34 @@ fn train_step_threads(c: &mut Criterion) {
         }
     }
     let medians: Vec<f64> = times.into_iter().map(|t| median(t).as_secs_f64()).collect();
-    for (case, med) in cases.iter().zip(&medians) {
+    for ((case, med), before) in cases.iter().zip(&medians).zip(&cpu_before) {
+        // CPU time of each thread of the case's pool over its steps: what the step costs whatever else runs on the
+        // machine; the busiest thread's is the step's time on free cores (less any wait for the other piece).
+        let after = case.pool.broadcast(|_| thread_cpu_ns());
+        let cpu: Option<Vec<f64>> = before
+            .iter()
+            .zip(&after)
+            .map(|(b, a)| Some((a.as_ref()? - b.as_ref()?) as f64 / 1e6 / reps as f64))
+            .collect();
+        let cpu = cpu.map_or("thread CPU time unknown".to_string(), |c| {
+            let busiest = c.iter().cloned().fold(0.0, f64::max);
+            format!("CPU {:.2} ms/step in all, busiest thread {busiest:.2} ms", c.iter().sum::<f64>())
+        });
         println!(
-            "train_step_threads {}: median {:.2} ms/step over {reps} steps taken in turn with the other cases, {:.1} \
-             GFLOP/s, {:.3}x the uncut step's time",
+            "train_step_threads {}: median {:.2} ms/step over {reps} steps taken in turn with the other cases \
+             ({:.3}x the uncut step's time); {cpu}",
             case.name,
             med * 1e3,
-            step_flops(H) as f64 / med / 1e9,
             med / medians[0]
         );
     }
+}
+
+/// The CPU time the calling thread has used, in nanoseconds (Linux's `/proc/thread-self/schedstat`; `None`
+/// elsewhere).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 fn train_epoch(c: &mut Criterion) {
