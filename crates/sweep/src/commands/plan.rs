@@ -116,19 +116,19 @@ fn rungs_table(
         "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}\n",
         "bracket", "rung", "jobs", "epochs to", "epochs added"
     );
-    let (mut epochs, mut all_epochs, mut seconds) = (0usize, 0usize, 0.0f64);
+    let (mut epochs, mut all_epochs, mut seconds) = (0.0f64, 0.0f64, 0.0f64);
     for (b, bracket) in schedule.brackets.iter().enumerate() {
         let n = bracket.jobs.len().max(1) as f64;
         let mean: f64 = bracket.jobs.iter().map(|&j| epoch_seconds(&jobs[j].config)).sum::<f64>() / n;
-        let mut before = 0;
+        let mut before = 0.0;
         for (r, (count, to)) in bracket.planned_counts(schedule.eta).into_iter().zip(&bracket.rungs).enumerate() {
-            let added = count * (to - before);
+            let added = sweep::search::round12(count as f64 * (to - before));
             out.push_str(&format!("{:>7}  {:>4}  {count:>7}  {to:>9}  {added:>12}\n", b + 1, r + 1));
             epochs += added;
-            seconds += added as f64 * mean / cores as f64;
+            seconds += added * mean / cores as f64;
             before = *to;
         }
-        all_epochs += bracket.jobs.len() * bracket.rungs.last().copied().unwrap_or(0);
+        all_epochs += bracket.jobs.len() as f64 * bracket.rungs.last().copied().unwrap_or(0.0);
     }
     out.push_str(&format!(
         "{} with eta {}: {epochs} epochs in all, {:.0} % of the {all_epochs} of training every job to the end \
@@ -139,7 +139,7 @@ fn rungs_table(
             "Successive halving"
         },
         schedule.eta,
-        100.0 * epochs as f64 / all_epochs.max(1) as f64,
+        100.0 * epochs / all_epochs.max(1.0),
         100.0 * seconds / exhaustive.max(1e-9),
         human(exhaustive)
     ));

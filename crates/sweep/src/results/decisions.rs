@@ -51,14 +51,19 @@ impl DecisionLog {
 /// append, is not a decision: the unit never started).
 pub fn read_decisions(results_dir: &Path) -> Result<HashSet<Decision>, ResultsError> {
     let dir = results_dir.join(DECISIONS_DIR);
-    let Ok(entries) = fs::read_dir(&dir) else { return Ok(HashSet::new()) };
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(HashSet::new());
+    };
     let mut out = HashSet::new();
     for e in entries.flatten() {
         let path = e.path();
         if path.extension().is_none_or(|x| x != "jsonl") {
             continue;
         }
-        let bytes = fs::read(&path).map_err(|source| ResultsError::Read { path: path.clone(), source })?;
+        let bytes = fs::read(&path).map_err(|source| ResultsError::Read {
+            path: path.clone(),
+            source,
+        })?;
         for line in bytes[..complete_lines(&bytes)].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             match serde_json::from_slice::<Decision>(line) {
                 Ok(d) => {
@@ -81,7 +86,11 @@ mod tests {
         let a = DecisionLog::new(dir.path(), "a");
         a.record(&Decision { id: "j1".into(), rung: 1 }).unwrap();
         a.record(&Decision { id: "j2".into(), rung: 2 }).unwrap();
-        fs::write(dir.path().join(DECISIONS_DIR).join("b.jsonl"), "{\"id\":\"j3\",\"rung\":1}\n{\"id\":\"j4\",\"ru").unwrap();
+        fs::write(
+            dir.path().join(DECISIONS_DIR).join("b.jsonl"),
+            "{\"id\":\"j3\",\"rung\":1}\n{\"id\":\"j4\",\"ru",
+        )
+        .unwrap();
         let all = read_decisions(dir.path()).unwrap();
         assert_eq!(all.len(), 3);
         assert!(all.contains(&Decision { id: "j3".into(), rung: 1 }));

@@ -116,8 +116,9 @@ pub struct Row {
     pub status: JobStatus,
     /// The rung (0-based) of successive halving or Hyperband the job reached; `None` in plain sweeps.
     pub rung: Option<usize>,
-    pub epochs_run: usize,
-    pub best_epoch: Option<usize>,
+    /// Epochs trained (fractional when a rung ended mid-epoch), and the epoch of the best validation accuracy.
+    pub epochs_run: f64,
+    pub best_epoch: Option<f64>,
     pub best_val_acc: Option<f64>,
     pub train_acc: Option<f64>,
     pub final_loss: Option<f64>,
@@ -138,6 +139,15 @@ fn opt_float(v: Option<f64>) -> Cell {
     v.map_or(Cell::Empty(None), Cell::Float)
 }
 
+/// Epochs as written: whole ones as integers (as every release wrote them), fractional ones as decimals.
+fn epochs_cell(e: f64) -> Cell {
+    if e.fract() == 0.0 && (0.0..1e15).contains(&e) {
+        Cell::Int(e as u64)
+    } else {
+        Cell::Float(e)
+    }
+}
+
 impl Row {
     /// The row of a job that trained (to the end, or until it diverged).
     pub fn new(job: &Job, outcome: &TrainOutcome, seconds: f64) -> Row {
@@ -147,8 +157,8 @@ impl Row {
             config: job.config.clone(),
             status: outcome.status.into(),
             rung: None,
-            epochs_run: outcome.history.epochs.len(),
-            best_epoch: outcome.best_epoch,
+            epochs_run: outcome.history.epochs.len() as f64,
+            best_epoch: outcome.best_epoch.map(|e| e as f64),
             best_val_acc: best.map(|r| r.val_acc),
             train_acc: best.map(|r| r.train_acc),
             final_loss: outcome.history.iter_loss.last().map(|&l| f64::from(l)).filter(|l| l.is_finite()),
@@ -163,7 +173,7 @@ impl Row {
             config: job.config.clone(),
             status: JobStatus::Failed,
             rung: None,
-            epochs_run: 0,
+            epochs_run: 0.0,
             best_epoch: None,
             best_val_acc: None,
             train_acc: None,
@@ -192,8 +202,8 @@ impl Row {
             ("seed", Cell::Int(self.config.seed)),
             ("status", Cell::Text(self.status.as_str().to_string())),
             ("rung", self.rung.map_or(Cell::Empty(None), |r| Cell::Int(r as u64))),
-            ("epochs_run", Cell::Int(self.epochs_run as u64)),
-            ("best_epoch", self.best_epoch.map_or(Cell::Empty(None), |e| Cell::Int(e as u64))),
+            ("epochs_run", epochs_cell(self.epochs_run)),
+            ("best_epoch", self.best_epoch.map_or(Cell::Empty(None), epochs_cell)),
             ("best_val_acc", opt_float(self.best_val_acc)),
             ("train_acc", opt_float(self.train_acc)),
             ("final_loss", opt_float(self.final_loss)),
@@ -574,8 +584,8 @@ mod tests {
             },
             status: JobStatus::Completed,
             rung: Some(1),
-            epochs_run: 3,
-            best_epoch: Some(2),
+            epochs_run: 3.0,
+            best_epoch: Some(2.0),
             best_val_acc: Some(0.5),
             train_acc: Some(0.625),
             final_loss: None,

@@ -546,11 +546,11 @@ impl Watch for Watcher<'_> {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn started(&self, unit: &Unit, epochs: usize) {
+    fn started(&self, unit: &Unit, epochs: f64) {
         if epochs < unit.from {
-            self.retrained.fetch_add(unit.from - epochs, Ordering::Relaxed);
+            self.retrained.fetch_add((unit.from - epochs).ceil() as usize, Ordering::Relaxed);
         }
-        self.log.start(&unit.job.id, unit.rung, epochs as f64, unit.to as f64);
+        self.log.start(&unit.job.id, unit.rung, epochs, unit.to);
         self.progress.started(unit, epochs);
     }
 
@@ -559,7 +559,7 @@ impl Watch for Watcher<'_> {
         self.log.point(&unit.job.id, unit.rung, epoch, metrics.iter().copied());
         let val = metrics.iter().find(|(k, _)| *k == "val_acc").map(|&(_, v)| v);
         tracing::debug!("job {} epoch {epoch}: {metrics:?}", unit.job.id);
-        let per_epoch = self.backend.cost(unit) / unit.to.saturating_sub(unit.from).max(1) as u64;
+        let per_epoch = (self.backend.cost(unit) as f64 / (unit.to - unit.from).max(1.0)) as u64;
         self.progress.point(unit, epoch, val, per_epoch);
     }
 }

@@ -52,6 +52,11 @@ pub struct Poll {
     pub decide: HashSet<Decision>,
 }
 
+/// The work of a unit: its epochs times one epoch's cost.
+fn work(epoch_cost: &dyn Fn(&Job) -> u64, unit: &Unit) -> u64 {
+    (epoch_cost(&unit.job) as f64 * (unit.to - unit.from).max(0.0)) as u64
+}
+
 /// Proposes work from the recorded rows.
 pub trait Scheduler {
     fn poll(&mut self, view: &View) -> Poll;
@@ -87,7 +92,7 @@ impl<'c> Stages<'c> {
             let counts = bracket.planned_counts(eta);
             for (k, count) in counts.iter().enumerate().skip(r + 1) {
                 let epochs = bracket.rungs[k] - bracket.rungs[k - 1];
-                work += *count as u64 * epochs as u64 * mean;
+                work += (*count as f64 * epochs * mean as f64) as u64;
             }
         }
         work
@@ -142,12 +147,12 @@ impl Scheduler for Stages<'_> {
                         job: job.clone(),
                         bracket: b,
                         rung: multi.then_some(r),
-                        from: prev.map_or(0, |p| p.epochs_run),
+                        from: prev.map_or(0.0, |p| p.epochs_run),
                         to: bracket.target(r, job),
                         last,
                         seconds_before: prev.map_or(0.0, |p| p.seconds),
                     };
-                    poll.work_left += (self.epoch_cost)(job) * unit.to.saturating_sub(unit.from) as u64;
+                    poll.work_left += work(&self.epoch_cost, &unit);
                     poll.units.push(unit);
                 }
             }
@@ -184,7 +189,7 @@ pub struct Tpe<'c> {
     grid: Grid,
     axes: Vec<Axis>,
     space: Vec<Dim>,
-    ladder: Vec<usize>,
+    ladder: Vec<f64>,
     /// How many configurations to propose in all.
     samples: usize,
     /// The ids proposed so far (a batch never repeats one).
@@ -322,13 +327,13 @@ impl Scheduler for Tpe<'_> {
 /// workers, so on the worker count and the machine's timing; the decisions say what happened.
 pub struct Asha<'c> {
     jobs: Vec<Arc<Job>>,
-    ladder: Vec<usize>,
+    ladder: Vec<f64>,
     eta: usize,
     epoch_cost: Box<dyn Fn(&Job) -> u64 + 'c>,
 }
 
 impl<'c> Asha<'c> {
-    pub fn new(jobs: Vec<Job>, ladder: Vec<usize>, eta: usize, epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Self {
+    pub fn new(jobs: Vec<Job>, ladder: Vec<f64>, eta: usize, epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Self {
         Asha {
             jobs: jobs.into_iter().map(Arc::new).collect(),
             ladder,
@@ -344,7 +349,7 @@ impl<'c> Asha<'c> {
             job: job.clone(),
             bracket: 0,
             rung: Some(rung),
-            from: prev.map_or(0, |p| p.epochs_run),
+            from: prev.map_or(0.0, |p| p.epochs_run),
             to: self.ladder[rung],
             last: rung + 1 == self.ladder.len(),
             seconds_before: prev.map_or(0.0, |p| p.seconds),
@@ -376,7 +381,7 @@ impl Scheduler for Asha<'_> {
                         rung: unit.rung.unwrap_or(0),
                     });
                 }
-                poll.work_left += (self.epoch_cost)(&unit.job) * unit.to.saturating_sub(unit.from) as u64;
+                poll.work_left += work(&self.epoch_cost, &unit);
                 poll.units.push(unit);
             }
         };

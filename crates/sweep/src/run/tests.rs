@@ -52,8 +52,8 @@ impl<'s> Fake<'s> {
             config: unit.job.config.clone(),
             status: JobStatus::Completed,
             rung: None,
-            epochs_run: epochs,
-            best_epoch: Some(epochs),
+            epochs_run: epochs as f64,
+            best_epoch: Some(epochs as f64),
             best_val_acc: Some(v),
             train_acc: Some(v),
             final_loss: Some(1.0),
@@ -76,9 +76,10 @@ impl Backend for Fake<'_> {
                     panic!("the fake trial panics");
                 }
                 let from = self.states.lock().unwrap().get(&id).copied().unwrap_or(0);
-                watch.started(unit, from);
-                self.log.lock().unwrap().push((id.clone(), from, unit.to));
-                for e in from + 1..=unit.to {
+                let to = unit.to as usize;
+                watch.started(unit, from as f64);
+                self.log.lock().unwrap().push((id.clone(), from, to));
+                for e in from + 1..=to {
                     if watch.stopping() {
                         return Ended::Stopped;
                     }
@@ -92,7 +93,7 @@ impl Backend for Fake<'_> {
                     self.states.lock().unwrap().insert(id.clone(), e);
                 }
                 let record = Record {
-                    row: Fake::row(unit, unit.to),
+                    row: Fake::row(unit, to),
                     history: None,
                     model: None,
                 };
@@ -141,7 +142,7 @@ fn run_fake(dir: &Path, grid: &Grid, fake: &Fake, stop: &AtomicBool, claims: Opt
 }
 
 /// (id, status, rung, epochs) of every row, sorted.
-fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, usize)> {
+fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, f64)> {
     let mut rows: Vec<_> = crate::results::format::read_rows(&dir.join("results.csv"))
         .unwrap()
         .into_iter()
@@ -151,7 +152,7 @@ fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, usize)> {
     rows
 }
 
-fn uninterrupted(method: &str) -> Vec<(String, JobStatus, Option<usize>, usize)> {
+fn uninterrupted(method: &str) -> Vec<(String, JobStatus, Option<usize>, f64)> {
     let dir = tempfile::tempdir().unwrap();
     run_fake(dir.path(), &grid(method), &Fake::new(), &AtomicBool::new(false), None);
     rows(dir.path())
@@ -178,7 +179,7 @@ fn halving_promotes_the_best_third_and_promoted_jobs_continue_where_they_stopped
     let rows = rows(dir.path());
     let count = |s: JobStatus, rung: usize| rows.iter().filter(|r| r.1 == s && r.2 == Some(rung)).count();
     assert_eq!((count(JobStatus::Pruned, 0), count(JobStatus::Pruned, 1)), (6, 2));
-    assert_eq!(rows.iter().find(|r| r.0 == id(0.09)).unwrap().3, 9);
+    assert_eq!(rows.iter().find(|r| r.0 == id(0.09)).unwrap().3, 9.0);
     assert_eq!(summary.rows.len(), 9);
 }
 
@@ -264,8 +265,8 @@ fn a_unit_held_by_another_process_is_left_to_it_and_its_record_is_waited_for() {
                 job: Arc::new(held.clone()),
                 bracket: 0,
                 rung: Some(0),
-                from: 0,
-                to: 1,
+                from: 0.0,
+                to: 1.0,
                 last: false,
                 seconds_before: 0.0,
             };
@@ -388,11 +389,16 @@ fn asha_promotes_as_results_arrive_and_every_job_ends_with_a_row() {
     // With one worker the first promotion to rung 1 happens once 3 jobs are recorded at rung 0, long before the
     // ninth starts: no waiting for the rung to fill.
     let first_promotion = log.iter().position(|u| u.2 == 3).unwrap();
-    let ninth_start = log.iter().filter(|u| u.2 == 1).nth(8).map(|u| log.iter().position(|x| x == u).unwrap()).unwrap();
+    let ninth_start = log
+        .iter()
+        .filter(|u| u.2 == 1)
+        .nth(8)
+        .map(|u| log.iter().position(|x| x == u).unwrap())
+        .unwrap();
     assert!(first_promotion < ninth_start, "{log:?}");
     let rows = rows(dir.path());
     assert_eq!(rows.len(), 9, "every job has a row");
-    assert!(rows.iter().any(|r| r.1 == JobStatus::Completed && r.3 == 9));
+    assert!(rows.iter().any(|r| r.1 == JobStatus::Completed && r.3 == 9.0));
     assert!(rows.iter().any(|r| r.1 == JobStatus::Pruned));
     // No unit ran twice, and every promotion was recorded before it ran.
     let mut units: Vec<_> = log.iter().map(|u| (u.0.clone(), u.2)).collect();
@@ -423,7 +429,11 @@ fn a_stopped_asha_sweep_carries_out_every_recorded_promotion_on_resume() {
         let finals = crate::results::format::read_rows(&dir.path().join("results.csv")).unwrap();
         for d in &before {
             let done = rungs.contains(&(d.rung, d.id.clone())) || finals.iter().any(|f| f.id == d.id && f.rung >= Some(d.rung));
-            assert!(done, "stop after {at} epochs: promotion of {} to rung {} was not carried out", d.id, d.rung);
+            assert!(
+                done,
+                "stop after {at} epochs: promotion of {} to rung {} was not carried out",
+                d.id, d.rung
+            );
         }
         assert_eq!(finals.len(), 9, "stop after {at} epochs");
     }

@@ -17,9 +17,10 @@ pub struct Unit {
     pub bracket: usize,
     /// The rung of successive halving or Hyperband; `None` in a plain sweep (the job trains once, to its epochs).
     pub rung: Option<usize>,
-    /// Epochs the job has when the unit starts (as its last record says), and the budget it trains to.
-    pub from: usize,
-    pub to: usize,
+    /// Epochs the job has when the unit starts (as its last record says), and the budget it trains to; fractional
+    /// ones end mid-epoch.
+    pub from: f64,
+    pub to: f64,
     /// `to` is the job's last budget: reaching it finishes the job.
     pub last: bool,
     /// Training seconds the job spent before this unit (in its earlier rungs).
@@ -69,7 +70,7 @@ pub trait Watch: Sync {
     /// Whether to stop now (checked at every step): the unit then ends as [`Ended::Stopped`].
     fn stopping(&self) -> bool;
     /// The unit starts training at `epochs` (its saved state's; below `unit.from` when a dropped state retrains).
-    fn started(&self, unit: &Unit, epochs: usize);
+    fn started(&self, unit: &Unit, epochs: f64);
     /// A point was evaluated after `epoch` epochs, with these metrics (the built-in network: `val_acc`, `train_acc`,
     /// `loss`, `lr`).
     fn point(&self, unit: &Unit, epoch: f64, metrics: &[(&'static str, f64)]);

@@ -109,8 +109,8 @@ mod tests {
             config: TrainConfig::default(),
             status,
             rung: Some(rung),
-            epochs_run: rung + 1,
-            best_epoch: Some(rung + 1),
+            epochs_run: (rung + 1) as f64,
+            best_epoch: Some((rung + 1) as f64),
             best_val_acc: Some(val),
             train_acc: Some(val),
             final_loss: Some(1.0),
@@ -123,7 +123,7 @@ mod tests {
         let jobs: Vec<Job> = (0..6).map(job).collect();
         let bracket = Bracket {
             jobs: (0..6).collect(),
-            rungs: vec![1, 3, 9],
+            rungs: vec![1.0, 3.0, 9.0],
         };
         let vals = [0.2, 0.5, 0.5, 0.1, 0.4, 0.3];
         let mut rungs = HashMap::new();

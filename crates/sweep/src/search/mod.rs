@@ -23,7 +23,7 @@ mod schedule;
 pub mod tpe;
 
 pub use sample::sample_configs;
-pub use schedule::{survivors_count, Bracket, Schedule};
+pub use schedule::{round12, survivors_count, Bracket, Schedule};
 
 use toml::{Spanned, Value};
 
@@ -54,8 +54,8 @@ pub const SETTINGS: [(&str, &str); 7] = [
     ),
     (
         "min_epochs",
-        "halving/asha/hyperband/tpe: epochs of the first rung (default 1; tpe: [train] epochs, no rungs; the last rung is \
-         [train] epochs)",
+        "halving/asha/hyperband/tpe: epochs of the first rung, fractional ones (0.1) ending mid-epoch (default 1; tpe: \
+         no rungs); the last rung is [train] epochs",
     ),
     (
         "state_limit_gb",
@@ -116,7 +116,7 @@ pub struct Search {
     pub samples: Option<usize>,
     pub sampler: Sampler,
     pub eta: usize,
-    pub min_epochs: usize,
+    pub min_epochs: f64,
     /// `min_epochs` was written (TPE without it trains every configuration to the end: no rungs).
     pub min_epochs_given: bool,
     /// TPE: configurations proposed at a time.
@@ -132,7 +132,7 @@ impl Default for Search {
             samples: None,
             sampler: Sampler::Random,
             eta: 3,
-            min_epochs: 1,
+            min_epochs: 1.0,
             min_epochs_given: false,
             batch: 8,
             state_limit: 2_000_000_000,
@@ -205,7 +205,19 @@ impl Search {
                 }
                 "eta" => s.eta = int_at(err, &key, v, 2, 100)?,
                 "min_epochs" => {
-                    s.min_epochs = int_at(err, &key, v, 1, 1_000_000)?;
+                    let e = match v.get_ref() {
+                        Value::Integer(i) => *i as f64,
+                        Value::Float(f) => *f,
+                        other => return Err(err(v.span().start, &key, format!("expected a number of epochs, found {other}"))),
+                    };
+                    if !(e.is_finite() && e > 0.0 && e <= 1e6) {
+                        return Err(err(
+                            v.span().start,
+                            &key,
+                            format!("must be a number of epochs > 0 (fractional, such as 0.1, ends mid-epoch), found {e}"),
+                        ));
+                    }
+                    s.min_epochs = schedule::round12(e);
                     s.min_epochs_given = true;
                 }
                 "state_limit_gb" => {
@@ -300,7 +312,7 @@ impl Search {
                     ),
                 ));
             }
-            if self.min_epochs > epochs {
+            if self.min_epochs > epochs as f64 {
                 return Err(err(
                     "search.min_epochs",
                     format!(
