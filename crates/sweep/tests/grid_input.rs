@@ -98,7 +98,7 @@ fn check_case(p: &Param, class: Class, axis: bool) -> (String, bool) {
         Ok(g) => {
             let value = value.unwrap_or_else(|| panic!("{text}: not a value of {}, yet taken", p.name));
             assert!(value.as_f64().is_none_or(f64::is_finite), "{text}: a non-finite number was taken");
-            let jobs = g.jobs();
+            let jobs = g.jobs().unwrap();
             assert_eq!(jobs.len(), 1, "{text}");
             for j in &jobs {
                 let held = p.get(&j.config);

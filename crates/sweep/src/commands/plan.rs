@@ -24,7 +24,7 @@ const CALIBRATION: Duration = Duration::from_millis(1200);
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
-    let jobs = grid.jobs();
+    let jobs = grid.jobs()?;
     let axes: Vec<&str> = grid.axes.iter().map(|a| a.name()).collect();
     let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Plan) || axes.contains(&p.name)).collect();
     let mut out = format!("{:>5}  {:<12}", "job", "id");

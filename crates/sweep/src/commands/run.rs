@@ -110,7 +110,7 @@ pub(super) fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
-    let jobs = grid.jobs();
+    let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
     let workers = match args.workers {
         Some(0) => bail!("--workers 0 is invalid: give at least 1 (default: all {} cores)", num_cpus()),
@@ -138,7 +138,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             )
         })?;
     }
-    sweep::config::params::warn_emulated_bf16(jobs.iter().map(|j| &j.config));
+    sweep::config::params::warn_emulated_bf16(jobs.iter().map(|j| &*j.config));
     let all_jobs = jobs;
     // With halving or Hyperband every rung needs the whole rung decided: shards then share all jobs, rung by rung,
     // through per-(job, rung) claims, instead of each taking a fixed part.

@@ -10,6 +10,7 @@ use sweep_core::TrainConfig;
 
 use crate::config::grid::{base_config, job_id, Grid, Job};
 use crate::config::params::{param, params, Param, Value};
+use crate::error::GridError;
 use crate::search::sample_configs;
 
 /// A parameter the grid sets that has no effect in some of its configurations.
@@ -113,7 +114,7 @@ impl Grid {
 
     /// The jobs, in deterministic order, one per training (see the module doc), with what was merged; nothing is
     /// logged (see [`Grid::jobs`]).
-    pub fn expand(&self) -> Expansion {
+    pub fn expand(&self) -> Result<Expansion, GridError> {
         let configs = self.configs();
         let of = configs.len();
         let mut first: HashMap<String, usize> = HashMap::new();
@@ -131,7 +132,7 @@ impl Grid {
                 }
                 None => {
                     first.insert(id, jobs.len());
-                    jobs.push(self.job(c.clone(), jobs.len()));
+                    jobs.push(self.job(c.clone(), jobs.len())?);
                     jobs.len() - 1
                 }
             };
@@ -169,17 +170,25 @@ impl Grid {
                 })
             })
             .collect();
-        Expansion { jobs, merged, no_effect }
+        Ok(Expansion { jobs, merged, no_effect })
     }
 
     /// The job of `config` at position `index`: its id (a hash of what trains) and its seeds, from the sweep's.
-    pub fn job(&self, mut config: TrainConfig, index: usize) -> Job {
+    /// Every value was checked when the grid was read, so the check only fails for a combination core refuses.
+    pub fn job(&self, mut config: TrainConfig, index: usize) -> Result<Job, GridError> {
         let id = job_id(&config);
         config.seed = sweep_core::rng::derive_seed(self.seed, &id);
         // Every job of a sweep sees the same data order (and augmentation): fairer comparisons, and jobs that can be
         // paused, continued and trained together.
         config.shuffle_seed = self.seed;
-        Job { index, id, config }
+        let config = config.check().map_err(|e| GridError {
+            file: self.file.clone(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("job {id}: {e}"),
+        })?;
+        Ok(Job { index, id, config })
     }
 
     /// The configuration every job starts from: the defaults with the values of `[train]`.
@@ -189,10 +198,10 @@ impl Grid {
 
     /// The jobs, in deterministic order: the cartesian product of the axes, first axis outermost (or the search's
     /// draws), one per training. A parameter the grid sets where it has no effect is warned about, once per process.
-    pub fn jobs(&self) -> Vec<Job> {
-        let e = self.expand();
+    pub fn jobs(&self) -> Result<Vec<Job>, GridError> {
+        let e = self.expand()?;
         warn_once(e.warnings());
-        e.jobs
+        Ok(e.jobs)
     }
 }
 
@@ -210,10 +219,12 @@ mod tests {
     #[test]
     fn an_axis_without_effect_is_trained_once_and_named_in_a_warning() {
         let g = grid("seed = 1\n[train]\nepochs = 2\n[grid]\nmomentum = [0.5, 0.9]\noptimizer = [\"sgd\", \"adam\"]\n");
-        let e = g.expand();
+        let e = g.expand().unwrap();
         assert_eq!(e.jobs.len(), 2);
         assert_eq!(e.merged, 2);
-        let plain = grid("seed = 1\n[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"adam\"]\n").jobs();
+        let plain = grid("seed = 1\n[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"adam\"]\n")
+            .jobs()
+            .unwrap();
         let ids = |jobs: &[Job]| jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&e.jobs), ids(&plain), "the ids of the trainings without momentum");
         // Each job holds the value written first (nothing rewritten), at consecutive indices.
@@ -238,7 +249,7 @@ mod tests {
     #[test]
     fn where_every_parameter_matters_nothing_is_merged_and_ids_stay() {
         let g = grid("[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"nesterov\"]\nmomentum = [0.5, 0.9]\n");
-        let e = g.expand();
+        let e = g.expand().unwrap();
         // sgd x {0.5, 0.9} is one training; nesterov x {0.5, 0.9} are two.
         assert_eq!(e.jobs.len(), 3);
         assert_eq!(e.merged, 1);
@@ -246,14 +257,18 @@ mod tests {
         assert_eq!((e.no_effect[0].configs, e.no_effect[0].with.clone()), (2, vec!["sgd"]));
         let ids: HashSet<&str> = e.jobs.iter().map(|j| j.id.as_str()).collect();
         assert_eq!(ids.len(), 3);
-        let one = grid("[train]\nepochs = 2\noptimizer = \"nesterov\"\nmomentum = 0.5\n").jobs();
+        let one = grid("[train]\nepochs = 2\noptimizer = \"nesterov\"\nmomentum = 0.5\n")
+            .jobs()
+            .unwrap();
         assert!(ids.contains(one[0].id.as_str()), "nesterov at 0.5 keeps its id");
         // Under cosine, lr_decay does nothing: one job, warned; under step both train.
-        let cosine = grid("[train]\nlr_schedule = \"cosine\"\n[grid]\nlr_decay = [0.9, 0.95]\n").expand();
+        let cosine = grid("[train]\nlr_schedule = \"cosine\"\n[grid]\nlr_decay = [0.9, 0.95]\n")
+            .expand()
+            .unwrap();
         assert_eq!((cosine.jobs.len(), cosine.merged), (1, 1));
-        assert_eq!(grid("[grid]\nlr_decay = [0.9, 0.95]\n").expand().jobs.len(), 2);
+        assert_eq!(grid("[grid]\nlr_decay = [0.9, 0.95]\n").expand().unwrap().jobs.len(), 2);
         // A fixed value without effect merges nothing but is still named.
-        let fixed = grid("[train]\nbeta1 = 0.5\n[grid]\nlearning_rate = [0.1, 0.2]\n").expand();
+        let fixed = grid("[train]\nbeta1 = 0.5\n[grid]\nlearning_rate = [0.1, 0.2]\n").expand().unwrap();
         assert_eq!((fixed.jobs.len(), fixed.merged), (2, 0));
         assert_eq!(fixed.warnings().len(), 1);
         assert!(fixed.warnings()[0].starts_with("beta1 has no effect in 2 of the 2 configurations (those with optimizer = sgd)"));
@@ -265,7 +280,7 @@ mod tests {
             "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 40\n[grid]\noptimizer = [\"sgd\", \"adam\"]\n\
              beta1 = { linear = [0.5, 0.9] }\n",
         );
-        let e = g.expand();
+        let e = g.expand().unwrap();
         let sgd = e.jobs.iter().filter(|j| j.config.optimizer == sweep_core::Optimizer::Sgd).count();
         assert_eq!(sgd, 1, "every sgd draw is the same training");
         assert!(e.merged > 10 && e.jobs.len() + e.merged == 40, "{} + {}", e.jobs.len(), e.merged);

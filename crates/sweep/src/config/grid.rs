@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sweep_core::TrainConfig;
+use sweep_core::{TrainConfig, ValidConfig};
 use toml::{Spanned, Value};
 
 pub use crate::config::axis::Axis;
@@ -112,8 +112,8 @@ pub struct Job {
     pub index: usize,
     /// Stable id: a hash of the full training configuration (same config, same id, on any machine).
     pub id: String,
-    /// The configuration, its seed derived from the sweep seed and the id.
-    pub config: TrainConfig,
+    /// The checked configuration, its seed derived from the sweep seed and the id.
+    pub config: ValidConfig,
 }
 
 type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
@@ -467,7 +467,7 @@ hidden_size = [8, 16, 32]
         );
         let reg: Vec<f64> = g.axes[1].values.iter().filter_map(|v| v.as_f64()).collect();
         assert_eq!(reg, [1e-5, 1e-4, 1e-3, 1e-2]);
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 2 * 4 * 3);
         assert_eq!(jobs[0].config.learning_rate, 0.1);
         assert_eq!(jobs[0].config.hidden_size, 8);
@@ -481,7 +481,7 @@ hidden_size = [8, 16, 32]
 
     #[test]
     fn ids_depend_only_on_the_configuration_and_seeds_on_the_sweep_seed() {
-        let a = parse(GOOD).unwrap().jobs();
+        let a = parse(GOOD).unwrap().jobs().unwrap();
         // The same configuration written differently (axes reordered, a fixed value) has the same id.
         let b = parse(
             &GOOD
@@ -489,7 +489,8 @@ hidden_size = [8, 16, 32]
                 .replace("hidden_size = [8, 16, 32]", "hidden_size = [8, 16, 32]\nlearning_rate = [0.1, 0.2]"),
         )
         .unwrap()
-        .jobs();
+        .jobs()
+        .unwrap();
         let mut ia: Vec<_> = a.iter().map(|j| (&j.id, j.config.seed)).collect();
         let mut ib: Vec<_> = b.iter().map(|j| (&j.id, j.config.seed)).collect();
         ia.sort();
@@ -505,7 +506,7 @@ hidden_size = [8, 16, 32]
         );
         assert_eq!(job_id(&c), "7430e0317f8f");
         assert_eq!(job_id(&c).len(), 12);
-        let other_seed = parse(&GOOD.replace("seed = 3", "seed = 4")).unwrap().jobs();
+        let other_seed = parse(&GOOD.replace("seed = 3", "seed = 4")).unwrap().jobs().unwrap();
         assert_eq!(other_seed[0].id, a[0].id);
         assert_ne!(other_seed[0].config.seed, a[0].config.seed);
     }
@@ -516,7 +517,7 @@ hidden_size = [8, 16, 32]
     #[test]
     fn ids_of_the_shipped_table_iii_grid_never_change() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/seed-table3.toml");
-        let jobs = Grid::load(&path).unwrap().jobs();
+        let jobs = Grid::load(&path).unwrap().jobs().unwrap();
         assert_eq!(jobs.len(), 1512);
         assert_eq!((jobs[0].id.as_str(), jobs[1].id.as_str()), ("8fe1c7a7adfe", "cb6950f08611"));
         let joined = jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>().join(",");
@@ -531,10 +532,10 @@ hidden_size = [8, 16, 32]
     #[test]
     fn choice_axes_expand_and_default_jobs_keep_their_ids() {
         let g = parse("seed = 3\n[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"nesterov\"]\nmomentum = [0.9]\n").unwrap();
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[1].config.optimizer, sweep_core::optim::Optimizer::Nesterov);
-        let plain = parse("seed = 3\n[train]\nepochs = 2\n").unwrap().jobs();
+        let plain = parse("seed = 3\n[train]\nepochs = 2\n").unwrap().jobs().unwrap();
         assert_eq!(jobs[0].id, plain[0].id, "sgd with momentum 0.9 is the default configuration");
         assert_ne!(jobs[1].id, jobs[0].id);
         assert!(

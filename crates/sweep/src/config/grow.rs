@@ -152,7 +152,8 @@ pub fn compare(old: &Grid, new: &Grid) -> Result<Growth, Change> {
             });
         }
     }
-    let (before, now) = (old.expand().jobs, new.expand().jobs);
+    let jobs = |g: &Grid| g.expand().map(|e| e.jobs).unwrap_or_default();
+    let (before, now) = (jobs(old), jobs(new));
     let ids: HashSet<&str> = now.iter().map(|j| j.id.as_str()).collect();
     let missing: Vec<_> = before.iter().filter(|j| !ids.contains(j.id.as_str())).collect();
     let Some(first) = missing.first() else {

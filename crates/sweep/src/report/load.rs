@@ -126,7 +126,7 @@ impl Sweep {
         let grid_path = dir.join(GRID_COPY);
         let (name, axes, axes_inferred, rungs) = if grid_path.is_file() {
             let grid = Grid::load(&grid_path)?;
-            let jobs = grid.jobs();
+            let jobs = grid.jobs()?;
             let schedule = grid.search.schedule(&jobs, grid.seed);
             let rungs = if schedule.is_multi_fidelity() {
                 let records = read_rung_records(dir)?;

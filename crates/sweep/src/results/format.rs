@@ -154,7 +154,7 @@ impl Row {
         let best = outcome.best_epoch.map(|e| outcome.history.epochs[e - 1]);
         Row {
             id: job.id.clone(),
-            config: job.config.clone(),
+            config: (*job.config).clone(),
             status: outcome.status.into(),
             rung: None,
             epochs_run: outcome.history.epochs.len() as f64,
@@ -170,7 +170,7 @@ impl Row {
     pub fn failed(job: &Job, seconds: f64) -> Row {
         Row {
             id: job.id.clone(),
-            config: job.config.clone(),
+            config: (*job.config).clone(),
             status: JobStatus::Failed,
             rung: None,
             epochs_run: 0.0,

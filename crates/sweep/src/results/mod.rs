@@ -185,7 +185,7 @@ impl ResultsDir {
             let info = BestInfo {
                 id: job.id.clone(),
                 index: job.index,
-                config: job.config.clone(),
+                config: (*job.config).clone(),
                 best_epoch: epoch as usize,
                 val_acc: model.meta.val_accuracy,
                 test_acc: None,

@@ -58,7 +58,7 @@ impl<'d> Network<'d> {
         let saved = self
             .states
             .load(&job.id)
-            .filter(|s| s.config == job.config && s.epochs_run() <= unit.to && s.status != Status::Diverged);
+            .filter(|s| s.config == *job.config && s.epochs_run() <= unit.to && s.status != Status::Diverged);
         match saved.map(|s| Trainer::resume(s, self.data.train_data())) {
             Some(Ok(t)) => return Ok(t),
             Some(Err(e)) => tracing::warn!(
@@ -68,8 +68,7 @@ impl<'d> Network<'d> {
             ),
             None => {}
         }
-        let cfg = job.config.clone().check().map_err(|e| e.to_string())?;
-        Trainer::new(&cfg, self.data.train_data()).map_err(|e| e.to_string())
+        Trainer::new(&job.config, self.data.train_data()).map_err(|e| crate::text::chain(&e))
     }
 
     /// What is recorded of a unit that trained: the row (with the job's whole training time, and, for a rung that
@@ -91,7 +90,7 @@ impl<'d> Network<'d> {
                 net,
                 mean: self.data.mean.clone(),
                 meta: ModelMeta {
-                    hyperparameters: job.config.clone(),
+                    hyperparameters: (*job.config).clone(),
                     class_names: self.data.class_names.clone(),
                     input_shape: self.data.input_shape.clone(),
                     val_accuracy: outcome.best_val_acc,
@@ -378,7 +377,9 @@ mod tests {
                 hidden_size: hidden,
                 flip,
                 ..TrainConfig::default()
-            },
+            }
+            .check()
+            .unwrap(),
         }
     }
 

@@ -273,7 +273,10 @@ impl<'c> Tpe<'c> {
         }
         let mut members = Vec::with_capacity(points.len());
         for p in points {
-            let job = self.grid.job(tpe::config_of(&self.axes, &base, &p), self.stages.jobs.len());
+            let Ok(job) = self.grid.job(tpe::config_of(&self.axes, &base, &p), self.stages.jobs.len()) else {
+                // Not a configuration core takes (never, for values within the axes): not proposed.
+                continue;
+            };
             self.taken.insert(job.id.clone());
             members.push(self.stages.jobs.len());
             self.stages.jobs.push(Arc::new(job));

@@ -49,7 +49,7 @@ impl<'s> Fake<'s> {
         let v = score(&unit.job, epochs);
         Row {
             id: unit.job.id.clone(),
-            config: unit.job.config.clone(),
+            config: (*unit.job.config).clone(),
             status: JobStatus::Completed,
             rung: None,
             epochs_run: epochs as f64,
@@ -128,7 +128,7 @@ fn grid(method: &str) -> Grid {
 
 /// Runs the grid's schedule on `fake` into `dir`.
 fn run_fake(dir: &Path, grid: &Grid, fake: &Fake, stop: &AtomicBool, claims: Option<&Claims>) -> RunSummary {
-    let jobs = grid.jobs();
+    let jobs = grid.jobs().unwrap();
     let schedule = grid.search.schedule(&jobs, grid.seed);
     let (results, _) = ResultsDir::open(dir, grid, &jobs).unwrap();
     let mut stages = Stages::new(jobs, schedule, |_| 1);
@@ -164,7 +164,7 @@ fn halving_promotes_the_best_third_and_promoted_jobs_continue_where_they_stopped
     let g = grid("halving");
     let fake = Fake::new();
     let summary = run_fake(dir.path(), &g, &fake, &AtomicBool::new(false), None);
-    let jobs = g.jobs();
+    let jobs = g.jobs().unwrap();
     let id = |lr: f64| jobs.iter().find(|j| j.config.learning_rate == lr).unwrap().id.clone();
     let log = fake.log();
     // Rung 0: all 9 from scratch to 1; rung 1: the best 3 (0.07, 0.08, 0.09) from 1 to 3; rung 2: the best one from 3.
@@ -229,7 +229,7 @@ fn resume_between_rungs_decides_from_the_records_and_continues_the_survivors() {
 fn a_panicking_and_a_failing_trial_are_recorded_as_failed_and_the_sweep_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let g = grid("grid");
-    let jobs = g.jobs();
+    let jobs = g.jobs().unwrap();
     let (a, b): (&'static str, &'static str) = (
         Box::leak(jobs[2].id.clone().into_boxed_str()),
         Box::leak(jobs[5].id.clone().into_boxed_str()),
@@ -250,7 +250,7 @@ fn a_panicking_and_a_failing_trial_are_recorded_as_failed_and_the_sweep_goes_on(
 fn a_unit_held_by_another_process_is_left_to_it_and_its_record_is_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let g = grid("halving");
-    let jobs = g.jobs();
+    let jobs = g.jobs().unwrap();
     let held = jobs[8].clone();
     // Another process holds job 8's rung-0 claim (heartbeating) and records it a little later.
     let other = Claims::open(dir.path(), Owner::current(None), Duration::from_secs(60)).unwrap();
@@ -299,7 +299,7 @@ fn a_job_whose_claim_says_done_but_which_no_row_records_runs_again() {
     let claims = Claims::open(dir.path(), Owner::current(None), Duration::from_secs(60)).unwrap();
     run_fake(dir.path(), &g, &Fake::new(), &AtomicBool::new(false), Some(&claims));
     // Lose one row: rewrite every row file without it (the claim still says done).
-    let lost = g.jobs()[4].id.clone();
+    let lost = g.jobs().unwrap()[4].id.clone();
     for f in std::iter::once(dir.path().join("results.csv"))
         .chain(std::fs::read_dir(dir.path().join("writers")).unwrap().map(|e| e.unwrap().path()))
     {
@@ -368,7 +368,7 @@ fn tpe_proposes_the_same_trials_for_one_and_two_workers_and_after_a_stop() {
 
 fn run_asha(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
     let g = grid("asha");
-    let jobs = g.jobs();
+    let jobs = g.jobs().unwrap();
     let (results, _) = ResultsDir::open(dir, &g, &jobs).unwrap();
     let mut asha = Asha::new(jobs, g.search.ladder(9), 3, |_| 1);
     let opts = RunOptions {

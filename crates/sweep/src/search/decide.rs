@@ -99,7 +99,7 @@ mod tests {
         Job {
             index: i,
             id: format!("j{i}"),
-            config: TrainConfig::default(),
+            config: TrainConfig::default().check().unwrap(),
         }
     }
 

@@ -78,11 +78,11 @@ mod tests {
                 "seed = 7\n[data]\nsource = \"toy\"\n[search]\nmethod = \"{method}\"\nsamples = 400\n[grid]\n\
                  learning_rate = {{ log = [1e-4, 1.0] }}\nhidden_size = {{ log = [8, 64] }}\nreg = {{ linear = [0.0, 0.01] }}\nlr_decay = [0.9, 0.95, 1.0]\n"
             );
-            let a = grid(&text).jobs();
-            let b = grid(&text).jobs();
+            let a = grid(&text).jobs().unwrap();
+            let b = grid(&text).jobs().unwrap();
             assert_eq!(a, b, "{method}: same file, same jobs");
             assert_eq!(a.len(), 400, "{method}: continuous draws do not repeat");
-            let other = grid(&text.replace("seed = 7", "seed = 8")).jobs();
+            let other = grid(&text.replace("seed = 7", "seed = 8")).jobs().unwrap();
             assert_ne!(
                 a[0].config.learning_rate, other[0].config.learning_rate,
                 "{method}: the seed matters"
@@ -119,7 +119,7 @@ mod tests {
             format!("[data]\nsource = \"toy\"\n[search]\nmethod = \"{m}\"\nsamples = 64\n[grid]\nreg = {{ linear = [0.0, 1.0] }}\n")
         };
         let cells = |m: &str| {
-            let jobs = grid(&text(m)).jobs();
+            let jobs = grid(&text(m)).jobs().unwrap();
             jobs.iter().map(|j| (j.config.reg * 64.0) as usize).collect::<HashSet<_>>().len()
         };
         assert_eq!(cells("sobol"), 64);
@@ -131,7 +131,7 @@ mod tests {
         let g = grid(
             "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 50\n[grid]\nlearning_rate = [0.1, 0.2]\nreg = [0.0, 0.1]\n",
         );
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 4, "four distinct configurations at most");
         let ids: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         assert_eq!(ids.len(), 4);

@@ -190,7 +190,7 @@ mod tests {
         // R = 27, eta = 3: s_max = 3, n = 27, 12, 6, 4 (Li et al. 2018, Table 1 with R = 81 scaled down by one rung).
         assert_eq!(s.hyperband_counts(3), vec![27, 12, 6, 4]);
         let g = grid("seed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 27\n[search]\nmethod = \"hyperband\"\n[grid]\nlearning_rate = { log = [1e-3, 1.0] }\nreg = { log = [1e-6, 1e-2] }\n");
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 49);
         let sched = g.search.schedule(&jobs, g.seed);
         let sizes: Vec<usize> = sched.brackets.iter().map(|b| b.jobs.len()).collect();
