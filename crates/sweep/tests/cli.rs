@@ -42,7 +42,7 @@ fn bad_grids_exit_2_with_a_message_naming_line_and_key_and_write_nothing() {
         (format!("{base}[grid\n"), "g.toml:6:6: TOML syntax error"),
         (
             "[data]\npath = \"no/such/dir\"\n".to_string(),
-            "g.toml:2:8: data.path: no/such/dir does not exist. Download CIFAR-10 there with `sweep run",
+            "g.toml:2:8: data.path: no/such/dir does not exist: no file or directory at ",
         ),
     ];
     for (text, want) in cases {
@@ -535,4 +535,61 @@ fn output_cut_short_by_a_closed_pipe_is_not_an_error() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{stderr}");
+}
+
+/// A relative data path is taken from the current directory: the error says the absolute path it looked at, and
+/// that rule, so `cd crates && sweep run ../g.toml` is understood at once.
+#[test]
+fn a_missing_data_path_names_the_resolved_absolute_path_and_the_current_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("crates");
+    std::fs::create_dir(&sub).unwrap();
+    write(tmp.path(), "g.toml", "[data]\npath = \"shared/cifar10\"\n");
+    let out = sweep()
+        .current_dir(&sub)
+        .args(["run", "../g.toml", "--out", "out"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let cwd = std::fs::canonicalize(&sub).unwrap();
+    let resolved = cwd.join("shared/cifar10");
+    assert!(
+        stderr.contains(&format!(
+            "../g.toml:2:8: data.path: shared/cifar10 does not exist: no file or directory at {}",
+            resolved.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("relative paths are taken from the current directory, {}", cwd.display())),
+        "{stderr}"
+    );
+    assert!(!sub.join("out").exists());
+    // --data the same way; an absolute path is said as given.
+    let out = sweep()
+        .current_dir(&sub)
+        .args(["run", "../g.toml", "--out", "out", "--data", "nowhere"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--data: nowhere does not exist: no file or directory at {}",
+            cwd.join("nowhere").display()
+        )),
+        "{stderr}"
+    );
+    let absolute = tmp.path().join("gone");
+    let out = sweep()
+        .current_dir(&sub)
+        .args(["run", "../g.toml", "--data"])
+        .arg(&absolute)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not exist: no file or directory at") && !stderr.contains("relative paths"),
+        "{stderr}"
+    );
 }
