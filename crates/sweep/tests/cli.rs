@@ -593,3 +593,66 @@ fn a_missing_data_path_names_the_resolved_absolute_path_and_the_current_director
         "{stderr}"
     );
 }
+
+/// Half of a sweep recorded (one shard of two): `best` says how many jobs are not done and why the test accuracy is
+/// missing, in the table and (on stderr) for JSON. With every job recorded it says that `sweep finish` computes the
+/// test accuracy.
+#[test]
+fn best_on_an_unfinished_sweep_says_how_many_jobs_are_not_done_and_why_test_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "toy.toml", TOY);
+    let shard = |i: usize| {
+        sweep()
+            .current_dir(tmp.path())
+            .args(["run", "toy.toml", "--out", "out", "--shard", &format!("{i}/2")])
+            .assert()
+            .success();
+    };
+    shard(0);
+    let dir = tmp.path().join("out");
+    let done = count_rows(&dir);
+    assert!(done > 0 && done < 12, "{done}");
+    let best = |args: &[&str]| {
+        let out = sweep().current_dir(tmp.path()).arg("best").arg("out").args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (table, _) = best(&[]);
+    let missing = format!("{} of 12 jobs are not done", 12 - done);
+    assert!(table.contains(&missing), "{table}");
+    assert!(
+        table.contains(&format!(
+            "test not computed yet: the test accuracy is computed once every job is recorded, and {} of 12 are not",
+            12 - done
+        )),
+        "{table}"
+    );
+    assert!(!table.contains("test -%"), "{table}");
+    let (json, stderr) = best(&["--format", "json", "--top", "20"]);
+    assert!(stderr.contains(&missing), "told on stderr too: {stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["sweeps"][0]["planned_jobs"], 12);
+    assert_eq!(v["sweeps"][0]["not_done"], 12 - done);
+    // Every job recorded, no shard computes the test accuracy: `sweep finish` does.
+    shard(1);
+    let (table, _) = best(&[]);
+    assert!(!table.contains("are not done"), "{table}");
+    assert!(
+        table.contains(
+            "test not computed yet: the test accuracy is computed once every job is recorded; they are, so `sweep finish out` computes it"
+        ),
+        "{table}"
+    );
+    sweep()
+        .current_dir(tmp.path())
+        .args(["finish", "out", "--no-report"])
+        .assert()
+        .success();
+    let (table, _) = best(&[]);
+    assert!(table.contains(", test ") && !table.contains("not computed"), "{table}");
+    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("best.json")).unwrap()).unwrap();
+    assert!(info["test_acc"].as_f64().is_some(), "{info}");
+}
