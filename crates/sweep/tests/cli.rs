@@ -595,8 +595,8 @@ fn a_missing_data_path_names_the_resolved_absolute_path_and_the_current_director
 }
 
 /// Half of a sweep recorded (one shard of two): `best` says how many jobs are not done and why the test accuracy is
-/// missing, in the table and (on stderr) for JSON. With every job recorded it says that `sweep finish` computes the
-/// test accuracy.
+/// missing, in the table and (on stderr) for JSON, which also writes the 64-bit seed as a string. With every job
+/// recorded it says that `sweep finish` computes the test accuracy; after it, `best.json` ends with a newline.
 #[test]
 fn best_on_an_unfinished_sweep_says_how_many_jobs_are_not_done_and_why_test_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -636,6 +636,29 @@ fn best_on_an_unfinished_sweep_says_how_many_jobs_are_not_done_and_why_test_is_m
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["sweeps"][0]["planned_jobs"], 12);
     assert_eq!(v["sweeps"][0]["not_done"], 12 - done);
+    // The seed as a string, exactly the one results.csv holds (CSV keeps the number).
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let (id_col, seed_col) = (0, header.iter().position(|h| *h == "seed").unwrap());
+    let seeds: std::collections::HashMap<&str, &str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[id_col], f[seed_col])
+        })
+        .collect();
+    let rows = v["sweeps"][0]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), done);
+    for r in rows {
+        let seed = r["seed"].as_str().unwrap_or_else(|| panic!("seed is a string: {r}"));
+        assert!(seed.parse::<u64>().is_ok(), "{seed}");
+        assert_eq!(seeds[r["id"].as_str().unwrap()], seed);
+    }
+    assert!(
+        seeds.values().any(|s| s.parse::<u64>().unwrap() > 1 << 53),
+        "seeds use all 64 bits: {seeds:?}"
+    );
     // Every job recorded, no shard computes the test accuracy: `sweep finish` does.
     shard(1);
     let (table, _) = best(&[]);
@@ -653,6 +676,69 @@ fn best_on_an_unfinished_sweep_says_how_many_jobs_are_not_done_and_why_test_is_m
         .success();
     let (table, _) = best(&[]);
     assert!(table.contains(", test ") && !table.contains("not computed"), "{table}");
-    let info: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("best.json")).unwrap()).unwrap();
+    let text = std::fs::read_to_string(dir.join("best.json")).unwrap();
+    assert!(text.ends_with("}\n"), "best.json ends with a newline: {text:?}");
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert!(info["test_acc"].as_f64().is_some(), "{info}");
+}
+
+/// A tiny image folder (`<root>/{train,test}/<class>/*.png`, 4x4 pixels) for commands that need images.
+fn tiny_images(root: &Path) {
+    for split in ["train", "test"] {
+        for (c, class) in ["cat", "dog"].iter().enumerate() {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..4u8 {
+                image::RgbImage::from_fn(4, 4, |x, y| image::Rgb([i * 40 + c as u8 * 100, x as u8 * 30, y as u8 * 30]))
+                    .save(d.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// `predict` prints a header saying which column is the probability, then one line per image with a number in [0, 1].
+#[test]
+fn predict_prints_a_header_naming_the_probability_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let imgs = tmp.path().join("imgs");
+    tiny_images(&imgs);
+    let model = tmp.path().join("m.safetensors");
+    sweep()
+        .args([
+            "train",
+            "--val-size",
+            "2",
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--batch-size",
+            "2",
+            "--data",
+        ])
+        .arg(&imgs)
+        .arg("--save")
+        .arg(&model)
+        .assert()
+        .success();
+    let image = imgs.join("test/dog/1.png");
+    let out = sweep()
+        .arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg(&image)
+        .arg(imgs.join("test/cat/0.png"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "image\tclass\tprobability", "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    let fields: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(fields[0], image.display().to_string());
+    assert!(["cat", "dog"].contains(&fields[1]), "{text}");
+    let p: f64 = fields[2].parse().unwrap();
+    assert!((0.0..=1.0).contains(&p), "{text}");
 }
