@@ -742,3 +742,22 @@ fn predict_prints_a_header_naming_the_probability_column() {
     let p: f64 = fields[2].parse().unwrap();
     assert!((0.0..=1.0).contains(&p), "{text}");
 }
+
+/// `sweep train` refuses, as a grid is refused, a model that cannot fit in this machine's memory, before anything is
+/// allocated (earlier: an allocation failure and an abort), naming the flag.
+#[test]
+fn train_refuses_a_model_too_large_for_this_machine() {
+    let out = sweep()
+        .args(["train", "--data", "toy", "--hidden", "1000000000000"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--hidden 1000000000000: this job needs "), "{stderr}");
+    assert!(
+        stderr.contains("more than this machine has: ") && stderr.contains("use a smaller --hidden"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
+}
