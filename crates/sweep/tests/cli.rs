@@ -119,7 +119,9 @@ fn plan_shows_jobs_and_total_work_of_the_report_grid() {
         .args(["plan", "sweeps/seed-table3.toml"])
         .assert()
         .success()
-        .stdout(contains("1512 jobs over 4 axes (learning_rate, reg, hidden_size, lr_decay)"));
+        .stdout(contains(
+            "1,512 jobs over 4 axes (learning_rate, reg, hidden_size, lr_decay); 15,120 epochs in all, 40,000 training images each",
+        ));
 }
 
 #[test]
@@ -535,6 +537,77 @@ fn output_cut_short_by_a_closed_pipe_is_not_an_error() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{stderr}");
+}
+
+/// The job table and summary of `sweep plan` as printed (stdout), after checking it succeeded.
+fn plan_text(dir: &Path, grid: &str) -> String {
+    let out = sweep().current_dir(dir).args(["plan", grid]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// `plan` shows the settings every job shares where they differ from the defaults, hides the parameters that have no
+/// effect (cosine does not use `lr_decay`), prints numbers with separators and the work in a unit that suits it.
+#[test]
+fn plan_shows_shared_settings_hides_parameters_without_effect_and_separates_thousands() {
+    let best = plan_text(&project_root(), "sweeps/cifar-best.toml");
+    let header = best.lines().next().unwrap();
+    assert!(
+        header.contains("learning_rate") && header.contains("dropout") && !header.contains("lr_decay"),
+        "{best}"
+    );
+    let every = best
+        .lines()
+        .find(|l| l.starts_with("Every job: "))
+        .unwrap_or_else(|| panic!("{best}"));
+    for want in [
+        "optimizer = \"nesterov\"",
+        "momentum = 0.9",
+        "lr_schedule = \"cosine\"",
+        "flip = 0.5",
+    ] {
+        assert!(every.contains(want), "{want} not in {every}");
+    }
+    assert!(!every.contains("lr_decay") && !every.contains("dropout"), "{every}");
+    // 4 jobs x 40 epochs of a 2,048-unit layer on 40,000 images.
+    assert!(
+        best.contains("4 jobs over 2 axes (learning_rate, dropout); 160 epochs in all, 40,000 training images each"),
+        "{best}"
+    );
+    let summary = best.lines().find(|l| l.contains(" jobs over ")).unwrap();
+    let work = summary.rsplit("; ").next().unwrap();
+    assert!(
+        work.ends_with(" GFLOP of training.") && work.contains(','),
+        "thousands separated: {work}"
+    );
+    // Halving: the rungs with their time; all four jobs cost the same, so one figure.
+    assert!(best.contains("epochs added        time       up to"), "{best}");
+    assert!(
+        best.contains("Estimated time: about ") && !best.contains("most expensive"),
+        "{best}"
+    );
+    // Jobs of different sizes: two figures, as which survive is not known in advance.
+    let halving = plan_text(&project_root(), "sweeps/seed-table3-halving.toml");
+    assert!(halving.contains("1,512 jobs over 4 axes"), "{halving}");
+    assert!(
+        halving.contains(" if each rung's survivors cost what an average job of their bracket costs, up to "),
+        "{halving}"
+    );
+    assert!(halving.contains("      1     1    1,512          1         1,512"), "{halving}");
+    // A tiny problem: its work in MFLOP, not "about 0 GFLOP"; a parameter without effect in a job is shown as `-`.
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "g.toml",
+        "[data]\nsource = \"toy\"\n[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"nesterov\"]\nmomentum = [0.5]\n",
+    );
+    let toy = plan_text(tmp.path(), "g.toml");
+    assert!(toy.contains(" MFLOP of training.") || toy.contains(" kFLOP of training."), "{toy}");
+    assert!(!toy.contains(" 0 GFLOP"), "{toy}");
+    let sgd = toy.lines().find(|l| l.contains(" sgd")).unwrap_or_else(|| panic!("{toy}"));
+    assert!(sgd.trim_end().ends_with(" -"), "momentum means nothing to sgd: {sgd}");
+    assert!(toy.contains("(-: the parameter has no effect on that job)"), "{toy}");
 }
 
 /// A relative data path is taken from the current directory: the error says the absolute path it looked at, and
