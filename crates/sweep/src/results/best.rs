@@ -230,7 +230,7 @@ pub fn unfinished(r: &SweepRanking) -> Option<String> {
     (missing > 0).then(|| {
         format!(
             "{missing} of {of} jobs are not done (no row yet: still running, interrupted, or in a shard that has not \
-             run); the ranking is of the {} recorded. Run the same `sweep run` again to finish them.",
+             run); the ranking is of the {} recorded. Run the same `sweep run` again (or the shards left) to finish them.",
             of - missing
         )
     })
