@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use sweep::config::grid::{Grid, Job};
 use sweep::config::params::{params, Param, Show, Value};
-use sweep::search::Schedule;
+use sweep::search::{round12, Schedule};
 use sweep_core::cost::{calibrate, Shape};
 use sweep_core::TrainConfig;
 
@@ -297,8 +297,8 @@ fn estimate(schedule: &Schedule, jobs: &[Job], epoch_seconds: &dyn Fn(&TrainConf
         let (mut average, mut upper) = (Vec::new(), Vec::new());
         for bracket in schedule.brackets.iter().filter(|b| r < b.rung_count()) {
             let counts = bracket.planned_counts(schedule.eta);
-            let before = |job: &Job| if r == 0 { 0 } else { bracket.target(r - 1, job) };
-            let added = |job: &Job| bracket.target(r, job).saturating_sub(before(job)) as f64;
+            let before = |job: &Job| if r == 0 { 0.0 } else { bracket.target(r - 1, job) };
+            let added = |job: &Job| (bracket.target(r, job) - before(job)).max(0.0);
             let cost: Vec<f64> = bracket
                 .jobs
                 .iter()
@@ -331,12 +331,12 @@ fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
         "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}  {:>10}  {:>10}\n",
         "bracket", "rung", "jobs", "epochs to", "epochs added", "time", "up to"
     );
-    let (mut epochs, mut all_epochs) = (0usize, 0usize);
+    let (mut epochs, mut all_epochs) = (0.0f64, 0.0f64);
     let mut timed = BTreeSet::new();
     for (b, bracket) in schedule.brackets.iter().enumerate() {
-        let mut before = 0;
+        let mut before = 0.0;
         for (r, (count, to)) in bracket.planned_counts(schedule.eta).into_iter().zip(&bracket.rungs).enumerate() {
-            let added = count * (to - before);
+            let added = round12(count as f64 * (to - before));
             // A stage is rung r of every bracket: its time is shown on the first line of that rung.
             let (avg, up) = match estimate.stages.get(r) {
                 Some(&(a, u)) if timed.insert(r) => (human(a), human(u)),
@@ -347,13 +347,13 @@ fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
                 b + 1,
                 r + 1,
                 thousands(count as u64),
-                thousands(*to as u64),
-                thousands(added as u64)
+                number(*to),
+                number(added)
             ));
             epochs += added;
             before = *to;
         }
-        all_epochs += bracket.jobs.len() * bracket.rungs.last().copied().unwrap_or(0);
+        all_epochs += bracket.jobs.len() as f64 * bracket.rungs.last().copied().unwrap_or(0.0);
     }
     out.push_str(&format!(
         "{} with eta {}: {} epochs in all, {:.0} % of the {} of training every job to the end{}.\n",
@@ -363,9 +363,9 @@ fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
             "Successive halving"
         },
         schedule.eta,
-        thousands(epochs as u64),
-        100.0 * epochs as f64 / all_epochs.max(1) as f64,
-        thousands(all_epochs as u64),
+        number(round12(epochs)),
+        100.0 * epochs / all_epochs.max(1.0),
+        number(round12(all_epochs)),
         if schedule.brackets.len() > 1 {
             "; rung r of every bracket runs as one stage, timed on its first line"
         } else {
@@ -373,6 +373,21 @@ fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
         }
     ));
     out
+}
+
+/// A number of epochs as the rows write it, with thousands separators: `1,512`, `0.3`, `1,008.5`.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 9e15 {
+        return thousands(x.abs() as u64);
+    }
+    let text = round12(x).to_string();
+    match text.split_once('.') {
+        Some((whole, fraction)) => match whole.parse::<u64>() {
+            Ok(w) => format!("{}.{fraction}", thousands(w)),
+            Err(_) => text,
+        },
+        None => text,
+    }
 }
 
 /// `1,234,567`.
@@ -434,6 +449,9 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_512), "1,512");
         assert_eq!(thousands(90_068_123), "90,068,123");
+        assert_eq!(number(1512.0), "1,512");
+        assert_eq!(number(0.1 + 0.2), "0.3");
+        assert_eq!(number(1008.5), "1,008.5");
         assert_eq!(flop_text(90_068.4e9), "90,068 GFLOP");
         assert_eq!(flop_text(5.14e9), "5.1 GFLOP");
         assert_eq!(flop_text(57.2e6), "57.2 MFLOP");

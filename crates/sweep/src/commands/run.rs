@@ -10,6 +10,7 @@ use sweep::config::grid::{DataSource, Grid};
 use sweep::results::best;
 use sweep::results::{check_dir, ResultsDir};
 use sweep::run as runner;
+use sweep::search::Method;
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
 
@@ -184,19 +185,38 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         out.display()
     );
     let started = std::time::Instant::now();
-    let schedule = grid.search.schedule(&jobs, grid.seed);
+    let multi_fidelity = grid.search.method.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
-    let state_limit = if schedule.is_multi_fidelity() {
-        grid.search.state_limit
-    } else {
-        u64::MAX
-    };
+    let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
     let states = sweep::run::states::States::open(&out, state_limit)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
-    let mut scheduler = runner::Stages::new(&jobs, &schedule, |job| runner::job_shape(job, &data).epoch_flops() / 1_000);
+    let epoch_cost = |job: &sweep::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
+    let mut scheduler: Box<dyn runner::Scheduler> = match grid.search.method {
+        Method::Tpe => Box::new(runner::Tpe::new(&grid, epoch_cost)),
+        Method::Asha => {
+            let ladder = grid.search.ladder(grid.base_config().epochs);
+            Box::new(runner::Asha::new(jobs.clone(), ladder, grid.search.eta, epoch_cost))
+        }
+        _ => {
+            let schedule = grid.search.schedule(&jobs, grid.seed);
+            Box::new(runner::Stages::new(jobs.clone(), schedule, epoch_cost))
+        }
+    };
+    if !done.is_empty() {
+        let of: String = if grid.search.method == Method::Tpe {
+            format!("{} proposed", grid.search.samples.unwrap_or(0))
+        } else {
+            jobs.len().to_string()
+        };
+        let recorded = if grid.search.method == Method::Tpe {
+            done.len()
+        } else {
+            jobs.iter().filter(|j| done.contains(&j.id)).count()
+        };
+        tracing::info!("resuming: {recorded} of {of} jobs already recorded");
+    }
     let summary = runner::run(
-        &jobs,
-        &mut scheduler,
+        scheduler.as_mut(),
         &network,
         &results,
         &runner::RunOptions {
@@ -206,7 +226,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             claims: Some(&claims),
         },
     )?;
-    if schedule.is_multi_fidelity() {
+    if multi_fidelity {
         tracing::info!(
             "{} epochs trained ({} of them again, for survivors whose state had been dropped); training states took at most {:.1} MB",
             summary.epochs_trained,

@@ -130,17 +130,8 @@ impl Grid {
                     index
                 }
                 None => {
-                    let mut config = c.clone();
-                    config.seed = sweep_core::rng::derive_seed(self.seed, &id);
-                    // Every job of a sweep sees the same data order (and augmentation): fairer comparisons, and jobs
-                    // that can be paused, continued and trained together.
-                    config.shuffle_seed = self.seed;
-                    first.insert(id.clone(), jobs.len());
-                    jobs.push(Job {
-                        index: jobs.len(),
-                        id,
-                        config,
-                    });
+                    first.insert(id, jobs.len());
+                    jobs.push(self.job(c.clone(), jobs.len()));
                     jobs.len() - 1
                 }
             };
@@ -179,6 +170,21 @@ impl Grid {
             })
             .collect();
         Expansion { jobs, merged, no_effect }
+    }
+
+    /// The job of `config` at position `index`: its id (a hash of what trains) and its seeds, from the sweep's.
+    pub fn job(&self, mut config: TrainConfig, index: usize) -> Job {
+        let id = job_id(&config);
+        config.seed = sweep_core::rng::derive_seed(self.seed, &id);
+        // Every job of a sweep sees the same data order (and augmentation): fairer comparisons, and jobs that can be
+        // paused, continued and trained together.
+        config.shuffle_seed = self.seed;
+        Job { index, id, config }
+    }
+
+    /// The configuration every job starts from: the defaults with the values of `[train]`.
+    pub fn base_config(&self) -> TrainConfig {
+        crate::config::grid::base_config(&self.fixed)
     }
 
     /// The jobs, in deterministic order: the cartesian product of the axes, first axis outermost (or the search's

@@ -402,6 +402,10 @@ impl Grid {
             // before, so results directories of earlier releases still resume.)
             let s = &self.search;
             h.update(format!("search={},eta={},min_epochs={};", s.method.name(), s.eta, s.min_epochs));
+            if s.method == crate::search::Method::Tpe {
+                // Another batch size proposes other configurations.
+                h.update(format!("batch={};", s.batch));
+            }
         }
         let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         ids.sort_unstable();

@@ -50,8 +50,8 @@ pub(super) struct RungStat {
     /// 0-based bracket and rung.
     pub(super) bracket: usize,
     pub(super) rung: usize,
-    /// Epochs a job has trained at the end of the rung.
-    pub(super) epochs: usize,
+    /// Epochs a job has trained at the end of the rung (fractional: mid-epoch).
+    pub(super) epochs: f64,
     /// Jobs the schedule plans for the rung, and jobs that have a record of it.
     pub(super) planned: usize,
     pub(super) ran: usize,
@@ -65,9 +65,9 @@ pub(super) struct RungStat {
 
 impl Rungs {
     /// Every epoch at which some bracket ends a rung, ascending (for Hyperband the union of the brackets' rungs).
-    pub(super) fn epochs(&self) -> Vec<usize> {
-        let mut e: Vec<usize> = self.schedule.brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
-        e.sort_unstable();
+    pub(super) fn epochs(&self) -> Vec<f64> {
+        let mut e: Vec<f64> = self.schedule.brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
+        e.sort_by(f64::total_cmp);
         e.dedup();
         e
     }
@@ -164,6 +164,7 @@ impl Sweep {
     pub(super) fn best_epoch(&self) -> Option<usize> {
         self.best_row()
             .and_then(|r| r.best_epoch)
+            .map(|e| e as usize)
             .or(self.best.as_ref().map(|b| b.best_epoch))
     }
 

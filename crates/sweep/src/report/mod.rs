@@ -186,7 +186,7 @@ fn rung_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError
         let curve: Curve = s.epoch_history(&r.id)?.points.into_iter().map(|(e, _, val)| (e, val)).collect();
         if curve.is_empty() {
             // A job that diverged or failed in its first epoch has no point to draw.
-            if r.epochs_run == 0 {
+            if r.epochs_run == 0.0 {
                 no_epoch += 1;
             } else {
                 missing += 1;

@@ -8,6 +8,7 @@
 //! `claims/` ([`crate::cluster::claims`]).
 
 pub mod best;
+pub mod decisions;
 pub mod format;
 pub mod progress;
 pub mod writers;
@@ -185,7 +186,7 @@ impl ResultsDir {
                 id: job.id.clone(),
                 index: job.index,
                 config: job.config.clone(),
-                best_epoch: epoch,
+                best_epoch: epoch as usize,
                 val_acc: model.meta.val_accuracy,
                 test_acc: None,
                 checkpoint: BEST_CHECKPOINT.into(),

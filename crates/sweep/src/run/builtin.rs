@@ -3,18 +3,17 @@
 //! the job's very last, its state is saved ([`States`]), so a killed job continues from its last epoch and a
 //! promoted one from the end of its rung.
 
-use std::time::Instant;
-
 use sweep_core::checkpoint::ModelMeta;
 use sweep_core::cost::Shape;
 use sweep_core::fused::{worth_fusing, FuseKey, FusedTrainer};
-use sweep_core::train::{Control, EpochRecord, Observer, TrainOutcome, Trainer};
-use sweep_core::{Dataset, Model, Status};
+use sweep_core::train::{Control, EpochRecord, Observer, PointRecord, Trainer};
+use sweep_core::{Dataset, Model, Status, TrainState};
 
 use super::states::States;
 use super::trial::{Backend, Ended, Record, Unit, Watch};
 use crate::config::grid::Job;
 use crate::results::format::{history_csv, Row};
+use crate::search::round12;
 
 /// The sizes that decide a job's work on these data.
 pub fn job_shape(job: &Job, data: &Dataset) -> Shape {
@@ -55,23 +54,37 @@ impl<'d> Network<'d> {
 
     /// A unit's trainer: from its saved state, or from the start.
     fn load_trainer(&self, unit: &Unit) -> Result<Trainer<'d>, String> {
-        let job = unit.job;
+        let job = &unit.job;
         let saved = self
             .states
             .load(&job.id)
-            .filter(|s| s.config == job.config && s.epochs_done() <= unit.to && s.status != Status::Diverged);
+            .filter(|s| s.config == job.config && s.epochs_run() <= unit.to && s.status != Status::Diverged);
         match saved.map(|s| Trainer::resume(s, self.data.train_data())) {
             Some(Ok(t)) => return Ok(t),
-            Some(Err(e)) => tracing::warn!("job {}: its saved state does not fit ({e}); it retrains from the start", job.id),
+            Some(Err(e)) => tracing::warn!(
+                "job {}: its saved state does not fit ({}); it retrains from the start",
+                job.id,
+                crate::text::chain(&e)
+            ),
             None => {}
         }
         let cfg = job.config.clone().check().map_err(|e| e.to_string())?;
         Trainer::new(&cfg, self.data.train_data()).map_err(|e| e.to_string())
     }
 
-    /// What is recorded of a unit that trained: the row, the curves, and (finished normally) the best model.
-    fn record(&self, job: &Job, outcome: TrainOutcome, seconds: f64) -> Record {
-        let row = Row::new(job, &outcome, seconds);
+    /// What is recorded of a unit that trained: the row (with the job's whole training time, and, for a rung that
+    /// ended mid-epoch, the point evaluated there), the curves, and (finished normally) the best model.
+    fn record(&self, job: &Job, state: &TrainState, point: Option<&PointRecord>) -> Record {
+        let outcome = state.outcome();
+        let mut row = Row::new(job, &outcome, outcome.seconds);
+        row.epochs_run = round12(state.epochs_run());
+        if let Some(p) = point {
+            if row.best_val_acc.is_none_or(|best| p.val_acc > best) {
+                row.best_val_acc = Some(p.val_acc);
+                row.train_acc = Some(p.train_acc);
+                row.best_epoch = Some(round12(p.epoch));
+            }
+        }
         let history = Some(history_csv(&outcome.history.epochs, &outcome.history.iter_loss));
         let model = match (outcome.status, outcome.best_net) {
             (Status::Completed, Some(net)) => Some(Model {
@@ -90,9 +103,15 @@ impl<'d> Network<'d> {
         Record { row, history, model }
     }
 
-    /// How a unit that trained ended, from the status of its last run.
-    fn ended(&self, unit: &Unit, status: Status, outcome: TrainOutcome, seconds: f64) -> Ended {
-        let record = self.record(unit.job, outcome, seconds);
+    /// How a unit that trained to its budget (or diverged) ended. A budget inside an epoch is evaluated there: the
+    /// rung's decision needs its validation accuracy.
+    fn ended(&self, unit: &Unit, trainer: &Trainer, status: Status, watch: &dyn Watch) -> Ended {
+        let point = (status != Status::Diverged && trainer.iterations_done() % trainer.iterations_per_epoch() != 0).then(|| {
+            let p = trainer.evaluate_now();
+            watch.point(unit, round12(p.epoch), &metrics(p.val_acc, p.train_acc, p.loss, p.lr));
+            p
+        });
+        let record = self.record(&unit.job, trainer.state(), point.as_ref());
         match status {
             Status::Diverged => Ended::Diverged(record),
             _ if unit.last => Ended::Finished(record),
@@ -100,112 +119,123 @@ impl<'d> Network<'d> {
         }
     }
 
-    /// After an epoch of a unit: its state is saved unless that epoch was the job's very last.
-    fn after_epoch(&self, unit: &Unit, trainer: &Trainer) -> Result<(), String> {
-        if unit.last && trainer.state().epochs_done() >= unit.to {
+    /// After a stretch of training that ended at `iterations`: the state is saved unless the job just finished.
+    fn after(&self, unit: &Unit, trainer: &Trainer, target: usize) -> Result<(), String> {
+        if unit.last && trainer.iterations_done() >= target {
             return Ok(());
         }
-        self.states.save(&unit.job.id, trainer.state()).map_err(|e| format!("{e:#}"))
+        self.states.save(&unit.job.id, trainer.state()).map_err(|e| crate::text::chain(&e))
     }
 
-    /// One unit by itself.
-    fn alone(&self, unit: &Unit, mut trainer: Trainer<'d>, watch: &dyn Watch, started: Instant) -> Ended {
+    /// The next point to stop at: the end of the current epoch, or the budget if it comes first.
+    fn next_stop(trainer: &Trainer, target: usize) -> usize {
+        let per = trainer.iterations_per_epoch();
+        ((trainer.iterations_done() / per + 1) * per).min(target)
+    }
+
+    /// One unit by itself, epoch by epoch (saving its state after each), to its budget.
+    fn alone(&self, unit: &Unit, mut trainer: Trainer<'d>, watch: &dyn Watch) -> Ended {
+        trainer.set_parallel(self.workers);
+        let target = trainer.iterations_for(unit.to);
         let mut obs = JobObserver { watch, unit };
         let status = loop {
-            let done = trainer.state().epochs_done();
-            if done >= unit.to {
+            if trainer.iterations_done() >= target {
                 break Status::Completed;
             }
-            match trainer.run_to(done + 1, &mut obs) {
+            match trainer.run_until(Self::next_stop(&trainer, target), &mut obs) {
                 Status::Completed => {
-                    if let Err(reason) = self.after_epoch(unit, &trainer) {
-                        return self.failed(unit, reason, trainer.into_state().into_outcome(), started);
+                    if let Err(reason) = self.after(unit, &trainer, target) {
+                        return self.failed(unit, reason, trainer.state());
                     }
                 }
                 Status::Stopped => {
                     return match self.states.save(&unit.job.id, trainer.state()) {
                         Ok(()) => Ended::Stopped,
-                        Err(e) => self.failed(unit, format!("{e:#}"), trainer.into_state().into_outcome(), started),
+                        Err(e) => self.failed(unit, crate::text::chain(&e), trainer.state()),
                     };
                 }
                 Status::Diverged => break Status::Diverged,
             }
         };
-        let seconds = unit.seconds_before + started.elapsed().as_secs_f64();
-        self.ended(unit, status, trainer.into_state().into_outcome(), seconds)
+        self.ended(unit, &trainer, status, watch)
     }
 
     /// Units at the same point with the same minibatches and hidden size, trained together, epoch by epoch.
-    fn fused(&self, units: &[&Unit], trainers: Vec<Trainer<'d>>, watch: &dyn Watch, started: Instant) -> Vec<Ended> {
+    fn fused(&self, units: &[&Unit], trainers: Vec<Trainer<'d>>, watch: &dyn Watch) -> Vec<Ended> {
         let n = units.len();
         let mut fused = match FusedTrainer::new(trainers) {
             Ok(f) => f,
             Err(e) => {
                 return units
                     .iter()
-                    .map(|_| Ended::Panicked(format!("cannot train together: {e}")))
+                    .map(|_| Ended::Panicked(format!("cannot train together: {}", crate::text::chain(&e))))
                     .collect()
             }
         };
+        fused.set_parallel(self.workers);
         let mut ended: Vec<Option<Ended>> = (0..n).map(|_| None).collect();
         let mut observers: Vec<JobObserver> = units.iter().map(|u| JobObserver { watch, unit: u }).collect();
-        let target = units[0].to;
-        // Jobs trained together share the time they took.
-        let seconds = |u: &Unit| u.seconds_before + started.elapsed().as_secs_f64() / n as f64;
+        let target = fused.members()[0].iterations_for(units[0].to);
         loop {
             let open: Vec<usize> = (0..n).filter(|&i| ended[i].is_none()).collect();
             let Some(&first) = open.first() else { break };
-            if fused.members()[first].state().epochs_done() >= target {
+            if fused.members()[first].iterations_done() >= target {
                 for &i in &open {
-                    let o = fused.members()[i].state().outcome();
-                    ended[i] = Some(self.ended(units[i], Status::Completed, o, seconds(units[i])));
+                    ended[i] = Some(self.ended(units[i], &fused.members()[i], Status::Completed, watch));
                 }
                 break;
             }
+            let stop = Self::next_stop(&fused.members()[first], target);
             let mut obs: Vec<&mut dyn Observer> = observers.iter_mut().map(|o| o as &mut dyn Observer).collect();
-            let statuses = fused.run_epoch(&mut obs);
+            let statuses = fused.run_until(stop, &mut obs);
             for &i in &open {
                 let member = &fused.members()[i];
-                let outcome = || member.state().outcome();
                 ended[i] = match statuses[i] {
                     Status::Completed => self
-                        .after_epoch(units[i], member)
+                        .after(units[i], member, target)
                         .err()
-                        .map(|reason| self.failed(units[i], reason, outcome(), started)),
+                        .map(|reason| self.failed(units[i], reason, member.state())),
                     Status::Stopped => Some(match self.states.save(&units[i].job.id, member.state()) {
                         Ok(()) => Ended::Stopped,
-                        Err(e) => self.failed(units[i], format!("{e:#}"), outcome(), started),
+                        Err(e) => self.failed(units[i], crate::text::chain(&e), member.state()),
                     }),
-                    Status::Diverged => Some(self.ended(units[i], Status::Diverged, outcome(), seconds(units[i]))),
+                    Status::Diverged => Some(self.ended(units[i], member, Status::Diverged, watch)),
                 };
             }
         }
         ended.into_iter().map(|e| e.unwrap_or(Ended::Stopped)).collect()
     }
 
-    fn failed(&self, unit: &Unit, reason: String, outcome: TrainOutcome, started: Instant) -> Ended {
-        let record = self.record(unit.job, outcome, unit.seconds_before + started.elapsed().as_secs_f64());
+    fn failed(&self, unit: &Unit, reason: String, state: &TrainState) -> Ended {
+        let record = self.record(&unit.job, state, None);
         Ended::Failed { reason, record }
     }
 }
 
+/// The metrics of an evaluated point, as the progress log writes them.
+fn metrics(val_acc: f64, train_acc: f64, loss: f64, lr: f64) -> [(&'static str, f64); 4] {
+    [("val_acc", val_acc), ("train_acc", train_acc), ("loss", loss), ("lr", lr)]
+}
+
 impl Backend for Network<'_> {
     fn cost(&self, unit: &Unit) -> u64 {
-        self.epoch_cost(unit.job) * unit.to.saturating_sub(unit.from).max(1) as u64
+        (self.epoch_cost(&unit.job) as f64 * (unit.to - unit.from).max(0.01)) as u64
     }
 
     /// Units next to each other (after ordering most work first, units that can train together side by side) with the
     /// same [`FuseKey`] (the same minibatches and hidden size; only jobs [`worth_fusing`]), start and target, at most
     /// `fuse` per group, split finer when that leaves workers idle (a run of n such units makes groups of
     /// `ceil(n / workers)`).
-    fn groups<'j>(&self, mut units: Vec<Unit<'j>>, workers: usize) -> Vec<Vec<Unit<'j>>> {
-        let key = |u: &Unit| (FuseKey::of(&u.job.config), u.from, u.to);
-        units.sort_by(|a, b| {
-            self.cost(b)
-                .cmp(&self.cost(a))
-                .then(key(a).cmp(&key(b)))
-                .then(a.job.index.cmp(&b.job.index))
-        });
+    fn groups(&self, mut units: Vec<Unit>, workers: usize, ordered: bool) -> Vec<Vec<Unit>> {
+        let key = |u: &Unit| (FuseKey::of(&u.job.config), u.from.to_bits(), u.to.to_bits());
+        if !ordered {
+            units.sort_by(|a, b| {
+                self.cost(b)
+                    .cmp(&self.cost(a))
+                    .then(key(a).cmp(&key(b)))
+                    .then(a.job.index.cmp(&b.job.index))
+            });
+        }
         let same = |a: &Unit, b: &Unit| worth_fusing(&a.job.config) && key(a) == key(b);
         let mut groups = Vec::new();
         let mut rest = units.into_iter().peekable();
@@ -226,32 +256,34 @@ impl Backend for Network<'_> {
     /// Each unit from its saved state (or the start); units standing at the same point train together
     /// ([`FusedTrainer`]), a unit alone by itself.
     fn advance(&self, group: &[Unit], watch: &dyn Watch) -> Vec<Ended> {
-        let started = Instant::now();
         let mut trainers: Vec<Option<Trainer>> = Vec::with_capacity(group.len());
         let mut ended: Vec<Option<Ended>> = (0..group.len()).map(|_| None).collect();
         for (i, unit) in group.iter().enumerate() {
             match self.load_trainer(unit) {
                 Ok(t) => {
                     let start = t.state().epochs_done();
-                    if start > unit.from || t.state().next_iteration > 0 {
+                    if t.state().epochs_run() > unit.from || t.state().next_iteration > 0 {
                         tracing::info!(
                             "job {} continues from epoch {start} (iteration {}) of its saved state",
                             unit.job.id,
                             t.state().next_iteration
                         );
                     }
-                    watch.started(unit, start);
+                    watch.started(unit, round12(t.state().epochs_run()));
                     trainers.push(Some(t));
                 }
                 Err(reason) => {
-                    let outcome = TrainOutcome {
-                        status: Status::Completed,
-                        history: Default::default(),
-                        best_epoch: None,
-                        best_val_acc: 0.0,
-                        best_net: None,
-                    };
-                    ended[i] = Some(self.failed(unit, reason, outcome, started));
+                    tracing::error!("job {}: cannot start training: {reason}", unit.job.id);
+                    let mut row = Row::failed(&unit.job, unit.seconds_before);
+                    row.epochs_run = unit.from;
+                    ended[i] = Some(Ended::Failed {
+                        reason,
+                        record: Record {
+                            row,
+                            history: None,
+                            model: None,
+                        },
+                    });
                     trainers.push(None);
                 }
             }
@@ -269,9 +301,9 @@ impl Backend for Network<'_> {
             let units: Vec<&Unit> = members.iter().map(|&j| &group[j]).collect();
             let mut together: Vec<Trainer> = members.iter().filter_map(|&j| trainers[j].take()).collect();
             let results = if together.len() == 1 {
-                vec![self.alone(units[0], together.remove(0), watch, started)]
+                vec![self.alone(units[0], together.remove(0), watch)]
             } else {
-                self.fused(&units, together, watch, started)
+                self.fused(&units, together, watch)
             };
             for (&j, r) in members.iter().zip(results) {
                 ended[j] = Some(r);
@@ -311,12 +343,12 @@ impl Backend for Network<'_> {
 }
 
 /// Passes a trainer's progress to the runner's [`Watch`].
-struct JobObserver<'w, 'u, 'j> {
+struct JobObserver<'w, 'u> {
     watch: &'w dyn Watch,
-    unit: &'u Unit<'j>,
+    unit: &'u Unit,
 }
 
-impl Observer for JobObserver<'_, '_, '_> {
+impl Observer for JobObserver<'_, '_> {
     fn on_iteration(&mut self, _: usize, _: f32) -> Control {
         if self.watch.stopping() {
             Control::Stop
@@ -326,11 +358,8 @@ impl Observer for JobObserver<'_, '_, '_> {
     }
 
     fn on_epoch(&mut self, r: &EpochRecord) -> Control {
-        self.watch.point(
-            self.unit,
-            r.epoch as f64,
-            &[("val_acc", r.val_acc), ("train_acc", r.train_acc), ("loss", r.loss), ("lr", r.lr)],
-        );
+        self.watch
+            .point(self.unit, r.epoch as f64, &metrics(r.val_acc, r.train_acc, r.loss, r.lr));
         Control::Continue
     }
 }
@@ -369,16 +398,16 @@ mod tests {
             let units: Vec<Unit> = jobs
                 .iter()
                 .map(|job| Unit {
-                    job,
+                    job: std::sync::Arc::new(job.clone()),
                     bracket: 0,
                     rung: None,
-                    from: 0,
-                    to: 3,
+                    from: 0.0,
+                    to: 3.0,
                     last: true,
                     seconds_before: 0.0,
                 })
                 .collect();
-            net.groups(units, workers)
+            net.groups(units, workers, false)
                 .iter()
                 .map(|g| g.iter().map(|u| u.job.index).collect())
                 .collect()

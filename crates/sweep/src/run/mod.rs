@@ -32,12 +32,13 @@ use std::time::{Duration, Instant};
 
 pub use builtin::{job_shape, Network};
 pub use progress::human;
-pub use scheduler::{Poll, Scheduler, Stages, View};
+pub use scheduler::{Asha, Poll, Scheduler, Stages, Tpe, View};
 pub use trial::{Backend, Ended, Record, Unit, Watch};
 
 use crate::cluster::claims::{Attempt, Claim, Claims};
-use crate::config::grid::Job;
 use crate::config::params::describe;
+use crate::results::decisions::{read_decisions, DecisionLog};
+use crate::results::format::Decision;
 use crate::results::format::{JobStatus, Row};
 use crate::results::progress::ProgressLog;
 use crate::results::{ResultsDir, ResultsError};
@@ -83,20 +84,17 @@ pub fn stderr_is_terminal() -> bool {
 
 /// Runs the units `scheduler` proposes with `backend` until it says it is done (or a stop), recording each unit in
 /// `results` as soon as it ends.
-pub fn run<'j>(
-    jobs: &'j [Job],
-    scheduler: &mut dyn Scheduler<'j>,
+pub fn run(
+    scheduler: &mut dyn Scheduler,
     backend: &dyn Backend,
     results: &ResultsDir,
     opts: &RunOptions,
 ) -> Result<RunSummary, ResultsError> {
     let mut view = Rows::read(results)?;
-    let skipped = jobs.iter().filter(|j| view.finals.contains_key(&j.id)).count();
-    if skipped > 0 {
-        tracing::info!("resuming: {skipped} of {} jobs already recorded", jobs.len());
-    }
+    let skipped = view.finals.len();
     let progress = Progress::new(opts.progress);
     let log = ProgressLog::new(&results.dir, &results.writer_name());
+    let decisions = DecisionLog::new(&results.dir, &results.writer_name());
     let watcher = Watcher {
         stop: opts.stop,
         progress: &progress,
@@ -106,6 +104,7 @@ pub fn run<'j>(
         retrained: AtomicUsize::new(0),
     };
     let mut run = Runner {
+        decisions: &decisions,
         backend,
         results,
         opts,
@@ -135,6 +134,7 @@ pub fn run<'j>(
             // Plan.
             let stopping = opts.stop.load(Ordering::SeqCst) || run.failure.is_some();
             let mut done = false;
+            let mut wrote = false;
             if !stopping {
                 if run.shared {
                     match Rows::read(results) {
@@ -144,7 +144,7 @@ pub fn run<'j>(
                 }
                 let poll = scheduler.poll(&view.view());
                 done = poll.done;
-                run.plan(poll, &mut view, workers, |group, id| {
+                wrote = run.plan(poll, &mut view, workers, |group, id| {
                     let tx = tx.clone();
                     let watcher = &watcher;
                     scope.spawn(move |_| {
@@ -159,6 +159,9 @@ pub fn run<'j>(
             if run.in_flight.is_empty() {
                 if stopping || done {
                     break;
+                }
+                if wrote {
+                    continue;
                 }
                 if run.held.is_empty() && !run.shared {
                     // Nothing runs, nothing can start, nobody else holds anything: the rows cannot move on.
@@ -203,6 +206,7 @@ pub fn run<'j>(
 struct Rows {
     finals: HashMap<String, Row>,
     rungs: HashMap<(usize, String), Row>,
+    decisions: HashSet<Decision>,
 }
 
 impl Rows {
@@ -210,6 +214,7 @@ impl Rows {
         Ok(Rows {
             finals: results.read_final()?,
             rungs: results.read_rungs()?,
+            decisions: read_decisions(&results.dir)?,
         })
     }
 
@@ -217,6 +222,7 @@ impl Rows {
         View {
             finals: &self.finals,
             rungs: &self.rungs,
+            decisions: &self.decisions,
         }
     }
 }
@@ -228,19 +234,20 @@ struct Message {
 }
 
 /// A group being trained.
-struct Flight<'j> {
-    units: Vec<Unit<'j>>,
+struct Flight {
+    units: Vec<Unit>,
     claims: Vec<Option<Claim>>,
     started: Instant,
 }
 
 /// The runner's own state between the stages.
-struct Runner<'r, 'j> {
+struct Runner<'r> {
+    decisions: &'r DecisionLog,
     backend: &'r dyn Backend,
     results: &'r ResultsDir,
     opts: &'r RunOptions<'r>,
     watcher: &'r Watcher<'r>,
-    in_flight: HashMap<usize, Flight<'j>>,
+    in_flight: HashMap<usize, Flight>,
     /// Keys of the units running here.
     running: HashSet<String>,
     /// Units another process holds, with when this one last tried to claim them.
@@ -254,15 +261,17 @@ struct Runner<'r, 'j> {
     waiting_since: Option<Instant>,
 }
 
-impl<'j> Runner<'_, 'j> {
+impl Runner<'_> {
     fn fail(&mut self, e: ResultsError) {
         self.opts.stop.store(true, Ordering::SeqCst);
         self.failure.get_or_insert(e);
     }
 
     /// Writes what the scheduler decided and starts as many groups of its units as there are free workers.
-    fn plan(&mut self, poll: Poll<'j>, view: &mut Rows, workers: usize, mut spawn: impl FnMut(Vec<Unit<'j>>, usize)) {
-        if !poll.prune.is_empty() {
+    /// Returns whether it wrote rows (then the scheduler may have more to say at once).
+    fn plan(&mut self, poll: Poll, view: &mut Rows, workers: usize, mut spawn: impl FnMut(Vec<Unit>, usize)) -> bool {
+        let wrote = !poll.prune.is_empty();
+        if wrote {
             // One append (and one publish of results.csv) for the whole rung's pruned rows.
             match self.results.append_all(&poll.prune) {
                 Ok(()) => {
@@ -272,7 +281,10 @@ impl<'j> Runner<'_, 'j> {
                         self.summary.rows.push(row);
                     }
                 }
-                Err(e) => return self.fail(e),
+                Err(e) => {
+                    self.fail(e);
+                    return false;
+                }
             }
         }
         for (ids, keep) in &poll.ranked {
@@ -289,7 +301,7 @@ impl<'j> Runner<'_, 'j> {
             .progress
             .status(poll.work_left, format!("{label}{} finished, best val {best}", self.finished));
         if self.in_flight.len() >= workers {
-            return;
+            return wrote;
         }
         let now = Instant::now();
         self.held.retain(|_, at| now.duration_since(*at) < HELD_RETRY);
@@ -302,19 +314,35 @@ impl<'j> Runner<'_, 'j> {
             })
             .collect();
         if free.is_empty() {
-            return;
+            return wrote;
         }
-        for group in self.backend.groups(free, workers) {
+        for group in self.backend.groups(free, workers, poll.ordered) {
             if self.in_flight.len() >= workers || self.failure.is_some() {
                 break;
             }
             let mut units = Vec::with_capacity(group.len());
             let mut claims = Vec::with_capacity(group.len());
             for unit in group {
+                let decision = Decision {
+                    id: unit.job.id.clone(),
+                    rung: unit.rung.unwrap_or(0),
+                };
+                if poll.decide.contains(&decision) && !view.decisions.contains(&decision) {
+                    // Recorded before the unit starts, so that a resumed sweep carries out the promotion.
+                    if let Err(e) = self.decisions.record(&decision) {
+                        self.fail(e);
+                        return wrote;
+                    }
+                    tracing::debug!("job {} promoted to rung {}", decision.id, decision.rung + 1);
+                    view.decisions.insert(decision);
+                }
                 match self.claim(&unit, view) {
                     Ok(Some(claim)) => claims.push(claim),
                     Ok(None) => continue,
-                    Err(e) => return self.fail(e),
+                    Err(e) => {
+                        self.fail(e);
+                        return wrote;
+                    }
                 }
                 self.running.insert(unit.key());
                 units.push(unit);
@@ -335,6 +363,7 @@ impl<'j> Runner<'_, 'j> {
             self.waiting_since = None;
             spawn(units, id);
         }
+        wrote
     }
 
     /// Takes the unit's claim: `Some(None)` without claims, `Some(Some(claim))` when won, `None` when another process
@@ -442,7 +471,7 @@ impl<'j> Runner<'_, 'j> {
     }
 
     fn record(&mut self, unit: &Unit, ended: Ended, share: f64, together: usize, view: &mut Rows) -> Result<(), ResultsError> {
-        let job = unit.job;
+        let job = &unit.job;
         let (mut record, rung_record) = match ended {
             Ended::Finished(r) | Ended::Diverged(r) => (r, false),
             Ended::Rung(r) => (r, true),
@@ -517,11 +546,11 @@ impl Watch for Watcher<'_> {
         self.stop.load(Ordering::Relaxed)
     }
 
-    fn started(&self, unit: &Unit, epochs: usize) {
+    fn started(&self, unit: &Unit, epochs: f64) {
         if epochs < unit.from {
-            self.retrained.fetch_add(unit.from - epochs, Ordering::Relaxed);
+            self.retrained.fetch_add((unit.from - epochs).ceil() as usize, Ordering::Relaxed);
         }
-        self.log.start(&unit.job.id, unit.rung, epochs as f64, unit.to as f64);
+        self.log.start(&unit.job.id, unit.rung, epochs, unit.to);
         self.progress.started(unit, epochs);
     }
 
@@ -530,7 +559,7 @@ impl Watch for Watcher<'_> {
         self.log.point(&unit.job.id, unit.rung, epoch, metrics.iter().copied());
         let val = metrics.iter().find(|(k, _)| *k == "val_acc").map(|&(_, v)| v);
         tracing::debug!("job {} epoch {epoch}: {metrics:?}", unit.job.id);
-        let per_epoch = self.backend.cost(unit) / unit.to.saturating_sub(unit.from).max(1) as u64;
+        let per_epoch = (self.backend.cost(unit) as f64 / (unit.to - unit.from).max(1.0)) as u64;
         self.progress.point(unit, epoch, val, per_epoch);
     }
 }

@@ -62,14 +62,16 @@ impl Progress {
     }
 
     /// A unit starts at `epochs`.
-    pub fn started(&self, unit: &Unit, epochs: usize) {
+    pub fn started(&self, unit: &Unit, epochs: f64) {
         if !self.enabled {
             return;
         }
-        let bar = self.multi.add(ProgressBar::new(unit.to as u64));
-        bar.set_style(ProgressStyle::with_template("  {prefix} epoch {pos}/{len} {msg}").expect("valid template"));
+        // Hundredths of an epoch: budgets may end mid-epoch.
+        let bar = self.multi.add(ProgressBar::new((unit.to * 100.0).round() as u64));
+        bar.set_style(ProgressStyle::with_template("  {prefix} {bar:16} {msg}").expect("valid template"));
         bar.set_prefix(format!("{} ({})", unit.job.id, describe(&unit.job.config)));
-        bar.set_position(epochs as u64);
+        bar.set_position((epochs * 100.0).round() as u64);
+        bar.set_message(format!("epoch {epochs}/{}", unit.to));
         self.bars.lock().unwrap_or_else(|p| p.into_inner()).insert(unit.key(), bar);
     }
 
@@ -81,10 +83,9 @@ impl Progress {
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert((Instant::now(), done - work));
         if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(&unit.key()) {
-            bar.set_position(epoch.floor() as u64);
-            if let Some(v) = val_acc {
-                bar.set_message(format!("val {:.2}%", 100.0 * v));
-            }
+            bar.set_position((epoch * 100.0).round() as u64);
+            let val = val_acc.map_or(String::new(), |v| format!(", val {:.2}%", 100.0 * v));
+            bar.set_message(format!("epoch {epoch}/{}{val}", unit.to));
         }
         self.draw_work();
     }

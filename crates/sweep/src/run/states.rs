@@ -87,7 +87,8 @@ impl States {
         match TrainState::load(&self.path(id)) {
             Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!("job {id}: ignoring its saved training state ({e}); it retrains from the start");
+                let why = crate::text::chain(&e);
+                tracing::warn!("job {id}: ignoring its saved training state ({why}); it retrains from the start");
                 self.remove(id);
                 None
             }

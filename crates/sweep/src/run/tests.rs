@@ -1,15 +1,15 @@
 //! The runner on a fake backend: promotion across rungs, claims held by another process, a stop in the middle of a
 //! stage, a panicking and a failing trial, and resume between rungs, without training anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
 use crate::cluster::claims::{Claims, Owner};
-use crate::config::grid::Grid;
+use crate::config::grid::{Grid, Job};
 use crate::results::format::JobStatus;
 
 /// A backend that "trains" by counting epochs: job j's validation accuracy after e epochs is `score(j, e)`; it keeps
@@ -46,14 +46,14 @@ impl<'s> Fake<'s> {
     }
 
     fn row(unit: &Unit, epochs: usize) -> Row {
-        let v = score(unit.job, epochs);
+        let v = score(&unit.job, epochs);
         Row {
             id: unit.job.id.clone(),
             config: unit.job.config.clone(),
             status: JobStatus::Completed,
             rung: None,
-            epochs_run: epochs,
-            best_epoch: Some(epochs),
+            epochs_run: epochs as f64,
+            best_epoch: Some(epochs as f64),
             best_val_acc: Some(v),
             train_acc: Some(v),
             final_loss: Some(1.0),
@@ -76,9 +76,10 @@ impl Backend for Fake<'_> {
                     panic!("the fake trial panics");
                 }
                 let from = self.states.lock().unwrap().get(&id).copied().unwrap_or(0);
-                watch.started(unit, from);
-                self.log.lock().unwrap().push((id.clone(), from, unit.to));
-                for e in from + 1..=unit.to {
+                let to = unit.to as usize;
+                watch.started(unit, from as f64);
+                self.log.lock().unwrap().push((id.clone(), from, to));
+                for e in from + 1..=to {
                     if watch.stopping() {
                         return Ended::Stopped;
                     }
@@ -88,11 +89,11 @@ impl Backend for Fake<'_> {
                             stop.store(true, Ordering::SeqCst);
                         }
                     }
-                    watch.point(unit, e as f64, &[("val_acc", score(unit.job, e))]);
+                    watch.point(unit, e as f64, &[("val_acc", score(&unit.job, e))]);
                     self.states.lock().unwrap().insert(id.clone(), e);
                 }
                 let record = Record {
-                    row: Fake::row(unit, unit.to),
+                    row: Fake::row(unit, to),
                     history: None,
                     model: None,
                 };
@@ -130,18 +131,18 @@ fn run_fake(dir: &Path, grid: &Grid, fake: &Fake, stop: &AtomicBool, claims: Opt
     let jobs = grid.jobs();
     let schedule = grid.search.schedule(&jobs, grid.seed);
     let (results, _) = ResultsDir::open(dir, grid, &jobs).unwrap();
-    let mut stages = Stages::new(&jobs, &schedule, |_| 1);
+    let mut stages = Stages::new(jobs, schedule, |_| 1);
     let opts = RunOptions {
         workers: 2,
         stop,
         progress: false,
         claims,
     };
-    run(&jobs, &mut stages, fake, &results, &opts).unwrap()
+    run(&mut stages, fake, &results, &opts).unwrap()
 }
 
 /// (id, status, rung, epochs) of every row, sorted.
-fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, usize)> {
+fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, f64)> {
     let mut rows: Vec<_> = crate::results::format::read_rows(&dir.join("results.csv"))
         .unwrap()
         .into_iter()
@@ -151,7 +152,7 @@ fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, usize)> {
     rows
 }
 
-fn uninterrupted(method: &str) -> Vec<(String, JobStatus, Option<usize>, usize)> {
+fn uninterrupted(method: &str) -> Vec<(String, JobStatus, Option<usize>, f64)> {
     let dir = tempfile::tempdir().unwrap();
     run_fake(dir.path(), &grid(method), &Fake::new(), &AtomicBool::new(false), None);
     rows(dir.path())
@@ -178,7 +179,7 @@ fn halving_promotes_the_best_third_and_promoted_jobs_continue_where_they_stopped
     let rows = rows(dir.path());
     let count = |s: JobStatus, rung: usize| rows.iter().filter(|r| r.1 == s && r.2 == Some(rung)).count();
     assert_eq!((count(JobStatus::Pruned, 0), count(JobStatus::Pruned, 1)), (6, 2));
-    assert_eq!(rows.iter().find(|r| r.0 == id(0.09)).unwrap().3, 9);
+    assert_eq!(rows.iter().find(|r| r.0 == id(0.09)).unwrap().3, 9.0);
     assert_eq!(summary.rows.len(), 9);
 }
 
@@ -261,11 +262,11 @@ fn a_unit_held_by_another_process_is_left_to_it_and_its_record_is_waited_for() {
             std::thread::sleep(Duration::from_millis(300));
             let (results, _) = ResultsDir::open(dir.path(), &g, &jobs).unwrap();
             let unit = Unit {
-                job: &held,
+                job: Arc::new(held.clone()),
                 bracket: 0,
                 rung: Some(0),
-                from: 0,
-                to: 1,
+                from: 0.0,
+                to: 1.0,
                 last: false,
                 seconds_before: 0.0,
             };
@@ -311,4 +312,129 @@ fn a_job_whose_claim_says_done_but_which_no_row_records_runs_again() {
     run_fake(dir.path(), &g, &fake, &AtomicBool::new(false), Some(&claims));
     assert_eq!(fake.log().iter().map(|u| u.0.clone()).collect::<Vec<_>>(), vec![lost]);
     assert_eq!(rows(dir.path()), uninterrupted("grid"));
+}
+
+/// A TPE search of 24 configurations in batches of 6 over 9 learning rates x 4 regularizations, each batch through
+/// rungs of 1, 3 and 9 epochs.
+fn tpe_grid() -> Grid {
+    let text = "name = \"tpe\"\nseed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\n[search]\nmethod = \"tpe\"\n\
+                samples = 24\nbatch = 6\nmin_epochs = 1\n[grid]\n\
+                learning_rate = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]\nreg = [0.0, 1e-4, 1e-3, 1e-2]\n";
+    Grid::parse(Path::new("tpe.toml"), text).unwrap()
+}
+
+fn run_tpe(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
+    let g = tpe_grid();
+    let (results, _) = ResultsDir::open(dir, &g, &[]).unwrap();
+    let mut tpe = Tpe::new(&g, |_| 1);
+    let opts = RunOptions {
+        workers,
+        stop,
+        progress: false,
+        claims: None,
+    };
+    run(&mut tpe, fake, &results, &opts).unwrap()
+}
+
+#[test]
+fn tpe_proposes_the_same_trials_for_one_and_two_workers_and_after_a_stop() {
+    let one = tempfile::tempdir().unwrap();
+    run_tpe(one.path(), &Fake::new(), 1, &AtomicBool::new(false));
+    let rows_one = rows(one.path());
+    assert_eq!(rows_one.len(), 24, "every proposal recorded once");
+    let two = tempfile::tempdir().unwrap();
+    run_tpe(two.path(), &Fake::new(), 2, &AtomicBool::new(false));
+    assert_eq!(rows(two.path()), rows_one, "1 and 2 workers");
+    // Stopped in the middle of the second batch, then resumed: the same batches again.
+    let cut = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut fake = Fake::new();
+    fake.stop_after = Some((20, &stop));
+    assert!(run_tpe(cut.path(), &fake, 2, &stop).interrupted);
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_tpe(cut.path(), &again, 2, &AtomicBool::new(false));
+    assert_eq!(rows(cut.path()), rows_one, "resumed");
+    // The model learns: later batches propose faster learning rates (this fake's better ones) than the random first.
+    let rows = crate::results::format::read_rows(&one.path().join("results.csv")).unwrap();
+    let mean_lr = |rs: &[Row]| rs.iter().map(|r| r.config.learning_rate).sum::<f64>() / rs.len() as f64;
+    // Rows are recorded batch by batch (each batch's pruned rows, then its finalist): the first 6 are the random
+    // start, the last 6 the fourth batch.
+    assert!(
+        mean_lr(&rows[18..]) > mean_lr(&rows[..6]),
+        "TPE did not move toward higher learning rates"
+    );
+}
+
+fn run_asha(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
+    let g = grid("asha");
+    let jobs = g.jobs();
+    let (results, _) = ResultsDir::open(dir, &g, &jobs).unwrap();
+    let mut asha = Asha::new(jobs, g.search.ladder(9), 3, |_| 1);
+    let opts = RunOptions {
+        workers,
+        stop,
+        progress: false,
+        claims: None,
+    };
+    run(&mut asha, fake, &results, &opts).unwrap()
+}
+
+#[test]
+fn asha_promotes_as_results_arrive_and_every_job_ends_with_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    run_asha(dir.path(), &fake, 1, &AtomicBool::new(false));
+    let log = fake.log();
+    // With one worker the first promotion to rung 1 happens once 3 jobs are recorded at rung 0, long before the
+    // ninth starts: no waiting for the rung to fill.
+    let first_promotion = log.iter().position(|u| u.2 == 3).unwrap();
+    let ninth_start = log
+        .iter()
+        .filter(|u| u.2 == 1)
+        .nth(8)
+        .map(|u| log.iter().position(|x| x == u).unwrap())
+        .unwrap();
+    assert!(first_promotion < ninth_start, "{log:?}");
+    let rows = rows(dir.path());
+    assert_eq!(rows.len(), 9, "every job has a row");
+    assert!(rows.iter().any(|r| r.1 == JobStatus::Completed && r.3 == 9.0));
+    assert!(rows.iter().any(|r| r.1 == JobStatus::Pruned));
+    // No unit ran twice, and every promotion was recorded before it ran.
+    let mut units: Vec<_> = log.iter().map(|u| (u.0.clone(), u.2)).collect();
+    units.sort();
+    units.dedup();
+    assert_eq!(units.len(), log.len());
+    let decided = crate::results::decisions::read_decisions(dir.path()).unwrap();
+    assert_eq!(decided.len(), log.iter().filter(|u| u.2 > 1).count());
+}
+
+#[test]
+fn a_stopped_asha_sweep_carries_out_every_recorded_promotion_on_resume() {
+    for at in [4, 7, 11] {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = AtomicBool::new(false);
+        let mut fake = Fake::new();
+        fake.stop_after = Some((at, &stop));
+        run_asha(dir.path(), &fake, 2, &stop);
+        let before = crate::results::decisions::read_decisions(dir.path()).unwrap();
+        let mut again = Fake::new();
+        again.states = Mutex::new(fake.states.lock().unwrap().clone());
+        run_asha(dir.path(), &again, 2, &AtomicBool::new(false));
+        let rungs: HashSet<(usize, String)> = crate::results::format::rows_in_dir(&dir.path().join("rungs"))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.rung.unwrap(), r.id))
+            .collect();
+        let finals = crate::results::format::read_rows(&dir.path().join("results.csv")).unwrap();
+        for d in &before {
+            let done = rungs.contains(&(d.rung, d.id.clone())) || finals.iter().any(|f| f.id == d.id && f.rung >= Some(d.rung));
+            assert!(
+                done,
+                "stop after {at} epochs: promotion of {} to rung {} was not carried out",
+                d.id, d.rung
+            );
+        }
+        assert_eq!(finals.len(), 9, "stop after {at} epochs");
+    }
 }

@@ -3,6 +3,8 @@
 //! [`Ended`]. The built-in network ([`super::builtin`], alone and fused) is one backend; the runner's unit tests
 //! have a fake one; a user's training program is another.
 
+use std::sync::Arc;
+
 use sweep_core::Model;
 
 use crate::config::grid::Job;
@@ -10,21 +12,22 @@ use crate::results::format::Row;
 
 /// One unit of work: train `job` from `from` epochs to `to`, in rung `rung` of bracket `bracket`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Unit<'j> {
-    pub job: &'j Job,
+pub struct Unit {
+    pub job: Arc<Job>,
     pub bracket: usize,
     /// The rung of successive halving or Hyperband; `None` in a plain sweep (the job trains once, to its epochs).
     pub rung: Option<usize>,
-    /// Epochs the job has when the unit starts (as its last record says), and the budget it trains to.
-    pub from: usize,
-    pub to: usize,
+    /// Epochs the job has when the unit starts (as its last record says), and the budget it trains to; fractional
+    /// ones end mid-epoch.
+    pub from: f64,
+    pub to: f64,
     /// `to` is the job's last budget: reaching it finishes the job.
     pub last: bool,
     /// Training seconds the job spent before this unit (in its earlier rungs).
     pub seconds_before: f64,
 }
 
-impl Unit<'_> {
+impl Unit {
     /// The name of the unit's claim: the job's id, or `<id>-r<rung>` when jobs go through rungs.
     pub fn key(&self) -> String {
         match self.rung {
@@ -67,7 +70,7 @@ pub trait Watch: Sync {
     /// Whether to stop now (checked at every step): the unit then ends as [`Ended::Stopped`].
     fn stopping(&self) -> bool;
     /// The unit starts training at `epochs` (its saved state's; below `unit.from` when a dropped state retrains).
-    fn started(&self, unit: &Unit, epochs: usize);
+    fn started(&self, unit: &Unit, epochs: f64);
     /// A point was evaluated after `epoch` epochs, with these metrics (the built-in network: `val_acc`, `train_acc`,
     /// `loss`, `lr`).
     fn point(&self, unit: &Unit, epoch: f64, metrics: &[(&'static str, f64)]);
@@ -78,9 +81,10 @@ pub trait Backend: Sync {
     /// The work of training `unit` (relative: for the order of the work, largest first, and the progress bar).
     fn cost(&self, unit: &Unit) -> u64;
 
-    /// The units of a stage in groups that advance together, in the order given (each unit in exactly one group);
-    /// `workers` is how many groups can run at once. The default: each unit alone.
-    fn groups<'j>(&self, units: Vec<Unit<'j>>, _workers: usize) -> Vec<Vec<Unit<'j>>> {
+    /// The units of a stage in groups that advance together, each unit in exactly one group, in the order they should
+    /// start (the backend may put the most work first unless `ordered`: then it keeps the order given); `workers` is
+    /// how many groups can run at once. The default: each unit alone, in the order given.
+    fn groups(&self, units: Vec<Unit>, _workers: usize, _ordered: bool) -> Vec<Vec<Unit>> {
         units.into_iter().map(|u| vec![u]).collect()
     }
 

@@ -2,6 +2,7 @@
 //! in a rung, and which were pruned before it. They read only the records (`rungs/` and the final rows), so every
 //! process, every worker count and every resume takes the same decisions.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use crate::config::grid::Job;
@@ -39,14 +40,14 @@ pub struct Decided {
 
 /// Decides every rung of `bracket` before `rung` from the records: after rung k the best `ceil(n / eta)` of its n
 /// jobs by [`score`] go on (ties to the lower index); a job recorded as diverged or failed there is out.
-pub fn active_at(bracket: &Bracket, rung: usize, eta: usize, jobs: &[Job], records: &Records) -> Decided {
+pub fn active_at<J: Borrow<Job>>(bracket: &Bracket, rung: usize, eta: usize, jobs: &[J], records: &Records) -> Decided {
     let mut active = bracket.jobs.clone();
     let mut pruned = Vec::new();
     for k in 0..rung {
         let keep = survivors_count(active.len(), eta);
         let mut ranked = Vec::with_capacity(active.len());
         for &j in &active {
-            let id = &jobs[j].id;
+            let id = &jobs[j].borrow().id;
             match (records.rungs.get(&(k, id.clone())), records.finals.get(id)) {
                 // Ended at this rung (diverged or failed): out, with its own row.
                 (_, Some(f)) if f.status != JobStatus::Pruned && f.rung == Some(k) => {}
@@ -80,10 +81,10 @@ pub fn active_at(bracket: &Bracket, rung: usize, eta: usize, jobs: &[Job], recor
 
 /// The finished jobs of a rung ranked best first, with how many of all `n` jobs in it go on: those ranked at or below
 /// `keep` can no longer go on, whatever the rung's unfinished jobs do.
-pub fn ranked(rung: usize, active: &[usize], jobs: &[Job], records: &Records) -> Vec<(f64, usize)> {
+pub fn ranked<J: Borrow<Job>>(rung: usize, active: &[usize], jobs: &[J], records: &Records) -> Vec<(f64, usize)> {
     let mut ranked: Vec<(f64, usize)> = active
         .iter()
-        .filter_map(|&j| records.rungs.get(&(rung, jobs[j].id.clone())).map(|r| (score(r), j)))
+        .filter_map(|&j| records.rungs.get(&(rung, jobs[j].borrow().id.clone())).map(|r| (score(r), j)))
         .collect();
     ranked.sort_by(rank_order);
     ranked
@@ -108,8 +109,8 @@ mod tests {
             config: TrainConfig::default(),
             status,
             rung: Some(rung),
-            epochs_run: rung + 1,
-            best_epoch: Some(rung + 1),
+            epochs_run: (rung + 1) as f64,
+            best_epoch: Some((rung + 1) as f64),
             best_val_acc: Some(val),
             train_acc: Some(val),
             final_loss: Some(1.0),
@@ -122,7 +123,7 @@ mod tests {
         let jobs: Vec<Job> = (0..6).map(job).collect();
         let bracket = Bracket {
             jobs: (0..6).collect(),
-            rungs: vec![1, 3, 9],
+            rungs: vec![1.0, 3.0, 9.0],
         };
         let vals = [0.2, 0.5, 0.5, 0.1, 0.4, 0.3];
         let mut rungs = HashMap::new();
