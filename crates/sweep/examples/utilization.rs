@@ -109,7 +109,8 @@ fn main() {
     let mut rate: HashMap<(usize, usize), f64> = HashMap::new();
     for j in &jobs {
         let key = (j.config.hidden_size, j.config.batch_size);
-        rate.entry(key).or_insert_with(|| calibrate(&shape(key.0, key.1), Duration::from_millis(300)));
+        rate.entry(key)
+            .or_insert_with(|| calibrate(&shape(key.0, key.1), Duration::from_millis(300)));
     }
     let seconds = |u: &Unit| {
         let key = (u.job.config.hidden_size, u.job.config.batch_size);
@@ -123,7 +124,10 @@ fn main() {
         grid.search.eta,
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .and_then(|t| t
+                .lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
             .unwrap_or_default()
     );
     println!("{:>8}  {:>22}  {:>22}", "workers", "synchronous halving", "ASHA");

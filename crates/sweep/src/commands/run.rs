@@ -74,10 +74,22 @@ fn resolve_data_path(grid: &Grid, args: &Args) -> Result<Option<PathBuf>> {
             (None, Some((line, col))) => format!("{}:{line}:{col}: data.path: ", grid.file.display()),
             _ => "--data: ".to_string(),
         };
+        // A relative path is taken from the current directory (not from the grid file's folder), as it always was:
+        // say where that led, so that `cd crates && sweep run ../sweeps/cifar.toml` is understood at once.
+        let resolved = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let whence = if path.is_relative() {
+            let cwd = std::env::current_dir().map_or_else(|_| "the current directory".into(), |d| d.display().to_string());
+            format!(" (relative paths are taken from the current directory, {cwd}, not from the grid file's folder)")
+        } else {
+            String::new()
+        };
         bail!(
-            "{at}{} does not exist. Download CIFAR-10 there with `sweep run {} --download{}`, or point --data at an existing copy \
-             (binary dir, .tar.gz, or image folder)",
+            "{at}{} does not exist: no file or directory at {}{whence}. Run from the directory the path is relative to, \
+             point --data at an existing copy (binary dir, .tar.gz, or image folder), or download CIFAR-10 to {} with \
+             `sweep run {} --download{}`",
             path.display(),
+            resolved.display(),
+            resolved.display(),
             grid.file.display(),
             args.data.as_ref().map_or(String::new(), |d| format!(" --data {}", d.display()))
         );

@@ -280,13 +280,17 @@ impl Row {
     }
 }
 
-/// A row serializes (JSON of `sweep best`) as the same flat fields as its CSV line.
+/// A row serializes (JSON of `sweep best`) as the same flat fields as its CSV line, but for the 64-bit `seed`, which is
+/// written as a string: JSON readers that hold numbers as doubles (JavaScript, jq) would round a seed above 2^53.
 impl Serialize for Row {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let cells = self.cells();
         let mut m = s.serialize_map(Some(cells.len()))?;
         for (k, v) in &cells {
-            m.serialize_entry(k, v)?;
+            match (*k, v) {
+                ("seed", Cell::Int(seed)) => m.serialize_entry(k, &seed.to_string())?,
+                _ => m.serialize_entry(k, v)?,
+            }
         }
         m.end()
     }
