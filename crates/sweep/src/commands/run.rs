@@ -195,7 +195,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         Method::Tpe => Box::new(runner::Tpe::new(&grid, epoch_cost)),
         Method::Asha => {
             let ladder = grid.search.ladder(grid.base_config().epochs);
-            Box::new(runner::Asha::new(jobs.clone(), ladder, grid.search.eta, epoch_cost))
+            Box::new(runner::Asha::new(jobs.clone(), ladder, grid.search.eta, grid.seed, epoch_cost))
         }
         _ => {
             let schedule = grid.search.schedule(&jobs, grid.seed);
