@@ -46,7 +46,7 @@
 //! release and a third process claim between the check and the rename, which silently destroys that claim. With
 //! generations, the only operations on shared names are "create if absent" (link) and an owner replacing its own
 //! file; every decision is made by an atomic create on the server. Files are kept (a few bytes per job) until the
-//! sweep is finished ([`remove_claims`]); deleting old generations while processes run would let a late
+//! sweep is finished ([`remove_recorded_claims`], by `sweep finish`); deleting old generations while processes run would let a late
 //! claimer re-create generation 0 next to a live higher generation.
 //!
 //! # Races that remain, and why they are acceptable
@@ -348,7 +348,7 @@ impl Claims {
             }
             // Generation `generation` exists: follow the chain to its end, or take the last one over.
             let Some((record, mtime)) = read_claim(&path)? else {
-                // Only a deleted claim file gets here (remove_claims while sweeps run): retry a few times.
+                // Only a deleted claim file gets here (claims removed while sweeps run): retry a few times.
                 vanished += 1;
                 if vanished > 3 {
                     return Err(ClaimError::Vanished {
@@ -435,17 +435,45 @@ impl Drop for Claims {
     }
 }
 
-/// Deletes `<results_dir>/claims` (for when the whole sweep is finished and no process runs on it any more).
-pub fn remove_claims(results_dir: &Path) -> Result<(), ClaimError> {
+/// Once a sweep is finished (every job recorded, no process running on it): deletes the claims of the jobs that
+/// `recorded` says are recorded (`<id>.<g>` and `<id>-r<rung>.<g>`, every generation), and the folder when nothing is
+/// left in it, so that `claims/` does not grow with every sweep run into the directory. Returns how many files went.
+pub fn remove_recorded_claims(results_dir: &Path, recorded: impl Fn(&str) -> bool) -> Result<usize, ClaimError> {
     let dir = results_dir.join(CLAIMS_DIR);
-    match fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ClaimError::Io {
-            op: "remove",
-            path: dir,
-            source: e,
-        }),
-        _ => Ok(()),
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(ClaimError::Io {
+                op: "read",
+                path: dir,
+                source,
+            })
+        }
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((key, generation)) = name.rsplit_once('.') else { continue };
+        let id = key.split_once("-r").map_or(key, |(id, _)| id);
+        if name.starts_with('.') || generation.parse::<u32>().is_err() || !recorded(id) {
+            continue;
+        }
+        match fs::remove_file(e.path()) {
+            Ok(()) => removed += 1,
+            Err(e2) if e2.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ClaimError::Io {
+                    op: "remove",
+                    path: e.path(),
+                    source,
+                })
+            }
+        }
     }
+    // Fails, as it should, while anything is left in it.
+    let _ = fs::remove_dir(&dir);
+    Ok(removed)
 }
 
 impl Inner {
