@@ -384,6 +384,27 @@ fn halving_and_sampled_searches_are_planned_with_their_rungs() {
     let a = plan("sweeps/cifar-sobol.toml");
     assert_eq!(a, plan("sweeps/cifar-sobol.toml"));
     assert_eq!(a.lines().count(), 17, "a header and 16 sampled jobs:\n{a}");
+    // TPE's trials are proposed as results arrive: plan says how, costs one random batch through the rungs, and
+    // times the batches one after the other (it planned nothing and a negative load before).
+    let o = sweep()
+        .current_dir(common::project_root())
+        .args(["plan", "sweeps/seed-table3-tpe.toml"])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&o.get_output().stdout).to_string();
+    for want in [
+        "TPE proposes 108 trials, 27 at a time (4 batches)",
+        "the first 27 at random",
+        "rungs of 0.44, 1.32, 3.96, 12 epochs",
+        "Every trial: optimizer = \"nesterov\", momentum = 0.9, flip = 0.5",
+        "27 random trials (one batch) over 4 axes",
+        "      1     1       27       0.44         11.88",
+        "      1     4        1         12          8.04",
+        "for the 4 batches if each costs what this random one does",
+    ] {
+        assert!(text.contains(want), "{want:?} not in\n{text}");
+    }
+    assert!(!text.contains("-0 %") && !text.contains("inf times"), "{text}");
 }
 
 /// A halving sweep whose rungs end mid-epoch (0.5 and 1.5 epochs, then 5): toy data, two fused sizes and one alone.
