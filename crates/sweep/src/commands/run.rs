@@ -177,13 +177,25 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         });
     }
     let usr1 = cluster::watch_usr1(&stop);
-    tracing::info!(
-        "sweep {}: {} jobs ({} done), {workers} workers, results in {}",
-        grid.name,
-        jobs.len(),
-        done.len(),
-        out.display()
-    );
+    if grid.search.method == sweep::search::Method::Tpe {
+        // Its trials are proposed as results arrive.
+        tracing::info!(
+            "sweep {}: TPE, {} trials, {} at a time ({} recorded), {workers} workers, results in {}",
+            grid.name,
+            grid.search.samples.unwrap_or(0),
+            grid.search.batch,
+            done.len(),
+            out.display()
+        );
+    } else {
+        tracing::info!(
+            "sweep {}: {} jobs ({} done), {workers} workers, results in {}",
+            grid.name,
+            jobs.len(),
+            done.len(),
+            out.display()
+        );
+    }
     let started = std::time::Instant::now();
     let multi_fidelity = grid.search.method.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
