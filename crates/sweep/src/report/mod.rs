@@ -11,7 +11,8 @@
 //! and `scale.rs` the axis arithmetic. This file only decides which figures and notes the page gets.
 
 mod charts;
-mod load;
+pub mod importance;
+pub(crate) mod load;
 mod page;
 mod scale;
 mod style;
@@ -228,7 +229,7 @@ fn rung_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError
         "Validation accuracy after each epoch of every job. Green lines mark the ends of the rungs (epochs {}), where the best 1/{} of a rung's jobs go on; \
          pruned jobs (grey, a dot where they stopped) are drawn faintly, jobs that finished their last rung in blue, the best job in orange.{unfinished}",
         epochs.join(", "),
-        rungs.schedule.eta
+        rungs.schedule().eta
     );
     show(
         page,

@@ -81,7 +81,7 @@ impl Page {
         }
         self.figures_html(&mut h);
         if let Some(rungs) = &s.rungs {
-            rung_table(&mut h, &rungs.table(&s.rows), rungs.schedule.brackets.len() > 1);
+            rung_table(&mut h, &rungs.table(&s.rows), rungs.schedule().brackets.len() > 1);
         }
         let _ = writeln!(h, "<h2>Top {TOP_K} jobs</h2>");
         h.push_str(&jobs_table(s.rows.iter().take(TOP_K), &s.rows, true));
