@@ -1,0 +1,1 @@
+placeholder assets/echarts.min.js assets/app.js assets/style.css

@@ -1,0 +1,422 @@
+//! The routes: the page and its assets, and the JSON API (documented in the README):
+//!
+//! * `GET /api/sweeps`: every sweep served, a summary each (name, state, trial counts by status, best, times);
+//! * `GET /api/sweeps/{name}`: its axes, objective, schedule, best trial, importance and rung table;
+//! * `GET /api/sweeps/{name}/trials?after=N`: the trials whose record changed after cursor N, and the new cursor;
+//! * `GET /api/sweeps/{name}/curves?after=N`: the same for each trial's objective per epoch (downsampled);
+//! * `GET /api/sweeps/{name}/trials/{id}`: one trial: configuration, history per epoch, loss, rung records, log;
+//! * `GET /api/sweeps/{name}/export.csv` and `export.json`: the trial table.
+//!
+//! Requests name sweeps and trials only by key and id, looked up among what the server found: no part of a URL is
+//! ever joined to a path. Every error is JSON, `{"error": "..."}`, with a 4xx status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::assets::{asset, etag};
+use super::discover::valid_name;
+use super::live::{downsample, read_epochs};
+use super::trial::{export_cells, export_header, Trial};
+use super::view::{value_json, View};
+use super::Shared;
+use crate::config::params::full;
+use crate::results::format::{history_paths, read_history, LossRecord};
+
+/// At most this many points of a trial's per-iteration loss are returned.
+pub const LOSS_POINTS: usize = 2000;
+
+/// A JSON error response.
+pub fn error(status: StatusCode, message: String) -> Response {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+type Reply = Result<Response, Response>;
+
+fn json<T: Serialize + ?Sized>(v: &T) -> Response {
+    match serde_json::to_vec(v) {
+        Ok(body) => {
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write the answer: {e}")),
+    }
+}
+
+/// The router of the whole server.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/index.html", get(index))
+        .route("/assets/{name}", get(asset_file))
+        .route("/api/sweeps", get(sweeps))
+        .route("/api/sweeps/{key}", get(sweep))
+        .route("/api/sweeps/{key}/trials", get(trials))
+        .route("/api/sweeps/{key}/curves", get(curves))
+        .route("/api/sweeps/{key}/export.csv", get(export_csv))
+        .route("/api/sweeps/{key}/export.json", get(export_json))
+        .route("/api/sweeps/{key}/trials/{id}", get(trial))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+async fn not_found(req: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such page or endpoint: {} (the API is under /api/sweeps; see the README)",
+            req.uri().path()
+        ),
+    )
+}
+
+async fn index(headers: axum::http::HeaderMap) -> Response {
+    serve_asset("index.html", &headers)
+}
+
+async fn asset_file(path: Result<Path<String>, PathRejection>, headers: axum::http::HeaderMap) -> Response {
+    match path {
+        Ok(Path(name)) => serve_asset(&name, &headers),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.body_text()),
+    }
+}
+
+fn serve_asset(name: &str, headers: &axum::http::HeaderMap) -> Response {
+    let Some(a) = asset(name) else {
+        return error(StatusCode::NOT_FOUND, format!("no asset {name:?}"));
+    };
+    let tag = etag(a);
+    let mut r = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str()) {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(Body::from(a.bytes))
+    };
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    r
+}
+
+/// The sweep a request names.
+fn view_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, Response> {
+    let key = key.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if !valid_name(key) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("{key:?} is not a sweep name: names are letters, digits, '.', '_' and '-' (see GET /api/sweeps)"),
+        ));
+    }
+    shared.catalog().get(key).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("no sweep {key:?} is served here (GET /api/sweeps lists them)"),
+        )
+    })
+}
+
+/// The `after` cursor of a query (0 when absent).
+fn after(query: &Option<String>) -> Result<u64, Response> {
+    let Some(q) = query else { return Ok(0) };
+    match form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "after") {
+        None => Ok(0),
+        Some((_, v)) => v.parse::<u64>().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("after={v:?}: the cursor is a whole number >= 0, as returned in \"cursor\" (0 for everything)"),
+            )
+        }),
+    }
+}
+
+async fn sweeps(State(s): State<Arc<Shared>>) -> Response {
+    let cat = s.catalog();
+    let list: Vec<&super::view::Summary> = cat.sweeps.iter().map(|v| v.summary()).collect();
+    json(&list)
+}
+
+async fn sweep(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
+    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    Ok(json(&v.detail))
+}
+
+/// Whether a client at cursor `after` must start over, and whether entry `changed` is news to it.
+fn fresh(v: &View, after: u64) -> (bool, impl Fn(u64) -> bool) {
+    let reset = after == 0 || after < v.reset_at || after > v.cursor;
+    (reset, move |changed: u64| reset || changed > after)
+}
+
+#[derive(Serialize)]
+struct TrialsOut<'a> {
+    cursor: u64,
+    /// The answer holds every trial: forget what you had.
+    reset: bool,
+    total: usize,
+    trials: Vec<&'a Trial>,
+}
+
+async fn trials(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
+    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let after = after(&q)?;
+    let (reset, news) = fresh(&v, after);
+    let out = TrialsOut {
+        cursor: v.cursor,
+        reset,
+        total: v.trials.len(),
+        trials: v.trials.iter().filter(|(c, _)| news(*c)).map(|(_, t)| t.as_ref()).collect(),
+    };
+    Ok(json(&out))
+}
+
+#[derive(Serialize)]
+struct CurveOut<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    curve: &'a super::view::Curve,
+}
+
+#[derive(Serialize)]
+struct CurvesOut<'a> {
+    cursor: u64,
+    reset: bool,
+    curves: Vec<CurveOut<'a>>,
+}
+
+async fn curves(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
+    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let after = after(&q)?;
+    let (reset, news) = fresh(&v, after);
+    let out = CurvesOut {
+        cursor: v.cursor,
+        reset,
+        curves: v
+            .curves
+            .iter()
+            .filter(|(_, c, _)| news(*c))
+            .map(|(id, _, c)| CurveOut { id, curve: c })
+            .collect(),
+    };
+    Ok(json(&out))
+}
+
+/// The columns of the export: every axis, every metric.
+fn export_columns(v: &View) -> (Vec<String>, Vec<String>) {
+    let axes = v.detail.axes.iter().map(|a| a.name.to_string()).collect();
+    (axes, v.detail.metrics.clone())
+}
+
+fn attachment(mut r: Response, name: &str) -> Response {
+    if let Ok(h) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, h);
+    }
+    r
+}
+
+async fn export_csv(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
+    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let (axes, metrics) = export_columns(&v);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut write = || -> Result<(), csv::Error> {
+        w.write_record(export_header(&axes, &metrics))?;
+        for (_, t) in &v.trials {
+            w.write_record(export_cells(t, &axes, &metrics))?;
+        }
+        w.flush()?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write the CSV: {e}")));
+    }
+    let body = w.into_inner().unwrap_or_default();
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(attachment(r, &format!("{}-trials.csv", v.summary().key)))
+}
+
+async fn export_json(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
+    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let list: Vec<&Trial> = v.trials.iter().map(|(_, t)| t.as_ref()).collect();
+    Ok(attachment(json(&list), &format!("{}-trials.json", v.summary().key)))
+}
+
+/// One evaluated epoch of a trial's history.
+#[derive(Serialize)]
+struct EpochOut {
+    epoch: f64,
+    /// Unix seconds, when the progress log says.
+    t: Option<f64>,
+    metrics: BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Serialize)]
+struct LogLine {
+    t: Option<f64>,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct TrialOut<'a> {
+    trial: &'a Trial,
+    config: BTreeMap<&'static str, Json>,
+    /// Every evaluated point: the history file's epochs, then the progress log's points beyond them.
+    history: Vec<EpochOut>,
+    /// (iteration, loss), downsampled.
+    loss: Vec<[f64; 2]>,
+    /// The trial's record at the end of each finished rung but its last (halving and Hyperband).
+    rung_records: Vec<Trial>,
+    log: Vec<LogLine>,
+}
+
+async fn trial(State(s): State<Arc<Shared>>, path: Result<Path<(String, String)>, PathRejection>) -> Reply {
+    let (key, id) = match &path {
+        Ok(Path((k, i))) => (Ok(k.as_str()), i.clone()),
+        Err(e) => (Err(e), String::new()),
+    };
+    let v = view_of(&s, key)?;
+    if !valid_name(&id) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a trial id: ids are letters, digits, '_' and '-'"),
+        ));
+    }
+    let Some(&k) = v.index.get(&id) else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            format!("sweep {:?} has no trial {id:?}", v.summary().key),
+        ));
+    };
+    // The history files are read off the async threads.
+    let body = tokio::task::spawn_blocking(move || trial_json(&v, k))
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the trial failed: {e}")))?;
+    Ok(body)
+}
+
+fn trial_json(v: &View, k: usize) -> Response {
+    let t = v.trials[k].1.as_ref();
+    let dir = &v.found.dir;
+    let config = v
+        .config(&t.id)
+        .map(|c| full(&c).map(|p| (p.name, value_json(p.get(&c)))).collect())
+        .unwrap_or_default();
+    let mut history: Vec<EpochOut> = read_epochs(dir, &t.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let f = |x: f64| x.is_finite().then_some(x);
+            let metrics = [("val_acc", e.val_acc), ("train_acc", e.train_acc), ("loss", e.loss), ("lr", e.lr)]
+                .into_iter()
+                .map(|(k, x)| (k.to_string(), f(x)))
+                .collect();
+            EpochOut {
+                epoch: e.epoch as f64,
+                t: None,
+                metrics,
+            }
+        })
+        .collect();
+    let progress = v.progress.get(&t.id);
+    if let Some(p) = progress {
+        let last = history.last().map_or(0.0, |e| e.epoch);
+        history.extend(p.points.iter().filter(|(_, e, _)| *e > last).map(|(time, e, m)| EpochOut {
+            epoch: *e,
+            t: Some(*time),
+            metrics: m.iter().map(|(k, x)| (k.clone(), x.is_finite().then_some(*x))).collect(),
+        }));
+    }
+    let (_, loss_path) = history_paths(dir, &t.id);
+    let loss: Vec<(f64, f64)> = if super::discover::confined(dir, &loss_path) {
+        read_history::<LossRecord>(&loss_path)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.loss.is_finite())
+            .map(|l| (l.iteration as f64, f64::from(l.loss)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let rung_records: Vec<Trial> = v
+        .sweep
+        .as_ref()
+        .and_then(|s| s.rungs.as_ref())
+        .map(|r| {
+            let mut recs: Vec<Trial> = r
+                .records
+                .iter()
+                .filter(|x| x.id == t.id)
+                .map(|x| {
+                    super::trial::trial(&t.id, t.number, &x.config, &[], None, Some(x), &Default::default())
+                })
+                .collect();
+            recs.sort_by_key(|x| x.rung);
+            recs
+        })
+        .unwrap_or_default();
+    let mut log = Vec::new();
+    if let Some(p) = progress {
+        for (time, rung, from, to) in &p.starts {
+            let rung = rung.map_or(String::new(), |r| format!(" (rung {})", r + 1));
+            log.push(LogLine {
+                t: Some(*time),
+                text: format!("started: epochs {from} to {to}{rung}"),
+            });
+        }
+    }
+    for r in &rung_records {
+        log.push(LogLine {
+            t: None,
+            text: format!(
+                "rung {} recorded after {} epochs: {}",
+                r.rung.map_or(1, |x| x + 1),
+                r.epochs_run,
+                r.objective.map_or("no accuracy".into(), |o| format!("validation accuracy {:.2} %", 100.0 * o))
+            ),
+        });
+    }
+    if t.status.is_final() {
+        log.push(LogLine {
+            t: t.ended,
+            text: format!(
+                "{} after {} epochs{}{}",
+                t.status.as_str(),
+                t.epochs_run,
+                t.objective.map_or(String::new(), |o| format!(", best validation accuracy {:.2} %", 100.0 * o)),
+                t.seconds.map_or(String::new(), |s| format!(", {s:.1} s of training"))
+            ),
+        });
+    }
+    let out = TrialOut {
+        trial: t,
+        config,
+        history,
+        loss: downsample(&loss, &[], LOSS_POINTS),
+        rung_records,
+        log,
+    };
+    json(&out)
+}
