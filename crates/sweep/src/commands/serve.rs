@@ -39,13 +39,22 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     };
     let dirs: Vec<String> = args.dirs.iter().map(|d| d.display().to_string()).collect();
     serve(opts, |addr| {
-        let host = if addr.ip().is_unspecified() { "HOST".to_string() } else { addr.ip().to_string() };
+        let host = if addr.ip().is_unspecified() {
+            "HOST".to_string()
+        } else {
+            addr.ip().to_string()
+        };
         let host = if addr.is_ipv6() { format!("[{host}]") } else { host };
         let query = token.as_ref().map_or(String::new(), |t| format!("?token={t}"));
-        // The first line is the address (tests and scripts read it); then what is served.
-        println!("sweep serve: http://{host}:{}/{query}", addr.port());
-        println!("serving the sweeps under {} (read-only; Ctrl-C stops)", dirs.join(", "));
-        let _ = std::io::stdout().flush();
+        // The first line is the address (tests and scripts read it); then what is served. Nothing is printed later.
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
+            out,
+            "sweep serve: http://{host}:{}/{query}\nserving the sweeps under {} (read-only; Ctrl-C stops)\n",
+            addr.port(),
+            dirs.join(", ")
+        );
+        let _ = out.flush();
     })?;
     Ok(ExitCode::SUCCESS)
 }

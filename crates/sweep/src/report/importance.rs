@@ -211,7 +211,10 @@ mod tests {
         let f = fanova_fractions(&x, &y, 0).unwrap();
         assert_eq!(f[0], (0.0, 0.0), "a constant axis explains nothing");
         assert!(f[1].0 > 0.9, "{f:?}");
-        assert!(fanova_fractions(&x, &[2.0; 10], 0).is_none(), "a constant objective has no importance");
+        assert!(
+            fanova_fractions(&x, &[2.0; 10], 0).is_none(),
+            "a constant objective has no importance"
+        );
         assert!(fanova_fractions(&[vec![1.0; 10]], &y, 0).is_none(), "no axis varies");
     }
 }

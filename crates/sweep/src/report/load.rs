@@ -124,8 +124,12 @@ impl Rungs {
         let mut out = Vec::new();
         let schedule = self.schedule();
         for (b, bracket) in schedule.brackets.iter().enumerate() {
-            let members: std::collections::HashSet<&str> =
-                bracket.jobs.iter().filter_map(|&j| self.plan.jobs.get(j)).map(|j| j.id.as_str()).collect();
+            let members: std::collections::HashSet<&str> = bracket
+                .jobs
+                .iter()
+                .filter_map(|&j| self.plan.jobs.get(j))
+                .map(|j| j.id.as_str())
+                .collect();
             let planned = bracket.planned_counts(schedule.eta);
             for (r, &epochs) in bracket.rungs.iter().enumerate() {
                 let at = |row: &&Row| row.rung == Some(r) && members.contains(row.id.as_str());

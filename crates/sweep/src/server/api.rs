@@ -137,6 +137,18 @@ fn view_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<Vie
     })
 }
 
+/// The sweep a request for its data names: one whose files point out of its directory is refused.
+fn data_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, Response> {
+    let v = view_of(shared, key)?;
+    if v.refused {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            v.summary().error.clone().unwrap_or_else(|| "this sweep is not served".into()),
+        ));
+    }
+    Ok(v)
+}
+
 /// The `after` cursor of a query (0 when absent).
 fn after(query: &Option<String>) -> Result<u64, Response> {
     let Some(q) = query else { return Ok(0) };
@@ -178,7 +190,7 @@ struct TrialsOut<'a> {
 }
 
 async fn trials(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
-    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
     let after = after(&q)?;
     let (reset, news) = fresh(&v, after);
     let out = TrialsOut {
@@ -205,7 +217,7 @@ struct CurvesOut<'a> {
 }
 
 async fn curves(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
-    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
     let after = after(&q)?;
     let (reset, news) = fresh(&v, after);
     let out = CurvesOut {
@@ -235,7 +247,7 @@ fn attachment(mut r: Response, name: &str) -> Response {
 }
 
 async fn export_csv(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
-    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
     let (axes, metrics) = export_columns(&v);
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut write = || -> Result<(), csv::Error> {
@@ -251,13 +263,14 @@ async fn export_csv(State(s): State<Arc<Shared>>, key: Result<Path<String>, Path
     }
     let body = w.into_inner().unwrap_or_default();
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(attachment(r, &format!("{}-trials.csv", v.summary().key)))
 }
 
 async fn export_json(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
-    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
     let list: Vec<&Trial> = v.trials.iter().map(|(_, t)| t.as_ref()).collect();
     Ok(attachment(json(&list), &format!("{}-trials.json", v.summary().key)))
 }
@@ -295,7 +308,7 @@ async fn trial(State(s): State<Arc<Shared>>, path: Result<Path<(String, String)>
         Ok(Path((k, i))) => (Ok(k.as_str()), i.clone()),
         Err(e) => (Err(e), String::new()),
     };
-    let v = view_of(&s, key)?;
+    let v = data_of(&s, key)?;
     if !valid_name(&id) {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -369,9 +382,7 @@ fn trial_json(v: &View, k: usize) -> Response {
                 .records
                 .iter()
                 .filter(|x| x.id == t.id)
-                .map(|x| {
-                    super::trial::trial(&t.id, t.number, &x.config, &[], None, Some(x), &Default::default())
-                })
+                .map(|x| super::trial::trial(&t.id, t.number, &x.config, &[], None, Some(x), &Default::default()))
                 .collect();
             recs.sort_by_key(|x| x.rung);
             recs
@@ -394,7 +405,8 @@ fn trial_json(v: &View, k: usize) -> Response {
                 "rung {} recorded after {} epochs: {}",
                 r.rung.map_or(1, |x| x + 1),
                 r.epochs_run,
-                r.objective.map_or("no accuracy".into(), |o| format!("validation accuracy {:.2} %", 100.0 * o))
+                r.objective
+                    .map_or("no accuracy".into(), |o| format!("validation accuracy {:.2} %", 100.0 * o))
             ),
         });
     }
@@ -405,7 +417,8 @@ fn trial_json(v: &View, k: usize) -> Response {
                 "{} after {} epochs{}{}",
                 t.status.as_str(),
                 t.epochs_run,
-                t.objective.map_or(String::new(), |o| format!(", best validation accuracy {:.2} %", 100.0 * o)),
+                t.objective
+                    .map_or(String::new(), |o| format!(", best validation accuracy {:.2} %", 100.0 * o)),
                 t.seconds.map_or(String::new(), |s| format!(", {s:.1} s of training"))
             ),
         });

@@ -57,7 +57,9 @@ mod tests {
             assert!(page.contains(src), "index.html loads {src}");
         }
         assert!(!page.contains("://"), "index.html loads nothing from elsewhere");
-        assert!(std::str::from_utf8(asset("LICENSE-echarts").unwrap().bytes).unwrap().contains("Apache License"));
+        assert!(std::str::from_utf8(asset("LICENSE-echarts").unwrap().bytes)
+            .unwrap()
+            .contains("Apache License"));
         assert_ne!(etag(&ASSETS[0]), etag(&ASSETS[1]));
     }
 }

@@ -38,7 +38,10 @@ enum Presented {
 
 fn presented(req: &Request, cookie: &str) -> Option<Presented> {
     if let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        return Some(Presented::Header(v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string()));
+        let t = v.strip_prefix("Bearer ").unwrap_or(v).trim();
+        if !t.is_empty() {
+            return Some(Presented::Header(t.to_string()));
+        }
     }
     if let Some(q) = req.uri().query() {
         if let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token") {
@@ -63,7 +66,8 @@ pub fn loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host })
+        host.rsplit_once(':')
+            .map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host })
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     name == "localhost" || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
@@ -146,7 +150,14 @@ mod tests {
         for h in ["localhost", "localhost:8080", "127.0.0.1:1", "127.5.0.1", "[::1]:80", "LOCALHOST."] {
             assert!(loopback_host(h), "{h}");
         }
-        for h in ["", "evil.example:8080", "127.0.0.1.evil.example", "10.0.0.1", "[::2]", "localhost.evil"] {
+        for h in [
+            "",
+            "evil.example:8080",
+            "127.0.0.1.evil.example",
+            "10.0.0.1",
+            "[::2]",
+            "localhost.evil",
+        ] {
             assert!(!loopback_host(h), "{h}");
         }
     }

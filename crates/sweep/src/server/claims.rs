@@ -78,9 +78,7 @@ impl ClaimsView {
             if self.files.get(&name).is_some_and(|(s, _)| *s == stamp) {
                 continue;
             }
-            let record = fs::read(e.path())
-                .ok()
-                .and_then(|b| serde_json::from_slice::<ClaimRecord>(&b).ok());
+            let record = fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<ClaimRecord>(&b).ok());
             self.files.insert(name, (stamp, record));
         }
         self.files.retain(|name, _| seen.contains(name));

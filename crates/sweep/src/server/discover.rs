@@ -6,9 +6,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::results::format::{
-    CANDIDATES_DIR, HISTORY_DIR, MANIFEST, PROGRESS_DIR, RESULTS_CSV, RUNGS_DIR, STATE_DIR, WRITERS_DIR,
-};
+use crate::results::format::{CANDIDATES_DIR, HISTORY_DIR, MANIFEST, PROGRESS_DIR, RESULTS_CSV, RUNGS_DIR, STATE_DIR, WRITERS_DIR};
 
 /// How deep below a root the search for results directories goes.
 pub const MAX_DEPTH: usize = 4;
@@ -31,7 +29,18 @@ fn is_sweep(dir: &Path) -> bool {
 
 /// Folders a sweep writes inside its directory: never results directories themselves.
 fn is_sweep_part(name: &str) -> bool {
-    [HISTORY_DIR, WRITERS_DIR, RUNGS_DIR, PROGRESS_DIR, STATE_DIR, CANDIDATES_DIR, "claims", "report", "slurm"].contains(&name)
+    [
+        HISTORY_DIR,
+        WRITERS_DIR,
+        RUNGS_DIR,
+        PROGRESS_DIR,
+        STATE_DIR,
+        CANDIDATES_DIR,
+        "claims",
+        "report",
+        "slurm",
+    ]
+    .contains(&name)
 }
 
 /// The results directories under `roots` (canonical paths), each once, in path order.
@@ -47,7 +56,9 @@ pub fn find(roots: &[PathBuf]) -> Vec<Found> {
                 continue;
             }
             if is_sweep(&dir) {
-                let rel = dir.strip_prefix(root).map_or_else(|_| dir.display().to_string(), |p| p.display().to_string());
+                let rel = dir
+                    .strip_prefix(root)
+                    .map_or_else(|_| dir.display().to_string(), |p| p.display().to_string());
                 found.push(Found {
                     dir,
                     rel: if rel.is_empty() { ".".into() } else { rel },
@@ -142,10 +153,7 @@ pub fn url_name(name: &str) -> String {
 
 /// Whether `s` can be a sweep key or a job id: what [`url_name`] and job ids are made of, 1 to 128 characters.
 pub fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        && !s.starts_with('.')
+    !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) && !s.starts_with('.')
 }
 
 #[cfg(test)]
@@ -168,7 +176,11 @@ mod tests {
         std::os::unix::fs::symlink(root.join("a"), root.join("again")).unwrap();
         let roots = vec![root.canonicalize().unwrap()];
         let found: Vec<String> = find(&roots).into_iter().map(|f| f.rel).collect();
-        assert_eq!(found, ["a", "group/b"], "the link out is skipped and the link in is the same sweep once");
+        assert_eq!(
+            found,
+            ["a", "group/b"],
+            "the link out is skipped and the link in is the same sweep once"
+        );
         let single = find(&[root.join("a").canonicalize().unwrap()]);
         assert_eq!(single[0].rel, ".");
     }

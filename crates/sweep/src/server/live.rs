@@ -92,6 +92,8 @@ pub struct LiveSweep {
     importance: Option<(usize, Option<Importances>)>,
     importance_at: Option<Instant>,
     error: Option<String>,
+    /// The error is a file pointing out of the sweep: its data are refused, not just missing.
+    refused: bool,
     view: Arc<View>,
 }
 
@@ -119,6 +121,7 @@ impl LiveSweep {
             importance: None,
             importance_at: None,
             error: None,
+            refused: false,
             view,
         }
     }
@@ -152,6 +155,7 @@ impl LiveSweep {
 
     /// Re-reads what changed and publishes a new view; `now` is the wall clock.
     pub fn refresh(&mut self, now: SystemTime) -> Arc<View> {
+        self.refused = false;
         match self.reload(now) {
             Ok(()) => self.error = None,
             Err(e) => {
@@ -169,6 +173,7 @@ impl LiveSweep {
     fn reload(&mut self, now: SystemTime) -> Result<(), String> {
         let dir = self.found.dir.clone();
         if let Err(p) = check_sweep(&dir) {
+            self.refused = true;
             let rel = p.strip_prefix(&dir).unwrap_or(&p).display().to_string();
             return Err(format!(
                 "{rel} is a symbolic link pointing outside the sweep's directory: the sweep is not served (replace the link by the file)"
@@ -257,8 +262,10 @@ impl LiveSweep {
         let next = self.cursor + 1;
         let mut changed = false;
         let mut seen: HashSet<&str> = HashSet::new();
-        let jobs: HashMap<&str, &sweep_core::TrainConfig> =
-            plan.iter().flat_map(|p| p.jobs.iter().map(|j| (j.id.as_str(), &j.config))).collect();
+        let jobs: HashMap<&str, &sweep_core::TrainConfig> = plan
+            .iter()
+            .flat_map(|p| p.jobs.iter().map(|j| (j.id.as_str(), &j.config)))
+            .collect();
         let default_config = sweep_core::TrainConfig::default();
         for (id, number) in &order {
             seen.insert(id.as_str());
@@ -266,7 +273,11 @@ impl LiveSweep {
             let rec = rung_rec.get(id.as_str()).copied();
             let prog = self.prog.get(id).cloned();
             let claim = claims.get(id);
-            let config = row.or(rec).map(|r| &r.config).or(jobs.get(id.as_str()).copied()).unwrap_or(&default_config);
+            let config = row
+                .or(rec)
+                .map(|r| &r.config)
+                .or(jobs.get(id.as_str()).copied())
+                .unwrap_or(&default_config);
             let live = self.trial_live(id, row, rec, prog.as_ref(), claim, now_s);
             let t = trial::trial(id, *number, config, &sweep.axes, row, rec, &live);
             if self.trials.get(id).is_none_or(|(_, old)| **old != t) {
@@ -365,7 +376,11 @@ impl LiveSweep {
         let mut points: Vec<(f64, f64)> = Vec::new();
         if t.status.is_final() || t.status == Status::Waiting || t.status == Status::Running {
             if let Some(h) = read_epochs(self.dir(), &t.id) {
-                points = h.into_iter().filter(|e| e.val_acc.is_finite()).map(|e| (e.epoch as f64, e.val_acc)).collect();
+                points = h
+                    .into_iter()
+                    .filter(|e| e.val_acc.is_finite())
+                    .map(|e| (e.epoch as f64, e.val_acc))
+                    .collect();
             }
         }
         if let Some(p) = self.prog.get(&t.id) {
@@ -406,6 +421,7 @@ impl LiveSweep {
             reset_at: self.reset_at,
             importance: self.importance.as_ref().and_then(|i| i.1.clone()),
             error: self.error.clone(),
+            refused: self.refused,
             now: unix(now),
         };
         self.view = Arc::new(View::build(input));
@@ -511,7 +527,11 @@ pub fn downsample(points: &[(f64, f64)], keep: &[usize], max: usize) -> Vec<[f64
     );
     chosen.sort_unstable();
     chosen.dedup();
-    chosen.into_iter().filter(|&i| i < points.len()).map(|i| [points[i].0, points[i].1]).collect()
+    chosen
+        .into_iter()
+        .filter(|&i| i < points.len())
+        .map(|i| [points[i].0, points[i].1])
+        .collect()
 }
 
 #[cfg(test)]

@@ -175,10 +175,9 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeE
         .build()
         .map_err(ServeError::Io)?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(opts.addr).await.map_err(|source| ServeError::Bind {
-            addr: opts.addr,
-            source,
-        })?;
+        let listener = tokio::net::TcpListener::bind(opts.addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr: opts.addr, source })?;
         let addr = listener.local_addr().map_err(ServeError::Io)?;
         let shared = Arc::new(Shared::default());
         {

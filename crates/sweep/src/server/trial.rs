@@ -304,7 +304,10 @@ mod tests {
         };
         let t = trial("abc", Some(4), &r.config, &[], Some(&r), None, &live);
         assert_eq!(t.status, Status::Completed);
-        assert_eq!((t.objective, t.epochs_run, t.best_epoch, t.ended), (Some(0.5), 3.0, Some(2.0), Some(10.0)));
+        assert_eq!(
+            (t.objective, t.epochs_run, t.best_epoch, t.ended),
+            (Some(0.5), 3.0, Some(2.0), Some(10.0))
+        );
         assert_eq!(t.metrics["final_loss"], None, "a NaN metric is null");
         let json = serde_json::to_value(&t).unwrap();
         assert_eq!(json["status"], "completed");
@@ -317,11 +320,17 @@ mod tests {
         let c = TrainConfig::default();
         assert_eq!(trial("abc", None, &c, &[], None, None, &Live::default()).status, Status::Pending);
         let waiting = trial("abc", None, &c, &[], None, Some(&rec), &Live::default());
-        assert_eq!((waiting.status, waiting.rung, waiting.objective), (Status::Waiting, Some(0), Some(0.4)));
+        assert_eq!(
+            (waiting.status, waiting.rung, waiting.objective),
+            (Status::Waiting, Some(0), Some(0.4))
+        );
         let live = Live {
             running: true,
             rung: Some(1),
-            point: Some((5.0, [("val_acc".to_string(), 0.45), ("loss".to_string(), 1.2)].into_iter().collect())),
+            point: Some((
+                5.0,
+                [("val_acc".to_string(), 0.45), ("loss".to_string(), 1.2)].into_iter().collect(),
+            )),
             ..Live::default()
         };
         let running = trial("abc", None, &c, &[], None, Some(&rec), &live);

@@ -130,6 +130,8 @@ pub struct Input<'a> {
     pub reset_at: u64,
     pub importance: Option<Importances>,
     pub error: Option<String>,
+    /// The sweep points out of its directory: its data are refused.
+    pub refused: bool,
     pub now: f64,
 }
 
@@ -147,6 +149,8 @@ pub struct View {
     pub cursor: u64,
     /// A client whose cursor is older than this must start over (trials were removed).
     pub reset_at: u64,
+    /// Set when a file of the sweep points outside its directory: nothing of it is served but the error.
+    pub refused: bool,
 }
 
 impl View {
@@ -165,6 +169,7 @@ impl View {
             reset_at: 0,
             importance: None,
             error: None,
+            refused: false,
             now: 0.0,
         })
     }
@@ -206,7 +211,10 @@ impl View {
         };
         let summary = Summary {
             key: i.key.to_string(),
-            name: sweep.map_or_else(|| i.found.dir.file_name().map_or("sweep".into(), |n| n.to_string_lossy().into_owned()), |s| s.name.clone()),
+            name: sweep.map_or_else(
+                || i.found.dir.file_name().map_or("sweep".into(), |n| n.to_string_lossy().into_owned()),
+                |s| s.name.clone(),
+            ),
             dir: i.found.rel.clone(),
             state,
             error: i.error.clone(),
@@ -264,7 +272,10 @@ impl View {
             BestFull {
                 trial: (*t).clone(),
                 config,
-                test_acc: sweep.and_then(|s| s.best.as_ref()).filter(|b| best_id.as_deref() == Some(b.id.as_str())).and_then(|b| b.test_acc),
+                test_acc: sweep
+                    .and_then(|s| s.best.as_ref())
+                    .filter(|b| best_id.as_deref() == Some(b.id.as_str()))
+                    .and_then(|b| b.test_acc),
             }
         });
         let rungs = sweep.and_then(|s| s.rungs.as_ref().map(|r| r.table(&s.rows))).unwrap_or_default();
@@ -293,6 +304,7 @@ impl View {
             plan: i.plan,
             cursor: i.cursor,
             reset_at: i.reset_at,
+            refused: i.refused,
         }
     }
 
