@@ -510,6 +510,61 @@ fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_append
     );
 }
 
+/// 45 jobs whose objective is 0.1 log10(lr) + 0.002 hidden: of its variance the learning rate explains 98.0 %,
+/// the hidden size 2.0 % (0.02 and 0.000398 over the grid's values), reg none.
+const IMPORTANCE_GRID: &str = "name = \"imp\"\nseed = 1\n[data]\nsource = \"toy\"\n[train]\nepochs = 2\n\
+                               [grid]\nlearning_rate = { log = [1e-3, 10.0], num = 5 }\nhidden_size = [8, 16, 32]\nreg = [1e-4, 1e-3, 1e-2]\n";
+
+#[test]
+fn importance_has_the_known_answer_and_the_report_embeds_what_the_server_serves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("imp");
+    let mut f = Fixture::new(&dir, IMPORTANCE_GRID);
+    for i in 0..45 {
+        f.record(i, JobStatus::Completed);
+    }
+    let server = Server::start(&[tmp.path()], &[]);
+    let d = server.wait_for("/api/sweeps/imp", Duration::from_secs(30), |v| v["importance"].is_object());
+    let imp = &d["importance"];
+    assert_eq!((imp["method"].as_str(), imp["trials"].as_u64()), (Some("fANOVA"), Some(45)));
+    let share = |name: &str| {
+        imp["params"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["importance"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((share("learning_rate") - 0.980).abs() < 0.03, "{imp}");
+    assert!((share("hidden_size") - 0.020).abs() < 0.015, "{imp}");
+    assert!(share("reg") < 0.01, "{imp}");
+    assert_eq!(imp["params"][0]["name"], "learning_rate", "most important first");
+
+    // `sweep report` embeds the same answers in its dashboard.html.
+    let rep = common::sweep()
+        .arg("report")
+        .arg(&dir)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    let page = std::fs::read_to_string(dir.join("report/dashboard.html")).unwrap();
+    let tag = "<script id=\"sweep-data\" type=\"application/json\">";
+    let start = page.find(tag).unwrap() + tag.len();
+    let data: Value = serde_json::from_str(&page[start..start + page[start..].find("</script>").unwrap()]).unwrap();
+    assert_eq!(data["/api/sweeps/imp"]["importance"], d["importance"]);
+    assert_eq!(data["/api/sweeps/imp"]["axes"], d["axes"]);
+    assert_eq!(
+        data["/api/sweeps/imp/trials"]["trials"],
+        server.json("/api/sweeps/imp/trials")["trials"]
+    );
+    assert_eq!(
+        data["/api/sweeps/imp/curves"]["curves"],
+        server.json("/api/sweeps/imp/curves")["curves"]
+    );
+    assert!(
+        dir.join("report/importance.png").is_file(),
+        "the static report draws the importance too"
+    );
+}
+
 #[test]
 fn bad_requests_get_a_4xx_with_a_json_error() {
     let tmp = tempfile::tempdir().unwrap();
@@ -795,4 +850,314 @@ fn no_request_changes_a_file_and_no_input_makes_the_server_panic() {
         assert!(after.get(p) == Some(b), "{} changed", p.display());
     }
     assert!(out.join("results.csv").is_file());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The dashboard in headless Chromium, driven over WebDriver (Debian's chromium and chromium-driver)
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Whether Chromium and ChromeDriver are there; without them the browser tests skip with a message, except where
+/// `SWEEP_REQUIRE_BROWSER` is set (`.ci/run` sets it after installing both), where they fail.
+fn browser_available() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("SWEEP_REQUIRE_BROWSER").is_none(),
+        "{CHROMIUM} and {CHROMEDRIVER} are required here (apt-get install chromium chromium-driver)"
+    );
+    eprintln!("skipped: chromium or chromedriver not installed (apt-get install chromium chromium-driver)");
+    false
+}
+
+/// A headless Chromium under ChromeDriver, ended when dropped.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(start.elapsed() < Duration::from_secs(30), "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,2400", format!("--user-data-dir={}", profile.path().display())]},
+            "goog:loggingPrefs": {"browser": "ALL"}}}});
+        let mut b = Browser {
+            driver,
+            base,
+            session: String::new(),
+            _profile: profile,
+        };
+        let v = b.cmd("POST", "/session", caps);
+        b.session = v["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
+        b
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = if path == "/session" {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let req = ureq::request(method, &url).timeout(Duration::from_secs(120));
+        let resp = if method == "GET" {
+            req.call()
+        } else {
+            req.set("Content-Type", "application/json").send_string(&body.to_string())
+        };
+        let text = match resp {
+            Ok(r) => r.into_string().unwrap(),
+            Err(ureq::Error::Status(code, r)) => panic!("WebDriver {method} {path}: {code} {}", r.into_string().unwrap_or_default()),
+            Err(e) => panic!("WebDriver {method} {path}: {e}"),
+        };
+        serde_json::from_str::<Value>(&text).unwrap()["value"].clone()
+    }
+
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", json!({ "url": url }));
+    }
+
+    /// Runs `script` (a function body) in the page and returns its value.
+    fn eval(&self, script: &str) -> Value {
+        self.cmd("POST", "/execute/sync", json!({ "script": script, "args": [] }))
+    }
+
+    /// Evaluates `script` until it returns something truthy.
+    fn wait(&self, script: &str, limit: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.eval(script);
+            if !(v.is_null() || v == json!(false) || v == json!(0)) {
+                return v;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "waited {limit:?} for `{script}`; the page says {}",
+                self.eval("return window.sweepDashboard")
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The browser's console and network errors since the last call.
+    fn errors(&self) -> Vec<String> {
+        let logs = self.cmd("POST", "/se/log", json!({ "type": "browser" }));
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["level"] == "SEVERE")
+            .map(|l| l["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// With SERVE_TEST_KEEP=DIR set, a screenshot to DIR/<name>.png for a person to look at.
+    fn keep(&self, name: &str) {
+        let Ok(dir) = std::env::var("SERVE_TEST_KEEP") else { return };
+        let png = self.cmd("GET", "/screenshot", Value::Null);
+        let bytes = base64_decode(png.as_str().unwrap());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|c| !b"=\n\r".contains(c)).collect();
+    bytes
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c.iter().fold(0u32, |n, &b| (n << 6) | u32::from(val(b))) << (6 * (4 - c.len()));
+            let out = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            out[..c.len().saturating_sub(1)].to_vec()
+        })
+        .collect()
+}
+
+/// How many pixels each chart of the page has drawn (every canvas layer of each `#chart-*`, sampled).
+const INK: &str = "const out = {}; for (const node of document.querySelectorAll('[id^=chart-]')) { let ink = 0; \
+    for (const c of node.querySelectorAll('canvas')) { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+    for (let i = 3; i < d.length; i += 4 * 5) if (d[i] > 0) ink++; } out[node.id.slice(6)] = ink; } return out;";
+
+/// A CIFAR-10 subset grid slow enough (one worker, 256 hidden units) for the page to see its trials arrive.
+const CIFAR_GRID: &str = "name = \"cifar-sub\"\nseed = 0\n[data]\ntrain_size = 8000\nval_size = 1000\ntest_size = 500\n\
+                          [train]\nepochs = 3\nbatch_size = 100\nhidden_size = 256\n\
+                          [grid]\nlearning_rate = [0.05, 0.1, 0.3]\nreg = { log = [1e-4, 1e-2], num = 3 }\n";
+
+#[test]
+fn the_dashboard_of_a_cifar_sweep_shows_its_trials_as_they_finish_and_draws_every_view() {
+    if !browser_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    std::fs::create_dir_all(&root).unwrap();
+    common::write(tmp.path(), "cifar.toml", CIFAR_GRID);
+    let server = Server::start(&[&root], &[]);
+    let b = Browser::start();
+    // The list first: the sweep appears there once it starts.
+    b.goto(&server.url("/?poll=400#/"));
+    b.eval("window.__noReload = 42; return true");
+    let log = tmp.path().join("run.log");
+    let mut run = Command::new(assert_cmd::cargo::cargo_bin("sweep"))
+        .current_dir(tmp.path())
+        .args(["run", "cifar.toml", "--out", "results/cifar-sub", "--workers", "1", "--data"])
+        .arg(common::shared_cifar())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while server.json("/api/sweeps").as_array().unwrap().is_empty() {
+        if let Some(status) = run.try_wait().unwrap() {
+            panic!(
+                "sweep run ended ({status}) before the server saw it:\n{}",
+                std::fs::read_to_string(&log).unwrap()
+            );
+        }
+        assert!(start.elapsed() < Duration::from_secs(180), "the sweep never appeared");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    b.wait("return window.sweepDashboard.views.list === 1", Duration::from_secs(30));
+    // Into the sweep without a reload.
+    b.eval("location.hash = '#/s/cifar-sub'; return true");
+    b.wait(
+        "return window.sweepDashboard.page === 'sweep' && window.sweepDashboard.ready",
+        Duration::from_secs(60),
+    );
+    // Zoom the history and brush the learning-rate axis: both must survive the updates.
+    b.eval(
+        "echarts.getInstanceByDom(document.getElementById('chart-history')).dispatchAction({type: 'dataZoom', start: 10, end: 90}); \
+         echarts.getInstanceByDom(document.getElementById('chart-parallel')).dispatchAction({type: 'axisAreaSelect', parallelAxisIndex: 0, intervals: [[0.04, 0.12]]}); \
+         return true",
+    );
+    let first = b
+        .eval("return window.sweepDashboard.seen[window.sweepDashboard.seen.length - 1]")
+        .as_u64()
+        .unwrap();
+    b.wait(
+        &format!("const s = window.sweepDashboard.seen; return s[s.length - 1] > {first} && s[s.length - 1] < 9"),
+        Duration::from_secs(240),
+    );
+    assert_eq!(b.eval("return window.__noReload"), 42, "the page was reloaded");
+    let zoom = b.eval("return echarts.getInstanceByDom(document.getElementById('chart-history')).getOption().dataZoom[0].start");
+    assert_eq!(zoom, 10, "the zoom was reset by an update");
+    let status = run.wait().unwrap();
+    assert!(status.success(), "sweep run failed:\n{}", std::fs::read_to_string(&log).unwrap());
+    b.wait(
+        "const d = window.sweepDashboard; return d.state === 'finished' && d.seen[d.seen.length - 1] === 9",
+        Duration::from_secs(60),
+    );
+    let seen = b.eval("return window.sweepDashboard.seen");
+    let seen: Vec<u64> = seen.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(
+        seen.len() >= 3 && seen.windows(2).all(|w| w[0] < w[1]),
+        "recorded trials seen by the page: {seen:?}"
+    );
+    assert_eq!(b.eval("return window.__noReload"), 42, "the page was reloaded");
+
+    // Every view drawn, with the data the API gives.
+    let trials = server.json("/api/sweeps/cifar-sub/trials");
+    let trials = trials["trials"].as_array().unwrap();
+    let with_acc = trials.iter().filter(|t| t["objective"].is_number()).count();
+    let brushed = trials
+        .iter()
+        .filter(|t| t["objective"].is_number() && t["values"]["learning_rate"].as_f64().unwrap() < 0.12)
+        .count();
+    assert!(with_acc >= 8, "{trials:?}");
+    let curves = server.json("/api/sweeps/cifar-sub/curves")["curves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["points"].as_array().unwrap().is_empty())
+        .count();
+    let views = b.eval("return window.sweepDashboard.views");
+    assert_eq!(views["parallel"], with_acc, "{views}");
+    assert_eq!(views["history"], with_acc, "{views}");
+    assert_eq!(views["slices"], with_acc, "{views}");
+    assert_eq!(views["intermediate"], curves, "{views}");
+    assert_eq!(views["table"], brushed, "the table shows the brushed trials: {views}");
+    assert_eq!(views["importance"], 2, "{views}");
+    assert_eq!(b.eval("return window.sweepDashboard.selected"), brushed);
+    let ink = b.eval(INK);
+    for chart in ["history", "importance", "parallel", "intermediate", "slices"] {
+        assert!(ink[chart].as_u64().unwrap() > 2000, "{chart} drew almost nothing: {ink}");
+    }
+    b.keep("cifar-sweep");
+    // The brush cleared, every trial is back.
+    b.eval("for (const b of document.querySelectorAll('button')) if (b.textContent === 'clear the brush') b.click(); return true");
+    b.wait(
+        "return window.sweepDashboard.selected === null && window.sweepDashboard.views.table === 9",
+        Duration::from_secs(10),
+    );
+    // Sorting and filtering the table.
+    b.eval("document.querySelector('#view-table .head [data-col=objective]').click(); return true");
+    let top = b.eval("return document.querySelector('#view-table .row').dataset.id");
+    let best = server.json("/api/sweeps/cifar-sub")["best_trial"]["trial"]["id"].clone();
+    assert_eq!(top, best, "sorted by the objective, the best trial comes first");
+    b.eval(
+        "const i = document.querySelector('#view-table .filters input[data-col=\"v:learning_rate\"]'); i.value = '>0.2'; \
+         i.dispatchEvent(new Event('input')); return true",
+    );
+    b.wait("return window.sweepDashboard.views.table === 3", Duration::from_secs(10));
+
+    // A trial's own page.
+    b.eval(&format!(
+        "location.hash = '#/s/cifar-sub/t/{}'; return true",
+        best.as_str().unwrap()
+    ));
+    b.wait(
+        "return window.sweepDashboard.page === 'trial' && window.sweepDashboard.ready",
+        Duration::from_secs(30),
+    );
+    let views = b.eval("return window.sweepDashboard.views");
+    assert_eq!(views["history"], 3, "{views}");
+    assert!(views["loss"].as_u64().unwrap() > 100, "{views}");
+    let ink = b.eval(INK);
+    assert!(
+        ink["trial"].as_u64().unwrap() > 1000 && ink["loss"].as_u64().unwrap() > 1000,
+        "{ink}"
+    );
+    b.keep("cifar-trial");
+    assert_eq!(b.eval("return window.__noReload"), 42);
+    let errors = b.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    assert_eq!(b.eval("return window.sweepDashboard.errors"), json!([]));
 }

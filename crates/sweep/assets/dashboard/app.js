@@ -67,7 +67,7 @@
   }
 
   // What the browser test and the page-load measurement read.
-  const hook = (window.sweepDashboard = { page: null, ready: false, views: {}, updates: 0, trials: 0, loadMs: null, errors: [] });
+  const hook = (window.sweepDashboard = { page: null, ready: false, views: {}, updates: 0, trials: 0, loadMs: null, errors: [], seen: [] });
   window.addEventListener('error', (e) => hook.errors.push(String(e.message)));
 
   // ------------------------------------------------------------------------------------------------------------
@@ -87,6 +87,7 @@
     if (page) page.stop();
     hook.ready = false;
     hook.views = {};
+    hook.seen = [];
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
     if (parts[0] === 's' && parts[1] && parts[2] === 't' && parts[3]) page = trialPage(parts[1], parts[3]);
     else if (parts[0] === 's' && parts[1]) page = sweepPage(parts[1]);
@@ -100,6 +101,7 @@
     async function loop() {
       try {
         await fn();
+        for (const e of app.querySelectorAll(':scope > .error')) e.remove();
         live('updated ' + new Date().toLocaleTimeString());
       } catch (e) {
         live('cannot reach the server: ' + e.message, true);
@@ -174,7 +176,8 @@
     function card(id, title, extra, cls) {
       const body = el('div', { class: 'chart ' + (cls || ''), id: 'chart-' + id });
       const note = el('p', { class: 'note' });
-      const c = el('section', { class: 'card' + (id === 'table' || id === 'slices' || id === 'intermediate' ? ' wide' : ''), id: 'view-' + id },
+      const wide = ['table', 'slices', 'intermediate', 'parallel'].includes(id);
+      const c = el('section', { class: 'card' + (wide ? ' wide' : ''), id: 'view-' + id },
         el('div', { class: 'bar' }, el('h2', {}, title), extra || null), id === 'table' ? null : body, note);
       cards[id] = { section: c, body, note };
       return c;
@@ -225,6 +228,8 @@
       renderSummary(S, summary);
       hook.state = d.state;
       hook.counts = d.counts;
+      const recorded = d.total - d.counts.running - d.counts.waiting - d.counts.pending;
+      if (hook.seen[hook.seen.length - 1] !== recorded) hook.seen.push(recorded);
       if (!changed) return;
       S.list = [...S.trials.values()].sort((a, b) => (a.number ?? 1e12) - (b.number ?? 1e12) || (a.id < b.id ? -1 : 1));
       // Ready once every chart has drawn its first data (ECharts renders large series progressively).
@@ -473,7 +478,11 @@
       series: groups.map((g) => ({
         name: g, type: 'lines', coordinateSystem: 'cartesian2d', polyline: true, large: g !== 'best' && g !== 'running', largeThreshold: 500,
         progressive: 2000, lineStyle: style[g], itemStyle: { color: style[g].color }, data: [],
-      })).concat([{ name: 'rungs', type: 'line', data: [], markLine: { symbol: 'none', silent: true, lineStyle: { color: '#1e8c3c', type: 'dashed' }, label: { formatter: 'rung end' }, data: [] } }]),
+      })).concat([
+        { name: 'rungs', type: 'line', data: [], markLine: { symbol: 'none', silent: true, lineStyle: { color: '#1e8c3c', type: 'dashed' }, label: { formatter: 'rung end' }, data: [] } },
+        // Lines series do not widen the axes: two invisible points at the data's corners do, with round ticks.
+        { name: 'extent', type: 'scatter', symbolSize: 0, silent: true, tooltip: { show: false }, data: [] },
+      ]),
     });
     return {
       update() {
@@ -494,14 +503,14 @@
           n += 1;
         }
         const rungs = (S.detail.schedule && S.detail.schedule.rung_epochs) || [];
-        // Lines series do not widen the axes by themselves: give them the data's extent.
         let x1 = Math.max(1, ...rungs), y0 = Infinity, y1 = -Infinity;
         for (const g of groups) for (const d of out[g]) for (const p of d.coords) { x1 = Math.max(x1, p[0]); y0 = Math.min(y0, p[1]); y1 = Math.max(y1, p[1]); }
-        const pad = isFinite(y0) ? Math.max((y1 - y0) * 0.05, 1e-3) : 0;
         c.setOption({
-          xAxis: { max: Math.ceil(x1) },
-          yAxis: isFinite(y0) ? { min: y0 - pad, max: y1 + pad, name: objective.label } : { name: objective.label },
-          series: groups.map((g) => ({ data: out[g] })).concat([{ markLine: { data: rungs.map((e) => ({ xAxis: e })) } }]),
+          yAxis: { name: objective.label },
+          series: groups.map((g) => ({ data: out[g] })).concat([
+            { markLine: { data: rungs.map((e) => ({ xAxis: e })) } },
+            { data: isFinite(y0) ? [[0, y0], [x1, y1]] : [] },
+          ]),
         });
         hook.views.intermediate = n;
         card.note.textContent = n

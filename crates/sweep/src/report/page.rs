@@ -71,6 +71,11 @@ impl Page {
              <h1>Sweep report: {name}</h1>\n"
         );
         summary(&mut h, s);
+        h.push_str(
+            "<p class=\"interactive\">Interactive views (optimization history, parallel coordinates, intermediate values, slices, \
+             importance, a sortable trial table): <a href=\"dashboard.html\">dashboard.html</a>, the page of <code>sweep serve</code> \
+             with this report's data.</p>\n",
+        );
         h.push_str("<h2>Best configuration</h2>\n");
         match s.best_row() {
             Some(r) => best_table(&mut h, r, s.best.as_ref().and_then(|b| b.test_acc)),

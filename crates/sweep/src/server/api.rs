@@ -181,7 +181,7 @@ fn fresh(v: &View, after: u64) -> (bool, impl Fn(u64) -> bool) {
 }
 
 #[derive(Serialize)]
-struct TrialsOut<'a> {
+pub(crate) struct TrialsOut<'a> {
     cursor: u64,
     /// The answer holds every trial: forget what you had.
     reset: bool,
@@ -189,17 +189,21 @@ struct TrialsOut<'a> {
     trials: Vec<&'a Trial>,
 }
 
-async fn trials(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
-    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
-    let after = after(&q)?;
-    let (reset, news) = fresh(&v, after);
-    let out = TrialsOut {
+/// `GET .../trials?after=N`.
+pub(crate) fn trials_body(v: &View, after: u64) -> TrialsOut<'_> {
+    let (reset, news) = fresh(v, after);
+    TrialsOut {
         cursor: v.cursor,
         reset,
         total: v.trials.len(),
         trials: v.trials.iter().filter(|(c, _)| news(*c)).map(|(_, t)| t.as_ref()).collect(),
-    };
-    Ok(json(&out))
+    }
+}
+
+async fn trials(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let after = after(&q)?;
+    Ok(json(&trials_body(&v, after)))
 }
 
 #[derive(Serialize)]
@@ -210,17 +214,16 @@ struct CurveOut<'a> {
 }
 
 #[derive(Serialize)]
-struct CurvesOut<'a> {
+pub(crate) struct CurvesOut<'a> {
     cursor: u64,
     reset: bool,
     curves: Vec<CurveOut<'a>>,
 }
 
-async fn curves(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
-    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
-    let after = after(&q)?;
-    let (reset, news) = fresh(&v, after);
-    let out = CurvesOut {
+/// `GET .../curves?after=N`.
+pub(crate) fn curves_body(v: &View, after: u64) -> CurvesOut<'_> {
+    let (reset, news) = fresh(v, after);
+    CurvesOut {
         cursor: v.cursor,
         reset,
         curves: v
@@ -229,8 +232,13 @@ async fn curves(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathReje
             .filter(|(_, c, _)| news(*c))
             .map(|(id, _, c)| CurveOut { id, curve: c })
             .collect(),
-    };
-    Ok(json(&out))
+    }
+}
+
+async fn curves(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let after = after(&q)?;
+    Ok(json(&curves_body(&v, after)))
 }
 
 /// The columns of the export: every axis, every metric.
@@ -291,7 +299,7 @@ struct LogLine {
 }
 
 #[derive(Serialize)]
-struct TrialOut<'a> {
+pub(crate) struct TrialOut<'a> {
     trial: &'a Trial,
     config: BTreeMap<&'static str, Json>,
     /// Every evaluated point: the history file's epochs, then the progress log's points beyond them.
@@ -322,13 +330,14 @@ async fn trial(State(s): State<Arc<Shared>>, path: Result<Path<(String, String)>
         ));
     };
     // The history files are read off the async threads.
-    let body = tokio::task::spawn_blocking(move || trial_json(&v, k))
+    let body = tokio::task::spawn_blocking(move || json(&trial_body(&v, k)))
         .await
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the trial failed: {e}")))?;
     Ok(body)
 }
 
-fn trial_json(v: &View, k: usize) -> Response {
+/// `GET .../trials/{id}` of the trial at position `k` (reads its history files).
+pub(crate) fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
     let t = v.trials[k].1.as_ref();
     let dir = &v.found.dir;
     let config = v
@@ -388,16 +397,36 @@ fn trial_json(v: &View, k: usize) -> Response {
             recs
         })
         .unwrap_or_default();
+    // The log: each unit's start before the epochs it trained, then the rung records and the end.
     let mut log = Vec::new();
-    if let Some(p) = progress {
-        for (time, rung, from, to) in &p.starts {
-            let rung = rung.map_or(String::new(), |r| format!(" (rung {})", r + 1));
-            log.push(LogLine {
-                t: Some(*time),
-                text: format!("started: epochs {from} to {to}{rung}"),
-            });
+    let mut starts: Vec<&(f64, Option<usize>, f64, f64)> = progress.map(|p| p.starts.iter().collect()).unwrap_or_default();
+    starts.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.total_cmp(&b.0)));
+    let mut starts = starts.into_iter().peekable();
+    let start_line = |&(time, rung, from, to): &(f64, Option<usize>, f64, f64)| LogLine {
+        t: Some(time),
+        text: format!(
+            "started: epochs {from} to {to}{}",
+            rung.map_or(String::new(), |r| format!(" (rung {})", r + 1))
+        ),
+    };
+    for e in &history {
+        while let Some(s) = starts.next_if(|s| s.2 < e.epoch) {
+            log.push(start_line(s));
         }
+        let m = |k: &str| e.metrics.get(k).copied().flatten();
+        let pct = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.2} %", 100.0 * x));
+        log.push(LogLine {
+            t: e.t,
+            text: format!(
+                "epoch {}: validation {}, train {}, loss {}",
+                e.epoch,
+                pct(m("val_acc")),
+                pct(m("train_acc")),
+                m("loss").map_or("-".into(), |x| format!("{x:.4}"))
+            ),
+        });
     }
+    log.extend(starts.map(start_line));
     for r in &rung_records {
         log.push(LogLine {
             t: None,
@@ -423,13 +452,12 @@ fn trial_json(v: &View, k: usize) -> Response {
             ),
         });
     }
-    let out = TrialOut {
+    TrialOut {
         trial: t,
         config,
         history,
         loss: downsample(&loss, &[], LOSS_POINTS),
         rung_records,
         log,
-    };
-    json(&out)
+    }
 }

@@ -17,7 +17,8 @@ pub struct JobClaims {
     pub running: bool,
     /// The rung of the live claim, for halving and Hyperband.
     pub rung: Option<usize>,
-    /// When the job was first claimed (the owner's clock).
+    /// When the job was claimed, while a `running` record of it is there (the owner's clock; a done record
+    /// replaces it, and then its time is the end).
     pub claimed: Option<f64>,
     /// When its last claim was marked done (recorded).
     pub done: Option<f64>,
@@ -90,8 +91,10 @@ impl ClaimsView {
             let Some(r) = record else { continue };
             let key = name.rsplit_once('.').map_or(name.as_str(), |(k, _)| k);
             let (id, _) = split_key(key);
-            let at = r.written_unix as f64;
-            first.entry(id).and_modify(|t| *t = t.min(at)).or_insert(at);
+            if r.state == ClaimState::Running {
+                let at = r.written_unix as f64;
+                first.entry(id).and_modify(|t| *t = t.min(at)).or_insert(at);
+            }
             if current.get(key).is_none_or(|(g, _, _)| r.generation > *g) {
                 current.insert(key, (r.generation, stamp, r));
             }
@@ -163,7 +166,11 @@ mod tests {
         assert!(v.present);
         assert!(s["aaa"].running && s["aaa"].claimed == Some(100.0));
         assert!(!s["bbb"].running, "generation 1 (done) is current");
-        assert_eq!((s["bbb"].done, s["bbb"].claimed), (Some(120.0), Some(90.0)));
+        assert_eq!(
+            (s["bbb"].done, s["bbb"].claimed),
+            (Some(120.0), Some(90.0)),
+            "claimed while running"
+        );
         assert_eq!((s["ccc"].running, s["ccc"].rung), (true, Some(1)));
         // A claim not touched for a lease is stale: nobody runs it.
         let later = now + DEFAULT_LEASE + std::time::Duration::from_secs(1);
