@@ -1161,3 +1161,215 @@ fn the_dashboard_of_a_cifar_sweep_shows_its_trials_as_they_finish_and_draws_ever
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     assert_eq!(b.eval("return window.sweepDashboard.errors"), json!([]));
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// 10,000 trials
+
+/// A random search of 10,000 CIFAR-sized configurations, as a long sweep leaves its directory: 9,980 rows (a few
+/// diverged) with 10-epoch histories, the rest pending, and four running units in the progress log.
+const SCALE_GRID: &str = "name = \"big\"\nseed = 11\n[data]\npath = \"cifar10\"\n[train]\nepochs = 10\n\
+                          [search]\nmethod = \"random\"\nsamples = 10000\n\
+                          [grid]\nlearning_rate = { log = [1e-3, 1.0] }\nreg = { log = [1e-5, 1e-1] }\n\
+                          hidden_size = [64, 128, 256, 512, 1024]\ndropout = { linear = [0.0, 0.5] }\n";
+
+fn scale_fixture(dir: &Path, recorded: usize) -> Grid {
+    std::fs::create_dir_all(dir.join("history")).unwrap();
+    std::fs::create_dir_all(dir.join("writers")).unwrap();
+    std::fs::write(dir.join("grid.toml"), SCALE_GRID).unwrap();
+    let g = Grid::parse(&dir.join("grid.toml"), SCALE_GRID).unwrap();
+    let jobs = g.jobs();
+    let m = Manifest {
+        name: g.name.clone(),
+        fingerprint: g.fingerprint(&jobs),
+        jobs: jobs.len(),
+        grid_file: "grid.toml".into(),
+    };
+    std::fs::write(dir.join("sweep.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let mut csv = Vec::new();
+    for (i, j) in jobs.iter().take(recorded).enumerate() {
+        let c = &j.config;
+        let diverged = c.learning_rate > 0.6;
+        let top = 0.55 - 0.08 * (c.learning_rate.log10() + 1.0).powi(2) - 0.3 * c.reg.sqrt() + 0.02 * (c.hidden_size as f64).log2() / 10.0
+            - 0.05 * c.dropout
+            + 0.01 * ((i * 7919 % 1000) as f64 / 1000.0 - 0.5);
+        let epochs_run = if diverged { 1 } else { 10 };
+        let history: Vec<EpochRecord> = (1..=epochs_run)
+            .map(|e| EpochRecord {
+                epoch: e,
+                lr: c.learning_rate * 0.95f64.powi(e as i32 - 1),
+                loss: if diverged { f64::NAN } else { 2.3 - 0.9 * (e as f64 / 10.0).sqrt() },
+                train_acc: top * (1.0 - (-(e as f64) / 3.0).exp()) + 0.03,
+                val_acc: if diverged {
+                    f64::NAN
+                } else {
+                    top * (1.0 - (-(e as f64) / 3.0).exp())
+                },
+            })
+            .collect();
+        let (h, _) = history_csv(&history, &[]);
+        std::fs::write(dir.join(format!("history/{}.csv", j.id)), h).unwrap();
+        let row = Row {
+            id: j.id.clone(),
+            config: c.clone(),
+            status: if diverged { JobStatus::Diverged } else { JobStatus::Completed },
+            rung: None,
+            epochs_run,
+            best_epoch: (!diverged).then_some(10),
+            best_val_acc: (!diverged).then(|| history[9].val_acc),
+            train_acc: (!diverged).then(|| history[9].train_acc),
+            final_loss: (!diverged).then_some(1.4),
+            seconds: 3.0 * c.hidden_size as f64 / 64.0,
+        };
+        csv.extend(row.to_csv(i == 0));
+    }
+    std::fs::write(dir.join("writers/w.csv"), &csv).unwrap();
+    std::fs::write(dir.join("results.csv"), &csv).unwrap();
+    let log = ProgressLog::new(dir, "w");
+    for j in jobs.iter().skip(recorded).take(4) {
+        log.start(&j.id, None, 0.0, 10.0);
+        for e in 1..=3 {
+            log.point(
+                &j.id,
+                None,
+                e as f64,
+                [
+                    ("val_acc", 0.1 * e as f64),
+                    ("train_acc", 0.1 * e as f64),
+                    ("loss", 2.0),
+                    ("lr", 0.1),
+                ],
+            );
+        }
+    }
+    g
+}
+
+/// Median milliseconds of `n` GETs of `path`, and the body's size.
+fn timed(server: &Server, path: &str, n: usize) -> (f64, usize) {
+    let mut ms = Vec::new();
+    let mut size = 0;
+    for _ in 0..n {
+        let t = Instant::now();
+        let (status, body) = server.get(path);
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, 200, "{path}");
+        size = body.len();
+    }
+    ms.sort_by(f64::total_cmp);
+    (ms[n / 2], size)
+}
+
+#[test]
+fn ten_thousand_trials_load_and_update_without_freezing_the_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("big");
+    let t = Instant::now();
+    let grid = scale_fixture(&dir, 9980);
+    eprintln!("fixture: 10,000 trials written in {:.1} s", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let server = Server::start(&[tmp.path()], &[]);
+    let d = server.wait_for("/api/sweeps/big", Duration::from_secs(120), |v| v["importance"].is_object());
+    eprintln!(
+        "server: first full view (10,000 trials, 9,980 history files, importance) after {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!((d["total"].as_u64(), d["counts"]["running"].as_u64()), (Some(10000), Some(4)));
+    assert!(
+        d["eta"].as_f64().is_some_and(|e| e > 0.0),
+        "a running sweep has a time estimate: {}",
+        d["eta"]
+    );
+    let cursor = d["cursor"].as_u64().unwrap();
+    let mut figures = Vec::new();
+    for path in [
+        "/api/sweeps".to_string(),
+        "/api/sweeps/big".into(),
+        "/api/sweeps/big/trials?after=0".into(),
+        format!("/api/sweeps/big/trials?after={cursor}"),
+        "/api/sweeps/big/curves?after=0".into(),
+        format!("/api/sweeps/big/trials/{}", grid.jobs()[17].id),
+        "/api/sweeps/big/export.csv".into(),
+    ] {
+        let (ms, size) = timed(&server, &path, 15);
+        eprintln!("GET {path}: median {ms:.1} ms, {:.0} kB", size as f64 / 1000.0);
+        figures.push((path, ms));
+    }
+    // Generous bounds (the machine is shared): what would mean the design broke, not a benchmark.
+    for (path, ms) in &figures {
+        let limit = if path.contains("after=0") || path.contains("export") {
+            3000.0
+        } else {
+            500.0
+        };
+        assert!(*ms < limit, "GET {path} took {ms:.0} ms");
+    }
+    if !browser_available() {
+        return;
+    }
+    let b = Browser::start();
+    let t = Instant::now();
+    b.goto(&server.url("/?poll=1000#/s/big"));
+    b.wait(
+        "return window.sweepDashboard.page === 'sweep' && window.sweepDashboard.ready",
+        Duration::from_secs(120),
+    );
+    let load = t.elapsed().as_secs_f64();
+    let hook = b.eval("return window.sweepDashboard");
+    eprintln!(
+        "page: ready (every view drawn) {:.1} s after navigation; the page's own count {:.0} ms; first update {:.0} ms of script",
+        load,
+        hook["loadMs"].as_f64().unwrap(),
+        hook["updateMs"].as_f64().unwrap()
+    );
+    assert_eq!(hook["views"]["table"], 10000, "{hook}");
+    assert_eq!(hook["views"]["intermediate"], 2000, "curves beyond 2,000 are sampled: {hook}");
+    assert_eq!(hook["views"]["parallel"], hook["counts"]["completed"], "{hook}");
+    eprintln!("script time per view: {}", hook["viewMs"]);
+    // The table holds only the rows in view.
+    let rows = b
+        .eval("return document.querySelectorAll('#view-table .row').length")
+        .as_u64()
+        .unwrap();
+    assert!(rows < 60, "{rows} table rows in the page");
+    // 20 more trials recorded while the page is open: it updates, and no task blocks the page for long.
+    b.eval(
+        "window.__long = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })\
+         .observe({ type: 'longtask' }); return true",
+    );
+    let before = b.eval("return window.sweepDashboard.updates").as_u64().unwrap();
+    let mut csv = Vec::new();
+    for j in grid.jobs().iter().skip(9980).take(20) {
+        let row = Row {
+            id: j.id.clone(),
+            config: j.config.clone(),
+            status: JobStatus::Completed,
+            rung: None,
+            epochs_run: 10,
+            best_epoch: Some(10),
+            best_val_acc: Some(0.4),
+            train_acc: Some(0.45),
+            final_loss: Some(1.4),
+            seconds: 3.0,
+        };
+        csv.extend(row.to_csv(false));
+    }
+    let mut all = std::fs::read(dir.join("results.csv")).unwrap();
+    all.extend(&csv);
+    sweep_core::checkpoint::write_atomic(&dir.join("results.csv"), &all).unwrap();
+    b.wait(
+        &format!("const d = window.sweepDashboard; return d.updates > {before} && d.seen[d.seen.length - 1] === 10000"),
+        Duration::from_secs(60),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let long = b.eval("return [window.__long.length, Math.max(0, ...window.__long), window.sweepDashboard.updateMs]");
+    eprintln!(
+        "update with 20 new trials: {:.0} ms of script; long tasks: {} (longest {:.0} ms)",
+        long[2].as_f64().unwrap(),
+        long[0],
+        long[1].as_f64().unwrap()
+    );
+    assert!(long[1].as_f64().unwrap() < 3000.0, "the page froze for {} ms", long[1]);
+    let errors = b.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    b.keep("ten-thousand");
+}

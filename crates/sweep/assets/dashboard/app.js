@@ -209,7 +209,7 @@
       table: tableView(S, cards.table),
     };
     S.views = views;
-    let first = true;
+    let first = true, pending = false, lastDraw = 0;
     async function tick() {
       const [d, t, c] = await Promise.all([
         api(`/api/sweeps/${encodeURIComponent(key)}`),
@@ -230,12 +230,30 @@
       hook.counts = d.counts;
       const recorded = d.total - d.counts.running - d.counts.waiting - d.counts.pending;
       if (hook.seen[hook.seen.length - 1] !== recorded) hook.seen.push(recorded);
-      if (!changed) return;
+      // A big sweep's redraw costs time: after one that took T, the next waits at least 4 T (the data are merged
+      // meanwhile, and drawn at the next poll).
+      if (!changed && !pending) return;
+      if (!first && performance.now() - lastDraw < 4 * (hook.updateMs || 0)) {
+        pending = true;
+        return;
+      }
+      pending = false;
       S.list = [...S.trials.values()].sort((a, b) => (a.number ?? 1e12) - (b.number ?? 1e12) || (a.id < b.id ? -1 : 1));
       // Ready once every chart has drawn its first data (ECharts renders large series progressively).
       const drawn = first ? Object.values(views).map((v) => v.drawn()) : null;
-      // The parallel coordinates first: they hold the brush the other views filter by.
-      for (const v of ['parallel', 'history', 'importance', 'intermediate', 'slices', 'table']) views[v].update(first);
+      const t0 = performance.now();
+      hook.viewMs = {};
+      // One view per task, so that no single task holds the page for long at 10,000 trials; the parallel
+      // coordinates first: they hold the brush the other views filter by.
+      for (const v of ['parallel', 'history', 'importance', 'intermediate', 'slices', 'table']) {
+        if (stopped) return;
+        const t1 = performance.now();
+        views[v].update(first);
+        hook.viewMs[v] = Math.round(performance.now() - t1);
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      hook.updateMs = performance.now() - t0;
+      lastDraw = performance.now();
       hook.trials = S.trials.size;
       hook.updates += 1;
       if (first) {
@@ -246,9 +264,11 @@
         });
       }
     }
+    let stopped = false;
     const stop = poller(tick);
     return {
       stop() {
+        stopped = true;
         stop();
         for (const v of Object.values(views)) v.dispose();
       },
@@ -455,7 +475,9 @@
     };
   }
 
-  // Intermediate values: the objective after each epoch of every trial; pruned faint, rung ends marked.
+  // Intermediate values: the objective after each epoch of every trial; pruned faint, rung ends marked. Beyond
+  // MAX_CURVES finished curves, the best ones and an even sample of the rest are drawn (running ones always).
+  const MAX_CURVES = 2000;
   function intermediateView(S, card) {
     const c = chart(card.body);
     const groups = ['pruned', 'diverged', 'completed', 'running', 'filtered out', 'best'];
@@ -489,9 +511,20 @@
         const best = S.detail.best_trial && S.detail.best_trial.trial.id;
         const out = Object.fromEntries(groups.map((g) => [g, []]));
         let n = 0;
-        for (const t of S.list) {
+        const all = S.list.filter((t) => S.shown.has(t.status) && S.curves.has(t.id) && S.curves.get(t.id).points.length > 0);
+        let drawn = all;
+        if (all.length > MAX_CURVES) {
+          const live = (t) => t.status === 'running' || t.status === 'waiting' || t.id === best;
+          const ranked = all.filter((t) => !live(t) && t.objective != null).sort((a, b) => (better(a.objective, b.objective) ? -1 : 1));
+          const keep = new Set(all.filter(live).map((t) => t.id));
+          for (const t of ranked.slice(0, MAX_CURVES / 10)) keep.add(t.id);
+          const rest = all.filter((t) => !keep.has(t.id));
+          const step = rest.length / Math.max(1, MAX_CURVES - keep.size);
+          for (let i = 0; i < rest.length && keep.size < MAX_CURVES; i += step) keep.add(rest[Math.floor(i)].id);
+          drawn = all.filter((t) => keep.has(t.id));
+        }
+        for (const t of drawn) {
           const cv = S.curves.get(t.id);
-          if (!cv || cv.points.length === 0 || !S.shown.has(t.status)) continue;
           const g = S.sel && !S.sel.has(t.id) ? 'filtered out'
             : t.id === best ? 'best'
             : t.status === 'running' || t.status === 'waiting' ? 'running'
@@ -513,8 +546,10 @@
           ]),
         });
         hook.views.intermediate = n;
+        hook.views.curves = all.length;
+        const sampled = n < all.length ? ` (the best ${MAX_CURVES / 10}, the running ones and an even sample of the others: ${n} of ${all.length})` : '';
         card.note.textContent = n
-          ? `${objective.label} after each epoch of ${n} trials (each curve at most 48 points); pruned trials faint, the best in orange` +
+          ? `${objective.label} after each epoch of ${n} trials${sampled}, each curve at most 48 points; pruned trials faint, the best in orange` +
             (rungs.length ? `, rung ends (epochs ${rungs.join(', ')}) dashed.` : '.')
           : 'No trial has finished an epoch yet.';
       },
@@ -554,7 +589,7 @@
         for (const a of built) {
           const groups = { completed: [], pruned: [], 'filtered out': [] };
           for (const t of S.list) {
-            if (t.objective == null || !S.shown.has(t.status)) continue;
+            if (t.objective == null || !S.shown.has(t.status) || (t.status !== 'completed' && t.status !== 'pruned')) continue;
             const v = t.values[a.name];
             if (v == null || (a.log && !(v > 0))) continue;
             const g = S.sel && !S.sel.has(t.id) ? 'filtered out' : t.status === 'completed' ? 'completed' : 'pruned';
