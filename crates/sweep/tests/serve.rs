@@ -503,6 +503,24 @@ fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_append
     // Its row written, the trial is recorded and its progress points give way to the history file.
     f.record(2, JobStatus::Completed);
     server.wait_for("/api/sweeps/fix", Duration::from_secs(20), |v| v["counts"]["completed"] == 3);
+    // Another process (another node, a Slurm task) records job 4 in its own writer's file before any results.csv
+    // includes it: the trial is recorded all the same.
+    let job = f.grid.jobs()[4].clone();
+    let row = Row {
+        id: job.id.clone(),
+        config: job.config.clone(),
+        status: JobStatus::Pruned,
+        rung: None,
+        epochs_run: 1,
+        best_epoch: Some(1),
+        best_val_acc: Some(0.1),
+        train_acc: Some(0.1),
+        final_loss: Some(2.0),
+        seconds: 0.5,
+    };
+    std::fs::write(dir.join("writers/other-node.csv"), row.to_csv(true)).unwrap();
+    let s = server.wait_for("/api/sweeps/fix", Duration::from_secs(20), |v| v["counts"]["pruned"] == 1);
+    assert_eq!(s["counts"]["pending"], 1, "{s}");
     let t = server.json(&format!("/api/sweeps/fix/trials/{}", f.id(2)));
     assert_eq!(
         (t["trial"]["status"].as_str(), t["history"].as_array().unwrap().len()),
@@ -748,6 +766,49 @@ fn a_server_bound_beyond_the_loopback_address_needs_its_token_on_every_request()
     assert_eq!(server.token.as_deref(), Some("s3cret-token"));
     assert_eq!(server.get_with("/api/sweeps", &[("Authorization", "")]).0, 401);
     assert_eq!(server.get("/api/sweeps").0, 200);
+}
+
+#[test]
+fn mistakes_on_the_command_line_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope");
+    let out = common::sweep()
+        .arg("serve")
+        .arg(&missing)
+        .args(["--port", "0"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&missing.display().to_string()) && err.contains("does not exist"),
+        "{err}"
+    );
+    let out = common::sweep()
+        .arg("serve")
+        .arg(tmp.path())
+        .args(["--token", " "])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--token is empty"));
+    // A port in use.
+    let server = Server::start(&[tmp.path()], &[]);
+    let out = common::sweep()
+        .arg("serve")
+        .arg(tmp.path())
+        .args(["--port", &server.port.to_string()])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot listen on 127.0.0.1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

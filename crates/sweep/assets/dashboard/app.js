@@ -104,7 +104,7 @@
         for (const e of app.querySelectorAll(':scope > .error')) e.remove();
         live('updated ' + new Date().toLocaleTimeString());
       } catch (e) {
-        live('cannot reach the server: ' + e.message, true);
+        live(e instanceof TypeError ? 'cannot reach the server (' + e.message + ')' : String(e.message), true);
         if (!hook.ready) showError(e);
       }
       if (!stopped && !STATIC) timer = setTimeout(loop, POLL_MS);

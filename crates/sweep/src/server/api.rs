@@ -46,7 +46,16 @@ pub fn error(status: StatusCode, message: String) -> Response {
     r
 }
 
-type Reply = Result<Response, Response>;
+/// An error answer: its status and message (written as `{"error": message}`).
+pub(crate) struct ApiError(StatusCode, String);
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+type Reply = Result<Response, ApiError>;
 
 fn json<T: Serialize + ?Sized>(v: &T) -> Response {
     match serde_json::to_vec(v) {
@@ -121,16 +130,16 @@ fn serve_asset(name: &str, headers: &axum::http::HeaderMap) -> Response {
 }
 
 /// The sweep a request names.
-fn view_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, Response> {
-    let key = key.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+fn view_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, ApiError> {
+    let key = key.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     if !valid_name(key) {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::BAD_REQUEST,
             format!("{key:?} is not a sweep name: names are letters, digits, '.', '_' and '-' (see GET /api/sweeps)"),
         ));
     }
     shared.catalog().get(key).ok_or_else(|| {
-        error(
+        ApiError(
             StatusCode::NOT_FOUND,
             format!("no sweep {key:?} is served here (GET /api/sweeps lists them)"),
         )
@@ -138,10 +147,10 @@ fn view_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<Vie
 }
 
 /// The sweep a request for its data names: one whose files point out of its directory is refused.
-fn data_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, Response> {
+fn data_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, ApiError> {
     let v = view_of(shared, key)?;
     if v.refused {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::FORBIDDEN,
             v.summary().error.clone().unwrap_or_else(|| "this sweep is not served".into()),
         ));
@@ -150,12 +159,12 @@ fn data_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<Vie
 }
 
 /// The `after` cursor of a query (0 when absent).
-fn after(query: &Option<String>) -> Result<u64, Response> {
+fn after(query: &Option<String>) -> Result<u64, ApiError> {
     let Some(q) = query else { return Ok(0) };
     match form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "after") {
         None => Ok(0),
         Some((_, v)) => v.parse::<u64>().map_err(|_| {
-            error(
+            ApiError(
                 StatusCode::BAD_REQUEST,
                 format!("after={v:?}: the cursor is a whole number >= 0, as returned in \"cursor\" (0 for everything)"),
             )
@@ -267,7 +276,7 @@ async fn export_csv(State(s): State<Arc<Shared>>, key: Result<Path<String>, Path
         Ok(())
     };
     if let Err(e) = write() {
-        return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write the CSV: {e}")));
+        return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write the CSV: {e}")));
     }
     let body = w.into_inner().unwrap_or_default();
     let mut r = Response::new(Body::from(body));
@@ -318,13 +327,13 @@ async fn trial(State(s): State<Arc<Shared>>, path: Result<Path<(String, String)>
     };
     let v = data_of(&s, key)?;
     if !valid_name(&id) {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::BAD_REQUEST,
             format!("{id:?} is not a trial id: ids are letters, digits, '_' and '-'"),
         ));
     }
     let Some(&k) = v.index.get(&id) else {
-        return Err(error(
+        return Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("sweep {:?} has no trial {id:?}", v.summary().key),
         ));
@@ -332,7 +341,7 @@ async fn trial(State(s): State<Arc<Shared>>, path: Result<Path<(String, String)>
     // The history files are read off the async threads.
     let body = tokio::task::spawn_blocking(move || json(&trial_body(&v, k)))
         .await
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the trial failed: {e}")))?;
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the trial failed: {e}")))?;
     Ok(body)
 }
 

@@ -34,6 +34,9 @@ pub const IMPORTANCE_EVERY: std::time::Duration = std::time::Duration::from_secs
 /// last line.
 pub const PROGRESS_ALIVE: f64 = 600.0;
 
+/// Trials are recomputed at least this often even when no file changed.
+pub const REBUILD_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A file's length and modification time.
 type Stamp = Option<(u64, SystemTime)>;
 
@@ -82,6 +85,10 @@ pub struct LiveSweep {
     prog: HashMap<String, Arc<ProgressOf>>,
     prog_view: Arc<HashMap<String, Arc<ProgressOf>>>,
     claims: ClaimsView,
+    /// What the claims said at the last rebuild, and when that was: trials are recomputed only when an input changed
+    /// (or every [`REBUILD_EVERY`], for what only time changes: a progress log going quiet).
+    last_claims: HashMap<String, JobClaims>,
+    last_rebuild: Option<Instant>,
     /// The history file's modification time of recorded trials (their end, when nothing better says it).
     ended_hint: HashMap<String, Option<f64>>,
     trials: HashMap<String, (u64, Arc<Trial>)>,
@@ -112,6 +119,8 @@ impl LiveSweep {
             prog: HashMap::new(),
             prog_view: Arc::new(HashMap::new()),
             claims: ClaimsView::default(),
+            last_claims: HashMap::new(),
+            last_rebuild: None,
             ended_hint: HashMap::new(),
             trials: HashMap::new(),
             order: Vec::new(),
@@ -151,6 +160,7 @@ impl LiveSweep {
         self.progress = ProgressReader::new(&self.found.dir);
         self.ended_hint.clear();
         self.importance = None;
+        self.last_rebuild = None;
     }
 
     /// Re-reads what changed and publishes a new view; `now` is the wall clock.
@@ -182,10 +192,7 @@ impl LiveSweep {
         // The grid copy, kept while it is unchanged.
         let grid_stamp = stamp(&dir.join(GRID_COPY));
         if self.plan.as_ref().map(|p| &p.0) != Some(&grid_stamp) || (grid_stamp.is_none() && self.plan.is_some()) {
-            self.plan = match Plan::load(&dir).map_err(|e| e.to_string())? {
-                Some(p) => Some((grid_stamp, Arc::new(p))),
-                None => None,
-            };
+            self.plan = Plan::load(&dir).map_err(|e| e.to_string())?.map(|p| (grid_stamp, Arc::new(p)));
             self.rows_stamp.clear();
         }
         // Rows, rung records, best.json and sweep.json: reread when any changed.
@@ -221,7 +228,12 @@ impl LiveSweep {
             touched.insert(l.id);
         }
         let claims = self.claims.scan(&dir, now);
-        self.rebuild(rows_changed, &touched, &claims, now);
+        let stale = self.last_rebuild.is_none_or(|t| t.elapsed() >= REBUILD_EVERY);
+        if rows_changed || !touched.is_empty() || claims != self.last_claims || stale {
+            self.rebuild(rows_changed, &touched, &claims, now);
+            self.last_claims = claims;
+            self.last_rebuild = Some(Instant::now());
+        }
         Ok(())
     }
 
