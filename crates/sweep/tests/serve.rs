@@ -1355,6 +1355,10 @@ fn ten_thousand_trials_load_and_update_without_freezing_the_page() {
         eprintln!("GET {path}: median {ms:.1} ms, {:.0} kB", size as f64 / 1000.0);
         figures.push((path, ms));
     }
+    if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())) {
+        let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or_default();
+        eprintln!("server memory: {}", peak.split_whitespace().skip(1).collect::<Vec<_>>().join(" "));
+    }
     // Generous bounds (the machine is shared): what would mean the design broke, not a benchmark.
     for (path, ms) in &figures {
         let limit = if path.contains("after=0") || path.contains("export") {
