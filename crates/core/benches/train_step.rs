@@ -1,5 +1,7 @@
-//! Measures training speed where it matters: FLOP/s of one f32 SGD step (B=200, D=3072, C=10) per hidden size, and
-//! the wall time of one full epoch (40,000 training + 5,000 train-accuracy + 10,000 validation images) at H=512.
+//! Measures training speed where it matters: FLOP/s of one f32 SGD step (B=200, D=3072, C=10) per hidden size; one
+//! H=1024 step with its products cut for 2 threads ([`Parallel`]) when both threads of a pool are free, and the cost of
+//! the cut when no thread is (a pool of 1 runs both pieces itself); and the wall time of one full epoch (40,000
+//! training + 5,000 train-accuracy + 10,000 validation images) at H=512.
 //!
 //! Run with `cargo bench -p sweep-core --bench train_step`. Inputs are synthetic but seeded, so runs are comparable.
 
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use ndarray::Array2;
 use rand::Rng;
-use sweep_core::linalg::gemm;
+use sweep_core::linalg::{gemm, Parallel};
 use sweep_core::network::{Init, TwoLayerNet, Workspace};
 use sweep_core::rng::rng_for;
 use sweep_core::train::{train, Quiet, TrainConfig, TrainData, TRAIN_ACC_SAMPLE};
@@ -110,6 +112,97 @@ fn train_step(c: &mut Criterion) {
     }
 }
 
+/// One H=1024 step in a rayon pool of `threads`, its products cut into at most `pieces`.
+struct PoolStep {
+    name: String,
+    pool: rayon::ThreadPool,
+    net: TwoLayerNet<f32>,
+    ws: Workspace<f32>,
+}
+
+fn train_step_threads(c: &mut Criterion) {
+    const H: usize = 1024;
+    let x = random_inputs(B, D, "bench-step-x");
+    let y = random_labels(B, "bench-step-y");
+    let (reg, lr) = (1e-4f32, 1e-3f32);
+    let net = TwoLayerNet::new(D, H, C, Init::Kaiming, &mut rng_for(0, "bench-step-init"));
+    let mut cases: Vec<PoolStep> = [
+        ("1 thread, not cut", 1, 1),
+        ("1 thread, cut in 2 (no thread free)", 1, 2),
+        ("2 threads free, cut in 2", 2, 2),
+    ]
+    .into_iter()
+    .map(|(name, threads, pieces)| {
+        let mut ws = Workspace::new(B, H, C);
+        ws.set_parallel(Parallel::new(pieces));
+        PoolStep {
+            name: format!("H={H} {name}"),
+            pool: rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a pool"),
+            net: net.clone(),
+            ws,
+        }
+    })
+    .collect();
+
+    let mut group = c.benchmark_group("train_step_threads");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    group.throughput(Throughput::Elements(step_flops(H)));
+    for case in &mut cases {
+        let PoolStep { name, pool, net, ws } = case;
+        group.bench_function(name.as_str(), |bench| {
+            bench.iter(|| pool.install(|| black_box(net.sgd_step(x.view(), &y, reg, lr, ws))))
+        });
+    }
+    group.finish();
+
+    // The explicit medians take the cases in turn, step by step, so that a machine whose load drifts (other work on
+    // its cores) slows every case alike; each pool thread's CPU time is counted too, which other work does not inflate.
+    let reps = if bench_mode() { 3 * MEDIAN_REPS } else { 1 };
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    let cpu_before: Vec<Vec<Option<u64>>> = cases.iter().map(|c| c.pool.broadcast(|_| thread_cpu_ns())).collect();
+    for _ in 0..reps {
+        for (case, times) in cases.iter_mut().zip(&mut times) {
+            let PoolStep { pool, net, ws, .. } = case;
+            let t = Instant::now();
+            pool.install(|| black_box(net.sgd_step(x.view(), &y, reg, lr, ws)));
+            times.push(t.elapsed());
+        }
+    }
+    let medians: Vec<f64> = times.into_iter().map(|t| median(t).as_secs_f64()).collect();
+    for ((case, med), before) in cases.iter().zip(&medians).zip(&cpu_before) {
+        // CPU time of each thread of the case's pool over its steps: what the step costs whatever else runs on the
+        // machine; the busiest thread's is the step's time on free cores (less any wait for the other piece).
+        let after = case.pool.broadcast(|_| thread_cpu_ns());
+        let cpu: Option<Vec<f64>> = before
+            .iter()
+            .zip(&after)
+            .map(|(b, a)| Some((a.as_ref()? - b.as_ref()?) as f64 / 1e6 / reps as f64))
+            .collect();
+        let cpu = cpu.map_or("thread CPU time unknown".to_string(), |c| {
+            let busiest = c.iter().cloned().fold(0.0, f64::max);
+            format!("CPU {:.2} ms/step in all, busiest thread {busiest:.2} ms", c.iter().sum::<f64>())
+        });
+        println!(
+            "train_step_threads {}: median {:.2} ms/step over {reps} steps taken in turn with the other cases \
+             ({:.3}x the uncut step's time); {cpu}",
+            case.name,
+            med * 1e3,
+            med / medians[0]
+        );
+    }
+}
+
+/// The CPU time the calling thread has used, in nanoseconds (Linux's `/proc/thread-self/schedstat`; `None`
+/// elsewhere).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 fn train_epoch(c: &mut Criterion) {
     let x_train = random_inputs(N_TRAIN, D, "bench-epoch-x-train");
     let y_train = random_labels(N_TRAIN, "bench-epoch-y-train");
@@ -166,5 +259,5 @@ fn train_epoch(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, train_step, train_epoch);
+criterion_group!(benches, train_step, train_step_threads, train_epoch);
 criterion_main!(benches);

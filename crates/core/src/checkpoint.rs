@@ -1,62 +1,33 @@
 //! Checkpoints as safetensors files (W1, b1, W2, b2, mean image + metadata), written atomically, loaded as a predictor.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use ndarray::{Array1, Array2, ArrayView2};
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CheckpointError, DataError};
-use crate::network::{softmax, Params, TwoLayerNet};
+use crate::error::{CheckpointError, DataError, FormatError};
+pub use crate::file::write_atomic;
+use crate::file::{Reader, Writer};
+use crate::network::{softmax, TwoLayerNet};
 use crate::train::TrainConfig;
 
 /// Written into every checkpoint's metadata as `format`.
 pub const FORMAT: &str = "sweep-two-layer";
 /// Bumped when the layout changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Reads the file at `path` and decodes it with `decode`; the error names the path.
-pub(crate) fn read_with<T>(path: &Path, decode: impl FnOnce(&[u8]) -> Result<T, String>) -> Result<T, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    decode(&bytes).map_err(|reason| CheckpointError::Format {
-        path: path.to_path_buf(),
-        reason,
-    })
-}
-
-/// The metadata of a sweep safetensors file of kind `format` (a checkpoint or a training state), after checking that
-/// it is that kind at `version`; `missing` says what the file is not when it has no metadata at all.
-pub(crate) fn checked_metadata(
-    bytes: &[u8],
-    format: &str,
-    version: u32,
-    missing: &str,
-) -> Result<std::collections::HashMap<String, String>, String> {
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
-    let meta = header.metadata().clone().ok_or(missing)?;
-    let field = |k: &str| meta.get(k).ok_or_else(|| format!("metadata lacks `{k}`"));
-    if field("format")? != format {
-        return Err(format!("metadata format is `{}`, expected `{format}`", field("format")?));
-    }
-    let found: u32 = field("format_version")?.parse().map_err(|_| "format_version is not a number")?;
-    if found != version {
-        return Err(format!("format_version {found} is not supported (this build reads {version})"));
-    }
-    Ok(meta)
-}
+/// What a checkpoint file is, for errors.
+const KIND: &str = "sweep checkpoint";
 
 /// What a checkpoint says about its model besides the tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// The configuration the model was trained with.
     pub hyperparameters: TrainConfig,
+    /// One name per output, in the order of the scores.
     pub class_names: Vec<String>,
     /// Shape of one raw input, e.g. `[3, 32, 32]`.
     pub input_shape: Vec<usize>,
+    /// The validation accuracy the model was chosen by (0 to 1).
     pub val_accuracy: f64,
     /// How the training data were split (seed, val_size, subsets), when they came from files.
     pub data_split: Option<crate::data::DataSpec>,
@@ -81,118 +52,61 @@ pub struct Prediction {
     pub probabilities: Vec<f32>,
 }
 
-pub(crate) fn bytes_of(a: &[f32]) -> Vec<u8> {
-    a.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
 impl Model {
-    /// Serializes to safetensors bytes.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, safetensors::SafeTensorError> {
-        let p = &self.net.params;
-        let owned: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
-            ("W1", p.w1.shape().to_vec(), bytes_of(&p.w1.iter().copied().collect::<Vec<_>>())),
-            ("b1", p.b1.shape().to_vec(), bytes_of(&p.b1.to_vec())),
-            ("W2", p.w2.shape().to_vec(), bytes_of(&p.w2.iter().copied().collect::<Vec<_>>())),
-            ("b2", p.b2.shape().to_vec(), bytes_of(&p.b2.to_vec())),
-            ("mean", self.mean.shape().to_vec(), bytes_of(&self.mean.to_vec())),
-        ];
-        let mut views = Vec::new();
-        for (name, shape, data) in &owned {
-            views.push((*name, TensorView::new(Dtype::F32, shape.clone(), data)?));
-        }
-        let json = |v: &dyn erased::Ser| v.to_json();
-        let mut metadata: HashMap<String, String> = [
-            ("format".to_string(), FORMAT.to_string()),
-            ("format_version".to_string(), FORMAT_VERSION.to_string()),
-            ("hyperparameters".to_string(), json(&self.meta.hyperparameters)),
-            ("class_names".to_string(), json(&self.meta.class_names)),
-            ("input_shape".to_string(), json(&self.meta.input_shape)),
-            ("val_accuracy".to_string(), self.meta.val_accuracy.to_string()),
-        ]
-        .into_iter()
-        .collect();
+    /// Serializes to safetensors bytes (the same model always gives the same bytes).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(FORMAT, FORMAT_VERSION);
+        w.params("", &self.net.params);
+        w.f32s("mean", self.mean.shape(), self.mean.iter().copied());
+        w.json("hyperparameters", &self.meta.hyperparameters);
+        w.json("class_names", &self.meta.class_names);
+        w.json("input_shape", &self.meta.input_shape);
+        w.text("val_accuracy", &self.meta.val_accuracy.to_string());
         if let Some(split) = &self.meta.data_split {
-            metadata.insert("data_split".to_string(), json(split));
+            w.json("data_split", split);
         }
-        let bytes = safetensors::tensor::serialize(views, &Some(metadata))?;
-        Ok(canonical_header(bytes))
+        w.into_bytes()
     }
 
     /// Writes the checkpoint atomically: a temporary file in the same directory, then a rename over `path`.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
-        let werr = |source| CheckpointError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let bytes = self.to_bytes().map_err(|e| werr(std::io::Error::other(e.to_string())))?;
-        write_atomic(path, &bytes).map_err(werr)
+        crate::file::save(path, &self.to_bytes())
     }
 
     /// Reads a checkpoint written by [`Model::save`].
     pub fn load(path: &Path) -> Result<Model, CheckpointError> {
-        read_with(path, Self::from_bytes)
+        crate::file::load(path, KIND, Self::from_bytes)
     }
 
-    fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
-        let meta = checked_metadata(bytes, FORMAT, FORMAT_VERSION, "no metadata: not written by sweep")?;
-        let field = |k: &str| meta.get(k).ok_or_else(|| format!("metadata lacks `{k}`"));
-        let parse =
-            |k: &str| -> Result<serde_json::Value, String> { serde_json::from_str(field(k)?).map_err(|e| format!("metadata `{k}`: {e}")) };
+    /// Reads a checkpoint from bytes written by [`Model::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, FormatError> {
+        let r = Reader::open(bytes, FORMAT, &[FORMAT_VERSION])?;
         let meta = ModelMeta {
-            hyperparameters: serde_json::from_value(parse("hyperparameters")?).map_err(|e| format!("hyperparameters: {e}"))?,
-            class_names: serde_json::from_value(parse("class_names")?).map_err(|e| format!("class_names: {e}"))?,
-            input_shape: serde_json::from_value(parse("input_shape")?).map_err(|e| format!("input_shape: {e}"))?,
-            val_accuracy: field("val_accuracy")?.parse().map_err(|_| "val_accuracy is not a number")?,
-            data_split: match meta.get("data_split") {
-                Some(s) => Some(serde_json::from_str(s).map_err(|e| format!("metadata `data_split`: {e}"))?),
+            hyperparameters: r.json("hyperparameters")?,
+            class_names: r.json("class_names")?,
+            input_shape: r.json("input_shape")?,
+            val_accuracy: r.number("val_accuracy")?,
+            data_split: match r.get("data_split") {
+                Some(_) => Some(r.json("data_split")?),
                 None => None,
             },
         };
-        let st = SafeTensors::deserialize(bytes).map_err(|e| format!("not a safetensors file ({e})"))?;
-        let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>), String> {
-            let t = st.tensor(name).map_err(|_| format!("tensor `{name}` is missing"))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(format!("tensor `{name}` is {:?}, expected F32", t.dtype()));
-            }
-            let data = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            Ok((t.shape().to_vec(), data))
-        };
-        let mat = |name: &str| -> Result<Array2<f32>, String> {
-            let (s, d) = tensor(name)?;
-            if s.len() != 2 {
-                return Err(format!("tensor `{name}` has shape {s:?}, expected 2 dimensions"));
-            }
-            Array2::from_shape_vec((s[0], s[1]), d).map_err(|e| e.to_string())
-        };
-        let vec = |name: &str| -> Result<Array1<f32>, String> {
-            let (s, d) = tensor(name)?;
-            if s.len() != 1 {
-                return Err(format!("tensor `{name}` has shape {s:?}, expected 1 dimension"));
-            }
-            Ok(Array1::from(d))
-        };
-        let net = TwoLayerNet::from_params(Params {
-            w1: mat("W1")?,
-            b1: vec("b1")?,
-            w2: mat("W2")?,
-            b2: vec("b2")?,
-        })
-        .map_err(|e| e.to_string())?;
-        let mean = vec("mean")?;
+        let net = r.net("")?;
+        let mean = r.vector("mean")?;
         if mean.len() != net.input_size() || meta.input_shape.iter().product::<usize>() != net.input_size() {
-            return Err(format!(
-                "mean has {} values, input_shape {:?}, but W1 expects {} inputs",
-                mean.len(),
-                meta.input_shape,
-                net.input_size()
-            ));
+            return Err(FormatError::Inconsistent {
+                what: format!(
+                    "mean has {} values, input_shape {:?}, but W1 expects {} inputs",
+                    mean.len(),
+                    meta.input_shape,
+                    net.input_size()
+                ),
+            });
         }
         if meta.class_names.len() != net.num_classes() {
-            return Err(format!("{} class names for {} outputs", meta.class_names.len(), net.num_classes()));
+            return Err(FormatError::Inconsistent {
+                what: format!("{} class names for {} outputs", meta.class_names.len(), net.num_classes()),
+            });
         }
         Ok(Model { net, mean, meta })
     }
@@ -224,47 +138,6 @@ impl Model {
             row.assign(&ndarray::ArrayView1::from(&px[..]));
         }
         Ok(self.predict_pixels(pixels.view()))
-    }
-}
-
-/// Rewrites the JSON header with sorted keys (the metadata map's order is otherwise random), so that the same model
-/// always gives the same bytes. The header stays padded with spaces to a multiple of 8 bytes, as safetensors does.
-pub(crate) fn canonical_header(bytes: Vec<u8>) -> Vec<u8> {
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8-byte length")) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote valid JSON");
-    let mut text = serde_json::to_string(&header).expect("JSON value serializes"); // serde_json maps are sorted
-    while text.len() % 8 != 0 {
-        text.push(' ');
-    }
-    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - 8 - n);
-    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(&bytes[8 + n..]);
-    out
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so readers never see half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    // Temporary files are private (0600); results are meant to be shared and served like any other file.
-    #[cfg(unix)]
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-pub(crate) mod erased {
-    //! Serialize-to-JSON through a trait object, so a file's metadata list stays one table (checkpoints, states).
-    pub trait Ser {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).expect("plain data serializes")
-        }
     }
 }
 
@@ -318,7 +191,7 @@ mod tests {
     fn file_follows_the_safetensors_layout() {
         // Layout: u64 little-endian header length N, then N bytes of JSON header with dtype/shape/data_offsets per
         // tensor and __metadata__ (string -> string), then the raw little-endian data.
-        let bytes = model().to_bytes().unwrap();
+        let bytes = model().to_bytes();
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
         assert_eq!(header["W1"]["dtype"], "F32");
@@ -333,7 +206,7 @@ mod tests {
         assert_eq!(total, 4 * (60 + 5 + 15 + 3 + 12));
         assert_eq!(n % 8, 0);
         // Same model, same bytes (the metadata map would otherwise be written in random order).
-        assert_eq!(model().to_bytes().unwrap(), bytes);
+        assert_eq!(model().to_bytes(), bytes);
     }
 
     #[test]
@@ -354,7 +227,7 @@ mod tests {
         let p = dir.path().join("bad.safetensors");
         std::fs::write(&p, b"not a checkpoint").unwrap();
         assert!(matches!(Model::load(&p), Err(CheckpointError::Format { .. })));
-        let bytes = model().to_bytes().unwrap();
+        let bytes = model().to_bytes();
         std::fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
         assert!(matches!(Model::load(&p), Err(CheckpointError::Format { .. })));
         assert!(matches!(

@@ -271,9 +271,9 @@ fn read_archive(path: &Path) -> Result<Raw, DataError> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
     let wanted: Vec<&str> = TRAIN_BATCHES.iter().copied().chain([TEST_BATCH, META]).collect();
     let mut members: std::collections::HashMap<String, Vec<u8>> = Default::default();
-    let bad = |e: std::io::Error| DataError::Invalid {
+    let bad = |source| DataError::Archive {
         path: path.to_path_buf(),
-        reason: format!("is not a readable .tar.gz archive: {e}"),
+        source,
     };
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -376,9 +376,9 @@ fn read_folder(root: &Path) -> Result<Raw, DataError> {
 /// Decodes an image file to RGB and returns (width, height, channel-major bytes).
 pub fn decode_image(path: &Path) -> Result<(u32, u32, Vec<u8>), DataError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
-    let img = image::load_from_memory(&bytes).map_err(|e| DataError::BadImage {
+    let img = image::load_from_memory(&bytes).map_err(|source| DataError::BadImage {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        source: Box::new(source),
     })?;
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();

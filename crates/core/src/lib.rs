@@ -6,22 +6,30 @@
 pub mod checkpoint;
 pub mod cost;
 pub mod data;
-pub mod error;
+mod error;
+mod file;
 pub mod fused;
 pub mod gradcheck;
 pub mod linalg;
 pub mod network;
 pub mod optim;
 pub mod rng;
-pub mod state;
+mod state;
 pub mod train;
 
-pub use checkpoint::{Checkpoint, Model};
+// The surface most users need, in one place: a model and its file, the data, the network, training and its state,
+// and every error the crate returns (all defined in the private `error` module).
+pub use checkpoint::{Checkpoint, Model, ModelMeta, Prediction};
 pub use data::{DataSpec, Dataset};
-pub use error::{CheckpointError, ConfigError, DataError, TrainError};
+pub use error::{CheckpointError, ConfigError, DataError, FormatError, FuseError, OptimStateError, ShapeError, TrainError, CIFAR10_HINT};
+pub use fused::FusedTrainer;
+pub use linalg::Precision;
 pub use network::{Init, Params, TwoLayerNet};
 pub use optim::Optimizer;
-pub use train::{History, LrSchedule, Status, TrainConfig, TrainOutcome, TrainState, Trainer, ValidConfig};
+pub use train::{
+    check_data, train, Control, EpochRecord, History, LrSchedule, Observer, PointRecord, Quiet, Status, TrainConfig, TrainData,
+    TrainOutcome, TrainState, Trainer, ValidConfig,
+};
 
 /// The floating-point types the network runs in: f32 for training, f64 for checks.
 pub trait Scalar:

@@ -3,8 +3,10 @@
 //! The backend today is ndarray's `general_mat_mul`, i.e. the `matrixmultiply` crate's sgemm/dgemm kernels, with its
 //! `avx512` feature on (see the workspace Cargo.toml): about 180 GFLOP/s per core here instead of about 95.
 
+use std::any::TypeId;
+
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayBase, ArrayView2, ArrayViewMut2, Data};
+use ndarray::{Array2, ArrayBase, ArrayView2, ArrayViewMut2, Axis, Data};
 
 use crate::Scalar;
 
@@ -71,6 +73,152 @@ pub fn matmul<F: Scalar, S1: Data<Elem = F>, S2: Data<Elem = F>>(
     let mut c = Array2::zeros((a.nrows(), b.ncols()));
     gemm(F::one(), a.view(), b.view(), F::zero(), c.view_mut());
     c
+}
+
+/// How many threads one job's large matrix multiplies may use, with results bit-identical to a single call.
+///
+/// A product is cut into pieces of `c` on the f32 kernel's tile boundaries (whole MR x NR tiles; only the pieces at
+/// the matrix edge keep its partial tiles, as the whole product has them there), each piece one GEMM call run with
+/// `rayon::join`: an idle thread of the current rayon pool steals a piece, a busy pool runs both itself. Every output
+/// is then summed in the same order and rounded with the same final step as in the single call, because the backend
+/// computes each tile from its rows of `a` and columns of `b` alone with the k-blocking of the whole product (`k` is
+/// never cut). The longer side of `c` is cut, so that the operand each piece packs again is the smaller one.
+///
+/// Only f32 products are cut, and only where [`Finish::detect`] knows the kernel's tile (x86-64 with AVX); elsewhere,
+/// and for products too small to pay for a thread, it is one plain call.
+///
+/// A thread that waits for a stolen piece may run other work queued in its pool meanwhile (rayon's work stealing):
+/// turn this on where no other long task waits for a thread (the tail of a sweep, a single job), or the job waits
+/// for that task too (its results stay the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parallel {
+    /// Pieces at most.
+    threads: usize,
+    /// The kernel's tile (rows, columns of `c`), when known.
+    tile: Option<(usize, usize)>,
+    /// The fewest multiply-adds a piece may have.
+    min_piece: usize,
+}
+
+impl Default for Parallel {
+    fn default() -> Self {
+        Self::new(1)
+    }
+}
+
+impl Parallel {
+    /// The fewest multiply-adds (m·n·k) worth a piece of its own: about 0.2 ms at this kernel's rate, against a few
+    /// microseconds to hand a piece to another thread.
+    pub const MIN_PIECE: usize = 1 << 24;
+
+    /// Products cut into at most `threads` pieces (1 or 0: never cut).
+    pub fn new(threads: usize) -> Self {
+        Self {
+            threads: threads.max(1),
+            tile: Finish::detect().map(|f| (f.mr, f.nr)),
+            min_piece: Self::MIN_PIECE,
+        }
+    }
+
+    /// The most pieces a product is cut into.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The same with another smallest piece (tests cut small products).
+    #[cfg(test)]
+    pub(crate) fn min_piece(self, min_piece: usize) -> Self {
+        Self { min_piece, ..self }
+    }
+
+    /// `c = alpha * a · b + beta * c`, bit for bit as [`gemm`], cut into pieces for idle threads where it pays.
+    pub fn gemm<F: Scalar>(&self, alpha: F, a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: ArrayViewMut2<'_, F>) {
+        match self.tile {
+            Some(tile) if self.threads > 1 && TypeId::of::<F>() == TypeId::of::<f32>() => {
+                self.split(alpha, a, b, beta, c, tile, self.threads)
+            }
+            _ => gemm(alpha, a, b, beta, c),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn split<F: Scalar>(
+        &self,
+        alpha: F,
+        a: ArrayView2<'_, F>,
+        b: ArrayView2<'_, F>,
+        beta: F,
+        c: ArrayViewMut2<'_, F>,
+        tile: (usize, usize),
+        pieces: usize,
+    ) {
+        let (m, n) = c.dim();
+        match self.cut(m, n, a.ncols(), tile, pieces) {
+            None => gemm(alpha, a, b, beta, c),
+            Some((Axis(0), at, left)) => {
+                let (a1, a2) = a.split_at(Axis(0), at);
+                let (c1, c2) = c.split_at(Axis(0), at);
+                rayon::join(
+                    || self.split(alpha, a1, b, beta, c1, tile, left),
+                    || self.split(alpha, a2, b, beta, c2, tile, pieces - left),
+                );
+            }
+            Some((_, at, left)) => {
+                let (b1, b2) = b.split_at(Axis(1), at);
+                let (c1, c2) = c.split_at(Axis(1), at);
+                rayon::join(
+                    || self.split(alpha, a, b1, beta, c1, tile, left),
+                    || self.split(alpha, a, b2, beta, c2, tile, pieces - left),
+                );
+            }
+        }
+    }
+
+    /// Where an (m, n) output with inner dimension k is cut to make `pieces` pieces: the axis (0: rows, 1: columns),
+    /// the index (a multiple of the tile on that axis) and the pieces the first part makes; `None`: not cut.
+    fn cut(&self, m: usize, n: usize, k: usize, (mr, nr): (usize, usize), pieces: usize) -> Option<(Axis, usize, usize)> {
+        let left = pieces / 2;
+        if pieces < 2 || m * n * k < 2 * self.min_piece {
+            return None;
+        }
+        let (axis, len, tile) = if m >= n { (Axis(0), m, mr) } else { (Axis(1), n, nr) };
+        // The first part's share of the whole tiles, at least one tile; the rest (with any partial tile) the second's.
+        let at = ((len / tile) * left / pieces).max(1) * tile;
+        (at < len).then_some((axis, at, left))
+    }
+
+    /// The pieces an (m, n, k) product is cut into, as (rows, columns) ranges of `c`, in order.
+    #[cfg(test)]
+    fn pieces(&self, m: usize, n: usize, k: usize) -> Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> {
+        fn go(
+            p: &Parallel,
+            rows: std::ops::Range<usize>,
+            cols: std::ops::Range<usize>,
+            k: usize,
+            pieces: usize,
+            out: &mut Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+        ) {
+            let tile = p.tile.expect("a known kernel");
+            match p.cut(rows.len(), cols.len(), k, tile, pieces) {
+                None => out.push((rows, cols)),
+                Some((Axis(0), at, left)) => {
+                    go(p, rows.start..rows.start + at, cols.clone(), k, left, out);
+                    go(p, rows.start + at..rows.end, cols, k, pieces - left, out);
+                }
+                Some((_, at, left)) => {
+                    go(p, rows.clone(), cols.start..cols.start + at, k, left, out);
+                    go(p, rows, cols.start + at..cols.end, k, pieces - left, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if self.threads > 1 {
+            go(self, 0..m, 0..n, k, self.threads, &mut out);
+        } else {
+            out.push((0..m, 0..n));
+        }
+        out
+    }
 }
 
 /// How the f32 GEMM backend rounds the last step of `c <- alpha * (a·b) + beta * c` on this CPU, so that one product
@@ -252,6 +400,67 @@ mod tests {
             assert_eq!(r.to_bits() & 0xffff, 0, "{x}: low bits cleared");
             assert!(((r - x) / x).abs() <= 1.0 / 256.0, "{x} -> {r}: within half a bf16 ulp");
         }
+    }
+
+    /// A product cut for idle threads gives the single call's bits: outputs with partial tiles at both edges,
+    /// inner dimensions past the backend's k-block (256), transposed operands as the step passes them (`xᵀ`), and
+    /// the (alpha, beta) of the forward product, the SGD update and a gradient; run in a pool of 4 threads.
+    #[test]
+    fn a_product_cut_on_tile_boundaries_gives_the_bits_of_one_call() {
+        let Some(finish) = Finish::detect() else {
+            eprintln!("skipped: the GEMM kernel's tile is not known on this CPU (not x86-64 with AVX)");
+            return;
+        };
+        let (mr, nr) = (finish.mr, finish.nr);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("a pool");
+        let mut rng = crate::rng::rng_for(3, "split");
+        let normal = rand_distr::Normal::new(0.0f32, 1.0).expect("valid");
+        let mut draw = |r: usize, c: usize| Array2::from_shape_simple_fn((r, c), || rand_distr::Distribution::sample(&normal, &mut rng));
+        let bits = |x: &Array2<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        // (m, k, n): X·W1 (B x D times D x H), the W1 update xᵀ·dh (D x B times B x H), small and odd shapes.
+        let shapes = [
+            (200, 3072, 64),
+            (3072, 200, 64),
+            (200, 3072, 1024),
+            (3072, 200, 1024),
+            (50, 300, 37),
+            (67, 513, 250),
+            (37, 5, 1000),
+            (1000, 7, 3),
+        ];
+        for (threads, min_piece) in [(2, 1), (3, 1), (4, 1), (4, 1 << 20)] {
+            let par = Parallel::new(threads).min_piece(min_piece);
+            for &(m, k, n) in shapes.iter().filter(|&&(m, k, n)| threads == 2 || m * k * n < 1 << 26) {
+                let pieces = par.pieces(m, n, k);
+                assert!(pieces.len() <= threads);
+                for (rows, cols) in &pieces {
+                    assert!(rows.start % mr == 0 && cols.start % nr == 0, "{m}x{n}: piece {rows:?} {cols:?}");
+                    assert!((rows.end % mr == 0 || rows.end == m) && (cols.end % nr == 0 || cols.end == n));
+                }
+                let transposed = m > k;
+                let a = if transposed { draw(k, m) } else { draw(m, k) };
+                let a = if transposed { a.t() } else { a.view() };
+                let b = draw(k, n);
+                let c0 = draw(m, n);
+                for (alpha, beta) in [(1.0f32, 0.0f32), (-0.0123, 0.99987), (1.0, 1e-3)] {
+                    let mut want = c0.clone();
+                    gemm(alpha, a, b.view(), beta, want.view_mut());
+                    let mut got = c0.clone();
+                    pool.install(|| par.gemm(alpha, a, b.view(), beta, got.view_mut()));
+                    assert!(
+                        bits(&got) == bits(&want),
+                        "{m}x{k}x{n} in {} pieces, alpha={alpha} beta={beta}",
+                        pieces.len()
+                    );
+                }
+            }
+        }
+        // Cut where it pays: both step products at H = 1024 in two, a tiny one not at all.
+        let par = Parallel::new(2);
+        assert_eq!(par.pieces(200, 1024, 3072).len(), 2);
+        assert_eq!(par.pieces(3072, 1024, 200).len(), 2);
+        assert_eq!(par.pieces(200, 10, 1024).len(), 1);
+        assert_eq!(Parallel::new(1).pieces(3072, 1024, 200).len(), 1);
     }
 
     /// The shared-product finish gives gemm's bits for SGD's (alpha, beta), for a gradient's (1, reg) and for

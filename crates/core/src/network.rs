@@ -6,7 +6,7 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ShapeError;
-use crate::linalg::{gemm, matmul, rounded_bf16, Precision};
+use crate::linalg::{gemm, matmul, rounded_bf16, Parallel, Precision};
 use crate::Scalar;
 
 /// How the weights are initialized. Biases always start at zero.
@@ -74,13 +74,12 @@ impl<F: Scalar> TwoLayerNet<F> {
         let (d, h) = params.w1.dim();
         let (h2, c) = params.w2.dim();
         if params.b1.len() != h || h2 != h || params.b2.len() != c || d == 0 || h == 0 || c == 0 {
-            return Err(ShapeError(format!(
-                "W1 {:?}, b1 {}, W2 {:?}, b2 {}: expected W1 (D,H), b1 (H), W2 (H,C), b2 (C)",
-                params.w1.dim(),
-                params.b1.len(),
-                params.w2.dim(),
-                params.b2.len()
-            )));
+            return Err(ShapeError {
+                w1: params.w1.dim(),
+                b1: params.b1.len(),
+                w2: params.w2.dim(),
+                b2: params.b2.len(),
+            });
         }
         Ok(Self { params })
     }
@@ -192,6 +191,8 @@ pub struct Workspace<F> {
     db1: Array1<F>,
     /// With bf16 GEMM inputs: the rounded copies of each GEMM's inputs (`None`: f32, no copies).
     bf16: Option<Box<Rounded<F>>>,
+    /// How the first layer's two big products (forward `x · W1`, W1's gradient `xᵀ · dh`) use idle threads.
+    par: Parallel,
 }
 
 /// The bf16-rounded inputs of one step's GEMMs (see [`crate::linalg::Precision`]).
@@ -215,7 +216,13 @@ impl<F: Scalar> Workspace<F> {
             db2: Array1::zeros(classes),
             db1: Array1::zeros(hidden),
             bf16: None,
+            par: Parallel::default(),
         }
+    }
+
+    /// Lets the first layer's big products use idle threads (bit-identical results; see [`Parallel`]).
+    pub fn set_parallel(&mut self, par: Parallel) {
+        self.par = par;
     }
 
     /// The same, with the GEMM inputs in `precision`.
@@ -238,13 +245,13 @@ impl<F: Scalar> Workspace<F> {
 }
 
 /// `x · W1` into `a`, with the inputs rounded to bf16 first when `r` is given.
-fn first_layer<F: Scalar>(x: ArrayView2<'_, F>, w1: ArrayView2<'_, F>, a: &mut Array2<F>, r: Option<&mut Rounded<F>>) {
+fn first_layer<F: Scalar>(par: &Parallel, x: ArrayView2<'_, F>, w1: ArrayView2<'_, F>, a: &mut Array2<F>, r: Option<&mut Rounded<F>>) {
     match r {
-        None => gemm(F::one(), x, w1, F::zero(), a.view_mut()),
+        None => par.gemm(F::one(), x, w1, F::zero(), a.view_mut()),
         Some(r) => {
             let x = rounded_bf16(x, &mut r.x);
             let w1 = rounded_bf16(w1, &mut r.w1);
-            gemm(F::one(), x, w1, F::zero(), a.view_mut());
+            par.gemm(F::one(), x, w1, F::zero(), a.view_mut());
         }
     }
 }
@@ -252,6 +259,7 @@ fn first_layer<F: Scalar>(x: ArrayView2<'_, F>, w1: ArrayView2<'_, F>, a: &mut A
 /// `alpha xᵀ · dh + beta c` (W1's gradient product), with `x` as rounded by [`first_layer`] and `dh` rounded to
 /// bf16 when `r` is given.
 fn first_layer_back<F: Scalar>(
+    par: &Parallel,
     alpha: F,
     x: ArrayView2<'_, F>,
     dh: ArrayView2<'_, F>,
@@ -260,10 +268,10 @@ fn first_layer_back<F: Scalar>(
     r: Option<&mut Rounded<F>>,
 ) {
     match r {
-        None => gemm(alpha, x.t(), dh, beta, c),
+        None => par.gemm(alpha, x.t(), dh, beta, c),
         Some(r) => {
             let dh = rounded_bf16(dh, &mut r.dh);
-            gemm(alpha, r.x.t(), dh, beta, c);
+            par.gemm(alpha, r.x.t(), dh, beta, c);
         }
     }
 }
@@ -288,9 +296,10 @@ impl<F: Scalar> TwoLayerNet<F> {
         ws: &mut Workspace<F>,
     ) -> Loss<F> {
         let reg_loss = self.reg_loss(reg);
-        first_layer(x, self.params.w1.view(), &mut ws.a, ws.bf16.as_deref_mut());
+        first_layer(&ws.par, x, self.params.w1.view(), &mut ws.a, ws.bf16.as_deref_mut());
         let data = self.step_from_hidden(y, reg, mask, ws, Upper::Sgd(lr));
         first_layer_back(
+            &ws.par,
             -lr,
             x,
             ws.dh.view(),
@@ -322,6 +331,7 @@ impl<F: Scalar> TwoLayerNet<F> {
                     db2,
                     db1,
                     bf16,
+                    ..
                 } = ws;
                 let data = self.upper_grads(y, reg, mask, [a, dscores, dh], [dw2], [db2, db1], bf16.as_deref_mut());
                 let p = &mut self.params;
@@ -414,10 +424,10 @@ impl<F: Scalar> TwoLayerNet<F> {
         g: &mut Params<F>,
     ) -> Loss<F> {
         let reg_loss = self.reg_loss(reg);
-        first_layer(x, self.params.w1.view(), &mut ws.a, ws.bf16.as_deref_mut());
+        first_layer(&ws.par, x, self.params.w1.view(), &mut ws.a, ws.bf16.as_deref_mut());
         let data = self.grads_from_hidden(y, reg, mask, ws, g);
         g.w1.assign(&self.params.w1);
-        first_layer_back(F::one(), x, ws.dh.view(), reg, g.w1.view_mut(), ws.bf16.as_deref_mut());
+        first_layer_back(&ws.par, F::one(), x, ws.dh.view(), reg, g.w1.view_mut(), ws.bf16.as_deref_mut());
         Loss {
             data,
             reg: reg_loss,
@@ -506,6 +516,29 @@ mod tests {
         (net, x, vec![0, 1, 2, 2, 1, 0, 1])
     }
 
+    /// The batch shape of the f32 tests: 64 rows, 96 inputs, 48 hidden units, 10 classes (batch, hidden, classes).
+    const BATCH: (usize, usize, usize) = (64, 48, 10);
+
+    /// A Kaiming-initialized network and a batch of normal inputs with labels, of [`BATCH`]'s shape.
+    fn batch(seed: u64) -> (TwoLayerNet<f64>, Array2<f64>, Vec<u8>) {
+        let ((n, h, c), d) = (BATCH, 96);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let net = TwoLayerNet::<f64>::new(d, h, c, Init::Kaiming, &mut rng);
+        let x = Array2::from_shape_simple_fn((n, d), || Normal::new(0.0, 1.0).expect("valid").sample(&mut rng));
+        (net, x, (0..n).map(|i| (i * 7 % c) as u8).collect())
+    }
+
+    fn as_f32(net: &TwoLayerNet<f64>) -> TwoLayerNet<f32> {
+        let p = &net.params;
+        let params = Params {
+            w1: p.w1.mapv(|v| v as f32),
+            b1: p.b1.mapv(|v| v as f32),
+            w2: p.w2.mapv(|v| v as f32),
+            b2: p.b2.mapv(|v| v as f32),
+        };
+        TwoLayerNet::from_params(params).expect("shapes")
+    }
+
     #[test]
     fn fused_sgd_step_equals_explicit_gradient_step() {
         let (mut net, x, y) = toy();
@@ -530,21 +563,12 @@ mod tests {
     /// rounded); the SGD step in bf16 moves W1 by lr times the bf16 gradient.
     #[test]
     fn bf16_gradients_match_f64_within_bf16_precision_and_f32_ones_far_closer() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let (n, d, h, c) = (64, 96, 48, 10);
-        let net64 = TwoLayerNet::<f64>::new(d, h, c, Init::Kaiming, &mut rng);
-        let x64 = Array2::from_shape_simple_fn((n, d), || Normal::new(0.0, 1.0).expect("valid").sample(&mut rng));
-        let y: Vec<u8> = (0..n).map(|i| (i * 7 % c) as u8).collect();
+        let (net64, x64, y) = batch(3);
+        let (n, h, c) = BATCH;
         let reg = 1e-3;
         let (loss64, g64) = net64.loss_and_grads(x64.view(), &y, reg);
-        let p32 = Params {
-            w1: net64.params.w1.mapv(|v| v as f32),
-            b1: net64.params.b1.mapv(|v| v as f32),
-            w2: net64.params.w2.mapv(|v| v as f32),
-            b2: net64.params.b2.mapv(|v| v as f32),
-        };
-        let net32 = TwoLayerNet::from_params(p32.clone()).expect("shapes");
-        let x32 = x64.mapv(|v| v as f32);
+        let (net32, x32) = (as_f32(&net64), x64.mapv(|v| v as f32));
+        let p32 = net32.params.clone();
         let rel = |a: &[f32], b: &[f64]| {
             let num: f64 = a.iter().zip(b).map(|(&u, &v)| (f64::from(u) - v).powi(2)).sum();
             let den: f64 = b.iter().map(|v| v * v).sum();
@@ -616,5 +640,37 @@ mod tests {
         let var = net.params.w1.iter().map(|w| w * w).sum::<f64>() / n;
         assert!((var - 2.0 / 3072.0).abs() < 0.05 * 2.0 / 3072.0, "{var}");
         assert!(net.params.b1.iter().all(|&b| b == 0.0));
+    }
+
+    /// One step's products cut for idle threads (4, in a pool of 4) give the single-threaded step's bits: the SGD
+    /// step and the gradient, in f32 and bf16.
+    #[test]
+    fn a_step_on_idle_threads_gives_the_bits_of_one_thread() {
+        let (net, x, y) = batch(4);
+        let (net, x, (n, h, c)) = (as_f32(&net), x.mapv(|v| v as f32), BATCH);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().expect("a pool");
+        let bits = |p: &Params<f32>| {
+            [&p.w1, &p.w2]
+                .iter()
+                .flat_map(|a| a.iter().map(|v| v.to_bits()))
+                .chain(p.b1.iter().chain(&p.b2).map(|v| v.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        for precision in [Precision::F32, Precision::Bf16] {
+            let run = |par: Parallel| {
+                let mut ws = Workspace::with_precision(n, h, c, precision);
+                ws.set_parallel(par);
+                let mut net = net.clone();
+                let mut g = net.params.clone();
+                pool.install(|| {
+                    for _ in 0..3 {
+                        net.sgd_step(x.view(), &y, 1e-3, 0.05, &mut ws);
+                    }
+                    net.loss_and_grads_into(x.view(), &y, 1e-3, None, &mut ws, &mut g);
+                });
+                (bits(&net.params), bits(&g))
+            };
+            assert!(run(Parallel::new(4).min_piece(1)) == run(Parallel::new(1)), "{precision:?}");
+        }
     }
 }

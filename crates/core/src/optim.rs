@@ -14,6 +14,7 @@
 use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 
+use crate::error::OptimStateError;
 use crate::network::Params;
 
 /// The update rule (`TrainConfig::optimizer`).
@@ -129,11 +130,21 @@ impl OptimState {
         [self.m.as_ref(), self.v.as_ref()]
     }
 
-    /// Whether the buffers present are those `kind` keeps.
-    pub fn check_fits(&self, kind: Optimizer) -> Result<(), String> {
-        let have = usize::from(self.m.is_some()) + usize::from(self.v.is_some());
-        if have != kind.buffers() || (self.v.is_some() && self.m.is_none()) {
-            return Err(format!("{} keeps {} buffers, the state has {have}", kind.as_str(), kind.buffers()));
+    /// Whether the buffers present are those `kind` keeps, each shaped like `params`.
+    pub fn check_fits(&self, kind: Optimizer, params: &Params<f32>) -> Result<(), OptimStateError> {
+        let found = usize::from(self.m.is_some()) + usize::from(self.v.is_some());
+        if found != kind.buffers() || (self.v.is_some() && self.m.is_none()) {
+            return Err(OptimStateError::Buffers {
+                optimizer: kind.as_str(),
+                wanted: kind.buffers(),
+                found,
+            });
+        }
+        let shaped = |b: &Params<f32>| {
+            (b.w1.dim(), b.b1.len(), b.w2.dim(), b.b2.len()) == (params.w1.dim(), params.b1.len(), params.w2.dim(), params.b2.len())
+        };
+        if !self.buffers().into_iter().flatten().all(shaped) {
+            return Err(OptimStateError::Shapes);
         }
         Ok(())
     }

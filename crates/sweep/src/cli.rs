@@ -57,6 +57,10 @@ pub enum Command {
     Slurm(slurm::Args),
     /// Print the Kubernetes Indexed Job (and finishing Job) running a sweep as N pods.
     K8s(k8s::Args),
+    /// Internal: leads one run of a command trial's process group (started by sweep, never by hand).
+    #[cfg(unix)]
+    #[command(name = "__shepherd", hide = true)]
+    Shepherd(crate::commands::shepherd::Args),
 }
 
 impl Command {
@@ -77,6 +81,8 @@ impl Command {
             Command::Finish(a) => finish::exec(a),
             Command::Slurm(a) => slurm::exec(a),
             Command::K8s(a) => k8s::exec(a),
+            #[cfg(unix)]
+            Command::Shepherd(a) => crate::commands::shepherd::exec(a),
         }
     }
 }

@@ -120,9 +120,9 @@ fn check_hex(algo: &'static str, value: &Option<String>, len: usize) -> Result<O
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> DownloadError + '_ {
-    move |cause| DownloadError::Io {
+    move |source| DownloadError::Io {
         path: path.to_path_buf(),
-        cause,
+        source,
     }
 }
 
@@ -267,12 +267,12 @@ fn download(
                     expected: content_length.unwrap_or_default(),
                 });
             }
-            Err(cause) => {
+            Err(source) => {
                 bar.abandon();
                 return Err(DownloadError::Read {
                     url: url.clone(),
                     got,
-                    cause,
+                    source,
                 });
             }
         };
@@ -322,9 +322,9 @@ fn download(
 
 /// Unpacks the expected members of the .tar.gz in `file` into `dir` (flat), rejecting unsafe paths.
 fn unpack_members(url: &str, file: &mut File, dir: &Path) -> Result<(), DownloadError> {
-    let bad = |cause: io::Error| DownloadError::Archive {
+    let bad = |source: io::Error| DownloadError::Archive {
         url: url.to_string(),
-        cause,
+        source,
     };
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
     let mut seen: HashSet<&'static str> = HashSet::new();

@@ -1,5 +1,6 @@
-//! Every error of the sweep library, in one place. Each names the file, line, key or URL concerned and what would fix
-//! it; the binary prints the message and its causes once (`{:#}`), so a message never repeats its own cause.
+//! Every error of the sweep library, in one place (the value errors of the parameter table are re-exported here).
+//! Each names the file, line, key or URL concerned and what would fix it. A cause is a `#[source]` field named
+//! `source` and is never also part of the message: the binary prints the message and its causes once (`{:#}`).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -32,8 +33,12 @@ impl std::error::Error for GridError {}
 /// Errors of a results directory; each names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("cannot write to {path}: {cause} (choose a writable --out directory)")]
-    Write { path: PathBuf, cause: std::io::Error },
+    #[error("cannot write to {path} (choose a writable --out directory with free space)")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot read {path}")]
     Read {
         path: PathBuf,
@@ -57,6 +62,17 @@ pub enum ResultsError {
     },
     #[error(transparent)]
     Claim(#[from] crate::cluster::claims::ClaimError),
+    #[error(
+        "{dir}: the recorded rows leave work that cannot start and that no other process holds; this is a bug: \
+         please report it with the directory's results.csv, rungs/ and claims/"
+    )]
+    Stuck { dir: PathBuf },
+    #[error("cannot start {workers} worker threads (give fewer with --workers)")]
+    Threads {
+        workers: usize,
+        #[source]
+        source: rayon::ThreadPoolBuildError,
+    },
 }
 
 /// Errors of `sweep best`.
@@ -79,8 +95,13 @@ pub enum DownloadError {
     Status { url: String, status: u16, status_text: String },
     #[error("download of {url} was cut off after {got} of {expected} bytes (Content-Length); retry, or {HINT_NETWORK}")]
     Truncated { url: String, got: u64, expected: u64 },
-    #[error("download of {url} failed after {got} bytes: {cause}; retry, or {HINT_NETWORK}")]
-    Read { url: String, got: u64, cause: std::io::Error },
+    #[error("download of {url} failed after {got} bytes; retry, or {HINT_NETWORK}")]
+    Read {
+        url: String,
+        got: u64,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{url} is {got} bytes, expected {expected}: not the expected archive; pass --url to a mirror of the official release")]
     Size { url: String, expected: u64, got: u64 },
     #[error("{algo} checksum mismatch for {url}: expected {expected}, got {got}; the download is corrupt or not the expected archive: retry, or pass --url to another mirror")]
@@ -92,12 +113,18 @@ pub enum DownloadError {
     },
     #[error("expected {algo} {value:?} is not a {len}-digit hex string; fix the checksum given")]
     BadChecksum { algo: &'static str, value: String, len: usize },
-    #[error(
-        "cannot write {path}: {cause}; check that the directory is writable and has space (CIFAR-10 needs about 350 MB while unpacking)"
-    )]
-    Io { path: PathBuf, cause: std::io::Error },
-    #[error("{url} is not a readable .tar.gz archive: {cause}; retry, or pass --url to a mirror of the official release")]
-    Archive { url: String, cause: std::io::Error },
+    #[error("cannot write {path}; check that the directory is writable and has space (CIFAR-10 needs about 350 MB while unpacking)")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{url} is not a readable .tar.gz archive; retry, or pass --url to a mirror of the official release")]
+    Archive {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "archive from {url} has an unsafe or invalid member {member:?}: {reason}; refusing to unpack it, pass --url to a trusted mirror"
     )]
@@ -120,10 +147,72 @@ pub enum ReportError {
     Grid(#[from] GridError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("cannot write {path}: {cause} (is the results directory writable?)")]
-    Write { path: PathBuf, cause: std::io::Error },
+    #[error("cannot write {path} (is the results directory writable?)")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot draw {path}: {reason}")]
     Draw { path: PathBuf, reason: String },
     #[error("the embedded font assets/DejaVuSans.ttf could not be loaded")]
     Font,
 }
+
+/// Errors of the claims directory; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    #[error("cannot {op} {path} (every sweep process sharing the results directory must be able to write it)")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot claim jobs in {dir}: its file system does not support hard links; put the results directory on a \
+         local file system or NFS"
+    )]
+    NoHardLinks {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{id:?} is not a job id: claims need letters, digits, `-` or `_` only")]
+    BadId { id: String },
+    #[error(
+        "claim lease {lease:?} with heartbeat {heartbeat:?}: the lease must be at least {min:?} and at least \
+         twice the heartbeat (default: lease {default:?}, heartbeat a tenth of it)",
+        min = crate::cluster::claims::MIN_LEASE,
+        default = crate::cluster::claims::DEFAULT_LEASE
+    )]
+    BadLease {
+        lease: std::time::Duration,
+        heartbeat: std::time::Duration,
+    },
+    #[error("{path} changed under us: {reason}; is something deleting claim files while sweeps run?")]
+    Vanished { path: PathBuf, reason: String },
+}
+
+/// `sbatch` failed, or its answer was not a job id.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("cannot run sbatch (is Slurm installed and on PATH? `scripts/slurm-local.sh` starts a local one)")]
+    Spawn(#[source] std::io::Error),
+    #[error("sbatch failed ({status}): {stderr}")]
+    Failed { status: String, stderr: String },
+    #[error("sbatch printed {0:?}, not a job id")]
+    NoJobId(String),
+}
+
+/// A wrong `--shard` value or shard environment; the message names the flag or variable and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ShardError(pub String);
+
+/// An option Kubernetes would refuse, named with the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct K8sError(pub String);
+
+pub use crate::config::params::ValueError;

@@ -42,7 +42,7 @@ fn bad_grids_exit_2_with_a_message_naming_line_and_key_and_write_nothing() {
         (format!("{base}[grid\n"), "g.toml:6:6: TOML syntax error"),
         (
             "[data]\npath = \"no/such/dir\"\n".to_string(),
-            "g.toml:2:8: data.path: no/such/dir does not exist. Download CIFAR-10 there with `sweep run",
+            "g.toml:2:8: data.path: no/such/dir does not exist: no file or directory at ",
         ),
     ];
     for (text, want) in cases {
@@ -87,6 +87,31 @@ fn val_size_larger_than_the_data_names_the_grid_line() {
     assert!(!tmp.path().join("out").exists());
 }
 
+/// An axis without effect for some jobs (momentum means nothing to sgd and adam) is warned about once, naming the
+/// parameter and the jobs, and the configurations that would train the same are planned once.
+#[test]
+fn plan_warns_once_about_a_parameter_without_effect_and_plans_each_training_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "g.toml",
+        "[data]\nsource = \"toy\"\n[train]\nepochs = 1\n[grid]\nmomentum = [0.5, 0.9]\noptimizer = [\"sgd\", \"adam\", \"nesterov\"]\n",
+    );
+    let out = sweep().current_dir(tmp.path()).args(["plan", "g.toml"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    // sgd once, adam once, nesterov at 0.5 and at 0.9.
+    assert!(stdout.contains("4 jobs over 2 axes (momentum, optimizer)"), "{stdout}");
+    let warning = "momentum has no effect in 4 of the 6 configurations (those with optimizer = sgd or adam); it is used \
+                   only with optimizer = \"momentum\" or \"nesterov\": jobs ";
+    assert_eq!(stderr.matches(warning).count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("2 of the 6 configurations would train exactly as another").count(),
+        1,
+        "{stderr}"
+    );
+}
+
 #[test]
 fn plan_shows_jobs_and_total_work_of_the_report_grid() {
     sweep()
@@ -94,7 +119,9 @@ fn plan_shows_jobs_and_total_work_of_the_report_grid() {
         .args(["plan", "sweeps/seed-table3.toml"])
         .assert()
         .success()
-        .stdout(contains("1512 jobs over 4 axes (learning_rate, reg, hidden_size, lr_decay)"));
+        .stdout(contains(
+            "1,512 jobs over 4 axes (learning_rate, reg, hidden_size, lr_decay); 15,120 epochs in all, 40,000 training images each",
+        ));
 }
 
 #[test]
@@ -510,4 +537,300 @@ fn output_cut_short_by_a_closed_pipe_is_not_an_error() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("internal error") && !stderr.contains("panicked"), "{stderr}");
+}
+
+/// The job table and summary of `sweep plan` as printed (stdout), after checking it succeeded.
+fn plan_text(dir: &Path, grid: &str) -> String {
+    let out = sweep().current_dir(dir).args(["plan", grid]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// `plan` shows the settings every job shares where they differ from the defaults, hides the parameters that have no
+/// effect (cosine does not use `lr_decay`), prints numbers with separators and the work in a unit that suits it.
+#[test]
+fn plan_shows_shared_settings_hides_parameters_without_effect_and_separates_thousands() {
+    let best = plan_text(&project_root(), "sweeps/cifar-best.toml");
+    let header = best.lines().next().unwrap();
+    assert!(
+        header.contains("learning_rate") && header.contains("dropout") && !header.contains("lr_decay"),
+        "{best}"
+    );
+    let every = best
+        .lines()
+        .find(|l| l.starts_with("Every job: "))
+        .unwrap_or_else(|| panic!("{best}"));
+    for want in [
+        "optimizer = \"nesterov\"",
+        "momentum = 0.9",
+        "lr_schedule = \"cosine\"",
+        "flip = 0.5",
+    ] {
+        assert!(every.contains(want), "{want} not in {every}");
+    }
+    assert!(!every.contains("lr_decay") && !every.contains("dropout"), "{every}");
+    // 4 jobs x 40 epochs of a 2,048-unit layer on 40,000 images.
+    assert!(
+        best.contains("4 jobs over 2 axes (learning_rate, dropout); 160 epochs in all, 40,000 training images each"),
+        "{best}"
+    );
+    let summary = best.lines().find(|l| l.contains(" jobs over ")).unwrap();
+    let work = summary.rsplit("; ").next().unwrap();
+    assert!(
+        work.ends_with(" GFLOP of training.") && work.contains(','),
+        "thousands separated: {work}"
+    );
+    // Halving: the rungs with their time; all four jobs cost the same, so one figure.
+    assert!(best.contains("epochs added        time       up to"), "{best}");
+    assert!(
+        best.contains("Estimated time: about ") && !best.contains("most expensive"),
+        "{best}"
+    );
+    // Jobs of different sizes: two figures, as which survive is not known in advance.
+    let halving = plan_text(&project_root(), "sweeps/seed-table3-halving.toml");
+    assert!(halving.contains("1,512 jobs over 4 axes"), "{halving}");
+    assert!(
+        halving.contains(" if each rung's survivors cost what an average job of their bracket costs, up to "),
+        "{halving}"
+    );
+    assert!(halving.contains("      1     1    1,512          1         1,512"), "{halving}");
+    // A tiny problem: its work in MFLOP, not "about 0 GFLOP"; a parameter without effect in a job is shown as `-`.
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "g.toml",
+        "[data]\nsource = \"toy\"\n[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"nesterov\"]\nmomentum = [0.5]\n",
+    );
+    let toy = plan_text(tmp.path(), "g.toml");
+    assert!(toy.contains(" MFLOP of training.") || toy.contains(" kFLOP of training."), "{toy}");
+    assert!(!toy.contains(" 0 GFLOP"), "{toy}");
+    let sgd = toy.lines().find(|l| l.contains(" sgd")).unwrap_or_else(|| panic!("{toy}"));
+    assert!(sgd.trim_end().ends_with(" -"), "momentum means nothing to sgd: {sgd}");
+    assert!(toy.contains("(-: the parameter has no effect on that job)"), "{toy}");
+}
+
+/// A relative data path is taken from the current directory: the error says the absolute path it looked at, and
+/// that rule, so `cd crates && sweep run ../g.toml` is understood at once.
+#[test]
+fn a_missing_data_path_names_the_resolved_absolute_path_and_the_current_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("crates");
+    std::fs::create_dir(&sub).unwrap();
+    write(tmp.path(), "g.toml", "[data]\npath = \"shared/cifar10\"\n");
+    let out = sweep()
+        .current_dir(&sub)
+        .args(["run", "../g.toml", "--out", "out"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let cwd = std::fs::canonicalize(&sub).unwrap();
+    let resolved = cwd.join("shared/cifar10");
+    assert!(
+        stderr.contains(&format!(
+            "../g.toml:2:8: data.path: shared/cifar10 does not exist: no file or directory at {}",
+            resolved.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("relative paths are taken from the current directory, {}", cwd.display())),
+        "{stderr}"
+    );
+    assert!(!sub.join("out").exists());
+    // --data the same way; an absolute path is said as given.
+    let out = sweep()
+        .current_dir(&sub)
+        .args(["run", "../g.toml", "--out", "out", "--data", "nowhere"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "--data: nowhere does not exist: no file or directory at {}",
+            cwd.join("nowhere").display()
+        )),
+        "{stderr}"
+    );
+    let absolute = tmp.path().join("gone");
+    let out = sweep()
+        .current_dir(&sub)
+        .args(["run", "../g.toml", "--data"])
+        .arg(&absolute)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not exist: no file or directory at") && !stderr.contains("relative paths"),
+        "{stderr}"
+    );
+}
+
+/// Half of a sweep recorded (one shard of two): `best` says how many jobs are not done and why the test accuracy is
+/// missing, in the table and (on stderr) for JSON, which also writes the 64-bit seed as a string. With every job
+/// recorded it says that `sweep finish` computes the test accuracy; after it, `best.json` ends with a newline.
+#[test]
+fn best_on_an_unfinished_sweep_says_how_many_jobs_are_not_done_and_why_test_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "toy.toml", TOY);
+    let shard = |i: usize| {
+        sweep()
+            .current_dir(tmp.path())
+            .args(["run", "toy.toml", "--out", "out", "--shard", &format!("{i}/2")])
+            .assert()
+            .success();
+    };
+    shard(0);
+    let dir = tmp.path().join("out");
+    let done = count_rows(&dir);
+    assert!(done > 0 && done < 12, "{done}");
+    let best = |args: &[&str]| {
+        let out = sweep().current_dir(tmp.path()).arg("best").arg("out").args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (table, _) = best(&[]);
+    let missing = format!("{} of 12 jobs are not done", 12 - done);
+    assert!(table.contains(&missing), "{table}");
+    assert!(
+        table.contains(&format!(
+            "test not computed yet: the test accuracy is computed once every job is recorded, and {} of 12 are not",
+            12 - done
+        )),
+        "{table}"
+    );
+    assert!(!table.contains("test -%"), "{table}");
+    let (json, stderr) = best(&["--format", "json", "--top", "20"]);
+    assert!(stderr.contains(&missing), "told on stderr too: {stderr}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["sweeps"][0]["planned_jobs"], 12);
+    assert_eq!(v["sweeps"][0]["not_done"], 12 - done);
+    // The seed as a string, exactly the one results.csv holds (CSV keeps the number).
+    let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let (id_col, seed_col) = (0, header.iter().position(|h| *h == "seed").unwrap());
+    let seeds: std::collections::HashMap<&str, &str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[id_col], f[seed_col])
+        })
+        .collect();
+    let rows = v["sweeps"][0]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), done);
+    for r in rows {
+        let seed = r["seed"].as_str().unwrap_or_else(|| panic!("seed is a string: {r}"));
+        assert!(seed.parse::<u64>().is_ok(), "{seed}");
+        assert_eq!(seeds[r["id"].as_str().unwrap()], seed);
+    }
+    assert!(
+        seeds.values().any(|s| s.parse::<u64>().unwrap() > 1 << 53),
+        "seeds use all 64 bits: {seeds:?}"
+    );
+    // Every job recorded, no shard computes the test accuracy: `sweep finish` does.
+    shard(1);
+    let (table, _) = best(&[]);
+    assert!(!table.contains("are not done"), "{table}");
+    assert!(
+        table.contains(
+            "test not computed yet: the test accuracy is computed once every job is recorded; they are, so `sweep finish out` computes it"
+        ),
+        "{table}"
+    );
+    sweep()
+        .current_dir(tmp.path())
+        .args(["finish", "out", "--no-report"])
+        .assert()
+        .success();
+    let (table, _) = best(&[]);
+    assert!(table.contains(", test ") && !table.contains("not computed"), "{table}");
+    let text = std::fs::read_to_string(dir.join("best.json")).unwrap();
+    assert!(text.ends_with("}\n"), "best.json ends with a newline: {text:?}");
+    let info: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(info["test_acc"].as_f64().is_some(), "{info}");
+}
+
+/// A tiny image folder (`<root>/{train,test}/<class>/*.png`, 4x4 pixels) for commands that need images.
+fn tiny_images(root: &Path) {
+    for split in ["train", "test"] {
+        for (c, class) in ["cat", "dog"].iter().enumerate() {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..4u8 {
+                image::RgbImage::from_fn(4, 4, |x, y| image::Rgb([i * 40 + c as u8 * 100, x as u8 * 30, y as u8 * 30]))
+                    .save(d.join(format!("{i}.png")))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// `predict` prints a header saying which column is the probability, then one line per image with a number in [0, 1].
+#[test]
+fn predict_prints_a_header_naming_the_probability_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let imgs = tmp.path().join("imgs");
+    tiny_images(&imgs);
+    let model = tmp.path().join("m.safetensors");
+    sweep()
+        .args([
+            "train",
+            "--val-size",
+            "2",
+            "--epochs",
+            "2",
+            "--hidden",
+            "8",
+            "--batch-size",
+            "2",
+            "--data",
+        ])
+        .arg(&imgs)
+        .arg("--save")
+        .arg(&model)
+        .assert()
+        .success();
+    let image = imgs.join("test/dog/1.png");
+    let out = sweep()
+        .arg("predict")
+        .arg("--model")
+        .arg(&model)
+        .arg(&image)
+        .arg(imgs.join("test/cat/0.png"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "image\tclass\tprobability", "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    let fields: Vec<&str> = lines[1].split('\t').collect();
+    assert_eq!(fields[0], image.display().to_string());
+    assert!(["cat", "dog"].contains(&fields[1]), "{text}");
+    let p: f64 = fields[2].parse().unwrap();
+    assert!((0.0..=1.0).contains(&p), "{text}");
+}
+
+/// `sweep train` refuses, as a grid is refused, a model that cannot fit in this machine's memory, before anything is
+/// allocated (earlier: an allocation failure and an abort), naming the flag.
+#[test]
+fn train_refuses_a_model_too_large_for_this_machine() {
+    let out = sweep()
+        .args(["train", "--data", "toy", "--hidden", "1000000000000"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--hidden 1000000000000: this job needs "), "{stderr}");
+    assert!(
+        stderr.contains("more than this machine has: ") && stderr.contains("use a smaller --hidden"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
 }

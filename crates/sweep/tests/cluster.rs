@@ -4,14 +4,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Command as Std, Stdio};
+use std::process::Command as Std;
 use std::time::{Duration, Instant};
 
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 mod common;
-use common::{count_rows, rows_without_time, sweep, write};
+use common::{count_rows, rows_without_time, spawn_sweep, sweep, write};
 
 /// Toy data with enough images that three processes started together overlap: 24 jobs of a fraction of a second.
 const GRID: &str = r#"
@@ -31,14 +31,11 @@ hidden_size = [8, 16, 24, 32]
 const JOBS: usize = 24;
 
 fn spawn_run(dir: &Path, out: &str, extra: &[&str]) -> std::process::Child {
-    Std::new(assert_cmd::cargo::cargo_bin("sweep"))
-        .current_dir(dir)
-        .args(["run", "grid.toml", "--out", out])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    let args: Vec<&str> = ["run", "grid.toml", "--out", out]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    spawn_sweep(dir, &args, true)
 }
 
 /// Rows per writer file: (file name, ids in it).

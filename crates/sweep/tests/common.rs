@@ -1,9 +1,13 @@
-//! Helpers shared by the integration tests: the binary, the project's paths, files and the rows of a results.csv.
+//! Helpers shared by the integration tests: the binary (run, or started in the background and watched), the
+//! project's paths, files, and the rows of a results directory read through the library's own reader.
 #![allow(dead_code)] // each test file uses its own part
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Std, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use sweep::results::format::{read_rows, Row};
 
 /// The `sweep` binary built for these tests.
 pub fn sweep() -> Command {
@@ -43,29 +47,50 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Rows of a results.csv without the timing column, sorted by id: what must be identical between runs.
+/// Every row of a results directory (results.csv merged with every writer's file), through the library's reader.
+pub fn read_results(dir: &Path) -> Vec<Row> {
+    read_rows(&dir.join("results.csv")).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+}
+
+/// The rows of a results directory as CSV lines without the timing column, sorted: what must be identical between
+/// runs.
 pub fn rows_without_time(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("results.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let sec = header.iter().position(|h| *h == "seconds").unwrap();
-    let mut rows: Vec<String> = lines
-        .map(|l| {
-            l.split(',')
-                .enumerate()
-                .filter(|(i, _)| *i != sec)
-                .map(|(_, v)| v)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
+    let mut rows: Vec<String> = read_results(dir)
+        .into_iter()
+        .map(|r| String::from_utf8(Row { seconds: 0.0, ..r }.to_csv(false)).unwrap())
         .collect();
     rows.sort();
     rows
 }
 
-/// Rows in a results.csv (lines after the header).
+/// Rows recorded in a results directory (0 before it has any).
 pub fn count_rows(dir: &Path) -> usize {
-    std::fs::read_to_string(dir.join("results.csv")).map_or(0, |t| t.lines().count().saturating_sub(1))
+    read_rows(&dir.join("results.csv")).map_or(0, |r| r.len())
+}
+
+/// Starts `sweep <args>` in `dir` in the background, its output discarded (or piped, to read it later).
+pub fn spawn_sweep(dir: &Path, args: &[&str], piped: bool) -> Child {
+    let out = || if piped { Stdio::piped() } else { Stdio::null() };
+    Std::new(assert_cmd::cargo::cargo_bin("sweep"))
+        .current_dir(dir)
+        .args(args)
+        .stdout(out())
+        .stderr(out())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `ready()` every 5 ms until it holds (true) or the child ends first (false); fails after 120 s.
+pub fn wait_until(child: &mut Child, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !ready() {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        assert!(Instant::now() < deadline, "nothing happened in 120 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
 }
 
 /// `sweep run GRID` in `dir` succeeds and finds every job already recorded.

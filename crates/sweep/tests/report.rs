@@ -64,8 +64,8 @@ fn build_dir(dir: &Path, grid: &str, jobs: &[Job]) {
             },
             status: j.status.parse::<JobStatus>().unwrap(),
             rung: None,
-            epochs_run,
-            best_epoch,
+            epochs_run: epochs_run as f64,
+            best_epoch: best_epoch.map(|e| e as f64),
             best_val_acc: j.val,
             train_acc: j.val.map(|v| (v + 0.05).min(1.0)),
             final_loss: if j.status == "diverged" { None } else { Some(1.4) },
@@ -178,6 +178,7 @@ fn full_sweep(dir: &Path) {
     let g = Grid::parse(Path::new("grid.toml"), &grid).unwrap();
     let jobs: Vec<Job> = g
         .jobs()
+        .unwrap()
         .iter()
         .enumerate()
         .map(|(i, j)| {
@@ -592,7 +593,7 @@ fn halving_and_hyperband_reports_draw_every_job_by_rung_and_count_the_rungs_as_t
             .flat_map(|e| read_rows(&e.unwrap().path()).unwrap())
             .collect();
         let grid = Grid::load(&out.join("grid.toml")).unwrap();
-        let jobs = grid.jobs();
+        let jobs = grid.jobs().unwrap();
         let schedule = grid.search.schedule(&jobs, grid.seed);
         let several = schedule.brackets.len() > 1;
         assert_eq!(several, method == "hyperband");
@@ -946,7 +947,7 @@ fn nightly_script_and_grid_are_valid() {
     let syntax = Std::new("bash").arg("-n").arg(&script).output().unwrap();
     assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
     let g = Grid::load(&root.join("sweeps/nightly.toml")).unwrap();
-    let jobs = g.jobs();
+    let jobs = g.jobs().unwrap();
     assert!((2..=12).contains(&jobs.len()), "{} jobs: keep the nightly sweep small", jobs.len());
     assert!(g.axes.iter().any(|a| a.name() == "learning_rate") && g.axes.iter().any(|a| a.name() == "reg"));
 }

@@ -3,12 +3,9 @@
 
 mod common;
 
+use common::{rows_without_time, run_on_cifar, shared_cifar, spawn_sweep, sweep, wait_until, write};
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command as Std, Stdio};
-use std::time::{Duration, Instant};
-
-use common::{rows_without_time, run_on_cifar, shared_cifar, sweep, write};
 
 /// The rows of a results CSV as maps of column -> value.
 fn rows(path: &Path) -> Vec<HashMap<String, String>> {
@@ -38,14 +35,10 @@ fn rung_records(dir: &Path) -> Vec<HashMap<String, String>> {
     entries.flatten().flat_map(|e| rows(&e.path())).collect()
 }
 
-/// A job's index in the grid's expansion order (its line in `sweep plan`), from the results dir's grid.
-fn index_of(dir: &Path, id: &str) -> usize {
-    let out = sweep().args(["plan"]).arg(dir.join("grid.toml")).output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.split_whitespace().nth(1) == Some(id))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(usize::MAX)
+/// Each job's index in the grid's expansion order, from the results dir's grid copy (the library's expansion).
+fn indices(dir: &Path) -> HashMap<String, usize> {
+    let grid = sweep::config::Grid::load(&dir.join("grid.toml")).unwrap();
+    grid.jobs().unwrap().into_iter().map(|j| (j.id, j.index)).collect()
 }
 
 fn val(row: &HashMap<String, String>) -> f64 {
@@ -102,10 +95,11 @@ fn halving_finds_the_exhaustive_best_and_its_finalists_train_exactly_as_exhausti
         rung_rows.iter().filter(|r| r["rung"] == "1").count(),
         12 - (count("diverged", "1") + count("failed", "1"))
     );
+    let index = indices(&full);
     let mut by_val: Vec<(f64, usize, String)> = rung_rows
         .iter()
         .filter(|r| r["rung"] == "0")
-        .map(|r| (val(r), index_of(&full, &r["id"]), r["id"].clone()))
+        .map(|r| (val(r), index[&r["id"]], r["id"].clone()))
         .collect();
     by_val.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let promoted: std::collections::HashSet<String> = rung_rows.iter().filter(|r| r["rung"] == "1").map(|r| r["id"].clone()).collect();
@@ -210,13 +204,7 @@ hidden_size = [8, 24, 40]
 "#;
 
 fn spawn(dir: &Path, grid: &str, out: &str) -> std::process::Child {
-    Std::new(assert_cmd::cargo::cargo_bin("sweep"))
-        .current_dir(dir)
-        .args(["run", grid, "--workers", "2", "--out", out])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    spawn_sweep(dir, &["run", grid, "--workers", "2", "--out", out], false)
 }
 
 fn lines(path: &Path) -> usize {
@@ -226,19 +214,6 @@ fn lines(path: &Path) -> usize {
 /// Rung records written so far, by every process.
 fn rung_lines(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("rungs")).map_or(0, |d| d.flatten().map(|e| lines(&e.path())).sum())
-}
-
-/// Waits until `ready()` or the child ends; true if it is still running.
-fn wait_until(child: &mut std::process::Child, mut ready: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready() {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        assert!(Instant::now() < deadline, "nothing happened in 120 s");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }
 
 #[test]
@@ -409,4 +384,153 @@ fn halving_and_sampled_searches_are_planned_with_their_rungs() {
     let a = plan("sweeps/cifar-sobol.toml");
     assert_eq!(a, plan("sweeps/cifar-sobol.toml"));
     assert_eq!(a.lines().count(), 17, "a header and 16 sampled jobs:\n{a}");
+}
+
+/// A halving sweep whose rungs end mid-epoch (0.5 and 1.5 epochs, then 5): toy data, two fused sizes and one alone.
+const FRACTIONAL: &str = r#"
+name = "frac"
+seed = 6
+[data]
+source = "toy"
+train_size = 3000
+[train]
+epochs = 5
+batch_size = 50
+[search]
+method = "halving"
+min_epochs = 0.5
+[grid]
+learning_rate = [0.02, 0.05, 0.1, 0.3, 1e4]
+hidden_size = [8, 16, 128]
+"#;
+
+#[test]
+fn rungs_ending_mid_epoch_promote_jobs_that_train_on_exactly_as_a_straight_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "frac.toml", FRACTIONAL);
+    let run = sweep()
+        .current_dir(tmp.path())
+        .args(["run", "frac.toml", "--out", "half", "--workers", "2"])
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    // 3,000 images in batches of 50: 60 steps an epoch, so the first rung ends after step 30 and promoted jobs go on
+    // from there (not from the start).
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(log.contains("continues from epoch 0 (iteration 30) of its saved state"), "{log}");
+    let half = tmp.path().join("half");
+    let rungs = rung_records(&half);
+    let at = |r: &str| rungs.iter().filter(|x| x["rung"] == r).count();
+    assert!(at("0") >= 5, "{rungs:?}");
+    assert_eq!(at("1"), 5, "ceil(15 / 3) of rung 0 go on to 1.5 epochs");
+    assert!(
+        rungs.iter().filter(|x| x["rung"] == "0").all(|x| x["epochs_run"] == "0.5"),
+        "{rungs:?}"
+    );
+    assert!(
+        rungs.iter().filter(|x| x["rung"] == "1").all(|x| x["epochs_run"] == "1.5"),
+        "{rungs:?}"
+    );
+    let rows = rows_by_id(&half.join("results.csv"));
+    assert!(rows.values().any(|r| r["status"] == "pruned" && r["epochs_run"] == "0.5"));
+    // The same configurations trained straight to 5 epochs: every finalist's curves and the best model are the same
+    // bytes, so the stops at 0.5 and 1.5 epochs (and their evaluations) changed nothing.
+    let straight = FRACTIONAL.replace("[search]\nmethod = \"halving\"\nmin_epochs = 0.5\n", "");
+    write(tmp.path(), "straight.toml", &straight);
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "straight.toml", "--out", "full", "--workers", "2"])
+        .assert()
+        .success();
+    let full = tmp.path().join("full");
+    let finalists: Vec<&String> = rows.iter().filter(|(_, r)| r["status"] == "completed").map(|(id, _)| id).collect();
+    assert!(!finalists.is_empty());
+    for id in finalists {
+        for name in [format!("{id}.csv"), format!("{id}-loss.csv")] {
+            let a = std::fs::read(full.join("history").join(&name)).unwrap();
+            let b = std::fs::read(half.join("history").join(&name)).unwrap();
+            assert!(
+                a == b,
+                "history {name} of a job paused at 0.5 and 1.5 epochs differs from the straight run"
+            );
+        }
+    }
+    let best = |d: &Path| serde_json::from_slice::<serde_json::Value>(&std::fs::read(d.join("best.json")).unwrap()).unwrap();
+    if best(&full)["id"] == best(&half)["id"] {
+        assert_eq!(
+            std::fs::read(full.join("best.safetensors")).unwrap(),
+            std::fs::read(half.join("best.safetensors")).unwrap()
+        );
+    }
+}
+
+/// The slow halving grid with asynchronous promotion.
+fn slow_asha() -> String {
+    SLOW_HALVING
+        .replace("method = \"halving\"", "method = \"asha\"")
+        .replace("\"slowh\"", "\"slowa\"")
+}
+
+/// Every decision recorded in `dir/decisions/` (job id, rung).
+fn decisions(dir: &Path) -> Vec<(String, usize)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("decisions")) else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .map(|v| (v["id"].as_str().unwrap().to_string(), v["rung"].as_u64().unwrap() as usize))
+        .collect()
+}
+
+#[test]
+fn an_asynchronous_sweep_killed_at_several_points_carries_out_every_recorded_promotion() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "slowa.toml", &slow_asha());
+    let killed = tmp.path().join("killed");
+    let points: [&dyn Fn() -> bool; 3] = [&|| !decisions(&killed).is_empty(), &|| decisions(&killed).len() >= 4, &|| {
+        decisions(&killed).iter().any(|d| d.1 == 2)
+    }];
+    let mut kills = 0;
+    let mut decided = Vec::new();
+    for ready in points {
+        let mut child = spawn(tmp.path(), "slowa.toml", "killed");
+        if wait_until(&mut child, ready) {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+        decided = decisions(&killed);
+    }
+    assert!(kills >= 2, "the sweep finished before it could be killed ({kills} kills)");
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "slowa.toml", "--workers", "2", "--out", "killed"])
+        .assert()
+        .success();
+    let rows = rows_by_id(&killed.join("results.csv"));
+    assert_eq!(rows.len(), 18, "every job has one row");
+    let rungs = rung_records(&killed);
+    for (id, rung) in &decided {
+        let carried_out = rungs.iter().any(|r| &r["id"] == id && r["rung"] == rung.to_string())
+            || rows[id]["rung"].parse::<usize>().is_ok_and(|r| r >= *rung);
+        assert!(
+            carried_out,
+            "the promotion of {id} to rung {} recorded before a kill was not carried out",
+            rung + 1
+        );
+    }
+    // No unit was recorded twice.
+    let mut units: Vec<(String, String)> = rungs.iter().map(|r| (r["id"].clone(), r["rung"].clone())).collect();
+    let n = units.len();
+    units.sort();
+    units.dedup();
+    assert_eq!(units.len(), n, "a rung of a job was recorded twice");
 }

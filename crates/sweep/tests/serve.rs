@@ -195,7 +195,7 @@ impl Fixture {
         std::fs::create_dir_all(dir.join("writers")).unwrap();
         std::fs::write(dir.join("grid.toml"), grid).unwrap();
         let g = Grid::parse(&dir.join("grid.toml"), grid).unwrap();
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         let m = Manifest {
             name: g.name.clone(),
             fingerprint: g.fingerprint(&jobs),
@@ -212,13 +212,13 @@ impl Fixture {
 
     /// The synthetic objective of job `i`: higher for larger learning rates, a little for hidden units.
     fn objective(&self, i: usize) -> f64 {
-        let c = &self.grid.jobs()[i].config;
+        let c = &self.grid.jobs().unwrap()[i].config;
         0.3 + 0.1 * c.learning_rate.log10() + 0.002 * c.hidden_size as f64
     }
 
     /// Records job `i` as the runner does: history files, a row in writers/w.csv, results.csv republished.
     fn record(&mut self, i: usize, status: JobStatus) {
-        let job = self.grid.jobs()[i].clone();
+        let job = self.grid.jobs().unwrap()[i].clone();
         let val = self.objective(i) + 0.3;
         let epochs: Vec<EpochRecord> = (1..=job.config.epochs)
             .map(|e| EpochRecord {
@@ -234,11 +234,11 @@ impl Fixture {
         std::fs::write(self.dir.join(format!("history/{}-loss.csv", job.id)), l).unwrap();
         let row = Row {
             id: job.id.clone(),
-            config: job.config.clone(),
+            config: (*job.config).clone(),
             status,
             rung: None,
-            epochs_run: job.config.epochs,
-            best_epoch: Some(job.config.epochs),
+            epochs_run: job.config.epochs as f64,
+            best_epoch: Some(job.config.epochs as f64),
             best_val_acc: (status == JobStatus::Completed).then_some(val),
             train_acc: Some(val),
             final_loss: Some(0.5),
@@ -256,7 +256,7 @@ impl Fixture {
     }
 
     fn id(&self, i: usize) -> String {
-        self.grid.jobs()[i].id.clone()
+        self.grid.jobs().unwrap()[i].id.clone()
     }
 }
 
@@ -315,7 +315,7 @@ fn every_endpoint_answers_json_that_agrees_with_the_files_of_a_sweep_the_binary_
     assert_eq!(axes, ["learning_rate", "reg"]);
     assert_eq!(d["objective"]["metric"], "val_acc");
     assert_eq!(d["schedule"]["method"], "halving");
-    assert_eq!(d["schedule"]["rung_epochs"], json!([1, 3, 9]));
+    assert_eq!(d["schedule"]["rung_epochs"], json!([1.0, 3.0, 9.0]));
     assert_eq!(d["best_trial"]["trial"]["id"], best["id"]);
     assert_eq!(d["best_trial"]["config"]["hidden_size"], 16);
     assert_eq!(d["rungs"].as_array().unwrap().len(), 3, "one rung table row per rung");
@@ -331,7 +331,7 @@ fn every_endpoint_answers_json_that_agrees_with_the_files_of_a_sweep_the_binary_
         let x = trials.iter().find(|x| x["id"] == r.id.as_str()).unwrap();
         assert_eq!(x["status"], r.status.as_str());
         assert_eq!(x["rung"], json!(r.rung));
-        assert_eq!(x["epochs_run"].as_f64(), Some(r.epochs_run as f64));
+        assert_eq!(x["epochs_run"].as_f64(), Some(r.epochs_run));
         assert_eq!(x["objective"].as_f64(), r.best_val_acc);
         assert_eq!(x["values"]["learning_rate"].as_f64(), Some(r.config.learning_rate));
         assert!(x["ended"].as_f64().is_some(), "{x}");
@@ -505,14 +505,14 @@ fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_append
     server.wait_for("/api/sweeps/fix", Duration::from_secs(20), |v| v["counts"]["completed"] == 3);
     // Another process (another node, a Slurm task) records job 4 in its own writer's file before any results.csv
     // includes it: the trial is recorded all the same.
-    let job = f.grid.jobs()[4].clone();
+    let job = f.grid.jobs().unwrap()[4].clone();
     let row = Row {
         id: job.id.clone(),
-        config: job.config.clone(),
+        config: (*job.config).clone(),
         status: JobStatus::Pruned,
         rung: None,
-        epochs_run: 1,
-        best_epoch: Some(1),
+        epochs_run: 1.0,
+        best_epoch: Some(1.0),
         best_val_acc: Some(0.1),
         train_acc: Some(0.1),
         final_loss: Some(2.0),
@@ -1238,7 +1238,7 @@ fn scale_fixture(dir: &Path, recorded: usize) -> Grid {
     std::fs::create_dir_all(dir.join("writers")).unwrap();
     std::fs::write(dir.join("grid.toml"), SCALE_GRID).unwrap();
     let g = Grid::parse(&dir.join("grid.toml"), SCALE_GRID).unwrap();
-    let jobs = g.jobs();
+    let jobs = g.jobs().unwrap();
     let m = Manifest {
         name: g.name.clone(),
         fingerprint: g.fingerprint(&jobs),
@@ -1271,11 +1271,11 @@ fn scale_fixture(dir: &Path, recorded: usize) -> Grid {
         std::fs::write(dir.join(format!("history/{}.csv", j.id)), h).unwrap();
         let row = Row {
             id: j.id.clone(),
-            config: c.clone(),
+            config: (**c).clone(),
             status: if diverged { JobStatus::Diverged } else { JobStatus::Completed },
             rung: None,
-            epochs_run,
-            best_epoch: (!diverged).then_some(10),
+            epochs_run: epochs_run as f64,
+            best_epoch: (!diverged).then_some(10.0),
             best_val_acc: (!diverged).then(|| history[9].val_acc),
             train_acc: (!diverged).then(|| history[9].train_acc),
             final_loss: (!diverged).then_some(1.4),
@@ -1348,7 +1348,7 @@ fn ten_thousand_trials_load_and_update_without_freezing_the_page() {
         "/api/sweeps/big/trials?after=0".into(),
         format!("/api/sweeps/big/trials?after={cursor}"),
         "/api/sweeps/big/curves?after=0".into(),
-        format!("/api/sweeps/big/trials/{}", grid.jobs()[17].id),
+        format!("/api/sweeps/big/trials/{}", grid.jobs().unwrap()[17].id),
         "/api/sweeps/big/export.csv".into(),
     ] {
         let (ms, size) = timed(&server, &path, 15);
@@ -1403,14 +1403,14 @@ fn ten_thousand_trials_load_and_update_without_freezing_the_page() {
     );
     let before = b.eval("return window.sweepDashboard.updates").as_u64().unwrap();
     let mut csv = Vec::new();
-    for j in grid.jobs().iter().skip(9980).take(20) {
+    for j in grid.jobs().unwrap().iter().skip(9980).take(20) {
         let row = Row {
             id: j.id.clone(),
-            config: j.config.clone(),
+            config: (*j.config).clone(),
             status: JobStatus::Completed,
             rung: None,
-            epochs_run: 10,
-            best_epoch: Some(10),
+            epochs_run: 10.0,
+            best_epoch: Some(10.0),
             best_val_acc: Some(0.4),
             train_acc: Some(0.45),
             final_loss: Some(1.4),

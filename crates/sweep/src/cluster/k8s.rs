@@ -18,6 +18,7 @@
 //! different nodes, so the claim must be `ReadWriteMany` (NFS, CephFS, EFS, Filestore, …); the jobs' claims
 //! ([`crate::cluster::claims`]) keep two pods from running the same job.
 
+pub use crate::error::K8sError;
 use serde_json::{json, Value};
 
 /// What to run and where.
@@ -78,11 +79,6 @@ impl Default for K8sOptions {
         }
     }
 }
-
-/// An option Kubernetes would refuse, named with the fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct K8sError(pub String);
 
 const MAX_NAME: usize = 63 - "-finish".len();
 

@@ -2,6 +2,7 @@
 //! runs ([`shard`]), and the Slurm job-array script and Kubernetes manifests that start them ([`slurm`], [`k8s`]).
 
 pub mod claims;
+pub mod identity;
 pub mod k8s;
 pub mod shard;
 pub mod slurm;

@@ -23,6 +23,7 @@
 //! `SWEEP_SHARD_COUNT=N` is set, as the generated sbatch script does; without it the task count of the resubmitted
 //! array would not be N, which is refused with an explanation.
 
+pub use crate::error::ShardError;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
@@ -39,11 +40,6 @@ pub struct Shard {
     pub index: usize,
     pub count: usize,
 }
-
-/// A wrong `--shard` value or shard environment; the message names the flag or variable and the fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ShardError(pub String);
 
 impl Shard {
     /// The whole sweep as one shard (`0/1`).

@@ -9,6 +9,7 @@
 //! `scancel --signal=USR1 --batch <job>` reaches the batch shell (and a process it `exec`ed) within ~30 ms;
 //! a requeued task starts again only after about two minutes (Slurm holds requeued jobs with a begin time).
 
+pub use crate::error::SubmitError;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -50,17 +51,6 @@ impl Default for SlurmOptions {
             extra: Vec::new(),
         }
     }
-}
-
-/// `sbatch` failed, or its answer was not a job id.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    #[error("cannot run sbatch: {0} (is Slurm installed and on PATH? `scripts/slurm-local.sh` starts a local one)")]
-    Spawn(#[source] std::io::Error),
-    #[error("sbatch failed ({status}): {stderr}")]
-    Failed { status: String, stderr: String },
-    #[error("sbatch printed {0:?}, not a job id")]
-    NoJobId(String),
 }
 
 /// Quotes `s` for a POSIX shell when it needs it (single quotes; `'` as `'\''`).

@@ -1,4 +1,4 @@
-//! `sweep best`: rank the jobs of every results.csv below a directory.
+//! `sweep best`: rank the jobs of every results.csv below a directory, saying which sweeps are not done yet.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +28,18 @@ pub struct Args {
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
     let ranking = best::rank(&args.dir)?;
+    // The table says it in place; CSV and JSON are read by programs (JSON also has `not_done`), so the person who
+    // ran the command is told on stderr.
+    if args.format != Format::Table {
+        for sw in &ranking.sweeps {
+            if let Some(note) = best::unfinished(sw) {
+                tracing::warn!(
+                    "sweep {}: {note} The best's test accuracy is computed once every job is recorded.",
+                    sw.sweep
+                );
+            }
+        }
+    }
     let text = match args.format {
         Format::Table => best::to_table(&ranking, args.top),
         Format::Csv => best::to_csv(&ranking, args.top),

@@ -33,7 +33,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         );
     }
     let grid = Grid::load(&grid_path)?;
-    let jobs = grid.jobs();
+    let jobs = grid.jobs()?;
     let left = cluster::unrecorded(dir, &jobs)?;
     if !left.is_empty() {
         let ids: Vec<&str> = left.iter().take(5).map(|j| j.id.as_str()).collect();

@@ -14,6 +14,8 @@ pub mod predict;
 pub mod report;
 pub mod run;
 pub mod serve;
+#[cfg(unix)]
+pub mod shepherd;
 pub mod slurm;
 pub mod train;
 

@@ -1,15 +1,24 @@
-//! `sweep plan`: the jobs of a grid, the total work and the time it will take here, without running anything.
+//! `sweep plan`: the jobs of a grid, the settings they share, the total work and the time it will take here, without
+//! running anything.
+//!
+//! The time is the cost model's work ([`Shape::epoch_flops`]) at this machine's rate, measured now with every worker's
+//! core busy at once (a sweep runs one job per core, and two jobs share the caches, the memory bandwidth and the
+//! clock), times [`NOT_GEMM`] for what a real epoch does besides the calibrated steps, the jobs laid out on the
+//! workers largest first as the runner does, stage by stage (a rung starts when the previous one is decided). Which
+//! jobs of a halving or Hyperband rung survive is known only as they run, so those sweeps get two figures: survivors
+//! costing what an average job of their bracket costs, and the most expensive jobs surviving.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
-use sweep::config::grid::Grid;
-use sweep::config::params::{params, Show};
-use sweep::search::Schedule;
+use anyhow::{bail, Result};
+use sweep::config::grid::{Grid, Job};
+use sweep::config::params::{params, Param, Show, Value};
+use sweep::search::{round12, Schedule};
 use sweep_core::cost::{calibrate, Shape};
+use sweep_core::TrainConfig;
 
 use super::num_cpus;
 
@@ -17,30 +26,36 @@ use super::num_cpus;
 pub struct Args {
     /// The grid file (TOML).
     pub grid: PathBuf,
+    /// Parallel jobs to plan for, as `sweep run --workers` [default: all cores].
+    #[arg(long, short = 'j')]
+    pub workers: Option<usize>,
 }
 
 /// Time spent measuring this machine's training rate, over all hidden sizes of the grid.
 const CALIBRATION: Duration = Duration::from_millis(1200);
 
+/// Real epochs over the calibrated steps: what an epoch does besides SGD steps on one batch already in cache (the
+/// calibration's), at the same number of floating-point operations: gathering each minibatch from the whole training
+/// set, the train-accuracy sample and the validation set scored (in the cost model's FLOPs, at a rate the calibration
+/// does not measure), saving the training state after every epoch, the history and the logs. Measured on a 2-core
+/// AMD EPYC Zen 4 (family 25 model 17, shared with other sessions) as the CPU time of short CIFAR-10 sweeps (a 4-job
+/// grid at 256 and 1,024 units, twice; a 24-job halving sweep at 64 to 1,024 units), less that of loading the data,
+/// over the model's: 1.01-1.11, 1.06 on average (see the README, "How `sweep plan` estimates the time").
+const NOT_GEMM: f64 = 1.06;
+
 pub fn exec(args: &Args) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
-    let jobs = grid.jobs();
-    let axes: Vec<&str> = grid.axes.iter().map(|a| a.name()).collect();
-    let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Plan) || axes.contains(&p.name)).collect();
-    let mut out = format!("{:>5}  {:<12}", "job", "id");
-    for p in &shown {
-        out.push_str(&format!("  {:>13}", p.name));
-    }
-    out.push('\n');
-    for j in &jobs {
-        out.push_str(&format!("{:>5}  {:<12}", j.index + 1, j.id));
-        for p in &shown {
-            out.push_str(&format!("  {:>13}", p.text(&j.config)));
-        }
-        out.push('\n');
-    }
+    let workers = match args.workers {
+        Some(0) => bail!("--workers 0 is invalid: give at least 1 (default: all {} cores)", num_cpus()),
+        Some(w) => w,
+        None => num_cpus(),
+    };
+    // Warns (once, on stderr) about every parameter the grid sets where it has no effect, as `run` does.
+    let jobs = grid.jobs()?;
+    let mut out = job_table(&grid, &jobs);
+    out.push_str(&shared_settings(&grid, &jobs));
     let data = grid.data.planned();
-    let shape = |c: &sweep_core::TrainConfig| Shape {
+    let shape = |c: &TrainConfig| Shape {
         n_train: data.n_train,
         n_val: data.n_val,
         input: data.input,
@@ -48,111 +63,413 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         classes: data.classes,
         batch: c.batch_size,
     };
-    let epochs: usize = jobs.iter().map(|j| j.config.epochs).sum();
-    let flops = |c: &sweep_core::TrainConfig| shape(c).epoch_flops() as f64 * c.epochs as f64;
-    let gflop: f64 = jobs.iter().map(|j| flops(&j.config)).sum::<f64>() / 1e9;
+    let axes: Vec<&str> = grid.axes.iter().map(|a| a.name()).collect();
+    let epochs: u64 = jobs.iter().map(|j| j.config.epochs as u64).sum();
+    let flop: f64 = jobs
+        .iter()
+        .map(|j| shape(&j.config).epoch_flops() as f64 * j.config.epochs as f64)
+        .sum();
     out.push_str(&format!(
-        "\n{} jobs over {} axes ({}); {} epochs in all, {} training images each{}; about {:.0} GFLOP of training.\n",
-        jobs.len(),
+        "\n{} jobs over {} axes ({}); {} epochs in all, {} training images each{}; {} of training.\n",
+        thousands(jobs.len() as u64),
         grid.axes.len(),
         if axes.is_empty() { "none".to_string() } else { axes.join(", ") },
-        epochs,
-        data.n_train,
+        thousands(epochs),
+        thousands(data.n_train as u64),
         if data.assumed_cifar {
             " (assuming CIFAR-10's 50,000 training images)"
         } else {
             ""
         },
-        gflop
+        flop_text(flop)
     ));
-    // The rate of this machine, measured now at each (hidden, batch) of the grid: small layers run far below peak.
-    let mut rates: BTreeMap<(usize, usize), f64> = BTreeMap::new();
-    for j in &jobs {
-        rates.entry((j.config.hidden_size, j.config.batch_size)).or_insert(0.0);
+    // The rate of this machine, measured now at each (hidden, batch) of the grid (small layers run far below peak),
+    // on as many cores at once as the sweep will use.
+    let mut measured: BTreeMap<(usize, usize), Rate> = BTreeMap::new();
+    let busy = workers.min(num_cpus()).min(jobs.len()).max(1);
+    let sizes: BTreeSet<(usize, usize)> = jobs.iter().map(|j| (j.config.hidden_size, j.config.batch_size)).collect();
+    let budget = CALIBRATION / sizes.len().max(1) as u32;
+    for (h, b) in sizes {
+        let mut s = jobs.first().map_or(shape(&TrainConfig::default()), |j| shape(&j.config));
+        (s.hidden, s.batch) = (h, b);
+        measured.insert((h, b), rate_with_busy_cores(&s, budget, busy));
     }
-    let budget = CALIBRATION / rates.len().max(1) as u32;
-    for ((h, b), rate) in rates.iter_mut() {
-        let mut s = shape(&jobs[0].config);
-        (s.hidden, s.batch) = (*h, *b);
-        *rate = calibrate(&s, budget);
-    }
-    let cores = num_cpus();
-    let epoch_seconds = |c: &sweep_core::TrainConfig| shape(c).epoch_flops() as f64 / 1e9 / rates[&(c.hidden_size, c.batch_size)];
-    let exhaustive: f64 = jobs.iter().map(|j| j.config.epochs as f64 * epoch_seconds(&j.config)).sum::<f64>() / cores as f64;
+    let rates: BTreeMap<(usize, usize), f64> = measured.iter().map(|(k, r)| (*k, r.gflops)).collect();
+    let share = measured.values().map(|r| r.share).sum::<f64>() / measured.len().max(1) as f64;
+    let epoch_seconds = |c: &TrainConfig| NOT_GEMM * shape(c).epoch_flops() as f64 / 1e9 / rates[&(c.hidden_size, c.batch_size)];
     let schedule = grid.search.schedule(&jobs, grid.seed);
-    let seconds = if schedule.is_multi_fidelity() {
-        let (text, seconds) = rungs_table(&schedule, &jobs, &epoch_seconds, exhaustive, cores);
-        out.push_str(&text);
-        seconds
-    } else {
-        exhaustive
-    };
+    // More workers than cores share them: at most one job per core runs at a time.
+    let estimate = estimate(&schedule, &jobs, &epoch_seconds, workers.min(num_cpus()));
+    if schedule.is_multi_fidelity() {
+        out.push_str(&rungs_table(&schedule, &estimate));
+    }
     let (lo, hi) = rates.values().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     let rate = if hi - lo < 0.5 {
         format!("{hi:.0} GFLOP/s per core")
     } else {
         format!("{lo:.0}-{hi:.0} GFLOP/s per core over the grid's layer sizes")
     };
+    let when = if workers > num_cpus() {
+        format!("{workers} workers on {} cores", num_cpus())
+    } else {
+        format!("{workers} worker{}", if workers == 1 { "" } else { "s" })
+    };
+    let time = if schedule.is_multi_fidelity() && human(estimate.upper) != human(estimate.average) {
+        format!(
+            "{} if each rung's survivors cost what an average job of their bracket costs, up to {} if the most \
+             expensive jobs survive (which survive is known only as they run)",
+            about(estimate.average),
+            human(estimate.upper)
+        )
+    } else {
+        about(estimate.average)
+    };
+    let load = if share < 0.9 {
+        format!(
+            " This machine is busy: the measurement had its cores {:.0} % of the time; while that lasts, the sweep \
+             takes about {:.1} times as long.",
+            100.0 * share,
+            1.0 / share
+        )
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "Estimated time: about {} on {cores} cores, at the training rate measured here just now ({rate}); \
-         data loading not included.\n",
-        human(seconds)
+        "Estimated time: {time}; {when}, at the training rate measured here just now with {busy} core{} busy \
+         ({rate}, counted over the time they had their cores).{load}\n\
+         Not counted: loading the data (seconds), the best's test evaluation, jobs that diverge and stop early, and \
+         small layers trained together (faster).\n",
+        if busy == 1 { "" } else { "s" }
     ));
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
-/// The rungs of a halving or Hyperband sweep: jobs and epochs per rung, epochs in all against training every job to
-/// the end, and the estimated time (survivors assumed to cost what the bracket's jobs cost on average: which jobs
-/// survive is not known before they run). Returns the text and the estimated seconds.
-fn rungs_table(
-    schedule: &Schedule,
-    jobs: &[sweep::config::grid::Job],
-    epoch_seconds: &dyn Fn(&sweep_core::TrainConfig) -> f64,
-    exhaustive: f64,
-    cores: usize,
-) -> (String, f64) {
+/// A measured rate: GFLOP/s per core while the calibrations ran, and the share of the time they had their cores
+/// (below 1 when other programs run on this machine).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rate {
+    gflops: f64,
+    share: f64,
+}
+
+/// The rate, in GFLOP/s per core, of `busy` calibrations running at once (a sweep's jobs run side by side, one per
+/// core, and slow each other down), counted over the time each had its core: what the sweep's jobs will get from
+/// this machine's cores, whatever else happens to run during the second of measurement.
+fn rate_with_busy_cores(shape: &Shape, budget: Duration, busy: usize) -> Rate {
+    let runs: Vec<Rate> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..busy)
+            .map(|_| {
+                s.spawn(|| {
+                    let (cpu, wall) = (thread_cpu_seconds(), std::time::Instant::now());
+                    let gflops = calibrate(shape, budget);
+                    let share = match (cpu, thread_cpu_seconds()) {
+                        (Some(a), Some(b)) => ((b - a) / wall.elapsed().as_secs_f64()).clamp(0.01, 1.0),
+                        _ => 1.0,
+                    };
+                    Rate { gflops, share }
+                })
+            })
+            .collect();
+        runs.into_iter().filter_map(|r| r.join().ok()).collect()
+    });
+    let n = runs.len().max(1) as f64;
+    Rate {
+        gflops: runs.iter().map(|r| r.gflops / r.share).sum::<f64>() / n,
+        share: runs.iter().map(|r| r.share).sum::<f64>() / n,
+    }
+}
+
+/// The CPU time this thread has used, in seconds (`None` where it cannot be read).
+fn thread_cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `t` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported by Linux and the BSDs.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        (rc == 0).then_some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// The parameters the job table shows: the axes and the usual ones (learning rate, sizes, ...), of those that have
+/// an effect on some job (`lr_decay` is not shown for a cosine schedule).
+fn columns(grid: &Grid, jobs: &[Job]) -> Vec<&'static Param> {
+    params()
+        .iter()
+        .filter(|p| p.shown(Show::Plan) || grid.axes.iter().any(|a| a.param == *p))
+        .filter(|p| jobs.iter().any(|j| p.matters(&j.config)))
+        .collect()
+}
+
+/// One line per job: its index, id and the shown parameters (`-` where a parameter has no effect on that job).
+fn job_table(grid: &Grid, jobs: &[Job]) -> String {
+    let shown = columns(grid, jobs);
+    let width = |p: &Param| p.name.len().max(13);
+    let mut out = format!("{:>5}  {:<12}", "job", "id");
+    for p in &shown {
+        out.push_str(&format!("  {:>w$}", p.name, w = width(p)));
+    }
+    out.push('\n');
+    let mut idle = false;
+    for j in jobs {
+        out.push_str(&format!("{:>5}  {:<12}", j.index + 1, j.id));
+        for p in &shown {
+            let text = if p.matters(&j.config) {
+                p.text(&j.config)
+            } else {
+                idle = true;
+                "-".to_string()
+            };
+            out.push_str(&format!("  {text:>w$}", w = width(p)));
+        }
+        out.push('\n');
+    }
+    if idle {
+        out.push_str("(-: the parameter has no effect on that job)\n");
+    }
+    out
+}
+
+/// The settings every job shares that the table does not show, set in `[train]` or different from the defaults
+/// (`optimizer = "nesterov"`, `momentum = 0.9`, `lr_schedule = "cosine"`, `flip = 0.5`), each where it has an effect.
+fn shared_settings(grid: &Grid, jobs: &[Job]) -> String {
+    let mut set = Vec::new();
+    for p in params().iter().filter(|p| !p.shown(Show::Plan)) {
+        let using: Vec<&TrainConfig> = jobs.iter().map(|j| &*j.config).filter(|c| p.matters(c)).collect();
+        let Some(c) = using.first() else { continue };
+        let v = p.get(c);
+        if (v == p.default_value() && !grid.fixed.contains_key(p.name)) || using.iter().any(|d| p.get(d) != v) {
+            continue;
+        }
+        let value = match v {
+            Value::Name(n) => format!("\"{n}\""),
+            v => v.to_string(),
+        };
+        let scope = if using.len() < jobs.len() {
+            format!(" (in the {} jobs with {})", using.len(), p.used_with().unwrap_or_default())
+        } else {
+            String::new()
+        };
+        set.push(format!("{} = {value}{scope}", p.name));
+    }
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\nEvery job: {}; everything else as shown above or at its default.\n",
+            set.join(", ")
+        )
+    }
+}
+
+/// Estimated seconds of a schedule, and of each stage (rung r of every bracket).
+struct Estimate {
+    /// Survivors costing their bracket's average job.
+    average: f64,
+    /// The most expensive jobs of each bracket surviving.
+    upper: f64,
+    /// Per stage: (average, upper).
+    stages: Vec<(f64, f64)>,
+}
+
+/// When the last of `units` (seconds each) ends on `workers`, each unit going to the first free worker, largest
+/// first (the runner's order).
+fn makespan(mut units: Vec<f64>, workers: usize) -> f64 {
+    units.sort_by(|a, b| b.total_cmp(a));
+    let mut free = vec![0.0f64; workers.max(1)];
+    for u in units {
+        if let Some(w) = free.iter_mut().min_by(|a, b| a.total_cmp(b)) {
+            *w += u;
+        }
+    }
+    free.into_iter().fold(0.0, f64::max)
+}
+
+/// The time of a schedule run stage by stage on `workers`, the survivors of each rung being average jobs or the
+/// most expensive ones.
+fn estimate(schedule: &Schedule, jobs: &[Job], epoch_seconds: &dyn Fn(&TrainConfig) -> f64, workers: usize) -> Estimate {
+    let mut stages = Vec::new();
+    for r in 0..schedule.stages() {
+        let (mut average, mut upper) = (Vec::new(), Vec::new());
+        for bracket in schedule.brackets.iter().filter(|b| r < b.rung_count()) {
+            let counts = bracket.planned_counts(schedule.eta);
+            let before = |job: &Job| if r == 0 { 0.0 } else { bracket.target(r - 1, job) };
+            let added = |job: &Job| (bracket.target(r, job) - before(job)).max(0.0);
+            let cost: Vec<f64> = bracket
+                .jobs
+                .iter()
+                .map(|&j| added(&jobs[j]) * epoch_seconds(&jobs[j].config))
+                .collect();
+            if r == 0 {
+                average.extend(&cost);
+                upper.extend(&cost);
+                continue;
+            }
+            let mean = cost.iter().sum::<f64>() / cost.len().max(1) as f64;
+            average.extend(std::iter::repeat_n(mean, counts[r]));
+            let mut widest = cost;
+            widest.sort_by(|a, b| b.total_cmp(a));
+            upper.extend(widest.into_iter().take(counts[r]));
+        }
+        stages.push((makespan(average, workers), makespan(upper, workers)));
+    }
+    Estimate {
+        average: stages.iter().map(|s| s.0).sum(),
+        upper: stages.iter().map(|s| s.1).sum(),
+        stages,
+    }
+}
+
+/// The rungs of a halving or Hyperband sweep: jobs and epochs per rung, their estimated time, and epochs in all
+/// against training every job to the end.
+fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
     let mut out = format!(
-        "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}\n",
-        "bracket", "rung", "jobs", "epochs to", "epochs added"
+        "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}  {:>10}  {:>10}\n",
+        "bracket", "rung", "jobs", "epochs to", "epochs added", "time", "up to"
     );
-    let (mut epochs, mut all_epochs, mut seconds) = (0usize, 0usize, 0.0f64);
+    let (mut epochs, mut all_epochs) = (0.0f64, 0.0f64);
+    let mut timed = BTreeSet::new();
     for (b, bracket) in schedule.brackets.iter().enumerate() {
-        let n = bracket.jobs.len().max(1) as f64;
-        let mean: f64 = bracket.jobs.iter().map(|&j| epoch_seconds(&jobs[j].config)).sum::<f64>() / n;
-        let mut before = 0;
+        let mut before = 0.0;
         for (r, (count, to)) in bracket.planned_counts(schedule.eta).into_iter().zip(&bracket.rungs).enumerate() {
-            let added = count * (to - before);
-            out.push_str(&format!("{:>7}  {:>4}  {count:>7}  {to:>9}  {added:>12}\n", b + 1, r + 1));
+            let added = round12(count as f64 * (to - before));
+            // A stage is rung r of every bracket: its time is shown on the first line of that rung.
+            let (avg, up) = match estimate.stages.get(r) {
+                Some(&(a, u)) if timed.insert(r) => (human(a), human(u)),
+                _ => (String::new(), String::new()),
+            };
+            out.push_str(&format!(
+                "{:>7}  {:>4}  {:>7}  {:>9}  {:>12}  {avg:>10}  {up:>10}\n",
+                b + 1,
+                r + 1,
+                thousands(count as u64),
+                number(*to),
+                number(added)
+            ));
             epochs += added;
-            seconds += added as f64 * mean / cores as f64;
             before = *to;
         }
-        all_epochs += bracket.jobs.len() * bracket.rungs.last().copied().unwrap_or(0);
+        all_epochs += bracket.jobs.len() as f64 * bracket.rungs.last().copied().unwrap_or(0.0);
     }
     out.push_str(&format!(
-        "{} with eta {}: {epochs} epochs in all, {:.0} % of the {all_epochs} of training every job to the end \
-         (about {:.0} % of its time: survivors are assumed average jobs; exhaustive: about {}).\n",
+        "{} with eta {}: {} epochs in all, {:.0} % of the {} of training every job to the end{}.\n",
         if schedule.brackets.len() > 1 {
             "Hyperband"
         } else {
             "Successive halving"
         },
         schedule.eta,
-        100.0 * epochs as f64 / all_epochs.max(1) as f64,
-        100.0 * seconds / exhaustive.max(1e-9),
-        human(exhaustive)
+        number(round12(epochs)),
+        100.0 * epochs / all_epochs.max(1.0),
+        number(round12(all_epochs)),
+        if schedule.brackets.len() > 1 {
+            "; rung r of every bracket runs as one stage, timed on its first line"
+        } else {
+            ""
+        }
     ));
-    (out, seconds)
+    out
 }
 
-fn human(seconds: f64) -> String {
-    let minutes = seconds / 60.0;
-    if minutes < 1.0 {
-        format!("{seconds:.0} s")
-    } else if minutes < 120.0 {
-        format!("{minutes:.0} min")
+/// A number of epochs as the rows write it, with thousands separators: `1,512`, `0.3`, `1,008.5`.
+fn number(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 9e15 {
+        return thousands(x.abs() as u64);
+    }
+    let text = round12(x).to_string();
+    match text.split_once('.') {
+        Some((whole, fraction)) => match whole.parse::<u64>() {
+            Ok(w) => format!("{}.{fraction}", thousands(w)),
+            Err(_) => text,
+        },
+        None => text,
+    }
+}
+
+/// `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Floating-point operations in a unit that suits them: `90,068 GFLOP`, `5.1 GFLOP`, `57 MFLOP`, `420 kFLOP`.
+fn flop_text(flop: f64) -> String {
+    let (x, unit) = [(1e9, "GFLOP"), (1e6, "MFLOP"), (1e3, "kFLOP")]
+        .into_iter()
+        .find(|(scale, _)| flop >= *scale)
+        .map_or((flop, "FLOP"), |(scale, unit)| (flop / scale, unit));
+    if x >= 100.0 || unit == "FLOP" {
+        format!("{} {unit}", thousands(x.round() as u64))
     } else {
-        format!("{:.1} h", minutes / 60.0)
+        format!("{x:.1} {unit}")
+    }
+}
+
+/// `about 4 min 05 s`, or `under 1 s`.
+fn about(seconds: f64) -> String {
+    match human(seconds) {
+        t if t.starts_with("under") => t,
+        t => format!("about {t}"),
+    }
+}
+
+/// `45 s`, `4 min 05 s`, `85 min`, `1 h 57 min`.
+fn human(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0 => "under 1 s".to_string(),
+        1..60 => format!("{s} s"),
+        60..600 => format!("{} min {:02} s", s / 60, s % 60),
+        600..3600 => format!("{} min", (s + 30) / 60),
+        _ => {
+            let m = (s + 30) / 60;
+            format!("{} h {:02} min", m / 60, m % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_have_separators_and_units_that_suit_them() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_512), "1,512");
+        assert_eq!(thousands(90_068_123), "90,068,123");
+        assert_eq!(number(1512.0), "1,512");
+        assert_eq!(number(0.1 + 0.2), "0.3");
+        assert_eq!(number(1008.5), "1,008.5");
+        assert_eq!(flop_text(90_068.4e9), "90,068 GFLOP");
+        assert_eq!(flop_text(5.14e9), "5.1 GFLOP");
+        assert_eq!(flop_text(57.2e6), "57.2 MFLOP");
+        assert_eq!(flop_text(420e3), "420 kFLOP");
+        assert_eq!(flop_text(12.0), "12 FLOP");
+        assert_eq!(human(44.6), "45 s");
+        assert_eq!(human(0.2), "under 1 s");
+        assert_eq!(human(245.0), "4 min 05 s");
+        assert_eq!(human(5100.0), "1 h 25 min");
+        assert_eq!(human(7055.0), "1 h 58 min");
+        assert_eq!(human(1800.0), "30 min");
+    }
+
+    #[test]
+    fn jobs_are_laid_out_largest_first_and_a_lone_job_keeps_one_core() {
+        assert_eq!(makespan(vec![10.0], 2), 10.0, "one job cannot use two cores");
+        assert_eq!(makespan(vec![2.0, 3.0, 2.0, 3.0, 2.0], 2), 7.0, "3, 2, 2 and 3, 2");
+        assert_eq!(makespan(vec![1.0; 5], 2), 3.0);
+        assert_eq!(makespan(vec![], 2), 0.0);
     }
 }

@@ -1,4 +1,5 @@
-//! `sweep predict`: the class of images, with a checkpoint.
+//! `sweep predict`: the class of images, with a checkpoint. Prints a header, then one tab-separated line per image: the
+//! file, the predicted class and the probability the model gives that class (0 to 1).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,10 +17,16 @@ pub struct Args {
     pub images: Vec<PathBuf>,
 }
 
+/// The header line: the columns are tab-separated, and the number is a probability (the softmax of the model's scores
+/// for the class it predicts), not a score or a percentage.
+pub const HEADER: &str = "image\tclass\tprobability";
+
 pub fn exec(args: &Args) -> Result<ExitCode> {
     let model = Model::load(&args.model)?;
     let paths: Vec<&Path> = args.images.iter().map(PathBuf::as_path).collect();
-    for (p, pred) in paths.iter().zip(model.predict_files(&paths)?) {
+    let predictions = model.predict_files(&paths)?;
+    println!("{HEADER}");
+    for (p, pred) in paths.iter().zip(predictions) {
         println!("{}\t{}\t{:.4}", p.display(), pred.class_name, pred.probabilities[pred.class_id]);
     }
     Ok(ExitCode::SUCCESS)

@@ -10,6 +10,7 @@ use sweep::config::grid::{DataSource, Grid};
 use sweep::results::best;
 use sweep::results::{check_dir, ResultsDir};
 use sweep::run as runner;
+use sweep::search::Method;
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
 
@@ -73,10 +74,22 @@ fn resolve_data_path(grid: &Grid, args: &Args) -> Result<Option<PathBuf>> {
             (None, Some((line, col))) => format!("{}:{line}:{col}: data.path: ", grid.file.display()),
             _ => "--data: ".to_string(),
         };
+        // A relative path is taken from the current directory (not from the grid file's folder), as it always was:
+        // say where that led, so that `cd crates && sweep run ../sweeps/cifar.toml` is understood at once.
+        let resolved = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let whence = if path.is_relative() {
+            let cwd = std::env::current_dir().map_or_else(|_| "the current directory".into(), |d| d.display().to_string());
+            format!(" (relative paths are taken from the current directory, {cwd}, not from the grid file's folder)")
+        } else {
+            String::new()
+        };
         bail!(
-            "{at}{} does not exist. Download CIFAR-10 there with `sweep run {} --download{}`, or point --data at an existing copy \
-             (binary dir, .tar.gz, or image folder)",
+            "{at}{} does not exist: no file or directory at {}{whence}. Run from the directory the path is relative to, \
+             point --data at an existing copy (binary dir, .tar.gz, or image folder), or download CIFAR-10 to {} with \
+             `sweep run {} --download{}`",
             path.display(),
+            resolved.display(),
+            resolved.display(),
             grid.file.display(),
             args.data.as_ref().map_or(String::new(), |d| format!(" --data {}", d.display()))
         );
@@ -109,7 +122,7 @@ pub(super) fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
-    let jobs = grid.jobs();
+    let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
     let workers = match args.workers {
         Some(0) => bail!("--workers 0 is invalid: give at least 1 (default: all {} cores)", num_cpus()),
@@ -137,7 +150,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             )
         })?;
     }
-    sweep::config::params::warn_emulated_bf16(jobs.iter().map(|j| &j.config));
+    sweep::config::params::warn_emulated_bf16(jobs.iter().map(|j| &*j.config));
     let all_jobs = jobs;
     // With halving or Hyperband every rung needs the whole rung decided: shards then share all jobs, rung by rung,
     // through per-(job, rung) claims, instead of each taking a fixed part.
@@ -172,27 +185,48 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         out.display()
     );
     let started = std::time::Instant::now();
-    let schedule = grid.search.schedule(&jobs, grid.seed);
+    let multi_fidelity = grid.search.method.is_multi_fidelity();
+    // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
+    let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
+    let states = sweep::run::states::States::open(&out, state_limit)?;
+    let network = runner::Network::new(&data, states, args.fuse, workers);
+    let epoch_cost = |job: &sweep::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
+    let mut scheduler: Box<dyn runner::Scheduler> = match grid.search.method {
+        Method::Tpe => Box::new(runner::Tpe::new(&grid, epoch_cost)),
+        Method::Asha => {
+            let ladder = grid.search.ladder(grid.base_config().epochs);
+            Box::new(runner::Asha::new(jobs.clone(), ladder, grid.search.eta, grid.seed, epoch_cost))
+        }
+        _ => {
+            let schedule = grid.search.schedule(&jobs, grid.seed);
+            Box::new(runner::Stages::new(jobs.clone(), schedule, epoch_cost))
+        }
+    };
+    if !done.is_empty() {
+        let of: String = if grid.search.method == Method::Tpe {
+            format!("{} proposed", grid.search.samples.unwrap_or(0))
+        } else {
+            jobs.len().to_string()
+        };
+        let recorded = if grid.search.method == Method::Tpe {
+            done.len()
+        } else {
+            jobs.iter().filter(|j| done.contains(&j.id)).count()
+        };
+        tracing::info!("resuming: {recorded} of {of} jobs already recorded");
+    }
     let summary = runner::run(
-        &jobs,
-        &schedule,
-        &data,
+        scheduler.as_mut(),
+        &network,
         &results,
         &runner::RunOptions {
             workers,
             stop: &stop,
             progress: runner::stderr_is_terminal(),
-            // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
-            state_limit: if schedule.is_multi_fidelity() {
-                grid.search.state_limit
-            } else {
-                u64::MAX
-            },
             claims: Some(&claims),
-            fuse: args.fuse,
         },
     )?;
-    if schedule.is_multi_fidelity() {
+    if multi_fidelity {
         tracing::info!(
             "{} epochs trained ({} of them again, for survivors whose state had been dropped); training states took at most {:.1} MB",
             summary.epochs_trained,

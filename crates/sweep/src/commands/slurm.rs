@@ -55,7 +55,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         bail!("--max-running and --cpus-per-task must be at least 1");
     }
     let grid = Grid::load(&args.grid)?;
-    let jobs = grid.jobs();
+    let jobs = grid.jobs()?;
     let out = absolute(&args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name)))?;
     check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
     if args.tasks > jobs.len() {

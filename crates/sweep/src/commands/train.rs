@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Arg, ArgMatches, FromArgMatches};
-use sweep::config::params::{params, ValueError};
+use sweep::config::grid::{DataSection, DataSource};
+use sweep::config::memory::{self, human_bytes};
+use sweep::config::params::{param, params, Value, ValueError};
 use sweep_core::data::{self, toy_dataset, DataSpec, DEFAULT_VAL_SIZE};
 use sweep_core::train::{train, Control, EpochRecord, Observer};
 use sweep_core::{Model, TrainConfig};
@@ -44,8 +46,9 @@ impl ParamFlags {
         let mut c = TrainConfig::default();
         for p in params() {
             if let Some((_, text)) = self.given.iter().find(|(n, _)| *n == p.name) {
-                let v = p.parse(text).map_err(|e| ValueError(format!("--{}: {e}", p.flag)))?;
-                p.set(&mut c, v);
+                let flag = |e: ValueError| ValueError(format!("--{}: {e}", p.flag));
+                let v = p.parse(text).map_err(flag)?;
+                p.try_set(&mut c, v).map_err(flag)?;
             }
         }
         Ok(c)
@@ -84,6 +87,82 @@ impl clap::Args for ParamFlags {
     }
 }
 
+/// The data `args` ask for, as a grid's `[data]` would say it (for the memory estimate, before anything is loaded).
+fn data_section(args: &Args) -> DataSection {
+    let toy = args.data.as_os_str() == "toy";
+    DataSection {
+        source: if toy {
+            DataSource::Toy
+        } else {
+            DataSource::Path(args.data.clone())
+        },
+        val_size: args.val_size,
+        train_size: args.train_size,
+        test_size: None,
+        path_pos: None,
+        // The toy problem of `sweep train` always holds out 200 images, its default.
+        val_size_pos: (!toy).then_some((0, 0)),
+    }
+}
+
+/// Refuses a configuration whose job and data cannot fit in this machine's memory, as a grid is refused, before the
+/// data are loaded or a weight is allocated; the message names the flag whose smallest value would save the most.
+fn check_memory(cfg: &TrainConfig, args: &Args) -> Result<()> {
+    let data = data_section(args);
+    let need = memory::need(cfg, &data);
+    let Some(machine) = memory::machine() else { return Ok(()) };
+    if need.total() <= machine.bytes {
+        return Ok(());
+    }
+    let mut blame: Vec<(u64, String)> = Vec::new();
+    for name in ["hidden_size", "epochs", "batch_size"] {
+        if let Some(p) = param(name) {
+            let mut small = cfg.clone();
+            if p.try_set(&mut small, Value::Num(1.0)).is_ok() {
+                let saved = need.total().saturating_sub(memory::need(&small, &data).total());
+                blame.push((saved, format!("--{} {}", p.flag, p.text(cfg))));
+            }
+        }
+    }
+    if let Some(n) = args.train_size {
+        let small = DataSection {
+            train_size: Some(1),
+            ..data.clone()
+        };
+        let saved = need.total().saturating_sub(memory::need(cfg, &small).total());
+        blame.push((saved, format!("--train-size {n}")));
+    }
+    let culprit = blame
+        .into_iter()
+        .max_by_key(|(saved, _)| *saved)
+        .map_or_else(|| "this configuration".to_string(), |(_, flag)| flag);
+    let j = &need.job;
+    let parts: Vec<String> = [
+        ("weights", j.weights),
+        ("optimizer buffers", j.optimizer),
+        ("best copy", j.best),
+        ("workspace", j.workspace),
+        ("history", j.history),
+        ("saved state", j.saved_state),
+        ("data", need.data),
+    ]
+    .iter()
+    .filter(|(_, b)| *b > 0)
+    .map(|(part, b)| format!("{part} {}", human_bytes(*b)))
+    .collect();
+    let flag = culprit.split(' ').next().unwrap_or("the flags").to_string();
+    bail!(
+        "{culprit}: this job needs {} bytes of memory ({}: {}), more than this machine has: {} bytes ({}, {}); use a \
+         smaller {flag}",
+        need.total(),
+        human_bytes(need.total()),
+        parts.join(", "),
+        machine.bytes,
+        human_bytes(machine.bytes),
+        machine.source,
+    )
+}
+
 struct PrintEpochs;
 impl Observer for PrintEpochs {
     fn on_epoch(&mut self, r: &EpochRecord) -> Control {
@@ -103,6 +182,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let mut cfg = args.params.config().context("invalid training flag")?;
     cfg.seed = args.seed;
     let cfg = cfg.check().context("invalid training flag")?;
+    check_memory(&cfg, args)?;
     sweep::config::params::warn_emulated_bf16([&*cfg]);
     let ds = if args.data.as_os_str() == "toy" {
         toy_dataset(args.seed, args.train_size.unwrap_or(600), 200, 200)

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sweep_core::TrainConfig;
+use sweep_core::{TrainConfig, ValidConfig};
 use toml::{Spanned, Value};
 
-use crate::config::params::{self, Param, Value as PValue};
+pub use crate::config::axis::Axis;
+use crate::config::axis::{axis_values, param_value};
+use crate::config::memory;
+use crate::config::params::{self, Value as PValue};
 pub use crate::error::GridError;
-use crate::search::{sample_configs, Search};
+use crate::search::Search;
 use crate::text::hex;
 
 const TOP_KEYS: [&str; 6] = ["name", "seed", "data", "train", "grid", "search"];
@@ -87,18 +90,6 @@ impl DataSection {
     }
 }
 
-/// One sweep axis: a parameter and its values in file order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axis {
-    pub param: &'static Param,
-    pub values: Vec<PValue>,
-    /// Values came from `{ log = [lo, hi], num = n }` (or a log range is sampled): plots use a log axis.
-    pub log: bool,
-    /// `{ log = [lo, hi] }` or `{ linear = [lo, hi] }` without `num`: a continuous range that random, Sobol, halving
-    /// and Hyperband searches sample from (`values` is then empty).
-    pub range: Option<(f64, f64)>,
-}
-
 /// A checked grid file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
@@ -121,8 +112,8 @@ pub struct Job {
     pub index: usize,
     /// Stable id: a hash of the full training configuration (same config, same id, on any machine).
     pub id: String,
-    /// The configuration, its seed derived from the sweep seed and the id.
-    pub config: TrainConfig,
+    /// The checked configuration, its seed derived from the sweep seed and the id.
+    pub config: ValidConfig,
 }
 
 type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
@@ -163,7 +154,7 @@ impl Ctx<'_> {
     }
 }
 
-fn suggest(word: &str, candidates: &[&str]) -> String {
+pub(crate) fn suggest(word: &str, candidates: &[&str]) -> String {
     let best = candidates
         .iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), *c))
@@ -175,7 +166,7 @@ fn suggest(word: &str, candidates: &[&str]) -> String {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::String(_) => "a string",
         Value::Integer(_) => "an integer",
@@ -184,126 +175,6 @@ fn type_name(v: &Value) -> &'static str {
         Value::Datetime(_) => "a datetime",
         Value::Array(_) => "an array",
         Value::Table(_) => "a table",
-    }
-}
-
-/// Checks one value of a training parameter against the parameter table.
-fn param_value(ctx: &Ctx, p: &Param, key: &str, v: &Value, offset: usize) -> Result<PValue, GridError> {
-    let checked = match (v, p.is_integer()) {
-        (Value::Integer(i), _) => p.number(*i as f64),
-        (Value::Float(f), false) => p.number(*f),
-        (Value::String(s), _) if !matches!(p.kind, params::Kind::Int | params::Kind::Float) => p.name_value(s),
-        (other, int) => {
-            let want = if int { "an integer" } else { "a number" };
-            return Err(ctx.err(offset, Some(key), format!("expected {want}, found {}", type_name(other))));
-        }
-    };
-    checked.map_err(|e| ctx.err(offset, Some(key), e.to_string()))
-}
-
-fn spaced(lo: f64, hi: f64, num: usize, log: bool) -> Vec<f64> {
-    if num == 1 {
-        return vec![lo];
-    }
-    (0..num)
-        .map(|i| {
-            let t = i as f64 / (num - 1) as f64;
-            let v = if log {
-                (lo.ln() + t * (hi.ln() - lo.ln())).exp()
-            } else {
-                lo + t * (hi - lo)
-            };
-            // 12 significant digits: 1e-3 rather than 0.0010000000000000002, in ids, CSV and plots alike.
-            format!("{v:.11e}").parse().unwrap_or(v)
-        })
-        .collect()
-}
-
-/// An axis's values (and whether they are log-spaced); a range without `num` is returned as `range`.
-#[allow(clippy::type_complexity)]
-fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>, bool, Option<(f64, f64)>), GridError> {
-    let key = format!("grid.{}", p.name);
-    let off = v.span().start;
-    let shape = "a list of values like [0.1, 0.2] or { log = [1e-5, 1e-2], num = 4 } (or linear = [lo, hi])";
-    match v.get_ref() {
-        Value::Array(items) => {
-            if items.is_empty() {
-                return Err(ctx.err(off, Some(&key), format!("the axis is empty; give at least one value, as {shape}")));
-            }
-            let vals = items
-                .iter()
-                .map(|i| param_value(ctx, p, &key, i, off))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((vals, false, None))
-        }
-        Value::Table(t) => {
-            let unknown: Vec<&String> = t.keys().filter(|k| !["log", "linear", "num"].contains(&k.as_str())).collect();
-            if let Some(k) = unknown.first() {
-                return Err(ctx.err(off, Some(&format!("{key}.{k}")), suggest(k, &["log", "linear", "num"])));
-            }
-            let (kind, log) = match (t.get("log"), t.get("linear")) {
-                (Some(r), None) => (r, true),
-                (None, Some(r)) => (r, false),
-                _ => {
-                    return Err(ctx.err(
-                        off,
-                        Some(&key),
-                        format!("a range table needs exactly one of `log` or `linear`; expected {shape}"),
-                    ))
-                }
-            };
-            let range: Vec<f64> = match kind {
-                Value::Array(a) if a.len() == 2 => a
-                    .iter()
-                    .map(|x| match x {
-                        Value::Integer(i) => Some(*i as f64),
-                        Value::Float(f) => Some(*f),
-                        _ => None,
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| ctx.err(off, Some(&key), "the range must be two numbers [lo, hi]"))?,
-                _ => return Err(ctx.err(off, Some(&key), "the range must be two numbers [lo, hi]")),
-            };
-            let (lo, hi) = (range[0], range[1]);
-            if log && !(lo > 0.0 && hi > 0.0) {
-                return Err(ctx.err(off, Some(&key), format!("log-spaced bounds must be > 0, got [{lo}, {hi}]")));
-            }
-            if matches!(p.kind, params::Kind::Choice(_)) {
-                return Err(ctx.err(off, Some(&key), "a range needs a numeric parameter; list the names instead"));
-            }
-            let num = match t.get("num") {
-                Some(Value::Integer(n)) if *n >= 1 => *n as usize,
-                Some(other) => {
-                    return Err(ctx.err(off, Some(&format!("{key}.num")), format!("must be an integer >= 1, found {other}")));
-                }
-                None => {
-                    // A continuous range, for sampling searches ([search] checks that the method samples).
-                    if lo > hi {
-                        return Err(ctx.err(off, Some(&key), format!("the range [{lo}, {hi}] is empty: give [low, high]")));
-                    }
-                    for x in [lo, hi] {
-                        let x = if p.is_integer() { x.round() } else { x };
-                        p.number(x).map_err(|e| ctx.err(off, Some(&key), e.to_string()))?;
-                    }
-                    return Ok((vec![], log, Some((lo, hi))));
-                }
-            };
-            let mut vals = spaced(lo, hi, num, log);
-            if p.is_integer() {
-                vals = vals.into_iter().map(f64::round).collect();
-                vals.dedup();
-            }
-            let vals = vals
-                .into_iter()
-                .map(|x| p.number(x).map_err(|e| ctx.err(off, Some(&key), e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((vals, log, None))
-        }
-        other => Err(ctx.err(
-            off,
-            Some(&key),
-            format!("expected {shape}, found {}; a single value belongs in [train]", type_name(other)),
-        )),
     }
 }
 
@@ -393,8 +264,11 @@ impl Grid {
         };
         let mut have_source = false;
         let data_map = sections.data.unwrap_or_default();
+        // Where each key's value is, for messages about what the keys give together (the search, the memory).
+        let mut key_offsets: Vec<(String, usize)> = Vec::new();
         for (k, v) in &data_map {
             let key = format!("data.{}", k.get_ref());
+            key_offsets.push((key.clone(), v.span().start));
             match k.get_ref().as_str() {
                 "path" | "source" => {
                     if have_source {
@@ -441,11 +315,11 @@ impl Grid {
             };
             fixed.insert(p.name, param_value(&ctx, p, &key, v.get_ref(), v.span().start)?);
             fixed_line.insert(p.name, ctx.pos(k.span().start).0);
+            key_offsets.push((key, v.span().start));
         }
         let mut entries: Vec<(&Spanned<String>, &Spanned<Value>)> = sections.grid.iter().flatten().collect();
         entries.sort_by_key(|(k, _)| k.span().start);
         let mut axes = Vec::new();
-        let mut key_offsets: Vec<(String, usize)> = Vec::new();
         for (k, v) in entries {
             let pname = k.get_ref().as_str();
             let key = format!("grid.{pname}");
@@ -477,17 +351,33 @@ impl Grid {
             key_offsets.push((format!("search.{}", k.get_ref()), v.span().start));
         }
         let table_start = text.find("[search]").unwrap_or(0);
-        let epochs = match fixed.get("epochs") {
-            Some(PValue::Num(e)) => *e as usize,
-            _ => TrainConfig::default().epochs,
-        };
-        search.check_grid(&axes, epochs, &|key: &str, msg: String| {
+        let base = base_config(&fixed);
+        let at = |key: &str, msg: String| {
             let off = key_offsets
                 .iter()
                 .find(|(k, _)| key == k || key.starts_with(&format!("{k}.")))
                 .map_or(table_start, |(_, o)| *o);
             ctx.err(off, Some(key), msg)
-        })?;
+        };
+        search.check_grid(&axes, base.epochs, &at)?;
+        if search.draws(&axes, base.epochs).is_none() {
+            let count = axes.iter().fold(1usize, |n, a| n.saturating_mul(a.values.len()));
+            if count > MAX_JOBS {
+                let lens: Vec<String> = axes.iter().map(|a| a.values.len().to_string()).collect();
+                let off = text.find("[grid]").unwrap_or(0);
+                return Err(ctx.err(
+                    off,
+                    Some("grid"),
+                    format!(
+                        "the axes give {} jobs ({}); a grid takes at most {MAX_JOBS}: use fewer values, or draw                          configurations with [search] method = \"random\" or \"sobol\" and samples = N",
+                        if count == usize::MAX { "too many".to_string() } else { count.to_string() },
+                        lens.join(" x ")
+                    ),
+                ));
+            }
+        }
+        // Before anything is allocated: the largest job must fit in this machine's memory.
+        memory::check(&base, &axes, &data, &|key: &str| fixed.contains_key(key), &at)?;
         Ok(Grid {
             file: file.to_path_buf(),
             text: text.to_string(),
@@ -498,43 +388,6 @@ impl Grid {
             axes,
             search,
         })
-    }
-
-    /// The jobs, in deterministic order: the cartesian product of the axes, first axis outermost.
-    pub fn jobs(&self) -> Vec<Job> {
-        let mut base = TrainConfig::default();
-        for (k, &v) in &self.fixed {
-            if let Some(p) = params::param(k) {
-                p.set(&mut base, v);
-            }
-        }
-        let configs = match self.search.draws(&self.axes, base.epochs) {
-            Some(n) => sample_configs(&base, &self.axes, self.search.sampler, n, self.seed),
-            None => self.axes.iter().fold(vec![base], |configs, axis| {
-                configs
-                    .into_iter()
-                    .flat_map(|c| {
-                        axis.values.iter().map(move |&v| {
-                            let mut c = c.clone();
-                            axis.param.set(&mut c, v);
-                            c
-                        })
-                    })
-                    .collect()
-            }),
-        };
-        configs
-            .into_iter()
-            .enumerate()
-            .map(|(index, mut config)| {
-                let id = job_id(&config);
-                config.seed = sweep_core::rng::derive_seed(self.seed, &id);
-                // Every job of a sweep sees the same data order (and augmentation): fairer comparisons, and jobs that
-                // can be paused, continued and trained together.
-                config.shuffle_seed = self.seed;
-                Job { index, id, config }
-            })
-            .collect()
     }
 
     /// Identifies the sweep: same data settings, seed and job set give the same fingerprint.
@@ -549,6 +402,10 @@ impl Grid {
             // before, so results directories of earlier releases still resume.)
             let s = &self.search;
             h.update(format!("search={},eta={},min_epochs={};", s.method.name(), s.eta, s.min_epochs));
+            if s.method == crate::search::Method::Tpe {
+                // Another batch size proposes other configurations.
+                h.update(format!("batch={};", s.batch));
+            }
         }
         let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         ids.sort_unstable();
@@ -560,16 +417,24 @@ impl Grid {
     }
 }
 
-/// Stable id of a configuration (its seed excluded): the first 12 hex digits of the SHA-256 of its canonical JSON.
-pub fn job_id(config: &TrainConfig) -> String {
-    hex(&Sha256::digest(params::canonical_json(config).as_bytes()))[..12].to_string()
+/// Most jobs a grid expands to (the product of its axes): more would fill the memory with the job list alone.
+pub const MAX_JOBS: usize = 1_000_000;
+
+/// The default configuration with the values of `[train]` set.
+pub(crate) fn base_config(fixed: &BTreeMap<&'static str, PValue>) -> TrainConfig {
+    let mut base = TrainConfig::default();
+    for (k, &v) in fixed {
+        if let Some(p) = params::param(k) {
+            p.set(&mut base, v);
+        }
+    }
+    base
 }
 
-impl Axis {
-    /// The axis's parameter name.
-    pub fn name(&self) -> &'static str {
-        self.param.name
-    }
+/// Stable id of a configuration (its seed excluded): the first 12 hex digits of the SHA-256 of the canonical JSON of
+/// what trains ([`params::canonical_json`]: parameters without effect are hashed at their default).
+pub fn job_id(config: &TrainConfig) -> String {
+    hex(&Sha256::digest(params::canonical_json(config).as_bytes()))[..12].to_string()
 }
 
 #[cfg(test)]
@@ -602,7 +467,7 @@ hidden_size = [8, 16, 32]
         );
         let reg: Vec<f64> = g.axes[1].values.iter().filter_map(|v| v.as_f64()).collect();
         assert_eq!(reg, [1e-5, 1e-4, 1e-3, 1e-2]);
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 2 * 4 * 3);
         assert_eq!(jobs[0].config.learning_rate, 0.1);
         assert_eq!(jobs[0].config.hidden_size, 8);
@@ -616,7 +481,7 @@ hidden_size = [8, 16, 32]
 
     #[test]
     fn ids_depend_only_on_the_configuration_and_seeds_on_the_sweep_seed() {
-        let a = parse(GOOD).unwrap().jobs();
+        let a = parse(GOOD).unwrap().jobs().unwrap();
         // The same configuration written differently (axes reordered, a fixed value) has the same id.
         let b = parse(
             &GOOD
@@ -624,7 +489,8 @@ hidden_size = [8, 16, 32]
                 .replace("hidden_size = [8, 16, 32]", "hidden_size = [8, 16, 32]\nlearning_rate = [0.1, 0.2]"),
         )
         .unwrap()
-        .jobs();
+        .jobs()
+        .unwrap();
         let mut ia: Vec<_> = a.iter().map(|j| (&j.id, j.config.seed)).collect();
         let mut ib: Vec<_> = b.iter().map(|j| (&j.id, j.config.seed)).collect();
         ia.sort();
@@ -640,7 +506,7 @@ hidden_size = [8, 16, 32]
         );
         assert_eq!(job_id(&c), "7430e0317f8f");
         assert_eq!(job_id(&c).len(), 12);
-        let other_seed = parse(&GOOD.replace("seed = 3", "seed = 4")).unwrap().jobs();
+        let other_seed = parse(&GOOD.replace("seed = 3", "seed = 4")).unwrap().jobs().unwrap();
         assert_eq!(other_seed[0].id, a[0].id);
         assert_ne!(other_seed[0].config.seed, a[0].config.seed);
     }
@@ -651,7 +517,7 @@ hidden_size = [8, 16, 32]
     #[test]
     fn ids_of_the_shipped_table_iii_grid_never_change() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/seed-table3.toml");
-        let jobs = Grid::load(&path).unwrap().jobs();
+        let jobs = Grid::load(&path).unwrap().jobs().unwrap();
         assert_eq!(jobs.len(), 1512);
         assert_eq!((jobs[0].id.as_str(), jobs[1].id.as_str()), ("8fe1c7a7adfe", "cb6950f08611"));
         let joined = jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>().join(",");
@@ -666,10 +532,10 @@ hidden_size = [8, 16, 32]
     #[test]
     fn choice_axes_expand_and_default_jobs_keep_their_ids() {
         let g = parse("seed = 3\n[train]\nepochs = 2\n[grid]\noptimizer = [\"sgd\", \"nesterov\"]\nmomentum = [0.9]\n").unwrap();
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 2);
         assert_eq!(jobs[1].config.optimizer, sweep_core::optim::Optimizer::Nesterov);
-        let plain = parse("seed = 3\n[train]\nepochs = 2\n").unwrap().jobs();
+        let plain = parse("seed = 3\n[train]\nepochs = 2\n").unwrap().jobs().unwrap();
         assert_eq!(jobs[0].id, plain[0].id, "sgd with momentum 0.9 is the default configuration");
         assert_ne!(jobs[1].id, jobs[0].id);
         assert!(
@@ -683,14 +549,6 @@ hidden_size = [8, 16, 32]
         );
         let e = parse("[train]\ndropout = 1.0\n").unwrap_err().to_string();
         assert_eq!(e, "g.toml:2:11: train.dropout: dropout = 1 is invalid: must be in [0, 1)");
-    }
-
-    #[test]
-    fn integer_log_axis_is_rounded_and_deduplicated() {
-        let g = parse("[grid]\nhidden_size = { log = [16, 1024], num = 7 }\n").unwrap();
-        let v: Vec<f64> = g.axes[0].values.iter().filter_map(|v| v.as_f64()).collect();
-        assert_eq!(v, [16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0]);
-        assert!(g.axes[0].log);
     }
 
     /// Every mistake the parser can find: its message names file, line, column and key, and says what would fix it.

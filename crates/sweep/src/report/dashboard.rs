@@ -21,9 +21,9 @@ pub const DASHBOARD_HTML: &str = "dashboard.html";
 pub const TRIAL_PAGES: usize = 20;
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
-    move |cause| ReportError::Write {
+    move |source| ReportError::Write {
         path: path.to_path_buf(),
-        cause,
+        source,
     }
 }
 

@@ -46,7 +46,7 @@ impl Plan {
             return Ok(None);
         }
         let grid = Grid::load(&grid_path)?;
-        let jobs = grid.jobs();
+        let jobs = grid.jobs()?;
         let schedule = grid.search.schedule(&jobs, grid.seed);
         Ok(Some(Plan {
             data: grid.data.planned(),
@@ -92,8 +92,8 @@ pub(crate) struct RungStat {
     /// 0-based bracket and rung.
     pub(crate) bracket: usize,
     pub(crate) rung: usize,
-    /// Epochs a job has trained at the end of the rung.
-    pub(crate) epochs: usize,
+    /// Epochs a job has trained at the end of the rung (fractional: mid-epoch).
+    pub(crate) epochs: f64,
     /// Jobs the schedule plans for the rung, and jobs that have a record of it.
     pub(crate) planned: usize,
     pub(crate) ran: usize,
@@ -111,9 +111,9 @@ impl Rungs {
         &self.plan.schedule
     }
 
-    pub(crate) fn epochs(&self) -> Vec<usize> {
-        let mut e: Vec<usize> = self.schedule().brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
-        e.sort_unstable();
+    pub(crate) fn epochs(&self) -> Vec<f64> {
+        let mut e: Vec<f64> = self.schedule().brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
+        e.sort_by(f64::total_cmp);
         e.dedup();
         e
     }
@@ -220,6 +220,7 @@ impl Sweep {
     pub(crate) fn best_epoch(&self) -> Option<usize> {
         self.best_row()
             .and_then(|r| r.best_epoch)
+            .map(|e| e as usize)
             .or(self.best.as_ref().map(|b| b.best_epoch))
     }
 

@@ -48,10 +48,7 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     style::register_font()?;
     let sweep = Sweep::load(dir)?;
     let out = dir.join(REPORT_DIR);
-    fs::create_dir_all(&out).map_err(|source| ReportError::Write {
-        path: out.clone(),
-        cause: source,
-    })?;
+    fs::create_dir_all(&out).map_err(|source| ReportError::Write { path: out.clone(), source })?;
     remove_old_figures(&out)?;
 
     let mut page = Page::default();
@@ -65,7 +62,7 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     let html = page.html(&sweep);
     write_atomic(&index, html.as_bytes()).map_err(|source| ReportError::Write {
         path: index.clone(),
-        cause: source,
+        source,
     })?;
     Ok(index)
 }
@@ -80,10 +77,7 @@ fn remove_old_figures(out: &Path) -> Result<(), ReportError> {
         let p = e.path();
         let ours = p.extension().is_some_and(|x| x == "png" || x == "svg" || x == "html");
         if ours && p.is_file() {
-            fs::remove_file(&p).map_err(|source| ReportError::Write {
-                path: p.clone(),
-                cause: source,
-            })?;
+            fs::remove_file(&p).map_err(|source| ReportError::Write { path: p.clone(), source })?;
         }
     }
     Ok(())
@@ -198,7 +192,7 @@ fn rung_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError
         let curve: Curve = s.epoch_history(&r.id)?.points.into_iter().map(|(e, _, val)| (e, val)).collect();
         if curve.is_empty() {
             // A job that diverged or failed in its first epoch has no point to draw.
-            if r.epochs_run == 0 {
+            if r.epochs_run == 0.0 {
                 no_epoch += 1;
             } else {
                 missing += 1;

@@ -24,6 +24,11 @@ pub struct SweepRanking {
     pub sweep: String,
     pub rows: Vec<Ranked>,
     pub best: Option<BestModel>,
+    /// The jobs the sweep plans (from its `sweep.json`; `None` for a directory without one).
+    pub planned_jobs: Option<usize>,
+    /// Of those, how many have no row yet (running, interrupted, or in a shard that has not run): the sweep is not
+    /// done, and the best's test accuracy is not computed until it is.
+    pub not_done: Option<usize>,
 }
 
 /// Every sweep found below a directory. Different sweeps (another grid, often other data) are ranked apart:
@@ -99,11 +104,12 @@ pub fn rank_rows<T>(items: &mut Vec<T>, row: impl Fn(&T) -> &Row) {
     items.retain(|x| seen.insert(row(x).id.clone()));
 }
 
-/// The sweep a results directory belongs to: (grouping key, display name), from its `sweep.json` when there is one.
-fn sweep_of(dir: &Path) -> (String, String) {
+/// The sweep a results directory belongs to: (grouping key, display name, jobs planned), from its `sweep.json` when
+/// there is one.
+fn sweep_of(dir: &Path) -> (String, String, Option<usize>) {
     match read_manifest(dir).ok().flatten() {
-        Some(m) => (m.fingerprint, m.name),
-        None => (dir.display().to_string(), dir.display().to_string()),
+        Some(m) => (m.fingerprint, m.name, Some(m.jobs)),
+        None => (dir.display().to_string(), dir.display().to_string(), None),
     }
 }
 
@@ -114,18 +120,21 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
     if files.is_empty() {
         return Err(BestError::Empty(dir.to_path_buf()));
     }
-    let mut groups: Vec<(String, String, Vec<Ranked>)> = Vec::new();
+    let mut groups: Vec<(String, String, Option<usize>, Vec<Ranked>)> = Vec::new();
     for f in &files {
         let parent = f.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let (key, name) = sweep_of(&parent);
+        let (key, name, planned) = sweep_of(&parent);
         let rows = read_rows(f)?.into_iter().map(|row| Ranked { dir: parent.clone(), row });
         match groups.iter_mut().find(|g| g.0 == key) {
-            Some(g) => g.2.extend(rows),
-            None => groups.push((key, name, rows.collect())),
+            Some(g) => {
+                g.2 = g.2.max(planned);
+                g.3.extend(rows)
+            }
+            None => groups.push((key, name, planned, rows.collect())),
         }
     }
     let mut sweeps = Vec::new();
-    for (_, sweep, mut rows) in groups {
+    for (_, sweep, planned_jobs, mut rows) in groups {
         // Directories of the same sweep may hold the same job twice; keep its best row.
         rank_rows(&mut rows, |r| &r.row);
         let best = match rows.first() {
@@ -140,7 +149,14 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
             }
             _ => None,
         };
-        sweeps.push(SweepRanking { sweep, rows, best });
+        let not_done = planned_jobs.map(|n| n.saturating_sub(rows.len()));
+        sweeps.push(SweepRanking {
+            sweep,
+            rows,
+            best,
+            planned_jobs,
+            not_done,
+        });
     }
     Ok(Ranking { sweeps })
 }
@@ -181,15 +197,21 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
         ));
     }
     out.push_str(&format!("\n{} jobs ranked.\n", r.rows.len()));
+    if let Some(note) = unfinished(r) {
+        out.push_str(&format!("{note}\n"));
+    }
     match (&r.best, r.rows.first()) {
         (Some(b), Some(top)) => {
             let w = &top.row;
+            let test = match b.info.as_ref().and_then(|i| i.test_acc) {
+                Some(t) => format!("test {}%", pct(Some(t))),
+                None => format!("test not computed yet: {}", why_no_test(r, &b.dir)),
+            };
             out.push_str(&format!(
-                "Best: {} {}: val {}%, test {}%\n",
+                "Best: {} {}: val {}%, {test}\n",
                 w.id,
                 describe_all(&w.config),
                 pct(w.best_val_acc),
-                pct(b.info.as_ref().and_then(|i| i.test_acc))
             ));
             match &b.checkpoint {
                 Some(c) => out.push_str(&format!("Checkpoint: {}\n", c.display())),
@@ -199,6 +221,32 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
         _ => out.push_str("No job completed: no best model.\n"),
     }
     out
+}
+
+/// `2 of 6 jobs are not done ...` for a sweep some of whose jobs have no row yet; `None` when every planned job is
+/// recorded (or the directory says nothing of its plan).
+pub fn unfinished(r: &SweepRanking) -> Option<String> {
+    let (missing, of) = (r.not_done?, r.planned_jobs?);
+    (missing > 0).then(|| {
+        format!(
+            "{missing} of {of} jobs are not done (no row yet: still running, interrupted, or in a shard that has not \
+             run); the ranking is of the {} recorded. Run the same `sweep run` again (or the shards left) to finish them.",
+            of - missing
+        )
+    })
+}
+
+/// Why the best has no test accuracy: it is computed once, when every job of the sweep is recorded.
+fn why_no_test(r: &SweepRanking, dir: &Path) -> String {
+    match (r.not_done, r.planned_jobs) {
+        (Some(missing), Some(of)) if missing > 0 => {
+            format!("the test accuracy is computed once every job is recorded, and {missing} of {of} are not")
+        }
+        _ => format!(
+            "the test accuracy is computed once every job is recorded; they are, so `sweep finish {}` computes it",
+            dir.display()
+        ),
+    }
 }
 
 /// One CSV field, quoted where needed.
@@ -240,6 +288,8 @@ pub fn to_json(r: &Ranking, k: usize) -> String {
             sweep: sw.sweep.clone(),
             rows: sw.rows.iter().take(k).cloned().collect(),
             best: sw.best.clone(),
+            planned_jobs: sw.planned_jobs,
+            not_done: sw.not_done,
         })
         .collect();
     serde_json::to_string_pretty(&Ranking { sweeps }).unwrap_or_default()
@@ -256,8 +306,8 @@ mod tests {
             config: TrainConfig::default(),
             status,
             rung: Some(0),
-            epochs_run,
-            best_epoch: val.map(|_| epochs_run),
+            epochs_run: epochs_run as f64,
+            best_epoch: val.map(|_| epochs_run as f64),
             best_val_acc: val,
             train_acc: val,
             final_loss: None,

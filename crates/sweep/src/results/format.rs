@@ -34,6 +34,16 @@ pub const CANDIDATES_DIR: &str = "candidates";
 /// The live progress log of each process, `progress/<writer>.jsonl` (one [`ProgressLine`] per line): what is
 /// running and every evaluated point, for watching a sweep while it runs. Rows stay the truth for how jobs ended.
 pub const PROGRESS_DIR: &str = "progress";
+/// Asynchronous promotion's decisions, `decisions/<writer>.jsonl` (one [`Decision`] per line, appended and synced
+/// before the promoted unit starts), so that a resumed sweep replays every promotion it made.
+pub const DECISIONS_DIR: &str = "decisions";
+
+/// A decision of asynchronous successive halving: job `id` goes on to rung `rung`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Decision {
+    pub id: String,
+    pub rung: usize,
+}
 
 /// How a job ended, as written in `results.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,8 +116,9 @@ pub struct Row {
     pub status: JobStatus,
     /// The rung (0-based) of successive halving or Hyperband the job reached; `None` in plain sweeps.
     pub rung: Option<usize>,
-    pub epochs_run: usize,
-    pub best_epoch: Option<usize>,
+    /// Epochs trained (fractional when a rung ended mid-epoch), and the epoch of the best validation accuracy.
+    pub epochs_run: f64,
+    pub best_epoch: Option<f64>,
     pub best_val_acc: Option<f64>,
     pub train_acc: Option<f64>,
     pub final_loss: Option<f64>,
@@ -128,17 +139,26 @@ fn opt_float(v: Option<f64>) -> Cell {
     v.map_or(Cell::Empty(None), Cell::Float)
 }
 
+/// Epochs as written: whole ones as integers (as every release wrote them), fractional ones as decimals.
+fn epochs_cell(e: f64) -> Cell {
+    if e.fract() == 0.0 && (0.0..1e15).contains(&e) {
+        Cell::Int(e as u64)
+    } else {
+        Cell::Float(e)
+    }
+}
+
 impl Row {
     /// The row of a job that trained (to the end, or until it diverged).
     pub fn new(job: &Job, outcome: &TrainOutcome, seconds: f64) -> Row {
         let best = outcome.best_epoch.map(|e| outcome.history.epochs[e - 1]);
         Row {
             id: job.id.clone(),
-            config: job.config.clone(),
+            config: (*job.config).clone(),
             status: outcome.status.into(),
             rung: None,
-            epochs_run: outcome.history.epochs.len(),
-            best_epoch: outcome.best_epoch,
+            epochs_run: outcome.history.epochs.len() as f64,
+            best_epoch: outcome.best_epoch.map(|e| e as f64),
             best_val_acc: best.map(|r| r.val_acc),
             train_acc: best.map(|r| r.train_acc),
             final_loss: outcome.history.iter_loss.last().map(|&l| f64::from(l)).filter(|l| l.is_finite()),
@@ -150,10 +170,10 @@ impl Row {
     pub fn failed(job: &Job, seconds: f64) -> Row {
         Row {
             id: job.id.clone(),
-            config: job.config.clone(),
+            config: (*job.config).clone(),
             status: JobStatus::Failed,
             rung: None,
-            epochs_run: 0,
+            epochs_run: 0.0,
             best_epoch: None,
             best_val_acc: None,
             train_acc: None,
@@ -182,8 +202,8 @@ impl Row {
             ("seed", Cell::Int(self.config.seed)),
             ("status", Cell::Text(self.status.as_str().to_string())),
             ("rung", self.rung.map_or(Cell::Empty(None), |r| Cell::Int(r as u64))),
-            ("epochs_run", Cell::Int(self.epochs_run as u64)),
-            ("best_epoch", self.best_epoch.map_or(Cell::Empty(None), |e| Cell::Int(e as u64))),
+            ("epochs_run", epochs_cell(self.epochs_run)),
+            ("best_epoch", self.best_epoch.map_or(Cell::Empty(None), epochs_cell)),
             ("best_val_acc", opt_float(self.best_val_acc)),
             ("train_acc", opt_float(self.train_acc)),
             ("final_loss", opt_float(self.final_loss)),
@@ -260,13 +280,17 @@ impl Row {
     }
 }
 
-/// A row serializes (JSON of `sweep best`) as the same flat fields as its CSV line.
+/// A row serializes (JSON of `sweep best`) as the same flat fields as its CSV line, but for the 64-bit `seed`, which is
+/// written as a string: JSON readers that hold numbers as doubles (JavaScript, jq) would round a seed above 2^53.
 impl Serialize for Row {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let cells = self.cells();
         let mut m = s.serialize_map(Some(cells.len()))?;
         for (k, v) in &cells {
-            m.serialize_entry(k, v)?;
+            match (*k, v) {
+                ("seed", Cell::Int(seed)) => m.serialize_entry(k, &seed.to_string())?,
+                _ => m.serialize_entry(k, v)?,
+            }
         }
         m.end()
     }
@@ -419,9 +443,10 @@ pub struct BestInfo {
 }
 
 impl BestInfo {
-    /// Higher validation accuracy wins; ties go to the lower job index, so the result does not depend on finishing order.
+    /// Higher validation accuracy wins; ties go to the lower job id (as `sweep best` ranks), so the result depends
+    /// neither on finishing order nor on the order in which a search proposed its jobs.
     pub fn beats(&self, other: &BestInfo) -> bool {
-        self.val_acc > other.val_acc || (self.val_acc == other.val_acc && self.index < other.index)
+        self.val_acc > other.val_acc || (self.val_acc == other.val_acc && self.id < other.id)
     }
 }
 
@@ -563,8 +588,8 @@ mod tests {
             },
             status: JobStatus::Completed,
             rung: Some(1),
-            epochs_run: 3,
-            best_epoch: Some(2),
+            epochs_run: 3.0,
+            best_epoch: Some(2.0),
             best_val_acc: Some(0.5),
             train_acc: Some(0.625),
             final_loss: None,

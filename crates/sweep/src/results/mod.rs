@@ -8,6 +8,7 @@
 //! `claims/` ([`crate::cluster::claims`]).
 
 pub mod best;
+pub mod decisions;
 pub mod format;
 pub mod progress;
 pub mod writers;
@@ -18,16 +19,17 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sweep_core::checkpoint::{write_atomic, ModelMeta};
-use sweep_core::train::TrainOutcome;
-use sweep_core::{Dataset, Model};
+use sweep_core::checkpoint::write_atomic;
+use sweep_core::Dataset;
 
 use crate::config::grid::{Grid, Job};
+use crate::config::grow::{self, Growth};
 pub use crate::error::ResultsError;
 use crate::results::format::{
-    complete_lines, history_csv, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row,
-    BEST_CHECKPOINT, GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
+    complete_lines, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row, BEST_CHECKPOINT,
+    GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
+use crate::run::trial::Record;
 
 /// An open results directory, safe to share between worker threads.
 pub struct ResultsDir {
@@ -41,9 +43,9 @@ pub struct ResultsDir {
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
-    move |cause| ResultsError::Write {
+    move |source| ResultsError::Write {
         path: path.to_path_buf(),
-        cause,
+        source,
     }
 }
 
@@ -75,22 +77,58 @@ fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
-/// Checks that `dir` can take this sweep (new, or the same sweep partly done) without changing anything.
+/// Checks that `dir` can take this sweep without changing anything: a new directory, the same sweep partly done, or
+/// the same sweep grown (values added to an axis, a new axis keeping the old setting, more `samples`: only the new
+/// jobs will run, see [`crate::config::grow`]). Another sweep is refused, naming the key that differs with its old
+/// and new values; a grown successive-halving or Hyperband sweep is refused, saying why.
 pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), ResultsError> {
-    if let Some(m) = read_manifest(dir)? {
-        if m.fingerprint != fingerprint {
-            return Err(ResultsError::DifferentSweep {
-                dir: dir.to_path_buf(),
-                grid: grid.file.clone(),
-            });
-        }
-    } else if dir.join(RESULTS_CSV).exists() {
-        return Err(ResultsError::DifferentSweep {
-            dir: dir.to_path_buf(),
-            grid: grid.file.clone(),
-        });
+    let different = || ResultsError::DifferentSweep {
+        dir: dir.to_path_buf(),
+        grid: grid.file.clone(),
+    };
+    let Some(m) = read_manifest(dir)? else {
+        return if dir.join(RESULTS_CSV).exists() { Err(different()) } else { Ok(()) };
+    };
+    if m.fingerprint == fingerprint {
+        return Ok(());
     }
-    Ok(())
+    // The grid the directory was run with: every release writes its copy beside sweep.json.
+    let copy = dir.join(GRID_COPY);
+    let Ok(text) = fs::read_to_string(&copy) else {
+        return Err(different());
+    };
+    if text == grid.text {
+        // The very file it was run with, expanded by this release into other jobs (configurations that differ only
+        // where a parameter has no effect are now one job): the rows there are of this grid.
+        return Ok(());
+    }
+    let Ok(old) = Grid::parse(&copy, &text) else {
+        return Err(different());
+    };
+    match grow::compare(&old, grid) {
+        Ok(Growth::Same) => Ok(()),
+        Ok(Growth::Grew { before, now }) => {
+            static TOLD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+            let mut told = TOLD.lock().unwrap_or_else(|p| p.into_inner());
+            if !told.iter().any(|d| d == dir) {
+                told.push(dir.to_path_buf());
+                tracing::info!(
+                    "{}: the sweep grows from {before} to {now} jobs; the rows of the first {before} stay, only new jobs run",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        Err(change) => Err(ResultsError::Corrupt {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "holds a different sweep than {}: {change}; nothing was changed. Use --out to write elsewhere, or \
+                 delete {} to start over",
+                grid.file.display(),
+                dir.display()
+            ),
+        }),
+    }
 }
 
 impl ResultsDir {
@@ -136,65 +174,36 @@ impl ResultsDir {
         ))
     }
 
-    /// Records a finished job: curves, the best checkpoint if it beats the best so far, then its row (flushed).
+    /// Records a job that ended (its `record.row` with the status and rung it ended in): curves, the model as a
+    /// candidate for the sweep's best if it completed and beats the best so far, then its row (flushed).
     ///
     /// The row is written last, so a crash at any point leaves either the whole job or none of it.
-    pub fn record(&self, job: &Job, outcome: &TrainOutcome, seconds: f64, data: &Dataset) -> Result<Row, ResultsError> {
-        self.record_at(job, outcome, seconds, data, None)
-    }
-
-    /// [`ResultsDir::record`] for a job that ended in successive-halving rung `rung`.
-    pub fn record_at(
-        &self,
-        job: &Job,
-        outcome: &TrainOutcome,
-        seconds: f64,
-        data: &Dataset,
-        rung: Option<usize>,
-    ) -> Result<Row, ResultsError> {
-        self.write_history(job, outcome)?;
-        let row = Row {
-            rung,
-            ..Row::new(job, outcome, seconds)
-        };
-        if let (true, Some(net), Some(epoch)) = (row.is_candidate(), &outcome.best_net, outcome.best_epoch) {
+    pub fn record(&self, job: &Job, record: &Record) -> Result<(), ResultsError> {
+        self.write_history(&job.id, record)?;
+        let row = &record.row;
+        if let (true, Some(model), Some(epoch)) = (row.is_candidate(), &record.model, row.best_epoch) {
             let info = BestInfo {
                 id: job.id.clone(),
                 index: job.index,
-                config: job.config.clone(),
-                best_epoch: epoch,
-                val_acc: outcome.best_val_acc,
+                config: (*job.config).clone(),
+                best_epoch: epoch as usize,
+                val_acc: model.meta.val_accuracy,
                 test_acc: None,
                 checkpoint: BEST_CHECKPOINT.into(),
             };
             let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
             if best.as_ref().is_none_or(|b| info.beats(b)) {
                 // A candidate; best.* become the best of all processes' candidates.
-                let model = Model {
-                    net: net.clone(),
-                    mean: data.mean.clone(),
-                    meta: ModelMeta {
-                        hyperparameters: job.config.clone(),
-                        class_names: data.class_names.clone(),
-                        input_shape: data.input_shape.clone(),
-                        val_accuracy: outcome.best_val_acc,
-                        data_split: data.spec.clone(),
-                    },
-                };
                 *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
             }
         }
-        self.append(&row)?;
-        Ok(row)
+        self.append(row)
     }
 
-    /// Records that a job finished rung `rung` (not its last): its curves so far, then its line in `rungs/<writer>.csv`.
-    pub fn record_rung(&self, job: &Job, outcome: &TrainOutcome, seconds: f64, rung: usize) -> Result<Row, ResultsError> {
-        self.write_history(job, outcome)?;
-        let row = Row {
-            rung: Some(rung),
-            ..Row::new(job, outcome, seconds)
-        };
+    /// Records that a job finished a rung that is not its last (`record.row.rung`): its curves so far, then its line
+    /// in `rungs/<writer>.csv`.
+    pub fn record_rung(&self, job: &Job, record: &Record) -> Result<(), ResultsError> {
+        self.write_history(&job.id, record)?;
         let path = self.dir.join(RUNGS_DIR).join(self.writer.file_name().unwrap_or_default());
         let mut f = self.rungs.lock().unwrap_or_else(|p| p.into_inner());
         let file = match &mut *f {
@@ -204,9 +213,8 @@ impl ResultsDir {
                 f.insert(writers::create_writer(&path)?)
             }
         };
-        file.write_all(&row.to_csv(false)).map_err(werr(&path))?;
-        file.sync_data().map_err(werr(&path))?;
-        Ok(row)
+        file.write_all(&record.row.to_csv(false)).map_err(werr(&path))?;
+        file.sync_data().map_err(werr(&path))
     }
 
     /// The rows of `results.csv` by id (the jobs that are done: finished, pruned, diverged or failed).
@@ -257,11 +265,18 @@ impl ResultsDir {
         writers::publish_results(&self.dir).map(|_| ())
     }
 
-    fn write_history(&self, job: &Job, outcome: &TrainOutcome) -> Result<(), ResultsError> {
-        let (epochs, iters) = history_csv(&outcome.history.epochs, &outcome.history.iter_loss);
-        let (pe, pl) = history_paths(&self.dir, &job.id);
-        write_atomic(&pe, &epochs).map_err(werr(&pe))?;
-        write_atomic(&pl, &iters).map_err(werr(&pl))
+    fn write_history(&self, id: &str, record: &Record) -> Result<(), ResultsError> {
+        let Some((epochs, iters)) = &record.history else { return Ok(()) };
+        let (pe, pl) = history_paths(&self.dir, id);
+        write_atomic(&pe, epochs).map_err(werr(&pe))?;
+        write_atomic(&pl, iters).map_err(werr(&pl))
+    }
+
+    /// The name of this process's row file (`writers/<name>.csv`), which its other per-process files share.
+    pub fn writer_name(&self) -> String {
+        self.writer
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
     }
 
     /// The best so far.

@@ -42,15 +42,23 @@ use crate::results::format::{
 const MAX_ROUNDS: usize = 100;
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
-    move |cause| ResultsError::Write {
+    move |source| ResultsError::Write {
         path: path.to_path_buf(),
-        cause,
+        source,
     }
+}
+
+/// A best-model record as written (`best.json`, `candidates/<id>.json`): pretty JSON ending with a newline, as a
+/// text file should (`cat best.json` leaves the prompt on its own line; tools that append lines expect it).
+fn json_text(info: &BestInfo) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(info).unwrap_or_default();
+    text.push(b'\n');
+    text
 }
 
 /// A name for this process's row file, unique across processes and machines: `<host>-<pid>-<random token>`.
 pub fn writer_name() -> String {
-    let me = crate::cluster::claims::Owner::current(None);
+    let me = crate::cluster::identity::Owner::current(None);
     let host: String = me
         .host
         .chars()
@@ -167,7 +175,7 @@ pub fn offer_best(
         test_acc: None,
         ..info.clone()
     };
-    write_atomic(&json, &serde_json::to_vec_pretty(&record).unwrap_or_default()).map_err(werr(&json))?;
+    write_atomic(&json, &json_text(&record)).map_err(werr(&json))?;
     publish_best(dir)
 }
 
@@ -221,7 +229,7 @@ pub fn publish_best(dir: &Path) -> Result<Option<BestInfo>, ResultsError> {
             test_acc: current.filter(|c| c.id == best.id).and_then(|c| c.test_acc),
             ..best
         };
-        write_atomic(&json, &serde_json::to_vec_pretty(&info).unwrap_or_default()).map_err(werr(&json))?;
+        write_atomic(&json, &json_text(&info)).map_err(werr(&json))?;
     }
     tracing::warn!("best.json kept changing while being published; `sweep finish` publishes it again");
     read_best(dir)
@@ -249,7 +257,7 @@ pub fn finish_best(dir: &Path, data: &Dataset) -> Result<Option<BestInfo>, Resul
     let model = Model::load(&dir.join(BEST_CHECKPOINT))?;
     info.test_acc = Some(model.net.accuracy(data.x_test.view(), &data.y_test));
     let json = dir.join(BEST_JSON);
-    write_atomic(&json, &serde_json::to_vec_pretty(&info).unwrap_or_default()).map_err(werr(&json))?;
+    write_atomic(&json, &json_text(&info)).map_err(werr(&json))?;
     tracing::info!(
         "test accuracy of the best job {}: {:.2}%",
         info.id,
@@ -289,8 +297,8 @@ mod tests {
             config: TrainConfig::default(),
             status: JobStatus::Completed,
             rung: None,
-            epochs_run: 1,
-            best_epoch: Some(1),
+            epochs_run: 1.0,
+            best_epoch: Some(1.0),
             best_val_acc: Some(val),
             train_acc: Some(val),
             final_loss: Some(1.0),

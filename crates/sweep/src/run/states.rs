@@ -49,7 +49,7 @@ impl States {
     /// in it (see [`States::save`]).
     pub fn open(results_dir: &Path, limit: u64) -> Result<States, ResultsError> {
         let dir = results_dir.join(STATE_DIR);
-        fs::create_dir_all(&dir).map_err(|cause| ResultsError::Write { path: dir.clone(), cause })?;
+        fs::create_dir_all(&dir).map_err(|source| ResultsError::Write { path: dir.clone(), source })?;
         let mut sizes = Sizes::default();
         for e in fs::read_dir(&dir)
             .map_err(|source| ResultsError::Read { path: dir.clone(), source })?
@@ -87,7 +87,8 @@ impl States {
         match TrainState::load(&self.path(id)) {
             Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!("job {id}: ignoring its saved training state ({e}); it retrains from the start");
+                let why = crate::text::chain(&e);
+                tracing::warn!("job {id}: ignoring its saved training state ({why}); it retrains from the start");
                 self.remove(id);
                 None
             }
@@ -146,6 +147,11 @@ impl States {
     /// Whether a job has a saved state.
     pub fn has(&self, id: &str) -> bool {
         self.lock().files.contains_key(id)
+    }
+
+    /// The most bytes this process keeps on disk.
+    pub fn limit(&self) -> u64 {
+        self.limit
     }
 
     /// Bytes on disk now.

@@ -17,11 +17,13 @@
 //! [`SETTINGS`] is the one list of the table's keys; [`Schedule`] is what the runner, `sweep plan` and the report
 //! read.
 
+pub mod decide;
 mod sample;
 mod schedule;
+pub mod tpe;
 
 pub use sample::sample_configs;
-pub use schedule::{survivors_count, Bracket, Schedule};
+pub use schedule::{round12, survivors_count, Bracket, Schedule};
 
 use toml::{Spanned, Value};
 
@@ -29,27 +31,35 @@ use crate::config::grid::Axis;
 use crate::error::GridError;
 
 /// The keys of `[search]`, with what they take (the one list; messages and the README read it).
-pub const SETTINGS: [(&str, &str); 6] = [
-    ("method", "\"grid\" (default), \"random\", \"sobol\", \"halving\" or \"hyperband\""),
+pub const SETTINGS: [(&str, &str); 7] = [
+    (
+        "method",
+        "\"grid\" (default), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\"",
+    ),
     (
         "samples",
-        "how many configurations to draw (random, sobol; optional for halving and hyperband)",
+        "how many configurations to draw or propose (random, sobol, tpe; optional for halving and hyperband)",
+    ),
+    (
+        "batch",
+        "tpe: configurations proposed at a time, each batch from every trial recorded before it (default 8)",
     ),
     (
         "sampler",
-        "how halving or hyperband draws `samples`: \"random\" (default) or \"sobol\"",
+        "how halving, asha or hyperband draws `samples`: \"random\" (default) or \"sobol\"",
     ),
     (
         "eta",
-        "halving/hyperband: keep the best 1/eta of each rung (integer >= 2, default 3)",
+        "halving/asha/hyperband/tpe: keep the best 1/eta of each rung (integer >= 2, default 3)",
     ),
     (
         "min_epochs",
-        "halving/hyperband: epochs of the first rung (default 1; the last rung is [train] epochs)",
+        "halving/asha/hyperband/tpe: epochs of the first rung, fractional ones (0.1) ending mid-epoch (default 1; tpe: \
+         no rungs); the last rung is [train] epochs",
     ),
     (
         "state_limit_gb",
-        "halving/hyperband: disk for saved training states (default 2); beyond it survivors retrain",
+        "halving/asha/hyperband/tpe: disk for saved training states (default 2); beyond it survivors retrain",
     ),
 ];
 
@@ -61,6 +71,11 @@ pub enum Method {
     Sobol,
     Halving,
     Hyperband,
+    /// Asynchronous successive halving: a job goes on as soon as it is among the best 1/eta recorded at its rung.
+    Asha,
+    /// Model-based: a Tree-structured Parzen Estimator proposes `batch` configurations at a time from every trial
+    /// recorded before ([`tpe`]); each batch goes through the rungs of successive halving when `min_epochs` is set.
+    Tpe,
 }
 
 /// How sampled configurations are drawn.
@@ -71,21 +86,25 @@ pub enum Sampler {
 }
 
 impl Method {
-    const NAMES: [(&'static str, Method); 5] = [
+    const NAMES: [(&'static str, Method); 7] = [
         ("grid", Method::Grid),
         ("random", Method::Random),
         ("sobol", Method::Sobol),
         ("halving", Method::Halving),
         ("hyperband", Method::Hyperband),
+        ("asha", Method::Asha),
+        ("tpe", Method::Tpe),
     ];
 
     pub fn name(self) -> &'static str {
         Self::NAMES.iter().find(|(_, m)| *m == self).map_or("grid", |(n, _)| n)
     }
 
-    /// Whether jobs are stopped early and promoted in rungs.
+    /// Whether the work is decided as the sweep runs (rungs, or proposals): jobs may stop early and be promoted,
+    /// shards share every job through the claims instead of each taking a fixed part, and the rows depend on the
+    /// whole job set.
     pub fn is_multi_fidelity(self) -> bool {
-        matches!(self, Method::Halving | Method::Hyperband)
+        matches!(self, Method::Halving | Method::Asha | Method::Hyperband | Method::Tpe)
     }
 }
 
@@ -97,7 +116,11 @@ pub struct Search {
     pub samples: Option<usize>,
     pub sampler: Sampler,
     pub eta: usize,
-    pub min_epochs: usize,
+    pub min_epochs: f64,
+    /// `min_epochs` was written (TPE without it trains every configuration to the end: no rungs).
+    pub min_epochs_given: bool,
+    /// TPE: configurations proposed at a time.
+    pub batch: usize,
     /// Bytes of saved training states kept at most (halving/hyperband).
     pub state_limit: u64,
 }
@@ -109,7 +132,9 @@ impl Default for Search {
             samples: None,
             sampler: Sampler::Random,
             eta: 3,
-            min_epochs: 1,
+            min_epochs: 1.0,
+            min_epochs_given: false,
+            batch: 8,
             state_limit: 2_000_000_000,
         }
     }
@@ -140,6 +165,7 @@ impl Search {
     ) -> Result<Search, GridError> {
         let mut s = Search::default();
         let mut sampler_set = None;
+        let mut batch_set = None;
         for (k, v) in table {
             let name = k.get_ref().as_str();
             let key = format!("search.{name}");
@@ -159,6 +185,10 @@ impl Search {
                     })?;
                 }
                 "samples" => s.samples = Some(int_at(err, &key, v, 1, MAX_SAMPLES as i64)?),
+                "batch" => {
+                    s.batch = int_at(err, &key, v, 1, MAX_SAMPLES as i64)?;
+                    batch_set = Some(v.span().start);
+                }
                 "sampler" => {
                     s.sampler = match text(v).as_deref() {
                         Some("random") => Sampler::Random,
@@ -174,7 +204,22 @@ impl Search {
                     sampler_set = Some(v.span().start);
                 }
                 "eta" => s.eta = int_at(err, &key, v, 2, 100)?,
-                "min_epochs" => s.min_epochs = int_at(err, &key, v, 1, 1_000_000)?,
+                "min_epochs" => {
+                    let e = match v.get_ref() {
+                        Value::Integer(i) => *i as f64,
+                        Value::Float(f) => *f,
+                        other => return Err(err(v.span().start, &key, format!("expected a number of epochs, found {other}"))),
+                    };
+                    if !(e.is_finite() && e > 0.0 && e <= 1e6) {
+                        return Err(err(
+                            v.span().start,
+                            &key,
+                            format!("must be a number of epochs > 0 (fractional, such as 0.1, ends mid-epoch), found {e}"),
+                        ));
+                    }
+                    s.min_epochs = schedule::round12(e);
+                    s.min_epochs_given = true;
+                }
                 "state_limit_gb" => {
                     let gb = match v.get_ref() {
                         Value::Integer(i) => *i as f64,
@@ -197,12 +242,22 @@ impl Search {
             Method::Sobol => s.sampler = Sampler::Sobol,
             _ => {}
         }
-        if let (Some(at), false) = (sampler_set, s.method.is_multi_fidelity()) {
+        if let (Some(at), false) = (batch_set, s.method == Method::Tpe) {
+            return Err(err(
+                at,
+                "search.batch",
+                format!(
+                    "only tpe proposes configurations in batches; method \"{}\" knows its jobs before it runs",
+                    s.method.name()
+                ),
+            ));
+        }
+        if let (Some(at), false) = (sampler_set, matches!(s.method, Method::Halving | Method::Asha | Method::Hyperband)) {
             return Err(err(
                 at,
                 "search.sampler",
                 format!(
-                    "only halving and hyperband take a sampler; method \"{}\" says how it samples",
+                    "only halving, asha and hyperband take a sampler; method \"{}\" says how it samples",
                     s.method.name()
                 ),
             ));
@@ -216,6 +271,8 @@ impl Search {
         let continuous = axes.iter().any(|a| a.range.is_some());
         match (self.method, self.samples) {
             (Method::Grid, _) => None,
+            // Proposed while the sweep runs, from the trials recorded before.
+            (Method::Tpe, _) => Some(0),
             (_, Some(n)) => Some(n),
             (Method::Hyperband, None) if continuous => Some(self.hyperband_counts(self.ladder(max_epochs).len() - 1).iter().sum()),
             _ => None,
@@ -224,7 +281,7 @@ impl Search {
 
     /// Checks the search against the grid's axes and fixed values; `at(key)` gives the offset of a key for messages.
     pub(crate) fn check_grid(&self, axes: &[Axis], epochs: usize, err: &dyn Fn(&str, String) -> GridError) -> Result<(), GridError> {
-        if matches!(self.method, Method::Random | Method::Sobol) && self.samples.is_none() {
+        if matches!(self.method, Method::Random | Method::Sobol | Method::Tpe) && self.samples.is_none() {
             return Err(err(
                 "search.samples",
                 format!("missing: method \"{}\" needs samples = N", self.method.name()),
@@ -233,7 +290,7 @@ impl Search {
         let continuous: Vec<&str> = axes.iter().filter(|a| a.range.is_some()).map(|a| a.name()).collect();
         if self.draws(axes, epochs).is_none() {
             if let Some(name) = continuous.first() {
-                let how = if self.method == Method::Halving {
+                let how = if matches!(self.method, Method::Halving | Method::Asha) {
                     "or add `samples = N` to [search] to draw from the range"
                 } else {
                     "or set [search] method = \"random\" or \"sobol\" with samples = N"
@@ -255,7 +312,7 @@ impl Search {
                     ),
                 ));
             }
-            if self.min_epochs > epochs {
+            if self.min_epochs > epochs as f64 {
                 return Err(err(
                     "search.min_epochs",
                     format!(

@@ -1,7 +1,5 @@
 //! Drawing configurations from the axes: random draws from the sweep seed, or the Owen-scrambled Sobol sequence.
 
-use std::collections::HashSet;
-
 use sweep_core::TrainConfig;
 
 use crate::config::grid::Axis;
@@ -39,34 +37,35 @@ fn pick(axis: &Axis, u: f64) -> PValue {
     p.number(x).unwrap_or(PValue::Num(x))
 }
 
-/// `n` configurations drawn from the axes on top of `base` (sample order), duplicates dropped.
+/// `n` configurations drawn from the axes on top of `base`, in sample order. Draws that repeat one another are all
+/// returned: the grid keeps one job per training ([`crate::config::expand`]). Draw `i` depends only on the seed, the
+/// axes and `i`, so raising `n` keeps the first `n` draws (a sweep can grow).
 pub fn sample_configs(base: &TrainConfig, axes: &[Axis], sampler: Sampler, n: usize, seed: u64) -> Vec<TrainConfig> {
     use rand::Rng;
     let mut rng = sweep_core::rng::rng_for(seed, "search-samples");
     let scramble = sweep_core::rng::derive_seed(seed, "sobol") as u32;
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut c = base.clone();
-        for (d, axis) in axes.iter().enumerate() {
-            let u = match sampler {
-                Sampler::Random => rng.gen::<f64>(),
-                Sampler::Sobol => f64::from(sobol_burley::sample(i as u32, d as u32, scramble)),
-            };
-            axis.param.set(&mut c, pick(axis, u));
-        }
-        if seen.insert(crate::config::grid::job_id(&c)) {
-            out.push(c);
-        }
-    }
-    out
+    (0..n)
+        .map(|i| {
+            let mut c = base.clone();
+            for (d, axis) in axes.iter().enumerate() {
+                let u = match sampler {
+                    Sampler::Random => rng.gen::<f64>(),
+                    Sampler::Sobol => f64::from(sobol_burley::sample(i as u32, d as u32, scramble)),
+                };
+                axis.param.set(&mut c, pick(axis, u));
+            }
+            c
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+    use std::path::Path;
+
     use super::*;
     use crate::config::grid::Grid;
-    use std::path::Path;
 
     fn grid(text: &str) -> Grid {
         Grid::parse(Path::new("g.toml"), text).unwrap_or_else(|e| panic!("{e}"))
@@ -79,11 +78,11 @@ mod tests {
                 "seed = 7\n[data]\nsource = \"toy\"\n[search]\nmethod = \"{method}\"\nsamples = 400\n[grid]\n\
                  learning_rate = {{ log = [1e-4, 1.0] }}\nhidden_size = {{ log = [8, 64] }}\nreg = {{ linear = [0.0, 0.01] }}\nlr_decay = [0.9, 0.95, 1.0]\n"
             );
-            let a = grid(&text).jobs();
-            let b = grid(&text).jobs();
+            let a = grid(&text).jobs().unwrap();
+            let b = grid(&text).jobs().unwrap();
             assert_eq!(a, b, "{method}: same file, same jobs");
             assert_eq!(a.len(), 400, "{method}: continuous draws do not repeat");
-            let other = grid(&text.replace("seed = 7", "seed = 8")).jobs();
+            let other = grid(&text.replace("seed = 7", "seed = 8")).jobs().unwrap();
             assert_ne!(
                 a[0].config.learning_rate, other[0].config.learning_rate,
                 "{method}: the seed matters"
@@ -120,7 +119,7 @@ mod tests {
             format!("[data]\nsource = \"toy\"\n[search]\nmethod = \"{m}\"\nsamples = 64\n[grid]\nreg = {{ linear = [0.0, 1.0] }}\n")
         };
         let cells = |m: &str| {
-            let jobs = grid(&text(m)).jobs();
+            let jobs = grid(&text(m)).jobs().unwrap();
             jobs.iter().map(|j| (j.config.reg * 64.0) as usize).collect::<HashSet<_>>().len()
         };
         assert_eq!(cells("sobol"), 64);
@@ -132,9 +131,20 @@ mod tests {
         let g = grid(
             "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 50\n[grid]\nlearning_rate = [0.1, 0.2]\nreg = [0.0, 0.1]\n",
         );
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 4, "four distinct configurations at most");
         let ids: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         assert_eq!(ids.len(), 4);
+    }
+
+    /// Raising `samples` keeps every earlier draw, so a sampled sweep can grow into the same results directory.
+    #[test]
+    fn more_samples_keep_the_first_ones() {
+        let axes = grid("[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 3\n[grid]\nreg = { linear = [0.0, 1.0] }\nhidden_size = [8, 16]\n").axes;
+        for sampler in [Sampler::Random, Sampler::Sobol] {
+            let few = sample_configs(&TrainConfig::default(), &axes, sampler, 5, 9);
+            let many = sample_configs(&TrainConfig::default(), &axes, sampler, 12, 9);
+            assert_eq!(few[..], many[..5], "{sampler:?}");
+        }
     }
 }

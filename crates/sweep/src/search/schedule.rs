@@ -5,14 +5,25 @@ use crate::config::grid::Job;
 
 use super::{Method, Search};
 
+/// `x` to 12 significant digits: 0.3 rather than 0.30000000000000004, in budgets, rows and plots alike.
+pub fn round12(x: f64) -> f64 {
+    format!("{x:.11e}").parse().unwrap_or(x)
+}
+
 impl Search {
-    /// for r < s = floor(log_eta(max / min_epochs)), then `max` (`[1, 3, 10]` for eta 3 from 1 to 10).
-    pub fn ladder(&self, max: usize) -> Vec<usize> {
+    /// The epochs of the rungs of a full successive-halving ladder from `min_epochs` to `max`: `min_epochs * eta^r`
+    /// for r < s = floor(log_eta(max / min_epochs)), then `max` (`[1, 3, 10]` for eta 3 from 1 to 10; `[0.1, 0.3,
+    /// 0.9, 2.7, 20]` from 0.1 to 20). A fractional rung ends mid-epoch. TPE without `min_epochs`: `[max]`.
+    pub fn ladder(&self, max: usize) -> Vec<f64> {
+        let max = max as f64;
+        if self.method == Method::Tpe && !self.min_epochs_given {
+            return vec![max];
+        }
         let mut rungs = vec![];
         let mut e = self.min_epochs;
-        while e.saturating_mul(self.eta) <= max {
+        while round12(e * self.eta as f64) <= max {
             rungs.push(e);
-            e *= self.eta;
+            e = round12(e * self.eta as f64);
         }
         rungs.push(max);
         rungs
@@ -37,7 +48,7 @@ impl Search {
         }
         let max = jobs[0].config.epochs;
         let ladder = self.ladder(max);
-        if self.method == Method::Halving {
+        if matches!(self.method, Method::Halving | Method::Asha | Method::Tpe) {
             return Schedule {
                 eta: self.eta,
                 brackets: vec![Bracket { jobs: all, rungs: ladder }],
@@ -80,7 +91,7 @@ impl Search {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bracket {
     pub jobs: Vec<usize>,
-    pub rungs: Vec<usize>,
+    pub rungs: Vec<f64>,
 }
 
 impl Bracket {
@@ -89,9 +100,9 @@ impl Bracket {
         self.rungs.len().max(1)
     }
 
-    /// The epoch a job trains to in rung `r`.
-    pub fn target(&self, r: usize, job: &Job) -> usize {
-        self.rungs.get(r).copied().unwrap_or(job.config.epochs)
+    /// The epochs a job trains to in rung `r` (fractional: mid-epoch).
+    pub fn target(&self, r: usize, job: &Job) -> f64 {
+        self.rungs.get(r).copied().unwrap_or(job.config.epochs as f64)
     }
 
     /// Whether rung `r` is the bracket's last.
@@ -150,18 +161,24 @@ mod tests {
     #[test]
     fn ladder_ends_at_the_last_epoch() {
         let s = Search::default();
-        assert_eq!(s.ladder(10), vec![1, 3, 10]);
-        assert_eq!(s.ladder(9), vec![1, 3, 9]);
-        assert_eq!(s.ladder(27), vec![1, 3, 9, 27]);
-        assert_eq!(s.ladder(2), vec![2]);
-        // Li et al.'s s_max = floor(log_eta(40 / 5)) = 1: a rung at 15 would be followed by one at 45 > 40.
-        let five = Search {
-            min_epochs: 5,
+        assert_eq!(s.ladder(10), vec![1.0, 3.0, 10.0]);
+        assert_eq!(s.ladder(9), vec![1.0, 3.0, 9.0]);
+        assert_eq!(s.ladder(27), vec![1.0, 3.0, 9.0, 27.0]);
+        assert_eq!(s.ladder(2), vec![2.0]);
+        let tenth = Search {
+            min_epochs: 0.1,
             ..s.clone()
         };
-        assert_eq!(five.ladder(40), vec![5, 40]);
-        assert_eq!(five.ladder(45), vec![5, 15, 45]);
-        assert_eq!(Search { eta: 2, ..s }.ladder(8), vec![1, 2, 4, 8]);
+        assert_eq!(tenth.ladder(20), vec![0.1, 0.3, 0.9, 2.7, 20.0]);
+        assert_eq!(tenth.ladder(25), vec![0.1, 0.3, 0.9, 2.7, 8.1, 25.0]);
+        // Li et al.'s s_max = floor(log_eta(40 / 5)) = 1: a rung at 15 would be followed by one at 45 > 40.
+        let five = Search {
+            min_epochs: 5.0,
+            ..s.clone()
+        };
+        assert_eq!(five.ladder(40), vec![5.0, 40.0]);
+        assert_eq!(five.ladder(45), vec![5.0, 15.0, 45.0]);
+        assert_eq!(Search { eta: 2, ..s }.ladder(8), vec![1.0, 2.0, 4.0, 8.0]);
     }
 
     #[test]
@@ -173,13 +190,16 @@ mod tests {
         // R = 27, eta = 3: s_max = 3, n = 27, 12, 6, 4 (Li et al. 2018, Table 1 with R = 81 scaled down by one rung).
         assert_eq!(s.hyperband_counts(3), vec![27, 12, 6, 4]);
         let g = grid("seed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 27\n[search]\nmethod = \"hyperband\"\n[grid]\nlearning_rate = { log = [1e-3, 1.0] }\nreg = { log = [1e-6, 1e-2] }\n");
-        let jobs = g.jobs();
+        let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 49);
         let sched = g.search.schedule(&jobs, g.seed);
         let sizes: Vec<usize> = sched.brackets.iter().map(|b| b.jobs.len()).collect();
         assert_eq!(sizes, vec![27, 12, 6, 4]);
-        let rungs: Vec<Vec<usize>> = sched.brackets.iter().map(|b| b.rungs.clone()).collect();
-        assert_eq!(rungs, vec![vec![1, 3, 9, 27], vec![3, 9, 27], vec![9, 27], vec![27]]);
+        let rungs: Vec<Vec<f64>> = sched.brackets.iter().map(|b| b.rungs.clone()).collect();
+        assert_eq!(
+            rungs,
+            vec![vec![1.0, 3.0, 9.0, 27.0], vec![3.0, 9.0, 27.0], vec![9.0, 27.0], vec![27.0]]
+        );
         let mut all: Vec<usize> = sched.brackets.iter().flat_map(|b| b.jobs.clone()).collect();
         all.sort_unstable();
         assert_eq!(all, (0..49).collect::<Vec<_>>(), "every job in exactly one bracket");

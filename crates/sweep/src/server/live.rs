@@ -276,7 +276,7 @@ impl LiveSweep {
         let mut seen: HashSet<&str> = HashSet::new();
         let jobs: HashMap<&str, &sweep_core::TrainConfig> = plan
             .iter()
-            .flat_map(|p| p.jobs.iter().map(|j| (j.id.as_str(), &j.config)))
+            .flat_map(|p| p.jobs.iter().map(|j| (j.id.as_str(), &*j.config)))
             .collect();
         let default_config = sweep_core::TrainConfig::default();
         for (id, number) in &order {
@@ -341,7 +341,7 @@ impl LiveSweep {
         claim: Option<&JobClaims>,
         now: f64,
     ) -> TrialLive {
-        let recorded_to = row.or(rec).map_or(0.0, |r| r.epochs_run as f64);
+        let recorded_to = row.or(rec).map_or(0.0, |r| r.epochs_run);
         let last_start = prog.and_then(|p| p.starts.last());
         let unit_open = last_start.is_some_and(|s| s.3 > recorded_to + 1e-9);
         let running = row.is_none()
@@ -384,7 +384,7 @@ impl LiveSweep {
     }
 
     /// The objective per epoch of a trial: its progress points while it runs, else its history file, downsampled.
-    fn curve_of(&self, t: &Trial, rung_epochs: Vec<usize>) -> Curve {
+    fn curve_of(&self, t: &Trial, rung_epochs: Vec<f64>) -> Curve {
         let mut points: Vec<(f64, f64)> = Vec::new();
         if t.status.is_final() || t.status == Status::Waiting || t.status == Status::Running {
             if let Some(h) = read_epochs(self.dir(), &t.id) {
@@ -462,12 +462,12 @@ impl LiveSweep {
     /// The remaining work's cost and the rate of the recorded work, for the time estimate: (remaining cost, cost
     /// per second of one worker). None without a grid copy.
     pub fn work(plan: &Plan, trials: &[(u64, Arc<Trial>)], sweep: &Sweep) -> Option<(f64, f64)> {
-        let configs: HashMap<&str, &sweep_core::TrainConfig> = plan.jobs.iter().map(|j| (j.id.as_str(), &j.config)).collect();
+        let configs: HashMap<&str, &sweep_core::TrainConfig> = plan.jobs.iter().map(|j| (j.id.as_str(), &*j.config)).collect();
         let cost = |id: &str| configs.get(id).map_or(0.0, |c| epoch_cost(Some(plan), c));
         let (mut done, mut secs) = (0.0, 0.0);
         for r in &sweep.rows {
             if r.seconds > 0.0 {
-                done += r.epochs_run as f64 * cost(&r.id);
+                done += r.epochs_run * cost(&r.id);
                 secs += r.seconds;
             }
         }
@@ -483,7 +483,6 @@ impl LiveSweep {
                 let mean = b.jobs.iter().map(|&j| cost(&plan.jobs[j].id)).sum::<f64>() / b.jobs.len().max(1) as f64;
                 let mut before = 0.0;
                 for (count, &to) in b.planned_counts(plan.schedule.eta).into_iter().zip(&b.rungs) {
-                    let to = to as f64;
                     let through = b
                         .jobs
                         .iter()
@@ -518,7 +517,7 @@ pub fn read_epochs(dir: &Path, id: &str) -> Option<Vec<EpochRecord>> {
 }
 
 /// At most `max` of `points`: the first, the last, the best, the points at `keep` epochs and evenly spread others.
-pub fn downsample(points: &[(f64, f64)], keep: &[usize], max: usize) -> Vec<[f64; 2]> {
+pub fn downsample(points: &[(f64, f64)], keep: &[f64], max: usize) -> Vec<[f64; 2]> {
     if points.len() <= max {
         return points.iter().map(|p| [p.0, p.1]).collect();
     }
@@ -534,7 +533,7 @@ pub fn downsample(points: &[(f64, f64)], keep: &[usize], max: usize) -> Vec<[f64
         points
             .iter()
             .enumerate()
-            .filter(|(_, p)| keep.iter().any(|&e| (p.0 - e as f64).abs() < 1e-9))
+            .filter(|(_, p)| keep.iter().any(|&e| (p.0 - e).abs() < 1e-9))
             .map(|(i, _)| i),
     );
     chosen.sort_unstable();
@@ -553,7 +552,7 @@ mod tests {
     #[test]
     fn downsampling_keeps_the_ends_the_best_and_the_rungs() {
         let pts: Vec<(f64, f64)> = (1..=200).map(|e| (e as f64, if e == 77 { 2.0 } else { 1.0 / e as f64 })).collect();
-        let d = downsample(&pts, &[50, 133], 20);
+        let d = downsample(&pts, &[50.0, 133.0], 20);
         assert!(d.len() <= 20 + 4, "{}", d.len());
         for e in [1.0, 200.0, 77.0, 50.0, 133.0] {
             assert!(d.iter().any(|p| p[0] == e), "epoch {e} kept");

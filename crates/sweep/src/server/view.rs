@@ -80,14 +80,14 @@ pub struct ScheduleJson {
     pub eta: usize,
     /// Per bracket: its number of jobs and the epochs of its rungs.
     pub brackets: Vec<BracketJson>,
-    /// Every epoch at which some rung ends.
-    pub rung_epochs: Vec<usize>,
+    /// Every epoch at which some rung ends (fractional where a rung ends mid-epoch).
+    pub rung_epochs: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BracketJson {
     pub jobs: usize,
-    pub rungs: Vec<usize>,
+    pub rungs: Vec<f64>,
     pub planned: Vec<usize>,
 }
 
@@ -320,6 +320,6 @@ impl View {
             .find(|r| r.id == id)
             .or_else(|| s.rungs.as_ref().and_then(|r| r.records.iter().find(|r| r.id == id)))
             .map(|r| r.config.clone())
-            .or_else(|| self.plan.as_ref()?.jobs.iter().find(|j| j.id == id).map(|j| j.config.clone()))
+            .or_else(|| self.plan.as_ref()?.jobs.iter().find(|j| j.id == id).map(|j| (*j.config).clone()))
     }
 }

@@ -21,7 +21,7 @@ pub(crate) struct RungCurves<'a> {
     /// The best job, drawn on top.
     pub(crate) best: Option<(&'a str, Curve)>,
     /// Epochs at which a rung ends (every bracket's).
-    pub(crate) rung_epochs: Vec<usize>,
+    pub(crate) rung_epochs: Vec<f64>,
 }
 
 impl RungCurves<'_> {
@@ -37,7 +37,7 @@ impl RungCurves<'_> {
 
 impl Chart for RungCurves<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr<DB>> {
-        let last = self.rung_epochs.iter().map(|&e| e as f64);
+        let last = self.rung_epochs.iter().copied();
         let n = self.all().map(|p| p.0).chain(last).fold(1.0, f64::max);
         let (lo, hi) = min_max(self.all().map(|p| p.1)).unwrap_or((0.0, 100.0));
         let (lo, hi) = ((lo - 5.0).max(0.0), (hi + 8.0).min(108.0));
@@ -50,7 +50,6 @@ impl Chart for RungCurves<'_> {
             .draw()?;
         let list: Vec<String> = self.rung_epochs.iter().map(|e| e.to_string()).collect();
         for (i, &e) in self.rung_epochs.iter().enumerate() {
-            let e = e as f64;
             let line = chart.draw_series(DashedLineSeries::new([(e, lo), (e, hi)], 8, 5, GREEN_DARK.stroke_width(2)))?;
             if i == 0 {
                 line.label(format!("end of a rung (epoch {})", list.join(", ")))

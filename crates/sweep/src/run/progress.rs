@@ -1,0 +1,151 @@
+//! What a running sweep shows: on a terminal, a bar of the work done (epochs weighted by the cost model) with an ETA
+//! and a bar per running job, and one line per finished job printed above the bars (as cargo does); off a terminal,
+//! the same lines as log lines. The ETA divides the work left (the cost model's, for every unit still to run,
+//! including the rungs planned after the current one) by the rate measured since the first epoch finished: a steady
+//! estimate that does not swing with each job, and says nothing until there is a rate to go by.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::trial::Unit;
+use crate::config::params::describe;
+
+/// The bars and lines of one run.
+pub struct Progress {
+    enabled: bool,
+    multi: MultiProgress,
+    main: ProgressBar,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Work done since the start (relative units of the cost model), and the work left at the last poll with the
+    /// work done then.
+    done: AtomicU64,
+    left: Mutex<(u64, u64)>,
+    /// When the first point was evaluated: the rate is measured from there.
+    first: Mutex<Option<(Instant, u64)>>,
+}
+
+impl Progress {
+    /// Bars drawn when `enabled` (stderr is a terminal); lines logged otherwise.
+    pub fn new(enabled: bool) -> Progress {
+        let multi = MultiProgress::with_draw_target(if enabled {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let main = multi.add(ProgressBar::new(1));
+        main.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}, {prefix}").expect("valid template"));
+        if enabled {
+            main.enable_steady_tick(Duration::from_millis(200));
+        }
+        Progress {
+            enabled,
+            multi,
+            main,
+            bars: Mutex::new(HashMap::new()),
+            done: AtomicU64::new(0),
+            left: Mutex::new((0, 0)),
+            first: Mutex::new(None),
+        }
+    }
+
+    /// One line about a finished unit: above the bars on a terminal, a log line otherwise.
+    pub fn line(&self, text: String) {
+        if self.enabled {
+            let _ = self.multi.println(text);
+        } else {
+            tracing::info!("{text}");
+        }
+    }
+
+    /// A unit starts at `epochs`.
+    pub fn started(&self, unit: &Unit, epochs: f64) {
+        if !self.enabled {
+            return;
+        }
+        // Hundredths of an epoch: budgets may end mid-epoch.
+        let bar = self.multi.add(ProgressBar::new((unit.to * 100.0).round() as u64));
+        bar.set_style(ProgressStyle::with_template("  {prefix} {bar:16} {msg}").expect("valid template"));
+        bar.set_prefix(format!("{} ({})", unit.job.id, describe(&unit.job.config)));
+        bar.set_position((epochs * 100.0).round() as u64);
+        bar.set_message(format!("epoch {epochs}/{}", unit.to));
+        self.bars.lock().unwrap_or_else(|p| p.into_inner()).insert(unit.key(), bar);
+    }
+
+    /// A unit evaluated a point after `epoch` epochs; `work` is the work done since its last point.
+    pub fn point(&self, unit: &Unit, epoch: f64, val_acc: Option<f64>, work: u64) {
+        let done = self.done.fetch_add(work, Ordering::Relaxed) + work;
+        self.first
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert((Instant::now(), done - work));
+        if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(&unit.key()) {
+            bar.set_position((epoch * 100.0).round() as u64);
+            let val = val_acc.map_or(String::new(), |v| format!(", val {:.2}%", 100.0 * v));
+            bar.set_message(format!("epoch {epoch}/{}{val}", unit.to));
+        }
+        self.draw_work();
+    }
+
+    /// A unit ended: its bar goes.
+    pub fn ended(&self, unit: &Unit) {
+        if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).remove(&unit.key()) {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+        }
+    }
+
+    /// The work left (everything not yet done, as the scheduler planned it just now) and the status message.
+    pub fn status(&self, work_left: u64, message: String) {
+        *self.left.lock().unwrap_or_else(|p| p.into_inner()) = (work_left, self.done.load(Ordering::Relaxed));
+        self.main.set_message(message);
+        self.draw_work();
+    }
+
+    /// The estimated time left, once a rate has been measured.
+    pub fn eta(&self) -> Option<Duration> {
+        let done = self.done.load(Ordering::Relaxed);
+        let (left, done_then) = *self.left.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, at) = (*self.first.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let secs = since.elapsed().as_secs_f64();
+        if secs < 1.0 || done <= at {
+            return None;
+        }
+        let rate = (done - at) as f64 / secs;
+        Some(Duration::from_secs_f64(left.saturating_sub(done - done_then) as f64 / rate))
+    }
+
+    fn draw_work(&self) {
+        if !self.enabled {
+            return;
+        }
+        let done = self.done.load(Ordering::Relaxed);
+        let (left, done_then) = *self.left.lock().unwrap_or_else(|p| p.into_inner());
+        let left_now = left.saturating_sub(done - done_then);
+        self.main.set_length((done + left_now).max(1));
+        self.main.set_position(done);
+        let eta = self.eta().map_or("ETA: estimating".into(), |d| format!("ETA ~{}", human(d)));
+        self.main.set_prefix(eta);
+    }
+
+    /// Clears the bars.
+    pub fn finish(&self) {
+        for (_, bar) in self.bars.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+            bar.finish_and_clear();
+        }
+        self.main.finish_and_clear();
+    }
+}
+
+/// `1 h 05 min`, `12 min`, `40 s`.
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=89 => format!("{s} s"),
+        90..=5399 => format!("{} min", (s + 30) / 60),
+        _ => format!("{} h {:02} min", s / 3600, (s % 3600 + 30) / 60),
+    }
+}

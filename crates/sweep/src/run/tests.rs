@@ -1,0 +1,440 @@
+//! The runner on a fake backend: promotion across rungs, claims held by another process, a stop in the middle of a
+//! stage, a panicking and a failing trial, and resume between rungs, without training anything.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+use crate::cluster::claims::{Claims, Owner};
+use crate::config::grid::{Grid, Job};
+use crate::results::format::JobStatus;
+
+/// A backend that "trains" by counting epochs: job j's validation accuracy after e epochs is `score(j, e)`; it keeps
+/// each job's epochs as its state, logs every unit it advanced, and can panic, fail or raise the stop flag.
+struct Fake<'s> {
+    states: Mutex<HashMap<String, usize>>,
+    log: Mutex<Vec<(String, usize, usize)>>,
+    panic_on: Option<&'static str>,
+    fail_on: Option<&'static str>,
+    /// Raise `stop` once this many epochs were trained, in the middle of a unit.
+    stop_after: Option<(usize, &'s AtomicBool)>,
+    epochs: AtomicUsize,
+}
+
+fn score(job: &Job, epochs: usize) -> f64 {
+    // Higher learning rates learn faster in this fake: the ranking is known.
+    (job.config.learning_rate * 100.0).round() / 1000.0 + epochs as f64 / 10_000.0
+}
+
+impl<'s> Fake<'s> {
+    fn new() -> Self {
+        Fake {
+            states: Mutex::new(HashMap::new()),
+            log: Mutex::new(Vec::new()),
+            panic_on: None,
+            fail_on: None,
+            stop_after: None,
+            epochs: AtomicUsize::new(0),
+        }
+    }
+
+    fn log(&self) -> Vec<(String, usize, usize)> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn row(unit: &Unit, epochs: usize) -> Row {
+        let v = score(&unit.job, epochs);
+        Row {
+            id: unit.job.id.clone(),
+            config: (*unit.job.config).clone(),
+            status: JobStatus::Completed,
+            rung: None,
+            epochs_run: epochs as f64,
+            best_epoch: Some(epochs as f64),
+            best_val_acc: Some(v),
+            train_acc: Some(v),
+            final_loss: Some(1.0),
+            seconds: 0.5,
+        }
+    }
+}
+
+impl Backend for Fake<'_> {
+    fn cost(&self, unit: &Unit) -> u64 {
+        (unit.to - unit.from) as u64
+    }
+
+    fn advance(&self, group: &[Unit], watch: &dyn Watch) -> Vec<Ended> {
+        group
+            .iter()
+            .map(|unit| {
+                let id = unit.job.id.clone();
+                if self.panic_on == Some(id.as_str()) {
+                    panic!("the fake trial panics");
+                }
+                let from = self.states.lock().unwrap().get(&id).copied().unwrap_or(0);
+                let to = unit.to as usize;
+                watch.started(unit, from as f64);
+                self.log.lock().unwrap().push((id.clone(), from, to));
+                for e in from + 1..=to {
+                    if watch.stopping() {
+                        return Ended::Stopped;
+                    }
+                    let n = self.epochs.fetch_add(1, Ordering::SeqCst) + 1;
+                    if let Some((at, stop)) = self.stop_after {
+                        if n == at {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    watch.point(unit, e as f64, &[("val_acc", score(&unit.job, e))]);
+                    self.states.lock().unwrap().insert(id.clone(), e);
+                }
+                let record = Record {
+                    row: Fake::row(unit, to),
+                    history: None,
+                    model: None,
+                };
+                if self.fail_on == Some(id.as_str()) {
+                    return Ended::Failed {
+                        reason: "the fake trial fails".into(),
+                        record,
+                    };
+                }
+                if unit.last {
+                    Ended::Finished(record)
+                } else {
+                    Ended::Rung(record)
+                }
+            })
+            .collect()
+    }
+
+    fn forget(&self, id: &str) {
+        self.states.lock().unwrap().remove(id);
+    }
+}
+
+/// A toy grid of 9 learning rates with halving at 1, 3 and 9 epochs (or a plain sweep).
+fn grid(method: &str) -> Grid {
+    let text = format!(
+        "name = \"fake\"\nseed = 1\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\n[search]\nmethod = \"{method}\"\n\
+         [grid]\nlearning_rate = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]\n"
+    );
+    Grid::parse(Path::new("fake.toml"), &text).unwrap()
+}
+
+/// Runs the grid's schedule on `fake` into `dir`.
+fn run_fake(dir: &Path, grid: &Grid, fake: &Fake, stop: &AtomicBool, claims: Option<&Claims>) -> RunSummary {
+    let jobs = grid.jobs().unwrap();
+    let schedule = grid.search.schedule(&jobs, grid.seed);
+    let (results, _) = ResultsDir::open(dir, grid, &jobs).unwrap();
+    let mut stages = Stages::new(jobs, schedule, |_| 1);
+    let opts = RunOptions {
+        workers: 2,
+        stop,
+        progress: false,
+        claims,
+    };
+    run(&mut stages, fake, &results, &opts).unwrap()
+}
+
+/// (id, status, rung, epochs) of every row, sorted.
+fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, f64)> {
+    let mut rows: Vec<_> = crate::results::format::read_rows(&dir.join("results.csv"))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.status, r.rung, r.epochs_run))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+fn uninterrupted(method: &str) -> Vec<(String, JobStatus, Option<usize>, f64)> {
+    let dir = tempfile::tempdir().unwrap();
+    run_fake(dir.path(), &grid(method), &Fake::new(), &AtomicBool::new(false), None);
+    rows(dir.path())
+}
+
+#[test]
+fn halving_promotes_the_best_third_and_promoted_jobs_continue_where_they_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid("halving");
+    let fake = Fake::new();
+    let summary = run_fake(dir.path(), &g, &fake, &AtomicBool::new(false), None);
+    let jobs = g.jobs().unwrap();
+    let id = |lr: f64| jobs.iter().find(|j| j.config.learning_rate == lr).unwrap().id.clone();
+    let log = fake.log();
+    // Rung 0: all 9 from scratch to 1; rung 1: the best 3 (0.07, 0.08, 0.09) from 1 to 3; rung 2: the best one from 3.
+    assert_eq!(log.iter().filter(|u| (u.1, u.2) == (0, 1)).count(), 9);
+    let mut rung1: Vec<_> = log.iter().filter(|u| u.2 == 3).cloned().collect();
+    rung1.sort();
+    let mut want = vec![(id(0.07), 1, 3), (id(0.08), 1, 3), (id(0.09), 1, 3)];
+    want.sort();
+    assert_eq!(rung1, want);
+    assert_eq!(log.iter().filter(|u| u.2 == 9).cloned().collect::<Vec<_>>(), vec![(id(0.09), 3, 9)]);
+    assert_eq!(summary.epochs_trained, 9 + 3 * 2 + 6, "no epoch trained twice");
+    let rows = rows(dir.path());
+    let count = |s: JobStatus, rung: usize| rows.iter().filter(|r| r.1 == s && r.2 == Some(rung)).count();
+    assert_eq!((count(JobStatus::Pruned, 0), count(JobStatus::Pruned, 1)), (6, 2));
+    assert_eq!(rows.iter().find(|r| r.0 == id(0.09)).unwrap().3, 9.0);
+    assert_eq!(summary.rows.len(), 9);
+}
+
+#[test]
+fn a_stop_in_the_middle_of_a_stage_records_nothing_unfinished_and_a_resume_gives_the_same_rows() {
+    for method in ["grid", "halving"] {
+        let dir = tempfile::tempdir().unwrap();
+        let g = grid(method);
+        let stop = AtomicBool::new(false);
+        let mut fake = Fake::new();
+        fake.stop_after = Some((5, &stop));
+        let first = run_fake(dir.path(), &g, &fake, &stop, None);
+        assert!(first.interrupted, "{method}");
+        assert!(rows(dir.path()).len() < 9, "{method}: stopped before the end");
+        // Resume with the states the fake kept: what was stopped continues from its last epoch.
+        let mut again = Fake::new();
+        again.states = Mutex::new(fake.states.lock().unwrap().clone());
+        let second = run_fake(dir.path(), &g, &again, &AtomicBool::new(false), None);
+        assert!(!second.interrupted);
+        assert_eq!(rows(dir.path()), uninterrupted(method), "{method}");
+        let trained = fake.epochs.load(Ordering::SeqCst) + again.epochs.load(Ordering::SeqCst);
+        let straight = Fake::new();
+        run_fake(tempfile::tempdir().unwrap().path(), &g, &straight, &AtomicBool::new(false), None);
+        assert_eq!(trained, straight.epochs.load(Ordering::SeqCst), "{method}: no epoch trained twice");
+    }
+}
+
+#[test]
+fn resume_between_rungs_decides_from_the_records_and_continues_the_survivors() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid("halving");
+    let stop = AtomicBool::new(false);
+    let mut fake = Fake::new();
+    // Nine epochs are rung 0 exactly: the stop comes as the ninth ends, so rung 1 never starts.
+    fake.stop_after = Some((9, &stop));
+    run_fake(dir.path(), &g, &fake, &stop, None);
+    assert!(fake.log().iter().all(|u| u.2 == 1), "only rung 0 ran");
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_fake(dir.path(), &g, &again, &AtomicBool::new(false), None);
+    assert!(again.log().iter().all(|u| u.2 != 1), "rung 0 did not run again");
+    assert_eq!(again.log().iter().filter(|u| (u.1, u.2) == (1, 3)).count(), 3);
+    assert_eq!(rows(dir.path()), uninterrupted("halving"));
+}
+
+#[test]
+fn a_panicking_and_a_failing_trial_are_recorded_as_failed_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid("grid");
+    let jobs = g.jobs().unwrap();
+    let (a, b): (&'static str, &'static str) = (
+        Box::leak(jobs[2].id.clone().into_boxed_str()),
+        Box::leak(jobs[5].id.clone().into_boxed_str()),
+    );
+    let mut fake = Fake::new();
+    fake.panic_on = Some(a);
+    fake.fail_on = Some(b);
+    let summary = run_fake(dir.path(), &g, &fake, &AtomicBool::new(false), None);
+    assert!(!summary.interrupted);
+    let rows = rows(dir.path());
+    assert_eq!(rows.len(), 9);
+    let status = |id: &str| rows.iter().find(|r| r.0 == id).unwrap().1;
+    assert_eq!((status(a), status(b)), (JobStatus::Failed, JobStatus::Failed));
+    assert_eq!(rows.iter().filter(|r| r.1 == JobStatus::Completed).count(), 7);
+}
+
+#[test]
+fn a_unit_held_by_another_process_is_left_to_it_and_its_record_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid("halving");
+    let jobs = g.jobs().unwrap();
+    let held = jobs[8].clone();
+    // Another process holds job 8's rung-0 claim (heartbeating) and records it a little later.
+    let other = Claims::open(dir.path(), Owner::current(None), Duration::from_secs(60)).unwrap();
+    let claim = other.try_claim(&format!("{}-r0", held.id)).unwrap().won().unwrap();
+    let mine = Claims::open(dir.path(), Owner::current(None), Duration::from_secs(60)).unwrap();
+    let fake = Fake::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            let (results, _) = ResultsDir::open(dir.path(), &g, &jobs).unwrap();
+            let unit = Unit {
+                job: Arc::new(held.clone()),
+                bracket: 0,
+                rung: Some(0),
+                from: 0.0,
+                to: 1.0,
+                last: false,
+                seconds_before: 0.0,
+            };
+            let mut row = Fake::row(&unit, 1);
+            row.rung = Some(0);
+            let record = Record {
+                row,
+                history: None,
+                model: None,
+            };
+            results.record_rung(&held, &record).unwrap();
+            other.release(claim).unwrap();
+        });
+        run_fake(dir.path(), &g, &fake, &AtomicBool::new(false), Some(&mine));
+    });
+    let log = fake.log();
+    assert!(
+        !log.iter().any(|u| u.0 == held.id && u.2 == 1),
+        "this process trained the unit another one held"
+    );
+    // Job 8 has the best score: promoted on the other process's record, and trained on here.
+    assert!(log.iter().any(|u| u.0 == held.id && u.2 == 3));
+    assert_eq!(rows(dir.path()), uninterrupted("halving"));
+}
+
+#[test]
+fn a_job_whose_claim_says_done_but_which_no_row_records_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid("grid");
+    let claims = Claims::open(dir.path(), Owner::current(None), Duration::from_secs(60)).unwrap();
+    run_fake(dir.path(), &g, &Fake::new(), &AtomicBool::new(false), Some(&claims));
+    // Lose one row: rewrite every row file without it (the claim still says done).
+    let lost = g.jobs().unwrap()[4].id.clone();
+    for f in std::iter::once(dir.path().join("results.csv"))
+        .chain(std::fs::read_dir(dir.path().join("writers")).unwrap().map(|e| e.unwrap().path()))
+    {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let kept: String = text.lines().filter(|l| !l.starts_with(&lost)).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&f, kept).unwrap();
+    }
+    assert!(claims.is_done(&lost).unwrap());
+    let fake = Fake::new();
+    run_fake(dir.path(), &g, &fake, &AtomicBool::new(false), Some(&claims));
+    assert_eq!(fake.log().iter().map(|u| u.0.clone()).collect::<Vec<_>>(), vec![lost]);
+    assert_eq!(rows(dir.path()), uninterrupted("grid"));
+}
+
+/// A TPE search of 24 configurations in batches of 6 over 9 learning rates x 4 regularizations, each batch through
+/// rungs of 1, 3 and 9 epochs.
+fn tpe_grid() -> Grid {
+    let text = "name = \"tpe\"\nseed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\n[search]\nmethod = \"tpe\"\n\
+                samples = 24\nbatch = 6\nmin_epochs = 1\n[grid]\n\
+                learning_rate = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]\nreg = [0.0, 1e-4, 1e-3, 1e-2]\n";
+    Grid::parse(Path::new("tpe.toml"), text).unwrap()
+}
+
+fn run_tpe(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
+    let g = tpe_grid();
+    let (results, _) = ResultsDir::open(dir, &g, &[]).unwrap();
+    let mut tpe = Tpe::new(&g, |_| 1);
+    let opts = RunOptions {
+        workers,
+        stop,
+        progress: false,
+        claims: None,
+    };
+    run(&mut tpe, fake, &results, &opts).unwrap()
+}
+
+#[test]
+fn tpe_proposes_the_same_trials_for_one_and_two_workers_and_after_a_stop() {
+    let one = tempfile::tempdir().unwrap();
+    run_tpe(one.path(), &Fake::new(), 1, &AtomicBool::new(false));
+    let rows_one = rows(one.path());
+    assert_eq!(rows_one.len(), 24, "every proposal recorded once");
+    let two = tempfile::tempdir().unwrap();
+    run_tpe(two.path(), &Fake::new(), 2, &AtomicBool::new(false));
+    assert_eq!(rows(two.path()), rows_one, "1 and 2 workers");
+    // Stopped in the middle of the second batch, then resumed: the same batches again.
+    let cut = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut fake = Fake::new();
+    fake.stop_after = Some((20, &stop));
+    assert!(run_tpe(cut.path(), &fake, 2, &stop).interrupted);
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_tpe(cut.path(), &again, 2, &AtomicBool::new(false));
+    assert_eq!(rows(cut.path()), rows_one, "resumed");
+    // The model learns: later batches propose faster learning rates (this fake's better ones) than the random first.
+    let rows = crate::results::format::read_rows(&one.path().join("results.csv")).unwrap();
+    let mean_lr = |rs: &[Row]| rs.iter().map(|r| r.config.learning_rate).sum::<f64>() / rs.len() as f64;
+    // Rows are recorded batch by batch (each batch's pruned rows, then its finalist): the first 6 are the random
+    // start, the last 6 the fourth batch.
+    assert!(
+        mean_lr(&rows[18..]) > mean_lr(&rows[..6]),
+        "TPE did not move toward higher learning rates"
+    );
+}
+
+fn run_asha(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
+    let g = grid("asha");
+    let jobs = g.jobs().unwrap();
+    let (results, _) = ResultsDir::open(dir, &g, &jobs).unwrap();
+    let mut asha = Asha::new(jobs, g.search.ladder(9), 3, g.seed, |_| 1);
+    let opts = RunOptions {
+        workers,
+        stop,
+        progress: false,
+        claims: None,
+    };
+    run(&mut asha, fake, &results, &opts).unwrap()
+}
+
+#[test]
+fn asha_promotes_as_results_arrive_and_every_job_ends_with_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    run_asha(dir.path(), &fake, 1, &AtomicBool::new(false));
+    let log = fake.log();
+    // With one worker the first promotion to rung 1 happens once 3 jobs are recorded at rung 0, long before the
+    // ninth starts: no waiting for the rung to fill.
+    let first_promotion = log.iter().position(|u| u.2 == 3).unwrap();
+    let ninth_start = log
+        .iter()
+        .filter(|u| u.2 == 1)
+        .nth(8)
+        .map(|u| log.iter().position(|x| x == u).unwrap())
+        .unwrap();
+    assert!(first_promotion < ninth_start, "{log:?}");
+    let rows = rows(dir.path());
+    assert_eq!(rows.len(), 9, "every job has a row");
+    assert!(rows.iter().any(|r| r.1 == JobStatus::Completed && r.3 == 9.0));
+    assert!(rows.iter().any(|r| r.1 == JobStatus::Pruned));
+    // No unit ran twice, and every promotion was recorded before it ran.
+    let mut units: Vec<_> = log.iter().map(|u| (u.0.clone(), u.2)).collect();
+    units.sort();
+    units.dedup();
+    assert_eq!(units.len(), log.len());
+    let decided = crate::results::decisions::read_decisions(dir.path()).unwrap();
+    assert_eq!(decided.len(), log.iter().filter(|u| u.2 > 1).count());
+}
+
+#[test]
+fn a_stopped_asha_sweep_carries_out_every_recorded_promotion_on_resume() {
+    for at in [4, 7, 11] {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = AtomicBool::new(false);
+        let mut fake = Fake::new();
+        fake.stop_after = Some((at, &stop));
+        run_asha(dir.path(), &fake, 2, &stop);
+        let before = crate::results::decisions::read_decisions(dir.path()).unwrap();
+        let mut again = Fake::new();
+        again.states = Mutex::new(fake.states.lock().unwrap().clone());
+        run_asha(dir.path(), &again, 2, &AtomicBool::new(false));
+        let rungs: HashSet<(usize, String)> = crate::results::format::rows_in_dir(&dir.path().join("rungs"))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.rung.unwrap(), r.id))
+            .collect();
+        let finals = crate::results::format::read_rows(&dir.path().join("results.csv")).unwrap();
+        for d in &before {
+            let done = rungs.contains(&(d.rung, d.id.clone())) || finals.iter().any(|f| f.id == d.id && f.rung >= Some(d.rung));
+            assert!(
+                done,
+                "stop after {at} epochs: promotion of {} to rung {} was not carried out",
+                d.id, d.rung
+            );
+        }
+        assert_eq!(finals.len(), 9, "stop after {at} epochs");
+    }
+}

@@ -1,0 +1,697 @@
+//! Tree-structured Parzen Estimator (Bergstra et al., NeurIPS 2011) with Optuna's `TPESampler` defaults: 10
+//! random start-up trials; then the trials are split into the best gamma(n) = min(ceil(0.1 n), 25) ("below") and the
+//! rest ("above"), each dimension gets one Parzen estimator per side (independent dimensions, Optuna's default
+//! `multivariate=False`), 24 candidates are drawn from the "below" estimator and the one maximizing
+//! l(x) / g(x) is proposed. Kernels are truncated Gaussians in the dimension's (log-)space with the neighbour-distance
+//! bandwidths and "magic clip" of Optuna's `_ParzenEstimator` (`consider_endpoints=False`), a prior kernel of weight
+//! 1.0 at the range's centre with the range's width; integers are Gaussians discretized to whole numbers; choices are
+//! smoothed histograms; kernels of trials older than the latest 25 are weighted down (Optuna's `default_weights`).
+//!
+//! Pure: no I/O, no clock. A batch is decided from exactly the observations given, and its random draws from the
+//! sweep seed and the batch's index, so its proposals do not depend on worker count or timing.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet};
+
+use rand::Rng;
+use sweep_core::TrainConfig;
+
+use crate::config::grid::Axis;
+use crate::config::params::Value as PValue;
+
+mod parzen;
+use parzen::{uniform, Parzen};
+
+/// One dimension of a search space. A point holds one `f64` per dimension: the value, or the choice's index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dim {
+    /// A real number in `[lo, hi]`, log-uniform a priori when `log` (and `lo > 0`).
+    Real { lo: f64, hi: f64, log: bool },
+    /// A whole number in `[lo, hi]`, spaced by factors when `log` (and `lo >= 1`).
+    Int { lo: i64, hi: i64, log: bool },
+    /// One of `n` unordered choices, as an index `0..n`.
+    Choice { n: usize },
+}
+
+/// A point of a search space: one value (or choice index) per dimension.
+pub type Point = Vec<f64>;
+
+/// How far a trial got, which orders trials as Optuna's `_split_trials` does: a trial that reached a later rung beats
+/// one stopped earlier (a completed trial reached the last rung); at the same rung the higher value wins (negate a
+/// metric that is minimized); a NaN value is the worst of its rung; failed and diverged trials are worst of all.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Score {
+    Failed,
+    Reached { rung: usize, value: f64 },
+}
+
+/// A recorded trial: where it was and how it scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub point: Point,
+    pub score: Score,
+}
+
+/// The estimator's settings; [`OPTUNA`] are Optuna's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Points are drawn at random while fewer observations than this exist.
+    pub startup: usize,
+    /// Candidates drawn from l(x) per dimension, of which the best l(x) / g(x) is proposed.
+    pub candidates: usize,
+    /// Weight of the prior kernel against each observation's weight 1.
+    pub prior_weight: f64,
+}
+
+/// Optuna's `TPESampler()` defaults.
+pub const OPTUNA: Settings = Settings {
+    startup: 10,
+    candidates: 24,
+    prior_weight: 1.0,
+};
+
+/// Optuna's `default_gamma`: how many of `n` trials form l(x).
+pub fn gamma(n: usize) -> usize {
+    n.div_ceil(10).min(25)
+}
+
+/// Orders scores best first (`Less`: `a` is better).
+fn better(a: &Score, b: &Score) -> Ordering {
+    let key = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
+    match (a, b) {
+        (Score::Failed, Score::Failed) => Ordering::Equal,
+        (Score::Failed, _) => Ordering::Greater,
+        (_, Score::Failed) => Ordering::Less,
+        (Score::Reached { rung: ra, value: va }, Score::Reached { rung: rb, value: vb }) => {
+            rb.cmp(ra).then_with(|| key(*vb).total_cmp(&key(*va)))
+        }
+    }
+}
+
+/// Splits observations into the best `gamma(n)` and the rest, each in recorded order (ties to the earlier trial).
+fn split(obs: &[&Observation]) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..obs.len()).collect();
+    order.sort_by(|&a, &b| better(&obs[a].score, &obs[b].score));
+    let (below, above) = order.split_at(gamma(obs.len()));
+    let (mut below, mut above) = (below.to_vec(), above.to_vec());
+    below.sort_unstable();
+    above.sort_unstable();
+    (below, above)
+}
+
+/// 12 significant digits, as `sample.rs` and spaced grid values: readable ids, CSV and plots.
+fn round12(v: f64) -> f64 {
+    format!("{v:.11e}").parse::<f64>().unwrap_or(v)
+}
+
+impl Dim {
+    /// Whether it takes no value at all (then neither does the space).
+    fn is_empty(&self) -> bool {
+        match *self {
+            Dim::Real { lo, hi, .. } => lo.partial_cmp(&hi).is_none_or(|o| o == Ordering::Greater),
+            Dim::Int { lo, hi, .. } => lo > hi,
+            Dim::Choice { n } => n == 0,
+        }
+    }
+
+    /// The value of a dimension that takes one value only (it is then not modelled).
+    fn single(&self) -> Option<f64> {
+        match *self {
+            Dim::Real { lo, hi, .. } if lo == hi => Some(lo),
+            Dim::Int { lo, hi, .. } if lo == hi => Some(lo as f64),
+            Dim::Choice { n: 1 } => Some(0.0),
+            _ => None,
+        }
+    }
+
+    /// How many values it takes, `None` for a continuous range.
+    fn size(&self) -> Option<u128> {
+        match *self {
+            Dim::Real { lo, hi, .. } => (lo == hi).then_some(1),
+            Dim::Int { lo, hi, .. } => Some((i128::from(hi) - i128::from(lo)) as u128 + 1),
+            Dim::Choice { n } => Some(n as u128),
+        }
+    }
+
+    /// The `i`-th value of a finite dimension.
+    fn nth(&self, i: u128) -> f64 {
+        match *self {
+            Dim::Int { lo, .. } => (i128::from(lo) + i as i128) as f64,
+            _ => self.single().unwrap_or(i as f64),
+        }
+    }
+
+    fn contains(&self, x: f64) -> bool {
+        match *self {
+            Dim::Real { lo, hi, .. } => (lo..=hi).contains(&x),
+            Dim::Int { lo, hi, .. } => x.fract() == 0.0 && (lo as f64..=hi as f64).contains(&x),
+            Dim::Choice { n } => x.fract() == 0.0 && (0.0..n as f64).contains(&x),
+        }
+    }
+
+    /// The value at quantile `u` of the prior: uniform, log-uniform, whole numbers with equal mass per number (linear)
+    /// or per factor (log), as `sample.rs` draws them.
+    fn at_quantile(&self, u: f64) -> f64 {
+        if let Some(v) = self.single() {
+            return v;
+        }
+        match *self {
+            Dim::Real { lo, hi, log } => {
+                let v = if log && lo > 0.0 {
+                    (lo.ln() + u * (hi.ln() - lo.ln())).exp()
+                } else {
+                    lo + u * (hi - lo)
+                };
+                round12(v).clamp(lo, hi)
+            }
+            Dim::Int { lo, hi, log } => {
+                let (a, b) = (lo as f64, hi as f64);
+                let v = if log && lo >= 1 {
+                    (a.ln() + u * ((b + 1.0).ln() - a.ln())).exp()
+                } else {
+                    a + u * (b - a + 1.0)
+                };
+                v.floor().clamp(a, b)
+            }
+            Dim::Choice { n } => ((u * n as f64) as usize).min(n - 1) as f64,
+        }
+    }
+}
+
+// ---- Proposals. ----
+
+/// A batch of `n` new points with Optuna's defaults: see [`propose_with`].
+pub fn propose(
+    space: &[Dim],
+    observations: &[Observation],
+    n: usize,
+    seed: u64,
+    batch_index: u64,
+    is_taken: impl FnMut(&[f64]) -> bool,
+) -> Vec<Point> {
+    propose_with(&OPTUNA, space, observations, n, seed, batch_index, is_taken)
+}
+
+/// Re-draws of fresh candidates when every combination tried is taken, and combinations tried per draw.
+const REDRAWS: usize = 4;
+const COMBINATIONS: usize = 256;
+/// Random draws before a finite space's untaken points are listed (when it has at most `LIST_LIMIT`).
+const RANDOM_TRIES: usize = 64;
+const LIST_LIMIT: u128 = 1 << 18;
+
+/// A batch of `n` new points decided from exactly `observations` (in recorded order; those not in `space` are
+/// ignored), its draws from `(seed, batch_index)`: random while fewer than `settings.startup` observations exist,
+/// then TPE. Never a point for which `is_taken` is true or one already in the batch: when TPE's choice is taken the
+/// next best combination of its candidates by l(x) / g(x) is tried, then fresh candidates, then random points, then
+/// (finite spaces) a random one of the untaken points; fewer than `n` when the space is exhausted.
+pub fn propose_with(
+    settings: &Settings,
+    space: &[Dim],
+    observations: &[Observation],
+    n: usize,
+    seed: u64,
+    batch_index: u64,
+    mut is_taken: impl FnMut(&[f64]) -> bool,
+) -> Vec<Point> {
+    if space.iter().any(Dim::is_empty) {
+        return Vec::new();
+    }
+    let mut rng = sweep_core::rng::rng_for(seed, &format!("tpe-batch-{batch_index}"));
+    let valid: Vec<&Observation> = observations
+        .iter()
+        .filter(|o| o.point.len() == space.len() && space.iter().zip(&o.point).all(|(d, &x)| d.contains(x)))
+        .collect();
+    let models: Option<Vec<(Parzen, Parzen)>> = (valid.len() >= settings.startup && !valid.is_empty()).then(|| {
+        let (below, above) = split(&valid);
+        let column = |idx: &[usize], d: usize| idx.iter().map(|&i| valid[i].point[d]).collect::<Vec<f64>>();
+        space
+            .iter()
+            .enumerate()
+            .map(|(d, dim)| {
+                (
+                    Parzen::new(dim, &column(&below, d), settings.prior_weight),
+                    Parzen::new(dim, &column(&above, d), settings.prior_weight),
+                )
+            })
+            .collect()
+    });
+    let mut batch: Vec<Point> = Vec::with_capacity(n);
+    let mut seen: HashSet<Vec<u64>> = HashSet::new();
+    let bits = |p: &[f64]| p.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+    let mut free: Option<Vec<Point>> = None;
+    'batch: while batch.len() < n {
+        let mut ok = |p: &[f64], seen: &HashSet<Vec<u64>>| !seen.contains(&bits(p)) && !is_taken(p);
+        if let Some(models) = &models {
+            for _ in 0..REDRAWS {
+                let ranked: Vec<Vec<(f64, f64)>> = models
+                    .iter()
+                    .map(|(l, g)| ranked_candidates(l, g, settings.candidates.max(1), &mut rng))
+                    .collect();
+                if let Some(p) = best_first(&ranked, COMBINATIONS, |p| ok(p, &seen)) {
+                    seen.insert(bits(&p));
+                    batch.push(p);
+                    continue 'batch;
+                }
+            }
+        }
+        for _ in 0..RANDOM_TRIES {
+            let p: Point = space.iter().map(|d| d.at_quantile(uniform(&mut rng))).collect();
+            if ok(&p, &seen) {
+                seen.insert(bits(&p));
+                batch.push(p);
+                continue 'batch;
+            }
+        }
+        let size = space.iter().try_fold(1u128, |acc, d| d.size().and_then(|s| acc.checked_mul(s)));
+        let Some(size) = size.filter(|&s| s <= LIST_LIMIT) else { break };
+        let list = free.get_or_insert_with(|| (0..size).map(|i| nth_point(space, i)).filter(|p| ok(p, &seen)).collect());
+        list.retain(|p| !seen.contains(&bits(p)));
+        if list.is_empty() {
+            break;
+        }
+        let p = list.swap_remove(rng.gen_range(0..list.len()));
+        seen.insert(bits(&p));
+        batch.push(p);
+    }
+    batch
+}
+
+/// The `i`-th point of a finite space, last dimension fastest.
+fn nth_point(space: &[Dim], mut i: u128) -> Point {
+    let mut p = vec![0.0; space.len()];
+    for (d, dim) in space.iter().enumerate().rev() {
+        let s = dim.size().unwrap_or(1);
+        p[d] = dim.nth(i % s);
+        i /= s;
+    }
+    p
+}
+
+/// `candidates` draws from l(x), distinct, best first by ln(l(x) / g(x)) (ties to the earlier draw), with it.
+fn ranked_candidates(l: &Parzen, g: &Parzen, candidates: usize, rng: &mut impl Rng) -> Vec<(f64, f64)> {
+    let mut xs: Vec<(f64, f64)> = Vec::with_capacity(candidates);
+    for _ in 0..candidates {
+        let x = l.sample(rng);
+        if !xs.iter().any(|&(y, _)| y.to_bits() == x.to_bits()) {
+            let r = l.ln_pdf(x) - g.ln_pdf(x);
+            xs.push((x, if r.is_nan() { f64::NEG_INFINITY } else { r }));
+        }
+    }
+    xs.sort_by(|a, b| b.1.total_cmp(&a.1));
+    xs
+}
+
+/// The first of at most `limit` combinations of each dimension's ranked candidates that `accept`s, tried best first by
+/// their summed ln(l(x) / g(x)) (the joint ratio of independent dimensions; ties to the lexicographically first): the
+/// first tried is every dimension's best, TPE's own choice.
+fn best_first(ranked: &[Vec<(f64, f64)>], limit: usize, mut accept: impl FnMut(&[f64]) -> bool) -> Option<Point> {
+    // A combination's loss against the best one, >= 0, ordered by its bits (as non-negative floats are).
+    let loss = |idx: &[usize]| idx.iter().zip(ranked).map(|(&i, r)| r[0].1 - r[i].1).sum::<f64>();
+    let key = |idx: &[usize]| {
+        let l = loss(idx);
+        if l.is_nan() { f64::INFINITY } else { l.max(0.0) }.to_bits()
+    };
+    let start = vec![0usize; ranked.len()];
+    let mut visited = HashSet::from([start.clone()]);
+    let mut heap = BinaryHeap::from([std::cmp::Reverse((0u64, start))]);
+    for _ in 0..limit {
+        let std::cmp::Reverse((_, idx)) = heap.pop()?;
+        let p: Point = idx.iter().zip(ranked).map(|(&i, r)| r[i].0).collect();
+        if accept(&p) {
+            return Some(p);
+        }
+        for d in 0..idx.len() {
+            if idx[d] + 1 < ranked[d].len() {
+                let mut next = idx.clone();
+                next[d] += 1;
+                if visited.insert(next.clone()) {
+                    heap.push(std::cmp::Reverse((key(&next), next)));
+                }
+            }
+        }
+    }
+    None
+}
+
+// ---- Grid axes. ----
+
+/// The search space of a grid's axes: a list of values is a choice among them; `{ log = [a, b] }` or
+/// `{ linear = [a, b] }` without `num` is a real or whole-number range by the parameter's kind.
+pub fn space_of(axes: &[Axis]) -> Vec<Dim> {
+    axes.iter()
+        .map(|a| match a.range {
+            None => Dim::Choice { n: a.values.len() },
+            Some((lo, hi)) if a.param.is_integer() => Dim::Int {
+                lo: lo.round() as i64,
+                hi: hi.round() as i64,
+                log: a.log,
+            },
+            Some((lo, hi)) => Dim::Real { lo, hi, log: a.log },
+        })
+        .collect()
+}
+
+/// The configuration at `point` on top of `base`: integers whole, reals to 12 significant digits, values within the
+/// axis's bounds (as `sample.rs` draws them).
+pub fn config_of(axes: &[Axis], base: &TrainConfig, point: &[f64]) -> TrainConfig {
+    let mut c = base.clone();
+    for ((axis, dim), &x) in axes.iter().zip(space_of(axes)).zip(point) {
+        let v = match dim {
+            Dim::Choice { n } => match axis.values.get((x.max(0.0) as usize).min(n.saturating_sub(1))) {
+                Some(&v) => v,
+                None => continue,
+            },
+            Dim::Int { lo, hi, .. } => PValue::Num(x.round().clamp(lo as f64, hi as f64)),
+            Dim::Real { lo, hi, .. } => PValue::Num(round12(x).clamp(lo, hi)),
+        };
+        // The bounds passed the parameter's checks, and every value between them does too.
+        let v = match v {
+            PValue::Num(x) if axis.range.is_some() => axis.param.number(x).unwrap_or(v),
+            _ => v,
+        };
+        axis.param.set(&mut c, v);
+    }
+    c
+}
+
+/// The point of a configuration, or `None` when one of its values is not on its axis (a list value not listed, a
+/// number out of range).
+pub fn point_of(axes: &[Axis], config: &TrainConfig) -> Option<Point> {
+    axes.iter()
+        .zip(space_of(axes))
+        .map(|(axis, dim)| {
+            let v = axis.param.get(config);
+            let x = match dim {
+                Dim::Choice { .. } => axis.values.iter().position(|&w| w == v)? as f64,
+                _ => v.as_f64()?,
+            };
+            dim.contains(x).then_some(x)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log real, a linear real, a log integer and a choice.
+    const MIXED: [Dim; 4] = [
+        Dim::Real {
+            lo: 1e-4,
+            hi: 1.0,
+            log: true,
+        },
+        Dim::Real {
+            lo: 0.0,
+            hi: 1.0,
+            log: false,
+        },
+        Dim::Int {
+            lo: 8,
+            hi: 1024,
+            log: true,
+        },
+        Dim::Choice { n: 5 },
+    ];
+
+    /// Random search: the same proposals, never a model.
+    const RANDOM: Settings = Settings {
+        startup: usize::MAX,
+        ..OPTUNA
+    };
+
+    /// Smooth, separable, maximum 0 at (0.03, 0.7, 300, choice 3).
+    fn mixed_objective(p: &[f64]) -> Score {
+        let value = -((p[0] / 0.03).log10().powi(2)
+            + 4.0 * (p[1] - 0.7).powi(2)
+            + (p[2] / 300.0).log2().powi(2) / 4.0
+            + if p[3] == 3.0 { 0.0 } else { 0.5 });
+        Score::Reached { rung: 0, value }
+    }
+
+    /// The report's Table III axes (6 learning rates x 6 regularizations x 7 hidden sizes x 6 decays) as a grid lists
+    /// them, all categorical.
+    const LR: [f64; 6] = [5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1.0];
+    const REG: [f64; 6] = [1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 1e-5];
+    const HIDDEN: [f64; 7] = [16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
+    const DECAY: [f64; 6] = [1.0, 0.99, 0.98, 0.97, 0.95, 0.92];
+    const TABLE3: [Dim; 4] = [
+        Dim::Choice { n: 6 },
+        Dim::Choice { n: 6 },
+        Dim::Choice { n: 7 },
+        Dim::Choice { n: 6 },
+    ];
+
+    /// Smooth in the values, best at lr 0.05, reg 1e-4, 1,024 units, decay 0.99 (unique); learning rate 1.0 diverges.
+    fn table3_objective(p: &[f64]) -> Score {
+        let (lr, reg, h, d) = (LR[p[0] as usize], REG[p[1] as usize], HIDDEN[p[2] as usize], DECAY[p[3] as usize]);
+        if lr >= 1.0 {
+            return Score::Failed;
+        }
+        let value = 0.55
+            - 0.03 * (lr / 0.05).log10().powi(2)
+            - 0.01 * (reg / 1e-4).log10().powi(2)
+            - 0.004 * (h / 1024.0).log2().powi(2)
+            - 2.0 * (d - 0.99).powi(2);
+        Score::Reached { rung: 0, value }
+    }
+
+    fn key(p: &[f64]) -> Vec<u64> {
+        p.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// A sequential study in batches of `batch`: the trials until `good` holds (`budget` if it never does).
+    fn trials_to(
+        settings: &Settings,
+        space: &[Dim],
+        f: &dyn Fn(&[f64]) -> Score,
+        good: &dyn Fn(&Score) -> bool,
+        seed: u64,
+        batch: usize,
+        budget: usize,
+    ) -> usize {
+        let mut obs: Vec<Observation> = Vec::new();
+        let mut taken = HashSet::new();
+        for b in 0.. {
+            let points = propose_with(settings, space, &obs, batch, seed, b, |p| taken.contains(&key(p)));
+            assert!(!points.is_empty(), "the space is not exhausted");
+            for p in points {
+                assert!(taken.insert(key(&p)), "{p:?} proposed twice");
+                let score = f(&p);
+                obs.push(Observation { point: p, score });
+                if good(&score) || obs.len() == budget {
+                    return obs.len();
+                }
+            }
+        }
+        unreachable!()
+    }
+
+    fn observe(space: &[Dim], n: usize, seed: u64) -> Vec<Observation> {
+        let points = propose_with(&RANDOM, space, &[], n, seed, 0, |_| false);
+        points
+            .into_iter()
+            .map(|p| Observation {
+                score: mixed_objective(&p),
+                point: p,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_inputs_same_batch_and_seed_or_batch_index_change_it() {
+        for n_obs in [4, 30] {
+            let obs = observe(&MIXED, n_obs, 1);
+            let batch = |seed, index| propose(&MIXED, &obs, 8, seed, index, |_| false);
+            let a = batch(7, 3);
+            assert_eq!(a.len(), 8);
+            assert_eq!(a, batch(7, 3), "{n_obs} observations: same inputs, same batch");
+            assert_ne!(a, batch(8, 3), "{n_obs} observations: the seed matters");
+            assert_ne!(a, batch(7, 4), "{n_obs} observations: the batch index matters");
+        }
+        // The model is used once start-up is over: a batch after 30 observations differs from random draws.
+        let obs = observe(&MIXED, 30, 1);
+        assert_ne!(
+            propose(&MIXED, &obs, 8, 7, 3, |_| false),
+            propose_with(&RANDOM, &MIXED, &obs, 8, 7, 3, |_| false)
+        );
+    }
+
+    #[test]
+    fn proposals_respect_bounds_integrality_categories_and_is_taken() {
+        let obs = observe(&MIXED, 40, 2);
+        for n_obs in [0, 5, 40] {
+            // Choice 0 and every point with a learning rate below 0.01 are taken.
+            let points = propose(&MIXED, &obs[..n_obs], 200, 3, 0, |p| p[3] == 0.0 || p[0] < 0.01);
+            assert_eq!(points.len(), 200);
+            let distinct: HashSet<Vec<u64>> = points.iter().map(|p| key(p)).collect();
+            assert_eq!(distinct.len(), 200, "no point twice in a batch");
+            for p in &points {
+                assert!((0.01..=1.0).contains(&p[0]) && (0.0..=1.0).contains(&p[1]), "{p:?}");
+                assert_eq!(p[0], round12(p[0]), "reals have 12 significant digits");
+                assert!(p[2].fract() == 0.0 && (8.0..=1024.0).contains(&p[2]), "{p:?}");
+                assert!([1.0, 2.0, 3.0, 4.0].contains(&p[3]), "{p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_exhausted_space_gives_fewer_points() {
+        let space = [Dim::Choice { n: 4 }, Dim::Int { lo: 0, hi: 2, log: false }];
+        let all: Vec<Point> = (0..12).map(|i| nth_point(&space, i)).collect();
+        let free = vec![3.0, 1.0];
+        let obs: Vec<Observation> = all
+            .iter()
+            .filter(|p| **p != free)
+            .map(|p| Observation {
+                point: p.clone(),
+                score: Score::Reached { rung: 0, value: p[0] },
+            })
+            .collect();
+        assert_eq!(obs.len(), 11, "past start-up: the model proposes");
+        let got = propose(&space, &obs, 5, 0, 0, |p| {
+            all.iter().any(|q| q.as_slice() == p) && p != free.as_slice()
+        });
+        assert_eq!(got, vec![free]);
+        assert!(propose(&space, &obs[..3], 5, 0, 0, |_| true).is_empty());
+        assert!(
+            propose(&[Dim::Choice { n: 0 }], &[], 5, 0, 0, |_| false).is_empty(),
+            "an empty dimension"
+        );
+        // Dimensions of one value are not modelled, and with them three points exist.
+        let space = [
+            Dim::Real {
+                lo: 0.5,
+                hi: 0.5,
+                log: true,
+            },
+            Dim::Int { lo: 2, hi: 4, log: false },
+            Dim::Choice { n: 1 },
+        ];
+        let obs: Vec<Observation> = (0..12)
+            .map(|i| Observation {
+                point: vec![0.5, 2.0 + (i % 3) as f64, 0.0],
+                score: Score::Failed,
+            })
+            .collect();
+        let mut got = propose(&space, &obs, 5, 0, 0, |_| false);
+        got.sort_by(|a, b| a[1].total_cmp(&b[1]));
+        assert_eq!(got, vec![vec![0.5, 2.0, 0.0], vec![0.5, 3.0, 0.0], vec![0.5, 4.0, 0.0]]);
+    }
+
+    #[test]
+    fn trials_rank_by_rung_then_value_and_failures_last() {
+        assert_eq!(
+            [0, 1, 10, 11, 100, 241, 250, 1000].map(gamma),
+            [0, 1, 1, 2, 10, 25, 25, 25],
+            "Optuna's gamma"
+        );
+        let s = |rung, value| Score::Reached { rung, value };
+        let scores = [s(0, 0.9), s(2, 0.3), Score::Failed, s(2, 0.5), s(0, f64::NAN), s(1, 0.1), s(2, 0.5)];
+        let obs: Vec<Observation> = scores.iter().map(|&score| Observation { point: vec![0.0], score }).collect();
+        let refs: Vec<&Observation> = obs.iter().collect();
+        let mut order: Vec<usize> = (0..obs.len()).collect();
+        order.sort_by(|&a, &b| better(&obs[a].score, &obs[b].score));
+        assert_eq!(
+            order,
+            [3, 6, 1, 5, 0, 4, 2],
+            "later rung first, then value; ties to the earlier trial"
+        );
+        assert_eq!(
+            split(&refs),
+            (vec![3], vec![0, 1, 2, 4, 5, 6]),
+            "gamma(7) = 1, both sides in recorded order"
+        );
+    }
+
+    #[test]
+    fn axes_map_to_the_space_and_points_back_to_configurations() {
+        let g = crate::config::grid::Grid::parse(
+            std::path::Path::new("g.toml"),
+            "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nlearning_rate = { log = [1e-4, 1.0] }\n\
+             reg = { linear = [0.0, 0.01] }\nhidden_size = { log = [8, 64] }\nlr_decay = [0.9, 0.95, 1.0]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let space = space_of(&g.axes);
+        assert_eq!(
+            space,
+            vec![
+                Dim::Real {
+                    lo: 1e-4,
+                    hi: 1.0,
+                    log: true
+                },
+                Dim::Real {
+                    lo: 0.0,
+                    hi: 0.01,
+                    log: false
+                },
+                Dim::Int { lo: 8, hi: 64, log: true },
+                Dim::Choice { n: 3 }
+            ]
+        );
+        let base = TrainConfig::default();
+        let c = config_of(&g.axes, &base, &[0.012345678901234567, 0.02, 20.4, 1.0]);
+        assert_eq!(
+            (c.learning_rate, c.reg, c.hidden_size, c.lr_decay),
+            (0.0123456789012, 0.01, 20, 0.95),
+            "12 digits, clamped, whole"
+        );
+        assert_eq!(point_of(&g.axes, &c), Some(vec![0.0123456789012, 0.01, 20.0, 1.0]));
+        let mut off = c.clone();
+        off.lr_decay = 0.5;
+        assert_eq!(point_of(&g.axes, &off), None, "a value not on a list axis");
+        for p in propose(&space, &[], 50, 1, 0, |_| false) {
+            assert_eq!(
+                point_of(&g.axes, &config_of(&g.axes, &base, &p)),
+                Some(p),
+                "a proposal survives the round trip"
+            );
+        }
+    }
+
+    /// Mean trials to `good` over seeds 0..10 for TPE and for random search (the same proposals without a model).
+    fn race(space: &[Dim], f: &dyn Fn(&[f64]) -> Score, good: &dyn Fn(&Score) -> bool, batch: usize, budget: usize) -> (f64, f64) {
+        let runs = |s: &Settings| {
+            (0..10)
+                .map(|seed| trials_to(s, space, f, good, seed, batch, budget))
+                .collect::<Vec<usize>>()
+        };
+        let (tpe, rnd) = (runs(&OPTUNA), runs(&RANDOM));
+        let mean = |r: &[usize]| r.iter().sum::<usize>() as f64 / r.len() as f64;
+        eprintln!("trials to the target, seeds 0-9, batches of {batch}, at most {budget}: TPE {tpe:?}, random {rnd:?}");
+        (mean(&tpe), mean(&rnd))
+    }
+
+    #[test]
+    fn tpe_beats_random_search_on_a_mixed_4d_objective() {
+        // Measured: TPE 79.5, random 866.1 (6 of its 10 runs stopped at 1,000; 1 in 1,013 random points qualifies).
+        let (tpe, rnd) = race(
+            &MIXED,
+            &mixed_objective,
+            &|s| matches!(s, Score::Reached { value, .. } if *value > -0.1),
+            4,
+            1000,
+        );
+        assert!(tpe < 0.25 * rnd, "TPE {tpe} against random {rnd}");
+    }
+
+    #[test]
+    fn tpe_beats_random_search_on_the_table3_space() {
+        let best = (0..1512)
+            .map(|i| table3_objective(&nth_point(&TABLE3, i)))
+            .fold(f64::NEG_INFINITY, |m, s| match s {
+                Score::Reached { value, .. } => m.max(value),
+                Score::Failed => m,
+            });
+        let (tpe, rnd) = race(
+            &TABLE3,
+            &table3_objective,
+            &|s| matches!(s, Score::Reached { value, .. } if *value >= best),
+            4,
+            1512,
+        );
+        // Measured: TPE 76.7, random 651.1 (a random order of the 1,512 points finds it after 756.5 on average).
+        assert!(tpe < 0.25 * rnd, "TPE {tpe} against random {rnd}");
+    }
+}
