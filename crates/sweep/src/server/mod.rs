@@ -136,20 +136,15 @@ impl Watcher {
     }
 }
 
-/// Runs the watcher: rescans and refreshes forever, publishing after each sweep.
-fn watch(shared: Arc<Shared>, roots: Vec<PathBuf>, refresh: Duration) {
-    let mut w = Watcher {
-        roots,
-        sweeps: Vec::new(),
-        keys: HashMap::new(),
-    };
-    let mut last_scan: Option<Instant> = None;
+/// Runs the watcher: rescans and refreshes forever, publishing after each sweep. `w` has just been scanned.
+fn watch(shared: Arc<Shared>, mut w: Watcher, refresh: Duration) {
+    let mut last_scan = Instant::now();
     loop {
         let started = Instant::now();
-        if last_scan.is_none_or(|t| t.elapsed() >= RESCAN) {
+        if last_scan.elapsed() >= RESCAN {
             w.rescan();
             shared.publish(&w.sweeps);
-            last_scan = Some(Instant::now());
+            last_scan = Instant::now();
         }
         for i in 0..w.sweeps.len() {
             w.sweeps[i].refresh(SystemTime::now());
@@ -180,12 +175,21 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeE
             .map_err(|source| ServeError::Bind { addr: opts.addr, source })?;
         let addr = listener.local_addr().map_err(ServeError::Io)?;
         let shared = Arc::new(Shared::default());
+        // The sweeps already there are found (not yet read) before the address is announced, so a request right
+        // after it names them: it gets their view, empty until the watcher's first refresh, never a 404.
+        let mut watcher = Watcher {
+            roots,
+            sweeps: Vec::new(),
+            keys: HashMap::new(),
+        };
+        watcher.rescan();
+        shared.publish(&watcher.sweeps);
         {
             let shared = shared.clone();
             let refresh = opts.refresh;
             std::thread::Builder::new()
                 .name("sweep-serve-watch".into())
-                .spawn(move || watch(shared, roots, refresh))
+                .spawn(move || watch(shared, watcher, refresh))
                 .map_err(ServeError::Io)?;
         }
         let guard = Arc::new(auth::Guard {
