@@ -1143,7 +1143,8 @@ fn the_dashboard_of_a_cifar_sweep_shows_its_trials_as_they_finish_and_draws_ever
     let status = run.wait().unwrap();
     assert!(status.success(), "sweep run failed:\n{}", std::fs::read_to_string(&log).unwrap());
     b.wait(
-        "const d = window.sweepDashboard; return d.state === 'finished' && d.seen[d.seen.length - 1] === 9",
+        "const d = window.sweepDashboard; \
+         return d.state === 'finished' && d.seen[d.seen.length - 1] === 9 && d.drawnCursor === d.cursor",
         Duration::from_secs(60),
     );
     let seen = b.eval("return window.sweepDashboard.seen");

@@ -225,6 +225,7 @@
       if (c.reset) S.curves.clear();
       for (const x of c.curves) S.curves.set(x.id, x);
       S.curveCursor = c.cursor;
+      hook.cursor = S.cursor;
       renderSummary(S, summary);
       hook.state = d.state;
       hook.counts = d.counts;
@@ -238,6 +239,7 @@
         return;
       }
       pending = false;
+      const drawing = S.cursor;
       S.list = [...S.trials.values()].sort((a, b) => (a.number ?? 1e12) - (b.number ?? 1e12) || (a.id < b.id ? -1 : 1));
       // Ready once every chart has drawn its first data (ECharts renders large series progressively).
       const drawn = first ? Object.values(views).map((v) => v.drawn()) : null;
@@ -253,6 +255,8 @@
         await new Promise((r) => setTimeout(r, 0));
       }
       hook.updateMs = performance.now() - t0;
+      // Every view now shows the trials up to this cursor (a deferred redraw leaves it behind `hook.cursor`).
+      hook.drawnCursor = drawing;
       lastDraw = performance.now();
       hook.trials = S.trials.size;
       hook.updates += 1;
