@@ -409,6 +409,55 @@ fn every_endpoint_answers_json_that_agrees_with_the_files_of_a_sweep_the_binary_
     assert!(!server.stderr().contains("panicked"));
 }
 
+/// TPE proposes its trials while it runs, `batch` at a time: the server still knows its rungs (the rung ends the
+/// intermediate values mark), plans every batch through them, and counts each recorded trial at its rungs.
+#[test]
+fn a_tpe_sweep_shows_its_rungs_and_planned_batches_though_its_jobs_are_proposed_as_it_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let grid = "name = \"toy-tpe\"\nseed = 3\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\nhidden_size = 16\n\
+                [search]\nmethod = \"tpe\"\nsamples = 12\nbatch = 6\nmin_epochs = 1\n\
+                [grid]\nlearning_rate = { log = [0.01, 3.0] }\nreg = { log = [1e-4, 1e-2] }\n";
+    common::write(tmp.path(), "tpe.toml", grid);
+    let run = common::sweep()
+        .current_dir(tmp.path())
+        .args(["run", "tpe.toml", "--out", "out", "--workers", "2"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = sweep::results::format::read_rows(&tmp.path().join("out/results.csv")).unwrap();
+    assert_eq!(rows.len(), 12);
+    let server = Server::start(&[tmp.path()], &[]);
+    let d = server.wait_for("/api/sweeps/toy-tpe", Duration::from_secs(20), |v| v["cursor"].as_u64() > Some(0));
+    assert_eq!(d["state"], "finished");
+    assert_eq!(d["total"], 12);
+    assert_eq!(d["schedule"]["method"], "tpe");
+    assert_eq!(d["schedule"]["rung_epochs"], json!([1.0, 3.0, 9.0]));
+    // Two batches of 6, each halved on its own: 6 -> 2 -> 1 twice.
+    assert_eq!(
+        d["schedule"]["brackets"],
+        json!([{"jobs": 12, "rungs": [1.0, 3.0, 9.0], "planned": [12, 4, 2]}])
+    );
+    let rungs = d["rungs"].as_array().unwrap();
+    assert_eq!(rungs.len(), 3, "{rungs:?}");
+    assert_eq!(rungs[0]["ran"], 12, "every trial ran the first rung: {rungs:?}");
+    let ended = |r: usize| {
+        rows.iter()
+            .filter(|row| row.rung == Some(r) && row.status == JobStatus::Pruned)
+            .count()
+    };
+    for (r, stat) in rungs.iter().enumerate() {
+        assert_eq!(stat["pruned"], ended(r), "rung {r}: {stat}");
+    }
+    let t = server.json("/api/sweeps/toy-tpe/trials");
+    assert_eq!(t["trials"].as_array().unwrap().len(), 12);
+    // The static report sees the same rungs (it said grid.toml was missing before).
+    let rep = common::sweep().arg("report").arg(tmp.path().join("out")).output().unwrap();
+    assert!(rep.status.success(), "{}", String::from_utf8_lossy(&rep.stderr));
+    let page = std::fs::read_to_string(tmp.path().join("out/report/index.html")).unwrap();
+    assert!(!page.contains("grid.toml is missing"), "the report knows the rungs of a TPE sweep");
+}
+
 #[test]
 fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_appended() {
     let tmp = tempfile::tempdir().unwrap();

@@ -21,7 +21,7 @@ use crate::results::format::{
     history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,
     RESULTS_CSV, RUNGS_DIR,
 };
-use crate::search::{Method, Schedule};
+use crate::search::{survivors_count, Bracket, Method, Schedule};
 
 /// What the grid copy (`grid.toml`) of a results directory says: the sweep's name, axes, planned jobs and schedule.
 #[derive(Debug)]
@@ -32,8 +32,12 @@ pub(crate) struct Plan {
     pub(crate) axes: Vec<Axis>,
     /// Every job the sweep will run, in grid order (their `index` is the trial number).
     pub(crate) jobs: Vec<Job>,
-    /// The brackets and their rungs, as the runner computes them from the grid.
+    /// The brackets and their rungs, as the runner computes them from the grid. For TPE, one bracket standing for
+    /// all its batches, with no jobs listed (see `batches`), and its rungs when it has more than one.
     pub(crate) schedule: Schedule,
+    /// TPE only: the sizes of the batches it proposes, `batch` at a time up to `samples`. Its jobs are proposed while
+    /// the sweep runs (from the rows before them), so `jobs` is empty and every recorded trial belongs to the bracket.
+    pub(crate) batches: Option<Vec<usize>>,
     /// The data sizes the cost model needs.
     pub(crate) data: PlannedData,
 }
@@ -47,7 +51,20 @@ impl Plan {
         }
         let grid = Grid::load(&grid_path)?;
         let jobs = grid.jobs()?;
-        let schedule = grid.search.schedule(&jobs, grid.seed);
+        let (schedule, batches) = if grid.search.method == Method::Tpe {
+            // As the runner's `Tpe`: every batch goes through the search's ladder (one rung: no early stopping).
+            let ladder = grid.search.ladder(grid.base_config().epochs);
+            let (samples, batch) = (grid.search.samples.unwrap_or(0), grid.search.batch.max(1));
+            let sizes = (0..samples.div_ceil(batch)).map(|i| batch.min(samples - i * batch)).collect();
+            let rungs = if ladder.len() > 1 { ladder } else { Vec::new() };
+            let schedule = Schedule {
+                eta: grid.search.eta,
+                brackets: vec![Bracket { jobs: Vec::new(), rungs }],
+            };
+            (schedule, Some(sizes))
+        } else {
+            (grid.search.schedule(&jobs, grid.seed), None)
+        };
         Ok(Some(Plan {
             data: grid.data.planned(),
             name: grid.name,
@@ -56,7 +73,37 @@ impl Plan {
             axes: grid.axes,
             jobs,
             schedule,
+            batches,
         }))
+    }
+
+    /// How many jobs bracket `b` starts.
+    pub(crate) fn bracket_size(&self, b: usize) -> usize {
+        match &self.batches {
+            Some(sizes) => sizes.iter().sum(),
+            None => self.schedule.brackets.get(b).map_or(0, |br| br.jobs.len()),
+        }
+    }
+
+    /// The jobs bracket `b` plans for each of its rungs (TPE: summed over its batches, each halved on its own).
+    pub(crate) fn planned_counts(&self, b: usize) -> Vec<usize> {
+        let Some(bracket) = self.schedule.brackets.get(b) else {
+            return Vec::new();
+        };
+        let Some(sizes) = &self.batches else {
+            return bracket.planned_counts(self.schedule.eta);
+        };
+        let mut total = vec![0; bracket.rung_count()];
+        for &n in sizes {
+            let mut n = n;
+            for (r, t) in total.iter_mut().enumerate() {
+                if r > 0 {
+                    n = survivors_count(n, self.schedule.eta);
+                }
+                *t += n;
+            }
+        }
+        total
     }
 }
 
@@ -124,15 +171,17 @@ impl Rungs {
         let mut out = Vec::new();
         let schedule = self.schedule();
         for (b, bracket) in schedule.brackets.iter().enumerate() {
-            let members: std::collections::HashSet<&str> = bracket
-                .jobs
-                .iter()
-                .filter_map(|&j| self.plan.jobs.get(j))
-                .map(|j| j.id.as_str())
-                .collect();
-            let planned = bracket.planned_counts(schedule.eta);
+            let members: Option<std::collections::HashSet<&str>> = self.plan.batches.is_none().then(|| {
+                bracket
+                    .jobs
+                    .iter()
+                    .filter_map(|&j| self.plan.jobs.get(j))
+                    .map(|j| j.id.as_str())
+                    .collect()
+            });
+            let planned = self.plan.planned_counts(b);
             for (r, &epochs) in bracket.rungs.iter().enumerate() {
-                let at = |row: &&Row| row.rung == Some(r) && members.contains(row.id.as_str());
+                let at = |row: &&Row| row.rung == Some(r) && members.as_ref().is_none_or(|m| m.contains(row.id.as_str()));
                 let ended: Vec<&Row> = finals.iter().filter(at).collect();
                 let mut ran: Vec<&Row> = self.records.iter().filter(at).chain(ended.iter().copied()).collect();
                 let ended_as = |s: JobStatus| ended.iter().filter(|row| row.status == s).count();

@@ -462,7 +462,10 @@ impl LiveSweep {
     /// The remaining work's cost and the rate of the recorded work, for the time estimate: (remaining cost, cost
     /// per second of one worker). None without a grid copy.
     pub fn work(plan: &Plan, trials: &[(u64, Arc<Trial>)], sweep: &Sweep) -> Option<(f64, f64)> {
-        let configs: HashMap<&str, &sweep_core::TrainConfig> = plan.jobs.iter().map(|j| (j.id.as_str(), &*j.config)).collect();
+        // The planned jobs' configurations, and the recorded ones' (TPE plans none: its jobs are proposed as it runs).
+        let configs: HashMap<&str, &sweep_core::TrainConfig> = (sweep.rows.iter().map(|r| (r.id.as_str(), &r.config)))
+            .chain(plan.jobs.iter().map(|j| (j.id.as_str(), &*j.config)))
+            .collect();
         let cost = |id: &str| configs.get(id).map_or(0.0, |c| epoch_cost(Some(plan), c));
         let (mut done, mut secs) = (0.0, 0.0);
         for r in &sweep.rows {
@@ -479,29 +482,35 @@ impl LiveSweep {
                 reached.insert(t.id.as_str(), if t.status.is_final() { f64::INFINITY } else { t.epochs_run });
             }
             let mut rem = 0.0;
-            for b in &plan.schedule.brackets {
-                let mean = b.jobs.iter().map(|&j| cost(&plan.jobs[j].id)).sum::<f64>() / b.jobs.len().max(1) as f64;
+            for (n, b) in plan.schedule.brackets.iter().enumerate() {
+                // The bracket's jobs known so far: planned ones, or for TPE the ones it has proposed.
+                let members: Vec<&str> = match plan.batches {
+                    Some(_) => trials.iter().map(|(_, t)| t.id.as_str()).collect(),
+                    None => b.jobs.iter().filter_map(|&j| plan.jobs.get(j)).map(|j| j.id.as_str()).collect(),
+                };
+                let mean = members.iter().map(|id| cost(id)).sum::<f64>() / members.len().max(1) as f64;
                 let mut before = 0.0;
-                for (count, &to) in b.planned_counts(plan.schedule.eta).into_iter().zip(&b.rungs) {
-                    let through = b
-                        .jobs
-                        .iter()
-                        .filter(|&&j| reached.get(plan.jobs[j].id.as_str()).is_some_and(|&e| e >= to))
-                        .count();
+                for (count, &to) in plan.planned_counts(n).into_iter().zip(&b.rungs) {
+                    let through = members.iter().filter(|id| reached.get(*id).is_some_and(|&e| e >= to)).count();
                     rem += count.saturating_sub(through) as f64 * (to - before) * mean;
                     before = to;
                 }
             }
             rem
         } else {
-            trials
+            let left: f64 = trials
                 .iter()
                 .filter(|(_, t)| !t.status.is_final())
                 .map(|(_, t)| {
                     let planned = configs.get(t.id.as_str()).map_or(0.0, |c| c.epochs as f64);
                     (planned - t.epochs_run).max(0.0) * cost(&t.id)
                 })
-                .sum()
+                .sum();
+            // TPE's trials not proposed yet: each the average recorded one, trained to its epochs.
+            let unproposed = plan.bracket_size(0).saturating_sub(trials.len());
+            let recorded: Vec<f64> = sweep.rows.iter().map(|r| r.config.epochs as f64 * cost(&r.id)).collect();
+            let mean = recorded.iter().sum::<f64>() / recorded.len().max(1) as f64;
+            left + if plan.batches.is_some() { unproposed as f64 * mean } else { 0.0 }
         };
         Some((remaining, rate))
     }

@@ -256,10 +256,11 @@ impl View {
                 .schedule
                 .brackets
                 .iter()
-                .map(|b| BracketJson {
-                    jobs: b.jobs.len(),
+                .enumerate()
+                .map(|(n, b)| BracketJson {
+                    jobs: p.bracket_size(n),
                     rungs: b.rungs.clone(),
-                    planned: b.planned_counts(p.schedule.eta),
+                    planned: p.planned_counts(n),
                 })
                 .collect(),
             rung_epochs: sweep.and_then(|s| s.rungs.as_ref()).map(|r| r.epochs()).unwrap_or_default(),
