@@ -13,6 +13,7 @@ pub mod plan;
 pub mod predict;
 pub mod report;
 pub mod run;
+pub mod serve;
 #[cfg(unix)]
 pub mod shepherd;
 pub mod slurm;
