@@ -76,7 +76,11 @@ impl<'d> Network<'d> {
     fn record(&self, job: &Job, state: &TrainState, point: Option<&PointRecord>) -> Record {
         let outcome = state.outcome();
         let mut row = Row::new(job, &outcome, outcome.seconds);
-        row.epochs_run = round12(state.epochs_run());
+        // Trained so far, fractional mid-epoch; a diverged job keeps the epochs it completed before the step that
+        // diverged, as rows always said.
+        if outcome.status != Status::Diverged {
+            row.epochs_run = round12(state.epochs_run());
+        }
         if let Some(p) = point {
             if row.best_val_acc.is_none_or(|best| p.val_acc > best) {
                 row.best_val_acc = Some(p.val_acc);
