@@ -380,6 +380,7 @@ mod tests {
             }
             .check()
             .unwrap(),
+            trial: None,
         }
     }
 
