@@ -177,18 +177,7 @@ impl Row {
     /// The row of a job that failed unexpectedly (it panicked), kept so the sweep goes on. A command trial's row gets
     /// its values (the results directory puts them in its columns' order and sets the objective).
     pub fn failed(job: &Job, seconds: f64) -> Row {
-        let trial = job.trial.as_ref().map(|t| {
-            Box::new(TrialRow {
-                values: t.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                objective: crate::config::command::Objective {
-                    metric: String::new(),
-                    mode: crate::config::command::Mode::Max,
-                },
-                best: None,
-                metrics: Default::default(),
-                note: None,
-            })
-        });
+        let trial = job.trial.as_ref().map(|t| Box::new(TrialRow::of_values(&t.values)));
         Row {
             id: job.id.clone(),
             config: (*job.config).clone(),

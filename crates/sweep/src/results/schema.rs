@@ -44,6 +44,20 @@ impl TrialRow {
         self.best.filter(|v| v.is_finite()).map(|v| self.objective.score(v))
     }
 
+    /// A row's trial part with only these values (the results directory orders them and sets the objective).
+    pub fn of_values(values: &Map<String, Json>) -> TrialRow {
+        TrialRow {
+            values: values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            objective: Objective {
+                metric: String::new(),
+                mode: Mode::Max,
+            },
+            best: None,
+            metrics: BTreeMap::new(),
+            note: None,
+        }
+    }
+
     /// The values as a JSON object.
     pub fn values_map(&self) -> Map<String, Json> {
         self.values.iter().cloned().collect()
@@ -135,7 +149,7 @@ impl Schema {
 
 /// Whether a header is a command sweep's (it ends with `note` and has `metrics`).
 pub fn is_trial_header(headers: &csv::StringRecord) -> bool {
-    headers.iter().last() == Some(NOTE) && headers.iter().any(|h| h == METRICS)
+    headers.iter().next_back() == Some(NOTE) && headers.iter().any(|h| h == METRICS)
 }
 
 /// A value as a cell: numbers as numbers, booleans and strings as they are.
@@ -205,10 +219,12 @@ pub(crate) fn trial_from_record(headers: &csv::StringRecord, rec: &csv::StringRe
         _ => return Err(format!("metrics: not a JSON object: \"{}\"", get(METRICS)?)),
     };
     let note = get(NOTE)?;
-    let mut config = sweep_core::TrainConfig::default();
-    config.seed = field(seed_at)
-        .parse()
-        .map_err(|_| format!("seed: cannot read \"{}\"", field(seed_at)))?;
+    let config = sweep_core::TrainConfig {
+        seed: field(seed_at)
+            .parse()
+            .map_err(|_| format!("seed: cannot read \"{}\"", field(seed_at)))?,
+        ..Default::default()
+    };
     let trial = TrialRow {
         values: (1..seed_at).map(|i| (names[i].to_string(), value_from(field(i)))).collect(),
         objective: Objective {
@@ -296,8 +312,10 @@ mod tests {
     use crate::results::format::rows_from_bytes;
 
     fn row() -> Row {
-        let mut config = sweep_core::TrainConfig::default();
-        config.seed = 77;
+        let config = sweep_core::TrainConfig {
+            seed: 77,
+            ..Default::default()
+        };
         Row {
             id: "abc".into(),
             config,
