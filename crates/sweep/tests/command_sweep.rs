@@ -731,3 +731,25 @@ fn the_pytorch_example_trains_under_halving_and_promoted_trials_resume() {
     assert_eq!(runs, [(1.0, false), (3.0, true)]);
     assert_eq!(trained_epochs(&out, &best.id), [1.0, 2.0, 3.0], "an epoch was trained twice");
 }
+
+#[test]
+fn the_readmes_worked_example_runs_from_the_project_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("light");
+    let root = project_root().canonicalize().unwrap();
+    let (plan, _) = ok(&root, &["plan", "examples/light/grid.toml"]);
+    assert!(
+        plan.contains("python3 examples/light/train.py --lr=0.01 --batch_size=32 --epochs=9 --reg=0.0001")
+            && plan.contains("10 trials over 2 axes (lr, reg); 30 epochs in all"),
+        "{plan}"
+    );
+    ok(
+        &root,
+        &["run", "examples/light/grid.toml", "--out", out.to_str().unwrap(), "--workers", "2"],
+    );
+    let rows = rows_by_id(&out);
+    let reached = |e: f64| rows.values().filter(|r| r.epochs_run == e).count();
+    assert_eq!((rows.len(), reached(1.0), reached(3.0), reached(9.0)), (10, 6, 2, 2), "{rows:#?}");
+    let (best, _) = ok(&root, &["best", out.to_str().unwrap()]);
+    assert!(best.contains("10 trials ranked by val_acc (max)"), "{best}");
+}
