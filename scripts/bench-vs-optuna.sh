@@ -3,8 +3,10 @@
 # decays), the same data, the same machine, one run after the other, for several seeds with the same wall budget
 # (issue 20's benchmark). For each seed S:
 #   Optuna: scripts/bench_optuna.py: default TPESampler(seed=S), HyperbandPruner() on validation accuracy per epoch,
-#     2 trials at a time (n_jobs=2) with one torch thread each, the report's two-layer net up to 25 epochs, trained on
-#     the very split sweep trains on (crates/core/examples/export_split.rs, grid seed S, val_size 10000: .npy files);
+#     2 trials at a time (n_jobs=2) with one torch thread each, the report's two-layer net trained as sweep's grid
+#     fixes it ([train]: epochs, batch size, optimizer, flips; so both tools search the same space for the same
+#     model), on the very split sweep trains on (crates/core/examples/export_split.rs, grid seed S, val_size 10000:
+#     .npy files); with --optuna-recipe plain instead as issue 20's baseline did (plain SGD, batch 200, 25 epochs);
 #   sweep: scripts/bench_sweep_run.py: `sweep -v run GRID --out DIR` with the grid's seed set to S, epoch times from
 #     its progress log (<out>/progress/*.jsonl) or, until that exists, its log lines; best.safetensors copied when
 #     the clock reaches each report time, tested afterwards with `sweep eval --split test`.
@@ -22,6 +24,8 @@
 #     --grid FILE       sweep's search [default: sweeps/seed-table3-tpe.toml, or seed-table3-halving.toml while
 #                       that does not exist]
 #     --only optuna|sweep   run one side only
+#     --optuna-recipe grid|plain   Optuna's trials train the model of the grid's [train] (grid), or the report's
+#                       plain SGD for 25 epochs (plain) [default: grid]; give each its own --results
 #     --results DIR     raw logs and the table [default: /tmp/bench-vs-optuna]
 #     --venv DIR        the Python environment, created from PyPI if missing [default: RESULTS/venv]
 #     --nice N          niceness of the timed runs [default: 0]
@@ -35,6 +39,7 @@ BUDGET_MIN=30
 AT_MIN="10 30"
 GRID=""
 ONLY=""
+RECIPE=grid
 RESULTS=/tmp/bench-vs-optuna
 VENV=""
 NICE=0
@@ -47,6 +52,7 @@ while [ $# -gt 0 ]; do
     --at) AT_MIN=$2; shift 2 ;;
     --grid) GRID=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
+    --optuna-recipe) RECIPE=$2; shift 2 ;;
     --results) RESULTS=$2; shift 2 ;;
     --venv) VENV=$2; shift 2 ;;
     --nice) NICE=$2; shift 2 ;;
@@ -57,6 +63,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$ONLY" in "" | optuna | sweep) ;; *) echo "--only: give optuna or sweep, not '$ONLY'" >&2; exit 2 ;; esac
+case "$RECIPE" in grid | plain) ;; *) echo "--optuna-recipe: give grid or plain, not '$RECIPE'" >&2; exit 2 ;; esac
 for s in $SEEDS; do
   case "$s" in '' | *[!0-9]*) echo "--seeds: '$s' is not an integer >= 0" >&2; exit 2 ;; esac
 done
@@ -95,7 +102,9 @@ if [ -z "$GRID" ]; then
     echo "== sweeps/seed-table3-tpe.toml does not exist yet: sweep runs $GRID instead"
   fi
 fi
-[ "$ONLY" = optuna ] || [ -f "$GRID" ] || { echo "--grid: $GRID does not exist" >&2; exit 2; }
+[ "$ONLY" = optuna ] && [ "$RECIPE" = plain ] || [ -f "$GRID" ] || { echo "--grid: $GRID does not exist" >&2; exit 2; }
+OPTUNA_RECIPE=()
+[ "$RECIPE" = grid ] && OPTUNA_RECIPE=(--grid "$GRID")
 
 if [ "$ONLY" = optuna ]; then
   echo "== building the export_split example"
@@ -141,7 +150,7 @@ for seed in $SEEDS; do
       mkdir -p "$run"
       echo "== optuna seed $seed, $BUDGET_MIN min ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
       nice -n "$NICE" "$PY" scripts/bench_optuna.py --data "$(split_dir "$seed")" --seed "$seed" --budget "$BUDGET_S" \
-        --out "$run" 2>"$run/stderr.txt" || { echo "optuna seed $seed failed: see $run/stderr.txt" >&2; exit 1; }
+        "${OPTUNA_RECIPE[@]}" --out "$run" 2>"$run/stderr.txt" || { echo "optuna seed $seed failed: see $run/stderr.txt" >&2; exit 1; }
     fi
   fi
   if [ "$ONLY" != optuna ]; then

@@ -18,7 +18,16 @@ that beats every trial completed before it keeps its best epoch's weights (OUT/w
 is over their test accuracies are computed and logged, so "the best completed trial at time T" has a test accuracy
 for every T. At the budget the running trials are stopped (logged as `budget`, not complete).
 
-Usage: bench_optuna.py --data SPLITDIR --seed S --budget SECONDS --out DIR [--epochs 25] [--n-jobs 2]
+With --grid GRID (what bench-vs-optuna.sh passes: sweep's search of the same run), the trials train the model that
+the grid's [train] fixes, so that the two tools search the same space for the same model: its epochs (the trials'
+budget, unless --epochs is given), batch_size, optimizer ("sgd", "momentum" or "nesterov", as torch.optim.SGD with
+that momentum and nesterov=True for "nesterov") and flip (each training image of a batch flipped left-right with that
+probability, drawn from the trial's generator; on the mean-subtracted pixels, where sweep flips the raw pixels and
+subtracts the mean after, a difference of the mean image's left-right asymmetry). A [train] key it does not
+implement, or a [grid] that is not the four Table III axes with their values, is refused rather than ignored.
+Without --grid: plain SGD, batch 200, 25 epochs, no flips (the baseline of issue 20).
+
+Usage: bench_optuna.py --data SPLITDIR --seed S --budget SECONDS --out DIR [--grid GRID] [--epochs E] [--n-jobs 2]
 """
 
 import time
@@ -29,7 +38,9 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
+import tomllib  # noqa: E402
 
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
@@ -42,7 +53,8 @@ SPACE = {
     "hidden_size": [16, 32, 64, 128, 256, 512, 1024],
     "lr_decay": [1.0, 0.99, 0.98, 0.97, 0.95, 0.92],
 }
-BATCH = 200
+# The training recipe without --grid (the report's: plain SGD, batch 200, no augmentation, 25 epochs).
+PLAIN = {"epochs": 25, "batch_size": 200, "optimizer": "sgd", "momentum": 0.0, "flip": 0.0}
 # The TPE settings worth recording with each run (Optuna's defaults change between releases).
 # A minibatch loss above this many times the first one (or 1, if larger) is divergence, as in sweep_core::train.
 DIVERGENCE_FACTOR = 10.0
@@ -64,6 +76,25 @@ class Log:
             self.f.flush()
 
 
+def recipe_from_grid(path):
+    """The fixed training settings of sweep's grid file, refusing what this script does not implement."""
+    with open(path, "rb") as f:
+        grid = tomllib.load(f)
+    train = dict(grid.get("train", {}))
+    unknown = sorted(set(train) - set(PLAIN))
+    if unknown:
+        sys.exit(f"{path}: [train] {', '.join(unknown)}: bench_optuna.py does not implement these, so the two tools would train different models; remove them from the grid or implement them here")
+    axes = grid.get("grid", {})
+    if {k: [float(v) for v in vs] for k, vs in axes.items()} != {k: [float(v) for v in vs] for k, vs in SPACE.items()}:
+        sys.exit(f"{path}: [grid] is not the report's Table III space ({SPACE}); this benchmark compares searches of that space")
+    recipe = {**PLAIN, "momentum": 0.9 if train.get("optimizer", "sgd") != "sgd" else 0.0, **train}
+    if recipe["optimizer"] not in ("sgd", "momentum", "nesterov"):
+        sys.exit(f"{path}: [train] optimizer = {recipe['optimizer']!r}: bench_optuna.py implements sgd, momentum and nesterov")
+    if recipe["optimizer"] == "sgd":
+        recipe["momentum"] = 0.0
+    return recipe
+
+
 def load(split_dir):
     z = {k: np.load(os.path.join(split_dir, f"{k}.npy")) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
     x = {k: torch.from_numpy(v) for k, v in z.items() if k.startswith("x_")}
@@ -80,6 +111,8 @@ class Run:
     def __init__(self, args, log):
         self.args, self.log = args, log
         self.deadline = T0 + args.budget
+        self.recipe = recipe_from_grid(args.grid) if args.grid else dict(PLAIN)
+        self.epochs = args.epochs or self.recipe["epochs"]
         self.x, self.y = load(args.data)
         self.lock = threading.Lock()
         self.best_completed = -1.0  # value of the best completed trial so far
@@ -100,21 +133,33 @@ class Run:
         # L2 on the weights (not the biases) as SGD's weight_decay: the gradient of 0.5 * reg * |W|^2 added to W's
         # gradient inside the update, the same step as the penalty in the loss without its extra passes over W1.
         reg = p["reg"]
-        opt = torch.optim.SGD([{"params": [w1, w2], "weight_decay": reg}, {"params": [b1, b2]}], lr=p["learning_rate"])
+        r = self.recipe
+        batch = r["batch_size"]
+        opt = torch.optim.SGD(
+            [{"params": [w1, w2], "weight_decay": reg}, {"params": [b1, b2]}],
+            lr=p["learning_rate"],
+            momentum=r["momentum"],
+            nesterov=r["optimizer"] == "nesterov",
+        )
+        image = x.reshape(n, 3, 32, 32)
         best, best_epoch, best_weights, val, first = -1.0, None, None, 0.0, None
-        for epoch in range(1, self.args.epochs + 1):
+        for epoch in range(1, self.epochs + 1):
             started = time.time()
             for group in opt.param_groups:
                 group["lr"] = p["learning_rate"] * p["lr_decay"] ** (epoch - 1)
             perm = torch.randperm(n, generator=g)
             total = 0.0
-            for i in range(n // BATCH):
+            for i in range(n // batch):
                 if time.time() >= self.deadline:
                     self.log("trial_end", trial=trial.number, state="budget", epochs=epoch - 1, value=best)
                     trial.study.stop()
                     raise optuna.TrialPruned("wall budget over")
-                idx = perm[i * BATCH : (i + 1) * BATCH]
-                scores = torch.relu(x[idx] @ w1 + b1) @ w2 + b2
+                idx = perm[i * batch : (i + 1) * batch]
+                xb = x[idx]
+                if r["flip"] > 0:
+                    flip = torch.rand(batch, generator=g) < r["flip"]
+                    xb = torch.where(flip[:, None], image[idx].flip(3).reshape(batch, d), xb)
+                scores = torch.relu(xb @ w1 + b1) @ w2 + b2
                 loss = torch.nn.functional.cross_entropy(scores, y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -126,11 +171,11 @@ class Run:
                     total = float("nan")
                     break
             with torch.no_grad():
-                total += (n // BATCH) * 0.5 * reg * ((w1 * w1).sum() + (w2 * w2).sum()).item()
+                total += (n // batch) * 0.5 * reg * ((w1 * w1).sum() + (w2 * w2).sum()).item()
             finite = np.isfinite(total)
             val = accuracy(xv, yv, w1, b1, w2, b2) if finite else 0.1
             # loss: the epoch's mean data loss plus the L2 penalty at the end of the epoch.
-            self.log("epoch", trial=trial.number, epoch=epoch, val_acc=val, loss=total / (n // BATCH), seconds=round(time.time() - started, 3))
+            self.log("epoch", trial=trial.number, epoch=epoch, val_acc=val, loss=total / (n // batch), seconds=round(time.time() - started, 3))
             if val > best:
                 best, best_epoch = val, epoch
                 best_weights = [t.detach().clone() for t in params]
@@ -147,7 +192,7 @@ class Run:
                 path = os.path.join(self.args.out, "weights", f"trial-{trial.number}.npz")
                 np.savez(path, *[t.numpy() for t in best_weights])
                 self.records.append((trial.number, path))
-        self.log("trial_end", trial=trial.number, state="complete", epochs=self.args.epochs, value=best, best_epoch=best_epoch)
+        self.log("trial_end", trial=trial.number, state="complete", epochs=self.epochs, value=best, best_epoch=best_epoch)
         return best
 
 
@@ -163,7 +208,8 @@ def main():
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--budget", type=float, required=True, help="wall seconds from the process start")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--grid", help="sweep's grid file: train the model its [train] fixes (see above)")
+    ap.add_argument("--epochs", type=int, help="the trials' budget [default: the grid's epochs, or 25]")
     ap.add_argument("--n-jobs", type=int, default=2)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -177,7 +223,7 @@ def main():
         tool="optuna",
         seed=args.seed,
         budget=args.budget,
-        epochs=args.epochs,
+        grid=args.grid,
         n_jobs=args.n_jobs,
         unix_t0=T0,
         versions={"optuna": optuna.__version__, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()},
@@ -190,7 +236,7 @@ def main():
     stop = threading.Event()
     threading.Thread(target=watch_load, args=(log, stop), daemon=True).start()
     run = Run(args, log)
-    log("loaded", train=int(run.x["x_train"].shape[0]), val=int(run.x["x_val"].shape[0]), test=int(run.x["x_test"].shape[0]))
+    log("loaded", recipe=run.recipe, epochs=run.epochs, train=int(run.x["x_train"].shape[0]), val=int(run.x["x_val"].shape[0]), test=int(run.x["x_test"].shape[0]))
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     study.optimize(run.objective, n_jobs=args.n_jobs, timeout=max(0.0, run.deadline - time.time()))
     stop.set()

@@ -133,7 +133,7 @@ fn main() {
     println!("{:>8}  {:>22}  {:>22}", "workers", "synchronous halving", "ASHA");
     for w in counts {
         let sync = Box::new(Stages::new(jobs.clone(), grid.search.schedule(&jobs, grid.seed), |_| 1));
-        let asha = Box::new(Asha::new(jobs.clone(), ladder.clone(), grid.search.eta, |_| 1));
+        let asha = Box::new(Asha::new(jobs.clone(), ladder.clone(), grid.search.eta, grid.seed, |_| 1));
         let (us, ts) = simulate(sync, w, &seconds);
         let (ua, ta) = simulate(asha, w, &seconds);
         println!(

@@ -162,12 +162,15 @@ fn shards_split_the_jobs_by_cost_and_finish_evaluates_the_best_once_at_the_end()
     assert!(writers.iter().all(|(_, ids)| ids.len() == JOBS / 3), "{writers:?}");
     let all: HashSet<&String> = writers.iter().flat_map(|(_, ids)| ids).collect();
     assert_eq!(all.len(), JOBS);
+    assert!(std::fs::read_dir(sharded.join("claims")).unwrap().count() >= JOBS);
 
     sweep()
         .args(["finish", sharded.to_str().unwrap(), "--no-report"])
         .assert()
         .success()
         .stdout(contains("test accuracy"));
+    // Every job is recorded: finish removes their claims, so claims/ does not grow with every sweep.
+    assert!(!sharded.join("claims").exists(), "claims of recorded jobs were left behind");
     assert_eq!(rows_without_time(&sharded), rows_without_time(&one));
     let (b1, bs) = (best_json(&one), best_json(&sharded));
     assert_eq!((&bs["id"], &bs["test_acc"]), (&b1["id"], &b1["test_acc"]));

@@ -92,6 +92,30 @@ pub fn requeue_if_warned(usr1: &AtomicBool) {
     }
 }
 
+/// The ids of the jobs of a TPE sweep that still have work to do, replaying its proposals from the recorded rows
+/// (its jobs are not known before it runs): empty when the search is finished.
+pub fn tpe_unfinished(out: &Path, grid: &sweep::config::Grid) -> Result<Vec<String>> {
+    let finals: std::collections::HashMap<String, sweep::results::format::Row> =
+        read_rows(&out.join(RESULTS_CSV))?.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let rungs = sweep::results::format::rows_in_dir(&out.join(sweep::results::format::RUNGS_DIR))?
+        .into_iter()
+        .filter_map(|r| Some(((r.rung?, r.id.clone()), r)))
+        .collect();
+    let decisions = sweep::results::decisions::read_decisions(out)?;
+    let mut tpe = runner::Tpe::new(grid, |_| 1);
+    let poll = runner::Scheduler::poll(
+        &mut tpe,
+        &runner::View {
+            finals: &finals,
+            rungs: &rungs,
+            decisions: &decisions,
+        },
+    );
+    let mut left: Vec<String> = poll.units.iter().map(|u| u.job.id.clone()).collect();
+    left.extend(poll.prune.iter().map(|r| r.id.clone()));
+    Ok(left)
+}
+
 /// Jobs of `jobs` without a row in `out` (any writer's).
 pub fn unrecorded<'a>(out: &Path, jobs: &'a [Job]) -> Result<Vec<&'a Job>> {
     let path = out.join(RESULTS_CSV);

@@ -34,15 +34,23 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     }
     let grid = Grid::load(&grid_path)?;
     let jobs = grid.jobs()?;
-    let left = cluster::unrecorded(dir, &jobs)?;
+    let left: Vec<String> = if grid.search.method == sweep::search::Method::Tpe {
+        cluster::tpe_unfinished(dir, &grid)?
+    } else {
+        cluster::unrecorded(dir, &jobs)?.into_iter().map(|j| j.id.clone()).collect()
+    };
     if !left.is_empty() {
-        let ids: Vec<&str> = left.iter().take(5).map(|j| j.id.as_str()).collect();
+        let ids: Vec<&str> = left.iter().take(5).map(String::as_str).collect();
         bail!(
             "{}: {} of {} jobs are not recorded yet ({}{}); nothing was evaluated. Run the missing shards again \
              (`sweep run GRID --out {} --shard I/N`, or without --shard for all), then `sweep finish {}`",
             dir.display(),
             left.len(),
-            jobs.len(),
+            if grid.search.method == sweep::search::Method::Tpe {
+                grid.search.samples.unwrap_or(0)
+            } else {
+                jobs.len()
+            },
             ids.join(", "),
             if left.len() > ids.len() { ", …" } else { "" },
             dir.display(),
@@ -77,8 +85,11 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         );
     }
     let data = super::run::load_data(&grid, path.as_deref())?;
-    writers::publish_results(dir)?;
+    let rows = writers::publish_results(dir)?;
     let info = writers::finish_best(dir, &data)?;
+    // Every job is recorded and no shard runs any more: their claims have served.
+    let recorded: std::collections::HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    sweep::cluster::claims::remove_recorded_claims(dir, |id| recorded.contains(id))?;
     println!("{}", best::to_table(&best::rank(dir)?, 10));
     match &info {
         Some(b) => println!(

@@ -18,7 +18,7 @@ use sweep::config::command::{CommandGrid, Mode};
 use sweep::config::grid::{Grid, Job};
 use sweep::config::params::{params, Param, Show, Value};
 use sweep::config::trials::value_text;
-use sweep::search::{round12, Schedule};
+use sweep::search::{round12, Method, Schedule, Search};
 use sweep_core::cost::{calibrate, Shape};
 use sweep_core::TrainConfig;
 
@@ -56,10 +56,26 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         print!("{}", command_plan(&grid, c, workers)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // TPE proposes its trials as results arrive: what can be planned is one batch of the same size drawn at random
+    // (what its first batch is), through the same rungs, once per batch.
+    let tpe = (grid.search.method == Method::Tpe).then(|| TpeBatches::of(&grid.search));
     // Warns (once, on stderr) about every parameter the grid sets where it has no effect, as `run` does.
-    let jobs = grid.jobs()?;
-    let mut out = job_table(&grid, &jobs);
-    out.push_str(&shared_settings(&grid, &jobs));
+    let jobs = match &tpe {
+        Some(t) => t.random_batch(&grid)?,
+        None => grid.jobs()?,
+    };
+    let mut out = match &tpe {
+        Some(t) => t.intro(&grid, &jobs),
+        None => job_table(&grid, &jobs),
+    };
+    let shared = shared_settings(&grid, &jobs);
+    out.push_str(&match tpe {
+        // No table above: the trials' own values come from the axes.
+        Some(_) => shared
+            .replace("Every job:", "Every trial:")
+            .replace("as shown above or at its default", "from the axes or at its default"),
+        None => shared,
+    });
     let data = grid.data.planned();
     let shape = |c: &TrainConfig| Shape {
         n_train: data.n_train,
@@ -76,8 +92,9 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         .map(|j| shape(&j.config).epoch_flops() as f64 * j.config.epochs as f64)
         .sum();
     out.push_str(&format!(
-        "\n{} jobs over {} axes ({}); {} epochs in all, {} training images each{}; {} of training.\n",
+        "\n{}{} over {} axes ({}); {} epochs in all, {} training images each{}; {} of training{}.\n",
         thousands(jobs.len() as u64),
+        if tpe.is_some() { " random trials (one batch)" } else { " jobs" },
         grid.axes.len(),
         if axes.is_empty() { "none".to_string() } else { axes.join(", ") },
         thousands(epochs),
@@ -87,7 +104,8 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         } else {
             ""
         },
-        flop_text(flop)
+        flop_text(flop),
+        if tpe.is_some() { " if each trained to the end" } else { "" }
     ));
     // The rate of this machine, measured now at each (hidden, batch) of the grid (small layers run far below peak),
     // on as many cores at once as the sweep will use.
@@ -101,13 +119,22 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         measured.insert((h, b), rate_with_busy_cores(&s, budget, busy));
     }
     let rates: BTreeMap<(usize, usize), f64> = measured.iter().map(|(k, r)| (*k, r.gflops)).collect();
-    let share = measured.values().map(|r| r.share).sum::<f64>() / measured.len().max(1) as f64;
+    let share = if measured.is_empty() {
+        1.0
+    } else {
+        measured.values().map(|r| r.share).sum::<f64>() / measured.len() as f64
+    };
     let epoch_seconds = |c: &TrainConfig| NOT_GEMM * shape(c).epoch_flops() as f64 / 1e9 / rates[&(c.hidden_size, c.batch_size)];
     let schedule = grid.search.schedule(&jobs, grid.seed);
     // More workers than cores share them: at most one job per core runs at a time.
-    let estimate = estimate(&schedule, &jobs, &epoch_seconds, workers.min(num_cpus()));
+    let mut estimate = estimate(&schedule, &jobs, &epoch_seconds, workers.min(num_cpus()));
     if schedule.is_multi_fidelity() {
         out.push_str(&rungs_table(&schedule, Some(&estimate)));
+    }
+    if let Some(t) = &tpe {
+        // The batches run one after the other (each is proposed from the ones before).
+        estimate.average *= t.batches as f64;
+        estimate.upper *= t.batches as f64;
     }
     let (lo, hi) = rates.values().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     let rate = if hi - lo < 0.5 {
@@ -120,7 +147,16 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     } else {
         format!("{workers} worker{}", if workers == 1 { "" } else { "s" })
     };
-    let time = if schedule.is_multi_fidelity() && human(estimate.upper) != human(estimate.average) {
+    let time = if let Some(t) = &tpe {
+        format!(
+            "{} for the {} batches if each costs what this random one does, up to {} if the most expensive trials \
+             of each batch survive its rungs (TPE proposes more of what did well, so when large layers win, later \
+             batches cost more than the first)",
+            about(estimate.average),
+            t.batches,
+            human(estimate.upper)
+        )
+    } else if schedule.is_multi_fidelity() && human(estimate.upper) != human(estimate.average) {
         format!(
             "{} if each rung's survivors cost what an average job of their bracket costs, up to {} if the most \
              expensive jobs survive (which survive is known only as they run)",
@@ -272,6 +308,56 @@ fn shared_settings(grid: &Grid, jobs: &[Job]) -> String {
     }
 }
 
+/// How a TPE search proposes its trials: `batches` batches of `batch` (the last one smaller when `samples` is not a
+/// multiple).
+struct TpeBatches {
+    samples: usize,
+    batch: usize,
+    batches: usize,
+}
+
+impl TpeBatches {
+    fn of(search: &Search) -> TpeBatches {
+        let samples = search.samples.unwrap_or(0);
+        let batch = search.batch.clamp(1, samples.max(1));
+        TpeBatches {
+            samples,
+            batch,
+            batches: samples.div_ceil(batch),
+        }
+    }
+
+    /// One batch drawn at random from the grid's axes (as TPE's start-up trials are), to cost.
+    fn random_batch(&self, grid: &Grid) -> Result<Vec<Job>> {
+        let mut random = grid.clone();
+        random.search.method = Method::Random;
+        random.search.samples = Some(self.batch);
+        Ok(random.jobs()?)
+    }
+
+    fn intro(&self, grid: &Grid, batch: &[Job]) -> String {
+        let rungs = grid.search.ladder(batch.first().map_or(0, |j| j.config.epochs));
+        // Random while fewer than 10 trials are recorded (Optuna's start-up trials), so whole batches up to then.
+        let random = (10usize.div_ceil(self.batch) * self.batch).min(self.samples);
+        format!(
+            "TPE proposes {} trials, {} at a time ({} batches), each batch from every trial recorded before it (the \
+             first {} at random); which configurations it proposes is known only as the results arrive.{}\n",
+            thousands(self.samples as u64),
+            self.batch,
+            self.batches,
+            thousands(random as u64),
+            if rungs.len() > 1 {
+                format!(
+                    " Each batch goes through successive halving over rungs of {} epochs (below, for one batch).",
+                    rungs.iter().map(|r| number(*r)).collect::<Vec<_>>().join(", ")
+                )
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
 /// Estimated seconds of a schedule, and of each stage (rung r of every bracket).
 struct Estimate {
     /// Survivors costing their bracket's average job.
@@ -395,11 +481,20 @@ fn rungs_table(schedule: &Schedule, estimate: Option<&Estimate>) -> String {
 /// epochs in all. No time: sweep cannot know how long an epoch of the program takes without running it, so it says
 /// how to work it out instead.
 fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> {
-    let jobs = grid.jobs()?;
+    // TPE's trials are proposed as results arrive: shown and costed is one batch drawn at random, as its first are.
+    let tpe = (grid.search.method == Method::Tpe).then(|| TpeBatches::of(&grid.search));
+    let jobs = match &tpe {
+        Some(t) => t.random_batch(grid)?,
+        None => grid.jobs()?,
+    };
     let names: Vec<&str> = c.axes.iter().map(|a| a.name.as_str()).collect();
     let value = |j: &Job, n: &str| j.trial.as_ref().and_then(|t| t.values.get(n)).map_or("-".into(), value_text);
     let width = |n: &str| jobs.iter().map(|j| value(j, n).len()).chain([n.len(), 6]).max().unwrap_or(6);
-    let mut out = format!("{:>5}  {:<12}", "trial", "id");
+    let mut out = match &tpe {
+        Some(t) => format!("{}\nOne batch drawn at random, as TPE's first ones are:\n", t.intro(grid, &jobs)),
+        None => String::new(),
+    };
+    out.push_str(&format!("{:>5}  {:<12}", "trial", "id"));
     for n in &names {
         out.push_str(&format!("  {n:>w$}", w = width(n)));
     }
@@ -431,7 +526,9 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> 
         out.push_str(&format!("The first trial runs, in {cwd}: {}\n", argv.join(" ")));
     }
     let schedule = grid.search.schedule(&jobs, grid.seed);
-    let epochs: f64 = if schedule.is_multi_fidelity() {
+    // Rungs before the last (TPE without `min_epochs` has only the last).
+    let pruned = schedule.brackets.iter().any(|b| b.rungs.len() > 1);
+    let epochs: f64 = if pruned {
         out.push_str(&rungs_table(&schedule, None));
         let mut all = 0.0;
         for b in &schedule.brackets {
@@ -445,13 +542,18 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> 
     } else {
         jobs.iter().map(|j| j.config.epochs as f64).sum()
     };
+    // TPE: every batch costs what the one shown does.
+    let (trials, epochs) = match &tpe {
+        Some(t) => (t.samples, round12(epochs * t.samples as f64 / jobs.len().max(1) as f64)),
+        None => (jobs.len(), epochs),
+    };
     out.push_str(&format!(
         "\n{} trials over {} axes ({}); {} epochs in all{}, {workers} trial{} at a time.\n",
-        thousands(jobs.len() as u64),
+        thousands(trials as u64),
         names.len(),
         if names.is_empty() { "none".to_string() } else { names.join(", ") },
         number(epochs),
-        if schedule.is_multi_fidelity() {
+        if pruned {
             " (as planned: which trials survive a rung is known only as they run)"
         } else {
             ""
@@ -463,7 +565,7 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> 
          of your program takes without running it. Time one epoch of one trial (run the program by hand with a budget \
          of 1, or look at `seconds` in the rows of a first small sweep), then the sweep takes at least {} times that, plus \
          the program's start-up once per run.\n",
-        number(round12(epochs / workers.min(jobs.len()).max(1) as f64))
+        number(round12(epochs / workers.min(trials).max(1) as f64))
     ));
     Ok(out)
 }

@@ -86,10 +86,19 @@ pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
     let work_dir = std::env::current_dir().context("cannot read the current directory, where the program runs")?;
+    let trials = if grid.search.method == sweep::search::Method::Tpe {
+        // Its trials are proposed as results arrive.
+        format!(
+            "{} trials (proposed by TPE in batches of {})",
+            grid.search.samples.unwrap_or(0),
+            grid.search.batch
+        )
+    } else {
+        format!("{} trials", jobs.len())
+    };
     tracing::info!(
-        "sweep {}: {} trials of {} ({} done), {workers} at a time, in {}; results in {}",
+        "sweep {}: {trials} of {} ({} done), {workers} at a time, in {}; results in {}",
         grid.name,
-        jobs.len(),
         program.display(),
         done.len(),
         work_dir.display(),

@@ -151,7 +151,7 @@ pub(super) fn scheduler<'c>(grid: &Grid, jobs: &[Job], epoch_cost: impl Fn(&Job)
         Method::Tpe => Box::new(runner::Tpe::new(grid, epoch_cost)),
         Method::Asha => {
             let ladder = grid.search.ladder(grid.base_config().epochs);
-            Box::new(runner::Asha::new(jobs.to_vec(), ladder, grid.search.eta, epoch_cost))
+            Box::new(runner::Asha::new(jobs.to_vec(), ladder, grid.search.eta, grid.seed, epoch_cost))
         }
         _ => {
             let schedule = grid.search.schedule(jobs, grid.seed);
@@ -225,13 +225,25 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
 
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
-    tracing::info!(
-        "sweep {}: {} jobs ({} done), {workers} workers, results in {}",
-        grid.name,
-        jobs.len(),
-        done.len(),
-        out.display()
-    );
+    if grid.search.method == sweep::search::Method::Tpe {
+        // Its trials are proposed as results arrive.
+        tracing::info!(
+            "sweep {}: TPE, {} trials, {} at a time ({} recorded), {workers} workers, results in {}",
+            grid.name,
+            grid.search.samples.unwrap_or(0),
+            grid.search.batch,
+            done.len(),
+            out.display()
+        );
+    } else {
+        tracing::info!(
+            "sweep {}: {} jobs ({} done), {workers} workers, results in {}",
+            grid.name,
+            jobs.len(),
+            done.len(),
+            out.display()
+        );
+    }
     let started = std::time::Instant::now();
     let multi_fidelity = grid.search.method.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.

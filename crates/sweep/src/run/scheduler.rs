@@ -336,8 +336,9 @@ impl Scheduler for Tpe<'_> {
 
 /// Asynchronous successive halving (ASHA; Li et al., MLSys 2020) over a fixed list of jobs and a ladder of rungs: a
 /// free worker takes the job that may go on from the highest rung (one in the best `floor(n / eta)` of the `n` jobs
-/// recorded at its rung and not promoted yet), else the next job not started, so no worker waits for a rung to
-/// fill. Each promotion is recorded ([`View::decisions`]) before it starts, so a resumed sweep carries out every
+/// recorded at its rung and not promoted yet), else the next job not started — in an order shuffled by the sweep
+/// seed, so that a grid's first jobs (all of its first learning rate, say) are not the ones promoted first — so no
+/// worker waits for a rung to fill. Each promotion is recorded ([`View::decisions`]) before it starts, so a resumed sweep carries out every
 /// promotion it made; jobs stay eligible until the end, when the ones that did not go on get their `pruned` row.
 ///
 /// What the rows depend on: every job's training is exactly as in a synchronous sweep (same data order, same state
@@ -345,14 +346,20 @@ impl Scheduler for Tpe<'_> {
 /// workers, so on the worker count and the machine's timing; the decisions say what happened.
 pub struct Asha<'c> {
     jobs: Vec<Arc<Job>>,
+    /// The order in which jobs start.
+    order: Vec<usize>,
     ladder: Vec<f64>,
     eta: usize,
     epoch_cost: Box<dyn Fn(&Job) -> u64 + 'c>,
 }
 
 impl<'c> Asha<'c> {
-    pub fn new(jobs: Vec<Job>, ladder: Vec<f64>, eta: usize, epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Self {
+    pub fn new(jobs: Vec<Job>, ladder: Vec<f64>, eta: usize, seed: u64, epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Self {
+        use rand::seq::SliceRandom;
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.shuffle(&mut sweep_core::rng::rng_for(seed, "asha-order"));
         Asha {
+            order,
             jobs: jobs.into_iter().map(Arc::new).collect(),
             ladder,
             eta,
@@ -431,8 +438,8 @@ impl Scheduler for Asha<'_> {
                 }
             }
         }
-        // Jobs not started, in order.
-        for j in 0..self.jobs.len() {
+        // Jobs not started, in their (shuffled) order.
+        for &j in &self.order {
             if !recorded_at(j, 0) {
                 push(&mut poll, self.unit(j, 0, view), false);
             }

@@ -371,7 +371,7 @@ fn run_asha(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSu
     let g = grid("asha");
     let jobs = g.jobs().unwrap();
     let (results, _) = ResultsDir::open(dir, &g, &jobs).unwrap();
-    let mut asha = Asha::new(jobs, g.search.ladder(9), 3, |_| 1);
+    let mut asha = Asha::new(jobs, g.search.ladder(9), 3, g.seed, |_| 1);
     let opts = RunOptions {
         workers,
         stop,

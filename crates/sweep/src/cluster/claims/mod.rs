@@ -46,7 +46,7 @@
 //! release and a third process claim between the check and the rename, which silently destroys that claim. With
 //! generations, the only operations on shared names are "create if absent" (link) and an owner replacing its own
 //! file; every decision is made by an atomic create on the server. Files are kept (a few bytes per job) until the
-//! sweep is finished ([`remove_claims`]); deleting old generations while processes run would let a late
+//! sweep is finished ([`remove_recorded_claims`], by `sweep finish`); deleting old generations while processes run would let a late
 //! claimer re-create generation 0 next to a live higher generation.
 //!
 //! # Races that remain, and why they are acceptable
@@ -89,6 +89,9 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::identity::pid_alive;
 pub use crate::cluster::identity::Owner;
 pub use crate::error::ClaimError;
+pub use cleanup::remove_recorded_claims;
+
+mod cleanup;
 
 /// Subdirectory of the results directory holding the claims.
 pub const CLAIMS_DIR: &str = "claims";
@@ -348,7 +351,7 @@ impl Claims {
             }
             // Generation `generation` exists: follow the chain to its end, or take the last one over.
             let Some((record, mtime)) = read_claim(&path)? else {
-                // Only a deleted claim file gets here (remove_claims while sweeps run): retry a few times.
+                // Only a deleted claim file gets here (claims removed while sweeps run): retry a few times.
                 vanished += 1;
                 if vanished > 3 {
                     return Err(ClaimError::Vanished {
@@ -432,19 +435,6 @@ impl Drop for Claims {
             let _ = t.join();
         }
         let _ = fs::remove_file(&self.inner.clock);
-    }
-}
-
-/// Deletes `<results_dir>/claims` (for when the whole sweep is finished and no process runs on it any more).
-pub fn remove_claims(results_dir: &Path) -> Result<(), ClaimError> {
-    let dir = results_dir.join(CLAIMS_DIR);
-    match fs::remove_dir_all(&dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ClaimError::Io {
-            op: "remove",
-            path: dir,
-            source: e,
-        }),
-        _ => Ok(()),
     }
 }
 
