@@ -220,18 +220,21 @@ fn parse_meminfo(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// CIFAR-10's split at 512 hidden units, batch 200.
+    const CIFAR_512: Shape = Shape {
+        n_train: 40_000,
+        n_val: 10_000,
+        input: 3072,
+        hidden: 512,
+        classes: 10,
+        batch: 200,
+    };
+
     #[test]
     fn flops_of_a_step_and_an_epoch() {
         // B=200, D=3072, H=512, C=10: 4·200·3072·512 + 6·200·512·10.
         assert_eq!(step_flops(200, 3072, 512, 10), 1_258_291_200 + 6_144_000);
-        let s = Shape {
-            n_train: 40_000,
-            n_val: 10_000,
-            input: 3072,
-            hidden: 512,
-            classes: 10,
-            batch: 200,
-        };
+        let s = CIFAR_512;
         assert_eq!(s.steps_per_epoch(), 200);
         assert_eq!(
             s.epoch_flops(),
@@ -253,14 +256,7 @@ mod tests {
 
     #[test]
     fn memory_of_a_job_counts_weights_buffers_best_copy_workspace_and_history() {
-        let s = Shape {
-            n_train: 40_000,
-            n_val: 10_000,
-            input: 3072,
-            hidden: 512,
-            classes: 10,
-            batch: 200,
-        };
+        let s = CIFAR_512;
         let cfg = TrainConfig {
             epochs: 10,
             ..TrainConfig::default()

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{best, data, eval, finish, gradcheck, init, k8s, plan, predict, report, run, slurm, train};
+use crate::commands::{best, data, eval, finish, gradcheck, init, k8s, plan, predict, report, run, serve, slurm, train};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +46,8 @@ pub enum Command {
     Init(init::Args),
     /// Draw a results directory's figures into DIR/report/index.html.
     Report(report::Args),
+    /// Serve a live dashboard and JSON API over the sweeps under some directories (read-only).
+    Serve(serve::Args),
     /// Data set commands.
     #[command(subcommand)]
     Data(data::Command),
@@ -74,6 +76,7 @@ impl Command {
             Command::Eval(a) => eval::exec(a),
             Command::Init(a) => init::exec(a),
             Command::Report(a) => report::exec(a),
+            Command::Serve(a) => serve::exec(a),
             Command::Data(c) => data::exec(c),
             Command::Finish(a) => finish::exec(a),
             Command::Slurm(a) => slurm::exec(a),

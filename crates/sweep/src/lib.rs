@@ -17,4 +17,5 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod search;
+pub mod server;
 pub mod text;

@@ -245,7 +245,9 @@ fn keep_for_inspection(report: &Path) {
     std::fs::create_dir_all(&dest).unwrap();
     for e in std::fs::read_dir(report).unwrap() {
         let p = e.unwrap().path();
-        std::fs::copy(&p, dest.join(p.file_name().unwrap())).unwrap();
+        if p.is_file() {
+            std::fs::copy(&p, dest.join(p.file_name().unwrap())).unwrap();
+        }
     }
 }
 
@@ -318,6 +320,7 @@ fn full_sweep_gives_every_figure_and_the_top_table() {
         [
             "accuracy.png",
             "heatmap_lr_reg.png",
+            "importance.png",
             "loss.png",
             "val_acc_vs_hidden_size.png",
             "val_acc_vs_learning_rate.png",
@@ -328,6 +331,7 @@ fn full_sweep_gives_every_figure_and_the_top_table() {
     for stem in [
         "accuracy",
         "heatmap_lr_reg",
+        "importance",
         "loss",
         "val_acc_vs_hidden_size",
         "val_acc_vs_learning_rate",
@@ -355,6 +359,61 @@ fn full_sweep_gives_every_figure_and_the_top_table() {
     // Log axis is said so; diverged jobs are not 0 %.
     assert!(html.contains("regularization strength (reg) on a log axis"));
     assert!(!html.contains(">0.00 %"), "a job shown at 0 %");
+    // The heatmap has a colour bar: the viridis scale in a column at its right, labelled.
+    let hm = image::open(tmp.path().join("report/heatmap_lr_reg.png")).unwrap().to_rgb8();
+    let bar: HashSet<[u8; 3]> = (0..hm.height()).map(|y| hm.get_pixel(hm.width() - 90, y).0).collect();
+    assert!(bar.len() > 40, "no colour bar: {} colours in the column", bar.len());
+    let svg = std::fs::read_to_string(tmp.path().join("report/heatmap_lr_reg.svg")).unwrap();
+    assert!(svg.contains("val. acc. (%)"), "the colour bar is labelled");
+    // Importance: the learning rate explains most of the synthetic objective's variance, then reg, then hidden.
+    let svg = std::fs::read_to_string(tmp.path().join("report/importance.svg")).unwrap();
+    let at = |label: &str| {
+        svg.match_indices(label)
+            .find(|(i, _)| svg[..*i].trim_end().ends_with('>') && svg[i + label.len()..].trim_start().starts_with('<'))
+            .unwrap_or_else(|| panic!("no text {label} in importance.svg"))
+            .0
+    };
+    assert!(
+        at("hidden") < at("reg") && at("reg") < at("lr"),
+        "bars drawn bottom-up, least important first"
+    );
+    // The interactive views: the dashboard's page with this sweep's data embedded, and its assets beside it.
+    let dash = std::fs::read_to_string(tmp.path().join("report/dashboard.html")).unwrap();
+    assert!(html.contains("href=\"dashboard.html\""));
+    for a in [
+        "app.js",
+        "style.css",
+        "echarts.min.js",
+        "LICENSE-echarts",
+        "NOTICE-echarts",
+        "LICENSE-d3",
+    ] {
+        assert!(tmp.path().join("report/assets").join(a).is_file(), "report/assets/{a}");
+        assert!(
+            a.starts_with("LICENSE") || a.starts_with("NOTICE") || dash.contains(&format!("assets/{a}")),
+            "{a}"
+        );
+    }
+    let start = dash
+        .find("<script id=\"sweep-data\" type=\"application/json\">")
+        .expect("embedded data")
+        + 48;
+    let data: serde_json::Value = serde_json::from_str(&dash[start..start + dash[start..].find("</script>").unwrap()]).unwrap();
+    let trials = data["/api/sweeps/synthetic/trials"]["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 24, "every job");
+    assert_eq!(
+        data["/api/sweeps/synthetic"]["best_trial"]["trial"]["id"].as_str(),
+        Some(best.id.as_str())
+    );
+    let imp = &data["/api/sweeps/synthetic"]["importance"]["params"];
+    assert_eq!(
+        imp[0]["name"], "learning_rate",
+        "the synthetic objective depends most on the learning rate: {imp}"
+    );
+    assert!(
+        data[format!("/api/sweeps/synthetic/trials/{}", best.id)]["history"].is_array(),
+        "the best trial's page"
+    );
     // A second report replaces the first without leaving stale files.
     report_ok(tmp.path());
 }
@@ -760,7 +819,7 @@ fn report_opens_in_headless_chromium_without_errors_or_missing_images() {
     let full = tmp.path().join("full");
     full_sweep(&full);
     report_ok(&full);
-    check_in_browser(&full, 7);
+    check_in_browser(&full, 8);
 
     let none = tmp.path().join("none");
     build_dir(
@@ -770,6 +829,58 @@ fn report_opens_in_headless_chromium_without_errors_or_missing_images() {
     );
     report_ok(&none);
     check_in_browser(&none, 0);
+}
+
+#[test]
+fn the_reports_dashboard_opens_from_disk_and_draws_every_view() {
+    if !chromium_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    full_sweep(tmp.path());
+    report_ok(tmp.path());
+    let page = tmp.path().join("report/dashboard.html");
+    // A probe appended to the page writes what the dashboard drew into the DOM once it is ready.
+    let probe = "<script>(function wait() { var d = window.sweepDashboard; if (!d || !d.ready) return setTimeout(wait, 100); \
+                 var p = document.createElement('pre'); p.id = 'probe'; p.textContent = 'PROBE ' + JSON.stringify(d); \
+                 document.body.appendChild(p); })();</script>";
+    let probed = page.with_file_name("dashboard-probe.html");
+    std::fs::write(
+        &probed,
+        std::fs::read_to_string(&page)
+            .unwrap()
+            .replace("</body>", &format!("{probe}</body>")),
+    )
+    .unwrap();
+    let url = format!("file://{}", probed.canonicalize().unwrap().display());
+    let (dom, stderr) = chromium(
+        &[
+            "--virtual-time-budget=20000".into(),
+            "--window-size=1400,2400".into(),
+            "--dump-dom".into(),
+            url,
+        ],
+        Duration::from_secs(120),
+    );
+    let errors = console_errors(&stderr);
+    assert!(errors.is_empty(), "console errors opening dashboard.html:\n{}", errors.join("\n"));
+    let line = dom
+        .lines()
+        .find(|l| l.contains("<pre id=\"probe\">PROBE "))
+        .unwrap_or_else(|| panic!("the dashboard never got ready; stderr:\n{stderr}"));
+    let at = line.find("<pre id=\"probe\">PROBE ").unwrap() + 22;
+    let json = &line[at..at + line[at..].find("</pre>").unwrap()]
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
+    let d: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!((d["page"].as_str(), d["state"].as_str()), (Some("sweep"), Some("finished")), "{d}");
+    // 18 completed jobs (the 6 with learning rate 10 diverged), 3 axes.
+    let v = &d["views"];
+    for (view, want) in [("parallel", 18), ("history", 18), ("slices", 18), ("importance", 3), ("table", 24)] {
+        assert_eq!(v[view], want, "{view}: {d}");
+    }
+    assert!(v["intermediate"].as_u64().unwrap() >= 18, "{d}");
+    assert_eq!(d["errors"], serde_json::json!([]));
 }
 
 #[test]

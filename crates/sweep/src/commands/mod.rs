@@ -15,6 +15,7 @@ pub mod predict;
 pub mod program;
 pub mod report;
 pub mod run;
+pub mod serve;
 #[cfg(unix)]
 pub mod shepherd;
 pub mod slurm;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Arg, ArgMatches, FromArgMatches};
 use sweep::config::grid::{DataSection, DataSource};
-use sweep::config::memory::{self, human_bytes};
+use sweep::config::memory;
 use sweep::config::params::{param, params, Value, ValueError};
 use sweep_core::data::{self, toy_dataset, DataSpec, DEFAULT_VAL_SIZE};
 use sweep_core::train::{train, Control, EpochRecord, Observer};
@@ -136,31 +136,8 @@ fn check_memory(cfg: &TrainConfig, args: &Args) -> Result<()> {
         .into_iter()
         .max_by_key(|(saved, _)| *saved)
         .map_or_else(|| "this configuration".to_string(), |(_, flag)| flag);
-    let j = &need.job;
-    let parts: Vec<String> = [
-        ("weights", j.weights),
-        ("optimizer buffers", j.optimizer),
-        ("best copy", j.best),
-        ("workspace", j.workspace),
-        ("history", j.history),
-        ("saved state", j.saved_state),
-        ("data", need.data),
-    ]
-    .iter()
-    .filter(|(_, b)| *b > 0)
-    .map(|(part, b)| format!("{part} {}", human_bytes(*b)))
-    .collect();
     let flag = culprit.split(' ').next().unwrap_or("the flags").to_string();
-    bail!(
-        "{culprit}: this job needs {} bytes of memory ({}: {}), more than this machine has: {} bytes ({}, {}); use a \
-         smaller {flag}",
-        need.total(),
-        human_bytes(need.total()),
-        parts.join(", "),
-        machine.bytes,
-        human_bytes(machine.bytes),
-        machine.source,
-    )
+    bail!("{culprit}: this job {}", need.too_much(&machine, &flag))
 }
 
 struct PrintEpochs;

@@ -423,7 +423,7 @@ impl Grid {
             }
         }
         // Before anything is allocated: the largest job must fit in this machine's memory.
-        memory::check(&base, &axes, &data, &|key: &str| fixed.contains_key(key), &at)?;
+        memory::check(memory::machine(), &base, &axes, &data, &|key: &str| fixed.contains_key(key), &at)?;
         Ok(Grid {
             file: file.to_path_buf(),
             text: text.to_string(),

@@ -30,6 +30,39 @@ impl Need {
     pub fn total(&self) -> u64 {
         self.job.total().saturating_add(self.data)
     }
+
+    /// The refusal's words after the subject: `needs N bytes of memory (1.2 GB: weights ..., data ...), more than
+    /// this machine has: M bytes (8 GB, /proc/meminfo); use a smaller hidden_size`.
+    pub fn too_much(&self, machine: &MachineMemory, smaller: &str) -> String {
+        format!(
+            "needs {} bytes of memory ({}: {}), more than this machine has: {} bytes ({}, {}); use a smaller {smaller}",
+            self.total(),
+            human_bytes(self.total()),
+            self.parts(),
+            machine.bytes,
+            human_bytes(machine.bytes),
+            machine.source,
+        )
+    }
+
+    /// What the bytes are, for a refusal: `weights 12.3 PB, optimizer buffers 4 kB, ..., data 600 MB`.
+    pub fn parts(&self) -> String {
+        let j = &self.job;
+        [
+            ("weights", j.weights),
+            ("optimizer buffers", j.optimizer),
+            ("best copy", j.best),
+            ("workspace", j.workspace),
+            ("history", j.history),
+            ("saved state", j.saved_state),
+            ("data", self.data),
+        ]
+        .iter()
+        .filter(|(_, b)| *b > 0)
+        .map(|(part, b)| format!("{part} {}", human_bytes(*b)))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
 }
 
 /// (train, val, test) images, inputs per image and classes the grid's data will have, without reading them (a path is
@@ -114,19 +147,10 @@ pub fn machine() -> Option<MachineMemory> {
     *MEMORY.get_or_init(machine_memory)
 }
 
-/// Refuses the grid if its largest job and the data need more memory than this machine has. `fixed(name)` says
-/// whether a parameter is set in `[train]`; `at(key, message)` makes the positioned error.
+/// Refuses the grid if its largest job and the data need more memory than `machine` has ([`machine`]: this one;
+/// `None`: unknown, nothing is refused). `fixed(name)` says whether a parameter is set in `[train]`; `at(key,
+/// message)` makes the positioned error.
 pub(crate) fn check(
-    base: &TrainConfig,
-    axes: &[Axis],
-    data: &DataSection,
-    fixed: &dyn Fn(&str) -> bool,
-    at: &dyn Fn(&str, String) -> GridError,
-) -> Result<(), GridError> {
-    check_against(machine(), base, axes, data, fixed, at)
-}
-
-fn check_against(
     machine: Option<MachineMemory>,
     base: &TrainConfig,
     axes: &[Axis],
@@ -174,33 +198,8 @@ fn check_against(
         .into_iter()
         .max_by_key(|(saved, ..)| *saved)
         .map_or(("train".to_string(), "a job of this grid".to_string()), |(_, k, w)| (k, w));
-    let j = &need.job;
-    let parts: Vec<String> = [
-        ("weights", j.weights),
-        ("optimizer buffers", j.optimizer),
-        ("best copy", j.best),
-        ("workspace", j.workspace),
-        ("history", j.history),
-        ("saved state", j.saved_state),
-        ("data", need.data),
-    ]
-    .iter()
-    .filter(|(_, b)| *b > 0)
-    .map(|(part, b)| format!("{part} {}", human_bytes(*b)))
-    .collect();
     let name = key.rsplit('.').next().unwrap_or(&key).to_string();
-    Err(at(
-        &key,
-        format!(
-            "{what} needs {} bytes of memory ({}: {}), more than this machine has: {} bytes ({}, {}); use a smaller {name}",
-            need.total(),
-            human_bytes(need.total()),
-            parts.join(", "),
-            machine.bytes,
-            human_bytes(machine.bytes),
-            machine.source,
-        ),
-    ))
+    Err(at(&key, format!("{what} {}", need.too_much(&machine, &name))))
 }
 
 #[cfg(test)]
@@ -227,24 +226,24 @@ mod tests {
             "{e}"
         );
         assert!(e.ends_with("; use a smaller hidden_size"), "{e}");
-        let e = parse("[data]\nsource = \"toy\"\n[grid]\nhidden_size = [8, 1000000000000]\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("g.toml:4:15: grid.hidden_size: a job with hidden_size = 1000000000000"),
-            "{e}"
+        let starts = |text: &str, prefix: &str| {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with(prefix), "{e}");
+        };
+        starts(
+            "[data]\nsource = \"toy\"\n[grid]\nhidden_size = [8, 1000000000000]\n",
+            "g.toml:4:15: grid.hidden_size: a job with hidden_size = 1000000000000",
         );
         let e = parse("[grid]\nhidden_size = { log = [8, 1000000000000] }\n[search]\nmethod = \"random\"\nsamples = 4\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("grid.hidden_size"), "{e}");
         // A billion epochs keep a per-iteration loss of 800 GB.
-        let e = parse("[train]\nepochs = 1000000000\n").unwrap_err().to_string();
-        assert!(e.contains("train.epochs: a job with epochs = 1000000000 needs"), "{e}");
-        let e = parse("[data]\nsource = \"toy\"\ntrain_size = 1000000000000000\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("g.toml:3:14: data.train_size: the data with train_size = 1000000000000000 needs"),
-            "{e}"
+        starts(
+            "[train]\nepochs = 1000000000\n",
+            "g.toml:2:10: train.epochs: a job with epochs = 1000000000 needs",
+        );
+        starts(
+            "[data]\nsource = \"toy\"\ntrain_size = 1000000000000000\n",
+            "g.toml:3:14: data.train_size: the data with train_size = 1000000000000000 needs",
         );
         // The shipped grids fit (and a CIFAR path's sizes are capped at what CIFAR-10 holds).
         assert!(parse("[data]\npath = \"x\"\ntrain_size = 1000000000000000\n").is_ok());
@@ -269,18 +268,15 @@ mod tests {
             message: msg,
         };
         let no = |_: &str| false;
-        assert!(check_against(machine(n.total()), &base, &g.axes, &g.data, &no, &at).is_ok());
-        let e = check_against(machine(n.total() - 1), &base, &g.axes, &g.data, &no, &at).unwrap_err();
+        assert!(check(machine(n.total()), &base, &g.axes, &g.data, &no, &at).is_ok());
+        let e = check(machine(n.total() - 1), &base, &g.axes, &g.data, &no, &at).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("grid.hidden_size"));
         assert!(e.message.contains(&format!("needs {} bytes", n.total())), "{e}");
         assert!(
             e.message.contains(&format!("{} bytes (", n.total() - 1)) && e.message.contains("a test"),
             "{e}"
         );
-        assert!(
-            check_against(None, &base, &g.axes, &g.data, &no, &at).is_ok(),
-            "unknown memory: not judged"
-        );
+        assert!(check(None, &base, &g.axes, &g.data, &no, &at).is_ok(), "unknown memory: not judged");
         assert_eq!(human_bytes(999), "999 bytes");
         assert_eq!(human_bytes(25_219_645_440), "25.2 GB");
     }

@@ -2,71 +2,164 @@
 //! the rows), the rungs of a halving or Hyperband sweep (schedule from the grid copy, records from rungs/*.csv) and the
 //! jobs' history files.
 //!
+//! This is the one data layer of `sweep report` and `sweep serve`: both draw from a [`Sweep`], so the static page and
+//! the live dashboard show the same numbers. The server keeps the [`Plan`] (what the grid copy says, costly for big
+//! grids) while `grid.toml` is unchanged and reloads the rest as files change.
+//!
 //! Everything it reads goes through the crate's own format ([`crate::results::format`]), parameter table and ranking.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sweep_core::train::EpochRecord;
 
 use super::ReportError;
-use crate::config::grid::{Axis, Grid};
+use crate::config::grid::{Axis, Grid, Job, PlannedData};
 use crate::config::params::{params, Param, Value};
 use crate::results::best::rank_rows;
 use crate::results::format::{
     history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,
     RESULTS_CSV, RUNGS_DIR,
 };
-use crate::search::Schedule;
+use crate::search::{survivors_count, Bracket, Method, Schedule};
+
+/// What the grid copy (`grid.toml`) of a results directory says: the sweep's name, axes, planned jobs and schedule.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) name: String,
+    pub(crate) seed: u64,
+    pub(crate) method: Method,
+    pub(crate) axes: Vec<Axis>,
+    /// Every job the sweep will run, in grid order (their `index` is the trial number).
+    pub(crate) jobs: Vec<Job>,
+    /// The brackets and their rungs, as the runner computes them from the grid. For TPE, one bracket standing for
+    /// all its batches, with no jobs listed (see `batches`), and its rungs when it has more than one.
+    pub(crate) schedule: Schedule,
+    /// TPE only: the sizes of the batches it proposes, `batch` at a time up to `samples`. Its jobs are proposed while
+    /// the sweep runs (from the rows before them), so `jobs` is empty and every recorded trial belongs to the bracket.
+    pub(crate) batches: Option<Vec<usize>>,
+    /// The data sizes the cost model needs.
+    pub(crate) data: PlannedData,
+}
+
+impl Plan {
+    /// The plan of the results directory `dir`; None when it has no grid copy.
+    pub(crate) fn load(dir: &Path) -> Result<Option<Plan>, ReportError> {
+        let grid_path = dir.join(GRID_COPY);
+        if !grid_path.is_file() {
+            return Ok(None);
+        }
+        let grid = Grid::load(&grid_path)?;
+        let jobs = grid.jobs()?;
+        let (schedule, batches) = if grid.search.method == Method::Tpe {
+            // As the runner's `Tpe`: every batch goes through the search's ladder (one rung: no early stopping).
+            let ladder = grid.search.ladder(grid.base_config().epochs);
+            let (samples, batch) = (grid.search.samples.unwrap_or(0), grid.search.batch.max(1));
+            let sizes = (0..samples.div_ceil(batch)).map(|i| batch.min(samples - i * batch)).collect();
+            let rungs = if ladder.len() > 1 { ladder } else { Vec::new() };
+            let schedule = Schedule {
+                eta: grid.search.eta,
+                brackets: vec![Bracket { jobs: Vec::new(), rungs }],
+            };
+            (schedule, Some(sizes))
+        } else {
+            (grid.search.schedule(&jobs, grid.seed), None)
+        };
+        Ok(Some(Plan {
+            data: grid.data.planned(),
+            name: grid.name,
+            seed: grid.seed,
+            method: grid.search.method,
+            axes: grid.axes,
+            jobs,
+            schedule,
+            batches,
+        }))
+    }
+
+    /// How many jobs bracket `b` starts.
+    pub(crate) fn bracket_size(&self, b: usize) -> usize {
+        match &self.batches {
+            Some(sizes) => sizes.iter().sum(),
+            None => self.schedule.brackets.get(b).map_or(0, |br| br.jobs.len()),
+        }
+    }
+
+    /// The jobs bracket `b` plans for each of its rungs (TPE: summed over its batches, each halved on its own).
+    pub(crate) fn planned_counts(&self, b: usize) -> Vec<usize> {
+        let Some(bracket) = self.schedule.brackets.get(b) else {
+            return Vec::new();
+        };
+        let Some(sizes) = &self.batches else {
+            return bracket.planned_counts(self.schedule.eta);
+        };
+        let mut total = vec![0; bracket.rung_count()];
+        for &n in sizes {
+            let mut n = n;
+            for (r, t) in total.iter_mut().enumerate() {
+                if r > 0 {
+                    n = survivors_count(n, self.schedule.eta);
+                }
+                *t += n;
+            }
+        }
+        total
+    }
+}
 
 /// Everything the report needs from a results directory.
-pub(super) struct Sweep {
-    pub(super) dir: PathBuf,
-    pub(super) name: String,
+pub(crate) struct Sweep {
+    pub(crate) dir: PathBuf,
+    pub(crate) name: String,
     /// One row per job, best first (completed jobs by validation accuracy, then the rest).
-    pub(super) rows: Vec<Row>,
-    pub(super) best: Option<BestInfo>,
+    pub(crate) rows: Vec<Row>,
+    pub(crate) best: Option<BestInfo>,
     /// The job whose curves are drawn: the one in best.json, else the top completed row.
-    pub(super) best_id: Option<String>,
-    pub(super) axes: Vec<Axis>,
+    pub(crate) best_id: Option<String>,
+    pub(crate) axes: Vec<Axis>,
     /// Set when grid.toml was missing and the axes were inferred from the rows.
-    pub(super) axes_inferred: bool,
+    pub(crate) axes_inferred: bool,
+    /// The grid copy's plan; None when grid.toml is missing.
+    pub(crate) plan: Option<Arc<Plan>>,
     /// The rungs of a halving or Hyperband sweep; None for a plain sweep (or when grid.toml is missing).
-    pub(super) rungs: Option<Rungs>,
+    pub(crate) rungs: Option<Rungs>,
 }
 
 /// What a halving or Hyperband sweep planned and recorded rung by rung.
-pub(super) struct Rungs {
-    /// The brackets and their rungs, as the runner computed them from the grid.
-    pub(super) schedule: Schedule,
-    /// The grid's job ids by job index (the schedule's brackets hold indices).
-    pub(super) ids: Vec<String>,
+pub(crate) struct Rungs {
+    /// The plan, whose schedule holds the brackets (of job indices) and their rungs.
+    pub(crate) plan: Arc<Plan>,
     /// The rung records (`rungs/*.csv`, one file per writing process): one row per job and finished non-final rung.
-    pub(super) records: Vec<Row>,
+    pub(crate) records: Vec<Row>,
 }
 
 /// One line of the rung table: a rung of a bracket.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct RungStat {
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub(crate) struct RungStat {
     /// 0-based bracket and rung.
-    pub(super) bracket: usize,
-    pub(super) rung: usize,
+    pub(crate) bracket: usize,
+    pub(crate) rung: usize,
     /// Epochs a job has trained at the end of the rung (fractional: mid-epoch).
-    pub(super) epochs: f64,
+    pub(crate) epochs: f64,
     /// Jobs the schedule plans for the rung, and jobs that have a record of it.
-    pub(super) planned: usize,
-    pub(super) ran: usize,
+    pub(crate) planned: usize,
+    pub(crate) ran: usize,
     /// Jobs that ended at this rung, by how.
-    pub(super) pruned: usize,
-    pub(super) diverged: usize,
-    pub(super) failed: usize,
+    pub(crate) pruned: usize,
+    pub(crate) diverged: usize,
+    pub(crate) failed: usize,
     /// The best validation accuracy (0-1) reached by the rung's jobs that did not diverge or fail.
-    pub(super) best_val_acc: Option<f64>,
+    pub(crate) best_val_acc: Option<f64>,
 }
 
 impl Rungs {
     /// Every epoch at which some bracket ends a rung, ascending (for Hyperband the union of the brackets' rungs).
-    pub(super) fn epochs(&self) -> Vec<f64> {
-        let mut e: Vec<f64> = self.schedule.brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
+    pub(crate) fn schedule(&self) -> &Schedule {
+        &self.plan.schedule
+    }
+
+    pub(crate) fn epochs(&self) -> Vec<f64> {
+        let mut e: Vec<f64> = self.schedule().brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
         e.sort_by(f64::total_cmp);
         e.dedup();
         e
@@ -74,14 +167,21 @@ impl Rungs {
 
     /// The rung table: per bracket and rung, the plan and what the rows of results.csv (`finals`) and the rung records say.
     /// A job ran rung r if it has a record of rung r in either file; it ended there if its results.csv row says so.
-    pub(super) fn table(&self, finals: &[Row]) -> Vec<RungStat> {
+    pub(crate) fn table(&self, finals: &[Row]) -> Vec<RungStat> {
         let mut out = Vec::new();
-        for (b, bracket) in self.schedule.brackets.iter().enumerate() {
-            let members: std::collections::HashSet<&str> =
-                bracket.jobs.iter().filter_map(|&j| self.ids.get(j)).map(String::as_str).collect();
-            let planned = bracket.planned_counts(self.schedule.eta);
+        let schedule = self.schedule();
+        for (b, bracket) in schedule.brackets.iter().enumerate() {
+            let members: Option<std::collections::HashSet<&str>> = self.plan.batches.is_none().then(|| {
+                bracket
+                    .jobs
+                    .iter()
+                    .filter_map(|&j| self.plan.jobs.get(j))
+                    .map(|j| j.id.as_str())
+                    .collect()
+            });
+            let planned = self.plan.planned_counts(b);
             for (r, &epochs) in bracket.rungs.iter().enumerate() {
-                let at = |row: &&Row| row.rung == Some(r) && members.contains(row.id.as_str());
+                let at = |row: &&Row| row.rung == Some(r) && members.as_ref().is_none_or(|m| m.contains(row.id.as_str()));
                 let ended: Vec<&Row> = finals.iter().filter(at).collect();
                 let mut ran: Vec<&Row> = self.records.iter().filter(at).chain(ended.iter().copied()).collect();
                 let ended_as = |s: JobStatus| ended.iter().filter(|row| row.status == s).count();
@@ -110,12 +210,19 @@ impl Rungs {
 }
 
 impl Sweep {
-    pub(super) fn load(dir: &Path) -> Result<Sweep, ReportError> {
-        let csv = dir.join(RESULTS_CSV);
-        if !csv.is_file() {
+    /// The report's reading of `dir`, which must hold a results.csv.
+    pub(crate) fn load(dir: &Path) -> Result<Sweep, ReportError> {
+        if !dir.join(RESULTS_CSV).is_file() {
             return Err(ReportError::NotResults(dir.to_path_buf()));
         }
-        let mut rows = read_rows(&csv)?;
+        Sweep::load_with(dir, Plan::load(dir)?.map(Arc::new))
+    }
+
+    /// Reads `dir` with a plan already loaded from its grid copy; a sweep that has recorded no row yet (no results.csv)
+    /// has no rows.
+    pub(crate) fn load_with(dir: &Path, plan: Option<Arc<Plan>>) -> Result<Sweep, ReportError> {
+        let csv = dir.join(RESULTS_CSV);
+        let mut rows = if csv.is_file() { read_rows(&csv)? } else { Vec::new() };
         rank_rows(&mut rows, |r| r);
         let best = read_best(dir)?;
         let best_id = best
@@ -123,25 +230,22 @@ impl Sweep {
             .map(|b| b.id.clone())
             .or_else(|| rows.first().filter(|r| r.is_candidate()).map(|r| r.id.clone()));
 
-        let grid_path = dir.join(GRID_COPY);
-        let (name, axes, axes_inferred, rungs) = if grid_path.is_file() {
-            let grid = Grid::load(&grid_path)?;
-            let jobs = grid.jobs()?;
-            let schedule = grid.search.schedule(&jobs, grid.seed);
-            let rungs = if schedule.is_multi_fidelity() {
-                let records = read_rung_records(dir)?;
-                Some(Rungs {
-                    schedule,
-                    ids: jobs.into_iter().map(|j| j.id).collect(),
-                    records,
-                })
-            } else {
-                None
-            };
-            (grid.name, grid.axes, false, rungs)
-        } else {
-            let name = dir.file_name().map_or("sweep".to_string(), |n| n.to_string_lossy().into_owned());
-            (name, infer_axes(&rows), true, None)
+        let (name, axes, axes_inferred, rungs) = match &plan {
+            Some(plan) => {
+                let rungs = if plan.schedule.is_multi_fidelity() {
+                    Some(Rungs {
+                        plan: plan.clone(),
+                        records: read_rung_records(dir)?,
+                    })
+                } else {
+                    None
+                };
+                (plan.name.clone(), plan.axes.clone(), false, rungs)
+            }
+            None => {
+                let name = dir.file_name().map_or("sweep".to_string(), |n| n.to_string_lossy().into_owned());
+                (name, infer_axes(&rows), true, None)
+            }
         };
         Ok(Sweep {
             dir: dir.to_path_buf(),
@@ -151,17 +255,18 @@ impl Sweep {
             best_id,
             axes,
             axes_inferred,
+            plan,
             rungs,
         })
     }
 
-    pub(super) fn best_row(&self) -> Option<&Row> {
+    pub(crate) fn best_row(&self) -> Option<&Row> {
         let id = self.best_id.as_ref()?;
         self.rows.iter().find(|r| &r.id == id)
     }
 
     /// The best job's best epoch: from its row, else from best.json.
-    pub(super) fn best_epoch(&self) -> Option<usize> {
+    pub(crate) fn best_epoch(&self) -> Option<usize> {
         self.best_row()
             .and_then(|r| r.best_epoch)
             .map(|e| e as usize)
@@ -169,7 +274,7 @@ impl Sweep {
     }
 
     /// The best model's checkpoint named by best.json (the default name when it names none).
-    pub(super) fn checkpoint_path(&self, best: &BestInfo) -> PathBuf {
+    pub(crate) fn checkpoint_path(&self, best: &BestInfo) -> PathBuf {
         let name = if best.checkpoint.is_empty() {
             BEST_CHECKPOINT
         } else {
@@ -206,12 +311,12 @@ fn infer_axes(rows: &[Row]) -> Vec<Axis> {
 }
 
 /// Whether two parameter values are the same grid value (equal up to rounding).
-pub(super) fn same(a: f64, b: f64) -> bool {
+pub(crate) fn same(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
 /// Sorted distinct finite values.
-pub(super) fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
+pub(crate) fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
     let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
     v.sort_by(f64::total_cmp);
     v.dedup_by(|a, b| same(*a, *b));
@@ -220,7 +325,7 @@ pub(super) fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
 
 /// What a job gives to the accuracy plots.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     /// Best validation accuracy, in percent.
     Acc(f64),
     Diverged,
@@ -228,7 +333,7 @@ pub(super) enum Outcome {
     NoAcc,
 }
 
-pub(super) fn outcome(r: &Row) -> Outcome {
+pub(crate) fn outcome(r: &Row) -> Outcome {
     if r.status == JobStatus::Diverged {
         return Outcome::Diverged;
     }
@@ -239,26 +344,26 @@ pub(super) fn outcome(r: &Row) -> Outcome {
 }
 
 /// The numeric value of a parameter in a row (None for a name, such as the default `kaiming` init).
-pub(super) fn param_of(r: &Row, p: &Param) -> Option<f64> {
+pub(crate) fn param_of(r: &Row, p: &Param) -> Option<f64> {
     p.get(&r.config).as_f64()
 }
 
 impl Sweep {
     /// How many jobs have `status`.
-    pub(super) fn count(&self, status: JobStatus) -> usize {
+    pub(crate) fn count(&self, status: JobStatus) -> usize {
         self.rows.iter().filter(|r| r.status == status).count()
     }
 }
 
 /// A history file of a job and the points read from it; no points when the file does not exist.
-pub(super) struct History<P> {
-    pub(super) path: PathBuf,
-    pub(super) points: Vec<P>,
+pub(crate) struct History<P> {
+    pub(crate) path: PathBuf,
+    pub(crate) points: Vec<P>,
 }
 
 impl Sweep {
     /// The job's loss history: its finite (iteration, loss) points.
-    pub(super) fn loss_history(&self, id: &str) -> Result<History<(f64, f64)>, ReportError> {
+    pub(crate) fn loss_history(&self, id: &str) -> Result<History<(f64, f64)>, ReportError> {
         let (_, path) = history_paths(&self.dir, id);
         let points = read_history::<LossRecord>(&path)?
             .unwrap_or_default()
@@ -270,7 +375,7 @@ impl Sweep {
     }
 
     /// The job's per-epoch history: (epoch, train %, validation %) where both accuracies are finite.
-    pub(super) fn epoch_history(&self, id: &str) -> Result<History<(f64, f64, f64)>, ReportError> {
+    pub(crate) fn epoch_history(&self, id: &str) -> Result<History<(f64, f64, f64)>, ReportError> {
         let (path, _) = history_paths(&self.dir, id);
         let points = read_history::<EpochRecord>(&path)?
             .unwrap_or_default()

@@ -11,7 +11,9 @@
 //! and `scale.rs` the axis arithmetic. This file only decides which figures and notes the page gets.
 
 mod charts;
-mod load;
+mod dashboard;
+pub mod importance;
+pub(crate) mod load;
 mod page;
 mod program;
 mod scale;
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use sweep_core::checkpoint::write_atomic;
 
-use charts::{AccuracyChart, AxisPlot, Curve, Heatmap, LossChart, RungCurves, WeightTiles};
+use charts::{AccuracyChart, AxisPlot, Curve, Heatmap, ImportanceChart, LossChart, RungCurves, WeightTiles};
 use load::{distinct, outcome, param_of, History, Outcome, Sweep};
 use page::Page;
 use scale::fmt_num;
@@ -36,6 +38,8 @@ use crate::error::ResultsError;
 use crate::results::format::JobStatus;
 
 pub const INDEX_HTML: &str = "index.html";
+/// The interactive views: the dashboard of `sweep serve` with this sweep's data embedded.
+pub use dashboard::DASHBOARD_HTML;
 /// At most this many hidden units are drawn as weight tiles.
 pub const MAX_TILES: usize = 256;
 
@@ -56,7 +60,9 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     best_job_figures(&sweep, &out, &mut page)?;
     rung_figure(&sweep, &out, &mut page)?;
     axis_figures(&sweep, &out, &mut page)?;
+    importance_figure(&sweep, &out, &mut page)?;
 
+    dashboard::write_dashboard(dir, &sweep.name, &out)?;
     let index = out.join(INDEX_HTML);
     let html = page.html(&sweep);
     write_atomic(&index, html.as_bytes()).map_err(|source| ReportError::Write {
@@ -227,7 +233,7 @@ fn rung_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError
         "Validation accuracy after each epoch of every job. Green lines mark the ends of the rungs (epochs {}), where the best 1/{} of a rung's jobs go on; \
          pruned jobs (grey, a dot where they stopped) are drawn faintly, jobs that finished their last rung in blue, the best job in orange.{unfinished}",
         epochs.join(", "),
-        rungs.schedule.eta
+        rungs.schedule().eta
     );
     show(
         page,
@@ -237,6 +243,42 @@ fn rung_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError
         "Validation accuracy per epoch, rung by rung".into(),
         caption,
     )
+}
+
+/// Hyperparameter importance (fANOVA) over two or more axes; with a single axis it would be 100 % by construction.
+fn importance_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError> {
+    if s.axes.len() < 2 {
+        return Ok(());
+    }
+    let seed = s.plan.as_ref().map_or(0, |p| p.seed);
+    match importance::importance(&s.axes, &s.rows, crate::server::trial::row_objective, seed) {
+        Some(imp) => {
+            let sampled = if imp.trials < imp.of {
+                format!(" (a sample of {} of the {} completed jobs)", imp.trials, imp.of)
+            } else {
+                String::new()
+            };
+            let caption = format!(
+                "fANOVA (Hutter et al., 2014): a random forest fitted to the completed jobs{sampled}; each axis's share of the \
+                 variance of the best validation accuracy that the axis explains alone. `sweep serve` shows the same numbers."
+            );
+            show(
+                page,
+                out,
+                "importance",
+                &ImportanceChart { importances: &imp },
+                "Hyperparameter importance".into(),
+                caption,
+            )
+        }
+        None => {
+            page.note(format!(
+                "Hyperparameter importance needs at least {} completed jobs whose validation accuracy varies.",
+                importance::MIN_TRIALS
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// Figs. 6-8: best validation accuracy against every grid axis, and the learning rate x reg heatmap.

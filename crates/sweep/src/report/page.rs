@@ -71,6 +71,11 @@ impl Page {
              <h1>Sweep report: {name}</h1>\n"
         );
         summary(&mut h, s);
+        h.push_str(
+            "<p class=\"interactive\">Interactive views (optimization history, parallel coordinates, intermediate values, slices, \
+             importance, a sortable trial table): <a href=\"dashboard.html\">dashboard.html</a>, the page of <code>sweep serve</code> \
+             with this report's data.</p>\n",
+        );
         h.push_str("<h2>Best configuration</h2>\n");
         match s.best_row() {
             Some(r) => best_table(&mut h, r, s.best.as_ref().and_then(|b| b.test_acc)),
@@ -81,7 +86,7 @@ impl Page {
         }
         self.figures_html(&mut h);
         if let Some(rungs) = &s.rungs {
-            rung_table(&mut h, &rungs.table(&s.rows), rungs.schedule.brackets.len() > 1);
+            rung_table(&mut h, &rungs.table(&s.rows), rungs.schedule().brackets.len() > 1);
         }
         let _ = writeln!(h, "<h2>Top {TOP_K} jobs</h2>");
         h.push_str(&jobs_table(s.rows.iter().take(TOP_K), &s.rows, true));

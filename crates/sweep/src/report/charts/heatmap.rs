@@ -1,5 +1,5 @@
 //! The best validation accuracy over learning rate x regularization, one labelled cell per pair; cells without an
-//! accuracy say why (diverged, failed, not run).
+//! accuracy say why (diverged, failed, not run). A colour bar at the right gives the scale of the colours.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -67,8 +67,48 @@ impl Heatmap {
     }
 }
 
+/// Width of the colour bar and its labels, in pixels.
+const BAR_WIDTH: i32 = 120;
+
+/// The colour of accuracy `a` on the scale `amin..amax` (mid-scale when every cell has the same accuracy).
+fn colour(a: f64, amin: f64, amax: f64) -> RGBColor {
+    ViridisRGB::get_color(if amax > amin { (a - amin) / (amax - amin) } else { 0.6 })
+}
+
+/// The colour bar: the accuracies from `amin` (bottom) to `amax` (top) and their colours.
+fn colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, amin: f64, amax: f64) -> Result<(), DrawErr<DB>> {
+    let (lo, hi) = if amax > amin { (amin, amax) } else { (amin - 0.5, amax + 0.5) };
+    let mut bar = ChartBuilder::on(area)
+        .margin_top(52)
+        .margin_bottom(65)
+        .margin_right(8)
+        .right_y_label_area_size(58)
+        .build_cartesian_2d(0.0..1.0, lo..hi)?;
+    bar.configure_mesh()
+        .disable_x_axis()
+        .disable_mesh()
+        .y_desc("val. acc. (%)")
+        .axis_desc_style((FONT, 15))
+        .label_style((FONT, 14))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .draw()?;
+    const STEPS: usize = 120;
+    bar.draw_series((0..STEPS).map(|k| {
+        let (y0, y1) = (
+            lo + (hi - lo) * k as f64 / STEPS as f64,
+            lo + (hi - lo) * (k + 1) as f64 / STEPS as f64,
+        );
+        Rectangle::new([(0.0, y0), (1.0, y1)], colour((y0 + y1) / 2.0, amin, amax).filled())
+    }))?;
+    bar.draw_series(std::iter::once(Rectangle::new([(0.0, lo), (1.0, hi)], BLACK.stroke_width(1))))?;
+    Ok(())
+}
+
 impl Chart for Heatmap {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr<DB>> {
+        let (width, _) = root.dim_in_pixel();
+        let (root, bar_area) = root.split_horizontally(width as i32 - BAR_WIDTH);
+        let root = &root;
         let (nx, ny) = (self.lrs.len(), self.regs.len());
         let (amin, amax) = min_max(
             self.cells
@@ -88,7 +128,7 @@ impl Chart for Heatmap {
             .x_label_formatter(&|v| lrs.get(v.round().max(0.0) as usize).map_or(String::new(), |x| fmt_num(*x)))
             .y_label_formatter(&|v| regs.get(v.round().max(0.0) as usize).map_or(String::new(), |x| fmt_num(*x)))
             .draw()?;
-        let cell_px = (780 / nx.max(1)).min(480 / ny.max(1)) as i32;
+        let cell_px = (660 / nx.max(1)).min(480 / ny.max(1)) as i32;
         let size = (cell_px / 4).clamp(9, 22);
         for (i, col) in self.cells.iter().enumerate() {
             for (j, c) in col.iter().enumerate() {
@@ -97,7 +137,7 @@ impl Chart for Heatmap {
                     Cell::Acc(a) => {
                         let t = if amax > amin { (a - amin) / (amax - amin) } else { 0.6 };
                         let ink = if t < 0.55 { WHITE } else { BLACK };
-                        (ViridisRGB::get_color(t), format!("{a:.1}"), ink)
+                        (colour(a, amin, amax), format!("{a:.1}"), ink)
                     }
                     Cell::Diverged => (RGBColor(250, 220, 220), "diverged".into(), RED),
                     Cell::Failed => (RGBColor(230, 230, 230), "failed".into(), PURPLE),
@@ -110,6 +150,6 @@ impl Chart for Heatmap {
                 chart.draw_series(std::iter::once(Text::new(text, (x, y), style)))?;
             }
         }
-        Ok(())
+        colour_bar(&bar_area, amin, amax)
     }
 }

@@ -4,6 +4,7 @@
 mod accuracy;
 mod axis;
 mod heatmap;
+mod importance;
 mod loss;
 mod rungs;
 mod weights;
@@ -11,6 +12,7 @@ mod weights;
 pub(super) use accuracy::AccuracyChart;
 pub(super) use axis::AxisPlot;
 pub(super) use heatmap::Heatmap;
+pub(super) use importance::ImportanceChart;
 pub(super) use loss::LossChart;
 pub(super) use rungs::{Curve, RungCurves};
 pub(super) use weights::WeightTiles;

@@ -1,0 +1,472 @@
+//! The routes: the page and its assets, and the JSON API (documented in the README):
+//!
+//! * `GET /api/sweeps`: every sweep served, a summary each (name, state, trial counts by status, best, times);
+//! * `GET /api/sweeps/{name}`: its axes, objective, schedule, best trial, importance and rung table;
+//! * `GET /api/sweeps/{name}/trials?after=N`: the trials whose record changed after cursor N, and the new cursor;
+//! * `GET /api/sweeps/{name}/curves?after=N`: the same for each trial's objective per epoch (downsampled);
+//! * `GET /api/sweeps/{name}/trials/{id}`: one trial: configuration, history per epoch, loss, rung records, log;
+//! * `GET /api/sweeps/{name}/export.csv` and `export.json`: the trial table.
+//!
+//! Requests name sweeps and trials only by key and id, looked up among what the server found: no part of a URL is
+//! ever joined to a path. Every error is JSON, `{"error": "..."}`, with a 4xx status.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::assets::{asset, etag};
+use super::discover::valid_name;
+use super::live::{downsample, read_epochs};
+use super::trial::{export_cells, export_header, Trial};
+use super::view::{value_json, View};
+use super::Shared;
+use crate::config::params::full;
+use crate::results::format::{history_paths, read_history, LossRecord};
+
+/// At most this many points of a trial's per-iteration loss are returned.
+pub const LOSS_POINTS: usize = 2000;
+
+/// A JSON error response.
+pub fn error(status: StatusCode, message: String) -> Response {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// An error answer: its status and message (written as `{"error": message}`).
+pub(crate) struct ApiError(StatusCode, String);
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
+type Reply = Result<Response, ApiError>;
+
+fn json<T: Serialize + ?Sized>(v: &T) -> Response {
+    match serde_json::to_vec(v) {
+        Ok(body) => {
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write the answer: {e}")),
+    }
+}
+
+/// The router of the whole server.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/index.html", get(index))
+        .route("/assets/{name}", get(asset_file))
+        .route("/api/sweeps", get(sweeps))
+        .route("/api/sweeps/{key}", get(sweep))
+        .route("/api/sweeps/{key}/trials", get(trials))
+        .route("/api/sweeps/{key}/curves", get(curves))
+        .route("/api/sweeps/{key}/export.csv", get(export_csv))
+        .route("/api/sweeps/{key}/export.json", get(export_json))
+        .route("/api/sweeps/{key}/trials/{id}", get(trial))
+        .fallback(not_found)
+        .with_state(shared)
+}
+
+async fn not_found(req: Request) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no such page or endpoint: {} (the API is under /api/sweeps; see the README)",
+            req.uri().path()
+        ),
+    )
+}
+
+async fn index(headers: axum::http::HeaderMap) -> Response {
+    serve_asset("index.html", &headers)
+}
+
+async fn asset_file(path: Result<Path<String>, PathRejection>, headers: axum::http::HeaderMap) -> Response {
+    match path {
+        Ok(Path(name)) => serve_asset(&name, &headers),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.body_text()),
+    }
+}
+
+fn serve_asset(name: &str, headers: &axum::http::HeaderMap) -> Response {
+    let Some(a) = asset(name) else {
+        return error(StatusCode::NOT_FOUND, format!("no asset {name:?}"));
+    };
+    let tag = etag(a);
+    let mut r = if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str()) {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(Body::from(a.bytes))
+    };
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    r
+}
+
+/// The sweep a request names.
+fn view_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, ApiError> {
+    let key = key.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if !valid_name(key) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{key:?} is not a sweep name: names are letters, digits, '.', '_' and '-' (see GET /api/sweeps)"),
+        ));
+    }
+    shared.catalog().get(key).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no sweep {key:?} is served here (GET /api/sweeps lists them)"),
+        )
+    })
+}
+
+/// The sweep a request for its data names: one whose files point out of its directory is refused.
+fn data_of(shared: &Shared, key: Result<&str, &PathRejection>) -> Result<Arc<View>, ApiError> {
+    let v = view_of(shared, key)?;
+    if v.refused {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            v.summary().error.clone().unwrap_or_else(|| "this sweep is not served".into()),
+        ));
+    }
+    Ok(v)
+}
+
+/// The `after` cursor of a query (0 when absent).
+fn after(query: &Option<String>) -> Result<u64, ApiError> {
+    let Some(q) = query else { return Ok(0) };
+    match form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "after") {
+        None => Ok(0),
+        Some((_, v)) => v.parse::<u64>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("after={v:?}: the cursor is a whole number >= 0, as returned in \"cursor\" (0 for everything)"),
+            )
+        }),
+    }
+}
+
+async fn sweeps(State(s): State<Arc<Shared>>) -> Response {
+    let cat = s.catalog();
+    let list: Vec<&super::view::Summary> = cat.sweeps.iter().map(|v| v.summary()).collect();
+    json(&list)
+}
+
+async fn sweep(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
+    let v = view_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    Ok(json(&v.detail))
+}
+
+/// Whether a client at cursor `after` must start over, and whether entry `changed` is news to it.
+fn fresh(v: &View, after: u64) -> (bool, impl Fn(u64) -> bool) {
+    let reset = after == 0 || after < v.reset_at || after > v.cursor;
+    (reset, move |changed: u64| reset || changed > after)
+}
+
+#[derive(Serialize)]
+pub(crate) struct TrialsOut<'a> {
+    cursor: u64,
+    /// The answer holds every trial: forget what you had.
+    reset: bool,
+    total: usize,
+    trials: Vec<&'a Trial>,
+}
+
+/// `GET .../trials?after=N`.
+pub(crate) fn trials_body(v: &View, after: u64) -> TrialsOut<'_> {
+    let (reset, news) = fresh(v, after);
+    TrialsOut {
+        cursor: v.cursor,
+        reset,
+        total: v.trials.len(),
+        trials: v.trials.iter().filter(|(c, _)| news(*c)).map(|(_, t)| t.as_ref()).collect(),
+    }
+}
+
+async fn trials(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let after = after(&q)?;
+    Ok(json(&trials_body(&v, after)))
+}
+
+#[derive(Serialize)]
+struct CurveOut<'a> {
+    id: &'a str,
+    #[serde(flatten)]
+    curve: &'a super::view::Curve,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CurvesOut<'a> {
+    cursor: u64,
+    reset: bool,
+    curves: Vec<CurveOut<'a>>,
+}
+
+/// `GET .../curves?after=N`.
+pub(crate) fn curves_body(v: &View, after: u64) -> CurvesOut<'_> {
+    let (reset, news) = fresh(v, after);
+    CurvesOut {
+        cursor: v.cursor,
+        reset,
+        curves: v
+            .curves
+            .iter()
+            .filter(|(_, c, _)| news(*c))
+            .map(|(id, _, c)| CurveOut { id, curve: c })
+            .collect(),
+    }
+}
+
+async fn curves(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>, RawQuery(q): RawQuery) -> Reply {
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let after = after(&q)?;
+    Ok(json(&curves_body(&v, after)))
+}
+
+/// The columns of the export: every axis, every metric.
+fn export_columns(v: &View) -> (Vec<String>, Vec<String>) {
+    let axes = v.detail.axes.iter().map(|a| a.name.to_string()).collect();
+    (axes, v.detail.metrics.clone())
+}
+
+fn attachment(mut r: Response, name: &str) -> Response {
+    if let Ok(h) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, h);
+    }
+    r
+}
+
+async fn export_csv(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let (axes, metrics) = export_columns(&v);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut write = || -> Result<(), csv::Error> {
+        w.write_record(export_header(&axes, &metrics))?;
+        for (_, t) in &v.trials {
+            w.write_record(export_cells(t, &axes, &metrics))?;
+        }
+        w.flush()?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot write the CSV: {e}")));
+    }
+    let body = w.into_inner().unwrap_or_default();
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(attachment(r, &format!("{}-trials.csv", v.summary().key)))
+}
+
+async fn export_json(State(s): State<Arc<Shared>>, key: Result<Path<String>, PathRejection>) -> Reply {
+    let v = data_of(&s, key.as_ref().map(|k| k.0.as_str()))?;
+    let list: Vec<&Trial> = v.trials.iter().map(|(_, t)| t.as_ref()).collect();
+    Ok(attachment(json(&list), &format!("{}-trials.json", v.summary().key)))
+}
+
+/// One evaluated epoch of a trial's history.
+#[derive(Serialize)]
+struct EpochOut {
+    epoch: f64,
+    /// Unix seconds, when the progress log says.
+    t: Option<f64>,
+    metrics: BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Serialize)]
+struct LogLine {
+    t: Option<f64>,
+    text: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct TrialOut<'a> {
+    trial: &'a Trial,
+    config: BTreeMap<&'static str, Json>,
+    /// Every evaluated point: the history file's epochs, then the progress log's points beyond them.
+    history: Vec<EpochOut>,
+    /// (iteration, loss), downsampled.
+    loss: Vec<[f64; 2]>,
+    /// The trial's record at the end of each finished rung but its last (halving and Hyperband).
+    rung_records: Vec<Trial>,
+    log: Vec<LogLine>,
+}
+
+async fn trial(State(s): State<Arc<Shared>>, path: Result<Path<(String, String)>, PathRejection>) -> Reply {
+    let (key, id) = match &path {
+        Ok(Path((k, i))) => (Ok(k.as_str()), i.clone()),
+        Err(e) => (Err(e), String::new()),
+    };
+    let v = data_of(&s, key)?;
+    if !valid_name(&id) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not a trial id: ids are letters, digits, '_' and '-'"),
+        ));
+    }
+    let Some(&k) = v.index.get(&id) else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("sweep {:?} has no trial {id:?}", v.summary().key),
+        ));
+    };
+    // The history files are read off the async threads.
+    let body = tokio::task::spawn_blocking(move || json(&trial_body(&v, k)))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the trial failed: {e}")))?;
+    Ok(body)
+}
+
+/// `GET .../trials/{id}` of the trial at position `k` (reads its history files).
+pub(crate) fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
+    let t = v.trials[k].1.as_ref();
+    let dir = &v.found.dir;
+    let config = v
+        .config(&t.id)
+        .map(|c| full(&c).map(|p| (p.name, value_json(p.get(&c)))).collect())
+        .unwrap_or_default();
+    let mut history: Vec<EpochOut> = read_epochs(dir, &t.id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let f = |x: f64| x.is_finite().then_some(x);
+            let metrics = [("val_acc", e.val_acc), ("train_acc", e.train_acc), ("loss", e.loss), ("lr", e.lr)]
+                .into_iter()
+                .map(|(k, x)| (k.to_string(), f(x)))
+                .collect();
+            EpochOut {
+                epoch: e.epoch as f64,
+                t: None,
+                metrics,
+            }
+        })
+        .collect();
+    let progress = v.progress.get(&t.id);
+    if let Some(p) = progress {
+        let last = history.last().map_or(0.0, |e| e.epoch);
+        history.extend(p.points.iter().filter(|(_, e, _)| *e > last).map(|(time, e, m)| EpochOut {
+            epoch: *e,
+            t: Some(*time),
+            metrics: m.iter().map(|(k, x)| (k.clone(), x.is_finite().then_some(*x))).collect(),
+        }));
+    }
+    let (_, loss_path) = history_paths(dir, &t.id);
+    let loss: Vec<(f64, f64)> = if super::discover::confined(dir, &loss_path) {
+        read_history::<LossRecord>(&loss_path)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.loss.is_finite())
+            .map(|l| (l.iteration as f64, f64::from(l.loss)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let rung_records: Vec<Trial> = v
+        .sweep
+        .as_ref()
+        .and_then(|s| s.rungs.as_ref())
+        .map(|r| {
+            let mut recs: Vec<Trial> = r
+                .records
+                .iter()
+                .filter(|x| x.id == t.id)
+                .map(|x| super::trial::trial(&t.id, t.number, &x.config, &[], None, Some(x), &Default::default()))
+                .collect();
+            recs.sort_by_key(|x| x.rung);
+            recs
+        })
+        .unwrap_or_default();
+    // The log: each unit's start before the epochs it trained, then the rung records and the end.
+    let mut log = Vec::new();
+    let mut starts: Vec<&(f64, Option<usize>, f64, f64)> = progress.map(|p| p.starts.iter().collect()).unwrap_or_default();
+    starts.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.total_cmp(&b.0)));
+    let mut starts = starts.into_iter().peekable();
+    let start_line = |&(time, rung, from, to): &(f64, Option<usize>, f64, f64)| LogLine {
+        t: Some(time),
+        text: format!(
+            "started: epochs {from} to {to}{}",
+            rung.map_or(String::new(), |r| format!(" (rung {})", r + 1))
+        ),
+    };
+    for e in &history {
+        while let Some(s) = starts.next_if(|s| s.2 < e.epoch) {
+            log.push(start_line(s));
+        }
+        let m = |k: &str| e.metrics.get(k).copied().flatten();
+        let pct = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.2} %", 100.0 * x));
+        log.push(LogLine {
+            t: e.t,
+            text: format!(
+                "epoch {}: validation {}, train {}, loss {}",
+                e.epoch,
+                pct(m("val_acc")),
+                pct(m("train_acc")),
+                m("loss").map_or("-".into(), |x| format!("{x:.4}"))
+            ),
+        });
+    }
+    log.extend(starts.map(start_line));
+    for r in &rung_records {
+        log.push(LogLine {
+            t: None,
+            text: format!(
+                "rung {} recorded after {} epochs: {}",
+                r.rung.map_or(1, |x| x + 1),
+                r.epochs_run,
+                r.objective
+                    .map_or("no accuracy".into(), |o| format!("validation accuracy {:.2} %", 100.0 * o))
+            ),
+        });
+    }
+    if t.status.is_final() {
+        log.push(LogLine {
+            t: t.ended,
+            text: format!(
+                "{} after {} epochs{}{}",
+                t.status.as_str(),
+                t.epochs_run,
+                t.objective
+                    .map_or(String::new(), |o| format!(", best validation accuracy {:.2} %", 100.0 * o)),
+                t.seconds.map_or(String::new(), |s| format!(", {s:.1} s of training"))
+            ),
+        });
+    }
+    TrialOut {
+        trial: t,
+        config,
+        history,
+        loss: downsample(&loss, &[], LOSS_POINTS),
+        rung_records,
+        log,
+    }
+}

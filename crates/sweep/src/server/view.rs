@@ -1,0 +1,326 @@
+//! What the API returns about a sweep, built once per refresh from its live state: the summary of `GET /api/sweeps`,
+//! the detail of `GET /api/sweeps/{name}` (axes, objective, schedule, best, importance, rungs), and the trial and
+//! curve lists with the cursor each entry last changed at.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::discover::Found;
+use super::live::{LiveSweep, ProgressOf};
+pub use super::trial::value_json;
+use super::trial::{objective, Objective, Status, Trial};
+use crate::config::params::{full, Kind, Value};
+use crate::report::importance::Importances;
+use crate::report::load::{Plan, RungStat, Sweep};
+
+/// One trial's objective per epoch (downsampled), as `GET .../curves` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Curve {
+    pub points: Vec<[f64; 2]>,
+    pub rung: Option<usize>,
+    pub status: Status,
+}
+
+/// The best trial so far.
+#[derive(Debug, Clone, Serialize)]
+pub struct BestBrief {
+    pub id: String,
+    pub objective: Option<f64>,
+}
+
+/// A sweep in the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The name in URLs (`/api/sweeps/{key}`): the sweep's name, made unique among the served sweeps.
+    pub key: String,
+    pub name: String,
+    /// The results directory, relative to the served directory it was found in.
+    pub dir: String,
+    /// "running", "finished", "stopped" (not finished, nothing running), "empty" (nothing recorded yet) or "error".
+    pub state: &'static str,
+    pub error: Option<String>,
+    /// Trials by status (every status, zeros included).
+    pub counts: BTreeMap<&'static str, usize>,
+    pub total: usize,
+    pub best: Option<BestBrief>,
+    /// Unix seconds of the first start, and seconds from it to now (running) or to the last end.
+    pub started: Option<f64>,
+    pub elapsed: Option<f64>,
+    /// Estimated seconds left while running (cost model over the remaining planned work).
+    pub eta: Option<f64>,
+    /// The sweep's change cursor: `trials?after=cursor` returns nothing until something changes.
+    pub cursor: u64,
+    pub updated: f64,
+}
+
+/// An axis of the sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct AxisJson {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub short: &'static str,
+    /// Log-spaced values: plots use a log axis.
+    pub log: bool,
+    /// "number" or "name".
+    pub kind: &'static str,
+    pub integer: bool,
+    /// The grid's values (empty for a sampled range).
+    pub values: Vec<Json>,
+    /// A sampled range's bounds.
+    pub range: Option<(f64, f64)>,
+}
+
+/// The schedule of a halving or Hyperband sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleJson {
+    pub method: &'static str,
+    pub eta: usize,
+    /// Per bracket: its number of jobs and the epochs of its rungs.
+    pub brackets: Vec<BracketJson>,
+    /// Every epoch at which some rung ends (fractional where a rung ends mid-epoch).
+    pub rung_epochs: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BracketJson {
+    pub jobs: usize,
+    pub rungs: Vec<f64>,
+    pub planned: Vec<usize>,
+}
+
+/// The best trial with its whole configuration and test accuracy.
+#[derive(Debug, Clone, Serialize)]
+pub struct BestFull {
+    pub trial: Trial,
+    pub config: BTreeMap<&'static str, Json>,
+    pub test_acc: Option<f64>,
+}
+
+/// `GET /api/sweeps/{key}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detail {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub objective: Objective,
+    pub axes: Vec<AxisJson>,
+    /// Set when grid.toml is missing and the axes were inferred from the rows.
+    pub axes_inferred: bool,
+    pub schedule: Option<ScheduleJson>,
+    pub best_trial: Option<BestFull>,
+    pub importance: Option<Importances>,
+    pub rungs: Vec<RungStat>,
+    /// The metric keys trials carry.
+    pub metrics: Vec<String>,
+}
+
+/// What a view is built from.
+pub struct Input<'a> {
+    pub key: &'a str,
+    pub found: &'a Found,
+    pub sweep: Option<Arc<Sweep>>,
+    pub plan: Option<Arc<Plan>>,
+    pub manifest_jobs: Option<usize>,
+    pub trials: Vec<(u64, Arc<Trial>)>,
+    pub curves: Vec<(String, u64, Arc<Curve>)>,
+    pub progress: Arc<HashMap<String, Arc<ProgressOf>>>,
+    pub cursor: u64,
+    pub reset_at: u64,
+    pub importance: Option<Importances>,
+    pub error: Option<String>,
+    /// The sweep points out of its directory: its data are refused.
+    pub refused: bool,
+    pub now: f64,
+}
+
+/// A sweep as the handlers see it: immutable, replaced by the next refresh.
+pub struct View {
+    pub found: Found,
+    pub detail: Detail,
+    /// Trials in number order, each with the cursor it last changed at.
+    pub trials: Vec<(u64, Arc<Trial>)>,
+    pub index: HashMap<String, usize>,
+    pub curves: Vec<(String, u64, Arc<Curve>)>,
+    pub progress: Arc<HashMap<String, Arc<ProgressOf>>>,
+    pub sweep: Option<Arc<Sweep>>,
+    pub plan: Option<Arc<Plan>>,
+    pub cursor: u64,
+    /// A client whose cursor is older than this must start over (trials were removed).
+    pub reset_at: u64,
+    /// Set when a file of the sweep points outside its directory: nothing of it is served but the error.
+    pub refused: bool,
+}
+
+impl View {
+    /// The view of a sweep not read yet.
+    pub fn empty(key: &str, found: &Found) -> View {
+        View::build(Input {
+            key,
+            found,
+            sweep: None,
+            plan: None,
+            manifest_jobs: None,
+            trials: Vec::new(),
+            curves: Vec::new(),
+            progress: Arc::new(HashMap::new()),
+            cursor: 0,
+            reset_at: 0,
+            importance: None,
+            error: None,
+            refused: false,
+            now: 0.0,
+        })
+    }
+
+    pub fn build(i: Input) -> View {
+        let mut counts: BTreeMap<&'static str, usize> = Status::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for (_, t) in &i.trials {
+            *counts.entry(t.status.as_str()).or_default() += 1;
+        }
+        let total = i.trials.len().max(i.manifest_jobs.unwrap_or(0));
+        // Jobs sweep.json counts that no row, claim or grid copy shows yet are pending too.
+        *counts.entry("pending").or_default() += total - i.trials.len();
+        let running = counts["running"];
+        let unfinished = counts["running"] + counts["waiting"] + counts["pending"];
+        let recorded = total - unfinished;
+        let state = if i.error.is_some() {
+            "error"
+        } else if running > 0 {
+            "running"
+        } else if total > 0 && unfinished == 0 {
+            "finished"
+        } else if recorded == 0 && counts["waiting"] == 0 {
+            "empty"
+        } else {
+            "stopped"
+        };
+        let sweep = i.sweep.as_deref();
+        let best_id = sweep.and_then(|s| s.best_id.clone());
+        let index: HashMap<String, usize> = i.trials.iter().enumerate().map(|(k, (_, t))| (t.id.clone(), k)).collect();
+        let best_trial = best_id.as_ref().and_then(|id| index.get(id)).map(|&k| i.trials[k].1.clone());
+        let started = i.trials.iter().filter_map(|(_, t)| t.started).reduce(f64::min);
+        let last = i.trials.iter().filter_map(|(_, t)| t.ended).reduce(f64::max);
+        let elapsed = started.map(|s| if state == "running" { i.now - s } else { last.unwrap_or(s) - s }.max(0.0));
+        let eta = match (state, i.plan.as_deref(), sweep) {
+            ("running", Some(plan), Some(s)) => {
+                LiveSweep::work(plan, &i.trials, s).map(|(remaining, rate)| remaining / (rate * running.max(1) as f64))
+            }
+            _ => None,
+        };
+        let summary = Summary {
+            key: i.key.to_string(),
+            name: sweep.map_or_else(
+                || i.found.dir.file_name().map_or("sweep".into(), |n| n.to_string_lossy().into_owned()),
+                |s| s.name.clone(),
+            ),
+            dir: i.found.rel.clone(),
+            state,
+            error: i.error.clone(),
+            counts,
+            total,
+            best: best_trial.as_ref().map(|t| BestBrief {
+                id: t.id.clone(),
+                objective: t.objective,
+            }),
+            started,
+            elapsed,
+            eta,
+            cursor: i.cursor,
+            updated: i.now,
+        };
+        let axes = sweep.map_or_else(Vec::new, |s| {
+            s.axes
+                .iter()
+                .map(|a| AxisJson {
+                    name: a.name(),
+                    label: a.param.label,
+                    short: a.param.short,
+                    log: a.log,
+                    kind: if a.values.iter().any(|v| matches!(v, Value::Name(_))) || matches!(a.param.kind, Kind::Choice(_)) {
+                        "name"
+                    } else {
+                        "number"
+                    },
+                    integer: a.param.is_integer(),
+                    values: a.values.iter().map(|v| value_json(*v)).collect(),
+                    range: a.range,
+                })
+                .collect()
+        });
+        let schedule = i.plan.as_deref().map(|p| ScheduleJson {
+            method: p.method.name(),
+            eta: p.schedule.eta,
+            brackets: p
+                .schedule
+                .brackets
+                .iter()
+                .enumerate()
+                .map(|(n, b)| BracketJson {
+                    jobs: p.bracket_size(n),
+                    rungs: b.rungs.clone(),
+                    planned: p.planned_counts(n),
+                })
+                .collect(),
+            rung_epochs: sweep.and_then(|s| s.rungs.as_ref()).map(|r| r.epochs()).unwrap_or_default(),
+        });
+        let best_full = best_trial.map(|t| {
+            let config = sweep
+                .and_then(|s| s.rows.iter().find(|r| r.id == t.id))
+                .map(|r| full(&r.config).map(|p| (p.name, value_json(p.get(&r.config)))).collect())
+                .unwrap_or_default();
+            BestFull {
+                trial: (*t).clone(),
+                config,
+                test_acc: sweep
+                    .and_then(|s| s.best.as_ref())
+                    .filter(|b| best_id.as_deref() == Some(b.id.as_str()))
+                    .and_then(|b| b.test_acc),
+            }
+        });
+        let rungs = sweep.and_then(|s| s.rungs.as_ref().map(|r| r.table(&s.rows))).unwrap_or_default();
+        let mut metrics: Vec<String> = i.trials.iter().flat_map(|(_, t)| t.metrics.keys().cloned()).collect();
+        metrics.sort();
+        metrics.dedup();
+        let detail = Detail {
+            summary,
+            objective: objective(),
+            axes,
+            axes_inferred: sweep.is_some_and(|s| s.axes_inferred),
+            schedule,
+            best_trial: best_full,
+            importance: i.importance,
+            rungs,
+            metrics,
+        };
+        View {
+            found: i.found.clone(),
+            detail,
+            trials: i.trials,
+            index,
+            curves: i.curves,
+            progress: i.progress,
+            sweep: i.sweep,
+            plan: i.plan,
+            cursor: i.cursor,
+            reset_at: i.reset_at,
+            refused: i.refused,
+        }
+    }
+
+    pub fn summary(&self) -> &Summary {
+        &self.detail.summary
+    }
+
+    /// The whole configuration of trial `id` (its row's, its rung record's, or the grid's job's).
+    pub fn config(&self, id: &str) -> Option<sweep_core::TrainConfig> {
+        let s = self.sweep.as_deref()?;
+        s.rows
+            .iter()
+            .find(|r| r.id == id)
+            .or_else(|| s.rungs.as_ref().and_then(|r| r.records.iter().find(|r| r.id == id)))
+            .map(|r| r.config.clone())
+            .or_else(|| self.plan.as_ref()?.jobs.iter().find(|j| j.id == id).map(|j| (*j.config).clone()))
+    }
+}
