@@ -594,7 +594,8 @@ fn plan_shows_shared_settings_hides_parameters_without_effect_and_separates_thou
         halving.contains(" if each rung's survivors cost what an average job of their bracket costs, up to "),
         "{halving}"
     );
-    assert!(halving.contains("      1     1    1,512          1         1,512"), "{halving}");
+    assert!(halving.contains("      1     1    1,512      0.148       223.776"), "{halving}");
+    assert!(halving.contains("      1     5       19         12       152.076"), "{halving}");
     // A tiny problem: its work in MFLOP, not "about 0 GFLOP"; a parameter without effect in a job is shown as `-`.
     let tmp = tempfile::tempdir().unwrap();
     write(

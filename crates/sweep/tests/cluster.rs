@@ -410,3 +410,57 @@ fn three_shards_of_a_halving_sweep_share_every_rung_and_give_the_rows_of_one_pro
     sweep().current_dir(tmp.path()).args(["finish", "three"]).assert().success();
     assert_eq!(best_json(&three)["test_acc"], best_json(&one)["test_acc"]);
 }
+
+/// A TPE sweep: its trials are proposed as it runs, so `finish` knows it is complete by replaying the proposals.
+const TPE: &str = r#"
+name = "tpe"
+seed = 1
+[data]
+source = "toy"
+train_size = 2000
+[train]
+epochs = 3
+[search]
+method = "tpe"
+samples = 12
+batch = 4
+min_epochs = 1
+[grid]
+learning_rate = { log = [1e-3, 1.0] }
+hidden_size = [8, 16, 32]
+"#;
+
+#[test]
+fn two_shards_of_a_tpe_sweep_give_the_rows_of_one_process_and_finish_clears_their_claims() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "grid.toml", TPE);
+    let shards: Vec<_> = ["0/2", "1/2"]
+        .iter()
+        .map(|s| spawn_run(tmp.path(), "sharded", &["--shard", s]))
+        .collect();
+    for mut c in shards {
+        assert!(c.wait().unwrap().success());
+    }
+    sweep()
+        .current_dir(tmp.path())
+        .args(["run", "grid.toml", "--out", "one"])
+        .assert()
+        .success();
+    let dir = tmp.path().join("sharded");
+    assert_eq!(rows_without_time(&dir), rows_without_time(&tmp.path().join("one")));
+    assert_eq!(rows_without_time(&dir).len(), 12);
+    sweep().current_dir(tmp.path()).args(["finish", "sharded"]).assert().success();
+    assert!(!dir.join("claims").exists(), "finish removes the claims of a finished sweep");
+    // An unfinished TPE sweep is refused, naming how many trials are missing.
+    let part = tmp.path().join("part");
+    std::fs::create_dir_all(&part).unwrap();
+    for entry in ["grid.toml", "sweep.json"] {
+        std::fs::copy(dir.join(entry), part.join(entry)).unwrap();
+    }
+    sweep()
+        .current_dir(tmp.path())
+        .args(["finish", "part"])
+        .assert()
+        .failure()
+        .stderr(contains("part: 12 of 12 jobs are not recorded yet ("));
+}

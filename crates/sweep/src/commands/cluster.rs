@@ -92,12 +92,20 @@ pub fn requeue_if_warned(usr1: &AtomicBool) {
     }
 }
 
-/// The ids of the jobs of a TPE sweep that still have work to do, replaying its proposals from the recorded rows
-/// (its jobs are not known before it runs): empty when the search is finished.
-pub fn tpe_unfinished(out: &Path, grid: &sweep::config::Grid) -> Result<Vec<String>> {
-    let finals: std::collections::HashMap<String, sweep::results::format::Row> =
-        read_rows(&out.join(RESULTS_CSV))?.into_iter().map(|r| (r.id.clone(), r)).collect();
-    let rungs = sweep::results::format::rows_in_dir(&out.join(sweep::results::format::RUNGS_DIR))?
+/// A TPE sweep's work left, replaying its proposals from the recorded rows (its jobs are not known before it runs):
+/// how many of its `samples` trials have no row, and the ids of those it would run or prune next (both empty when the
+/// search is finished).
+pub fn tpe_unfinished(out: &Path, grid: &sweep::config::Grid) -> Result<(usize, Vec<String>)> {
+    use sweep::results::format::{rows_in_dir, Row, RUNGS_DIR, WRITERS_DIR};
+    let path = out.join(RESULTS_CSV);
+    // Before any process published results.csv, the rows are in the writers' files alone.
+    let rows = if path.exists() {
+        read_rows(&path)?
+    } else {
+        rows_in_dir(&out.join(WRITERS_DIR))?
+    };
+    let finals: std::collections::HashMap<String, Row> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let rungs = rows_in_dir(&out.join(RUNGS_DIR))?
         .into_iter()
         .filter_map(|r| Some(((r.rung?, r.id.clone()), r)))
         .collect();
@@ -111,9 +119,14 @@ pub fn tpe_unfinished(out: &Path, grid: &sweep::config::Grid) -> Result<Vec<Stri
             decisions: &decisions,
         },
     );
-    let mut left: Vec<String> = poll.units.iter().map(|u| u.job.id.clone()).collect();
-    left.extend(poll.prune.iter().map(|r| r.id.clone()));
-    Ok(left)
+    let mut next: Vec<String> = poll.units.iter().map(|u| u.job.id.clone()).collect();
+    next.extend(poll.prune.iter().map(|r| r.id.clone()));
+    let missing = if next.is_empty() {
+        0
+    } else {
+        grid.search.samples.unwrap_or(0).saturating_sub(finals.len()).max(next.len())
+    };
+    Ok((missing, next))
 }
 
 /// Jobs of `jobs` without a row in `out` (any writer's).

@@ -34,25 +34,26 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     }
     let grid = Grid::load(&grid_path)?;
     let jobs = grid.jobs()?;
-    let left: Vec<String> = if grid.search.method == sweep::search::Method::Tpe {
+    let (missing, left): (usize, Vec<String>) = if grid.search.method == sweep::search::Method::Tpe {
         cluster::tpe_unfinished(dir, &grid)?
     } else {
-        cluster::unrecorded(dir, &jobs)?.into_iter().map(|j| j.id.clone()).collect()
+        let left: Vec<String> = cluster::unrecorded(dir, &jobs)?.into_iter().map(|j| j.id.clone()).collect();
+        (left.len(), left)
     };
-    if !left.is_empty() {
+    if missing > 0 {
         let ids: Vec<&str> = left.iter().take(5).map(String::as_str).collect();
         bail!(
             "{}: {} of {} jobs are not recorded yet ({}{}); nothing was evaluated. Run the missing shards again \
              (`sweep run GRID --out {} --shard I/N`, or without --shard for all), then `sweep finish {}`",
             dir.display(),
-            left.len(),
+            missing,
             if grid.search.method == sweep::search::Method::Tpe {
                 grid.search.samples.unwrap_or(0)
             } else {
                 jobs.len()
             },
             ids.join(", "),
-            if left.len() > ids.len() { ", …" } else { "" },
+            if missing > ids.len() { ", …" } else { "" },
             dir.display(),
             dir.display()
         );

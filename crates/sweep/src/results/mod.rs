@@ -92,8 +92,12 @@ pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), Resul
         dir: dir.to_path_buf(),
         grid: grid.file.clone(),
     };
-    let Some(m) = read_manifest(dir)? else {
-        return if dir.join(RESULTS_CSV).exists() { Err(different()) } else { Ok(()) };
+    let m = match read_manifest(dir)? {
+        Some(m) => m,
+        None if !dir.join(RESULTS_CSV).exists() => return Ok(()),
+        // results.csv without sweep.json: not a sweep directory, or another process starting the same sweep wrote
+        // both (manifest first) between the two looks. Look again (three processes started together failed here).
+        None => read_manifest(dir)?.ok_or_else(different)?,
     };
     if m.fingerprint == fingerprint {
         return Ok(());
