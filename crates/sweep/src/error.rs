@@ -67,6 +67,8 @@ pub enum ResultsError {
          please report it with the directory's results.csv, rungs/ and claims/"
     )]
     Stuck { dir: PathBuf },
+    #[error("trial {id}: {reason}; nothing was recorded for it: fix that and run the same command again to resume")]
+    Trial { id: String, reason: String },
     #[error("cannot start {workers} worker threads (give fewer with --workers)")]
     Threads {
         workers: usize,

@@ -70,6 +70,7 @@ fn build_dir(dir: &Path, grid: &str, jobs: &[Job]) {
             train_acc: j.val.map(|v| (v + 0.05).min(1.0)),
             final_loss: if j.status == "diverged" { None } else { Some(1.4) },
             seconds: 1.5,
+            trial: None,
         };
         csv.extend(row.to_csv(index == 0));
         // Histories as the runner writes them.

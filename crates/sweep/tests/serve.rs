@@ -243,6 +243,7 @@ impl Fixture {
             train_acc: Some(val),
             final_loss: Some(0.5),
             seconds: 2.0,
+            trial: None,
         };
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -566,6 +567,7 @@ fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_append
         train_acc: Some(0.1),
         final_loss: Some(2.0),
         seconds: 0.5,
+        trial: None,
     };
     std::fs::write(dir.join("writers/other-node.csv"), row.to_csv(true)).unwrap();
     let s = server.wait_for("/api/sweeps/fix", Duration::from_secs(20), |v| v["counts"]["pruned"] == 1);
@@ -1330,6 +1332,7 @@ fn scale_fixture(dir: &Path, recorded: usize) -> Grid {
             train_acc: (!diverged).then(|| history[9].train_acc),
             final_loss: (!diverged).then_some(1.4),
             seconds: 3.0 * c.hidden_size as f64 / 64.0,
+            trial: None,
         };
         csv.extend(row.to_csv(i == 0));
     }
@@ -1465,6 +1468,7 @@ fn ten_thousand_trials_load_and_update_without_freezing_the_page() {
             train_acc: Some(0.45),
             final_loss: Some(1.4),
             seconds: 3.0,
+            trial: None,
         };
         csv.extend(row.to_csv(false));
     }

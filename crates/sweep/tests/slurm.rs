@@ -1,6 +1,7 @@
 //! A real single-node Slurm (scripts/slurm-local.sh: munge, slurmctld, slurmd in a temporary directory, on ports of
 //! their own, stopped by their PIDs whatever happens): `sweep slurm --submit` runs a sweep as a 4-task job array
-//! plus the finishing job, with the rows of a local run; a task warned with SIGUSR1 requeues itself.
+//! plus the finishing job, with the rows of a local run (for built-in jobs and for a command sweep of the light
+//! example); a task warned with SIGUSR1 requeues itself.
 //!
 //! Skipped with a message when Slurm is not installed (scripts/install-slurm.sh installs it); `.ci/run` sets
 //! SWEEP_REQUIRE_SLURM=1, which turns the skip into a failure.
@@ -244,6 +245,92 @@ fn a_four_task_array_gives_the_rows_of_a_local_run_and_finishes_once() {
         finish_logs[0].1
     );
     assert!(dir.join("report/index.html").is_file());
+}
+
+/// A command sweep of the light example (8 trials of 3 epochs; `search` after them) as a 4-task array and as a local
+/// run: the same rows and best, every trial recorded once. Returns the array's results directory (in `tmp`).
+fn command_array_matches_local(slurm: &Slurm, tmp: &Path, search: &str) -> PathBuf {
+    let light = project_root().join("examples/light/train.py").canonicalize().unwrap();
+    // The tasks run the program in the submission directory, as `run` is written for.
+    write(
+        tmp,
+        "cmd.toml",
+        &format!(
+            "name = \"cmd\"\nseed = 5\n[command]\nrun = [\"python3\", {:?}, \"--lr={{lr}}\"]\nmetric = \"val_acc\"\n\
+             [train]\nepochs = 3\n[grid]\nlr = [0.01, 0.1, 0.3, 1.0]\nreg = [1e-4, 1e-2]\n{search}",
+            light.display().to_string()
+        ),
+    );
+    let started = Instant::now();
+    sweep()
+        .current_dir(tmp)
+        .args(["run", "cmd.toml", "--workers", "2", "--out", "local"])
+        .assert()
+        .success();
+    let local_time = started.elapsed();
+
+    let started = Instant::now();
+    let (array, finish) = slurm.submit(tmp, "cmd.toml", "array", 4);
+    slurm.wait_gone(&[&array, &finish], Duration::from_secs(300));
+    eprintln!(
+        "Slurm, command sweep{}: 4-task array + finishing job {:.1} s, local run (2 workers) {:.1} s",
+        if search.is_empty() { "" } else { " with halving" },
+        started.elapsed().as_secs_f64(),
+        local_time.as_secs_f64()
+    );
+    let dir = tmp.join("array");
+    let logs = logs(&dir);
+    assert_eq!(slurm.states(&array), ["COMPLETED"; 4], "{logs:#?}");
+    assert_eq!(slurm.states(&finish), ["COMPLETED"], "{logs:#?}");
+    let ids = recorded_ids(&dir);
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] != w[1]), "a trial was recorded twice: {ids:?}");
+    let local = tmp.join("local");
+    assert_eq!(rows_without_time(&dir), rows_without_time(&local));
+    let (b, bl) = (best_json(&dir), best_json(&local));
+    assert_eq!(
+        (&b["id"], &b["value"], &b["trial_dir"]),
+        (&bl["id"], &bl["value"], &bl["trial_dir"])
+    );
+    assert_eq!(std::fs::read_dir(dir.join("trials")).unwrap().count(), 8);
+    assert!(dir.join("report/index.html").is_file(), "{logs:#?}");
+    dir
+}
+
+/// The runs of a trial of `dir` as its records.jsonl lists them (`{"sweep_run": N, "budget": B, "resume": R}`).
+fn trial_runs(dir: &Path, id: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("trials").join(id).join("records.jsonl")).unwrap();
+    text.lines().filter(|l| l.contains("\"sweep_run\"")).map(str::to_string).collect()
+}
+
+#[test]
+fn a_four_task_array_of_a_command_sweep_gives_the_rows_of_a_local_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(slurm) = start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = command_array_matches_local(&slurm, tmp.path(), "");
+    // Every trial ran once, in one task, in its own folder under the shared results directory.
+    for id in recorded_ids(&dir) {
+        assert_eq!(trial_runs(&dir, &id).len(), 1, "trial {id}");
+    }
+}
+
+#[test]
+fn a_four_task_array_of_a_halving_command_sweep_promotes_across_tasks_as_a_local_run_does() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(slurm) = start() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = command_array_matches_local(&slurm, tmp.path(), "[search]\nmethod = \"halving\"\neta = 2\nmin_epochs = 1\n");
+    // Rungs at 1 and 3 epochs (8 trials, then the best 4): the promoted trials resumed from their checkpoints, whichever
+    // task ran them.
+    let mut promoted = 0;
+    for id in recorded_ids(&dir) {
+        let runs = trial_runs(&dir, &id);
+        assert!(runs[0].contains("\"resume\": false"), "trial {id}: {runs:?}");
+        assert!(runs[1..].iter().all(|r| r.contains("\"resume\": true")), "trial {id}: {runs:?}");
+        promoted += usize::from(runs.len() > 1);
+    }
+    assert_eq!(promoted, 4);
 }
 
 #[test]

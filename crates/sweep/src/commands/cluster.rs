@@ -19,12 +19,13 @@ pub fn job_cost(job: &Job, data: &Dataset) -> u64 {
     runner::job_shape(job, data).epoch_flops().saturating_mul(job.config.epochs as u64)
 }
 
-/// The shard's jobs (all of them without `--shard`) and the shard, resolved from the flag or the environment.
+/// The shard's jobs (all of them without `--shard`) and the shard, resolved from the flag or the environment; shards
+/// are balanced on `cost` (the built-in network's [`job_cost`], a command trial's epochs).
 pub fn select(
     spec: Option<ShardSpec>,
     count: Option<usize>,
     jobs: Vec<Job>,
-    data: &Dataset,
+    cost: &dyn Fn(&Job) -> u64,
     split: bool,
 ) -> Result<(Vec<Job>, Option<ShardContext>)> {
     let Some(spec) = spec else { return Ok((jobs, None)) };
@@ -37,7 +38,7 @@ pub fn select(
         );
         return Ok((jobs, Some(ctx)));
     }
-    let costs: Vec<u64> = jobs.iter().map(|j| job_cost(j, data)).collect();
+    let costs: Vec<u64> = jobs.iter().map(cost).collect();
     let mine = ctx.shard.select(&costs);
     let total = jobs.len();
     let selected: Vec<Job> = jobs

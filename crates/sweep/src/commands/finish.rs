@@ -58,6 +58,20 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             dir.display()
         );
     }
+    if grid.command.is_some() {
+        // A command sweep: no test split to evaluate; the best trial is named in best.json.
+        writers::publish_results(dir)?;
+        let best = writers::publish_trial_best(dir)?;
+        println!("{}", best::to_table(&best::rank(dir)?, 10));
+        if best.is_none() {
+            println!("no trial completed, so there is no best trial");
+        }
+        if !args.no_report {
+            let index = sweep::report::write_report(dir)?;
+            println!("report: {}", index.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let path = match (&args.data, &grid.data.source) {
         (Some(p), _) if p.as_os_str() == "toy" => None,
         (Some(p), _) => Some(p.clone()),

@@ -11,6 +11,8 @@ pub mod init;
 pub mod k8s;
 pub mod plan;
 pub mod predict;
+#[cfg(unix)]
+pub mod program;
 pub mod report;
 pub mod run;
 pub mod serve;

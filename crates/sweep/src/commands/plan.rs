@@ -14,8 +14,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use sweep::config::command::{CommandGrid, Mode};
 use sweep::config::grid::{Grid, Job};
 use sweep::config::params::{params, Param, Show, Value};
+use sweep::config::trials::value_text;
 use sweep::search::{round12, Method, Schedule, Search};
 use sweep_core::cost::{calibrate, Shape};
 use sweep_core::TrainConfig;
@@ -50,6 +52,10 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         Some(w) => w,
         None => num_cpus(),
     };
+    if let Some(c) = &grid.command {
+        print!("{}", command_plan(&grid, c, workers)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     // TPE proposes its trials as results arrive: what can be planned is one batch of the same size drawn at random
     // (what its first batch is), through the same rungs, once per batch.
     let tpe = (grid.search.method == Method::Tpe).then(|| TpeBatches::of(&grid.search));
@@ -123,7 +129,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     // More workers than cores share them: at most one job per core runs at a time.
     let mut estimate = estimate(&schedule, &jobs, &epoch_seconds, workers.min(num_cpus()));
     if schedule.is_multi_fidelity() {
-        out.push_str(&rungs_table(&schedule, &estimate));
+        out.push_str(&rungs_table(&schedule, Some(&estimate)));
     }
     if let Some(t) = &tpe {
         // The batches run one after the other (each is proposed from the ones before).
@@ -412,10 +418,19 @@ fn estimate(schedule: &Schedule, jobs: &[Job], epoch_seconds: &dyn Fn(&TrainConf
 
 /// The rungs of a halving or Hyperband sweep: jobs and epochs per rung, their estimated time, and epochs in all
 /// against training every job to the end.
-fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
+fn rungs_table(schedule: &Schedule, estimate: Option<&Estimate>) -> String {
     let mut out = format!(
-        "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}  {:>10}  {:>10}\n",
-        "bracket", "rung", "jobs", "epochs to", "epochs added", "time", "up to"
+        "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}{}\n",
+        "bracket",
+        "rung",
+        "jobs",
+        "epochs to",
+        "epochs added",
+        if estimate.is_some() {
+            format!("  {:>10}  {:>10}", "time", "up to")
+        } else {
+            String::new()
+        }
     );
     let (mut epochs, mut all_epochs) = (0.0f64, 0.0f64);
     let mut timed = BTreeSet::new();
@@ -424,12 +439,13 @@ fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
         for (r, (count, to)) in bracket.planned_counts(schedule.eta).into_iter().zip(&bracket.rungs).enumerate() {
             let added = round12(count as f64 * (to - before));
             // A stage is rung r of every bracket: its time is shown on the first line of that rung.
-            let (avg, up) = match estimate.stages.get(r) {
-                Some(&(a, u)) if timed.insert(r) => (human(a), human(u)),
-                _ => (String::new(), String::new()),
+            let times = match estimate.map(|e| e.stages.get(r)) {
+                None => String::new(),
+                Some(Some(&(a, u))) if timed.insert(r) => format!("  {:>10}  {:>10}", human(a), human(u)),
+                Some(_) => format!("  {:>10}  {:>10}", "", ""),
             };
             out.push_str(&format!(
-                "{:>7}  {:>4}  {:>7}  {:>9}  {:>12}  {avg:>10}  {up:>10}\n",
+                "{:>7}  {:>4}  {:>7}  {:>9}  {:>12}{times}\n",
                 b + 1,
                 r + 1,
                 thousands(count as u64),
@@ -452,13 +468,106 @@ fn rungs_table(schedule: &Schedule, estimate: &Estimate) -> String {
         number(round12(epochs)),
         100.0 * epochs / all_epochs.max(1.0),
         number(round12(all_epochs)),
-        if schedule.brackets.len() > 1 {
+        if schedule.brackets.len() > 1 && estimate.is_some() {
             "; rung r of every bracket runs as one stage, timed on its first line"
         } else {
             ""
         }
     ));
     out
+}
+
+/// The plan of a command sweep: its trials and their values, the program's argv for the first, the rungs, and the
+/// epochs in all. No time: sweep cannot know how long an epoch of the program takes without running it, so it says
+/// how to work it out instead.
+fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> {
+    // TPE's trials are proposed as results arrive: shown and costed is one batch drawn at random, as its first are.
+    let tpe = (grid.search.method == Method::Tpe).then(|| TpeBatches::of(&grid.search));
+    let jobs = match &tpe {
+        Some(t) => t.random_batch(grid)?,
+        None => grid.jobs()?,
+    };
+    let names: Vec<&str> = c.axes.iter().map(|a| a.name.as_str()).collect();
+    let value = |j: &Job, n: &str| j.trial.as_ref().and_then(|t| t.values.get(n)).map_or("-".into(), value_text);
+    let width = |n: &str| jobs.iter().map(|j| value(j, n).len()).chain([n.len(), 6]).max().unwrap_or(6);
+    let mut out = match &tpe {
+        Some(t) => format!("{}\nOne batch drawn at random, as TPE's first ones are:\n", t.intro(grid, &jobs)),
+        None => String::new(),
+    };
+    out.push_str(&format!("{:>5}  {:<12}", "trial", "id"));
+    for n in &names {
+        out.push_str(&format!("  {n:>w$}", w = width(n)));
+    }
+    out.push('\n');
+    for j in &jobs {
+        out.push_str(&format!("{:>5}  {:<12}", j.index + 1, j.id));
+        for n in &names {
+            out.push_str(&format!("  {:>w$}", value(j, n), w = width(n)));
+        }
+        out.push('\n');
+    }
+    if !c.fixed.is_empty() {
+        let fixed: Vec<String> = c.fixed.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        out.push_str(&format!("\nEvery trial: {}.\n", fixed.join(", ")));
+    }
+    let o = &c.command.objective;
+    out.push_str(&format!(
+        "Objective: {} ({}), a key of the program's records.\n",
+        o.metric,
+        if o.mode == Mode::Max {
+            "higher is better"
+        } else {
+            "lower is better"
+        }
+    ));
+    if let Some(first) = jobs.first().and_then(|j| j.trial.as_ref()) {
+        let argv = sweep::run::command::expand_argv(&c.command.run, &first.values)?;
+        let cwd = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
+        out.push_str(&format!("The first trial runs, in {cwd}: {}\n", argv.join(" ")));
+    }
+    let schedule = grid.search.schedule(&jobs, grid.seed);
+    // Rungs before the last (TPE without `min_epochs` has only the last).
+    let pruned = schedule.brackets.iter().any(|b| b.rungs.len() > 1);
+    let epochs: f64 = if pruned {
+        out.push_str(&rungs_table(&schedule, None));
+        let mut all = 0.0;
+        for b in &schedule.brackets {
+            let mut before = 0.0;
+            for (count, to) in b.planned_counts(schedule.eta).into_iter().zip(&b.rungs) {
+                all += count as f64 * (to - before);
+                before = *to;
+            }
+        }
+        round12(all)
+    } else {
+        jobs.iter().map(|j| j.config.epochs as f64).sum()
+    };
+    // TPE: every batch costs what the one shown does.
+    let (trials, epochs) = match &tpe {
+        Some(t) => (t.samples, round12(epochs * t.samples as f64 / jobs.len().max(1) as f64)),
+        None => (jobs.len(), epochs),
+    };
+    out.push_str(&format!(
+        "\n{} trials over {} axes ({}); {} epochs in all{}, {workers} trial{} at a time.\n",
+        thousands(trials as u64),
+        names.len(),
+        if names.is_empty() { "none".to_string() } else { names.join(", ") },
+        number(epochs),
+        if pruned {
+            " (as planned: which trials survive a rung is known only as they run)"
+        } else {
+            ""
+        },
+        if workers == 1 { "" } else { "s" },
+    ));
+    out.push_str(&format!(
+        "Estimated time: not estimated. sweep measures the built-in network's speed, but cannot know how long an epoch \
+         of your program takes without running it. Time one epoch of one trial (run the program by hand with a budget \
+         of 1, or look at `seconds` in the rows of a first small sweep), then the sweep takes at least {} times that, plus \
+         the program's start-up once per run.\n",
+        number(round12(epochs / workers.min(trials).max(1) as f64))
+    ));
+    Ok(out)
 }
 
 /// A number of epochs as the rows write it, with thousands separators: `1,512`, `0.3`, `1,008.5`.

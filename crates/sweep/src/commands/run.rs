@@ -1,12 +1,13 @@
 //! `sweep run`: every job of a grid file, resuming a partly finished sweep in the same directory.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use sweep::config::grid::{DataSource, Grid};
+use sweep::config::grid::{DataSource, Grid, Job};
 use sweep::results::best;
 use sweep::results::{check_dir, ResultsDir};
 use sweep::run as runner;
@@ -120,15 +121,73 @@ pub(super) fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
     Ok(ds)
 }
 
+/// `--workers`, or all cores.
+pub(super) fn workers(args: &Args) -> Result<usize> {
+    match args.workers {
+        Some(0) => bail!("--workers 0 is invalid: give at least 1 (default: all {} cores)", num_cpus()),
+        Some(w) => Ok(w),
+        None => Ok(num_cpus()),
+    }
+}
+
+/// The stop flag: the first Ctrl-C (or SIGTERM) raises it, and running units stop at their next step (they are not
+/// recorded and rerun on resume); a second one exits at once.
+pub(super) fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("\ninterrupted: stopping; finished rows are kept, run the same command again to resume (Ctrl-C again quits now)");
+    });
+    stop
+}
+
+/// What proposes the units of a sweep: TPE, asynchronous halving, or the stages of a plain, halving or Hyperband
+/// sweep; `epoch_cost` is one epoch's work of a job (for the order of the work and the progress bar).
+pub(super) fn scheduler<'c>(grid: &Grid, jobs: &[Job], epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Box<dyn runner::Scheduler + 'c> {
+    match grid.search.method {
+        Method::Tpe => Box::new(runner::Tpe::new(grid, epoch_cost)),
+        Method::Asha => {
+            let ladder = grid.search.ladder(grid.base_config().epochs);
+            Box::new(runner::Asha::new(jobs.to_vec(), ladder, grid.search.eta, grid.seed, epoch_cost))
+        }
+        _ => {
+            let schedule = grid.search.schedule(jobs, grid.seed);
+            Box::new(runner::Stages::new(jobs.to_vec(), schedule, epoch_cost))
+        }
+    }
+}
+
+/// Logs how much of a resumed sweep is recorded.
+pub(super) fn log_resume(grid: &Grid, jobs: &[Job], done: &HashSet<String>) {
+    if done.is_empty() {
+        return;
+    }
+    let tpe = grid.search.method == Method::Tpe;
+    let of: String = if tpe {
+        format!("{} proposed", grid.search.samples.unwrap_or(0))
+    } else {
+        jobs.len().to_string()
+    };
+    let recorded = if tpe {
+        done.len()
+    } else {
+        jobs.iter().filter(|j| done.contains(&j.id)).count()
+    };
+    tracing::info!("resuming: {recorded} of {of} jobs already recorded");
+}
+
 pub fn exec(args: &Args) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
+    #[cfg(unix)]
+    if grid.command.is_some() {
+        return super::program::exec(args, grid);
+    }
     let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
-    let workers = match args.workers {
-        Some(0) => bail!("--workers 0 is invalid: give at least 1 (default: all {} cores)", num_cpus()),
-        Some(w) => w,
-        None => num_cpus(),
-    };
+    let workers = workers(args)?;
     if args.fuse == 0 {
         bail!(
             "--fuse 0 is invalid: give at least 1 (1 trains every job alone; default {})",
@@ -158,24 +217,13 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         args.shard,
         args.shard_count,
         all_jobs.clone(),
-        &data,
+        &|j| cluster::job_cost(j, &data),
         !grid.search.method.is_multi_fidelity(),
     )?;
     let claims = cluster::claims(&out, shard.as_ref())?;
     let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // The first Ctrl-C stops the running jobs at their next step (they are not recorded and rerun on resume);
-        // a second one exits at once.
-        let _ = ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                std::process::exit(i32::from(EXIT_INTERRUPTED));
-            }
-            eprintln!("\ninterrupted: stopping; finished rows are kept, run the same command again to resume (Ctrl-C again quits now)");
-        });
-    }
+    let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
     if grid.search.method == sweep::search::Method::Tpe {
         // Its trials are proposed as results arrive.
@@ -203,30 +251,8 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let states = sweep::run::states::States::open(&out, state_limit)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
     let epoch_cost = |job: &sweep::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
-    let mut scheduler: Box<dyn runner::Scheduler> = match grid.search.method {
-        Method::Tpe => Box::new(runner::Tpe::new(&grid, epoch_cost)),
-        Method::Asha => {
-            let ladder = grid.search.ladder(grid.base_config().epochs);
-            Box::new(runner::Asha::new(jobs.clone(), ladder, grid.search.eta, grid.seed, epoch_cost))
-        }
-        _ => {
-            let schedule = grid.search.schedule(&jobs, grid.seed);
-            Box::new(runner::Stages::new(jobs.clone(), schedule, epoch_cost))
-        }
-    };
-    if !done.is_empty() {
-        let of: String = if grid.search.method == Method::Tpe {
-            format!("{} proposed", grid.search.samples.unwrap_or(0))
-        } else {
-            jobs.len().to_string()
-        };
-        let recorded = if grid.search.method == Method::Tpe {
-            done.len()
-        } else {
-            jobs.iter().filter(|j| done.contains(&j.id)).count()
-        };
-        tracing::info!("resuming: {recorded} of {of} jobs already recorded");
-    }
+    let mut scheduler = scheduler(&grid, &jobs, epoch_cost);
+    log_resume(&grid, &jobs, &done);
     let summary = runner::run(
         scheduler.as_mut(),
         &network,

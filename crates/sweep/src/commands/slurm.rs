@@ -68,6 +68,9 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     }
     // Tasks run on other nodes, in other directories: every path absolute.
     let data = match (&args.data, &grid.data.source) {
+        // A command sweep's program reads its own data; its tasks run in this directory, as `run` is written for.
+        (Some(_), _) if grid.command.is_some() => bail!("--data is for the built-in network: a command sweep's program reads its own data"),
+        _ if grid.command.is_some() => None,
         (Some(p), _) if p.as_os_str() == "toy" => None,
         (Some(p), _) => Some(absolute(p)?),
         (None, DataSource::Path(p)) if p.is_relative() => Some(absolute(p)?),

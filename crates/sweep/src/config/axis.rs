@@ -50,7 +50,7 @@ pub(crate) fn param_value(ctx: &Ctx, p: &Param, key: &str, v: &Value, offset: us
 }
 
 /// `num` values from `lo` to `hi`, rounded to 12 significant digits.
-fn spaced(lo: f64, hi: f64, num: usize, log: bool) -> Vec<f64> {
+pub(crate) fn spaced(lo: f64, hi: f64, num: usize, log: bool) -> Vec<f64> {
     if num == 1 {
         return vec![lo];
     }

@@ -33,6 +33,8 @@ pub struct Expansion {
     /// Configurations left out because they train exactly as an earlier one, differing only where it has no effect.
     pub merged: usize,
     pub no_effect: Vec<NoEffect>,
+    /// Other warnings (a command sweep's repeated draws).
+    pub notes: Vec<String>,
 }
 
 impl NoEffect {
@@ -65,6 +67,7 @@ impl Expansion {
     /// Every warning: one per parameter without effect, and what was merged.
     pub fn warnings(&self) -> Vec<String> {
         let mut out: Vec<String> = self.no_effect.iter().map(NoEffect::message).collect();
+        out.extend(self.notes.iter().cloned());
         if self.merged > 0 {
             out.push(format!(
                 "{} of the {} configurations would train exactly as another (they differ only where a parameter has \
@@ -115,6 +118,9 @@ impl Grid {
     /// The jobs, in deterministic order, one per training (see the module doc), with what was merged; nothing is
     /// logged (see [`Grid::jobs`]).
     pub fn expand(&self) -> Result<Expansion, GridError> {
+        if let Some(c) = &self.command {
+            return self.command_expansion(c);
+        }
         let configs = self.configs();
         let of = configs.len();
         let mut first: HashMap<String, usize> = HashMap::new();
@@ -170,7 +176,12 @@ impl Grid {
                 })
             })
             .collect();
-        Ok(Expansion { jobs, merged, no_effect })
+        Ok(Expansion {
+            jobs,
+            merged,
+            no_effect,
+            notes: vec![],
+        })
     }
 
     /// The job of `config` at position `index`: its id (a hash of what trains) and its seeds, from the sweep's.
@@ -188,7 +199,12 @@ impl Grid {
             key: None,
             message: format!("job {id}: {e}"),
         })?;
-        Ok(Job { index, id, config })
+        Ok(Job {
+            index,
+            id,
+            config,
+            trial: None,
+        })
     }
 
     /// The configuration every job starts from: the defaults with the values of `[train]`.

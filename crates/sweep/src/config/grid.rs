@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -10,13 +11,15 @@ use toml::{Spanned, Value};
 
 pub use crate::config::axis::Axis;
 use crate::config::axis::{axis_values, param_value};
+use crate::config::command::{self, CommandGrid};
 use crate::config::memory;
 use crate::config::params::{self, Value as PValue};
+use crate::config::trials::Trial;
 pub use crate::error::GridError;
 use crate::search::Search;
 use crate::text::hex;
 
-const TOP_KEYS: [&str; 6] = ["name", "seed", "data", "train", "grid", "search"];
+const TOP_KEYS: [&str; 7] = ["name", "seed", "data", "train", "grid", "search", "command"];
 const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
 
 /// Where the data come from.
@@ -103,6 +106,9 @@ pub struct Grid {
     pub axes: Vec<Axis>,
     /// The `[search]` table: how configurations are chosen and how long each trains.
     pub search: Search,
+    /// A command sweep's program and its free-form values (`[command]`, `[train]`, `[grid]`). Then `fixed` holds only
+    /// the budget `epochs` (when it is fixed), `axes` is empty and `data` is unused: the program reads its own data.
+    pub command: Option<CommandGrid>,
 }
 
 /// One configuration to train.
@@ -112,8 +118,21 @@ pub struct Job {
     pub index: usize,
     /// Stable id: a hash of the full training configuration (same config, same id, on any machine).
     pub id: String,
-    /// The checked configuration, its seed derived from the sweep seed and the id.
+    /// The checked configuration, its seed derived from the sweep seed and the id. For a command trial only its
+    /// `epochs` (the budget) and `seed` mean anything.
     pub config: ValidConfig,
+    /// A command trial's values (`None` for the built-in network).
+    pub trial: Option<Arc<Trial>>,
+}
+
+impl Job {
+    /// `lr=0.1 reg=0.0001 hidden=512 ...`: what a log line says of the job.
+    pub fn describe(&self) -> String {
+        match &self.trial {
+            Some(t) => t.described.clone(),
+            None => params::describe(&self.config),
+        }
+    }
 }
 
 type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
@@ -128,6 +147,8 @@ struct Sections {
     grid: Option<Map>,
     #[serde(default)]
     search: Option<Map>,
+    #[serde(default)]
+    command: Option<Map>,
 }
 
 pub(crate) struct Ctx<'a> {
@@ -136,7 +157,17 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn pos(&self, offset: usize) -> (usize, usize) {
+    /// The grid's text.
+    pub(crate) fn text(&self) -> &str {
+        self.text
+    }
+
+    /// Where `needle` (a table header such as `[train]`) first occurs.
+    pub(crate) fn text_offset(&self, needle: &str) -> Option<usize> {
+        self.text.find(needle)
+    }
+
+    pub(crate) fn pos(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
@@ -241,16 +272,31 @@ impl Grid {
                     }
                 },
                 "seed" => seed = usize_value(&ctx, "seed", v, 0)? as u64,
-                "data" | "train" | "grid" | "search" if !matches!(v.get_ref(), Value::Table(_)) => {
+                "data" | "train" | "grid" | "search" | "command" if !matches!(v.get_ref(), Value::Table(_)) => {
                     return Err(ctx.err(
                         k.span().start,
                         Some(key),
                         format!("expected a table [{key}], found {}", type_name(v.get_ref())),
                     ));
                 }
-                "data" | "train" | "grid" | "search" => {}
+                "data" | "train" | "grid" | "search" | "command" => {}
                 _ => return Err(ctx.err(k.span().start, Some(key), suggest(key, &TOP_KEYS))),
             }
+        }
+
+        if let Some(table) = &sections.command {
+            let key_of = |name: &str| top.keys().find(|k| k.get_ref() == name).map(|k| k.span().start);
+            if let Some(off) = key_of("data") {
+                return Err(ctx.err(
+                    off,
+                    Some("data"),
+                    "a command sweep's program reads its own data: give its path in [command] run (or as a value in \
+                     [train]) and remove [data]",
+                ));
+            }
+            let offset = text.find("[command]").or(key_of("command")).unwrap_or(0);
+            let sections = [sections.train.as_ref(), sections.grid.as_ref(), sections.search.as_ref()];
+            return command::grid(&ctx, (file, text), name, seed, (table, offset), sections);
         }
 
         // [data]
@@ -387,17 +433,35 @@ impl Grid {
             fixed,
             axes,
             search,
+            command: None,
         })
     }
 
     /// Identifies the sweep: same data settings, seed and job set give the same fingerprint.
     pub fn fingerprint(&self, jobs: &[Job]) -> String {
         let mut h = Sha256::new();
-        h.update(format!(
-            "seed={};data={:?},{},{:?},{:?};",
-            self.seed, self.data.source, self.data.val_size, self.data.train_size, self.data.test_size
-        ));
-        if self.search.method.is_multi_fidelity() {
+        if let Some(c) = &self.command {
+            // A command sweep: its objective decides the rows' columns and every decision; `run` is left out, so a
+            // program moved to another path (a venv elsewhere) continues the sweep.
+            let s = &self.search;
+            let o = &c.command.objective;
+            h.update(format!(
+                "command;seed={};metric={:?};mode={};search={},eta={},min_epochs={},batch={};",
+                self.seed,
+                o.metric,
+                o.mode.as_str(),
+                s.method.name(),
+                s.eta,
+                s.min_epochs,
+                s.batch
+            ));
+        } else {
+            h.update(format!(
+                "seed={};data={:?},{},{:?},{:?};",
+                self.seed, self.data.source, self.data.val_size, self.data.train_size, self.data.test_size
+            ));
+        }
+        if self.command.is_none() && self.search.method.is_multi_fidelity() {
             // The rungs decide which rows exist: another eta or first rung is another sweep. (Grid sweeps hash as
             // before, so results directories of earlier releases still resume.)
             let s = &self.search;

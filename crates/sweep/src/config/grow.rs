@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use crate::config::grid::{base_config, DataSource, Grid};
-use crate::config::params::{describe, params, Param, Value};
+use crate::config::params::{params, Param, Value};
 use crate::search::Method;
 
 /// How a grid relates to the one a directory was run with.
@@ -126,6 +126,18 @@ fn identity(old: &Grid, new: &Grid) -> Vec<(&'static str, String, String)> {
             format!("\"{}\"", n.method.name()),
         ),
     ];
+    // A command sweep's objective decides its columns and its every decision.
+    let objective = |g: &Grid| {
+        g.command
+            .as_ref()
+            .map_or(("none (the built-in network)".to_string(), String::new()), |c| {
+                let o = &c.command.objective;
+                (format!("\"{}\"", o.metric), format!("\"{}\"", o.mode.as_str()))
+            })
+    };
+    let (om, nm) = (objective(old), objective(new));
+    keys.push(("command.metric", om.0, nm.0));
+    keys.push(("command.mode", om.1, nm.1));
     if o.method.is_multi_fidelity() {
         keys.push(("search.eta", o.eta.to_string(), n.eta.to_string()));
         keys.push(("search.min_epochs", o.min_epochs.to_string(), n.min_epochs.to_string()));
@@ -219,7 +231,7 @@ pub fn compare(old: &Grid, new: &Grid) -> Result<Growth, Change> {
     Err(Change::Jobs {
         missing: missing.len(),
         of: before.len(),
-        example: format!("{} ({})", first.id, describe(&first.config)),
+        example: format!("{} ({})", first.id, first.describe()),
     })
 }
 

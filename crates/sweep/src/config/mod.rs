@@ -3,11 +3,13 @@
 //! directory can take a grid that grew ([`grow`]).
 
 pub mod axis;
+pub mod command;
 pub mod expand;
 mod fields;
 pub mod grid;
 pub mod grow;
 pub mod memory;
 pub mod params;
+pub mod trials;
 
 pub use grid::{Axis, DataSection, DataSource, Grid, Job};

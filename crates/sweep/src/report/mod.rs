@@ -15,6 +15,7 @@ mod dashboard;
 pub mod importance;
 pub(crate) mod load;
 mod page;
+mod program;
 mod scale;
 mod style;
 
@@ -46,6 +47,10 @@ pub const MAX_TILES: usize = 256;
 /// `index.html`.
 pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     style::register_font()?;
+    if program::is_command(dir) {
+        // A command sweep's metrics are its program's own: its page is built around the objective.
+        return program::write(dir);
+    }
     let sweep = Sweep::load(dir)?;
     let out = dir.join(REPORT_DIR);
     fs::create_dir_all(&out).map_err(|source| ReportError::Write { path: out.clone(), source })?;

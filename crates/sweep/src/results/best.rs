@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::params::{describe_all, params, Show};
+use crate::config::trials::value_text;
 pub use crate::error::BestError;
 use crate::results::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
+use crate::results::schema::{metric_text, TrialBest, TrialRow};
 use crate::text::pct;
 
 /// A row with the results directory it came from.
@@ -44,6 +46,9 @@ pub struct BestModel {
     pub dir: PathBuf,
     pub checkpoint: Option<PathBuf>,
     pub info: Option<BestInfo>,
+    /// A command sweep's best trial (then `checkpoint` is its checkpoint folder, when the program saved one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trial: Option<TrialBest>,
 }
 
 /// Every results.csv below `dir` (or `dir` itself if it is one), in sorted order.
@@ -87,7 +92,7 @@ pub fn ranking_order(a: &Row, b: &Row) -> std::cmp::Ordering {
         (
             r.is_candidate(),
             r.status == JobStatus::Pruned,
-            r.best_val_acc.filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY),
+            r.score().filter(|v| v.is_finite()).unwrap_or(f64::NEG_INFINITY),
         )
     };
     key(b)
@@ -138,6 +143,19 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
         // Directories of the same sweep may hold the same job twice; keep its best row.
         rank_rows(&mut rows, |r| &r.row);
         let best = match rows.first() {
+            Some(top) if top.row.is_candidate() && top.row.trial.is_some() => {
+                let trial = TrialBest::of(&top.row);
+                let checkpoint = trial
+                    .as_ref()
+                    .map(|t| top.dir.join(&t.trial_dir).join("checkpoint"))
+                    .filter(|p| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()));
+                Some(BestModel {
+                    dir: top.dir.clone(),
+                    checkpoint,
+                    info: None,
+                    trial,
+                })
+            }
             Some(top) if top.row.is_candidate() => {
                 let info = read_best(&top.dir)?.filter(|b| b.id == top.row.id);
                 let checkpoint = info.as_ref().map(|_| top.dir.join(BEST_CHECKPOINT)).filter(|p| p.exists());
@@ -145,6 +163,7 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
                     dir: top.dir.clone(),
                     checkpoint,
                     info,
+                    trial: None,
                 })
             }
             _ => None,
@@ -174,6 +193,9 @@ pub fn to_table(r: &Ranking, k: usize) -> String {
 }
 
 fn sweep_table(r: &SweepRanking, k: usize) -> String {
+    if r.rows.first().is_some_and(|x| x.row.trial.is_some()) {
+        return trial_table(r, k);
+    }
     // The usual columns, and any other parameter that differs between this sweep's jobs.
     let varies = |p: &crate::config::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
     let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Table) || varies(p)).collect();
@@ -223,6 +245,82 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
     out
 }
 
+/// A command sweep's table: the values that differ between its trials (all of them when none does), the status, the
+/// objective at its best and where; then the best trial and its folder.
+fn trial_table(r: &SweepRanking, k: usize) -> String {
+    let trials: Vec<(&Ranked, &TrialRow)> = r.rows.iter().filter_map(|x| Some((x, x.row.trial.as_deref()?))).collect();
+    let Some(&(_, first)) = trials.first() else { return String::new() };
+    let metric = &first.objective.metric;
+    let mut names: Vec<&str> = first
+        .values
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| trials.iter().any(|(_, t)| value(t, n) != value(first, n)))
+        .collect();
+    if names.is_empty() {
+        names = first.values.iter().map(|(n, _)| n.as_str()).collect();
+    }
+    let widths: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            trials
+                .iter()
+                .take(k)
+                .map(|(_, t)| value(t, n).len())
+                .chain([n.len()])
+                .max()
+                .unwrap_or(1)
+        })
+        .collect();
+    let mw = metric.len().max(8);
+    let mut out = format!("{:>4}  {:<12}", "rank", "id");
+    for (n, w) in names.iter().zip(&widths) {
+        out.push_str(&format!("  {n:>w$}"));
+    }
+    out.push_str(&format!("  {:>9}  {metric:>mw$}  {:>10}  {}\n", "status", "best epoch", "dir"));
+    for (i, (x, t)) in trials.iter().take(k).enumerate() {
+        out.push_str(&format!("{:>4}  {:<12}", i + 1, x.row.id));
+        for (n, w) in names.iter().zip(&widths) {
+            out.push_str(&format!("  {:>w$}", value(t, n)));
+        }
+        let epoch = x.row.best_epoch.map_or("-".into(), |e| e.to_string());
+        out.push_str(&format!(
+            "  {:>9}  {:>mw$}  {epoch:>10}  {}\n",
+            status_text(&x.row),
+            metric_text(t.best),
+            x.dir.display()
+        ));
+    }
+    out.push_str(&format!(
+        "\n{} trials ranked by {metric} ({}).\n",
+        r.rows.len(),
+        first.objective.mode.as_str()
+    ));
+    if let Some(note) = unfinished(r) {
+        out.push_str(&format!("{note}\n"));
+    }
+    match r.best.as_ref().and_then(|b| Some((b, b.trial.as_ref()?))) {
+        Some((b, t)) => {
+            let values: Vec<String> = t.values.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+            out.push_str(&format!(
+                "Best: {} {}: {metric} {} at epoch {}\nTrial folder: {}\n",
+                t.id,
+                values.join(" "),
+                metric_text(Some(t.value)),
+                t.best_epoch.map_or("-".into(), |e| e.to_string()),
+                b.dir.join(&t.trial_dir).display()
+            ));
+        }
+        None => out.push_str("No trial completed: no best trial.\n"),
+    }
+    out
+}
+
+/// A trial's value of `name` as the table shows it.
+fn value(t: &TrialRow, name: &str) -> String {
+    t.values.iter().find(|(n, _)| n == name).map_or("-".into(), |(_, v)| value_text(v))
+}
+
 /// `2 of 6 jobs are not done ...` for a sweep some of whose jobs have no row yet; `None` when every planned job is
 /// recorded (or the directory says nothing of its plan).
 pub fn unfinished(r: &SweepRanking) -> Option<String> {
@@ -261,17 +359,16 @@ fn csv_field(s: &str) -> String {
 /// CSV of the top `k` rows of each sweep, with the sweep and directory in front.
 pub fn to_csv(r: &Ranking, k: usize) -> String {
     // The two extra columns go in front of each row as `results.csv` writes it.
+    // A header before the first row, and again where the columns change (a command sweep's are its own).
     let mut out = String::new();
-    for (i, (sw, x)) in r
-        .sweeps
-        .iter()
-        .flat_map(|sw| sw.rows.iter().take(k).map(move |x| (sw, x)))
-        .enumerate()
-    {
-        let text = String::from_utf8_lossy(&x.row.to_csv(i == 0)).into_owned();
+    let mut header = String::new();
+    for (sw, x) in r.sweeps.iter().flat_map(|sw| sw.rows.iter().take(k).map(move |x| (sw, x))) {
+        let text = String::from_utf8_lossy(&x.row.to_csv(true)).into_owned();
         let mut lines = text.lines();
-        if i == 0 {
-            out.push_str(&format!("sweep,dir,{}\n", lines.next().unwrap_or_default()));
+        let this = lines.next().unwrap_or_default();
+        if this != header {
+            out.push_str(&format!("sweep,dir,{this}\n"));
+            header = this.to_string();
         }
         let (name, dir) = (csv_field(&sw.sweep), csv_field(&x.dir.display().to_string()));
         out.push_str(&format!("{name},{dir},{}\n", lines.next().unwrap_or_default()));
@@ -312,6 +409,7 @@ mod tests {
             train_acc: val,
             final_loss: None,
             seconds: 1.0,
+            trial: None,
         }
     }
 

@@ -15,6 +15,7 @@ use sweep_core::TrainConfig;
 use crate::config::grid::Job;
 use crate::config::params::{params, Kind, Value};
 use crate::error::ResultsError;
+use crate::results::schema::{self, Schema, TrialRow};
 
 pub const RESULTS_CSV: &str = "results.csv";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";
@@ -22,6 +23,7 @@ pub const BEST_JSON: &str = "best.json";
 pub const MANIFEST: &str = "sweep.json";
 pub const GRID_COPY: &str = "grid.toml";
 pub const HISTORY_DIR: &str = "history";
+pub use crate::results::schema::TRIALS_DIR;
 /// Successive halving: one row per job and finished non-final rung (same columns as `results.csv`) in `rungs/<writer>.csv`,
 /// appended and flushed; the rung decisions are computed from them, so a resumed sweep decides exactly as before.
 pub const RUNGS_DIR: &str = "rungs";
@@ -123,16 +125,21 @@ pub struct Row {
     pub train_acc: Option<f64>,
     pub final_loss: Option<f64>,
     pub seconds: f64,
+    /// A command trial's values, objective, metrics and note (`None` for the built-in network: then the columns are
+    /// the parameter table's; see [`crate::results::schema`]).
+    pub trial: Option<Box<TrialRow>>,
 }
 
 /// One field of a row; serializes as its value (numbers as numbers, so CSV and JSON print them the same way).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
-enum Cell {
+pub(crate) enum Cell {
     Text(String),
     Int(u64),
     Float(f64),
     Empty(Option<()>),
+    /// A command trial's value: a JSON number or boolean.
+    Json(serde_json::Value),
 }
 
 fn opt_float(v: Option<f64>) -> Cell {
@@ -163,11 +170,14 @@ impl Row {
             train_acc: best.map(|r| r.train_acc),
             final_loss: outcome.history.iter_loss.last().map(|&l| f64::from(l)).filter(|l| l.is_finite()),
             seconds,
+            trial: None,
         }
     }
 
-    /// The row of a job that failed unexpectedly (it panicked), kept so the sweep goes on.
+    /// The row of a job that failed unexpectedly (it panicked), kept so the sweep goes on. A command trial's row gets
+    /// its values (the results directory puts them in its columns' order and sets the objective).
     pub fn failed(job: &Job, seconds: f64) -> Row {
+        let trial = job.trial.as_ref().map(|t| Box::new(TrialRow::of_values(&t.values)));
         Row {
             id: job.id.clone(),
             config: (*job.config).clone(),
@@ -179,16 +189,40 @@ impl Row {
             train_acc: None,
             final_loss: None,
             seconds,
+            trial,
         }
     }
 
-    /// Rows that may hold the best model: finished normally with at least one epoch.
+    /// Rows that may hold the best model (or be the best trial): finished normally with a score.
     pub fn is_candidate(&self) -> bool {
-        self.status == JobStatus::Completed && self.best_val_acc.is_some()
+        self.status == JobStatus::Completed && self.score().is_some()
+    }
+
+    /// How good the job is, higher is better: the built-in network's best validation accuracy, or a command trial's
+    /// objective at its best (negated when it is minimized). What rung decisions, TPE and every ranking read.
+    pub fn score(&self) -> Option<f64> {
+        match &self.trial {
+            Some(t) => t.score(),
+            None => self.best_val_acc,
+        }
+    }
+
+    /// `val 51.23%`, or `loss 0.2513` for a command trial: the job's objective at its best, for log lines.
+    pub fn objective_text(&self) -> String {
+        match &self.trial {
+            Some(t) => format!("{} {}", t.objective.metric, schema::metric_text(t.best)),
+            None => format!(
+                "val {}",
+                self.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v))
+            ),
+        }
     }
 
     /// The columns, in order, with this row's values: the one definition of `results.csv`.
-    fn cells(&self) -> Vec<(&'static str, Cell)> {
+    fn cells(&self) -> Vec<(String, Cell)> {
+        if let Some(t) = &self.trial {
+            return schema::trial_cells(self, t, epochs_cell);
+        }
         let mut cells = vec![("id", Cell::Text(self.id.clone()))];
         for p in params() {
             let cell = match (p.get(&self.config), &p.kind) {
@@ -209,7 +243,7 @@ impl Row {
             ("final_loss", opt_float(self.final_loss)),
             ("seconds", Cell::Float(self.seconds)),
         ]);
-        cells
+        cells.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
     /// The header of `results.csv`.
@@ -236,7 +270,7 @@ impl Row {
         let cells = self.cells();
         let written = (|| {
             if header {
-                w.write_record(cells.iter().map(|(name, _)| *name))?;
+                w.write_record(cells.iter().map(|(name, _)| name))?;
             }
             w.serialize(cells.iter().map(|(_, c)| c).collect::<Vec<_>>())
         })();
@@ -244,8 +278,12 @@ impl Row {
         w.into_inner().unwrap_or_default()
     }
 
-    /// A row from a CSV record under `headers`; a column that is missing takes its default (older files).
-    fn from_record(headers: &csv::StringRecord, rec: &csv::StringRecord) -> Result<Row, String> {
+    /// A row from a CSV record under `headers`; a column that is missing takes its default (older files). A command
+    /// sweep's header is read as such, with its objective's direction from `schema`.
+    fn from_record(headers: &csv::StringRecord, rec: &csv::StringRecord, schema: &dyn Fn() -> Schema) -> Result<Row, String> {
+        if schema::is_trial_header(headers) {
+            return schema::trial_from_record(headers, rec, &schema());
+        }
         let field = |name: &str| headers.iter().position(|h| h == name).and_then(|i| rec.get(i));
         let need = |name: &str| field(name).ok_or_else(|| format!("missing column {name}"));
         fn parse<T: FromStr>(name: &str, s: &str) -> Result<T, String> {
@@ -276,6 +314,7 @@ impl Row {
             train_acc: opt("train_acc", field("train_acc"))?,
             final_loss: opt("final_loss", field("final_loss"))?,
             seconds: parse("seconds", need("seconds")?)?,
+            trial: None,
         })
     }
 }
@@ -287,8 +326,12 @@ impl Serialize for Row {
         let cells = self.cells();
         let mut m = s.serialize_map(Some(cells.len()))?;
         for (k, v) in &cells {
-            match (*k, v) {
+            match (k.as_str(), v) {
                 ("seed", Cell::Int(seed)) => m.serialize_entry(k, &seed.to_string())?,
+                ("metrics", _) if self.trial.is_some() => {
+                    let metrics = self.trial.as_ref().map(|t| schema::metrics_json(&t.metrics));
+                    m.serialize_entry(k, &metrics)?
+                }
                 _ => m.serialize_entry(k, v)?,
             }
         }
@@ -304,11 +347,14 @@ pub fn rows_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<Row>, ResultsErr
     };
     let mut r = csv::Reader::from_reader(bytes);
     let headers = r.headers().map_err(|e| corrupt(format!("header: {e}")))?.clone();
+    // A command sweep's objective direction, read once per file from the directory's grid copy.
+    let known = std::cell::OnceCell::new();
+    let schema = || known.get_or_init(|| Schema::of_file(path)).clone();
     r.records()
         .enumerate()
         .map(|(i, rec)| {
             rec.map_err(|e| e.to_string())
-                .and_then(|rec| Row::from_record(&headers, &rec))
+                .and_then(|rec| Row::from_record(&headers, &rec, &schema))
                 .map_err(|e| corrupt(format!("row {}: {e}", i + 1)))
         })
         .collect()
@@ -594,6 +640,7 @@ mod tests {
             train_acc: Some(0.625),
             final_loss: None,
             seconds: 1.5,
+            trial: None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod best;
 pub mod decisions;
 pub mod format;
 pub mod progress;
+pub mod schema;
 pub mod writers;
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +30,7 @@ use crate::results::format::{
     complete_lines, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row, BEST_CHECKPOINT,
     GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
+use crate::results::schema::{Schema, TrialBest};
 use crate::run::trial::Record;
 
 /// An open results directory, safe to share between worker threads.
@@ -40,6 +42,10 @@ pub struct ResultsDir {
     /// This process's rung records (`rungs/<writer>.csv`, created with its first record).
     rungs: Mutex<Option<File>>,
     best: Mutex<Option<BestInfo>>,
+    /// The kind of rows: the built-in network's or a command sweep's (their columns).
+    schema: Schema,
+    /// A command sweep's best trial so far.
+    trial_best: Mutex<Option<TrialBest>>,
 }
 
 fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
@@ -51,7 +57,7 @@ fn werr(path: &Path) -> impl FnOnce(std::io::Error) -> ResultsError + '_ {
 
 /// The ids already in a results.csv; a last line cut off by a crash is removed, and a file written before the
 /// current columns existed is rewritten (atomically) with them, its missing columns at their defaults.
-fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
+fn repair_and_read_ids(path: &Path, schema: &Schema) -> Result<HashSet<String>, ResultsError> {
     let rerr = |source| ResultsError::Read {
         path: path.to_path_buf(),
         source,
@@ -66,7 +72,7 @@ fn repair_and_read_ids(path: &Path) -> Result<HashSet<String>, ResultsError> {
         text.truncate(keep);
     }
     let rows = rows_from_bytes(&text, path)?;
-    let header = format!("{}\n", Row::header().join(","));
+    let header = schema.header_line();
     if !text.is_empty() && !text.starts_with(header.as_bytes()) {
         let mut upgraded = header.into_bytes();
         for r in &rows {
@@ -153,19 +159,24 @@ impl ResultsDir {
         write_atomic(&gpath, grid.text.as_bytes()).map_err(werr(&gpath))?;
 
         let csv_path = dir.join(RESULTS_CSV);
+        let schema = Schema::of_grid(grid);
         if csv_path.exists() {
-            repair_and_read_ids(&csv_path)?;
+            repair_and_read_ids(&csv_path, &schema)?;
         }
         // Created only if absent (other processes may be publishing it): never a second header.
         if let Ok(mut file) = OpenOptions::new().write(true).create_new(true).open(&csv_path) {
-            file.write_all(format!("{}\n", Row::header().join(",")).as_bytes())
-                .map_err(werr(&csv_path))?;
+            file.write_all(schema.header_line().as_bytes()).map_err(werr(&csv_path))?;
             file.sync_data().map_err(werr(&csv_path))?;
         }
         // Every writer's rows, not only results.csv's.
         let done = read_rows(&csv_path)?.into_iter().map(|r| r.id).collect();
-        writers::import_legacy_best(dir)?;
-        let best = writers::publish_best(dir)?;
+        let (best, trial_best) = match schema {
+            Schema::Network => {
+                writers::import_legacy_best(dir)?;
+                (writers::publish_best(dir)?, None)
+            }
+            Schema::Trials(_) => (None, writers::publish_trial_best(dir)?),
+        };
         Ok((
             ResultsDir {
                 dir: dir.to_path_buf(),
@@ -173,6 +184,8 @@ impl ResultsDir {
                 csv: Mutex::new(None),
                 rungs: Mutex::new(None),
                 best: Mutex::new(best),
+                schema,
+                trial_best: Mutex::new(trial_best),
             },
             done,
         ))
@@ -185,6 +198,13 @@ impl ResultsDir {
     pub fn record(&self, job: &Job, record: &Record) -> Result<(), ResultsError> {
         self.write_history(&job.id, record)?;
         let row = &record.row;
+        if row.trial.is_some() {
+            self.append(row)?;
+            if row.is_candidate() {
+                *self.trial_best.lock().unwrap_or_else(|p| p.into_inner()) = writers::publish_trial_best(&self.dir)?;
+            }
+            return Ok(());
+        }
         if let (true, Some(model), Some(epoch)) = (row.is_candidate(), &record.model, row.best_epoch) {
             let info = BestInfo {
                 id: job.id.clone(),
@@ -214,10 +234,10 @@ impl ResultsDir {
             Some(file) => file,
             None => {
                 fs::create_dir_all(self.dir.join(RUNGS_DIR)).map_err(werr(&path))?;
-                f.insert(writers::create_writer(&path)?)
+                f.insert(writers::create_writer(&path, &self.schema.header_line())?)
             }
         };
-        file.write_all(&record.row.to_csv(false)).map_err(werr(&path))?;
+        file.write_all(&self.columns(&record.row).to_csv(false)).map_err(werr(&path))?;
         file.sync_data().map_err(werr(&path))
     }
 
@@ -260,9 +280,9 @@ impl ResultsDir {
         let mut f = self.csv.lock().unwrap_or_else(|p| p.into_inner());
         let file = match &mut *f {
             Some(file) => file,
-            None => f.insert(writers::create_writer(path)?),
+            None => f.insert(writers::create_writer(path, &self.schema.header_line())?),
         };
-        let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_csv(false)).collect();
+        let bytes: Vec<u8> = rows.iter().flat_map(|r| self.columns(r).to_csv(false)).collect();
         file.write_all(&bytes).map_err(werr(path))?;
         file.sync_data().map_err(werr(path))?;
         drop(f);
@@ -281,6 +301,53 @@ impl ResultsDir {
         self.writer
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    }
+
+    /// A command trial's row in this directory's columns: its values in their order, its objective the sweep's (a row
+    /// made without them, such as that of a trial whose backend panicked, gets them here). Built-in rows as they are.
+    fn columns(&self, row: &Row) -> Row {
+        let (Schema::Trials(c), Some(t)) = (&self.schema, &row.trial) else {
+            return row.clone();
+        };
+        let mut t = t.clone();
+        let value = |k: &str| {
+            t.values
+                .iter()
+                .find(|(n, _)| n == k)
+                .map_or(serde_json::Value::Null, |(_, v)| v.clone())
+        };
+        t.values = c.values.iter().map(|k| (k.clone(), value(k))).collect();
+        t.objective = c.objective.clone();
+        Row {
+            trial: Some(t),
+            ..row.clone()
+        }
+    }
+
+    /// The kind of rows this directory holds.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// `best val 51.23%` (or `best loss 0.2513` for a command sweep; `-` while there is none), for the progress bar.
+    pub fn best_text(&self) -> String {
+        match &self.schema {
+            Schema::Network => format!(
+                "best val {}",
+                self.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc))
+            ),
+            Schema::Trials(c) => {
+                let best = self.trial_best.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|b| b.value);
+                format!("best {} {}", c.objective.metric, crate::results::schema::metric_text(best))
+            }
+        }
+    }
+
+    /// A command sweep's best trial (published in `best.json` from every process's rows).
+    pub fn trial_best(&self) -> Result<Option<TrialBest>, ResultsError> {
+        let best = writers::publish_trial_best(&self.dir)?;
+        *self.trial_best.lock().unwrap_or_else(|p| p.into_inner()) = best.clone();
+        Ok(best)
     }
 
     /// The best so far.

@@ -71,7 +71,7 @@ impl ProgressLog {
     }
 
     /// Job `id` was evaluated after `epoch` epochs.
-    pub fn point(&self, id: &str, rung: Option<usize>, epoch: f64, metrics: impl IntoIterator<Item = (&'static str, f64)>) {
+    pub fn point<'m>(&self, id: &str, rung: Option<usize>, epoch: f64, metrics: impl IntoIterator<Item = (&'m str, f64)>) {
         self.write(&ProgressLine {
             t: now_unix(),
             id: id.to_string(),

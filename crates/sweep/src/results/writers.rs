@@ -34,9 +34,11 @@ use sweep_core::checkpoint::write_atomic;
 use sweep_core::{Dataset, Model};
 
 use crate::error::ResultsError;
+use crate::results::best::ranking_order;
 use crate::results::format::{
     read_best, read_json, read_rows, BestInfo, Row, BEST_CHECKPOINT, BEST_JSON, CANDIDATES_DIR, RESULTS_CSV, WRITERS_DIR,
 };
+use crate::results::schema::{Schema, TrialBest};
 
 /// Publish rounds before giving up on a quiet moment (each round follows new rows by other processes).
 const MAX_ROUNDS: usize = 100;
@@ -73,8 +75,8 @@ pub fn writer_path(dir: &Path, writer: &str) -> PathBuf {
     dir.join(WRITERS_DIR).join(format!("{writer}.csv"))
 }
 
-/// Creates a writer's row file with its header (flushed, and its directory entry too).
-pub fn create_writer(path: &Path) -> Result<fs::File, ResultsError> {
+/// Creates a writer's row file with its header line (flushed, and its directory entry too).
+pub fn create_writer(path: &Path, header: &str) -> Result<fs::File, ResultsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(werr(dir))?;
     let mut f = fs::OpenOptions::new()
@@ -82,8 +84,7 @@ pub fn create_writer(path: &Path) -> Result<fs::File, ResultsError> {
         .create_new(true)
         .open(path)
         .map_err(werr(path))?;
-    f.write_all(format!("{}\n", Row::header().join(",")).as_bytes())
-        .map_err(werr(path))?;
+    f.write_all(header.as_bytes()).map_err(werr(path))?;
     f.sync_data().map_err(werr(path))?;
     #[cfg(unix)]
     if let Ok(d) = fs::File::open(dir) {
@@ -98,9 +99,9 @@ pub fn is_recorded(dir: &Path, id: &str) -> bool {
     read_rows(&dir.join(RESULTS_CSV)).is_ok_and(|rows| rows.iter().any(|r| r.id == id))
 }
 
-/// The CSV text of `rows` under the current header.
-fn csv_of(rows: &[Row]) -> Vec<u8> {
-    let mut text = format!("{}\n", Row::header().join(",")).into_bytes();
+/// The CSV text of `rows` under the header of `schema`.
+fn csv_of(schema: &Schema, rows: &[Row]) -> Vec<u8> {
+    let mut text = schema.header_line().into_bytes();
     for r in rows {
         text.extend(r.to_csv(false));
     }
@@ -111,9 +112,10 @@ fn csv_of(rows: &[Row]) -> Vec<u8> {
 /// after the replacement finds nothing new. Returns the rows published.
 pub fn publish_results(dir: &Path) -> Result<Vec<Row>, ResultsError> {
     let path = dir.join(RESULTS_CSV);
+    let schema = Schema::of_dir(dir);
     let mut rows = read_rows(&path)?;
     for _ in 0..MAX_ROUNDS {
-        let text = csv_of(&rows);
+        let text = csv_of(&schema, &rows);
         if fs::read(&path).ok().as_deref() != Some(&text[..]) {
             write_atomic(&path, &text).map_err(werr(&path))?;
         }
@@ -127,6 +129,37 @@ pub fn publish_results(dir: &Path) -> Result<Vec<Row>, ResultsError> {
         "results.csv kept changing while being published; the rows are all in {WRITERS_DIR}/ and will be merged on the next publish"
     );
     Ok(rows)
+}
+
+/// A command sweep's best trial, from every row recorded so far: `best.json` names it (with its folder), replaced
+/// atomically, and read again after each replacement until the rows it was computed from are all the rows (the
+/// same publish-then-check as [`publish_results`], so a process with an older view never has the last word).
+/// Returns the best, or `None` while no trial completed.
+pub fn publish_trial_best(dir: &Path) -> Result<Option<TrialBest>, ResultsError> {
+    let json = dir.join(BEST_JSON);
+    let best_of = |rows: &[Row]| {
+        rows.iter()
+            .filter(|r| r.is_candidate())
+            .min_by(|a, b| ranking_order(a, b))
+            .and_then(TrialBest::of)
+    };
+    let mut rows = read_rows(&dir.join(RESULTS_CSV))?;
+    for _ in 0..MAX_ROUNDS {
+        let best = best_of(&rows);
+        if let Some(b) = &best {
+            let mut text = serde_json::to_vec_pretty(b).unwrap_or_default();
+            text.push(b'\n');
+            if fs::read(&json).ok().as_deref() != Some(&text[..]) {
+                write_atomic(&json, &text).map_err(werr(&json))?;
+            }
+        }
+        let again = read_rows(&dir.join(RESULTS_CSV))?;
+        if again.len() == rows.len() {
+            return Ok(best);
+        }
+        rows = again;
+    }
+    Ok(best_of(&rows))
 }
 
 /// Where a job's candidate checkpoint and record are.
@@ -303,6 +336,7 @@ mod tests {
             train_acc: Some(val),
             final_loss: Some(1.0),
             seconds: 1.0,
+            trial: None,
         }
     }
 
@@ -323,16 +357,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         fs::create_dir_all(d.join(WRITERS_DIR)).unwrap();
-        fs::write(d.join(RESULTS_CSV), csv_of(&[row("a", 0.1)])).unwrap();
-        fs::write(writer_path(d, "w1"), csv_of(&[row("b", 0.2), row("a", 0.1)])).unwrap();
+        fs::write(d.join(RESULTS_CSV), csv_of(&Schema::Network, &[row("a", 0.1)])).unwrap();
+        fs::write(writer_path(d, "w1"), csv_of(&Schema::Network, &[row("b", 0.2), row("a", 0.1)])).unwrap();
         // A row cut off by a crash is not read.
-        let mut w2 = csv_of(&[row("c", 0.3)]);
+        let mut w2 = csv_of(&Schema::Network, &[row("c", 0.3)]);
         w2.extend_from_slice(b"d,0.1,0.0");
         fs::write(writer_path(d, "w2"), w2).unwrap();
         let rows = publish_results(d).unwrap();
         let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
-        assert_eq!(fs::read(d.join(RESULTS_CSV)).unwrap(), csv_of(&rows));
+        assert_eq!(fs::read(d.join(RESULTS_CSV)).unwrap(), csv_of(&Schema::Network, &rows));
         assert_eq!(read_rows(&d.join(RESULTS_CSV)).unwrap(), rows);
     }
 

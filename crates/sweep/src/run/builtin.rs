@@ -384,6 +384,7 @@ mod tests {
             }
             .check()
             .unwrap(),
+            trial: None,
         }
     }
 

@@ -15,6 +15,8 @@
 pub mod builtin;
 #[cfg(unix)]
 pub mod command;
+#[cfg(unix)]
+pub mod program;
 mod progress;
 pub mod scheduler;
 pub mod states;
@@ -36,7 +38,6 @@ pub use scheduler::{Asha, Poll, Scheduler, Stages, Tpe, View};
 pub use trial::{Backend, Ended, Record, Unit, Watch};
 
 use crate::cluster::claims::{Attempt, Claim, Claims};
-use crate::config::params::describe;
 use crate::results::decisions::{read_decisions, DecisionLog};
 use crate::results::format::Decision;
 use crate::results::format::{JobStatus, Row};
@@ -291,7 +292,7 @@ impl Runner<'_> {
             let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
             self.backend.rung_ranked(&ids, *keep);
         }
-        let best = self.results.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc));
+        let best = self.results.best_text();
         let label = if poll.label.is_empty() {
             String::new()
         } else {
@@ -299,7 +300,7 @@ impl Runner<'_> {
         };
         self.watcher
             .progress
-            .status(poll.work_left, format!("{label}{} finished, best val {best}", self.finished));
+            .status(poll.work_left, format!("{label}{} finished, {best}", self.finished));
         if self.in_flight.len() >= workers {
             return wrote;
         }
@@ -446,9 +447,15 @@ impl Runner<'_> {
         for ((unit, claim), ended) in flight.units.iter().zip(flight.claims).zip(msg.ended) {
             self.running.remove(&unit.key());
             self.watcher.progress.ended(unit);
-            if matches!(ended, Ended::Stopped) {
+            if matches!(ended, Ended::Stopped | Ended::Error(_)) {
                 if let (Some(claims), Some(c)) = (self.opts.claims, claim) {
                     let _ = claims.abandon(c);
+                }
+                if let Ended::Error(reason) = ended {
+                    self.fail(ResultsError::Trial {
+                        id: unit.job.id.clone(),
+                        reason,
+                    });
                 }
                 continue;
             }
@@ -478,11 +485,17 @@ impl Runner<'_> {
             Ended::Failed { reason, mut record } => {
                 tracing::error!("job {} failed: {reason}; recorded as failed, the sweep goes on", job.id);
                 record.row.status = JobStatus::Failed;
+                if let Some(t) = record.row.trial.as_mut() {
+                    t.note.get_or_insert(reason);
+                }
                 (record, false)
             }
             Ended::Panicked(msg) => {
                 tracing::error!("job {} failed unexpectedly ({msg}); recorded as failed, the sweep goes on", job.id);
-                let row = Row::failed(job, unit.seconds_before + share);
+                let mut row = Row::failed(job, unit.seconds_before + share);
+                if let Some(t) = row.trial.as_mut() {
+                    t.note = Some(format!("failed unexpectedly: {msg}"));
+                }
                 (
                     Record {
                         row,
@@ -492,7 +505,7 @@ impl Runner<'_> {
                     false,
                 )
             }
-            Ended::Stopped => return Ok(()),
+            Ended::Stopped | Ended::Error(_) => return Ok(()),
         };
         record.row.rung = unit.rung;
         if rung_record {
@@ -508,7 +521,6 @@ impl Runner<'_> {
         }
         self.finished += 1;
         let row = &record.row;
-        let val = row.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v));
         let what = match unit.rung {
             Some(r) => format!("rung {} job", r + 1),
             None => "job".to_string(),
@@ -520,12 +532,13 @@ impl Runner<'_> {
         };
         let status = if rung_record { "trained" } else { row.status.as_str() };
         self.watcher.progress.line(format!(
-            "{what} {} {} {status} after {} epochs: val {val}, {:.1} s{with} ({})",
+            "{what} {} {} {status} after {} epochs: {}, {:.1} s{with} ({})",
             self.finished,
             job.id,
             row.epochs_run,
+            row.objective_text(),
             row.seconds,
-            describe(&job.config)
+            job.describe()
         ));
         Ok(())
     }
@@ -554,13 +567,12 @@ impl Watch for Watcher<'_> {
         self.progress.started(unit, epochs);
     }
 
-    fn point(&self, unit: &Unit, epoch: f64, metrics: &[(&'static str, f64)]) {
+    fn point(&self, unit: &Unit, epoch: f64, metrics: &[(&str, f64)]) {
         self.trained.fetch_add(1, Ordering::Relaxed);
         self.log.point(&unit.job.id, unit.rung, epoch, metrics.iter().copied());
-        let val = metrics.iter().find(|(k, _)| *k == "val_acc").map(|&(_, v)| v);
         tracing::debug!("job {} epoch {epoch}: {metrics:?}", unit.job.id);
         let per_epoch = (self.backend.cost(unit) as f64 / (unit.to - unit.from).max(1.0)) as u64;
-        self.progress.point(unit, epoch, val, per_epoch);
+        self.progress.point(unit, epoch, self.backend.point_text(metrics), per_epoch);
     }
 }
 

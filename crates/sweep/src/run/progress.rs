@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::trial::Unit;
-use crate::config::params::describe;
 
 /// The bars and lines of one run.
 pub struct Progress {
@@ -69,14 +68,14 @@ impl Progress {
         // Hundredths of an epoch: budgets may end mid-epoch.
         let bar = self.multi.add(ProgressBar::new((unit.to * 100.0).round() as u64));
         bar.set_style(ProgressStyle::with_template("  {prefix} {bar:16} {msg}").expect("valid template"));
-        bar.set_prefix(format!("{} ({})", unit.job.id, describe(&unit.job.config)));
+        bar.set_prefix(format!("{} ({})", unit.job.id, unit.job.describe()));
         bar.set_position((epochs * 100.0).round() as u64);
         bar.set_message(format!("epoch {epochs}/{}", unit.to));
         self.bars.lock().unwrap_or_else(|p| p.into_inner()).insert(unit.key(), bar);
     }
 
     /// A unit evaluated a point after `epoch` epochs; `work` is the work done since its last point.
-    pub fn point(&self, unit: &Unit, epoch: f64, val_acc: Option<f64>, work: u64) {
+    pub fn point(&self, unit: &Unit, epoch: f64, shown: Option<String>, work: u64) {
         let done = self.done.fetch_add(work, Ordering::Relaxed) + work;
         self.first
             .lock()
@@ -84,8 +83,8 @@ impl Progress {
             .get_or_insert((Instant::now(), done - work));
         if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(&unit.key()) {
             bar.set_position((epoch * 100.0).round() as u64);
-            let val = val_acc.map_or(String::new(), |v| format!(", val {:.2}%", 100.0 * v));
-            bar.set_message(format!("epoch {epoch}/{}{val}", unit.to));
+            let shown = shown.map_or(String::new(), |s| format!(", {s}"));
+            bar.set_message(format!("epoch {epoch}/{}{shown}", unit.to));
         }
         self.draw_work();
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::trial::Unit;
 use crate::config::grid::{Axis, Grid, Job};
+use crate::config::trials;
 use crate::results::format::{Decision, JobStatus, Row};
 use crate::search::decide::{self, Records};
 use crate::search::tpe::{self, Dim, Observation, Score};
@@ -208,7 +209,10 @@ impl<'c> Tpe<'c> {
         Tpe {
             stages: Stages::new(Vec::new(), schedule, epoch_cost),
             axes: grid.axes.clone(),
-            space: tpe::space_of(&grid.axes),
+            space: match &grid.command {
+                Some(c) => trials::space_of(&c.axes),
+                None => tpe::space_of(&grid.axes),
+            },
             ladder: grid.search.ladder(epochs),
             samples: grid.search.samples.unwrap_or(0),
             taken: HashSet::new(),
@@ -221,7 +225,8 @@ impl<'c> Tpe<'c> {
     /// diverged and failed trials worst. `None` while the job is not recorded.
     fn score(&self, job: &Job, view: &View) -> Option<Score> {
         let last = self.ladder.len() - 1;
-        let rung_value = |row: &Row| row.best_val_acc.unwrap_or(f64::NAN);
+        // Higher is better: a command trial's minimized objective is negated ([`Row::score`]).
+        let rung_value = |row: &Row| row.score().unwrap_or(f64::NAN);
         match view.finals.get(&job.id) {
             Some(row) => Some(match row.status {
                 JobStatus::Completed => Score::Reached {
@@ -254,8 +259,12 @@ impl<'c> Tpe<'c> {
             .jobs
             .iter()
             .filter_map(|job| {
+                let point = match (&self.grid.command, &job.trial) {
+                    (Some(c), Some(t)) => trials::point_of(&c.axes, &t.values)?,
+                    _ => tpe::point_of(&self.axes, &job.config)?,
+                };
                 Some(Observation {
-                    point: tpe::point_of(&self.axes, &job.config)?,
+                    point,
                     score: self.score(job, view)?,
                 })
             })
@@ -263,17 +272,23 @@ impl<'c> Tpe<'c> {
         let n = self.grid.search.batch.min(self.samples - done);
         let index = self.stages.schedule.brackets.len() as u64;
         let base = self.grid.base_config();
-        let (axes, taken) = (&self.axes, &self.taken);
-        let points = tpe::propose(&self.space, &observations, n, self.grid.seed, index, |p| {
-            taken.contains(&crate::config::grid::job_id(&tpe::config_of(axes, &base, p)))
-        });
+        let (axes, taken, command) = (&self.axes, &self.taken, &self.grid.command);
+        let id_at = |p: &[f64]| match command {
+            Some(c) => trials::trial_id(&trials::values_at(c, p)),
+            None => crate::config::grid::job_id(&tpe::config_of(axes, &base, p)),
+        };
+        let points = tpe::propose(&self.space, &observations, n, self.grid.seed, index, |p| taken.contains(&id_at(p)));
         self.exhausted = points.len() < n;
         if points.is_empty() {
             return false;
         }
         let mut members = Vec::with_capacity(points.len());
         for p in points {
-            let Ok(job) = self.grid.job(tpe::config_of(&self.axes, &base, &p), self.stages.jobs.len()) else {
+            let job = match &self.grid.command {
+                Some(c) => self.grid.trial_job(trials::values_at(c, &p), self.stages.jobs.len()),
+                None => self.grid.job(tpe::config_of(&self.axes, &base, &p), self.stages.jobs.len()),
+            };
+            let Ok(job) = job else {
                 // Not a configuration core takes (never, for values within the axes): not proposed.
                 continue;
             };

@@ -58,6 +58,7 @@ impl<'s> Fake<'s> {
             train_acc: Some(v),
             final_loss: Some(1.0),
             seconds: 0.5,
+            trial: None,
         }
     }
 }

@@ -63,6 +63,9 @@ pub enum Ended {
     Stopped,
     /// The backend panicked while training the unit; the job is recorded as failed and the sweep goes on.
     Panicked(String),
+    /// sweep itself could not carry out the unit (a command trial's folder could not be written, its shepherd process
+    /// could not start): nothing is recorded, since the trial is not to blame, and the sweep stops with this error.
+    Error(String),
 }
 
 /// What a backend tells the runner while it trains, and asks it.
@@ -72,14 +75,20 @@ pub trait Watch: Sync {
     /// The unit starts training at `epochs` (its saved state's; below `unit.from` when a dropped state retrains).
     fn started(&self, unit: &Unit, epochs: f64);
     /// A point was evaluated after `epoch` epochs, with these metrics (the built-in network: `val_acc`, `train_acc`,
-    /// `loss`, `lr`).
-    fn point(&self, unit: &Unit, epoch: f64, metrics: &[(&'static str, f64)]);
+    /// `loss`, `lr`; a command trial: whatever its program reports).
+    fn point(&self, unit: &Unit, epoch: f64, metrics: &[(&str, f64)]);
 }
 
 /// A kind of trial. Implementations must be usable from several worker threads at once.
 pub trait Backend: Sync {
     /// The work of training `unit` (relative: for the order of the work, largest first, and the progress bar).
     fn cost(&self, unit: &Unit) -> u64;
+
+    /// What a running unit's progress bar says of a point's metrics (`val 51.23%` for the built-in network).
+    fn point_text(&self, metrics: &[(&str, f64)]) -> Option<String> {
+        let val = metrics.iter().find(|(k, _)| *k == "val_acc")?.1;
+        Some(format!("val {:.2}%", 100.0 * val))
+    }
 
     /// The units of a stage in groups that advance together, each unit in exactly one group, in the order they should
     /// start (the backend may put the most work first unless `ordered`: then it keeps the order given); `workers` is

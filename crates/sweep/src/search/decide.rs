@@ -16,9 +16,10 @@ pub struct Records<'a> {
     pub rungs: &'a HashMap<(usize, String), Row>,
 }
 
-/// A job's score in a rung: the best validation accuracy it reached so far (higher is better).
+/// A job's score in a rung: the best validation accuracy it reached so far, or a command trial's objective at its
+/// best, negated when it is minimized ([`Row::score`]): higher is better.
 pub fn score(row: &Row) -> f64 {
-    row.best_val_acc.unwrap_or(f64::NEG_INFINITY)
+    row.score().unwrap_or(f64::NEG_INFINITY)
 }
 
 /// Rank order of a rung: the better score first, ties to the lower job index.
@@ -100,6 +101,7 @@ mod tests {
             index: i,
             id: format!("j{i}"),
             config: TrainConfig::default().check().unwrap(),
+            trial: None,
         }
     }
 
@@ -115,6 +117,7 @@ mod tests {
             train_acc: Some(val),
             final_loss: Some(1.0),
             seconds: 1.0,
+            trial: None,
         }
     }
 

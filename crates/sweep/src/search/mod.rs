@@ -268,7 +268,11 @@ impl Search {
     /// How many configurations are drawn from the axes, or `None` for the grid's product: `samples` if given;
     /// Hyperband's own counts when an axis is a continuous range and `samples` is not given.
     pub fn draws(&self, axes: &[Axis], max_epochs: usize) -> Option<usize> {
-        let continuous = axes.iter().any(|a| a.range.is_some());
+        self.draws_for(axes.iter().any(|a| a.range.is_some()), max_epochs)
+    }
+
+    /// [`Search::draws`] for axes of which some are continuous ranges (`continuous`).
+    pub fn draws_for(&self, continuous: bool, max_epochs: usize) -> Option<usize> {
         match (self.method, self.samples) {
             (Method::Grid, _) => None,
             // Proposed while the sweep runs, from the trials recorded before.
@@ -281,14 +285,26 @@ impl Search {
 
     /// Checks the search against the grid's axes and fixed values; `at(key)` gives the offset of a key for messages.
     pub(crate) fn check_grid(&self, axes: &[Axis], epochs: usize, err: &dyn Fn(&str, String) -> GridError) -> Result<(), GridError> {
+        let shapes: Vec<(&str, bool)> = axes.iter().map(|a| (a.name(), a.range.is_some())).collect();
+        self.check_axes(&shapes, epochs, err)
+    }
+
+    /// [`Search::check_grid`] for axes given as (name, is a continuous range): the built-in parameters' or a command
+    /// sweep's free-form ones.
+    pub(crate) fn check_axes(
+        &self,
+        axes: &[(&str, bool)],
+        epochs: usize,
+        err: &dyn Fn(&str, String) -> GridError,
+    ) -> Result<(), GridError> {
         if matches!(self.method, Method::Random | Method::Sobol | Method::Tpe) && self.samples.is_none() {
             return Err(err(
                 "search.samples",
                 format!("missing: method \"{}\" needs samples = N", self.method.name()),
             ));
         }
-        let continuous: Vec<&str> = axes.iter().filter(|a| a.range.is_some()).map(|a| a.name()).collect();
-        if self.draws(axes, epochs).is_none() {
+        let continuous: Vec<&str> = axes.iter().filter(|a| a.1).map(|a| a.0).collect();
+        if self.draws_for(!continuous.is_empty(), epochs).is_none() {
             if let Some(name) = continuous.first() {
                 let how = if matches!(self.method, Method::Halving | Method::Asha) {
                     "or add `samples = N` to [search] to draw from the range"
@@ -302,7 +318,7 @@ impl Search {
             }
         }
         if self.method.is_multi_fidelity() {
-            if axes.iter().any(|a| a.name() == "epochs") {
+            if axes.iter().any(|a| a.0 == "epochs") {
                 return Err(err(
                     "grid.epochs",
                     format!(

@@ -141,7 +141,7 @@ impl Dim {
         }
     }
 
-    fn contains(&self, x: f64) -> bool {
+    pub(crate) fn contains(&self, x: f64) -> bool {
         match *self {
             Dim::Real { lo, hi, .. } => (lo..=hi).contains(&x),
             Dim::Int { lo, hi, .. } => x.fract() == 0.0 && (lo as f64..=hi as f64).contains(&x),
@@ -151,7 +151,7 @@ impl Dim {
 
     /// The value at quantile `u` of the prior: uniform, log-uniform, whole numbers with equal mass per number (linear)
     /// or per factor (log), as `sample.rs` draws them.
-    fn at_quantile(&self, u: f64) -> f64 {
+    pub(crate) fn at_quantile(&self, u: f64) -> f64 {
         if let Some(v) = self.single() {
             return v;
         }

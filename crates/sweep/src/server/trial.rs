@@ -291,6 +291,7 @@ mod tests {
             train_acc: Some(0.6),
             final_loss: Some(f64::NAN),
             seconds: 1.5,
+            trial: None,
         }
     }
 

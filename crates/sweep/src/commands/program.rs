@@ -1,0 +1,162 @@
+//! `sweep run` of a command sweep (a grid with `[command]`, issue 18): the user's program is the trial. Everything
+//! but the backend is the built-in sweep's: the schedulers, claims, shards, resume, Ctrl-C and Slurm's USR1; no data
+//! are loaded (the program reads its own), and the best is the best trial, named with its folder in `best.json`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use sweep::config::command::CommandGrid;
+use sweep::config::grid::Grid;
+use sweep::results::{best, check_dir, ResultsDir};
+use sweep::run as runner;
+use sweep::run::program::Program;
+
+use super::cluster;
+use super::run::{log_resume, scheduler, stop_flag, workers, Args, EXIT_INTERRUPTED};
+
+/// Where the program is: `run`'s first argument, a path (relative to the current directory) when it holds a `/`,
+/// else a name looked up on the PATH. A program that is not there is the grid's mistake, refused before anything is
+/// written (else every trial would be recorded as failed).
+pub fn find_program(grid: &Grid, c: &CommandGrid) -> Result<PathBuf> {
+    let program = Path::new(&c.command.run[0]);
+    let (line, col) = c.command.run_pos;
+    let at = format!("{}:{line}:{col}: command.run", grid.file.display());
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if c.command.run[0].contains('/') {
+        let resolved = std::path::absolute(program).unwrap_or_else(|_| program.to_path_buf());
+        if executable(&resolved) {
+            return Ok(resolved);
+        }
+        let cwd = std::env::current_dir().map_or_else(|_| "the current directory".into(), |d| d.display().to_string());
+        let what = if resolved.exists() {
+            "is not an executable file"
+        } else {
+            "does not exist"
+        };
+        bail!(
+            "{at}: the program {} {what} ({}; relative paths are taken from the current directory, {cwd}, not from the \
+             grid file's folder): run sweep from the folder `run` is written for, or give an absolute path",
+            program.display(),
+            resolved.display()
+        );
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(found) = std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p)) {
+        return Ok(found);
+    }
+    bail!(
+        "{at}: the program `{}` is not on the PATH ({}); install it, or give its path",
+        program.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
+    let Some(c) = grid.command.clone() else {
+        bail!("{}: not a command sweep", grid.file.display())
+    };
+    if args.data.is_some() || args.download {
+        bail!(
+            "--data and --download are for the built-in network: the program of a command sweep reads its own data \
+             (give its path in {}'s [command] run, or as a value in [train])",
+            grid.file.display()
+        );
+    }
+    let jobs = grid.jobs()?;
+    let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
+    let workers = workers(args)?;
+    let program = find_program(&grid, &c)?;
+    check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
+    let all_jobs = jobs;
+    let multi_fidelity = grid.search.method.is_multi_fidelity();
+    // Every epoch of a program costs the same as far as sweep knows: shards are balanced on epochs.
+    let (jobs, shard) = cluster::select(
+        args.shard,
+        args.shard_count,
+        all_jobs.clone(),
+        &|j| j.config.epochs as u64,
+        !multi_fidelity,
+    )?;
+    let claims = cluster::claims(&out, shard.as_ref())?;
+    let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
+    let stop = stop_flag();
+    let usr1 = cluster::watch_usr1(&stop);
+    let work_dir = std::env::current_dir().context("cannot read the current directory, where the program runs")?;
+    let trials = if grid.search.method == sweep::search::Method::Tpe {
+        // Its trials are proposed as results arrive.
+        format!(
+            "{} trials (proposed by TPE in batches of {})",
+            grid.search.samples.unwrap_or(0),
+            grid.search.batch
+        )
+    } else {
+        format!("{} trials", jobs.len())
+    };
+    tracing::info!(
+        "sweep {}: {trials} of {} ({} done), {workers} at a time, in {}; results in {}",
+        grid.name,
+        program.display(),
+        done.len(),
+        work_dir.display(),
+        out.display()
+    );
+    let started = std::time::Instant::now();
+    let backend = Program::new(&c, &out, work_dir, &stop).with_context(|| format!("cannot use {}", out.display()))?;
+    let mut scheduler = scheduler(&grid, &jobs, |_| 1000);
+    log_resume(&grid, &jobs, &done);
+    let summary = runner::run(
+        scheduler.as_mut(),
+        &backend,
+        &results,
+        &runner::RunOptions {
+            workers,
+            stop: &stop,
+            progress: runner::stderr_is_terminal(),
+            claims: Some(&claims),
+        },
+    )?;
+    if summary.interrupted {
+        eprintln!(
+            "stopped after {} new trials; {} recorded in {}; the trials that were running resume from their checkpoints \
+             when the same command runs again",
+            summary.rows.len(),
+            summary.rows.len() + summary.skipped,
+            out.display()
+        );
+        cluster::requeue_if_warned(&usr1);
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let best = results.trial_best()?;
+    if let Some(why) = cluster::why_not_finish(&out, &all_jobs, shard.as_ref())? {
+        println!(
+            "{} trials run in {:.1} s; {why}",
+            summary.rows.len(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}", best::to_table(&best::rank(&out)?, 10));
+    println!(
+        "{} trials run in {:.1} s ({} were already done; {} points reported); results in {}",
+        summary.rows.len(),
+        started.elapsed().as_secs_f64(),
+        summary.skipped,
+        summary.epochs_trained,
+        out.display()
+    );
+    if best.is_none() {
+        tracing::warn!(
+            "no trial completed with a finite {}, so there is no best trial",
+            c.command.objective.metric
+        );
+    }
+    if args.report {
+        let index = sweep::report::write_report(&out)?;
+        println!("report: {}", index.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

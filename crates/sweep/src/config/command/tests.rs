@@ -1,0 +1,137 @@
+//! Command grids: what they take and every mistake they refuse, with its file, line, column and key.
+
+use std::path::Path;
+
+use crate::config::grid::Grid;
+
+fn refused(text: &str) -> String {
+    Grid::parse(Path::new("g.toml"), text).expect_err(text).to_string()
+}
+
+const HEAD: &str = "[command]\nrun = [\"python3\", \"t.py\", \"--lr={lr}\"]\nmetric = \"val_acc\"\n";
+
+#[test]
+fn a_command_grid_takes_free_names_and_keeps_file_order() {
+    let g = Grid::parse(
+        Path::new("g.toml"),
+        &format!(
+            "{HEAD}mode = \"min\"\ntimeout_s = 1.5\ngrace_s = 0\n[train]\nepochs = 3\nopt = \"adam\"\nflag = true\n\
+             [grid]\nwidth = {{ log = [16, 256], num = 5 }}\nlr = [0.1, 1e-3]\nact = [\"relu\", \"gelu\"]\n"
+        ),
+    )
+    .unwrap();
+    let c = g.command.as_ref().unwrap();
+    assert_eq!(c.command.objective.mode, super::Mode::Min);
+    assert_eq!(c.command.timeout, Some(std::time::Duration::from_millis(1500)));
+    assert_eq!(c.command.grace, std::time::Duration::ZERO);
+    assert_eq!(c.columns(), ["width", "lr", "act", "epochs", "opt", "flag"]);
+    assert_eq!(c.axes[0].values, [16, 32, 64, 128, 256].map(serde_json::Value::from));
+    assert_eq!(g.base_config().epochs, 3);
+    assert!(g.axes.is_empty());
+}
+
+#[test]
+fn every_mistake_names_file_line_column_and_key() {
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "[command]\nrun = [\"p\"]\n[train]\nepochs = 2\n".into(),
+            "g.toml:1:1: command.metric: missing: name the objective",
+        ),
+        (
+            "[command]\nmetric = \"m\"\n[train]\nepochs = 2\n".into(),
+            "g.toml:1:1: command.run: missing: the program to run",
+        ),
+        (
+            format!("{HEAD}[grid]\nlr = [0.1]\n"),
+            "g.toml:1:1: train.epochs: missing: a command sweep needs the budget",
+        ),
+        (
+            format!("{HEAD}mode = \"down\"\n[train]\nepochs = 2\n"),
+            "g.toml:4:8: command.mode: expected \"max\" or \"min\"",
+        ),
+        (
+            format!("{HEAD}timout_s = 3\n"),
+            "g.toml:4:1: command.timout_s: unknown key; did you mean `timeout_s`?",
+        ),
+        (
+            format!("{HEAD}timeout_s = 0\n"),
+            "g.toml:4:13: command.timeout_s: expected a number of seconds > 0",
+        ),
+        (
+            "[command]\nrun = [\"p\", \"--x={width}\"]\nmetric = \"m\"\n[train]\nepochs = 2\n".into(),
+            "g.toml:2:13: command.run: `run` argument 1 (`--x={width}`) names `{width}`, which is not a value",
+        ),
+        (
+            "[command]\nrun = \"p x\"\nmetric = \"m\"\n".into(),
+            "g.toml:2:7: command.run: expected a list of arguments",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2.5\n"),
+            "g.toml:5:10: train.epochs: epochs = 2.5 is invalid",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\nseed = 3\n"),
+            "g.toml:6:1: train.seed: `seed` is the column of each trial's own seed",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\nval_acc = 3\n"),
+            "train.val_acc: `val_acc` is the objective's column",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\nstatus = 3\n"),
+            "train.status: `status` is a column results.csv has",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\nx = nan\n"),
+            "g.toml:6:5: train.x: NaN is not a finite number",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\nx = [1, 2]\n"),
+            "train.x: a fixed value is a number, a string or a boolean",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = []\n"),
+            "g.toml:7:6: grid.lr: the axis is empty",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = [1, 1]\n"),
+            "grid.lr: 1 is listed twice",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = [[1]]\n"),
+            "grid.lr: expected a number, a string or a boolean",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = {{ log = [0, 1] }}\n"),
+            "grid.lr: log-spaced bounds must be > 0",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = {{ log = [1e-3, 1] }}\n"),
+            "grid.lr.num: missing",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\nlr = 1\n[grid]\nlr = [1]\n"),
+            "grid.lr: `lr` is both fixed in [train] (line 6)",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[grid]\n\"a b\" = [1]\n"),
+            "grid.a b: `a b` cannot name a value",
+        ),
+        (
+            format!("{HEAD}[data]\npath = \"x\"\n[train]\nepochs = 2\n"),
+            "g.toml:4:2: data: a command sweep's program reads its own data",
+        ),
+        (
+            format!("{HEAD}[search]\nmethod = \"halving\"\n[grid]\nepochs = [1, 2]\nlr = [1]\n"),
+            "grid.epochs: halving decides how long each job trains",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = {{ linear = [1, 4], num = 9 }}\n"),
+            "9 values from 1 to 4 give 1 twice after rounding to whole numbers (write the bounds as 1.0, 2.0 for real numbers)",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = refused(&text);
+        assert!(e.contains(want), "grid:\n{text}\nwanted: {want}\ngot: {e}");
+    }
+}
