@@ -460,6 +460,35 @@ fn a_tpe_sweep_shows_its_rungs_and_planned_batches_though_its_jobs_are_proposed_
 }
 
 #[test]
+fn a_command_sweep_is_served_with_its_program_s_objective() {
+    // The light example (a logistic regression in plain Python) under halving, run from the project root.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("light");
+    let run = common::sweep()
+        .current_dir(common::project_root())
+        .args(["run", "examples/light/grid.toml", "--out"])
+        .arg(&out)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = sweep::results::format::read_rows(&out.join("results.csv")).unwrap();
+    let best = rows
+        .iter()
+        .filter_map(|r| r.trial.as_ref()?.best.filter(|_| r.status == JobStatus::Completed))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let server = Server::start(&[tmp.path()], &[]);
+    // Its best.json names a trial, not a model: the sweep was listed in state "error" before.
+    let list = server.wait_for("/api/sweeps", Duration::from_secs(20), |v| v[0]["cursor"].as_u64() > Some(0));
+    assert_eq!(list[0]["state"], "finished", "{list}");
+    assert_eq!(list[0]["total"], rows.len());
+    assert_eq!(list[0]["best"]["objective"].as_f64(), Some(best), "{list}");
+    let t = server.json("/api/sweeps/light/trials");
+    assert_eq!(t["trials"].as_array().unwrap().len(), rows.len());
+    assert!(t["trials"].as_array().unwrap().iter().all(|t| t["objective"].is_number()), "{t}");
+}
+
+#[test]
 fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_appended() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fix");

@@ -224,7 +224,13 @@ impl Sweep {
         let csv = dir.join(RESULTS_CSV);
         let mut rows = if csv.is_file() { read_rows(&csv)? } else { Vec::new() };
         rank_rows(&mut rows, |r| r);
-        let best = read_best(dir)?;
+        // A command sweep's best.json names a trial (`results::schema::TrialBest`), not a model: its best is its
+        // first-ranked row.
+        let best = if rows.iter().any(|r| r.trial.is_some()) {
+            None
+        } else {
+            read_best(dir)?
+        };
         let best_id = best
             .as_ref()
             .map(|b| b.id.clone())

@@ -169,7 +169,11 @@ fn row_metrics(r: &Row) -> BTreeMap<String, Option<f64>> {
 
 /// The objective of a row (the report's and the ranking's: best validation accuracy).
 pub fn row_objective(r: &Row) -> Option<f64> {
-    r.best_val_acc.and_then(num)
+    match &r.trial {
+        // A command trial's objective is its program's metric, in its own units.
+        Some(t) => t.best.and_then(num),
+        None => r.best_val_acc.and_then(num),
+    }
 }
 
 /// The trial of job `id`: from its final row when there is one, else from its last rung record and what runs now,
