@@ -9,11 +9,10 @@ use anyhow::{bail, Context, Result};
 use sweep::config::command::CommandGrid;
 use sweep::config::grid::Grid;
 use sweep::results::{best, check_dir, ResultsDir};
-use sweep::run as runner;
 use sweep::run::program::Program;
 
 use super::cluster;
-use super::run::{log_resume, scheduler, stop_flag, workers, Args, EXIT_INTERRUPTED};
+use super::run::{print_summary, schedule_and_run, stop_flag, workers, Args, EXIT_INTERRUPTED};
 
 /// Where the program is: `run`'s first argument, a path (relative to the current directory) when it holds a `/`,
 /// else a name looked up on the PATH. A program that is not there is the grid's mistake, refused before anything is
@@ -106,19 +105,8 @@ pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
     );
     let started = std::time::Instant::now();
     let backend = Program::new(&c, &out, work_dir, &stop).with_context(|| format!("cannot use {}", out.display()))?;
-    let mut scheduler = scheduler(&grid, &jobs, |_| 1000);
-    log_resume(&grid, &jobs, &done);
-    let summary = runner::run(
-        scheduler.as_mut(),
-        &backend,
-        &results,
-        &runner::RunOptions {
-            workers,
-            stop: &stop,
-            progress: runner::stderr_is_terminal(),
-            claims: Some(&claims),
-        },
-    )?;
+    // Every trial costs the same to the scheduler: nothing is known of the program's cost.
+    let summary = schedule_and_run(&grid, &jobs, &done, |_| 1000, &backend, &results, workers, &stop, &claims)?;
     if summary.interrupted {
         eprintln!(
             "stopped after {} new trials; {} recorded in {}; the trials that were running resume from their checkpoints \
@@ -140,14 +128,7 @@ pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("{}", best::to_table(&best::rank(&out)?, 10));
-    println!(
-        "{} trials run in {:.1} s ({} were already done; {} points reported); results in {}",
-        summary.rows.len(),
-        started.elapsed().as_secs_f64(),
-        summary.skipped,
-        summary.epochs_trained,
-        out.display()
-    );
+    print_summary("trials", "points reported", &summary, started, &out);
     if best.is_none() {
         tracing::warn!(
             "no trial completed with a finite {}, so there is no best trial",

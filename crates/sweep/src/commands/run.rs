@@ -161,6 +161,47 @@ pub(super) fn scheduler<'c>(grid: &Grid, jobs: &[Job], epoch_cost: impl Fn(&Job)
 }
 
 /// Logs how much of a resumed sweep is recorded.
+/// The grid's scheduler over `jobs` run on `backend` into `results` (built-in and command sweeps alike), after
+/// saying what a resume finds.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn schedule_and_run(
+    grid: &Grid,
+    jobs: &[Job],
+    done: &HashSet<String>,
+    epoch_cost: impl Fn(&Job) -> u64,
+    backend: &dyn runner::Backend,
+    results: &ResultsDir,
+    workers: usize,
+    stop: &AtomicBool,
+    claims: &sweep::cluster::claims::Claims,
+) -> Result<runner::RunSummary> {
+    let mut scheduler = scheduler(grid, jobs, epoch_cost);
+    log_resume(grid, jobs, done);
+    Ok(runner::run(
+        scheduler.as_mut(),
+        backend,
+        results,
+        &runner::RunOptions {
+            workers,
+            stop,
+            progress: runner::stderr_is_terminal(),
+            claims: Some(claims),
+        },
+    )?)
+}
+
+/// The run's last line: `24 jobs run in 3.1 s (0 were already done; 72 epochs trained); results in DIR`.
+pub(super) fn print_summary(what: &str, work: &str, summary: &runner::RunSummary, started: std::time::Instant, out: &Path) {
+    println!(
+        "{} {what} run in {:.1} s ({} were already done; {} {work}); results in {}",
+        summary.rows.len(),
+        started.elapsed().as_secs_f64(),
+        summary.skipped,
+        summary.epochs_trained,
+        out.display()
+    );
+}
+
 pub(super) fn log_resume(grid: &Grid, jobs: &[Job], done: &HashSet<String>) {
     if done.is_empty() {
         return;
@@ -251,19 +292,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let states = sweep::run::states::States::open(&out, state_limit)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
     let epoch_cost = |job: &sweep::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
-    let mut scheduler = scheduler(&grid, &jobs, epoch_cost);
-    log_resume(&grid, &jobs, &done);
-    let summary = runner::run(
-        scheduler.as_mut(),
-        &network,
-        &results,
-        &runner::RunOptions {
-            workers,
-            stop: &stop,
-            progress: runner::stderr_is_terminal(),
-            claims: Some(&claims),
-        },
-    )?;
+    let summary = schedule_and_run(&grid, &jobs, &done, epoch_cost, &network, &results, workers, &stop, &claims)?;
     if multi_fidelity {
         tracing::info!(
             "{} epochs trained ({} of them again, for survivors whose state had been dropped); training states took at most {:.1} MB",
@@ -289,14 +318,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let best = results.finish(&data)?;
     let ranking = best::rank(&out)?;
     println!("{}", best::to_table(&ranking, 10));
-    println!(
-        "{} jobs run in {:.1} s ({} were already done; {} epochs trained); results in {}",
-        summary.rows.len(),
-        started.elapsed().as_secs_f64(),
-        summary.skipped,
-        summary.epochs_trained,
-        out.display()
-    );
+    print_summary("jobs", "epochs trained", &summary, started, &out);
     if best.is_none() {
         tracing::warn!("no job completed, so there is no best model");
     }

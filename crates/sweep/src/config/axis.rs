@@ -73,6 +73,47 @@ fn repeated(values: &[PValue]) -> Option<PValue> {
     values.iter().enumerate().find(|(i, v)| values[..*i].contains(v)).map(|(_, v)| *v)
 }
 
+/// A range table's bounds and whether they are logarithmic: exactly one of `log` or `linear`, and `num` the only
+/// other key (built-in and command axes alike); `shape` says what was expected.
+pub(crate) fn range_table<'t>(ctx: &Ctx, off: usize, key: &str, t: &'t toml::Table, shape: &str) -> Result<(&'t Value, bool), GridError> {
+    if let Some(k) = t.keys().find(|k| !["log", "linear", "num"].contains(&k.as_str())) {
+        return Err(ctx.err(off, Some(&format!("{key}.{k}")), suggest(k, &["log", "linear", "num"])));
+    }
+    match (t.get("log"), t.get("linear")) {
+        (Some(r), None) => Ok((r, true)),
+        (None, Some(r)) => Ok((r, false)),
+        _ => Err(ctx.err(
+            off,
+            Some(key),
+            format!("a range table needs exactly one of `log` or `linear`; expected {shape}"),
+        )),
+    }
+}
+
+/// An axis list holds 1 to [`MAX_AXIS_VALUES`] values; else what is wrong (`shape`: what was expected).
+pub(crate) fn list_size(n: usize, shape: &str) -> Result<(), String> {
+    if n == 0 {
+        return Err(format!("the axis is empty; give at least one value, as {shape}"));
+    }
+    if n > MAX_AXIS_VALUES {
+        return Err(format!("{n} values; an axis takes at most {MAX_AXIS_VALUES}"));
+    }
+    Ok(())
+}
+
+/// A range table's `num`: `None` when absent (a continuous range), else 1 to [`MAX_AXIS_VALUES`].
+pub(crate) fn range_num(ctx: &Ctx, off: usize, key: &str, t: &toml::Table) -> Result<Option<usize>, GridError> {
+    match t.get("num") {
+        None => Ok(None),
+        Some(Value::Integer(n)) if (1..=MAX_AXIS_VALUES as i64).contains(n) => Ok(Some(*n as usize)),
+        Some(other) => Err(ctx.err(
+            off,
+            Some(&format!("{key}.num")),
+            format!("must be an integer from 1 to {MAX_AXIS_VALUES}, found {other}"),
+        )),
+    }
+}
+
 /// An axis's values (and whether they are log-spaced); a range without `num` is returned as `range`.
 #[allow(clippy::type_complexity)]
 pub(crate) fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(Vec<PValue>, bool, Option<(f64, f64)>), GridError> {
@@ -82,12 +123,7 @@ pub(crate) fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(V
     let shape = "a list of values like [0.1, 0.2] or { log = [1e-5, 1e-2], num = 4 } (or linear = [lo, hi])";
     match v.get_ref() {
         Value::Array(items) => {
-            if items.is_empty() {
-                return Err(err(format!("the axis is empty; give at least one value, as {shape}")));
-            }
-            if items.len() > MAX_AXIS_VALUES {
-                return Err(err(format!("{} values; an axis takes at most {MAX_AXIS_VALUES}", items.len())));
-            }
+            list_size(items.len(), shape).map_err(err)?;
             let vals = items
                 .iter()
                 .map(|i| param_value(ctx, p, &key, i, off))
@@ -100,19 +136,7 @@ pub(crate) fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(V
             Ok((vals, false, None))
         }
         Value::Table(t) => {
-            let unknown: Vec<&String> = t.keys().filter(|k| !["log", "linear", "num"].contains(&k.as_str())).collect();
-            if let Some(k) = unknown.first() {
-                return Err(ctx.err(off, Some(&format!("{key}.{k}")), suggest(k, &["log", "linear", "num"])));
-            }
-            let (kind, log) = match (t.get("log"), t.get("linear")) {
-                (Some(r), None) => (r, true),
-                (None, Some(r)) => (r, false),
-                _ => {
-                    return Err(err(format!(
-                        "a range table needs exactly one of `log` or `linear`; expected {shape}"
-                    )))
-                }
-            };
+            let (kind, log) = range_table(ctx, off, &key, t, shape)?;
             let range: Vec<f64> = match kind {
                 Value::Array(a) if a.len() == 2 => a
                     .iter()
@@ -135,15 +159,8 @@ pub(crate) fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(V
             if matches!(p.kind, params::Kind::Choice(_)) {
                 return Err(err("a range needs a numeric parameter; list the names instead".into()));
             }
-            let num = match t.get("num") {
-                Some(Value::Integer(n)) if (1..=MAX_AXIS_VALUES as i64).contains(n) => *n as usize,
-                Some(other) => {
-                    return Err(ctx.err(
-                        off,
-                        Some(&format!("{key}.num")),
-                        format!("must be an integer from 1 to {MAX_AXIS_VALUES}, found {other}"),
-                    ));
-                }
+            let num = match range_num(ctx, off, &key, t)? {
+                Some(n) => n,
                 None => {
                     // A continuous range, for sampling searches ([search] checks that the method samples).
                     if lo > hi {

@@ -13,7 +13,7 @@ use toml::{Spanned, Value};
 
 use std::path::{Path, PathBuf};
 
-use crate::config::axis::{spaced, MAX_AXIS_VALUES};
+use crate::config::axis::spaced;
 use crate::config::grid::{suggest, type_name, Ctx, DataSection, DataSource, Grid, MAX_JOBS};
 use crate::config::params::{self, Value as PValue};
 use crate::error::GridError;
@@ -215,12 +215,7 @@ fn free_axis(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<FreeAxis, Grid
     };
     match v.get_ref() {
         Value::Array(items) => {
-            if items.is_empty() {
-                return Err(err(format!("the axis is empty; give at least one value, as {shape}")));
-            }
-            if items.len() > MAX_AXIS_VALUES {
-                return Err(err(format!("{} values; an axis takes at most {MAX_AXIS_VALUES}", items.len())));
-            }
+            crate::config::axis::list_size(items.len(), shape).map_err(err)?;
             axis.values = items.iter().map(|i| scalar(ctx, &key, i, off)).collect::<Result<_, _>>()?;
             if let Some(twice) = repeated(&axis.values) {
                 return Err(err(format!(
@@ -230,18 +225,7 @@ fn free_axis(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<FreeAxis, Grid
             Ok(axis)
         }
         Value::Table(t) => {
-            if let Some(k) = t.keys().find(|k| !["log", "linear", "num"].contains(&k.as_str())) {
-                return Err(ctx.err(off, Some(&format!("{key}.{k}")), suggest(k, &["log", "linear", "num"])));
-            }
-            let (bounds, log) = match (t.get("log"), t.get("linear")) {
-                (Some(r), None) => (r, true),
-                (None, Some(r)) => (r, false),
-                _ => {
-                    return Err(err(format!(
-                        "a range table needs exactly one of `log` or `linear`; expected {shape}"
-                    )))
-                }
-            };
+            let (bounds, log) = crate::config::axis::range_table(ctx, off, &key, t, shape)?;
             let pair = match bounds {
                 Value::Array(a) if a.len() == 2 => a.iter().map(number_of).collect::<Option<Vec<f64>>>(),
                 _ => None,
@@ -259,20 +243,10 @@ fn free_axis(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<FreeAxis, Grid
             if lo > hi {
                 return Err(err(format!("the range [{lo}, {hi}] is empty: give [low, high]")));
             }
-            let num = match t.get("num") {
-                None => {
-                    // A continuous range, for sampling searches ([search] checks that the method samples).
-                    axis.range = Some((lo, hi));
-                    return Ok(axis);
-                }
-                Some(Value::Integer(n)) if (1..=MAX_AXIS_VALUES as i64).contains(n) => *n as usize,
-                Some(other) => {
-                    return Err(ctx.err(
-                        off,
-                        Some(&format!("{key}.num")),
-                        format!("must be an integer from 1 to {MAX_AXIS_VALUES}, found {other}"),
-                    ))
-                }
+            let Some(num) = crate::config::axis::range_num(ctx, off, &key, t)? else {
+                // A continuous range, for sampling searches ([search] checks that the method samples).
+                axis.range = Some((lo, hi));
+                return Ok(axis);
             };
             let xs = spaced(lo, hi, num, log);
             if let Some(x) = xs.iter().find(|x| !x.is_finite()) {
@@ -525,13 +499,7 @@ pub(crate) fn grid(
         }
     }
     let table_start = text.find("[search]").unwrap_or(offset);
-    let at = |key: &str, msg: String| {
-        let off = key_offsets
-            .iter()
-            .find(|(k, _)| key == k || key.starts_with(&format!("{k}.")))
-            .map_or(table_start, |(_, o)| *o);
-        ctx.err(off, Some(key), msg)
-    };
+    let at = |key: &str, msg: String| ctx.err_at_key(&key_offsets, table_start, key, msg);
     let shapes: Vec<(&str, bool)> = cgrid.axes.iter().map(|a| (a.name.as_str(), a.range.is_some())).collect();
     let epochs = budget.unwrap_or(1);
     search.check_axes(&shapes, epochs, &at)?;

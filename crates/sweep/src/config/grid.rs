@@ -173,6 +173,12 @@ impl Ctx<'_> {
         let column = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
         (line, column)
     }
+    /// The error for `key` at its entry's offset in `offsets` (or its table's: `a.b` for `a.b.c`), else at `fallback`.
+    pub(crate) fn err_at_key(&self, offsets: &[(String, usize)], fallback: usize, key: &str, message: String) -> GridError {
+        let entry = offsets.iter().find(|(k, _)| key == k || key.starts_with(&format!("{k}.")));
+        self.err(entry.map_or(fallback, |(_, o)| *o), Some(key), message)
+    }
+
     pub(crate) fn err(&self, offset: usize, key: Option<&str>, message: impl Into<String>) -> GridError {
         let (line, column) = self.pos(offset);
         GridError {
@@ -398,13 +404,7 @@ impl Grid {
         }
         let table_start = text.find("[search]").unwrap_or(0);
         let base = base_config(&fixed);
-        let at = |key: &str, msg: String| {
-            let off = key_offsets
-                .iter()
-                .find(|(k, _)| key == k || key.starts_with(&format!("{k}.")))
-                .map_or(table_start, |(_, o)| *o);
-            ctx.err(off, Some(key), msg)
-        };
+        let at = |key: &str, msg: String| ctx.err_at_key(&key_offsets, table_start, key, msg);
         search.check_grid(&axes, base.epochs, &at)?;
         if search.draws(&axes, base.epochs).is_none() {
             let count = axes.iter().fold(1usize, |n, a| n.saturating_mul(a.values.len()));

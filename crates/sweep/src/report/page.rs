@@ -30,7 +30,21 @@ pub(super) struct Page {
     notes: Vec<String>,
 }
 
-fn esc(s: &str) -> String {
+/// A results table's row up to its values: `<tr>` coloured by status, the rank (when ranked) and the id.
+pub(super) fn row_start(h: &mut String, r: &Row, rank: Option<usize>) {
+    let class = match r.status {
+        JobStatus::Completed => "ok",
+        JobStatus::Diverged => "diverged",
+        _ => "other",
+    };
+    let _ = write!(h, "<tr class=\"{class}\">");
+    if let Some(rank) = rank {
+        let _ = write!(h, "<td>{rank}</td>");
+    }
+    let _ = write!(h, "<td><code>{}</code></td>", esc(&r.id));
+}
+
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -239,16 +253,7 @@ fn jobs_table<'a>(rows: impl Iterator<Item = &'a Row>, all: &[Row], ranked: bool
     }
     h.push_str("<th>status</th><th>epochs run</th><th>val. acc.</th><th>train acc.</th><th>seconds</th></tr>\n");
     for (i, r) in rows.enumerate() {
-        let class = match r.status {
-            JobStatus::Completed => "ok",
-            JobStatus::Diverged => "diverged",
-            _ => "other",
-        };
-        let _ = write!(h, "<tr class=\"{class}\">");
-        if ranked {
-            let _ = write!(h, "<td>{}</td>", i + 1);
-        }
-        let _ = write!(h, "<td><code>{}</code></td>", esc(&r.id));
+        row_start(&mut h, r, ranked.then_some(i + 1));
         for p in &shown {
             let _ = write!(h, "<td>{}</td>", value_cell(p, r));
         }

@@ -10,6 +10,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use sweep_core::checkpoint::write_atomic;
 
+use super::page::esc;
 use super::scale::{fmt_num, min_max, padded};
 use super::style::{self, Chart, DrawErr, CHART_SIZE, GREEN_DARK, GREY, ORANGE};
 use super::{remove_old_figures, ReportError, INDEX_HTML, REPORT_DIR};
@@ -92,13 +93,6 @@ impl Chart for ObjectiveCurves {
         }
         style::legend(&mut chart, SeriesLabelPosition::LowerRight)
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Writes `DIR/report/index.html` (and the curves' PNG and SVG) for the command sweep in `dir`.
@@ -277,16 +271,7 @@ fn table<'a>(rows: impl Iterator<Item = &'a Row>, metric: &str, ranked: bool) ->
         esc(metric)
     );
     for (i, r) in rows.iter().enumerate() {
-        let class = match r.status {
-            JobStatus::Completed => "ok",
-            JobStatus::Diverged => "diverged",
-            _ => "other",
-        };
-        let _ = write!(h, "<tr class=\"{class}\">");
-        if ranked {
-            let _ = write!(h, "<td>{}</td>", i + 1);
-        }
-        let _ = write!(h, "<td><code>{}</code></td>", esc(&r.id));
+        super::page::row_start(&mut h, r, ranked.then_some(i + 1));
         let t = r.trial.as_ref();
         for n in &names {
             let v = t
