@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+mod common;
 use sweep::run::command::{self, Failure, Outcome, Record, RunResult, RunSpec, Shepherd};
 
 fn light_example() -> PathBuf {
@@ -55,38 +57,12 @@ fn epochs(r: &RunResult) -> Vec<f64> {
 
 /// Live (not zombie) processes whose environment holds `SWEEP_TRIAL_ID=id`, as (pid, command line).
 fn processes_of(id: &str) -> Vec<(u32, String)> {
-    let needle = format!("SWEEP_TRIAL_ID={id}\0").into_bytes();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !env.windows(needle.len()).any(|w| w == needle.as_slice()) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let state = stat.rsplit_once(") ").map_or("", |(_, rest)| rest).chars().next();
-        if state != Some('Z') {
-            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
-        }
-    }
-    found
+    common::processes_with_env(&format!("SWEEP_TRIAL_ID={id}\0"))
 }
 
 /// Waits up to `limit` for no process of the trial to be alive; returns those still alive.
 fn wait_until_none(id: &str, limit: Duration) -> Vec<(u32, String)> {
-    let t = Instant::now();
-    loop {
-        let left = processes_of(id);
-        if left.is_empty() || t.elapsed() > limit {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_until_no_process_with_env(&format!("SWEEP_TRIAL_ID={id}\0"), limit)
 }
 
 #[test]

@@ -117,39 +117,17 @@ fn runs(out: &Path, id: &str) -> Vec<(f64, bool)> {
 /// Live (not zombie) processes whose environment holds a `SWEEP_TRIAL_DIR` under `out`: every process of every run of
 /// that sweep (the shepherd, the program, what it started), as (pid, command line).
 fn processes_under(out: &Path) -> Vec<(u32, String)> {
-    let out = std::path::absolute(out).unwrap();
-    let needle = format!("SWEEP_TRIAL_DIR={}/", out.display()).into_bytes();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !env.windows(needle.len()).any(|w| w == needle.as_slice()) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        if stat.rsplit_once(") ").map_or("", |(_, rest)| rest).starts_with('Z') {
-            continue;
-        }
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
-    }
-    found
+    common::processes_with_env(&trial_dir_env(out))
 }
 
 /// Waits up to `limit` until no process of the sweep in `out` is alive; returns those still alive.
 fn wait_until_none(out: &Path, limit: Duration) -> Vec<(u32, String)> {
-    let t = Instant::now();
-    loop {
-        let left = processes_under(out);
-        if left.is_empty() || t.elapsed() > limit {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_until_no_process_with_env(&trial_dir_env(out), limit)
+}
+
+/// The environment entry every process of the sweep in `out` holds: `SWEEP_TRIAL_DIR=<absolute out>/...`.
+fn trial_dir_env(out: &Path) -> String {
+    format!("SWEEP_TRIAL_DIR={}/", std::path::absolute(out).unwrap().display())
 }
 
 /// Polls `ready()` every 10 ms until it holds; fails if the child ends first or after 120 s.

@@ -120,3 +120,40 @@ pub fn run_toy_search(dir: &Path, method: &str) -> PathBuf {
     assert!(run.status.success(), "sweep run failed:\n{}", String::from_utf8_lossy(&run.stderr));
     dir.join("out")
 }
+
+/// Live (not zombie) processes whose environment holds `entry` (such as `SWEEP_TRIAL_ID=abc\0`), as (pid, command
+/// line).
+pub fn processes_with_env(entry: &str) -> Vec<(u32, String)> {
+    let needle = entry.as_bytes();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if !env.windows(needle.len()).any(|w| w == needle) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        if stat.rsplit_once(") ").map_or("", |(_, rest)| rest).starts_with('Z') {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+    }
+    found
+}
+
+/// Waits up to `limit` until no process of [`processes_with_env`]`(entry)` is alive; returns those still alive.
+pub fn wait_until_no_process_with_env(entry: &str, limit: Duration) -> Vec<(u32, String)> {
+    let t = Instant::now();
+    loop {
+        let left = processes_with_env(entry);
+        if left.is_empty() || t.elapsed() > limit {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

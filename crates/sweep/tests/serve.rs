@@ -189,20 +189,27 @@ struct Fixture {
 const FIXTURE_GRID: &str = "name = \"fix\"\nseed = 5\n[data]\nsource = \"toy\"\n[train]\nepochs = 4\nbatch_size = 50\n\
                             [grid]\nlearning_rate = [0.01, 0.1, 1.0]\nhidden_size = [8, 16]\n";
 
+/// A results directory as `sweep run` starts it for `grid` (its copy, sweep.json, the history and writers folders),
+/// before any row.
+fn sweep_dir(dir: &Path, grid: &str) -> Grid {
+    std::fs::create_dir_all(dir.join("history")).unwrap();
+    std::fs::create_dir_all(dir.join("writers")).unwrap();
+    std::fs::write(dir.join("grid.toml"), grid).unwrap();
+    let g = Grid::parse(&dir.join("grid.toml"), grid).unwrap();
+    let jobs = g.jobs().unwrap();
+    let m = Manifest {
+        name: g.name.clone(),
+        fingerprint: g.fingerprint(&jobs),
+        jobs: jobs.len(),
+        grid_file: "grid.toml".into(),
+    };
+    std::fs::write(dir.join("sweep.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    g
+}
+
 impl Fixture {
     fn new(dir: &Path, grid: &str) -> Fixture {
-        std::fs::create_dir_all(dir.join("history")).unwrap();
-        std::fs::create_dir_all(dir.join("writers")).unwrap();
-        std::fs::write(dir.join("grid.toml"), grid).unwrap();
-        let g = Grid::parse(&dir.join("grid.toml"), grid).unwrap();
-        let jobs = g.jobs().unwrap();
-        let m = Manifest {
-            name: g.name.clone(),
-            fingerprint: g.fingerprint(&jobs),
-            jobs: jobs.len(),
-            grid_file: "grid.toml".into(),
-        };
-        std::fs::write(dir.join("sweep.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        let g = sweep_dir(dir, grid);
         Fixture {
             dir: dir.to_path_buf(),
             grid: g,
@@ -1315,18 +1322,8 @@ const SCALE_GRID: &str = "name = \"big\"\nseed = 11\n[data]\npath = \"cifar10\"\
                           hidden_size = [64, 128, 256, 512, 1024]\ndropout = { linear = [0.0, 0.5] }\n";
 
 fn scale_fixture(dir: &Path, recorded: usize) -> Grid {
-    std::fs::create_dir_all(dir.join("history")).unwrap();
-    std::fs::create_dir_all(dir.join("writers")).unwrap();
-    std::fs::write(dir.join("grid.toml"), SCALE_GRID).unwrap();
-    let g = Grid::parse(&dir.join("grid.toml"), SCALE_GRID).unwrap();
+    let g = sweep_dir(dir, SCALE_GRID);
     let jobs = g.jobs().unwrap();
-    let m = Manifest {
-        name: g.name.clone(),
-        fingerprint: g.fingerprint(&jobs),
-        jobs: jobs.len(),
-        grid_file: "grid.toml".into(),
-    };
-    std::fs::write(dir.join("sweep.json"), serde_json::to_vec(&m).unwrap()).unwrap();
     let mut csv = Vec::new();
     for (i, j) in jobs.iter().take(recorded).enumerate() {
         let c = &j.config;
