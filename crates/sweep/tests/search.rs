@@ -401,14 +401,14 @@ fn halving_and_sampled_searches_are_planned_with_their_rungs() {
         .success();
     let text = String::from_utf8_lossy(&o.get_output().stdout).to_string();
     for want in [
-        "TPE proposes 108 trials, 27 at a time (4 batches)",
+        "TPE proposes 216 trials, 27 at a time (8 batches)",
         "the first 27 at random",
         "rungs of 0.44, 1.32, 3.96, 12 epochs",
         "Every trial: optimizer = \"nesterov\", momentum = 0.9, flip = 0.5",
         "27 random trials (one batch) over 4 axes",
         "      1     1       27       0.44         11.88",
         "      1     4        1         12          8.04",
-        "for the 4 batches if each costs what this random one does",
+        "for the 8 batches if each costs what this random one does",
     ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }
