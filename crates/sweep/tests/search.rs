@@ -286,16 +286,20 @@ fn sigkill_in_the_middle_of_a_job_resumes_from_its_last_epoch_not_from_the_start
     write(tmp.path(), "long.toml", LONG_JOB);
     let dir = tmp.path().join("killed");
     let state = dir.join("state");
+    // The job's saved state, once there is one.
+    let state_file = || {
+        std::fs::read_dir(&state)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "safetensors"))
+    };
     let mut child = spawn(tmp.path(), "long.toml", "killed");
     // The state is saved after every epoch; wait for the eighth save (the file's mtime changes), then SIGKILL: the
     // resumed run trains the last few of the 12 epochs.
     let mut saves = 0;
     let mut last = None;
     let running = wait_until(&mut child, || {
-        let m = std::fs::read_dir(&state)
-            .ok()
-            .and_then(|mut d| d.find_map(|e| e.ok().filter(|e| e.file_name().to_string_lossy().ends_with(".safetensors"))))
-            .and_then(|e| e.metadata().ok()?.modified().ok());
+        let m = state_file().and_then(|p| p.metadata().ok()?.modified().ok());
         if m.is_some() && m != last {
             saves += 1;
             last = m;
@@ -307,11 +311,7 @@ fn sigkill_in_the_middle_of_a_job_resumes_from_its_last_epoch_not_from_the_start
     child.wait().unwrap();
     assert_eq!(common::count_rows(&dir), 0, "killed mid-job: no row yet");
     // The training seconds the state holds: what the killed run spent on the epochs it saved.
-    let saved = std::fs::read_dir(&state)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .expect("a saved state");
+    let saved = state_file().expect("a saved state");
     let saved_s = sweep_core::TrainState::load(&saved).unwrap().seconds;
     assert!(saved_s > 0.0, "the state holds {saved_s} s of training");
 
