@@ -12,6 +12,7 @@ use predicates::str::contains;
 
 mod common;
 use common::{count_rows, rows_without_time, spawn_sweep, sweep, write};
+use sweep::results::format::{JobStatus, Row};
 
 /// Toy data with enough images that three processes started together overlap: 24 jobs of a fraction of a second.
 const GRID: &str = r#"
@@ -411,7 +412,8 @@ fn three_shards_of_a_halving_sweep_share_every_rung_and_give_the_rows_of_one_pro
     assert_eq!(best_json(&three)["test_acc"], best_json(&one)["test_acc"]);
 }
 
-/// A TPE sweep: its trials are proposed as it runs, so `finish` knows it is complete by replaying the proposals.
+/// A TPE sweep: its trials are proposed as it runs, so `finish` knows it is complete by replaying the proposals; its
+/// two best trained again for 5 epochs after the last batch.
 const TPE: &str = r#"
 name = "tpe"
 seed = 1
@@ -425,6 +427,8 @@ method = "tpe"
 samples = 12
 batch = 4
 min_epochs = 1
+finalists = 2
+final_epochs = 5
 [grid]
 learning_rate = { log = [1e-3, 1.0] }
 hidden_size = [8, 16, 32]
@@ -448,7 +452,25 @@ fn two_shards_of_a_tpe_sweep_give_the_rows_of_one_process_and_finish_clears_thei
         .success();
     let dir = tmp.path().join("sharded");
     assert_eq!(rows_without_time(&dir), rows_without_time(&tmp.path().join("one")));
-    assert_eq!(rows_without_time(&dir).len(), 12);
+    assert_eq!(rows_without_time(&dir).len(), 14, "12 trials and 2 finalists");
+    // The finalists: the two best completed trials' values, trained for 5 epochs as jobs of their own.
+    let rows = common::read_results(&dir);
+    let mut trials: Vec<_> = rows
+        .iter()
+        .filter(|r| r.config.epochs == 3 && r.status == JobStatus::Completed)
+        .collect();
+    trials.sort_by(|a, b| b.best_val_acc.partial_cmp(&a.best_val_acc).unwrap());
+    let finals: Vec<_> = rows.iter().filter(|r| r.config.epochs == 5).collect();
+    assert_eq!(finals.len(), 2);
+    for f in finals {
+        let values = |r: &Row| (r.config.learning_rate, r.config.hidden_size);
+        let t = trials
+            .iter()
+            .find(|t| values(t) == values(f))
+            .expect("a finalist has a completed trial's values");
+        assert!(t.best_val_acc >= trials[1].best_val_acc, "a finalist is one of the two best trials");
+        assert_eq!((f.epochs_run, f.status, f.rung), (5.0, JobStatus::Completed, None));
+    }
     sweep().current_dir(tmp.path()).args(["finish", "sharded"]).assert().success();
     assert!(!dir.join("claims").exists(), "finish removes the claims of a finished sweep");
     // An unfinished TPE sweep is refused, naming how many trials are missing.

@@ -411,14 +411,16 @@ fn halving_and_sampled_searches_are_planned_with_their_rungs() {
         .success();
     let text = String::from_utf8_lossy(&o.get_output().stdout).to_string();
     for want in [
-        "TPE proposes 216 trials, 27 at a time (8 batches)",
+        "TPE proposes 189 trials, 27 at a time (7 batches)",
+        "Then the best 2 trials by validation train again from the start, with seeds of their own, for 25 epochs",
         "the first 27 at random",
         "rungs of 0.44, 1.32, 3.96, 12 epochs",
         "Every trial: optimizer = \"nesterov\", momentum = 0.9, flip = 0.5",
         "27 random trials (one batch) over 4 axes",
         "      1     1       27       0.44         11.88",
         "      1     4        1         12          8.04",
-        "for the 8 batches if each costs what this random one does",
+        "for the 7 batches and the 2 finalists (",
+        "25 epochs each at 1,024 units) if each costs what this random one does",
     ] {
         assert!(text.contains(want), "{want:?} not in\n{text}");
     }

@@ -136,6 +136,17 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         estimate.average *= t.batches as f64;
         estimate.upper *= t.batches as f64;
     }
+    // Then the finalists, side by side, costed at the batch's widest layer (what usually wins).
+    let finals = (tpe.is_some() && grid.search.finalists > 0).then(|| {
+        let widest = jobs
+            .iter()
+            .max_by_key(|j| j.config.hidden_size)
+            .map_or(0.0, |j| epoch_seconds(&j.config));
+        let each = widest * grid.search.final_epochs as f64;
+        makespan(vec![each; grid.search.finalists], workers.min(num_cpus()))
+    });
+    estimate.average += finals.unwrap_or(0.0);
+    estimate.upper += finals.unwrap_or(0.0);
     let (lo, hi) = rates.values().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     let rate = if hi - lo < 0.5 {
         format!("{hi:.0} GFLOP/s per core")
@@ -149,11 +160,18 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     };
     let time = if let Some(t) = &tpe {
         format!(
-            "{} for the {} batches if each costs what this random one does, up to {} if the most expensive trials \
+            "{} for the {} batches{} if each costs what this random one does, up to {} if the most expensive trials \
              of each batch survive its rungs (TPE proposes more of what did well, so when large layers win, later \
              batches cost more than the first)",
             about(estimate.average),
             t.batches,
+            finals.map_or(String::new(), |f| format!(
+                " and the {} finalists ({} of it, {} epochs each at {} units)",
+                grid.search.finalists,
+                human(f),
+                grid.search.final_epochs,
+                thousands(jobs.iter().map(|j| j.config.hidden_size as u64).max().unwrap_or(0))
+            )),
             human(estimate.upper)
         )
     } else if schedule.is_multi_fidelity() && human(estimate.upper) != human(estimate.average) {
@@ -354,7 +372,14 @@ impl TpeBatches {
             } else {
                 String::new()
             }
-        )
+        ) + &match grid.search.finalists {
+            0 => String::new(),
+            n => format!(
+                "Then the best {n} trials by validation train again from the start, with seeds of their own, for {} \
+                 epochs: the finalists.\n",
+                grid.search.final_epochs
+            ),
+        }
     }
 }
 

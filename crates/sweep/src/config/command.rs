@@ -503,6 +503,14 @@ pub(crate) fn grid(
     let shapes: Vec<(&str, bool)> = cgrid.axes.iter().map(|a| (a.name.as_str(), a.range.is_some())).collect();
     let epochs = budget.unwrap_or(1);
     search.check_axes(&shapes, epochs, &at)?;
+    if search.finalists > 0 {
+        return Err(at(
+            "search.finalists",
+            "a command sweep has no finalists: its trials are its program's values, and a longer run of one is another \
+             trial; raise [train] epochs (the last rung) instead"
+                .into(),
+        ));
+    }
     let continuous = shapes.iter().any(|s| s.1);
     if search.draws_for(continuous, epochs).is_none() {
         let count = cgrid.axes.iter().fold(1usize, |n, a| n.saturating_mul(a.values.len()));

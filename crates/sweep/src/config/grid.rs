@@ -469,6 +469,10 @@ impl Grid {
             if s.method == crate::search::Method::Tpe {
                 // Another batch size proposes other configurations.
                 h.update(format!("batch={};", s.batch));
+                if s.finalists > 0 {
+                    // Other finalists' epochs are other jobs (more finalists only add some).
+                    h.update(format!("final_epochs={};", s.final_epochs));
+                }
             }
         }
         let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();

@@ -147,7 +147,9 @@ impl Scheduler for Stages<'_> {
                     let unit = Unit {
                         job: job.clone(),
                         bracket: b,
-                        rung: multi.then_some(r),
+                        // A bracket without rungs in a sweep with them (TPE's finalists) trains each job once, as a
+                        // plain sweep does.
+                        rung: (multi && !bracket.rungs.is_empty()).then_some(r),
                         from: prev.map_or(0.0, |p| p.epochs_run),
                         to: bracket.target(r, job),
                         last,
@@ -197,6 +199,8 @@ pub struct Tpe<'c> {
     taken: HashSet<String>,
     /// The estimator found no new configuration: the space is exhausted.
     exhausted: bool,
+    /// The finalists' bracket is added (or there are none): nothing more is proposed.
+    finals: bool,
 }
 
 impl<'c> Tpe<'c> {
@@ -217,6 +221,7 @@ impl<'c> Tpe<'c> {
             samples: grid.search.samples.unwrap_or(0),
             taken: HashSet::new(),
             exhausted: false,
+            finals: grid.search.finalists == 0,
             grid: grid.clone(),
         }
     }
@@ -302,6 +307,47 @@ impl<'c> Tpe<'c> {
         });
         true
     }
+
+    /// After the last batch: the best `finalists` trials that completed (by validation, ties to the lower index) as
+    /// new jobs of `final_epochs`, one bracket that trains each from the start to its end. A finalist is its trial's
+    /// values with the longer budget, so another id and another seed: a fresh draw of the initialization, whose
+    /// validation accuracy is not the luck it was chosen for. False when there is nothing to add.
+    fn add_finalists(&mut self, view: &View) -> bool {
+        if std::mem::replace(&mut self.finals, true) || self.grid.command.is_some() {
+            return false;
+        }
+        let last = self.ladder.len() - 1;
+        let mut ranked: Vec<(f64, usize)> = (0..self.stages.jobs.len())
+            .filter_map(|j| match self.score(&self.stages.jobs[j], view)? {
+                Score::Reached { rung, value } if rung == last && value.is_finite() => Some((value, j)),
+                _ => None,
+            })
+            .collect();
+        ranked.sort_by(decide::rank_order);
+        let mut base = self.grid.base_config();
+        base.epochs = self.grid.search.final_epochs;
+        let mut members = Vec::new();
+        for &(_, j) in ranked.iter().take(self.grid.search.finalists) {
+            let Some(point) = tpe::point_of(&self.axes, &self.stages.jobs[j].config) else {
+                continue;
+            };
+            let Ok(job) = self.grid.job(tpe::config_of(&self.axes, &base, &point), self.stages.jobs.len()) else {
+                continue;
+            };
+            if self.taken.insert(job.id.clone()) {
+                members.push(self.stages.jobs.len());
+                self.stages.jobs.push(Arc::new(job));
+            }
+        }
+        if members.is_empty() {
+            return false;
+        }
+        self.stages.schedule.brackets.push(Bracket {
+            jobs: members,
+            rungs: Vec::new(),
+        });
+        true
+    }
 }
 
 impl Scheduler for Tpe<'_> {
@@ -313,8 +359,13 @@ impl Scheduler for Tpe<'_> {
         loop {
             let mut poll = self.stages.poll(view);
             if !poll.done {
-                let batches = self.stages.schedule.brackets.len();
-                let what = format!("batch {batches} of {}", self.samples.div_ceil(self.grid.search.batch));
+                let (batches, of) = (self.stages.schedule.brackets.len(), self.samples.div_ceil(self.grid.search.batch));
+                // The finalists' bracket is the one without rungs (every batch has the ladder's).
+                let finalists = self.stages.schedule.brackets.last().is_some_and(|b| b.rungs.is_empty());
+                let what = match finalists {
+                    true => format!("{} finalists", self.grid.search.finalists),
+                    false => format!("batch {batches} of {of}"),
+                };
                 poll.label = if poll.label.is_empty() {
                     what
                 } else {
@@ -324,7 +375,7 @@ impl Scheduler for Tpe<'_> {
             }
             // Every batch so far is recorded and decided (its pruned rows are in `poll.prune`, written by the runner
             // before the next poll): the next batch is proposed from them.
-            if !poll.prune.is_empty() || !self.propose(view) {
+            if !poll.prune.is_empty() || !(self.propose(view) || self.add_finalists(view)) {
                 return Poll {
                     done: poll.prune.is_empty(),
                     ..poll

@@ -318,16 +318,26 @@ fn a_job_whose_claim_says_done_but_which_no_row_records_runs_again() {
 /// A TPE search of 24 configurations in batches of 6 over 9 learning rates x 4 regularizations, each batch through
 /// rungs of 1, 3 and 9 epochs.
 fn tpe_grid() -> Grid {
-    let text = "name = \"tpe\"\nseed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\n[search]\nmethod = \"tpe\"\n\
-                samples = 24\nbatch = 6\nmin_epochs = 1\n[grid]\n\
-                learning_rate = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]\nreg = [0.0, 1e-4, 1e-3, 1e-2]\n";
-    Grid::parse(Path::new("tpe.toml"), text).unwrap()
+    tpe_grid_with("")
+}
+
+/// [`tpe_grid`] with more `[search]` keys.
+fn tpe_grid_with(search: &str) -> Grid {
+    let text = format!(
+        "name = \"tpe\"\nseed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\n[search]\nmethod = \"tpe\"\n\
+         samples = 24\nbatch = 6\nmin_epochs = 1\n{search}[grid]\n\
+         learning_rate = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09]\nreg = [0.0, 1e-4, 1e-3, 1e-2]\n"
+    );
+    Grid::parse(Path::new("tpe.toml"), &text).unwrap()
 }
 
 fn run_tpe(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
-    let g = tpe_grid();
-    let (results, _) = ResultsDir::open(dir, &g, &[]).unwrap();
-    let mut tpe = Tpe::new(&g, |_| 1);
+    run_tpe_grid(&tpe_grid(), dir, fake, workers, stop)
+}
+
+fn run_tpe_grid(g: &Grid, dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
+    let (results, _) = ResultsDir::open(dir, g, &[]).unwrap();
+    let mut tpe = Tpe::new(g, |_| 1);
     let opts = RunOptions {
         workers,
         stop,
@@ -365,6 +375,54 @@ fn tpe_proposes_the_same_trials_for_one_and_two_workers_and_after_a_stop() {
         mean_lr(&rows[18..]) > mean_lr(&rows[..6]),
         "TPE did not move toward higher learning rates"
     );
+}
+
+#[test]
+fn tpe_finalists_are_the_best_completed_trials_trained_longer_after_the_last_batch() {
+    let g = tpe_grid_with("finalists = 2\nfinal_epochs = 12\n");
+    let one = tempfile::tempdir().unwrap();
+    let fake = Fake::new();
+    run_tpe_grid(&g, one.path(), &fake, 1, &AtomicBool::new(false));
+    let recorded = crate::results::format::read_rows(&one.path().join("results.csv")).unwrap();
+    assert_eq!(recorded.len(), 26, "24 trials and 2 finalists");
+    let (trials, finals) = recorded.split_at(24);
+    assert!(trials.iter().all(|r| r.config.epochs == 9));
+    // The two best completed trials by validation (this fake ranks by learning rate, ties to the earlier trial).
+    let mut done: Vec<&Row> = trials.iter().filter(|r| r.status == JobStatus::Completed).collect();
+    done.sort_by(|a, b| b.best_val_acc.partial_cmp(&a.best_val_acc).unwrap());
+    let values = |r: &Row| (r.config.learning_rate, r.config.reg);
+    for f in finals {
+        let t = done
+            .iter()
+            .find(|t| values(t) == values(f))
+            .expect("a finalist is a completed trial's values");
+        assert!(t.best_val_acc >= done[1].best_val_acc, "a finalist is one of the two best trials");
+        assert_eq!((f.config.epochs, f.epochs_run, f.status), (12, 12.0, JobStatus::Completed));
+        assert_ne!(
+            (&f.id, f.config.seed),
+            (&t.id, t.config.seed),
+            "a finalist is a new job, with its own seed"
+        );
+    }
+    // Trained from the start, after every trial of the last batch.
+    let log = fake.log();
+    let first_final = log.iter().position(|u| u.2 == 12).unwrap();
+    assert_eq!(log[first_final].1, 0);
+    assert_eq!(log.iter().skip(first_final).filter(|u| u.2 != 12).count(), 0, "{log:?}");
+    // The same rows for two workers, and after a stop among the finalists.
+    let two = tempfile::tempdir().unwrap();
+    run_tpe_grid(&g, two.path(), &Fake::new(), 2, &AtomicBool::new(false));
+    assert_eq!(rows(two.path()), rows(one.path()));
+    let cut = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut fake = Fake::new();
+    let trained: usize = log.iter().map(|u| u.2 - u.1).sum();
+    fake.stop_after = Some((trained - 5, &stop));
+    assert!(run_tpe_grid(&g, cut.path(), &fake, 2, &stop).interrupted);
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_tpe_grid(&g, cut.path(), &again, 2, &AtomicBool::new(false));
+    assert_eq!(rows(cut.path()), rows(one.path()), "resumed");
 }
 
 fn run_asha(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {

@@ -31,7 +31,7 @@ use crate::config::grid::Axis;
 use crate::error::GridError;
 
 /// The keys of `[search]`, with what they take (the one list; messages and the README read it).
-pub const SETTINGS: [(&str, &str); 7] = [
+pub const SETTINGS: [(&str, &str); 9] = [
     (
         "method",
         "\"grid\" (default), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\"",
@@ -56,6 +56,15 @@ pub const SETTINGS: [(&str, &str); 7] = [
         "min_epochs",
         "halving/asha/hyperband/tpe: epochs of the first rung, fractional ones (0.1) ending mid-epoch (default 1; tpe: \
          no rungs); the last rung is [train] epochs",
+    ),
+    (
+        "finalists",
+        "tpe: after the last batch, the best this many trials (by validation) train again from the start, with seeds \
+         of their own, for final_epochs (default 0: none)",
+    ),
+    (
+        "final_epochs",
+        "tpe with finalists: how long the finalists train (more than [train] epochs)",
     ),
     (
         "state_limit_gb",
@@ -121,6 +130,10 @@ pub struct Search {
     pub min_epochs_given: bool,
     /// TPE: configurations proposed at a time.
     pub batch: usize,
+    /// TPE: how many of the best trials train again, for `final_epochs`, after the last batch (0: none).
+    pub finalists: usize,
+    /// TPE: the finalists' epochs (checked to be more than `[train] epochs` when there are finalists).
+    pub final_epochs: usize,
     /// Bytes of saved training states kept at most (halving/hyperband).
     pub state_limit: u64,
 }
@@ -135,6 +148,8 @@ impl Default for Search {
             min_epochs: 1.0,
             min_epochs_given: false,
             batch: 8,
+            finalists: 0,
+            final_epochs: 0,
             state_limit: 2_000_000_000,
         }
     }
@@ -166,6 +181,7 @@ impl Search {
         let mut s = Search::default();
         let mut sampler_set = None;
         let mut batch_set = None;
+        let mut finals_set = None;
         for (k, v) in table {
             let name = k.get_ref().as_str();
             let key = format!("search.{name}");
@@ -188,6 +204,14 @@ impl Search {
                 "batch" => {
                     s.batch = int_at(err, &key, v, 1, MAX_SAMPLES as i64)?;
                     batch_set = Some(v.span().start);
+                }
+                "finalists" => {
+                    s.finalists = int_at(err, &key, v, 0, 1000)?;
+                    finals_set = finals_set.or(Some((v.span().start, key.clone())));
+                }
+                "final_epochs" => {
+                    s.final_epochs = int_at(err, &key, v, 1, 1_000_000)?;
+                    finals_set = finals_set.or(Some((v.span().start, key.clone())));
                 }
                 "sampler" => {
                     s.sampler = match text(v).as_deref() {
@@ -250,6 +274,24 @@ impl Search {
                     "only tpe proposes configurations in batches; method \"{}\" knows its jobs before it runs",
                     s.method.name()
                 ),
+            ));
+        }
+        if let (Some((at, key)), false) = (&finals_set, s.method == Method::Tpe) {
+            return Err(err(
+                *at,
+                key,
+                format!(
+                    "only tpe has finalists (the best of its batches trained again); method \"{}\" trains each job \
+                     once",
+                    s.method.name()
+                ),
+            ));
+        }
+        if let (Some((at, _)), true) = (&finals_set, s.finalists > 0 && s.final_epochs == 0) {
+            return Err(err(
+                *at,
+                "search.final_epochs",
+                "missing: finalists need final_epochs = N, how long they train (more than [train] epochs)".into(),
             ));
         }
         if let (Some(at), false) = (sampler_set, matches!(s.method, Method::Halving | Method::Asha | Method::Hyperband)) {
@@ -317,6 +359,16 @@ impl Search {
                 ));
             }
         }
+        if self.finalists > 0 && self.final_epochs <= epochs {
+            return Err(err(
+                "search.final_epochs",
+                format!(
+                    "final_epochs = {} is not more than [train] epochs = {epochs}; the finalists train longer than the \
+                     trials they were chosen from (a finalist is its trial's values with these epochs)",
+                    self.final_epochs
+                ),
+            ));
+        }
         if self.method.is_multi_fidelity() {
             if axes.iter().any(|a| a.0 == "epochs") {
                 return Err(err(
@@ -363,6 +415,15 @@ mod tests {
             ("[search]\nsampler = \"sobol\"\n", "search.sampler"),
             ("[search]\nmethod = \"sobol\"\nsamples = 70000\n", "search.samples"),
             ("[search]\nstate_limit_gb = -1\n", "search.state_limit_gb"),
+            ("[search]\nmethod = \"halving\"\nfinalists = 2\n", "search.finalists"),
+            (
+                "[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 2\n[grid]\nreg = [0.1, 0.2]\n",
+                "search.final_epochs: missing",
+            ),
+            (
+                "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 4\n[grid]\nreg = [0.1, 0.2]\n",
+                "is not more than [train] epochs = 4",
+            ),
         ];
         for (body, want) in cases {
             let text = format!("[data]\nsource = \"toy\"\n{body}");
