@@ -281,8 +281,8 @@ impl Search {
                 *at,
                 key,
                 format!(
-                    "only tpe has finalists (the best of its batches trained again); method \"{}\" trains each job \
-                     once",
+                    "only tpe has finalists (its best trials trained again after the last batch), not method \"{}\"; \
+                     for longer jobs raise [train] epochs",
                     s.method.name()
                 ),
             ));
