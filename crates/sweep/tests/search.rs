@@ -265,6 +265,66 @@ fn sigkill_at_many_points_of_a_halving_sweep_then_resume_gives_the_rows_of_an_un
     );
 }
 
+/// A TPE sweep with finalists, slow enough to be killed at many points: 12 trials in batches of 4 through rungs of 1,
+/// 3 and 9 epochs, then the best 2 trained for 12.
+const SLOW_TPE: &str = r#"
+name = "slowtpe"
+seed = 5
+[data]
+source = "toy"
+train_size = 60000
+[train]
+epochs = 9
+batch_size = 25
+[search]
+method = "tpe"
+samples = 12
+batch = 4
+min_epochs = 1
+finalists = 2
+final_epochs = 12
+[grid]
+learning_rate = [0.02, 0.05, 0.1, 0.2, 0.4, 1e4]
+hidden_size = [8, 24, 40]
+"#;
+
+#[test]
+fn sigkill_of_a_tpe_sweep_with_finalists_then_resume_gives_the_rows_of_one_uninterrupted_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "slowtpe.toml", SLOW_TPE);
+    let killed = tmp.path().join("killed");
+    let finals = |d: &Path| lines(&d.join("results.csv"));
+    // Kill in the first batch, in a later one, and while the finalists train (every trial recorded).
+    let points: [&dyn Fn() -> bool; 3] = [&|| rung_lines(&killed) >= 2, &|| finals(&killed) >= 6, &|| finals(&killed) >= 12];
+    let mut kills = 0;
+    for ready in points {
+        let mut child = spawn(tmp.path(), "slowtpe.toml", "killed");
+        if wait_until(&mut child, ready) {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert_eq!(kills, 3, "the sweep finished before it could be killed at every point");
+    for (out, workers) in [("killed", "2"), ("clean", "1")] {
+        sweep()
+            .current_dir(tmp.path())
+            .args(["run", "slowtpe.toml", "--workers", workers, "--out", out])
+            .assert()
+            .success();
+    }
+    let (a, b) = (rows_without_time(&killed), rows_without_time(&tmp.path().join("clean")));
+    assert_eq!(a.len(), 14, "12 trials and 2 finalists");
+    let ids: std::collections::HashSet<&str> = a.iter().map(|r| r.split(',').next().unwrap()).collect();
+    assert_eq!(ids.len(), 14, "a job was recorded twice");
+    assert_eq!(a, b, "rows after kills and resumes differ from one uninterrupted worker's");
+    let trained_12 = common::read_results(&killed)
+        .iter()
+        .filter(|r| r.config.epochs == 12 && r.epochs_run == 12.0)
+        .count();
+    assert_eq!(trained_12, 2, "the finalists train 12 epochs");
+}
+
 /// One long job: toy data, many images, many epochs.
 const LONG_JOB: &str = r#"
 name = "long"

@@ -137,16 +137,16 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         estimate.upper *= t.batches as f64;
     }
     // Then the finalists, side by side, costed at the batch's widest layer (what usually wins).
-    let finals = (tpe.is_some() && grid.search.finalists > 0).then(|| {
-        let widest = jobs
-            .iter()
-            .max_by_key(|j| j.config.hidden_size)
-            .map_or(0.0, |j| epoch_seconds(&j.config));
-        let each = widest * grid.search.final_epochs as f64;
-        makespan(vec![each; grid.search.finalists], workers.min(num_cpus()))
+    let widest = jobs.iter().max_by_key(|j| j.config.hidden_size);
+    let finals = widest.filter(|_| tpe.is_some() && grid.search.finalists > 0).map(|w| {
+        let each = epoch_seconds(&w.config) * grid.search.final_epochs as f64;
+        (
+            makespan(vec![each; grid.search.finalists], workers.min(num_cpus())),
+            w.config.hidden_size,
+        )
     });
-    estimate.average += finals.unwrap_or(0.0);
-    estimate.upper += finals.unwrap_or(0.0);
+    estimate.average += finals.map_or(0.0, |f| f.0);
+    estimate.upper += finals.map_or(0.0, |f| f.0);
     let (lo, hi) = rates.values().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
     let rate = if hi - lo < 0.5 {
         format!("{hi:.0} GFLOP/s per core")
@@ -165,12 +165,12 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
              batches cost more than the first)",
             about(estimate.average),
             t.batches,
-            finals.map_or(String::new(), |f| format!(
+            finals.map_or(String::new(), |(seconds, hidden)| format!(
                 " and the {} finalists ({} of it, {} epochs each at {} units)",
                 grid.search.finalists,
-                human(f),
+                human(seconds),
                 grid.search.final_epochs,
-                thousands(jobs.iter().map(|j| j.config.hidden_size as u64).max().unwrap_or(0))
+                thousands(hidden as u64)
             )),
             human(estimate.upper)
         )

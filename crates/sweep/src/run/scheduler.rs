@@ -313,7 +313,8 @@ impl<'c> Tpe<'c> {
     /// values with the longer budget, so another id and another seed: a fresh draw of the initialization, whose
     /// validation accuracy is not the luck it was chosen for. False when there is nothing to add.
     fn add_finalists(&mut self, view: &View) -> bool {
-        if std::mem::replace(&mut self.finals, true) || self.grid.command.is_some() {
+        // (A command sweep never has finalists: its grid is refused when parsed.)
+        if std::mem::replace(&mut self.finals, true) {
             return false;
         }
         let last = self.ladder.len() - 1;

@@ -294,6 +294,13 @@ impl Search {
                 "missing: finalists need final_epochs = N, how long they train (more than [train] epochs)".into(),
             ));
         }
+        if let (Some((at, _)), true) = (&finals_set, s.finalists == 0 && s.final_epochs > 0) {
+            return Err(err(
+                *at,
+                "search.finalists",
+                "missing: final_epochs has no effect without finalists = N, how many of the best trials train again".into(),
+            ));
+        }
         if let (Some(at), false) = (sampler_set, matches!(s.method, Method::Halving | Method::Asha | Method::Hyperband)) {
             return Err(err(
                 at,
@@ -419,6 +426,10 @@ mod tests {
             (
                 "[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 2\n[grid]\nreg = [0.1, 0.2]\n",
                 "search.final_epochs: missing",
+            ),
+            (
+                "[search]\nmethod = \"tpe\"\nsamples = 4\nfinal_epochs = 20\n[grid]\nreg = [0.1, 0.2]\n",
+                "search.finalists: missing",
             ),
             (
                 "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 4\n[grid]\nreg = [0.1, 0.2]\n",

@@ -129,6 +129,13 @@ fn every_mistake_names_file_line_column_and_key() {
             format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = {{ linear = [1, 4], num = 9 }}\n"),
             "9 values from 1 to 4 give 1 twice after rounding to whole numbers (write the bounds as 1.0, 2.0 for real numbers)",
         ),
+        (
+            format!(
+                "{HEAD}[train]\nepochs = 2\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 5\n\
+                 [grid]\nlr = [1, 2]\n"
+            ),
+            "search.finalists: a command sweep has no finalists",
+        ),
     ];
     for (text, want) in cases {
         let e = refused(&text);
