@@ -2,12 +2,12 @@
 # sweep against Optuna + PyTorch on the report's Table III space (6 learning rates x 6 reg x 7 hidden sizes x 6
 # decays), the same data, the same machine, one run after the other, for several seeds with the same wall budget
 # (issue 20's benchmark). For each seed S:
-#   Optuna: scripts/bench_optuna.py: default TPESampler(seed=S), HyperbandPruner() on validation accuracy per epoch,
+#   Optuna: bench/bench_optuna.py: default TPESampler(seed=S), HyperbandPruner() on validation accuracy per epoch,
 #     2 trials at a time (n_jobs=2) with one torch thread each, the report's two-layer net trained as sweep's grid
 #     fixes it ([train]: epochs, batch size, optimizer, flips; so both tools search the same space for the same
 #     model), on the very split sweep trains on (crates/core/examples/export_split.rs, grid seed S, val_size 10000:
 #     .npy files); with --optuna-recipe plain instead as issue 20's baseline did (plain SGD, batch 200, 25 epochs);
-#   sweep: scripts/bench_sweep_run.py: `sweep -v run GRID --out DIR` with the grid's seed set to S, epoch times from
+#   sweep: bench/bench_sweep_run.py: `sweep -v run GRID --out DIR` with the grid's seed set to S, epoch times from
 #     its progress log (<out>/progress/*.jsonl) or, until that exists, its log lines; best.safetensors copied when
 #     the clock reaches each report time, tested afterwards with `sweep eval --split test`.
 # The clock starts when the tool's process starts (data loading included) and stops at the budget.
@@ -16,7 +16,7 @@
 # test accuracy after 10 and 30 minutes, each tool's medians, the ratios of the medians, and the CPU. Raw logs stay in RESULTS (default /tmp/bench-vs-optuna), so `--report-only` rebuilds the table; a run that
 # ended is not run again (delete its folder to redo it).
 #
-#   scripts/bench-vs-optuna.sh [DATA] [options]
+#   bench/bench-vs-optuna.sh [DATA] [options]
 #     DATA              CIFAR-10 (image folder, binary dir or .tar.gz) [default: ../shared/cifar10]
 #     --seeds "0 1 2"   seeds [default: "0 1 2 3 4"]
 #     --budget MIN      wall minutes per run [default: 30]
@@ -44,7 +44,7 @@ RESULTS=/tmp/bench-vs-optuna
 VENV=""
 NICE=0
 REPORT_ONLY=""
-usage() { sed -n '/^#   scripts/,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '/^#   bench/,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) SEEDS=$2; shift 2 ;;
@@ -78,7 +78,7 @@ report() {
   # Any Python 3 will do for the table (standard library only).
   local py=python3
   [ -x "$PY" ] && py=$PY
-  "$py" scripts/bench_report.py "$RESULTS" --at "$AT_S"
+  "$py" bench/bench_report.py "$RESULTS" --at "$AT_S"
 }
 if [ -n "$REPORT_ONLY" ]; then
   report
@@ -149,7 +149,7 @@ for seed in $SEEDS; do
       rm -rf "$run"
       mkdir -p "$run"
       echo "== optuna seed $seed, $BUDGET_MIN min ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-      nice -n "$NICE" "$PY" scripts/bench_optuna.py --data "$(split_dir "$seed")" --seed "$seed" --budget "$BUDGET_S" \
+      nice -n "$NICE" "$PY" bench/bench_optuna.py --data "$(split_dir "$seed")" --seed "$seed" --budget "$BUDGET_S" \
         "${OPTUNA_RECIPE[@]}" --out "$run" 2>"$run/stderr.txt" || { echo "optuna seed $seed failed: see $run/stderr.txt" >&2; exit 1; }
     fi
   fi
@@ -167,7 +167,7 @@ for seed in $SEEDS; do
         { echo "seed = $seed"; cat "$GRID"; } >"$run/grid.toml"
       fi
       echo "== sweep seed $seed ($GRID), $BUDGET_MIN min ($(date -u +%H:%M:%S) UTC, load average $(cut -d' ' -f1-3 /proc/loadavg))"
-      "${PY:-python3}" scripts/bench_sweep_run.py --sweep "$SWEEP" --grid "$run/grid.toml" --data "$DATA" --seed "$seed" \
+      "${PY:-python3}" bench/bench_sweep_run.py --sweep "$SWEEP" --grid "$run/grid.toml" --data "$DATA" --seed "$seed" \
         --budget "$BUDGET_S" --at "$AT_S" --nice "$NICE" --search "$GRID" --out "$run" ||
         { echo "sweep seed $seed failed: see $run/sweep.log" >&2; exit 1; }
     fi

@@ -1,4 +1,4 @@
-"""The PyTorch side of scripts/bench-vs-pytorch.sh: the same 4-job sweep as sweep's (learning rate {0.05, 0.1} x
+"""The PyTorch side of bench/bench-vs-pytorch.sh: the same 4-job sweep as sweep's (learning rate {0.05, 0.1} x
 reg {1e-4, 1e-3}, batch 200, 40,000 training images, the two-layer net with L2 in the loss, plain SGD, decay 0.95),
 timed without data loading, in three ways: one process looping over the jobs on 2 threads, 2 processes of 1 thread
 with 2 jobs each, and the loop under bf16 autocast. Prints one line per mode: `torch <mode> H E seconds`.

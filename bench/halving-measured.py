@@ -2,7 +2,7 @@
 """Compares a finished successive-halving sweep (such as sweeps/seed-table3-halving.toml) with the exhaustive sweep
 of the same grid, from the records the run left, using per-epoch rates measured in that same run.
 
-    scripts/halving-measured.py RESULTS_DIR [WALL_SECONDS] [WORKERS]
+    bench/halving-measured.py RESULTS_DIR [WALL_SECONDS] [WORKERS]
 
 Reads RESULTS_DIR/rungs/*.csv (each job's record at the end of every rung but its last) and RESULTS_DIR/writers/*.csv
 (one final row per job: completed, pruned, diverged or failed). Seconds in both are cumulative per job, and a job
@@ -29,7 +29,7 @@ read = lambda pattern: [r for f in glob.glob(f"{out}/{pattern}") for r in csv.Di
 rungs = read("rungs/*.csv")
 finals = read("writers/*.csv")
 if not finals or not any(r["status"] == "completed" for r in finals):
-    sys.exit(f"{out}: no completed job yet; for a run stopped after rung 0 use scripts/halving-projection.py")
+    sys.exit(f"{out}: no completed job yet; for a run stopped after rung 0 use bench/halving-projection.py")
 epochs = max(int(r["epochs"]) for r in finals)
 last = max(int(r["rung"]) for r in finals if r["rung"])
 by_rung = defaultdict(dict)

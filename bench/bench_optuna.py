@@ -1,4 +1,4 @@
-"""The Optuna side of scripts/bench-vs-optuna.sh: one Optuna study on the report's Table III space, timed from the
+"""The Optuna side of bench/bench-vs-optuna.sh: one Optuna study on the report's Table III space, timed from the
 process start (data loading included) until a wall budget.
 
 Optuna as its users run it: the default TPESampler(seed=SEED), HyperbandPruner() with its defaults on the validation

@@ -2,7 +2,7 @@
 """Projects the time of a successive-halving sweep (eta 3, rungs at 1, 3 and 10 epochs, as
 sweeps/seed-table3-halving.toml) and of the exhaustive sweep from the records of its first rung.
 
-    scripts/halving-projection.py RESULTS_DIR [WORKERS]
+    bench/halving-projection.py RESULTS_DIR [WORKERS]
 
 Reads RESULTS_DIR/rungs/*.csv (each job's record after rung 0: its validation accuracy and seconds) and
 RESULTS_DIR/writers/*.csv (jobs that diverged in rung 0). Each hidden size's epoch time is the 10th percentile of its

@@ -7,7 +7,7 @@
 # Prints seconds and ratios, and the CPU model. Sets up a PyTorch venv (PyPI) in $TORCH_VENV if it has none, and
 # converts the image folder to an .npz the PyTorch side reads (cached in $BENCH_DIR).
 #
-#   scripts/bench-vs-pytorch.sh [DATA] [CASES]      CASES: "H:E ..." (default "512:3 1024:2 64:3 16:3")
+#   bench/bench-vs-pytorch.sh [DATA] [CASES]      CASES: "H:E ..." (default "512:3 1024:2 64:3 16:3")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/cifar10}
@@ -78,7 +78,7 @@ TOML
   S1=$("$SWEEP" run "$GRID" --workers 2 --fuse 1 --out "$BENCH_DIR/out-$H-$E" -q | sed -n 's/.* jobs run in \([0-9.]*\) s.*/\1/p')
   rm -rf "$BENCH_DIR/out-$H-$E"
   S=$("$SWEEP" run "$GRID" --workers 2 --out "$BENCH_DIR/out-$H-$E" -q | sed -n 's/.* jobs run in \([0-9.]*\) s.*/\1/p')
-  T=$("$TORCH_VENV/bin/python" scripts/bench_torch.py "$NPZ" "$H" "$E" $BF16)
+  T=$("$TORCH_VENV/bin/python" bench/bench_torch.py "$NPZ" "$H" "$E" $BF16)
   L=$(echo "$T" | awk '$2=="loop"{print $5}')
   P=$(echo "$T" | awk '$2=="2-processes"{print $5}')
   B=$(echo "$T" | awk '$2=="bf16-autocast"{print $5}')

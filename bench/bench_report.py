@@ -1,4 +1,4 @@
-"""The table of scripts/bench-vs-optuna.sh, rebuilt from the raw logs in a results folder (standard library only).
+"""The table of bench/bench-vs-optuna.sh, rebuilt from the raw logs in a results folder (standard library only).
 
 For each run folder RESULTS/<tool>-seed<S>/ (events.jsonl written by bench_optuna.py or bench_sweep_run.py):
   - the seconds from the run's start (data loading included) to the first validation accuracy >= 52 % and >= 54 %
@@ -11,11 +11,15 @@ times, above 1 is sweep better for accuracies). "never" is a threshold not reach
 later than any time when taking medians); "none" is no completed trial yet at that time, "n/a" a report time past
 a run's budget, "?" a test accuracy that was not computed (a run stopped before its end).
 
+RESULTS may also be a compact folder of bench/results/ (runs.csv, points.csv, trials.csv, made from raw logs by
+bench/compact.py): the table is then computed from those files and is the one the raw logs gave.
+
 Usage: bench_report.py RESULTS [--at "600 1800"]
 """
 
 import argparse
 import bisect
+import csv
 import glob
 import json
 import os
@@ -143,6 +147,68 @@ def summarize(run, at):
     }
 
 
+def summarize_compact(results, at):
+    """The summaries of every run of a compact folder (bench/compact.py), as summarize gives them from raw logs."""
+
+    def rows(folder, name):
+        with open(os.path.join(folder, name), newline="") as f:
+            return list(csv.DictReader(f))
+
+    def fnum(x):
+        return float(x) if x != "" else None
+
+    out = []
+    for r in rows(results, "runs.csv"):
+        if r["tool"] not in ("optuna", "sweep"):
+            continue  # finalists or resumed copies: trials only, no clock
+        folder = results
+        if "/" in r["run"]:  # a run kept in another folder, named by its relative path (../sweep/sweep-seed0)
+            folder, name = os.path.split(os.path.normpath(os.path.join(results, r["run"])))
+            r = next(x for x in rows(folder, "runs.csv") if x["run"] == name)
+        mine = [p for p in rows(folder, "points.csv") if p["run"] == r["run"]]
+        budget = float(r["budget_s"])
+        reach = [(float(p["t"]), float(p["val_acc"]), fnum(p["cpu_s"])) for p in mine if p["kind"] == "reach"]
+        if r["tool"] == "optuna":
+            bests = [(float(p["t"]), float(p["val_acc"]), fnum(p["test_acc"])) for p in mine if p["kind"] == "best"]
+            best_at = {}
+            for t in at:
+                if t > budget:
+                    continue
+                before = [b for b in bests if b[0] <= t]
+                best_at[t] = (before[-1][1], before[-1][2]) if before else (None, None)
+            trials = int(r["trials"])
+        else:
+            best_at = {}
+            for p in mine:
+                if p["kind"] == "snapshot" and float(p["t"]) in at:
+                    best_at[float(p["t"])] = (fnum(p["val_acc"]), fnum(p["test_acc"]))
+            trials = None
+        first, first_cpu = {}, {}
+        for thr in THRESHOLDS:
+            hit = next(((t, cpu) for t, acc, cpu in reach if acc >= thr and t <= budget), None)
+            first[thr] = hit and hit[0]
+            first_cpu[thr] = hit and hit[1]
+        epoch_secs = {}
+        for pair in r["epoch_seconds"].split():
+            h, sec = pair.split(":")
+            epoch_secs[int(h)] = [float(sec)]
+        out.append({
+            "tool": r["tool"],
+            "seed": int(r["seed"]),
+            "budget": budget,
+            "ended": r["ended"] == "1",
+            "first": first,
+            "first_cpu": first_cpu,
+            "best_at": best_at,
+            "load": fnum(r["load_avg"]),
+            "source": r["points_from"],
+            "trials": trials,
+            "epoch_secs": epoch_secs,
+            "start": {"search": r["search"], "versions_line": r["versions"]},
+        })
+    return out
+
+
 def fmt_time(t):
     return "never" if t is None or t == INF else f"{t:.0f}"
 
@@ -170,6 +236,8 @@ def main():
     args = ap.parse_args()
     at = sorted({float(t) for t in args.at.split()})
     runs = []
+    if os.path.exists(os.path.join(args.results, "runs.csv")):
+        runs = summarize_compact(args.results, at)
     for run in sorted(glob.glob(os.path.join(args.results, "*-seed*"))):
         if os.path.isdir(run) and os.path.exists(os.path.join(run, "events.jsonl")):
             s = summarize(run, at)
@@ -259,11 +327,15 @@ def main():
             per = ", ".join(f"H={h}: {statistics.median(v):.1f} s" for h, v in sorted(r["epoch_secs"].items()))
             print(f"optuna seed {r['seed']}: median seconds per epoch (2 trials at a time) {per}")
     opt = next((r["start"] for r in runs if r["tool"] == "optuna"), None)
-    if opt:
+    if opt and "versions_line" in opt:
+        print(opt["versions_line"])
+    elif opt:
         v = opt["versions"]
         print(f"optuna {v['optuna']}, torch {v['torch']} ({opt['torch_cpu_capability']} kernels, {opt['torch_threads']} thread per trial, n_jobs {opt['n_jobs']}), numpy {v['numpy']}, python {v['python']}")
     sw = next((r["start"] for r in runs if r["tool"] == "sweep"), None)
-    if sw:
+    if sw and "versions_line" in sw:
+        print(sw["versions_line"])
+    elif sw:
         print(f"{sw.get('version', 'sweep')}, grid {sw.get('grid')}")
 
 

@@ -1,4 +1,4 @@
-"""The sweep side of scripts/bench-vs-optuna.sh: one `sweep run` timed from this process's start (sweep's data loading
+"""The sweep side of bench/bench-vs-optuna.sh: one `sweep run` timed from this process's start (sweep's data loading
 included) until a wall budget, with the best completed model copied whenever the clock reaches a report time.
 
 Runs `sweep -v run GRID --out OUT/out --data DATA` (at --nice), stamps every line sweep logs with the seconds since
