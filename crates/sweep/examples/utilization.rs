@@ -8,14 +8,14 @@
 //! validation accuracy is a smooth made-up function of the configuration (higher learning rates and wider layers
 //! learn faster; learning rate 1 diverges), so that rungs rank and promote as a real sweep would. The simulation
 //! hands free workers the scheduler's units in its order, exactly as the runner does, and reports the share of
-//! worker-time spent training and the wall time, for synchronous halving (`Stages`) and ASHA (`Asha`).
+//! worker-time spent training and the wall time, for synchronous halving and ASHA (the same jobs under the two fidelity schedulers).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use sweep::config::Grid;
 use sweep::results::format::{Decision, JobStatus, Row};
-use sweep::run::{Asha, Scheduler, Stages, Unit, View};
+use sweep::run::{Driver, Scheduler, Unit, View};
 use sweep_core::cost::{calibrate, Shape};
 
 /// A made-up validation accuracy after `epochs` of a configuration.
@@ -131,9 +131,15 @@ fn main() {
             .unwrap_or_default()
     );
     println!("{:>8}  {:>22}  {:>22}", "workers", "synchronous halving", "ASHA");
+    let with = |scheduler: &'static str| {
+        let mut g = grid.clone();
+        g.search.scheduler = scheduler;
+        g
+    };
+    let (halving, asha) = (with("halving"), with("asha"));
     for w in counts {
-        let sync = Box::new(Stages::new(jobs.clone(), grid.search.schedule(&jobs, grid.seed), |_| 1));
-        let asha = Box::new(Asha::new(jobs.clone(), ladder.clone(), grid.search.eta, grid.seed, |_| 1));
+        let sync = Box::new(Driver::new(&halving, jobs.clone(), |_| 1));
+        let asha = Box::new(Driver::new(&asha, jobs.clone(), |_| 1));
         let (us, ts) = simulate(sync, w, &seconds);
         let (ua, ta) = simulate(asha, w, &seconds);
         println!(

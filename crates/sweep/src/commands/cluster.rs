@@ -92,10 +92,11 @@ pub fn requeue_if_warned(usr1: &AtomicBool) {
     }
 }
 
-/// A TPE sweep's work left, replaying its proposals from the recorded rows (its jobs are not known before it runs):
+/// An adaptive (TPE) sweep's work left, replaying its proposals from the recorded rows (its jobs are not known before
+/// it runs):
 /// how many of its `samples` trials have no row, and the ids of those it would run or prune next (both empty when the
 /// search is finished).
-pub fn tpe_unfinished(out: &Path, grid: &sweep::config::Grid) -> Result<(usize, Vec<String>)> {
+pub fn proposed_unfinished(out: &Path, grid: &sweep::config::Grid) -> Result<(usize, Vec<String>)> {
     use sweep::results::format::{rows_in_dir, Row, RUNGS_DIR, WRITERS_DIR};
     let path = out.join(RESULTS_CSV);
     // Before any process published results.csv, the rows are in the writers' files alone.
@@ -110,9 +111,9 @@ pub fn tpe_unfinished(out: &Path, grid: &sweep::config::Grid) -> Result<(usize, 
         .filter_map(|r| Some(((r.rung?, r.id.clone()), r)))
         .collect();
     let decisions = sweep::results::decisions::read_decisions(out)?;
-    let mut tpe = runner::Tpe::new(grid, |_| 1);
+    let mut search = runner::Driver::new(grid, Vec::new(), |_| 1);
     let poll = runner::Scheduler::poll(
-        &mut tpe,
+        &mut search,
         &runner::View {
             finals: &finals,
             rungs: &rungs,

@@ -34,8 +34,8 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     }
     let grid = Grid::load(&grid_path)?;
     let jobs = grid.jobs()?;
-    let (missing, left): (usize, Vec<String>) = if grid.search.method == sweep::search::Method::Tpe {
-        cluster::tpe_unfinished(dir, &grid)?
+    let (missing, left): (usize, Vec<String>) = if grid.search.is_adaptive() {
+        cluster::proposed_unfinished(dir, &grid)?
     } else {
         let left: Vec<String> = cluster::unrecorded(dir, &jobs)?.into_iter().map(|j| j.id.clone()).collect();
         (left.len(), left)
@@ -47,7 +47,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
              (`sweep run GRID --out {} --shard I/N`, or without --shard for all), then `sweep finish {}`",
             dir.display(),
             missing,
-            if grid.search.method == sweep::search::Method::Tpe {
+            if grid.search.is_adaptive() {
                 grid.search.samples.unwrap_or(0)
             } else {
                 jobs.len()

@@ -18,7 +18,7 @@ use sweep::config::command::{CommandGrid, Mode};
 use sweep::config::grid::{Grid, Job};
 use sweep::config::params::{params, Param, Show, Value};
 use sweep::config::trials::value_text;
-use sweep::search::{round12, Method, Schedule, Search};
+use sweep::search::{round12, Schedule, Search};
 use sweep_core::cost::{calibrate, Shape};
 use sweep_core::TrainConfig;
 
@@ -58,7 +58,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     }
     // TPE proposes its trials as results arrive: what can be planned is one batch of the same size drawn at random
     // (what its first batch is), through the same rungs, once per batch.
-    let tpe = (grid.search.method == Method::Tpe).then(|| TpeBatches::of(&grid.search));
+    let tpe = grid.search.is_adaptive().then(|| TpeBatches::of(&grid.search));
     // Warns (once, on stderr) about every parameter the grid sets where it has no effect, as `run` does.
     let jobs = match &tpe {
         Some(t) => t.random_batch(&grid)?,
@@ -348,8 +348,11 @@ impl TpeBatches {
     /// One batch drawn at random from the grid's axes (as TPE's start-up trials are), to cost.
     fn random_batch(&self, grid: &Grid) -> Result<Vec<Job>> {
         let mut random = grid.clone();
-        random.search.method = Method::Random;
-        random.search.samples = Some(self.batch);
+        random.search = Search {
+            sampler: "random",
+            samples: Some(self.batch),
+            ..Search::default()
+        };
         Ok(random.jobs()?)
     }
 
@@ -358,15 +361,17 @@ impl TpeBatches {
         // Random while fewer than 10 trials are recorded (Optuna's start-up trials), so whole batches up to then.
         let random = (10usize.div_ceil(self.batch) * self.batch).min(self.samples);
         format!(
-            "TPE proposes {} trials, {} at a time ({} batches), each batch from every trial recorded before it (the \
+            "{} proposes {} trials, {} at a time ({} batches), each batch from every trial recorded before it (the \
              first {} at random); which configurations it proposes is known only as the results arrive.{}\n",
+            grid.search.sampler().name().to_uppercase(),
             thousands(self.samples as u64),
             self.batch,
             self.batches,
             thousands(random as u64),
             if rungs.len() > 1 {
                 format!(
-                    " Each batch goes through successive halving over rungs of {} epochs (below, for one batch).",
+                    " Each batch goes through {} over rungs of {} epochs (below, for one batch).",
+                    grid.search.fidelity().about(),
                     rungs.iter().map(|r| number(*r)).collect::<Vec<_>>().join(", ")
                 )
             } else {
@@ -507,7 +512,7 @@ fn rungs_table(schedule: &Schedule, estimate: Option<&Estimate>) -> String {
 /// how to work it out instead.
 fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> {
     // TPE's trials are proposed as results arrive: shown and costed is one batch drawn at random, as its first are.
-    let tpe = (grid.search.method == Method::Tpe).then(|| TpeBatches::of(&grid.search));
+    let tpe = grid.search.is_adaptive().then(|| TpeBatches::of(&grid.search));
     let jobs = match &tpe {
         Some(t) => t.random_batch(grid)?,
         None => grid.jobs()?,

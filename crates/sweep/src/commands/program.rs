@@ -71,7 +71,7 @@ pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
     let program = find_program(&grid, &c)?;
     check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
     let all_jobs = jobs;
-    let multi_fidelity = grid.search.method.is_multi_fidelity();
+    let multi_fidelity = grid.search.is_multi_fidelity();
     // Every epoch of a program costs the same as far as sweep knows: shards are balanced on epochs.
     let (jobs, shard) = cluster::select(
         args.shard,
@@ -85,11 +85,12 @@ pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
     let work_dir = std::env::current_dir().context("cannot read the current directory, where the program runs")?;
-    let trials = if grid.search.method == sweep::search::Method::Tpe {
+    let trials = if grid.search.is_adaptive() {
         // Its trials are proposed as results arrive.
         format!(
-            "{} trials (proposed by TPE in batches of {})",
+            "{} trials (proposed by {} in batches of {})",
             grid.search.samples.unwrap_or(0),
+            grid.search.sampler().name().to_uppercase(),
             grid.search.batch
         )
     } else {

@@ -11,7 +11,6 @@ use sweep::config::grid::{DataSource, Grid, Job};
 use sweep::results::best;
 use sweep::results::{check_dir, ResultsDir};
 use sweep::run as runner;
-use sweep::search::Method;
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
 
@@ -144,20 +143,10 @@ pub(super) fn stop_flag() -> Arc<AtomicBool> {
     stop
 }
 
-/// What proposes the units of a sweep: TPE, asynchronous halving, or the stages of a plain, halving or Hyperband
-/// sweep; `epoch_cost` is one epoch's work of a job (for the order of the work and the progress bar).
+/// What proposes the units of a sweep: the search's sampler and fidelity scheduler over `jobs`; `epoch_cost` is one
+/// epoch's work of a job (for the order of the work and the progress bar).
 pub(super) fn scheduler<'c>(grid: &Grid, jobs: &[Job], epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Box<dyn runner::Scheduler + 'c> {
-    match grid.search.method {
-        Method::Tpe => Box::new(runner::Tpe::new(grid, epoch_cost)),
-        Method::Asha => {
-            let ladder = grid.search.ladder(grid.base_config().epochs);
-            Box::new(runner::Asha::new(jobs.to_vec(), ladder, grid.search.eta, grid.seed, epoch_cost))
-        }
-        _ => {
-            let schedule = grid.search.schedule(jobs, grid.seed);
-            Box::new(runner::Stages::new(jobs.to_vec(), schedule, epoch_cost))
-        }
-    }
+    Box::new(runner::Driver::new(grid, jobs.to_vec(), epoch_cost))
 }
 
 /// Logs how much of a resumed sweep is recorded.
@@ -206,13 +195,13 @@ pub(super) fn log_resume(grid: &Grid, jobs: &[Job], done: &HashSet<String>) {
     if done.is_empty() {
         return;
     }
-    let tpe = grid.search.method == Method::Tpe;
-    let of: String = if tpe {
+    let adaptive = grid.search.is_adaptive();
+    let of: String = if adaptive {
         format!("{} proposed", grid.search.samples.unwrap_or(0))
     } else {
         jobs.len().to_string()
     };
-    let recorded = if tpe {
+    let recorded = if adaptive {
         done.len()
     } else {
         jobs.iter().filter(|j| done.contains(&j.id)).count()
@@ -259,18 +248,19 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         args.shard_count,
         all_jobs.clone(),
         &|j| cluster::job_cost(j, &data),
-        !grid.search.method.is_multi_fidelity(),
+        !grid.search.is_multi_fidelity(),
     )?;
     let claims = cluster::claims(&out, shard.as_ref())?;
     let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
 
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
-    if grid.search.method == sweep::search::Method::Tpe {
+    if grid.search.is_adaptive() {
         // Its trials are proposed as results arrive.
         tracing::info!(
-            "sweep {}: TPE, {} trials, {} at a time ({} recorded), {workers} workers, results in {}",
+            "sweep {}: {}, {} trials, {} at a time ({} recorded), {workers} workers, results in {}",
             grid.name,
+            grid.search.sampler().name().to_uppercase(),
             grid.search.samples.unwrap_or(0),
             grid.search.batch,
             done.len(),
@@ -286,7 +276,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         );
     }
     let started = std::time::Instant::now();
-    let multi_fidelity = grid.search.method.is_multi_fidelity();
+    let multi_fidelity = grid.search.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
     let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
     let states = sweep::run::states::States::open(&out, state_limit)?;

@@ -99,7 +99,7 @@ impl Grid {
     fn configs(&self) -> Vec<TrainConfig> {
         let base = base_config(&self.fixed);
         match self.search.draws(&self.axes, base.epochs) {
-            Some(n) => sample_configs(&base, &self.axes, self.search.sampler, n, self.seed),
+            Some(n) => sample_configs(&base, &self.axes, self.search.sampler(), n, self.seed),
             None => self.axes.iter().fold(vec![base], |configs, axis| {
                 configs
                     .into_iter()

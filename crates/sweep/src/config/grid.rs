@@ -450,7 +450,7 @@ impl Grid {
                 self.seed,
                 o.metric,
                 o.mode.as_str(),
-                s.method.name(),
+                s.name(),
                 s.eta,
                 s.min_epochs,
                 s.batch
@@ -461,12 +461,12 @@ impl Grid {
                 self.seed, self.data.source, self.data.val_size, self.data.train_size, self.data.test_size
             ));
         }
-        if self.command.is_none() && self.search.method.is_multi_fidelity() {
+        if self.command.is_none() && self.search.is_multi_fidelity() {
             // The rungs decide which rows exist: another eta or first rung is another sweep. (Grid sweeps hash as
             // before, so results directories of earlier releases still resume.)
             let s = &self.search;
-            h.update(format!("search={},eta={},min_epochs={};", s.method.name(), s.eta, s.min_epochs));
-            if s.method == crate::search::Method::Tpe {
+            h.update(format!("search={},eta={},min_epochs={};", s.name(), s.eta, s.min_epochs));
+            if s.is_adaptive() {
                 // Another batch size proposes other configurations.
                 h.update(format!("batch={};", s.batch));
                 if s.finalists > 0 {

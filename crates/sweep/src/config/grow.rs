@@ -10,7 +10,6 @@ use std::collections::HashSet;
 
 use crate::config::grid::{base_config, DataSource, Grid};
 use crate::config::params::{params, Param, Value};
-use crate::search::Method;
 
 /// How a grid relates to the one a directory was run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,11 +119,7 @@ fn identity(old: &Grid, new: &Grid) -> Vec<(&'static str, String, String)> {
         ("data.val_size", old.data.val_size.to_string(), new.data.val_size.to_string()),
         ("data.train_size", opt(old.data.train_size), opt(new.data.train_size)),
         ("data.test_size", opt(old.data.test_size), opt(new.data.test_size)),
-        (
-            "search.method",
-            format!("\"{}\"", o.method.name()),
-            format!("\"{}\"", n.method.name()),
-        ),
+        ("search.method", format!("\"{}\"", o.name()), format!("\"{}\"", n.name())),
     ];
     // A command sweep's objective decides its columns and its every decision.
     let objective = |g: &Grid| {
@@ -138,19 +133,16 @@ fn identity(old: &Grid, new: &Grid) -> Vec<(&'static str, String, String)> {
     let (om, nm) = (objective(old), objective(new));
     keys.push(("command.metric", om.0, nm.0));
     keys.push(("command.mode", om.1, nm.1));
-    if o.method.is_multi_fidelity() {
+    if o.is_multi_fidelity() {
         keys.push(("search.eta", o.eta.to_string(), n.eta.to_string()));
         keys.push(("search.min_epochs", o.min_epochs.to_string(), n.min_epochs.to_string()));
     }
     keys
 }
 
-fn rung_method(m: Method) -> &'static str {
-    if m == Method::Halving {
-        "successive halving"
-    } else {
-        "Hyperband"
-    }
+/// What decides each rung: the search's fidelity scheduler, said in words.
+fn rung_method(s: &crate::search::Search) -> &'static str {
+    s.fidelity().about()
 }
 
 /// Whether `new` continues the sweep `old` was: the same, grown, or not (and why).
@@ -171,9 +163,9 @@ pub fn compare(old: &Grid, new: &Grid) -> Result<Growth, Change> {
     let Some(first) = missing.first() else {
         return if before.len() == now.len() {
             Ok(Growth::Same)
-        } else if old.search.method.is_multi_fidelity() {
+        } else if old.search.is_multi_fidelity() {
             Err(Change::Rungs {
-                method: rung_method(old.search.method),
+                method: rung_method(&old.search),
                 before: before.len(),
                 now: now.len(),
             })
@@ -215,9 +207,9 @@ pub fn compare(old: &Grid, new: &Grid) -> Result<Growth, Change> {
             });
         }
     }
-    if old.search.method.is_multi_fidelity() {
+    if old.search.is_multi_fidelity() {
         return Err(Change::Rungs {
-            method: rung_method(old.search.method),
+            method: rung_method(&old.search),
             before: before.len(),
             now: now.len(),
         });
@@ -323,6 +315,10 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("`search.eta` is 2 in this grid but was 3"), "{e}");
+        // The scheduler that decides the rungs is named as it is: ASHA is not Hyperband.
+        let asha = halving.replace("\"halving\"", "\"asha\"");
+        let e = compare(&grid(&asha), &grid(&asha.replace("[0.1, 0.2]", "[0.1, 0.2, 0.3]"))).unwrap_err();
+        assert!(e.to_string().starts_with("asynchronous successive halving decides each rung"), "{e}");
         let sampled =
             "seed = 1\n[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nreg = { log = [1e-5, 1e-2] }\n";
         let e = compare(&grid(sampled), &grid(&format!("{sampled}hidden_size = [512, 8]\n"))).unwrap_err();

@@ -95,7 +95,7 @@ impl CommandGrid {
     /// The values of every configuration before duplicates are dropped: the cartesian product of the axes (first axis
     /// outermost) or `draws` samples, on top of the fixed values. Draw `i` depends only on the seed, the axes and `i`,
     /// with the built-in sampler's streams.
-    fn configs(&self, draws: Option<usize>, sampler: Sampler, seed: u64) -> Vec<Values> {
+    fn configs(&self, draws: Option<usize>, sampler: &dyn Sampler, seed: u64) -> Vec<Values> {
         let base: Values = self.fixed.iter().cloned().collect();
         let Some(n) = draws else {
             return self.axes.iter().fold(vec![base], |configs, axis| {
@@ -111,22 +111,15 @@ impl CommandGrid {
                     .collect()
             });
         };
-        use rand::Rng;
-        let mut rng = sweep_core::rng::rng_for(seed, "search-samples");
-        let scramble = sweep_core::rng::derive_seed(seed, "sobol") as u32;
         let space = space_of(&self.axes);
-        (0..n)
-            .map(|i| {
+        let points = sampler.unit_points(n, space.len(), seed).unwrap_or_default();
+        points
+            .into_iter()
+            .map(|u| {
                 let point: Point = space
                     .iter()
-                    .enumerate()
-                    .map(|(d, dim)| {
-                        let u = match sampler {
-                            Sampler::Random => rng.gen::<f64>(),
-                            Sampler::Sobol => f64::from(sobol_burley::sample(i as u32, d as u32, scramble)),
-                        };
-                        dim.at_quantile(u.clamp(0.0, 1.0 - f64::EPSILON))
-                    })
+                    .zip(u)
+                    .map(|(dim, u)| dim.at_quantile(u.clamp(0.0, 1.0 - f64::EPSILON)))
                     .collect();
                 values_at(self, &point)
             })
@@ -180,7 +173,7 @@ impl Grid {
     }
 
     fn search_configs(&self, c: &CommandGrid, draws: Option<usize>) -> Vec<Values> {
-        c.configs(draws, self.search.sampler, self.seed)
+        c.configs(draws, self.search.sampler(), self.seed)
     }
 
     /// The job of a command trial with these values at position `index`: its id hashes the values, its seed derives

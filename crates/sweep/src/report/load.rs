@@ -21,14 +21,15 @@ use crate::results::format::{
     history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,
     RESULTS_CSV, RUNGS_DIR,
 };
-use crate::search::{survivors_count, Bracket, Method, Schedule};
+use crate::search::{survivors_count, Bracket, Schedule};
 
 /// What the grid copy (`grid.toml`) of a results directory says: the sweep's name, axes, planned jobs and schedule.
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) name: String,
     pub(crate) seed: u64,
-    pub(crate) method: Method,
+    /// The search's name (`"halving"`, `"tpe"`, `"tpe+asha"`).
+    pub(crate) method: String,
     pub(crate) axes: Vec<Axis>,
     /// Every job the sweep will run, in grid order (their `index` is the trial number).
     pub(crate) jobs: Vec<Job>,
@@ -51,25 +52,24 @@ impl Plan {
         }
         let grid = Grid::load(&grid_path)?;
         let jobs = grid.jobs()?;
-        let (schedule, batches) = if grid.search.method == Method::Tpe {
-            // As the runner's `Tpe`: every batch goes through the search's ladder (one rung: no early stopping).
-            let ladder = grid.search.ladder(grid.base_config().epochs);
-            let (samples, batch) = (grid.search.samples.unwrap_or(0), grid.search.batch.max(1));
-            let sizes = (0..samples.div_ceil(batch)).map(|i| batch.min(samples - i * batch)).collect();
-            let rungs = if ladder.len() > 1 { ladder } else { Vec::new() };
-            let schedule = Schedule {
-                eta: grid.search.eta,
-                brackets: vec![Bracket { jobs: Vec::new(), rungs }],
-            };
-            (schedule, Some(sizes))
-        } else {
-            (grid.search.schedule(&jobs, grid.seed), None)
+        let (schedule, batches) = match grid.search.batches() {
+            // As the runner's `Driver`: every batch goes through the search's ladder (one rung: no early stopping).
+            Some(sizes) => {
+                let ladder = grid.search.ladder(grid.base_config().epochs);
+                let rungs = if ladder.len() > 1 { ladder } else { Vec::new() };
+                let schedule = Schedule {
+                    eta: grid.search.eta,
+                    brackets: vec![Bracket { jobs: Vec::new(), rungs }],
+                };
+                (schedule, Some(sizes))
+            }
+            None => (grid.search.schedule(&jobs, grid.seed), None),
         };
         Ok(Some(Plan {
             data: grid.data.planned(),
             name: grid.name,
             seed: grid.seed,
-            method: grid.search.method,
+            method: grid.search.name(),
             axes: grid.axes,
             jobs,
             schedule,

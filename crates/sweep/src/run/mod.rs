@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 pub use builtin::{job_shape, Network};
 pub use progress::human;
-pub use scheduler::{Asha, Poll, Scheduler, Stages, Tpe, View};
+pub use scheduler::{Driver, Poll, Scheduler, View};
 pub use trial::{Backend, Ended, Record, Unit, Watch};
 
 use crate::cluster::claims::{Attempt, Claim, Claims};

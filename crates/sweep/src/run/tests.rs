@@ -130,9 +130,8 @@ fn grid(method: &str) -> Grid {
 /// Runs the grid's schedule on `fake` into `dir`.
 fn run_fake(dir: &Path, grid: &Grid, fake: &Fake, stop: &AtomicBool, claims: Option<&Claims>) -> RunSummary {
     let jobs = grid.jobs().unwrap();
-    let schedule = grid.search.schedule(&jobs, grid.seed);
     let (results, _) = ResultsDir::open(dir, grid, &jobs).unwrap();
-    let mut stages = Stages::new(jobs, schedule, |_| 1);
+    let mut stages = Driver::new(grid, jobs, |_| 1);
     let opts = RunOptions {
         workers: 2,
         stop,
@@ -337,7 +336,7 @@ fn run_tpe(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSum
 
 fn run_tpe_grid(g: &Grid, dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSummary {
     let (results, _) = ResultsDir::open(dir, g, &[]).unwrap();
-    let mut tpe = Tpe::new(g, |_| 1);
+    let mut tpe = Driver::new(g, Vec::new(), |_| 1);
     let opts = RunOptions {
         workers,
         stop,
@@ -429,7 +428,7 @@ fn run_asha(dir: &Path, fake: &Fake, workers: usize, stop: &AtomicBool) -> RunSu
     let g = grid("asha");
     let jobs = g.jobs().unwrap();
     let (results, _) = ResultsDir::open(dir, &g, &jobs).unwrap();
-    let mut asha = Asha::new(jobs, g.search.ladder(9), 3, g.seed, |_| 1);
+    let mut asha = Driver::new(&g, jobs, |_| 1);
     let opts = RunOptions {
         workers,
         stop,
@@ -496,4 +495,60 @@ fn a_stopped_asha_sweep_carries_out_every_recorded_promotion_on_resume() {
         }
         assert_eq!(finals.len(), 9, "stop after {at} epochs");
     }
+}
+
+/// Any sampler goes with any scheduler: TPE's batches each split into Hyperband's brackets, and each run by ASHA;
+/// Sobol draws under Hyperband. The synchronous pairs give the same rows for 1 and 2 workers; every proposal gets
+/// exactly one final row; and the schedulers really stop some trials early.
+#[test]
+fn samplers_and_schedulers_combine() {
+    let run_grid = |g: &Grid, workers: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = g.jobs().unwrap();
+        let (results, _) = ResultsDir::open(dir.path(), g, &jobs).unwrap();
+        let mut driver = Driver::new(g, jobs, |_| 1);
+        let opts = RunOptions {
+            workers,
+            stop: &AtomicBool::new(false),
+            progress: false,
+            claims: None,
+        };
+        run(&mut driver, &Fake::new(), &results, &opts).unwrap();
+        rows(dir.path())
+    };
+    let tpe_hyperband = tpe_grid_with("scheduler = \"hyperband\"\n");
+    assert_eq!(tpe_hyperband.search.name(), "tpe+hyperband");
+    let one = run_grid(&tpe_hyperband, 1);
+    assert_eq!(one.len(), 24, "every proposal recorded once");
+    assert_eq!(run_grid(&tpe_hyperband, 2), one, "1 and 2 workers");
+    // Hyperband's brackets start at rungs 1, 3 and 9 epochs: some trials ran 9 epochs from their first rung.
+    assert!(one.iter().any(|r| r.1 == JobStatus::Pruned), "{one:?}");
+    assert!(
+        one.iter().any(|r| r.1 == JobStatus::Completed && r.2 == Some(0)),
+        "a bracket of one rung: {one:?}"
+    );
+
+    let tpe_asha = tpe_grid_with("scheduler = \"asha\"\n");
+    assert_eq!(tpe_asha.search.name(), "tpe+asha");
+    let asha = run_grid(&tpe_asha, 2);
+    assert_eq!(asha.len(), 24, "every proposal recorded once");
+    let pruned = asha.iter().filter(|r| r.1 == JobStatus::Pruned).count();
+    assert!(pruned >= 12, "ASHA keeps about a third of each rung of each batch: {asha:?}");
+
+    let sobol = Grid::parse(
+        Path::new("sobol.toml"),
+        "seed = 3\n[data]\nsource = \"toy\"\n[train]\nepochs = 9\n[search]\nmethod = \"sobol\"\nscheduler = \"hyperband\"\n\
+         samples = 20\n[grid]\nlearning_rate = { log = [0.01, 0.1] }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        sobol.search.name(),
+        "hyperband",
+        "sobol draws under hyperband: method hyperband with sampler sobol"
+    );
+    assert!(sobol.search.schedule(&sobol.jobs().unwrap(), sobol.seed).brackets.len() > 1);
+    let sobol_rows = run_grid(&sobol, 1);
+    assert_eq!(sobol_rows.len(), 20);
+    assert_eq!(run_grid(&sobol, 2), sobol_rows, "1 and 2 workers");
+    assert!(sobol_rows.iter().any(|r| r.1 == JobStatus::Pruned));
 }

@@ -3,39 +3,10 @@
 //! [`Ended`]. The built-in network ([`super::builtin`], alone and fused) is one backend; the runner's unit tests
 //! have a fake one; a user's training program is another.
 
-use std::sync::Arc;
-
 use sweep_core::Model;
 
-use crate::config::grid::Job;
 use crate::results::format::Row;
-
-/// One unit of work: train `job` from `from` epochs to `to`, in rung `rung` of bracket `bracket`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unit {
-    pub job: Arc<Job>,
-    pub bracket: usize,
-    /// The rung of successive halving or Hyperband; `None` in a plain sweep (the job trains once, to its epochs).
-    pub rung: Option<usize>,
-    /// Epochs the job has when the unit starts (as its last record says), and the budget it trains to; fractional
-    /// ones end mid-epoch.
-    pub from: f64,
-    pub to: f64,
-    /// `to` is the job's last budget: reaching it finishes the job.
-    pub last: bool,
-    /// Training seconds the job spent before this unit (in its earlier rungs).
-    pub seconds_before: f64,
-}
-
-impl Unit {
-    /// The name of the unit's claim: the job's id, or `<id>-r<rung>` when jobs go through rungs.
-    pub fn key(&self) -> String {
-        match self.rung {
-            Some(r) => format!("{}-r{r}", self.job.id),
-            None => self.job.id.clone(),
-        }
-    }
-}
+pub use crate::search::work::Unit;
 
 /// What a unit leaves to record: the job's row (the runner sets its status and rung), its curves, and the best
 /// parameters for a model that may be the sweep's best.

@@ -1,28 +1,31 @@
-//! How a sweep chooses its configurations and how long each one trains: the grid file's `[search]` table.
+//! How a sweep chooses its configurations and how long each one trains: the grid file's `[search]` table, as a
+//! **sampler** (what to try: [`sampler`]) and a **fidelity scheduler** (when to stop: [`fidelity`]), as Optuna
+//! separates samplers from pruners.
 //!
-//! * `method = "grid"` (the default): every combination of the axes, each trained for its `epochs`.
-//! * `"random"` / `"sobol"`: `samples` configurations drawn from the axes: a list uniformly, `{ log = [a, b] }`
-//!   log-uniformly and `{ linear = [a, b] }` uniformly (continuous for real parameters, whole numbers for integer
-//!   ones). Random draws come from the sweep seed; Sobol points are the Owen-scrambled sequence of the
-//!   `sobol_burley` crate, scrambled by the sweep seed. The same file gives the same jobs.
-//! * `"halving"`: synchronous successive halving over the jobs (the grid's, or `samples` drawn by `sampler`).
-//!   Rung r < s trains the survivors to `min_epochs * eta^r` epochs and the last rung, r = s, to `[train] epochs`,
-//!   where s = floor(log_eta(epochs / min_epochs)) (Li et al.'s s_max: 1, 3, 10 for eta 3 from 1 to 10); the best
-//!   `ceil(n / eta)` of a rung's n jobs by validation accuracy (the best reached so far) go on, ties to the lower
-//!   job index, diverged and failed jobs never. Promoted jobs continue from their saved training state.
-//! * `"hyperband"`: the brackets of Li et al. (JMLR 2018): bracket s (s = s_max..0) starts
-//!   `ceil((s_max + 1) / (s + 1) * eta^s)` configurations at the ladder's rung s_max - s, each bracket a successive
-//!   halving; grid jobs are dealt to the brackets in those proportions by a seeded shuffle.
+//! * Samplers: `grid` (every combination, the default), `random`, `sobol` (`samples` draws before the sweep runs),
+//!   `tpe` (proposed in batches from the trials recorded before).
+//! * Schedulers: `none` (each job to its epochs), `halving` (synchronous successive halving), `hyperband` (Li et al.'s
+//!   brackets), `asha` (asynchronous successive halving).
+//! * `method` names a usual pair: grid, random and sobol with no early stopping; halving, hyperband and asha over the
+//!   grid's product or `samples` draws of `sampler`; tpe with halving (`min_epochs` for rungs). `sampler` and
+//!   `scheduler` set either part where `method` leaves it open, so any pair can be written (`method = "tpe"`,
+//!   `scheduler = "asha"`; `method = "sobol"`, `scheduler = "hyperband"`).
 //!
-//! [`SETTINGS`] is the one list of the table's keys; [`Schedule`] is what the runner, `sweep plan` and the report
-//! read.
+//! [`SAMPLERS`] and [`SCHEDULERS`] are the one place a name becomes an implementation; [`SETTINGS`] is the one list of
+//! the table's keys; [`Schedule`] is what the runner, `sweep plan` and the report read. Nothing outside this module
+//! asks which method a sweep uses: it asks the search what it does.
 
 pub mod decide;
+pub mod fidelity;
 mod sample;
+pub mod sampler;
 mod schedule;
 pub mod tpe;
+pub mod work;
 
+pub use fidelity::Fidelity;
 pub use sample::sample_configs;
+pub use sampler::Sampler;
 pub use schedule::{round12, survivors_count, Bracket, Schedule};
 
 use toml::{Spanned, Value};
@@ -30,11 +33,50 @@ use toml::{Spanned, Value};
 use crate::config::grid::Axis;
 use crate::error::GridError;
 
-/// The keys of `[search]`, with what they take (the one list; messages and the README read it).
-pub const SETTINGS: [(&str, &str); 9] = [
+/// Every sampler, by name: a new one is a file in `sampler/` and a line here.
+pub const SAMPLERS: [&dyn Sampler; 4] = [
+    &sampler::grid::Grid,
+    &sampler::random::Random,
+    &sampler::sobol::Sobol,
+    &sampler::tpe::Tpe,
+];
+
+/// Every fidelity scheduler, by name: a new one is a file in `fidelity/` and a line here.
+pub const SCHEDULERS: [&dyn Fidelity; 4] = [
+    &fidelity::none::NoStop,
+    &fidelity::halving::Halving,
+    &fidelity::hyperband::Hyperband,
+    &fidelity::asha::Asha,
+];
+
+/// The `method` shorthands: (name, sampler, scheduler). A sampler of `None` is left to the `sampler` key (random by
+/// default; the grid's product when no `samples` are given); a written sampler fixes it (the `sampler` key is then
+/// refused), and the scheduler is the default that the `scheduler` key may replace unless the method is a scheduler.
+const METHODS: [(&str, Option<&str>, &str); 7] = [
+    ("grid", Some("grid"), "none"),
+    ("random", Some("random"), "none"),
+    ("sobol", Some("sobol"), "none"),
+    ("halving", None, "halving"),
+    ("hyperband", None, "hyperband"),
+    ("asha", None, "asha"),
+    ("tpe", Some("tpe"), "halving"),
+];
+
+/// The keys of `[search]`, with what they take (the one list; messages and the reference read it).
+pub const SETTINGS: [(&str, &str); 10] = [
     (
         "method",
-        "\"grid\" (default), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\"",
+        "\"grid\" (default), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\": a sampler and a \
+         scheduler in one word",
+    ),
+    (
+        "sampler",
+        "what to try: \"grid\", \"random\", \"sobol\" or \"tpe\" (halving, asha and hyperband draw `samples` with \
+         \"random\" by default)",
+    ),
+    (
+        "scheduler",
+        "when to stop: \"none\", \"halving\", \"hyperband\" or \"asha\" (default: the method's; tpe: halving)",
     ),
     (
         "samples",
@@ -43,10 +85,6 @@ pub const SETTINGS: [(&str, &str); 9] = [
     (
         "batch",
         "tpe: configurations proposed at a time, each batch from every trial recorded before it (default 8)",
-    ),
-    (
-        "sampler",
-        "how halving, asha or hyperband draws `samples`: \"random\" (default) or \"sobol\"",
     ),
     (
         "eta",
@@ -72,58 +110,19 @@ pub const SETTINGS: [(&str, &str); 9] = [
     ),
 ];
 
-/// `method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Grid,
-    Random,
-    Sobol,
-    Halving,
-    Hyperband,
-    /// Asynchronous successive halving: a job goes on as soon as it is among the best 1/eta recorded at its rung.
-    Asha,
-    /// Model-based: a Tree-structured Parzen Estimator proposes `batch` configurations at a time from every trial
-    /// recorded before ([`tpe`]); each batch goes through the rungs of successive halving when `min_epochs` is set.
-    Tpe,
-}
-
-/// How sampled configurations are drawn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sampler {
-    Random,
-    Sobol,
-}
-
-impl Method {
-    const NAMES: [(&'static str, Method); 7] = [
-        ("grid", Method::Grid),
-        ("random", Method::Random),
-        ("sobol", Method::Sobol),
-        ("halving", Method::Halving),
-        ("hyperband", Method::Hyperband),
-        ("asha", Method::Asha),
-        ("tpe", Method::Tpe),
-    ];
-
-    pub fn name(self) -> &'static str {
-        Self::NAMES.iter().find(|(_, m)| *m == self).map_or("grid", |(n, _)| n)
-    }
-
-    /// Whether the work is decided as the sweep runs (rungs, or proposals): jobs may stop early and be promoted,
-    /// shards share every job through the claims instead of each taking a fixed part, and the rows depend on the
-    /// whole job set.
-    pub fn is_multi_fidelity(self) -> bool {
-        matches!(self, Method::Halving | Method::Asha | Method::Hyperband | Method::Tpe)
-    }
-}
-
-/// The checked `[search]` table.
+/// The checked `[search]` table: a sampler and a fidelity scheduler, and their settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Search {
-    pub method: Method,
+    /// The `method` written, if any (a shorthand for the pair).
+    pub method: Option<&'static str>,
+    /// The sampler's name, one of [`SAMPLERS`].
+    pub sampler: &'static str,
+    /// The scheduler's name, one of [`SCHEDULERS`].
+    pub scheduler: &'static str,
+    /// `samples` must be given (the method or the sampler key draws or proposes).
+    pub samples_required: bool,
     /// Configurations to draw; `None`: the grid's product (or Hyperband's own counts).
     pub samples: Option<usize>,
-    pub sampler: Sampler,
     pub eta: usize,
     pub min_epochs: f64,
     /// `min_epochs` was written (TPE without it trains every configuration to the end: no rungs).
@@ -141,9 +140,11 @@ pub struct Search {
 impl Default for Search {
     fn default() -> Self {
         Search {
-            method: Method::Grid,
+            method: None,
+            sampler: "grid",
+            scheduler: "none",
+            samples_required: false,
             samples: None,
-            sampler: Sampler::Random,
             eta: 3,
             min_epochs: 1.0,
             min_epochs_given: false,
@@ -171,7 +172,58 @@ fn int_at(err: ErrAt, key: &str, v: &Spanned<Value>, min: i64, max: i64) -> Resu
     }
 }
 
+fn names<T: ?Sized>(list: &[&T], name: impl Fn(&T) -> &'static str) -> String {
+    let quoted: Vec<String> = list.iter().map(|x| format!("\"{}\"", name(x))).collect();
+    quoted.join(", ")
+}
+
 impl Search {
+    /// The sampler: what to try.
+    pub fn sampler(&self) -> &'static dyn Sampler {
+        SAMPLERS.into_iter().find(|s| s.name() == self.sampler).unwrap_or(SAMPLERS[0])
+    }
+
+    /// The fidelity scheduler: when to stop.
+    pub fn fidelity(&self) -> &'static dyn Fidelity {
+        SCHEDULERS.into_iter().find(|s| s.name() == self.scheduler).unwrap_or(SCHEDULERS[0])
+    }
+
+    /// The search's name: the method that names its pair (`"halving"`, `"tpe"`), else `sampler+scheduler`. It is in
+    /// the sweep's fingerprint and shown by the report and the dashboard.
+    pub fn name(&self) -> String {
+        let is_static = !self.is_adaptive();
+        METHODS
+            .iter()
+            .find(|(_, s, f)| *f == self.scheduler && s.map_or(is_static, |s| s == self.sampler))
+            .map_or_else(|| format!("{}+{}", self.sampler, self.scheduler), |(m, _, _)| m.to_string())
+    }
+
+    /// Whether configurations are proposed as trials are recorded (in batches), not known before the sweep runs.
+    pub fn is_adaptive(&self) -> bool {
+        self.sampler().is_adaptive()
+    }
+
+    /// Whether the work is decided as the sweep runs (rungs, or proposals): jobs may stop early and be promoted,
+    /// shards share every job through the claims instead of each taking a fixed part, and the rows depend on the
+    /// whole job set.
+    pub fn is_multi_fidelity(&self) -> bool {
+        self.fidelity().stops_early() || self.is_adaptive()
+    }
+
+    /// The epochs of the rungs for jobs of `max` epochs (empty when nothing stops early).
+    pub fn ladder(&self, max: usize) -> Vec<f64> {
+        self.fidelity().ladder(self, max)
+    }
+
+    /// An adaptive sampler's batch sizes, `batch` at a time up to `samples` (`None`: its jobs are known before).
+    pub fn batches(&self) -> Option<Vec<usize>> {
+        if !self.is_adaptive() {
+            return None;
+        }
+        let (samples, batch) = (self.samples.unwrap_or(0), self.batch.max(1));
+        Some((0..samples.div_ceil(batch)).map(|i| batch.min(samples - i * batch)).collect())
+    }
+
     /// Reads `[search]` (keys and values; how they fit the grid is checked by [`Search::check_grid`]).
     pub(crate) fn parse(
         table: &std::collections::BTreeMap<Spanned<String>, Spanned<Value>>,
@@ -179,7 +231,10 @@ impl Search {
         suggest: &dyn Fn(&str, &[&str]) -> String,
     ) -> Result<Search, GridError> {
         let mut s = Search::default();
+        let mut method = None;
         let mut sampler_set = None;
+        let mut scheduler_set = None;
+        let mut samples_set = None;
         let mut batch_set = None;
         let mut finals_set = None;
         for (k, v) in table {
@@ -192,15 +247,41 @@ impl Search {
             match name {
                 "method" => {
                     let t = text(v).unwrap_or_default();
-                    s.method = Method::NAMES.iter().find(|(n, _)| *n == t).map(|(_, m)| *m).ok_or_else(|| {
+                    let m = METHODS.iter().find(|(n, _, _)| *n == t).ok_or_else(|| {
                         err(
                             v.span().start,
                             &key,
                             format!("expected one of {}, found {}", SETTINGS[0].1, v.get_ref()),
                         )
                     })?;
+                    method = Some(*m);
                 }
-                "samples" => s.samples = Some(int_at(err, &key, v, 1, MAX_SAMPLES as i64)?),
+                "sampler" => {
+                    let t = text(v).unwrap_or_default();
+                    let found = SAMPLERS.into_iter().find(|x| x.name() == t).ok_or_else(|| {
+                        err(
+                            v.span().start,
+                            &key,
+                            format!("expected one of {}, found {}", names(&SAMPLERS, |x| x.name()), v.get_ref()),
+                        )
+                    })?;
+                    sampler_set = Some((v.span().start, found.name()));
+                }
+                "scheduler" => {
+                    let t = text(v).unwrap_or_default();
+                    let found = SCHEDULERS.into_iter().find(|x| x.name() == t).ok_or_else(|| {
+                        err(
+                            v.span().start,
+                            &key,
+                            format!("expected one of {}, found {}", names(&SCHEDULERS, |x| x.name()), v.get_ref()),
+                        )
+                    })?;
+                    scheduler_set = Some((v.span().start, found.name()));
+                }
+                "samples" => {
+                    s.samples = Some(int_at(err, &key, v, 1, MAX_SAMPLES as i64)?);
+                    samples_set = Some(v.span().start);
+                }
                 "batch" => {
                     s.batch = int_at(err, &key, v, 1, MAX_SAMPLES as i64)?;
                     batch_set = Some(v.span().start);
@@ -212,20 +293,6 @@ impl Search {
                 "final_epochs" => {
                     s.final_epochs = int_at(err, &key, v, 1, 1_000_000)?;
                     finals_set = finals_set.or(Some((v.span().start, key.clone())));
-                }
-                "sampler" => {
-                    s.sampler = match text(v).as_deref() {
-                        Some("random") => Sampler::Random,
-                        Some("sobol") => Sampler::Sobol,
-                        _ => {
-                            return Err(err(
-                                v.span().start,
-                                &key,
-                                format!("expected \"random\" or \"sobol\", found {}", v.get_ref()),
-                            ))
-                        }
-                    };
-                    sampler_set = Some(v.span().start);
                 }
                 "eta" => s.eta = int_at(err, &key, v, 2, 100)?,
                 "min_epochs" => {
@@ -261,29 +328,42 @@ impl Search {
                 }
             }
         }
-        match s.method {
-            Method::Random => s.sampler = Sampler::Random,
-            Method::Sobol => s.sampler = Sampler::Sobol,
-            _ => {}
+        s.resolve(method, sampler_set, scheduler_set, err)?;
+        if let (Some(at), "grid") = (samples_set, s.sampler) {
+            return Err(err(
+                at,
+                "search.samples",
+                "the grid tries every combination of the axes' values, so samples has no effect: draw configurations \
+                 with method = \"random\" or \"sobol\" (or a sampler), or remove samples"
+                    .into(),
+            ));
         }
-        if let (Some(at), false) = (batch_set, s.method == Method::Tpe) {
+        let what = s.name();
+        if let (Some(at), false) = (batch_set, s.is_adaptive()) {
             return Err(err(
                 at,
                 "search.batch",
-                format!(
-                    "only tpe proposes configurations in batches; method \"{}\" knows its jobs before it runs",
-                    s.method.name()
-                ),
+                format!("only tpe proposes configurations in batches; method \"{what}\" knows its jobs before it runs"),
             ));
         }
-        if let (Some((at, key)), false) = (&finals_set, s.method == Method::Tpe) {
+        if let (Some((at, key)), false) = (&finals_set, s.is_adaptive()) {
             return Err(err(
                 *at,
                 key,
                 format!(
-                    "only tpe has finalists (its best trials trained again after the last batch), not method \"{}\"; \
-                     for longer jobs raise [train] epochs",
-                    s.method.name()
+                    "only tpe has finalists (its best trials trained again after the last batch), not method \"{what}\"; \
+                     for longer jobs raise [train] epochs"
+                ),
+            ));
+        }
+        if let (Some((at, _)), true) = (&finals_set, s.finalists > 0 && !matches!(s.scheduler, "none" | "halving")) {
+            return Err(err(
+                *at,
+                "search.finalists",
+                format!(
+                    "finalists follow the last batch of a synchronous search: use scheduler \"halving\" or \"none\", \
+                     not \"{}\"",
+                    s.scheduler
                 ),
             ));
         }
@@ -301,17 +381,51 @@ impl Search {
                 "missing: final_epochs has no effect without finalists = N, how many of the best trials train again".into(),
             ));
         }
-        if let (Some(at), false) = (sampler_set, matches!(s.method, Method::Halving | Method::Asha | Method::Hyperband)) {
+        Ok(s)
+    }
+
+    /// Turns `method`, `sampler` and `scheduler` into the pair: the one place that reads the method's name.
+    fn resolve(
+        &mut self,
+        method: Option<(&'static str, Option<&'static str>, &'static str)>,
+        sampler_set: Option<(usize, &'static str)>,
+        scheduler_set: Option<(usize, &'static str)>,
+        err: ErrAt,
+    ) -> Result<(), GridError> {
+        self.method = method.map(|m| m.0);
+        let fixed_scheduler = method.is_some_and(|(_, s, _)| s.is_none());
+        if let (Some((at, _)), Some((m, Some(_), _))) = (sampler_set, method) {
             return Err(err(
                 at,
                 "search.sampler",
                 format!(
-                    "only halving, asha and hyperband take a sampler; method \"{}\" says how it samples",
-                    s.method.name()
+                    "only halving, asha and hyperband take a sampler; method \"{m}\" says how it samples (use \
+                     `sampler` with `scheduler` instead of `method` for another pair)"
                 ),
             ));
         }
-        Ok(s)
+        if let (Some((at, _)), true) = (scheduler_set, fixed_scheduler) {
+            return Err(err(
+                at,
+                "search.scheduler",
+                format!(
+                    "method \"{}\" is a scheduler already; write `sampler` and `scheduler` without `method`, or drop \
+                     `scheduler`",
+                    self.method.unwrap_or_default()
+                ),
+            ));
+        }
+        self.scheduler = scheduler_set.map(|s| s.1).or(method.map(|m| m.2)).unwrap_or("none");
+        let method_sampler = method.and_then(|m| m.1);
+        self.sampler = match (sampler_set, method_sampler) {
+            (Some((_, s)), _) => s,
+            (None, Some(s)) => s,
+            // A scheduler over drawn configurations: random draws by default (the grid's product without samples).
+            (None, None) if self.scheduler != "none" => "random",
+            (None, None) => "grid",
+        };
+        self.samples_required = self.sampler != "grid" && (method_sampler.is_some() || (method.is_none() && sampler_set.is_some()));
+        Ok(())
     }
 
     /// How many configurations are drawn from the axes, or `None` for the grid's product: `samples` if given;
@@ -322,13 +436,17 @@ impl Search {
 
     /// [`Search::draws`] for axes of which some are continuous ranges (`continuous`).
     pub fn draws_for(&self, continuous: bool, max_epochs: usize) -> Option<usize> {
-        match (self.method, self.samples) {
-            (Method::Grid, _) => None,
+        if self.is_adaptive() {
             // Proposed while the sweep runs, from the trials recorded before.
-            (Method::Tpe, _) => Some(0),
-            (_, Some(n)) => Some(n),
-            (Method::Hyperband, None) if continuous => Some(self.hyperband_counts(self.ladder(max_epochs).len() - 1).iter().sum()),
-            _ => None,
+            return Some(0);
+        }
+        if self.sampler == "grid" {
+            return None;
+        }
+        match self.samples {
+            Some(n) => Some(n),
+            None if continuous => self.fidelity().default_samples(self, max_epochs),
+            None => None,
         }
     }
 
@@ -346,16 +464,16 @@ impl Search {
         epochs: usize,
         err: &dyn Fn(&str, String) -> GridError,
     ) -> Result<(), GridError> {
-        if matches!(self.method, Method::Random | Method::Sobol | Method::Tpe) && self.samples.is_none() {
+        if self.samples_required && self.samples.is_none() {
             return Err(err(
                 "search.samples",
-                format!("missing: method \"{}\" needs samples = N", self.method.name()),
+                format!("missing: method \"{}\" needs samples = N", self.method.unwrap_or(self.sampler)),
             ));
         }
         let continuous: Vec<&str> = axes.iter().filter(|a| a.1).map(|a| a.0).collect();
         if self.draws_for(!continuous.is_empty(), epochs).is_none() {
             if let Some(name) = continuous.first() {
-                let how = if matches!(self.method, Method::Halving | Method::Asha) {
+                let how = if self.fidelity().stops_early() {
                     "or add `samples = N` to [search] to draw from the range"
                 } else {
                     "or set [search] method = \"random\" or \"sobol\" with samples = N"
@@ -376,14 +494,14 @@ impl Search {
                 ),
             ));
         }
-        if self.method.is_multi_fidelity() {
+        if self.is_multi_fidelity() {
             if axes.iter().any(|a| a.0 == "epochs") {
                 return Err(err(
                     "grid.epochs",
                     format!(
                         "{} decides how long each job trains: fix epochs in [train] (the last rung) and set \
                          [search] min_epochs (the first)",
-                        self.method.name()
+                        self.name()
                     ),
                 ));
             }
@@ -419,7 +537,14 @@ mod tests {
             ),
             ("[search]\nmethod = \"halving\"\n[grid]\nepochs = [1, 2]\n", "grid.epochs"),
             ("[grid]\nreg = { log = [1e-4, 1e-2] }\n", "grid.reg.num"),
-            ("[search]\nsampler = \"sobol\"\n", "search.sampler"),
+            ("[search]\nmethod = \"random\"\nsampler = \"sobol\"\nsamples = 4\n", "search.sampler"),
+            ("[search]\nmethod = \"halving\"\nscheduler = \"asha\"\n", "search.scheduler"),
+            ("[search]\nscheduler = \"pbt\"\n", "search.scheduler"),
+            ("[search]\nsamples = 4\n[grid]\nreg = [0.1, 0.2]\n", "search.samples"),
+            (
+                "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nscheduler = \"asha\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 8\n[grid]\nreg = [0.1, 0.2]\n",
+                "search.finalists",
+            ),
             ("[search]\nmethod = \"sobol\"\nsamples = 70000\n", "search.samples"),
             ("[search]\nstate_limit_gb = -1\n", "search.state_limit_gb"),
             ("[search]\nmethod = \"halving\"\nfinalists = 2\n", "search.finalists"),

@@ -1,4 +1,4 @@
-//! Drawing configurations from the axes: random draws from the sweep seed, or the Owen-scrambled Sobol sequence.
+//! Drawing configurations from the axes: a static sampler's points in the unit cube, mapped to each axis's values.
 
 use sweep_core::TrainConfig;
 
@@ -40,18 +40,13 @@ fn pick(axis: &Axis, u: f64) -> PValue {
 /// `n` configurations drawn from the axes on top of `base`, in sample order. Draws that repeat one another are all
 /// returned: the grid keeps one job per training ([`crate::config::expand`]). Draw `i` depends only on the seed, the
 /// axes and `i`, so raising `n` keeps the first `n` draws (a sweep can grow).
-pub fn sample_configs(base: &TrainConfig, axes: &[Axis], sampler: Sampler, n: usize, seed: u64) -> Vec<TrainConfig> {
-    use rand::Rng;
-    let mut rng = sweep_core::rng::rng_for(seed, "search-samples");
-    let scramble = sweep_core::rng::derive_seed(seed, "sobol") as u32;
-    (0..n)
-        .map(|i| {
+pub fn sample_configs(base: &TrainConfig, axes: &[Axis], sampler: &dyn Sampler, n: usize, seed: u64) -> Vec<TrainConfig> {
+    let points = sampler.unit_points(n, axes.len(), seed).unwrap_or_default();
+    points
+        .into_iter()
+        .map(|u| {
             let mut c = base.clone();
-            for (d, axis) in axes.iter().enumerate() {
-                let u = match sampler {
-                    Sampler::Random => rng.gen::<f64>(),
-                    Sampler::Sobol => f64::from(sobol_burley::sample(i as u32, d as u32, scramble)),
-                };
+            for (axis, u) in axes.iter().zip(u) {
                 axis.param.set(&mut c, pick(axis, u));
             }
             c
@@ -66,6 +61,7 @@ mod tests {
 
     use super::*;
     use crate::config::grid::Grid;
+    use crate::search::SAMPLERS;
 
     fn grid(text: &str) -> Grid {
         Grid::parse(Path::new("g.toml"), text).unwrap_or_else(|e| panic!("{e}"))
@@ -141,10 +137,10 @@ mod tests {
     #[test]
     fn more_samples_keep_the_first_ones() {
         let axes = grid("[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 3\n[grid]\nreg = { linear = [0.0, 1.0] }\nhidden_size = [8, 16]\n").axes;
-        for sampler in [Sampler::Random, Sampler::Sobol] {
+        for sampler in SAMPLERS.into_iter().filter(|s| s.unit_points(1, 1, 0).is_some()) {
             let few = sample_configs(&TrainConfig::default(), &axes, sampler, 5, 9);
             let many = sample_configs(&TrainConfig::default(), &axes, sampler, 12, 9);
-            assert_eq!(few[..], many[..5], "{sampler:?}");
+            assert_eq!(few[..], many[..5], "{}", sampler.name());
         }
     }
 }

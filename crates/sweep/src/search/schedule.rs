@@ -1,9 +1,10 @@
-//! The schedule of a search: successive halving's ladder of rungs, Hyperband's brackets, and how many jobs each
-//! rung keeps. The runner, `sweep plan` and the report read it.
+//! The schedule of a search: its brackets, each a set of jobs over a ladder of rungs, and how many jobs each rung
+//! keeps. The fidelity scheduler makes it ([`crate::search::Fidelity::brackets`]); the runner, `sweep plan` and the
+//! report read it.
 
 use crate::config::grid::Job;
 
-use super::{Method, Search};
+use super::Search;
 
 /// `x` to 12 significant digits: 0.3 rather than 0.30000000000000004, in budgets, rows and plots alike.
 pub fn round12(x: f64) -> f64 {
@@ -11,79 +12,22 @@ pub fn round12(x: f64) -> f64 {
 }
 
 impl Search {
-    /// The epochs of the rungs of a full successive-halving ladder from `min_epochs` to `max`: `min_epochs * eta^r`
-    /// for r < s = floor(log_eta(max / min_epochs)), then `max` (`[1, 3, 10]` for eta 3 from 1 to 10; `[0.1, 0.3,
-    /// 0.9, 2.7, 20]` from 0.1 to 20). A fractional rung ends mid-epoch. TPE without `min_epochs`: `[max]`.
-    pub fn ladder(&self, max: usize) -> Vec<f64> {
-        let max = max as f64;
-        if self.method == Method::Tpe && !self.min_epochs_given {
-            return vec![max];
-        }
-        let mut rungs = vec![];
-        let mut e = self.min_epochs;
-        while round12(e * self.eta as f64) <= max {
-            rungs.push(e);
-            e = round12(e * self.eta as f64);
-        }
-        rungs.push(max);
-        rungs
-    }
-
-    /// Hyperband's bracket sizes: bracket s (index 0 = s_max, the most aggressive) starts this many configurations.
-    pub(super) fn hyperband_counts(&self, s_max: usize) -> Vec<usize> {
-        (0..=s_max)
-            .rev()
-            .map(|s| ((s_max + 1) as f64 / (s + 1) as f64 * (self.eta as f64).powi(s as i32)).ceil() as usize)
-            .collect()
-    }
-
-    /// The schedule of `jobs` (indices are job indices), for a sweep whose seed is `seed`.
+    /// The schedule of `jobs` (indices are job indices), for a sweep whose seed is `seed`: the scheduler's brackets
+    /// over its ladder (one bracket of one rung when nothing stops early).
     pub fn schedule(&self, jobs: &[Job], seed: u64) -> Schedule {
         let all: Vec<usize> = (0..jobs.len()).collect();
-        if !self.method.is_multi_fidelity() || jobs.is_empty() {
+        let fidelity = self.fidelity();
+        if !self.is_multi_fidelity() || jobs.is_empty() {
             return Schedule {
                 eta: self.eta,
                 brackets: vec![Bracket { jobs: all, rungs: vec![] }],
             };
         }
-        let max = jobs[0].config.epochs;
-        let ladder = self.ladder(max);
-        if matches!(self.method, Method::Halving | Method::Asha | Method::Tpe) {
-            return Schedule {
-                eta: self.eta,
-                brackets: vec![Bracket { jobs: all, rungs: ladder }],
-            };
+        let ladder = self.ladder(jobs[0].config.epochs);
+        Schedule {
+            eta: self.eta,
+            brackets: fidelity.brackets(self, all, &ladder, seed, 0),
         }
-        let s_max = ladder.len() - 1;
-        let counts = self.hyperband_counts(s_max);
-        // Deal the jobs to brackets in proportion to Li et al.'s counts (largest remainder), in a seeded order.
-        let total: usize = counts.iter().sum();
-        let n = jobs.len();
-        let mut sizes: Vec<usize> = counts.iter().map(|c| c * n / total).collect();
-        let mut rest: Vec<(usize, usize)> = counts.iter().enumerate().map(|(i, c)| (c * n % total, i)).collect();
-        rest.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        for (_, i) in rest.iter().take(n - sizes.iter().sum::<usize>()) {
-            sizes[*i] += 1;
-        }
-        let mut order = all;
-        {
-            use rand::seq::SliceRandom;
-            order.shuffle(&mut sweep_core::rng::rng_for(seed, "hyperband-brackets"));
-        }
-        let mut brackets = Vec::new();
-        let mut at = 0;
-        for (b, size) in sizes.into_iter().enumerate() {
-            let mut members: Vec<usize> = order[at..at + size].to_vec();
-            members.sort_unstable();
-            at += size;
-            if !members.is_empty() {
-                brackets.push(Bracket {
-                    jobs: members,
-                    rungs: ladder[b..].to_vec(),
-                });
-            }
-        }
-        Schedule { eta: self.eta, brackets }
     }
 }
 
@@ -152,6 +96,7 @@ impl Schedule {
 mod tests {
     use super::*;
     use crate::config::grid::Grid;
+    use crate::search::fidelity::{halving_ladder, hyperband};
     use std::path::Path;
 
     fn grid(text: &str) -> Grid {
@@ -161,34 +106,30 @@ mod tests {
     #[test]
     fn ladder_ends_at_the_last_epoch() {
         let s = Search::default();
-        assert_eq!(s.ladder(10), vec![1.0, 3.0, 10.0]);
-        assert_eq!(s.ladder(9), vec![1.0, 3.0, 9.0]);
-        assert_eq!(s.ladder(27), vec![1.0, 3.0, 9.0, 27.0]);
-        assert_eq!(s.ladder(2), vec![2.0]);
+        assert_eq!(halving_ladder(&s, 10), vec![1.0, 3.0, 10.0]);
+        assert_eq!(halving_ladder(&s, 9), vec![1.0, 3.0, 9.0]);
+        assert_eq!(halving_ladder(&s, 27), vec![1.0, 3.0, 9.0, 27.0]);
+        assert_eq!(halving_ladder(&s, 2), vec![2.0]);
         let tenth = Search {
             min_epochs: 0.1,
             ..s.clone()
         };
-        assert_eq!(tenth.ladder(20), vec![0.1, 0.3, 0.9, 2.7, 20.0]);
-        assert_eq!(tenth.ladder(25), vec![0.1, 0.3, 0.9, 2.7, 8.1, 25.0]);
+        assert_eq!(halving_ladder(&tenth, 20), vec![0.1, 0.3, 0.9, 2.7, 20.0]);
+        assert_eq!(halving_ladder(&tenth, 25), vec![0.1, 0.3, 0.9, 2.7, 8.1, 25.0]);
         // Li et al.'s s_max = floor(log_eta(40 / 5)) = 1: a rung at 15 would be followed by one at 45 > 40.
         let five = Search {
             min_epochs: 5.0,
             ..s.clone()
         };
-        assert_eq!(five.ladder(40), vec![5.0, 40.0]);
-        assert_eq!(five.ladder(45), vec![5.0, 15.0, 45.0]);
-        assert_eq!(Search { eta: 2, ..s }.ladder(8), vec![1.0, 2.0, 4.0, 8.0]);
+        assert_eq!(halving_ladder(&five, 40), vec![5.0, 40.0]);
+        assert_eq!(halving_ladder(&five, 45), vec![5.0, 15.0, 45.0]);
+        assert_eq!(halving_ladder(&Search { eta: 2, ..s }, 8), vec![1.0, 2.0, 4.0, 8.0]);
     }
 
     #[test]
     fn hyperband_brackets_follow_li_et_al() {
-        let s = Search {
-            method: Method::Hyperband,
-            ..Search::default()
-        };
         // R = 27, eta = 3: s_max = 3, n = 27, 12, 6, 4 (Li et al. 2018, Table 1 with R = 81 scaled down by one rung).
-        assert_eq!(s.hyperband_counts(3), vec![27, 12, 6, 4]);
+        assert_eq!(hyperband::counts(3, 3), vec![27, 12, 6, 4]);
         let g = grid("seed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 27\n[search]\nmethod = \"hyperband\"\n[grid]\nlearning_rate = { log = [1e-3, 1.0] }\nreg = { log = [1e-6, 1e-2] }\n");
         let jobs = g.jobs().unwrap();
         assert_eq!(jobs.len(), 49);

@@ -76,7 +76,7 @@ pub struct AxisJson {
 /// The schedule of a halving or Hyperband sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScheduleJson {
-    pub method: &'static str,
+    pub method: String,
     pub eta: usize,
     /// Per bracket: its number of jobs and the epochs of its rungs.
     pub brackets: Vec<BracketJson>,
@@ -250,7 +250,7 @@ impl View {
                 .collect()
         });
         let schedule = i.plan.as_deref().map(|p| ScheduleJson {
-            method: p.method.name(),
+            method: p.method.clone(),
             eta: p.schedule.eta,
             brackets: p
                 .schedule

@@ -1,0 +1,158 @@
+//! Asynchronous successive halving (ASHA; Li et al., MLSys 2020) over each bracket's jobs and the ladder of rungs: a
+//! free worker takes the job that may go on from the highest rung (one in the best `floor(n / eta)` of the `n` jobs
+//! recorded at its rung and not promoted yet), else the next job not started — in an order shuffled by the sweep
+//! seed, so that a grid's first jobs (all of its first learning rate, say) are not the ones promoted first — so no
+//! worker waits for a rung to fill. Each promotion is recorded ([`View::decisions`]) before it starts, so a resumed
+//! sweep carries out every promotion it made; jobs stay eligible until the end, when the ones that did not go on get
+//! their `pruned` row.
+//!
+//! What the rows depend on: every job's training is exactly as in a synchronous sweep (same data order, same state
+//! continued), but which jobs are promoted depends on the order in which rung results arrived relative to free
+//! workers, so on the worker count and the machine's timing; the decisions say what happened.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Fidelity;
+use crate::results::format::{Decision, JobStatus, Row};
+use crate::search::decide;
+use crate::search::schedule::Bracket;
+use crate::search::work::{Poll, Unit, View, Work};
+use crate::search::Search;
+
+pub struct Asha;
+
+impl Fidelity for Asha {
+    fn name(&self) -> &'static str {
+        "asha"
+    }
+
+    fn about(&self) -> &'static str {
+        "asynchronous successive halving"
+    }
+
+    fn brackets(&self, _search: &Search, jobs: Vec<usize>, ladder: &[f64], _seed: u64, _batch: usize) -> Vec<Bracket> {
+        vec![Bracket {
+            jobs,
+            rungs: ladder.to_vec(),
+        }]
+    }
+
+    fn poll(&self, work: &Work, view: &View) -> Poll {
+        let mut poll = Poll {
+            ordered: true,
+            ..Poll::default()
+        };
+        let mut done = true;
+        for (b, bracket) in work.schedule.brackets.iter().enumerate() {
+            let part = bracket_poll(work, b, bracket, view);
+            done &= part.done;
+            poll.units.extend(part.units);
+            poll.prune.extend(part.prune);
+            poll.decide.extend(part.decide);
+            poll.work_left += part.work_left;
+        }
+        poll.done = done;
+        poll
+    }
+}
+
+/// The poll of one bracket (a sampler's batch, or the sweep's one).
+fn bracket_poll(work: &Work, b: usize, bracket: &Bracket, view: &View) -> Poll {
+    let jobs = work.jobs;
+    let ladder = &bracket.rungs;
+    let eta = work.schedule.eta;
+    let last = ladder.len() - 1;
+    let recorded_at = |j: usize, k: usize| {
+        let id = &jobs[j].id;
+        view.rungs.contains_key(&(k, id.clone())) || view.finals.get(id).is_some_and(|f| f.rung.is_some_and(|r| r >= k))
+    };
+    let unit = |j: usize, rung: usize| {
+        let job = &jobs[j];
+        let prev = rung.checked_sub(1).and_then(|k| view.rungs.get(&(k, job.id.clone())));
+        Unit {
+            job: job.clone(),
+            bracket: b,
+            rung: Some(rung),
+            from: prev.map_or(0.0, |p| p.epochs_run),
+            to: ladder[rung],
+            last: rung + 1 == ladder.len(),
+            seconds_before: prev.map_or(0.0, |p| p.seconds),
+        }
+    };
+    let mut poll = Poll::default();
+    let mut queued = HashSet::new();
+    let mut push = |poll: &mut Poll, unit: Unit, decide: bool| {
+        if queued.insert(unit.key()) {
+            if decide {
+                poll.decide.insert(Decision {
+                    id: unit.job.id.clone(),
+                    rung: unit.rung.unwrap_or(0),
+                });
+            }
+            poll.work_left += work.of(&unit);
+            poll.units.push(unit);
+        }
+    };
+    let index: HashMap<&str, usize> = bracket.jobs.iter().map(|&j| (jobs[j].id.as_str(), j)).collect();
+    // Promotions decided before (by this process or another, before a crash or now) and not carried out yet.
+    let mut decided: Vec<(usize, usize)> = view
+        .decisions
+        .iter()
+        .filter_map(|d| Some((d.rung, *index.get(d.id.as_str())?)))
+        .filter(|&(k, j)| k <= last && !recorded_at(j, k))
+        .collect();
+    decided.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (k, j) in decided {
+        push(&mut poll, unit(j, k), false);
+    }
+    // New promotions, from the highest rung down.
+    let records = view.records();
+    for k in (0..last).rev() {
+        let ranked = decide::ranked(k, &bracket.jobs, jobs, &records);
+        let top = ranked.len() / eta;
+        for &(_, j) in ranked.iter().take(top) {
+            let promoted = view.decisions.contains(&Decision {
+                id: jobs[j].id.clone(),
+                rung: k + 1,
+            });
+            if !promoted && !recorded_at(j, k + 1) {
+                push(&mut poll, unit(j, k + 1), true);
+            }
+        }
+    }
+    // Jobs not started, in their (shuffled) order.
+    for j in start_order(bracket, b, work.seed) {
+        if !recorded_at(j, 0) {
+            push(&mut poll, unit(j, 0), false);
+        }
+    }
+    if poll.units.is_empty() {
+        // Nothing can go on any more: the jobs that stopped below the last rung were pruned there.
+        poll.done = true;
+        for &j in &bracket.jobs {
+            let job = &jobs[j];
+            if view.finals.contains_key(&job.id) {
+                continue;
+            }
+            if let Some(row) = (0..last).rev().find_map(|k| view.rungs.get(&(k, job.id.clone()))) {
+                poll.prune.push(Row {
+                    status: JobStatus::Pruned,
+                    ..row.clone()
+                });
+            }
+        }
+    }
+    poll
+}
+
+/// The order in which bracket `b`'s jobs start: shuffled by the sweep seed (and the bracket, after the first).
+fn start_order(bracket: &Bracket, b: usize, seed: u64) -> Vec<usize> {
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..bracket.jobs.len()).collect();
+    let tag = match b {
+        0 => "asha-order".to_string(),
+        b => format!("asha-order-{b}"),
+    };
+    order.shuffle(&mut sweep_core::rng::rng_for(seed, &tag));
+    order.into_iter().map(|i| bracket.jobs[i]).collect()
+}
