@@ -1,4 +1,4 @@
-//! One run of a user's program (`sweep::run::command`), driven for real: the light example and `sh -c` scripts, each
+//! One run of a user's program (`sweep_runner::run::command`), driven for real: the light example and `sh -c` scripts, each
 //! started through the `sweep` binary's shepherd. Processes left behind are looked for in `/proc` by the trial id
 //! every process of a run carries in its environment.
 #![cfg(target_os = "linux")]
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 mod common;
-use sweep::run::command::{self, Failure, Outcome, Record, RunResult, RunSpec, Shepherd};
+use sweep_runner::run::command::{self, Failure, Outcome, Record, RunResult, RunSpec, Shepherd};
 
 fn light_example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/light/train.py")

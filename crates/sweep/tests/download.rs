@@ -1,4 +1,4 @@
-//! Integration tests of `sweep::download::fetch_cifar10` against a tiny local HTTP/1.1 server (this machine has no internet).
+//! Integration tests of `sweep_runner::download::fetch_cifar10` against a tiny local HTTP/1.1 server (this machine has no internet).
 
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -8,8 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use sweep::download::{fetch_cifar10, DownloadError, Expected, FetchOptions};
 use sweep_core::data::{load, write_binary_batch, DataSpec, RECORD};
+use sweep_runner::download::{fetch_cifar10, DownloadError, Expected, FetchOptions};
 
 const MEMBERS: [&str; 6] = [
     "data_batch_1.bin",

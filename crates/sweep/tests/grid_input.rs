@@ -9,8 +9,8 @@ mod common;
 use std::path::Path;
 
 use proptest::prelude::*;
-use sweep::config::grid::Grid;
-use sweep::config::params::{params, Kind, Param, Value};
+use sweep_runner::config::grid::Grid;
+use sweep_runner::config::params::{params, Kind, Param, Value};
 
 use common::{sweep, write};
 

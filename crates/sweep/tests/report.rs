@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
-use sweep::config::grid::{job_id, Grid};
-use sweep::report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
-use sweep::results::format::{read_rows, BestInfo, JobStatus, Row};
 use sweep_core::checkpoint::ModelMeta;
 use sweep_core::{Init, Model, TrainConfig, TwoLayerNet};
+use sweep_runner::config::grid::{job_id, Grid};
+use sweep_runner::report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
+use sweep_runner::results::format::{read_rows, BestInfo, JobStatus, Row};
 
 mod common;
 use common::project_root;

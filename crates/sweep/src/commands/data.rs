@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sweep::download::{fetch_cifar10, Expected, FetchOptions, OFFICIAL_URL};
-use sweep::run::stderr_is_terminal;
+use sweep_runner::download::{fetch_cifar10, Expected, FetchOptions, OFFICIAL_URL};
+use sweep_runner::run::stderr_is_terminal;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -14,13 +14,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use sweep::config::command::{CommandGrid, Mode};
-use sweep::config::grid::{Grid, Job};
-use sweep::config::params::{params, Param, Show, Value};
-use sweep::config::trials::value_text;
-use sweep::search::{round12, Schedule, Search};
 use sweep_core::cost::{calibrate, Shape};
 use sweep_core::TrainConfig;
+use sweep_runner::config::command::{CommandGrid, Mode};
+use sweep_runner::config::grid::{Grid, Job};
+use sweep_runner::config::params::{params, Param, Show, Value};
+use sweep_runner::config::trials::value_text;
+use sweep_runner::search::{round12, Schedule, Search};
 
 use super::num_cpus;
 
@@ -551,7 +551,7 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> 
         }
     ));
     if let Some(first) = jobs.first().and_then(|j| j.trial.as_ref()) {
-        let argv = sweep::run::command::expand_argv(&c.command.run, &first.values)?;
+        let argv = sweep_runner::run::command::expand_argv(&c.command.run, &first.values)?;
         let cwd = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
         out.push_str(&format!("The first trial runs, in {cwd}: {}\n", argv.join(" ")));
     }

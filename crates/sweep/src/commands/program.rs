@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use sweep::config::command::CommandGrid;
-use sweep::config::grid::Grid;
-use sweep::results::{best, check_dir, ResultsDir};
-use sweep::run::program::Program;
+use sweep_runner::config::command::CommandGrid;
+use sweep_runner::config::grid::Grid;
+use sweep_runner::results::{best, check_dir, ResultsDir};
+use sweep_runner::run::program::Program;
 
 use super::cluster;
 use super::run::{print_summary, schedule_and_run, stop_flag, workers, Args, EXIT_INTERRUPTED};
@@ -137,7 +137,7 @@ pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
         );
     }
     if args.report {
-        let index = sweep::report::write_report(&out)?;
+        let index = sweep_runner::report::write_report(&out)?;
         println!("report: {}", index.display());
     }
     Ok(ExitCode::SUCCESS)

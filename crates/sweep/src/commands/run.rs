@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use sweep::config::grid::{DataSource, Grid, Job};
-use sweep::results::best;
-use sweep::results::{check_dir, ResultsDir};
-use sweep::run as runner;
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
+use sweep_runner::config::grid::{DataSource, Grid, Job};
+use sweep_runner::results::best;
+use sweep_runner::results::{check_dir, ResultsDir};
+use sweep_runner::run as runner;
 
 use super::cluster;
 use super::data::Source;
@@ -49,10 +49,10 @@ pub struct Args {
     /// Run only shard I of N (I/N, from 0), a cost-balanced part of the jobs; `auto` reads it from a Slurm array
     /// task or a Kubernetes Indexed Job. The best's test accuracy is then left to `sweep finish DIR`.
     #[arg(long, value_name = "I/N|auto")]
-    pub shard: Option<sweep::cluster::shard::ShardSpec>,
+    pub shard: Option<sweep_runner::cluster::shard::ShardSpec>,
     /// The number of shards for `--shard auto` in a Kubernetes Indexed Job (its `completions`); unused without
     /// --shard.
-    #[arg(long, env = sweep::cluster::shard::SHARD_COUNT_ENV)]
+    #[arg(long, env = sweep_runner::cluster::shard::SHARD_COUNT_ENV)]
     pub shard_count: Option<usize>,
 }
 
@@ -67,7 +67,7 @@ fn resolve_data_path(grid: &Grid, args: &Args) -> Result<Option<PathBuf>> {
     if !path.exists() {
         if args.download {
             tracing::info!("downloading CIFAR-10 from {} to {}", args.source.url, path.display());
-            sweep::download::fetch_cifar10(&args.source.options(path.clone()))?;
+            sweep_runner::download::fetch_cifar10(&args.source.options(path.clone()))?;
             return Ok(Some(path));
         }
         let at = match (&args.data, grid.data.path_pos) {
@@ -162,7 +162,7 @@ pub(super) fn schedule_and_run(
     results: &ResultsDir,
     workers: usize,
     stop: &AtomicBool,
-    claims: &sweep::cluster::claims::Claims,
+    claims: &sweep_runner::cluster::claims::Claims,
 ) -> Result<runner::RunSummary> {
     let mut scheduler = scheduler(grid, jobs, epoch_cost);
     log_resume(grid, jobs, done);
@@ -234,12 +234,12 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
                 "{}: job {} ({}) cannot train on {}",
                 grid.file.display(),
                 job.id,
-                sweep::config::params::describe(&job.config),
+                sweep_runner::config::params::describe(&job.config),
                 data.description
             )
         })?;
     }
-    sweep::config::params::warn_emulated_bf16(jobs.iter().map(|j| &*j.config));
+    sweep_runner::config::params::warn_emulated_bf16(jobs.iter().map(|j| &*j.config));
     let all_jobs = jobs;
     // With halving or Hyperband every rung needs the whole rung decided: shards then share all jobs, rung by rung,
     // through per-(job, rung) claims, instead of each taking a fixed part.
@@ -279,9 +279,9 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let multi_fidelity = grid.search.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
     let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
-    let states = sweep::run::states::States::open(&out, state_limit)?;
+    let states = sweep_runner::run::states::States::open(&out, state_limit)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
-    let epoch_cost = |job: &sweep::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
+    let epoch_cost = |job: &sweep_runner::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
     let summary = schedule_and_run(&grid, &jobs, &done, epoch_cost, &network, &results, workers, &stop, &claims)?;
     if multi_fidelity {
         tracing::info!(
@@ -313,7 +313,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         tracing::warn!("no job completed, so there is no best model");
     }
     if args.report {
-        let index = sweep::report::write_report(&out)?;
+        let index = sweep_runner::report::write_report(&out)?;
         println!("report: {}", index.display());
     }
     Ok(ExitCode::SUCCESS)

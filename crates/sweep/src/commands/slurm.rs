@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use sweep::cluster::slurm::{finish_script, sbatch_script, submit, SlurmOptions};
-use sweep::config::grid::{DataSource, Grid};
-use sweep::results::check_dir;
 use sweep_core::checkpoint::write_atomic;
+use sweep_runner::cluster::slurm::{finish_script, sbatch_script, submit, SlurmOptions};
+use sweep_runner::config::grid::{DataSource, Grid};
+use sweep_runner::results::check_dir;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Arg, ArgMatches, FromArgMatches};
-use sweep::config::grid::{DataSection, DataSource};
-use sweep::config::memory;
-use sweep::config::params::{param, params, Value, ValueError};
 use sweep_core::data::{self, toy_dataset, DataSpec, DEFAULT_VAL_SIZE};
 use sweep_core::train::{train, Control, EpochRecord, Observer};
 use sweep_core::{Model, TrainConfig};
+use sweep_runner::config::grid::{DataSection, DataSource};
+use sweep_runner::config::memory;
+use sweep_runner::config::params::{param, params, Value, ValueError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -160,7 +160,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     cfg.seed = args.seed;
     let cfg = cfg.check().context("invalid training flag")?;
     check_memory(&cfg, args)?;
-    sweep::config::params::warn_emulated_bf16([&*cfg]);
+    sweep_runner::config::params::warn_emulated_bf16([&*cfg]);
     let ds = if args.data.as_os_str() == "toy" {
         toy_dataset(args.seed, args.train_size.unwrap_or(600), 200, 200)
     } else {

@@ -13,10 +13,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use sweep::config::Grid;
-use sweep::results::format::{Decision, JobStatus, Row};
-use sweep::run::{Driver, Scheduler, Unit, View};
 use sweep_core::cost::{calibrate, Shape};
+use sweep_runner::config::Grid;
+use sweep_runner::results::format::{Decision, JobStatus, Row};
+use sweep_runner::run::{Driver, Scheduler, Unit, View};
 
 /// A made-up validation accuracy after `epochs` of a configuration.
 fn accuracy(lr: f64, hidden: usize, reg: f64, epochs: f64) -> Option<f64> {

@@ -318,7 +318,10 @@ mod tests {
         // The scheduler that decides the rungs is named as it is: ASHA is not Hyperband.
         let asha = halving.replace("\"halving\"", "\"asha\"");
         let e = compare(&grid(&asha), &grid(&asha.replace("[0.1, 0.2]", "[0.1, 0.2, 0.3]"))).unwrap_err();
-        assert!(e.to_string().starts_with("asynchronous successive halving decides each rung"), "{e}");
+        assert!(
+            e.to_string().starts_with("asynchronous successive halving decides each rung"),
+            "{e}"
+        );
         let sampled =
             "seed = 1\n[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nreg = { log = [1e-5, 1e-2] }\n";
         let e = compare(&grid(sampled), &grid(&format!("{sampled}hidden_size = [512, 8]\n"))).unwrap_err();
