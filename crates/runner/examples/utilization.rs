@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use sweep_core::cost::{calibrate, Shape};
 use sweep_runner::config::Grid;
-use sweep_runner::results::format::{Decision, JobStatus, Row};
+use sweep_runner::results::format::{Decision, JobStatus};
 use sweep_runner::run::{Driver, Scheduler, Unit, View};
+use sweep_runner::search::work::Outcome;
 
 /// A made-up validation accuracy after `epochs` of a configuration.
 fn accuracy(lr: f64, hidden: usize, reg: f64, epochs: f64) -> Option<f64> {
@@ -30,8 +31,8 @@ fn accuracy(lr: f64, hidden: usize, reg: f64, epochs: f64) -> Option<f64> {
 
 /// Simulates `workers` workers; returns (utilization, makespan seconds).
 fn simulate(mut scheduler: Box<dyn Scheduler>, workers: usize, seconds: &dyn Fn(&Unit) -> f64) -> (f64, f64) {
-    let mut finals: HashMap<String, Row> = HashMap::new();
-    let mut rungs: HashMap<(usize, String), Row> = HashMap::new();
+    let mut finals: HashMap<String, Outcome> = HashMap::new();
+    let mut rungs: HashMap<(usize, String), Outcome> = HashMap::new();
     let mut decisions: HashSet<Decision> = HashSet::new();
     // Running units by end time (ns), with their key.
     let mut running: BTreeMap<(u64, String), Unit> = BTreeMap::new();
@@ -42,8 +43,14 @@ fn simulate(mut scheduler: Box<dyn Scheduler>, workers: usize, seconds: &dyn Fn(
             rungs: &rungs,
             decisions: &decisions,
         });
-        for row in poll.prune {
-            finals.insert(row.id.clone(), row);
+        for (id, k) in poll.prune {
+            if let Some(row) = rungs.get(&(k, id.clone())) {
+                let pruned = Outcome {
+                    status: JobStatus::Pruned,
+                    ..row.clone()
+                };
+                finals.insert(id, pruned);
+            }
         }
         let keys: HashSet<String> = running.values().map(Unit::key).collect();
         for unit in poll.units.into_iter().filter(|u| !keys.contains(&u.key())) {
@@ -64,11 +71,13 @@ fn simulate(mut scheduler: Box<dyn Scheduler>, workers: usize, seconds: &dyn Fn(
         now = end as f64 / 1e9;
         let c = &unit.job.config;
         let val = accuracy(c.learning_rate, c.hidden_size, c.reg, unit.to);
-        let mut row = Row::failed(&unit.job, 0.0);
-        row.rung = unit.rung;
-        row.epochs_run = unit.to;
-        row.best_val_acc = val;
-        row.status = if val.is_some() { JobStatus::Completed } else { JobStatus::Diverged };
+        let row = Outcome {
+            status: if val.is_some() { JobStatus::Completed } else { JobStatus::Diverged },
+            rung: unit.rung,
+            score: val,
+            epochs_run: unit.to,
+            seconds: 0.0,
+        };
         match (unit.last, val) {
             (false, Some(_)) => {
                 rungs.insert((unit.rung.unwrap_or(0), unit.job.id.clone()), row);

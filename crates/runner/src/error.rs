@@ -2,33 +2,13 @@
 //! Each names the file, line, key or URL concerned and what would fix it. A cause is a `#[source]` field named
 //! `source` and is never also part of the message: the binary prints the message and its causes once (`{:#}`).
 
-use std::fmt;
 use std::path::PathBuf;
 
 use sweep_core::CheckpointError;
 
 use crate::download::{HINT_NETWORK, MEMBER_DIR};
 
-/// A mistake in a grid file: where it is, which key, and what would fix it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GridError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for GridError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
-        if let Some(k) = &self.key {
-            write!(f, "{k}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-impl std::error::Error for GridError {}
+pub use sweep_params::GridError;
 
 /// Errors of a results directory; each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -217,4 +197,4 @@ pub struct ShardError(pub String);
 #[error("{0}")]
 pub struct K8sError(pub String);
 
-pub use crate::config::params::ValueError;
+pub use sweep_params::params::ValueError;

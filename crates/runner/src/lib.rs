@@ -16,6 +16,6 @@ pub mod error;
 pub mod report;
 pub mod results;
 pub mod run;
-pub mod search;
+pub use sweep_search as search;
 pub mod server;
-pub mod text;
+pub use sweep_params::text;

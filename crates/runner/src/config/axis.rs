@@ -9,27 +9,7 @@ use crate::config::grid::{suggest, type_name, Ctx};
 use crate::config::params::{self, Param, Value as PValue};
 use crate::error::GridError;
 
-/// Values of one spaced range at most (and of a list): more is surely a typo, and would fill the memory.
-pub const MAX_AXIS_VALUES: usize = 65_536;
-
-/// One sweep axis: a parameter and its values in file order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axis {
-    pub param: &'static Param,
-    pub values: Vec<PValue>,
-    /// Values came from `{ log = [lo, hi], num = n }` (or a log range is sampled): plots use a log axis.
-    pub log: bool,
-    /// `{ log = [lo, hi] }` or `{ linear = [lo, hi] }` without `num`: a continuous range that random, Sobol, halving
-    /// and Hyperband searches sample from (`values` is then empty).
-    pub range: Option<(f64, f64)>,
-}
-
-impl Axis {
-    /// The axis's parameter name.
-    pub fn name(&self) -> &'static str {
-        self.param.name
-    }
-}
+pub use sweep_params::axis::{Axis, MAX_AXIS_VALUES};
 
 /// Checks one value of a training parameter against the parameter table.
 pub(crate) fn param_value(ctx: &Ctx, p: &Param, key: &str, v: &Value, offset: usize) -> Result<PValue, GridError> {

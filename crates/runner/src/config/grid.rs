@@ -2,11 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sweep_core::{TrainConfig, ValidConfig};
+use sweep_core::TrainConfig;
 use toml::{Spanned, Value};
 
 pub use crate::config::axis::Axis;
@@ -14,10 +13,10 @@ use crate::config::axis::{axis_values, param_value};
 use crate::config::command::{self, CommandGrid};
 use crate::config::memory;
 use crate::config::params::{self, Value as PValue};
-use crate::config::trials::Trial;
 pub use crate::error::GridError;
 use crate::search::Search;
 use crate::text::hex;
+pub use sweep_params::job::{job_id, Job};
 
 const TOP_KEYS: [&str; 7] = ["name", "seed", "data", "train", "grid", "search", "command"];
 const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
@@ -109,30 +108,6 @@ pub struct Grid {
     /// A command sweep's program and its free-form values (`[command]`, `[train]`, `[grid]`). Then `fixed` holds only
     /// the budget `epochs` (when it is fixed), `axes` is empty and `data` is unused: the program reads its own data.
     pub command: Option<CommandGrid>,
-}
-
-/// One configuration to train.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Job {
-    /// Position in expansion order (first axis outermost).
-    pub index: usize,
-    /// Stable id: a hash of the full training configuration (same config, same id, on any machine).
-    pub id: String,
-    /// The checked configuration, its seed derived from the sweep seed and the id. For a command trial only its
-    /// `epochs` (the budget) and `seed` mean anything.
-    pub config: ValidConfig,
-    /// A command trial's values (`None` for the built-in network).
-    pub trial: Option<Arc<Trial>>,
-}
-
-impl Job {
-    /// `lr=0.1 reg=0.0001 hidden=512 ...`: what a log line says of the job.
-    pub fn describe(&self) -> String {
-        match &self.trial {
-            Some(t) => t.described.clone(),
-            None => params::describe(&self.config),
-        }
-    }
 }
 
 type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
@@ -497,12 +472,6 @@ pub(crate) fn base_config(fixed: &BTreeMap<&'static str, PValue>) -> TrainConfig
         }
     }
     base
-}
-
-/// Stable id of a configuration (its seed excluded): the first 12 hex digits of the SHA-256 of the canonical JSON of
-/// what trains ([`params::canonical_json`]: parameters without effect are hashed at their default).
-pub fn job_id(config: &TrainConfig) -> String {
-    hex(&Sha256::digest(params::canonical_json(config).as_bytes()))[..12].to_string()
 }
 
 #[cfg(test)]

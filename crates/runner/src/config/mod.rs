@@ -5,11 +5,13 @@
 pub mod axis;
 pub mod command;
 pub mod expand;
-mod fields;
 pub mod grid;
 pub mod grow;
 pub mod memory;
-pub mod params;
+pub use sweep_params::params;
 pub mod trials;
+
+#[cfg(test)]
+mod search_tests;
 
 pub use grid::{Axis, DataSection, DataSource, Grid, Job};

@@ -4,8 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Number, Value as Json};
-use sha2::{Digest, Sha256};
+use serde_json::{Number, Value as Json};
 use sweep_core::TrainConfig;
 
 use crate::config::command::{CommandGrid, FreeAxis};
@@ -15,30 +14,8 @@ use crate::error::GridError;
 use crate::search::round12;
 use crate::search::tpe::{Dim, Point};
 use crate::search::Sampler;
-use crate::text::hex;
 
-/// A trial's values by name (sorted: the canonical order), as the program gets them in `SWEEP_PARAMS`.
-pub type Values = Map<String, Json>;
-
-/// A command trial: its values, and how a log line describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trial {
-    pub values: Values,
-    /// `lr=0.01 width=256`: the axes' values (every value when the grid has no axes).
-    pub described: String,
-}
-
-/// Stable id of a trial: the first 12 hex digits of the SHA-256 of its values as canonical JSON (keys sorted, no
-/// spaces, numbers in their shortest round-trip form): the same values give the same id on any machine.
-pub fn trial_id(values: &Values) -> String {
-    let canonical = serde_json::to_string(values).unwrap_or_default();
-    hex(&Sha256::digest(canonical.as_bytes()))[..12].to_string()
-}
-
-/// A value as a log line or a table shows it: strings bare, everything else as JSON.
-pub fn value_text(v: &Json) -> String {
-    crate::run::command::value_text(v)
-}
+pub use sweep_params::job::{trial_id, value_text, Trial, Values};
 
 /// The search space of the axes, as TPE and the samplers see it: a list is a choice among its values, a range a real
 /// or whole-number interval.

@@ -2,7 +2,6 @@
 //! `results.csv` (columns from the parameter table), the per-epoch and per-iteration history files, `best.json` and
 //! `sweep.json`. Nothing else in the crate spells out a column or a file name.
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -40,74 +39,7 @@ pub const PROGRESS_DIR: &str = "progress";
 /// before the promoted unit starts), so that a resumed sweep replays every promotion it made.
 pub const DECISIONS_DIR: &str = "decisions";
 
-/// A decision of asynchronous successive halving: job `id` goes on to rung `rung`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Decision {
-    pub id: String,
-    pub rung: usize,
-}
-
-/// How a job ended, as written in `results.csv`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Trained every epoch it was given.
-    Completed,
-    /// The loss became NaN, infinite, or far above its start.
-    Diverged,
-    /// Training failed unexpectedly; the sweep went on.
-    Failed,
-    /// Stopped early by the search (successive halving) because others were better.
-    Pruned,
-    /// Stopped from outside (an interrupt) before it finished.
-    Stopped,
-}
-
-impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
-        JobStatus::Completed,
-        JobStatus::Diverged,
-        JobStatus::Failed,
-        JobStatus::Pruned,
-        JobStatus::Stopped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Completed => "completed",
-            JobStatus::Diverged => "diverged",
-            JobStatus::Failed => "failed",
-            JobStatus::Pruned => "pruned",
-            JobStatus::Stopped => "stopped",
-        }
-    }
-}
-
-impl fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for JobStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        JobStatus::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown status \"{s}\""))
-    }
-}
-
-impl From<sweep_core::Status> for JobStatus {
-    fn from(s: sweep_core::Status) -> Self {
-        match s {
-            sweep_core::Status::Completed => JobStatus::Completed,
-            sweep_core::Status::Diverged => JobStatus::Diverged,
-            sweep_core::Status::Stopped => JobStatus::Stopped,
-        }
-    }
-}
+pub use sweep_params::status::{Decision, JobStatus};
 
 /// One line of `results.csv`: a job's configuration and how it went.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,6 +88,17 @@ fn epochs_cell(e: f64) -> Cell {
 }
 
 impl Row {
+    /// What the search reads of the row.
+    pub fn outcome(&self) -> sweep_search::work::Outcome {
+        sweep_search::work::Outcome {
+            status: self.status,
+            rung: self.rung,
+            score: self.score(),
+            epochs_run: self.epochs_run,
+            seconds: self.seconds,
+        }
+    }
+
     /// The row of a job that trained (to the end, or until it diverged).
     pub fn new(job: &Job, outcome: &TrainOutcome, seconds: f64) -> Row {
         let best = outcome.best_epoch.map(|e| outcome.history.epochs[e - 1]);

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::search::work::Outcome;
 pub use builtin::{job_shape, Network};
 pub use progress::human;
 pub use scheduler::{Driver, Poll, Scheduler, View};
@@ -203,26 +204,42 @@ pub fn run(
     Ok(summary)
 }
 
-/// The recorded rows, as the scheduler reads them.
+/// The recorded rows, and what the scheduler reads of them ([`Outcome`]s, kept in step).
 struct Rows {
     finals: HashMap<String, Row>,
     rungs: HashMap<(usize, String), Row>,
+    final_outcomes: HashMap<String, Outcome>,
+    rung_outcomes: HashMap<(usize, String), Outcome>,
     decisions: HashSet<Decision>,
 }
 
 impl Rows {
     fn read(results: &ResultsDir) -> Result<Rows, ResultsError> {
+        let finals = results.read_final()?;
+        let rungs = results.read_rungs()?;
         Ok(Rows {
-            finals: results.read_final()?,
-            rungs: results.read_rungs()?,
+            final_outcomes: finals.iter().map(|(k, r)| (k.clone(), r.outcome())).collect(),
+            rung_outcomes: rungs.iter().map(|(k, r)| (k.clone(), r.outcome())).collect(),
+            finals,
+            rungs,
             decisions: read_decisions(&results.dir)?,
         })
     }
 
+    fn insert_final(&mut self, row: Row) {
+        self.final_outcomes.insert(row.id.clone(), row.outcome());
+        self.finals.insert(row.id.clone(), row);
+    }
+
+    fn insert_rung(&mut self, rung: usize, row: Row) {
+        self.rung_outcomes.insert((rung, row.id.clone()), row.outcome());
+        self.rungs.insert((rung, row.id.clone()), row);
+    }
+
     fn view(&self) -> View<'_> {
         View {
-            finals: &self.finals,
-            rungs: &self.rungs,
+            finals: &self.final_outcomes,
+            rungs: &self.rung_outcomes,
             decisions: &self.decisions,
         }
     }
@@ -271,14 +288,26 @@ impl Runner<'_> {
     /// Writes what the scheduler decided and starts as many groups of its units as there are free workers.
     /// Returns whether it wrote rows (then the scheduler may have more to say at once).
     fn plan(&mut self, poll: Poll, view: &mut Rows, workers: usize, mut spawn: impl FnMut(Vec<Unit>, usize)) -> bool {
-        let wrote = !poll.prune.is_empty();
+        // A pruned job's row is its record of the rung it stopped in.
+        let pruned: Vec<Row> = poll
+            .prune
+            .iter()
+            .filter_map(|(id, k)| {
+                let row = view.rungs.get(&(*k, id.clone()))?;
+                Some(Row {
+                    status: JobStatus::Pruned,
+                    ..row.clone()
+                })
+            })
+            .collect();
+        let wrote = !pruned.is_empty();
         if wrote {
             // One append (and one publish of results.csv) for the whole rung's pruned rows.
-            match self.results.append_all(&poll.prune) {
+            match self.results.append_all(&pruned) {
                 Ok(()) => {
-                    for row in poll.prune {
+                    for row in pruned {
                         self.backend.forget(&row.id);
-                        view.finals.insert(row.id.clone(), row.clone());
+                        view.insert_final(row.clone());
                         self.summary.rows.push(row);
                     }
                 }
@@ -511,12 +540,12 @@ impl Runner<'_> {
         if rung_record {
             self.results.record_rung(job, &record)?;
             if let Some(r) = unit.rung {
-                view.rungs.insert((r, job.id.clone()), record.row.clone());
+                view.insert_rung(r, record.row.clone());
             }
         } else {
             self.backend.forget(&job.id);
             self.results.record(job, &record)?;
-            view.finals.insert(job.id.clone(), record.row.clone());
+            view.insert_final(record.row.clone());
             self.summary.rows.push(record.row.clone());
         }
         self.finished += 1;

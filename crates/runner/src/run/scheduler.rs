@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use crate::config::grid::{Axis, Grid, Job};
 use crate::config::trials;
-use crate::results::format::{JobStatus, Row};
+use crate::results::format::JobStatus;
 use crate::search::decide;
 use crate::search::tpe::{self, Dim, Observation, Score};
-use crate::search::work::Work;
+use crate::search::work::{Outcome, Work};
 pub use crate::search::work::{Poll, View};
 use crate::search::Schedule;
 
@@ -105,7 +105,7 @@ impl<'c> Driver<'c> {
         let rungs = self.schedule.brackets.get(self.bracket_of[j]).map_or(0, |b| b.rungs.len());
         let offset = self.ladder.len().saturating_sub(rungs);
         // Higher is better: a command trial's minimized objective is negated ([`Row::score`]).
-        let rung_value = |row: &Row| row.score().unwrap_or(f64::NAN);
+        let rung_value = |row: &Outcome| row.score.unwrap_or(f64::NAN);
         match view.finals.get(&job.id) {
             Some(row) => Some(match row.status {
                 JobStatus::Completed => Score::Reached {

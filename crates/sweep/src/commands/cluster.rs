@@ -97,7 +97,7 @@ pub fn requeue_if_warned(usr1: &AtomicBool) {
 /// how many of its `samples` trials have no row, and the ids of those it would run or prune next (both empty when the
 /// search is finished).
 pub fn proposed_unfinished(out: &Path, grid: &sweep_runner::config::Grid) -> Result<(usize, Vec<String>)> {
-    use sweep_runner::results::format::{rows_in_dir, Row, RUNGS_DIR, WRITERS_DIR};
+    use sweep_runner::results::format::{rows_in_dir, RUNGS_DIR, WRITERS_DIR};
     let path = out.join(RESULTS_CSV);
     // Before any process published results.csv, the rows are in the writers' files alone.
     let rows = if path.exists() {
@@ -105,10 +105,10 @@ pub fn proposed_unfinished(out: &Path, grid: &sweep_runner::config::Grid) -> Res
     } else {
         rows_in_dir(&out.join(WRITERS_DIR))?
     };
-    let finals: std::collections::HashMap<String, Row> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+    let finals: std::collections::HashMap<String, _> = rows.iter().map(|r| (r.id.clone(), r.outcome())).collect();
     let rungs = rows_in_dir(&out.join(RUNGS_DIR))?
         .into_iter()
-        .filter_map(|r| Some(((r.rung?, r.id.clone()), r)))
+        .filter_map(|r| Some(((r.rung?, r.id.clone()), r.outcome())))
         .collect();
     let decisions = sweep_runner::results::decisions::read_decisions(out)?;
     let mut search = runner::Driver::new(grid, Vec::new(), |_| 1);
@@ -121,7 +121,7 @@ pub fn proposed_unfinished(out: &Path, grid: &sweep_runner::config::Grid) -> Res
         },
     );
     let mut next: Vec<String> = poll.units.iter().map(|u| u.job.id.clone()).collect();
-    next.extend(poll.prune.iter().map(|r| r.id.clone()));
+    next.extend(poll.prune.iter().map(|(id, _)| id.clone()));
     let missing = if next.is_empty() {
         0
     } else {

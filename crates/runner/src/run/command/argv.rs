@@ -72,14 +72,7 @@ pub fn expand_argv(template: &[String], params: &Map<String, Value>) -> Result<V
     Ok(argv)
 }
 
-/// A value as an argument.
-pub fn value_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        // Number, Bool and the rest print as JSON (a Number in its shortest round-trip form).
-        other => other.to_string(),
-    }
-}
+pub use sweep_params::job::value_text;
 
 #[cfg(test)]
 mod tests {

@@ -1,8 +1,8 @@
-//! The Tree-structured Parzen Estimator ([`crate::search::tpe`], Optuna's `TPESampler` defaults) as a sampler:
+//! The Tree-structured Parzen Estimator ([`crate::tpe`], Optuna's `TPESampler` defaults) as a sampler:
 //! `batch` configurations at a time, each batch from every trial recorded before it.
 
 use super::Sampler;
-use crate::search::tpe::{self, Dim, Observation, Point};
+use crate::tpe::{self, Dim, Observation, Point};
 
 pub struct Tpe;
 

@@ -1,6 +1,6 @@
 //! Fidelity schedulers: how long each configuration trains, and which units start, continue or stop. A scheduler
 //! splits a set of jobs into [`Bracket`]s over a ladder of rungs and, from the recorded rows, names the units that may
-//! run now ([`Fidelity::poll`]). Each is one file behind this trait; [`crate::search::SCHEDULERS`] lists them, and
+//! run now ([`Fidelity::poll`]). Each is one file behind this trait; [`crate::SCHEDULERS`] lists them, and
 //! `[search]` picks one by name.
 
 pub mod asha;
@@ -14,7 +14,6 @@ use super::decide;
 use super::schedule::{round12, survivors_count, Bracket};
 use super::work::{Poll, Unit, View, Work};
 use super::Search;
-use crate::results::format::{JobStatus, Row};
 
 /// When to stop.
 pub trait Fidelity {
@@ -103,13 +102,8 @@ pub fn synchronous_poll(work: &Work, view: &View) -> Poll {
             undecided |= !decided.complete;
             for &(j, k) in &decided.pruned {
                 let id = &jobs[j].id;
-                if !view.finals.contains_key(id) && pruned_ids.insert(id.clone()) {
-                    if let Some(row) = view.rungs.get(&(k, id.clone())) {
-                        prune.push(Row {
-                            status: JobStatus::Pruned,
-                            ..row.clone()
-                        });
-                    }
+                if !view.finals.contains_key(id) && pruned_ids.insert(id.clone()) && view.rungs.contains_key(&(k, id.clone())) {
+                    prune.push((id.clone(), k));
                 }
             }
             let last = bracket.is_last(r);

@@ -1,8 +1,8 @@
 //! The schedule of a search: its brackets, each a set of jobs over a ladder of rungs, and how many jobs each rung
-//! keeps. The fidelity scheduler makes it ([`crate::search::Fidelity::brackets`]); the runner, `sweep plan` and the
+//! keeps. The fidelity scheduler makes it ([`crate::Fidelity::brackets`]); the runner, `sweep plan` and the
 //! report read it.
 
-use crate::config::grid::Job;
+use sweep_params::Job;
 
 use super::Search;
 
@@ -95,13 +95,7 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::grid::Grid;
-    use crate::search::fidelity::{halving_ladder, hyperband};
-    use std::path::Path;
-
-    fn grid(text: &str) -> Grid {
-        Grid::parse(Path::new("g.toml"), text).unwrap_or_else(|e| panic!("{e}"))
-    }
+    use crate::fidelity::halving_ladder;
 
     #[test]
     fn ladder_ends_at_the_last_epoch() {
@@ -124,26 +118,5 @@ mod tests {
         assert_eq!(halving_ladder(&five, 40), vec![5.0, 40.0]);
         assert_eq!(halving_ladder(&five, 45), vec![5.0, 15.0, 45.0]);
         assert_eq!(halving_ladder(&Search { eta: 2, ..s }, 8), vec![1.0, 2.0, 4.0, 8.0]);
-    }
-
-    #[test]
-    fn hyperband_brackets_follow_li_et_al() {
-        // R = 27, eta = 3: s_max = 3, n = 27, 12, 6, 4 (Li et al. 2018, Table 1 with R = 81 scaled down by one rung).
-        assert_eq!(hyperband::counts(3, 3), vec![27, 12, 6, 4]);
-        let g = grid("seed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 27\n[search]\nmethod = \"hyperband\"\n[grid]\nlearning_rate = { log = [1e-3, 1.0] }\nreg = { log = [1e-6, 1e-2] }\n");
-        let jobs = g.jobs().unwrap();
-        assert_eq!(jobs.len(), 49);
-        let sched = g.search.schedule(&jobs, g.seed);
-        let sizes: Vec<usize> = sched.brackets.iter().map(|b| b.jobs.len()).collect();
-        assert_eq!(sizes, vec![27, 12, 6, 4]);
-        let rungs: Vec<Vec<f64>> = sched.brackets.iter().map(|b| b.rungs.clone()).collect();
-        assert_eq!(
-            rungs,
-            vec![vec![1.0, 3.0, 9.0, 27.0], vec![3.0, 9.0, 27.0], vec![9.0, 27.0], vec![27.0]]
-        );
-        let mut all: Vec<usize> = sched.brackets.iter().flat_map(|b| b.jobs.clone()).collect();
-        all.sort_unstable();
-        assert_eq!(all, (0..49).collect::<Vec<_>>(), "every job in exactly one bracket");
-        assert_eq!(sched.brackets[0].planned_counts(3), vec![27, 9, 3, 1]);
     }
 }

@@ -1,5 +1,5 @@
 //! Where each hyperparameter lives in core's `TrainConfig`: the one place that knows each field's Rust type, so that
-//! [`crate::config::params::Param::get`] and [`crate::config::params::Param::set`] read and write it exactly.
+//! [`crate::params::Param::get`] and [`crate::params::Param::set`] read and write it exactly.
 
 use serde::de::value::{Error as DeError, StrDeserializer};
 use serde::de::DeserializeOwned;
@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use sweep_core::linalg::Precision;
 use sweep_core::{Init, LrSchedule, Optimizer, TrainConfig};
 
-use crate::config::params::Kind;
+use crate::params::Kind;
 
 /// Where a parameter lives in core's `TrainConfig`: the one place that knows each field's Rust type.
 pub(crate) enum Slot<'a> {

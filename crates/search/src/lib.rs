@@ -30,8 +30,8 @@ pub use schedule::{round12, survivors_count, Bracket, Schedule};
 
 use toml::{Spanned, Value};
 
-use crate::config::grid::Axis;
-use crate::error::GridError;
+use sweep_params::Axis;
+use sweep_params::GridError;
 
 /// Every sampler, by name: a new one is a file in `sampler/` and a line here.
 pub const SAMPLERS: [&dyn Sampler; 4] = [
@@ -225,7 +225,7 @@ impl Search {
     }
 
     /// Reads `[search]` (keys and values; how they fit the grid is checked by [`Search::check_grid`]).
-    pub(crate) fn parse(
+    pub fn parse(
         table: &std::collections::BTreeMap<Spanned<String>, Spanned<Value>>,
         err: ErrAt,
         suggest: &dyn Fn(&str, &[&str]) -> String,
@@ -451,19 +451,14 @@ impl Search {
     }
 
     /// Checks the search against the grid's axes and fixed values; `at(key)` gives the offset of a key for messages.
-    pub(crate) fn check_grid(&self, axes: &[Axis], epochs: usize, err: &dyn Fn(&str, String) -> GridError) -> Result<(), GridError> {
+    pub fn check_grid(&self, axes: &[Axis], epochs: usize, err: &dyn Fn(&str, String) -> GridError) -> Result<(), GridError> {
         let shapes: Vec<(&str, bool)> = axes.iter().map(|a| (a.name(), a.range.is_some())).collect();
         self.check_axes(&shapes, epochs, err)
     }
 
     /// [`Search::check_grid`] for axes given as (name, is a continuous range): the built-in parameters' or a command
     /// sweep's free-form ones.
-    pub(crate) fn check_axes(
-        &self,
-        axes: &[(&str, bool)],
-        epochs: usize,
-        err: &dyn Fn(&str, String) -> GridError,
-    ) -> Result<(), GridError> {
+    pub fn check_axes(&self, axes: &[(&str, bool)], epochs: usize, err: &dyn Fn(&str, String) -> GridError) -> Result<(), GridError> {
         if self.samples_required && self.samples.is_none() {
             return Err(err(
                 "search.samples",
@@ -516,56 +511,5 @@ impl Search {
             }
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::config::grid::Grid;
-    use std::path::Path;
-
-    #[test]
-    fn bad_search_tables_name_the_key() {
-        let cases = [
-            ("[search]\nmethod = \"bayes\"\n", "search.method"),
-            ("[search]\nmethod = \"random\"\n[grid]\nreg = [0.1]\n", "search.samples"),
-            ("[search]\nmetod = \"random\"\n", "did you mean `method`"),
-            ("[search]\nmethod = \"halving\"\neta = 1\n", "search.eta"),
-            (
-                "[train]\nepochs = 4\n[search]\nmethod = \"halving\"\nmin_epochs = 5\n",
-                "search.min_epochs",
-            ),
-            ("[search]\nmethod = \"halving\"\n[grid]\nepochs = [1, 2]\n", "grid.epochs"),
-            ("[grid]\nreg = { log = [1e-4, 1e-2] }\n", "grid.reg.num"),
-            ("[search]\nmethod = \"random\"\nsampler = \"sobol\"\nsamples = 4\n", "search.sampler"),
-            ("[search]\nmethod = \"halving\"\nscheduler = \"asha\"\n", "search.scheduler"),
-            ("[search]\nscheduler = \"pbt\"\n", "search.scheduler"),
-            ("[search]\nsamples = 4\n[grid]\nreg = [0.1, 0.2]\n", "search.samples"),
-            (
-                "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nscheduler = \"asha\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 8\n[grid]\nreg = [0.1, 0.2]\n",
-                "search.finalists",
-            ),
-            ("[search]\nmethod = \"sobol\"\nsamples = 70000\n", "search.samples"),
-            ("[search]\nstate_limit_gb = -1\n", "search.state_limit_gb"),
-            ("[search]\nmethod = \"halving\"\nfinalists = 2\n", "search.finalists"),
-            (
-                "[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 2\n[grid]\nreg = [0.1, 0.2]\n",
-                "search.final_epochs: missing",
-            ),
-            (
-                "[search]\nmethod = \"tpe\"\nsamples = 4\nfinal_epochs = 20\n[grid]\nreg = [0.1, 0.2]\n",
-                "search.finalists: missing",
-            ),
-            (
-                "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 4\n[grid]\nreg = [0.1, 0.2]\n",
-                "is not more than [train] epochs = 4",
-            ),
-        ];
-        for (body, want) in cases {
-            let text = format!("[data]\nsource = \"toy\"\n{body}");
-            let e = Grid::parse(Path::new("g.toml"), &text).expect_err(body).to_string();
-            assert!(e.starts_with("g.toml:"), "{e}");
-            assert!(e.contains(want), "{body:?}: {e}");
-        }
     }
 }

@@ -4,8 +4,8 @@
 //! jobs continue from their saved training state.
 
 use super::Fidelity;
-use crate::search::schedule::Bracket;
-use crate::search::Search;
+use crate::schedule::Bracket;
+use crate::Search;
 
 pub struct Halving;
 

@@ -13,11 +13,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Fidelity;
-use crate::results::format::{Decision, JobStatus, Row};
-use crate::search::decide;
-use crate::search::schedule::Bracket;
-use crate::search::work::{Poll, Unit, View, Work};
-use crate::search::Search;
+use crate::decide;
+use crate::schedule::Bracket;
+use crate::work::{Poll, Unit, View, Work};
+use crate::Search;
+use sweep_params::Decision;
 
 pub struct Asha;
 
@@ -134,11 +134,8 @@ fn bracket_poll(work: &Work, b: usize, bracket: &Bracket, view: &View) -> Poll {
             if view.finals.contains_key(&job.id) {
                 continue;
             }
-            if let Some(row) = (0..last).rev().find_map(|k| view.rungs.get(&(k, job.id.clone()))) {
-                poll.prune.push(Row {
-                    status: JobStatus::Pruned,
-                    ..row.clone()
-                });
+            if let Some(k) = (0..last).rev().find(|&k| view.rungs.contains_key(&(k, job.id.clone()))) {
+                poll.prune.push((job.id.clone(), k));
             }
         }
     }

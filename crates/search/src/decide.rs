@@ -5,21 +5,23 @@
 use std::borrow::Borrow;
 use std::collections::HashMap;
 
-use crate::config::grid::Job;
-use crate::results::format::{JobStatus, Row};
+use sweep_params::Job;
+use sweep_params::JobStatus;
+
+use crate::work::Outcome;
 
 use super::schedule::{survivors_count, Bracket};
 
 /// The recorded rows a decision reads: each job's final row by id, and its rung records by (rung, id).
 pub struct Records<'a> {
-    pub finals: &'a HashMap<String, Row>,
-    pub rungs: &'a HashMap<(usize, String), Row>,
+    pub finals: &'a HashMap<String, Outcome>,
+    pub rungs: &'a HashMap<(usize, String), Outcome>,
 }
 
 /// A job's score in a rung: the best validation accuracy it reached so far, or a command trial's objective at its
-/// best, negated when it is minimized ([`Row::score`]): higher is better.
-pub fn score(row: &Row) -> f64 {
-    row.score().unwrap_or(f64::NEG_INFINITY)
+/// best, negated when it is minimized: higher is better.
+pub fn score(row: &Outcome) -> f64 {
+    row.score.unwrap_or(f64::NEG_INFINITY)
 }
 
 /// Rank order of a rung: the better score first, ties to the lower job index.
@@ -105,19 +107,13 @@ mod tests {
         }
     }
 
-    fn row(id: &str, rung: usize, val: f64, status: JobStatus) -> Row {
-        Row {
-            id: id.into(),
-            config: TrainConfig::default(),
+    fn row(_id: &str, rung: usize, val: f64, status: JobStatus) -> Outcome {
+        Outcome {
             status,
             rung: Some(rung),
+            score: Some(val),
             epochs_run: (rung + 1) as f64,
-            best_epoch: Some((rung + 1) as f64),
-            best_val_acc: Some(val),
-            train_acc: Some(val),
-            final_loss: Some(1.0),
             seconds: 1.0,
-            trial: None,
         }
     }
 

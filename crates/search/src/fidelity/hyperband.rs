@@ -3,8 +3,8 @@
 //! brackets in those proportions by a seeded shuffle.
 
 use super::{halving_ladder, Fidelity};
-use crate::search::schedule::Bracket;
-use crate::search::Search;
+use crate::schedule::Bracket;
+use crate::Search;
 
 pub struct Hyperband;
 

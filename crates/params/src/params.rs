@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use sweep_core::linalg::Precision;
 use sweep_core::{Init, TrainConfig};
 
-use crate::config::fields::{check_slot, slot, variant, variant_name, Slot};
+use crate::fields::{check_slot, slot, variant, variant_name, Slot};
 
 /// What values a parameter takes.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,7 +152,7 @@ struct TableFile {
 }
 
 /// The table file, compiled into the binary.
-const TABLE: &str = include_str!("../../assets/params.toml");
+const TABLE: &str = include_str!("../assets/params.toml");
 
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())

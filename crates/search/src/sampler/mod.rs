@@ -1,6 +1,6 @@
 //! Samplers: what to try. A sampler either draws its configurations before the sweep runs (the grid's product, random
 //! or Sobol points: [`Sampler::unit_points`]) or proposes them in batches from the trials recorded before
-//! ([`Sampler::propose`], TPE). Each is one file behind this trait; [`crate::search::SAMPLERS`] lists them, and
+//! ([`Sampler::propose`], TPE). Each is one file behind this trait; [`crate::SAMPLERS`] lists them, and
 //! `[search]` picks one by name.
 
 pub mod grid;

@@ -16,8 +16,8 @@ use std::collections::{BinaryHeap, HashSet};
 use rand::Rng;
 use sweep_core::TrainConfig;
 
-use crate::config::grid::Axis;
-use crate::config::params::Value as PValue;
+use sweep_params::params::Value as PValue;
+use sweep_params::Axis;
 
 mod parzen;
 use parzen::{uniform, Parzen};
@@ -141,7 +141,7 @@ impl Dim {
         }
     }
 
-    pub(crate) fn contains(&self, x: f64) -> bool {
+    pub fn contains(&self, x: f64) -> bool {
         match *self {
             Dim::Real { lo, hi, .. } => (lo..=hi).contains(&x),
             Dim::Int { lo, hi, .. } => x.fract() == 0.0 && (lo as f64..=hi as f64).contains(&x),
@@ -151,7 +151,7 @@ impl Dim {
 
     /// The value at quantile `u` of the prior: uniform, log-uniform, whole numbers with equal mass per number (linear)
     /// or per factor (log), as `sample.rs` draws them.
-    pub(crate) fn at_quantile(&self, u: f64) -> f64 {
+    pub fn at_quantile(&self, u: f64) -> f64 {
         if let Some(v) = self.single() {
             return v;
         }
@@ -606,12 +606,25 @@ mod tests {
 
     #[test]
     fn axes_map_to_the_space_and_points_back_to_configurations() {
-        let g = crate::config::grid::Grid::parse(
-            std::path::Path::new("g.toml"),
-            "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nlearning_rate = { log = [1e-4, 1.0] }\n\
-             reg = { linear = [0.0, 0.01] }\nhidden_size = { log = [8, 64] }\nlr_decay = [0.9, 0.95, 1.0]\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        // The axes of `learning_rate = { log = [1e-4, 1.0] }`, `reg = { linear = [0.0, 0.01] }`, `hidden_size = { log
+        // = [8, 64] }` and `lr_decay = [0.9, 0.95, 1.0]`.
+        let axis = |name: &str, values: Vec<PValue>, log: bool, range: Option<(f64, f64)>| Axis {
+            param: sweep_params::params::param(name).unwrap(),
+            values,
+            log,
+            range,
+        };
+        struct G {
+            axes: Vec<Axis>,
+        }
+        let g = G {
+            axes: vec![
+                axis("learning_rate", vec![], true, Some((1e-4, 1.0))),
+                axis("reg", vec![], false, Some((0.0, 0.01))),
+                axis("hidden_size", vec![], true, Some((8.0, 64.0))),
+                axis("lr_decay", [0.9, 0.95, 1.0].map(PValue::Num).to_vec(), false, None),
+            ],
+        };
         let space = space_of(&g.axes);
         assert_eq!(
             space,

@@ -1,8 +1,8 @@
 //! No early stopping: every job trains once, to its own `epochs` (one bracket of one rung).
 
 use super::Fidelity;
-use crate::search::schedule::Bracket;
-use crate::search::Search;
+use crate::schedule::Bracket;
+use crate::Search;
 
 pub struct NoStop;
 

@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::config::grid::Job;
-use crate::results::format::{Decision, Row};
+use sweep_params::Job;
+use sweep_params::{Decision, JobStatus};
 
 use super::decide::Records;
 use super::schedule::Schedule;
@@ -38,11 +38,26 @@ impl Unit {
     }
 }
 
+/// What the search reads of a recorded row: how the job ended (or that it reached a rung), where, and its score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: JobStatus,
+    /// The rung (0-based) of its bracket the row records; `None` in a plain sweep.
+    pub rung: Option<usize>,
+    /// The best validation accuracy it reached, or a command trial's objective at its best, negated when it is
+    /// minimized: higher is better; `None` when there is none.
+    pub score: Option<f64>,
+    /// Epochs trained (fractional when a rung ended mid-epoch).
+    pub epochs_run: f64,
+    /// Training seconds so far.
+    pub seconds: f64,
+}
+
 /// The rows recorded so far, by every process: final rows by id, rung records by (rung, id), and the promotions
 /// decided by asynchronous halving.
 pub struct View<'a> {
-    pub finals: &'a HashMap<String, Row>,
-    pub rungs: &'a HashMap<(usize, String), Row>,
+    pub finals: &'a HashMap<String, Outcome>,
+    pub rungs: &'a HashMap<(usize, String), Outcome>,
     pub decisions: &'a HashSet<Decision>,
 }
 
@@ -60,8 +75,9 @@ impl View<'_> {
 pub struct Poll {
     /// Units not yet recorded that may run now, most urgent first (some may be running already, here or elsewhere).
     pub units: Vec<Unit>,
-    /// `pruned` rows the decisions call for that are not written yet.
-    pub prune: Vec<Row>,
+    /// Jobs the decisions prune that have no final row yet, with the rung they stopped in: their `pruned` row is
+    /// that rung's record.
+    pub prune: Vec<(String, usize)>,
     /// Per rung being run: its finished jobs' ids best first, and how many of the rung's jobs go on.
     pub ranked: Vec<(Vec<String>, usize)>,
     /// Nothing is left to run.

@@ -1,0 +1,158 @@
+//! The search's settings and samplers as a grid file sets them: `[search]` keys refused with the key named, Hyperband's
+//! brackets over a grid's jobs, and the draws of random and Sobol searches (these read grid files, so they live
+//! where grids are parsed).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use sweep_core::TrainConfig;
+use sweep_search::fidelity::hyperband;
+use sweep_search::{sample_configs, SAMPLERS};
+
+use crate::config::grid::Grid;
+
+fn grid(text: &str) -> Grid {
+    Grid::parse(Path::new("g.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn bad_search_tables_name_the_key() {
+    let cases = [
+        ("[search]\nmethod = \"bayes\"\n", "search.method"),
+        ("[search]\nmethod = \"random\"\n[grid]\nreg = [0.1]\n", "search.samples"),
+        ("[search]\nmetod = \"random\"\n", "did you mean `method`"),
+        ("[search]\nmethod = \"halving\"\neta = 1\n", "search.eta"),
+        (
+            "[train]\nepochs = 4\n[search]\nmethod = \"halving\"\nmin_epochs = 5\n",
+            "search.min_epochs",
+        ),
+        ("[search]\nmethod = \"halving\"\n[grid]\nepochs = [1, 2]\n", "grid.epochs"),
+        ("[grid]\nreg = { log = [1e-4, 1e-2] }\n", "grid.reg.num"),
+        ("[search]\nmethod = \"random\"\nsampler = \"sobol\"\nsamples = 4\n", "search.sampler"),
+        ("[search]\nmethod = \"halving\"\nscheduler = \"asha\"\n", "search.scheduler"),
+        ("[search]\nscheduler = \"pbt\"\n", "search.scheduler"),
+        ("[search]\nsamples = 4\n[grid]\nreg = [0.1, 0.2]\n", "search.samples"),
+        (
+            "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nscheduler = \"asha\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 8\n[grid]\nreg = [0.1, 0.2]\n",
+            "search.finalists",
+        ),
+        ("[search]\nmethod = \"sobol\"\nsamples = 70000\n", "search.samples"),
+        ("[search]\nstate_limit_gb = -1\n", "search.state_limit_gb"),
+        ("[search]\nmethod = \"halving\"\nfinalists = 2\n", "search.finalists"),
+        (
+            "[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 2\n[grid]\nreg = [0.1, 0.2]\n",
+            "search.final_epochs: missing",
+        ),
+        (
+            "[search]\nmethod = \"tpe\"\nsamples = 4\nfinal_epochs = 20\n[grid]\nreg = [0.1, 0.2]\n",
+            "search.finalists: missing",
+        ),
+        (
+            "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 4\n[grid]\nreg = [0.1, 0.2]\n",
+            "is not more than [train] epochs = 4",
+        ),
+    ];
+    for (body, want) in cases {
+        let text = format!("[data]\nsource = \"toy\"\n{body}");
+        let e = Grid::parse(Path::new("g.toml"), &text).expect_err(body).to_string();
+        assert!(e.starts_with("g.toml:"), "{e}");
+        assert!(e.contains(want), "{body:?}: {e}");
+    }
+}
+
+#[test]
+fn hyperband_brackets_follow_li_et_al() {
+    // R = 27, eta = 3: s_max = 3, n = 27, 12, 6, 4 (Li et al. 2018, Table 1 with R = 81 scaled down by one rung).
+    assert_eq!(hyperband::counts(3, 3), vec![27, 12, 6, 4]);
+    let g = grid("seed = 4\n[data]\nsource = \"toy\"\n[train]\nepochs = 27\n[search]\nmethod = \"hyperband\"\n[grid]\nlearning_rate = { log = [1e-3, 1.0] }\nreg = { log = [1e-6, 1e-2] }\n");
+    let jobs = g.jobs().unwrap();
+    assert_eq!(jobs.len(), 49);
+    let sched = g.search.schedule(&jobs, g.seed);
+    let sizes: Vec<usize> = sched.brackets.iter().map(|b| b.jobs.len()).collect();
+    assert_eq!(sizes, vec![27, 12, 6, 4]);
+    let rungs: Vec<Vec<f64>> = sched.brackets.iter().map(|b| b.rungs.clone()).collect();
+    assert_eq!(
+        rungs,
+        vec![vec![1.0, 3.0, 9.0, 27.0], vec![3.0, 9.0, 27.0], vec![9.0, 27.0], vec![27.0]]
+    );
+    let mut all: Vec<usize> = sched.brackets.iter().flat_map(|b| b.jobs.clone()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..49).collect::<Vec<_>>(), "every job in exactly one bracket");
+    assert_eq!(sched.brackets[0].planned_counts(3), vec![27, 9, 3, 1]);
+}
+
+#[test]
+fn the_same_file_gives_the_same_samples_and_log_samples_cover_the_range() {
+    for method in ["random", "sobol"] {
+        let text = format!(
+            "seed = 7\n[data]\nsource = \"toy\"\n[search]\nmethod = \"{method}\"\nsamples = 400\n[grid]\n\
+             learning_rate = {{ log = [1e-4, 1.0] }}\nhidden_size = {{ log = [8, 64] }}\nreg = {{ linear = [0.0, 0.01] }}\nlr_decay = [0.9, 0.95, 1.0]\n"
+        );
+        let a = grid(&text).jobs().unwrap();
+        let b = grid(&text).jobs().unwrap();
+        assert_eq!(a, b, "{method}: same file, same jobs");
+        assert_eq!(a.len(), 400, "{method}: continuous draws do not repeat");
+        let other = grid(&text.replace("seed = 7", "seed = 8")).jobs().unwrap();
+        assert_ne!(
+            a[0].config.learning_rate, other[0].config.learning_rate,
+            "{method}: the seed matters"
+        );
+        let lrs: Vec<f64> = a.iter().map(|j| j.config.learning_rate).collect();
+        assert!(lrs.iter().all(|&x| (1e-4..=1.0).contains(&x)), "{method}: in range");
+        // Log-uniform: each decade of the four gets about a quarter; both ends are reached.
+        for d in 0..4 {
+            let (lo, hi) = (10f64.powi(d - 4), 10f64.powi(d - 3));
+            let k = lrs.iter().filter(|&&x| x >= lo && x < hi).count();
+            assert!((70..=130).contains(&k), "{method}: decade {lo}..{hi} has {k} of 400");
+        }
+        assert!(
+            lrs.iter().any(|&x| x < 1.5e-4) && lrs.iter().any(|&x| x > 0.7),
+            "{method}: both ends"
+        );
+        let hs: HashSet<usize> = a.iter().map(|j| j.config.hidden_size).collect();
+        assert!(
+            hs.contains(&8) && hs.contains(&64) && hs.iter().all(|h| (8..=64).contains(h)),
+            "{method}: {hs:?}"
+        );
+        let regs: Vec<f64> = a.iter().map(|j| j.config.reg).collect();
+        assert!(regs.iter().all(|&r| (0.0..=0.01).contains(&r)));
+        assert!(regs.iter().filter(|&&r| r < 0.005).count() > 150, "{method}: linear is uniform");
+        let decays: HashSet<u64> = a.iter().map(|j| j.config.lr_decay.to_bits()).collect();
+        assert_eq!(decays.len(), 3, "{method}: every listed value drawn");
+    }
+}
+
+#[test]
+fn sobol_points_are_better_spread_than_random_ones() {
+    // 64 points in 1-D: a scrambled Sobol sequence puts exactly one point in each 1/64 cell.
+    let text =
+        |m: &str| format!("[data]\nsource = \"toy\"\n[search]\nmethod = \"{m}\"\nsamples = 64\n[grid]\nreg = {{ linear = [0.0, 1.0] }}\n");
+    let cells = |m: &str| {
+        let jobs = grid(&text(m)).jobs().unwrap();
+        jobs.iter().map(|j| (j.config.reg * 64.0) as usize).collect::<HashSet<_>>().len()
+    };
+    assert_eq!(cells("sobol"), 64);
+    assert!(cells("random") < 64);
+}
+
+#[test]
+fn list_only_samples_are_deduplicated() {
+    let g = grid(
+        "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 50\n[grid]\nlearning_rate = [0.1, 0.2]\nreg = [0.0, 0.1]\n",
+    );
+    let jobs = g.jobs().unwrap();
+    assert_eq!(jobs.len(), 4, "four distinct configurations at most");
+    let ids: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids.len(), 4);
+}
+
+/// Raising `samples` keeps every earlier draw, so a sampled sweep can grow into the same results directory.
+#[test]
+fn more_samples_keep_the_first_ones() {
+    let axes = grid("[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 3\n[grid]\nreg = { linear = [0.0, 1.0] }\nhidden_size = [8, 16]\n").axes;
+    for sampler in SAMPLERS.into_iter().filter(|s| s.unit_points(1, 1, 0).is_some()) {
+        let few = sample_configs(&TrainConfig::default(), &axes, sampler, 5, 9);
+        let many = sample_configs(&TrainConfig::default(), &axes, sampler, 12, 9);
+        assert_eq!(few[..], many[..5], "{}", sampler.name());
+    }
+}
