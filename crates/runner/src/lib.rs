@@ -10,11 +10,11 @@
 //! * [`report`]: the HTML report; [`download`]: the CIFAR-10 download; [`error`]: every error, in one place.
 
 pub mod cluster;
-pub mod config;
+pub use sweep_grid as config;
 pub mod download;
 pub mod error;
 pub mod report;
-pub mod results;
+pub use sweep_results as results;
 pub mod run;
 pub use sweep_search as search;
 pub mod server;

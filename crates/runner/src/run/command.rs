@@ -34,11 +34,10 @@
 
 #![cfg(unix)]
 
-mod argv;
 mod capture;
-mod metrics;
+use sweep_results::trial_records as metrics;
 mod shepherd;
-mod trial;
+use sweep_results::trial_folder as trial;
 mod watch;
 
 use std::ffi::OsString;
@@ -52,10 +51,11 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::sys::signal::Signal;
 use serde_json::{Map, Value};
 
-pub use argv::{expand_argv, value_text, ArgvError};
 pub use capture::STDOUT_MARKER;
 pub use metrics::{parse_record, same_epoch, Record, RecordError, Timeline, EPOCH_KEY};
 pub use shepherd::{shepherd_main, Shepherd, SHEPHERD_COMMAND};
+pub use sweep_grid::argv::{expand_argv, value_text, ArgvError};
+pub use sweep_grid::command::DEFAULT_GRACE;
 
 pub use trial::TrialFiles;
 
@@ -64,8 +64,6 @@ use shepherd::{launch, Env, Report};
 use trial::{open_log, prepare_append, write_atomically, RUN_KEY};
 use watch::{wait, Asked, Sink};
 
-/// SIGTERM, then SIGKILL this much later, unless `grace_s` says otherwise.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 /// How often a run looks at the stop flag, the timeout and the metrics file when nothing else wakes it.
 pub const TICK: Duration = Duration::from_millis(25);
 /// Lines of stderr kept for a failure's reason.

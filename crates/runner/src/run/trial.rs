@@ -3,21 +3,9 @@
 //! [`Ended`]. The built-in network ([`super::builtin`], alone and fused) is one backend; the runner's unit tests
 //! have a fake one; a user's training program is another.
 
-use sweep_core::Model;
-
-use crate::results::format::Row;
 pub use crate::search::work::Unit;
 
-/// What a unit leaves to record: the job's row (the runner sets its status and rung), its curves, and the best
-/// parameters for a model that may be the sweep's best.
-#[derive(Debug, Clone)]
-pub struct Record {
-    pub row: Row,
-    /// The per-epoch and per-iteration history files (CSV bytes), if the backend keeps curves.
-    pub history: Option<(Vec<u8>, Vec<u8>)>,
-    /// The model at the job's best epoch (offered as the sweep's best when the job completes).
-    pub model: Option<Model>,
-}
+pub use sweep_results::record::Record;
 
 /// How a unit of work ended: the one answer of [`Backend::advance`].
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::ResultsError;
-use crate::results::format::{complete_lines, Progress, ProgressLine, PROGRESS_DIR};
+use crate::format::{complete_lines, Progress, ProgressLine, PROGRESS_DIR};
 
 /// Seconds since 1970, as progress lines carry them.
 pub fn now_unix() -> f64 {

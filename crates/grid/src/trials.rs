@@ -7,13 +7,13 @@ use std::sync::Arc;
 use serde_json::{Number, Value as Json};
 use sweep_core::TrainConfig;
 
-use crate::config::command::{CommandGrid, FreeAxis};
-use crate::config::expand::Expansion;
-use crate::config::grid::{Grid, Job};
-use crate::error::GridError;
-use crate::search::round12;
-use crate::search::tpe::{Dim, Point};
-use crate::search::Sampler;
+use crate::command::{CommandGrid, FreeAxis};
+use crate::expand::Expansion;
+use crate::grid::{Grid, Job};
+use sweep_params::GridError;
+use sweep_search::round12;
+use sweep_search::tpe::{Dim, Point};
+use sweep_search::Sampler;
 
 pub use sweep_params::job::{trial_id, value_text, Trial, Values};
 

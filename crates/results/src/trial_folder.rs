@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::metrics::{parse_record, Record, Timeline};
+use crate::trial_records::{parse_record, Record, Timeline};
 
 /// The files of a trial's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl TrialFiles {
     }
 
     /// The timeline and the number of runs so far.
-    pub(crate) fn replay(&self) -> io::Result<(Timeline, u32)> {
+    pub fn replay(&self) -> io::Result<(Timeline, u32)> {
         let text = match fs::read_to_string(&self.records) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
@@ -78,10 +78,10 @@ impl TrialFiles {
 }
 
 /// The key of a run's header line in `records.jsonl`.
-pub(crate) const RUN_KEY: &str = "sweep_run";
+pub const RUN_KEY: &str = "sweep_run";
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed over it.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
     tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -90,7 +90,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Gets a file another process appends to ready for one more run: ends a torn last line with a newline, so the
 /// run's first line starts on its own. Returns the length (where the run's lines start) and the lines before it.
-pub(crate) fn prepare_append(path: &Path) -> io::Result<(u64, u64)> {
+pub fn prepare_append(path: &Path) -> io::Result<(u64, u64)> {
     let mut bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((0, 0)),
@@ -104,7 +104,7 @@ pub(crate) fn prepare_append(path: &Path) -> io::Result<(u64, u64)> {
 }
 
 /// Opens a log for appending and writes `first` on a line of its own.
-pub(crate) fn open_log(path: &Path, first: &str) -> io::Result<File> {
+pub fn open_log(path: &Path, first: &str) -> io::Result<File> {
     let mut file = OpenOptions::new().create(true).append(true).read(true).open(path)?;
     let len = file.metadata()?.len();
     if len > 0 {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::config::grid::Grid;
+use crate::grid::Grid;
 
 fn refused(text: &str) -> String {
     Grid::parse(Path::new("g.toml"), text).expect_err(text).to_string()

@@ -1,6 +1,6 @@
 //! A checked grid expanded into its jobs: the cartesian product of the axes (or the configurations a sampling search
 //! draws), one job per training. Configurations that differ only in parameters without effect on them (`momentum`
-//! with `optimizer = "adam"`) are one training with one id ([`crate::config::params::normalized`]): the first in
+//! with `optimizer = "adam"`) are one training with one id ([`crate::params::normalized`]): the first in
 //! expansion order is planned, and the grid is warned, once, naming the parameter and the jobs.
 
 use std::collections::{HashMap, HashSet};
@@ -8,10 +8,10 @@ use std::sync::Mutex;
 
 use sweep_core::TrainConfig;
 
-use crate::config::grid::{base_config, job_id, Grid, Job};
-use crate::config::params::{param, params, Param, Value};
-use crate::error::GridError;
-use crate::search::sample_configs;
+use crate::grid::{base_config, job_id, Grid, Job};
+use crate::params::{param, params, Param, Value};
+use sweep_params::GridError;
+use sweep_search::sample_configs;
 
 /// A parameter the grid sets that has no effect in some of its configurations.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,7 +209,7 @@ impl Grid {
 
     /// The configuration every job starts from: the defaults with the values of `[train]`.
     pub fn base_config(&self) -> TrainConfig {
-        crate::config::grid::base_config(&self.fixed)
+        crate::grid::base_config(&self.fixed)
     }
 
     /// The jobs, in deterministic order: the cartesian product of the axes, first axis outermost (or the search's

@@ -8,8 +8,8 @@
 
 use std::collections::HashSet;
 
-use crate::config::grid::{base_config, DataSource, Grid};
-use crate::config::params::{params, Param, Value};
+use crate::grid::{base_config, DataSource, Grid};
+use crate::params::{params, Param, Value};
 
 /// How a grid relates to the one a directory was run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +141,7 @@ fn identity(old: &Grid, new: &Grid) -> Vec<(&'static str, String, String)> {
 }
 
 /// What decides each rung: the search's fidelity scheduler, said in words.
-fn rung_method(s: &crate::search::Search) -> &'static str {
+fn rung_method(s: &sweep_search::Search) -> &'static str {
     s.fidelity().about()
 }
 

@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use sweep_core::cost::{data_memory, job_memory, machine_memory, JobMemory, MachineMemory, Shape};
 use sweep_core::TrainConfig;
 
-use crate::config::axis::Axis;
-use crate::config::grid::{DataSection, DataSource};
-use crate::config::params::{param, Value};
-use crate::error::GridError;
+use crate::axis::Axis;
+use crate::grid::{DataSection, DataSource};
+use crate::params::{param, Value};
+use sweep_params::GridError;
 
 /// CIFAR-10's images: what a data path is assumed to hold at most before its files are read.
 const CIFAR_TRAIN: usize = 50_000;
@@ -207,7 +207,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::grid::Grid;
+    use crate::grid::Grid;
 
     fn parse(text: &str) -> Result<Grid, GridError> {
         Grid::parse(Path::new("g.toml"), text)
@@ -253,7 +253,7 @@ mod tests {
     #[test]
     fn the_largest_job_takes_each_axis_at_its_most_demanding_value() {
         let g = parse("[data]\nsource = \"toy\"\n[grid]\nhidden_size = [64, 8]\noptimizer = [\"sgd\", \"adam\", \"momentum\"]\ndropout = [0.0, 0.5]\n").unwrap();
-        let base = crate::config::grid::base_config(&g.fixed);
+        let base = crate::grid::base_config(&g.fixed);
         let n = largest(&base, &g.axes, &g.data);
         assert_eq!(
             (n.config.hidden_size, n.config.optimizer, n.config.dropout),

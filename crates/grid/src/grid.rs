@@ -8,15 +8,15 @@ use sha2::{Digest, Sha256};
 use sweep_core::TrainConfig;
 use toml::{Spanned, Value};
 
-pub use crate::config::axis::Axis;
-use crate::config::axis::{axis_values, param_value};
-use crate::config::command::{self, CommandGrid};
-use crate::config::memory;
-use crate::config::params::{self, Value as PValue};
-pub use crate::error::GridError;
-use crate::search::Search;
-use crate::text::hex;
+pub use crate::axis::Axis;
+use crate::axis::{axis_values, param_value};
+use crate::command::{self, CommandGrid};
+use crate::memory;
+use crate::params::{self, Value as PValue};
 pub use sweep_params::job::{job_id, Job};
+use sweep_params::text::hex;
+pub use sweep_params::GridError;
+use sweep_search::Search;
 
 const TOP_KEYS: [&str; 7] = ["name", "seed", "data", "train", "grid", "search", "command"];
 const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];

@@ -9,7 +9,7 @@
 //! files are the durable record and are never rewritten while a sweep runs.
 //!
 //! `results.csv` is the merged view: after each row, the writer **publishes** it — reads every row
-//! ([`crate::results::format::read_rows`]: results.csv, then `writers/*.csv` in name order, one row per id) and replaces
+//! ([`crate::format::read_rows`]: results.csv, then `writers/*.csv` in name order, one row per id) and replaces
 //! results.csv atomically (temporary file + rename) with all of them. Two publishers can race (the later rename
 //! may carry an older read), so each one reads the rows again after its rename and publishes again until what it
 //! wrote holds every row: the last rename of all is then made by a process that saw every row appended before
@@ -33,12 +33,10 @@ use std::path::{Path, PathBuf};
 use sweep_core::checkpoint::write_atomic;
 use sweep_core::{Dataset, Model};
 
+use crate::best::ranking_order;
 use crate::error::ResultsError;
-use crate::results::best::ranking_order;
-use crate::results::format::{
-    read_best, read_json, read_rows, BestInfo, Row, BEST_CHECKPOINT, BEST_JSON, CANDIDATES_DIR, RESULTS_CSV, WRITERS_DIR,
-};
-use crate::results::schema::{Schema, TrialBest};
+use crate::format::{read_best, read_json, read_rows, BestInfo, Row, BEST_CHECKPOINT, BEST_JSON, CANDIDATES_DIR, RESULTS_CSV, WRITERS_DIR};
+use crate::schema::{Schema, TrialBest};
 
 /// Publish rounds before giving up on a quiet moment (each round follows new rows by other processes).
 const MAX_ROUNDS: usize = 100;
@@ -60,7 +58,7 @@ fn json_text(info: &BestInfo) -> Vec<u8> {
 
 /// A name for this process's row file, unique across processes and machines: `<host>-<pid>-<random token>`.
 pub fn writer_name() -> String {
-    let me = crate::cluster::identity::Owner::current(None);
+    let me = crate::identity::Owner::current(None);
     let host: String = me
         .host
         .chars()
@@ -321,7 +319,7 @@ pub fn prune_candidates(dir: &Path, best: Option<&BestInfo>) -> Result<(), Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::format::JobStatus;
+    use crate::format::JobStatus;
     use sweep_core::TrainConfig;
 
     fn row(id: &str, val: f64) -> Row {

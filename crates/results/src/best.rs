@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::params::{describe_all, params, Show};
-use crate::config::trials::value_text;
 pub use crate::error::BestError;
-use crate::results::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
-use crate::results::schema::{metric_text, TrialBest, TrialRow};
-use crate::text::pct;
+use crate::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
+use crate::schema::{metric_text, TrialBest, TrialRow};
+use sweep_grid::params::{describe_all, params, Show};
+use sweep_grid::trials::value_text;
+use sweep_params::text::pct;
 
 /// A row with the results directory it came from.
 #[derive(Debug, Clone, Serialize)]
@@ -197,7 +197,7 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
         return trial_table(r, k);
     }
     // The usual columns, and any other parameter that differs between this sweep's jobs.
-    let varies = |p: &crate::config::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
+    let varies = |p: &sweep_grid::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
     let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Table) || varies(p)).collect();
     let mut out = format!("{:>4}  {:<12}", "rank", "id");
     for p in &shown {

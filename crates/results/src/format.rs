@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use sweep_core::train::{EpochRecord, TrainOutcome};
 use sweep_core::TrainConfig;
 
-use crate::config::grid::Job;
-use crate::config::params::{params, Kind, Value};
 use crate::error::ResultsError;
-use crate::results::schema::{self, Schema, TrialRow};
+use crate::schema::{self, Schema, TrialRow};
+use sweep_grid::grid::Job;
+use sweep_grid::params::{params, Kind, Value};
 
 pub const RESULTS_CSV: &str = "results.csv";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";
@@ -22,13 +22,13 @@ pub const BEST_JSON: &str = "best.json";
 pub const MANIFEST: &str = "sweep.json";
 pub const GRID_COPY: &str = "grid.toml";
 pub const HISTORY_DIR: &str = "history";
-pub use crate::results::schema::TRIALS_DIR;
+pub use crate::schema::TRIALS_DIR;
 /// Successive halving: one row per job and finished non-final rung (same columns as `results.csv`) in `rungs/<writer>.csv`,
 /// appended and flushed; the rung decisions are computed from them, so a resumed sweep decides exactly as before.
 pub const RUNGS_DIR: &str = "rungs";
 /// Training states of unfinished jobs, `state/<id>.safetensors`, removed when the sweep is done.
 pub const STATE_DIR: &str = "state";
-/// Per-writer row files (`writers/<writer>.csv`), one per `sweep run` process: see [`crate::results::writers`].
+/// Per-writer row files (`writers/<writer>.csv`), one per `sweep run` process: see [`crate::writers`].
 pub const WRITERS_DIR: &str = "writers";
 /// Best-model candidates (`candidates/<job id>.safetensors` + `.json`), from which `best.*` is published.
 pub const CANDIDATES_DIR: &str = "candidates";
@@ -58,7 +58,7 @@ pub struct Row {
     pub final_loss: Option<f64>,
     pub seconds: f64,
     /// A command trial's values, objective, metrics and note (`None` for the built-in network: then the columns are
-    /// the parameter table's; see [`crate::results::schema`]).
+    /// the parameter table's; see [`crate::schema`]).
     pub trial: Option<Box<TrialRow>>,
 }
 

@@ -2,7 +2,7 @@
 //! then hold free-form names (any name the program understands) with numbers, strings or booleans; `[train] epochs`
 //! (or an `epochs` axis of a plain grid) is each trial's budget, the last rung. Every mistake is a [`GridError`]
 //! naming the file, line, column and key. The trials themselves ([`CommandGrid::trials`]) live in
-//! [`crate::config::trials`].
+//! [`crate::trials`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,12 +13,15 @@ use toml::{Spanned, Value};
 
 use std::path::{Path, PathBuf};
 
-use crate::config::axis::spaced;
-use crate::config::grid::{suggest, type_name, Ctx, DataSection, DataSource, Grid, MAX_JOBS};
-use crate::config::params::{self, Value as PValue};
-use crate::error::GridError;
-use crate::run::command::{expand_argv, ArgvError, DEFAULT_GRACE};
-use crate::search::Search;
+use crate::argv::{expand_argv, ArgvError};
+use crate::axis::spaced;
+use crate::grid::{suggest, type_name, Ctx, DataSection, DataSource, Grid, MAX_JOBS};
+use crate::params::{self, Value as PValue};
+use sweep_params::GridError;
+
+/// SIGTERM, then SIGKILL this much later, unless `grace_s` says otherwise.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+use sweep_search::Search;
 
 /// The keys of `[command]`.
 pub const COMMAND_KEYS: [&str; 5] = ["run", "metric", "mode", "timeout_s", "grace_s"];
@@ -215,7 +218,7 @@ fn free_axis(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<FreeAxis, Grid
     };
     match v.get_ref() {
         Value::Array(items) => {
-            crate::config::axis::list_size(items.len(), shape).map_err(err)?;
+            crate::axis::list_size(items.len(), shape).map_err(err)?;
             axis.values = items.iter().map(|i| scalar(ctx, &key, i, off)).collect::<Result<_, _>>()?;
             if let Some(twice) = repeated(&axis.values) {
                 return Err(err(format!(
@@ -225,7 +228,7 @@ fn free_axis(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<FreeAxis, Grid
             Ok(axis)
         }
         Value::Table(t) => {
-            let (bounds, log) = crate::config::axis::range_table(ctx, off, &key, t, shape)?;
+            let (bounds, log) = crate::axis::range_table(ctx, off, &key, t, shape)?;
             let pair = match bounds {
                 Value::Array(a) if a.len() == 2 => a.iter().map(number_of).collect::<Option<Vec<f64>>>(),
                 _ => None,
@@ -243,7 +246,7 @@ fn free_axis(ctx: &Ctx, name: &str, v: &Spanned<Value>) -> Result<FreeAxis, Grid
             if lo > hi {
                 return Err(err(format!("the range [{lo}, {hi}] is empty: give [low, high]")));
             }
-            let Some(num) = crate::config::axis::range_num(ctx, off, &key, t)? else {
+            let Some(num) = crate::axis::range_num(ctx, off, &key, t)? else {
                 // A continuous range, for sampling searches ([search] checks that the method samples).
                 axis.range = Some((lo, hi));
                 return Ok(axis);

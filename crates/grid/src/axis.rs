@@ -5,9 +5,9 @@
 
 use toml::{Spanned, Value};
 
-use crate::config::grid::{suggest, type_name, Ctx};
-use crate::config::params::{self, Param, Value as PValue};
-use crate::error::GridError;
+use crate::grid::{suggest, type_name, Ctx};
+use crate::params::{self, Param, Value as PValue};
+use sweep_params::GridError;
 
 pub use sweep_params::axis::{Axis, MAX_AXIS_VALUES};
 
@@ -188,7 +188,7 @@ pub(crate) fn axis_values(ctx: &Ctx, p: &Param, v: &Spanned<Value>) -> Result<(V
 mod tests {
     use std::path::Path;
 
-    use crate::config::grid::Grid;
+    use crate::grid::Grid;
 
     fn refused(text: &str) -> String {
         Grid::parse(Path::new("g.toml"), text).expect_err(text).to_string()

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::ResultsError;
-use crate::results::format::{complete_lines, Decision, DECISIONS_DIR};
+use crate::format::{complete_lines, Decision, DECISIONS_DIR};
 
 /// This process's decision log (created with its first decision).
 pub struct DecisionLog {

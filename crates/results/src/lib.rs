@@ -4,14 +4,20 @@
 //! iteration), `best.safetensors` + `best.json` (replaced atomically), `grid.toml` (the grid as run), `sweep.json`
 //! (what identifies the sweep, so that a different grid is refused). With successive halving also `rungs/` (a row per
 //! job and finished non-final rung, one file per process) and `state/` (training states of unfinished jobs, see
-//! [`crate::run::states`]). With several processes on one directory: `writers/`, `candidates/` ([`crate::results::writers`]) and
-//! `claims/` ([`crate::cluster::claims`]).
+//! the runner's `run::states`). With several processes on one directory: `writers/`, `candidates/` ([`crate::writers`]) and
+//! `claims/` ([`crate::claims`]).
 
 pub mod best;
+pub mod claims;
 pub mod decisions;
+pub mod error;
 pub mod format;
+pub mod identity;
 pub mod progress;
+pub mod record;
 pub mod schema;
+pub mod trial_folder;
+pub mod trial_records;
 pub mod writers;
 
 use std::collections::{HashMap, HashSet};
@@ -23,20 +29,20 @@ use std::sync::Mutex;
 use sweep_core::checkpoint::write_atomic;
 use sweep_core::Dataset;
 
-use crate::config::grid::{Grid, Job};
-use crate::config::grow::{self, Growth};
 pub use crate::error::ResultsError;
-use crate::results::format::{
+use crate::format::{
     complete_lines, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row, BEST_CHECKPOINT,
     GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
 };
-use crate::results::schema::{Schema, TrialBest};
-use crate::run::trial::Record;
+use crate::record::Record;
+use crate::schema::{Schema, TrialBest};
+use sweep_grid::grid::{Grid, Job};
+use sweep_grid::grow::{self, Growth};
 
 /// An open results directory, safe to share between worker threads.
 pub struct ResultsDir {
     pub dir: PathBuf,
-    /// This process's own row file (`writers/<writer>.csv`, created with its first row); see [`crate::results::writers`].
+    /// This process's own row file (`writers/<writer>.csv`, created with its first row); see [`crate::writers`].
     writer: PathBuf,
     csv: Mutex<Option<File>>,
     /// This process's rung records (`rungs/<writer>.csv`, created with its first record).
@@ -85,7 +91,7 @@ fn repair_and_read_ids(path: &Path, schema: &Schema) -> Result<HashSet<String>, 
 
 /// Checks that `dir` can take this sweep without changing anything: a new directory, the same sweep partly done, or
 /// the same sweep grown (values added to an axis, a new axis keeping the old setting, more `samples`: only the new
-/// jobs will run, see [`crate::config::grow`]). Another sweep is refused, naming the key that differs with its old
+/// jobs will run, see [`sweep_grid::grow`]). Another sweep is refused, naming the key that differs with its old
 /// and new values; a grown successive-halving or Hyperband sweep is refused, saying why.
 pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), ResultsError> {
     let different = || ResultsError::DifferentSweep {
@@ -338,7 +344,7 @@ impl ResultsDir {
             ),
             Schema::Trials(c) => {
                 let best = self.trial_best.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|b| b.value);
-                format!("best {} {}", c.objective.metric, crate::results::schema::metric_text(best))
+                format!("best {} {}", c.objective.metric, crate::schema::metric_text(best))
             }
         }
     }

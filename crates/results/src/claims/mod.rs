@@ -86,9 +86,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::identity::pid_alive;
-pub use crate::cluster::identity::Owner;
 pub use crate::error::ClaimError;
+use crate::identity::pid_alive;
+pub use crate::identity::Owner;
 pub use cleanup::remove_recorded_claims;
 
 mod cleanup;

@@ -9,7 +9,7 @@ use sweep_core::TrainConfig;
 use sweep_search::fidelity::hyperband;
 use sweep_search::{sample_configs, SAMPLERS};
 
-use crate::config::grid::Grid;
+use crate::grid::Grid;
 
 fn grid(text: &str) -> Grid {
     Grid::parse(Path::new("g.toml"), text).unwrap_or_else(|e| panic!("{e}"))

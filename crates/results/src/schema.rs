@@ -13,11 +13,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::config::command::{Mode, Objective};
-use crate::config::grid::Grid;
-use crate::results::format::{Cell, JobStatus, Row, GRID_COPY, RUNGS_DIR, WRITERS_DIR};
+use crate::format::{Cell, JobStatus, Row, GRID_COPY, RUNGS_DIR, WRITERS_DIR};
+use sweep_grid::command::{Mode, Objective};
+use sweep_grid::grid::Grid;
 
-/// The trial's folders of a command sweep: `trials/<id>/` (see [`crate::run::command::TrialFiles`]).
+/// The trial's folders of a command sweep: `trials/<id>/` (see [`crate::trial_folder::TrialFiles`]).
 pub const TRIALS_DIR: &str = "trials";
 
 /// The last column of a command sweep's rows: it tells the layout apart from the built-in one.
@@ -309,7 +309,7 @@ pub fn metric_text(v: Option<f64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::format::rows_from_bytes;
+    use crate::format::rows_from_bytes;
 
     fn row() -> Row {
         let config = sweep_core::TrainConfig {
