@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 
-use sweep_core::CheckpointError;
-
 use crate::download::{HINT_NETWORK, MEMBER_DIR};
 
 pub use sweep_params::GridError;
+pub use sweep_report::error::ReportError;
 pub use sweep_results::error::{BestError, ClaimError, ResultsError};
 
 /// Why a download failed; every message names the URL or path and what would fix it.
@@ -58,30 +57,6 @@ pub enum DownloadError {
     MissingMembers { url: String, missing: Vec<String> },
     #[error("{path} already exists but holds no data_batch_1.bin; remove it or choose a new destination directory")]
     DestExists { path: PathBuf },
-}
-
-/// Errors of `sweep report`; each names the file concerned.
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{0} holds no results.csv: it is not a results directory (run `sweep run GRID --out DIR` first, then `sweep report DIR`)")]
-    NotResults(PathBuf),
-    #[error(transparent)]
-    Results(#[from] ResultsError),
-    /// The grid copy (`grid.toml`) is invalid; the message names it, with line and key.
-    #[error(transparent)]
-    Grid(#[from] GridError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
-    #[error("cannot write {path} (is the results directory writable?)")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot draw {path}: {reason}")]
-    Draw { path: PathBuf, reason: String },
-    #[error("the embedded font assets/DejaVuSans.ttf could not be loaded")]
-    Font,
 }
 
 /// `sbatch` failed, or its answer was not a job id.

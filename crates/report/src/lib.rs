@@ -12,8 +12,10 @@
 
 mod charts;
 mod dashboard;
+pub mod error;
 pub mod importance;
-pub(crate) mod load;
+pub mod live;
+pub mod load;
 mod page;
 mod program;
 mod scale;
@@ -34,8 +36,8 @@ use style::Chart;
 pub const REPORT_DIR: &str = "report";
 /// The page that ties the figures together.
 pub use crate::error::ReportError;
-use crate::error::ResultsError;
-use crate::results::format::JobStatus;
+use sweep_results::error::ResultsError;
+use sweep_results::format::JobStatus;
 
 pub const INDEX_HTML: &str = "index.html";
 /// The interactive views: the dashboard of `sweep serve` with this sweep's data embedded.
@@ -251,7 +253,7 @@ fn importance_figure(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), Repor
         return Ok(());
     }
     let seed = s.plan.as_ref().map_or(0, |p| p.seed);
-    match importance::importance(&s.axes, &s.rows, crate::server::trial::row_objective, seed) {
+    match importance::importance(&s.axes, &s.rows, crate::live::trial::row_objective, seed) {
         Some(imp) => {
             let sampled = if imp.trials < imp.of {
                 format!(" (a sample of {} of the {} completed jobs)", imp.trials, imp.of)

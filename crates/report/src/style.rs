@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use super::ReportError;
 
 pub(super) const FONT: &str = "sans-serif";
-const FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// Size of every chart but the weight tiles.
 pub(super) const CHART_SIZE: (u32, u32) = (900, 600);
 pub(super) const ORANGE: RGBColor = RGBColor(230, 120, 20);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::results::format::{CANDIDATES_DIR, HISTORY_DIR, MANIFEST, PROGRESS_DIR, RESULTS_CSV, RUNGS_DIR, STATE_DIR, WRITERS_DIR};
+use sweep_results::format::{CANDIDATES_DIR, HISTORY_DIR, MANIFEST, PROGRESS_DIR, RESULTS_CSV, RUNGS_DIR, STATE_DIR, WRITERS_DIR};
 
 /// How deep below a root the search for results directories goes.
 pub const MAX_DEPTH: usize = 4;
@@ -112,8 +112,8 @@ pub fn check_sweep(dir: &Path) -> Result<(), PathBuf> {
     let top = [
         RESULTS_CSV,
         MANIFEST,
-        crate::results::format::BEST_JSON,
-        crate::results::format::GRID_COPY,
+        sweep_results::format::BEST_JSON,
+        sweep_results::format::GRID_COPY,
         HISTORY_DIR,
         WRITERS_DIR,
         RUNGS_DIR,

@@ -3,8 +3,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::report::scale::{min_max, padded};
-use crate::report::style::{self, Chart, DrawErr};
+use crate::scale::{min_max, padded};
+use crate::style::{self, Chart, DrawErr};
 
 /// The loss of each mini-batch step of one job.
 pub(crate) struct LossChart<'a> {

@@ -11,10 +11,10 @@ use serde_json::Value as Json;
 use sweep_core::cost::Shape;
 use sweep_core::TrainConfig;
 
-use crate::config::grid::Axis;
-use crate::config::params::Value;
-use crate::report::load::Plan;
-use crate::results::format::{JobStatus, Row};
+use crate::load::Plan;
+use sweep_grid::grid::Axis;
+use sweep_grid::params::Value;
+use sweep_results::format::{JobStatus, Row};
 
 /// The objective of built-in jobs (contract 3): validation accuracy, maximized.
 pub const OBJECTIVE: &str = "val_acc";

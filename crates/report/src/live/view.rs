@@ -9,12 +9,12 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::discover::Found;
-use super::live::{LiveSweep, ProgressOf};
 pub use super::trial::value_json;
 use super::trial::{objective, Objective, Status, Trial};
-use crate::config::params::{full, Kind, Value};
-use crate::report::importance::Importances;
-use crate::report::load::{Plan, RungStat, Sweep};
+use super::{LiveSweep, ProgressOf};
+use crate::importance::Importances;
+use crate::load::{Plan, RungStat, Sweep};
+use sweep_grid::params::{full, Kind, Value};
 
 /// One trial's objective per epoch (downsampled), as `GET .../curves` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

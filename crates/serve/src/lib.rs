@@ -1,24 +1,17 @@
 //! `sweep serve`: a live dashboard and a JSON API over every sweep found under some directories, read-only, while
 //! sweeps run (one process or many, on this machine or others writing to a shared directory) and after.
 //!
-//! * [`discover`]: finds results directories under the served roots, never outside them (symbolic links checked).
-//! * [`live`]: one sweep's live state, refreshed from its files by one watcher thread (rows through the report's data
-//!   layer, progress logs, claims, history files), with a change cursor; [`view`] is what a refresh publishes.
-//! * [`trial`]: the one adapter from rows to the JSON trial objects.
-//! * [`api`]: the routes; [`auth`]: the checks every request passes; [`assets`]: the page, compiled in.
+//! What it serves comes from the report crate's live layer ([`sweep_report::live`]): the sweeps found under the
+//! roots, each one's state refreshed from its files by one watcher thread, published as views, and the JSON bodies of
+//! the API. This crate is the HTTP part: the routes (`api`), the checks every request passes (`auth`), and the
+//! watcher loop.
 //!
 //! The HTTP stack is axum on tokio (HTTP/1 only, a current-thread runtime): handlers only read the published views,
 //! so one thread serves every request; files are read by the watcher thread and, for one trial's history, on
 //! tokio's blocking pool.
 
-pub(crate) mod api;
-pub(crate) mod assets;
-pub(crate) mod auth;
-pub(crate) mod claims;
-pub(crate) mod discover;
-pub(crate) mod live;
-pub(crate) mod trial;
-pub(crate) mod view;
+mod api;
+mod auth;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,8 +19,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use live::LiveSweep;
-use view::View;
+use sweep_report::live::discover;
+use sweep_report::live::view::View;
+use sweep_report::live::LiveSweep;
 
 /// How often the watcher rereads the sweeps (what changed only).
 pub const REFRESH: Duration = Duration::from_secs(1);
@@ -111,7 +105,7 @@ impl Watcher {
             let key = match self.keys.get(&f.dir) {
                 Some(k) => k.clone(),
                 None => {
-                    let name = crate::results::format::read_manifest(&f.dir)
+                    let name = sweep_results::format::read_manifest(&f.dir)
                         .ok()
                         .flatten()
                         .map(|m| m.name)

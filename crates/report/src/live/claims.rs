@@ -1,4 +1,4 @@
-//! A read-only view of a sweep's claims (`claims/<key>.<generation>`, see [`crate::cluster::claims`]): which jobs a
+//! A read-only view of a sweep's claims (`claims/<key>.<generation>`, see [`sweep_results::claims`]): which jobs a
 //! live process is training now, and when jobs were claimed and recorded. The library's `Claims` is a participant
 //! (it writes a clock file and heartbeats); the server must not write, so it reads the records itself: the highest
 //! generation of each key is current, and a `running` record whose file was touched within the lease is live.
@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cluster::claims::{ClaimRecord, ClaimState, CLAIMS_DIR, DEFAULT_LEASE};
+use sweep_results::claims::{ClaimRecord, ClaimState, CLAIMS_DIR, DEFAULT_LEASE};
 
 /// What the claims say about one job.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -131,7 +131,7 @@ pub fn unix(t: SystemTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::claims::Owner;
+    use sweep_results::claims::Owner;
 
     fn record(job: &str, generation: u32, state: ClaimState, at: u64) -> Vec<u8> {
         serde_json::to_vec(&ClaimRecord {

@@ -14,14 +14,14 @@ use super::page::esc;
 use super::scale::{fmt_num, min_max, padded};
 use super::style::{self, Chart, DrawErr, CHART_SIZE, GREEN_DARK, GREY, ORANGE};
 use super::{remove_old_figures, ReportError, INDEX_HTML, REPORT_DIR};
-use crate::config::grid::Grid;
-use crate::config::trials::value_text;
-use crate::results::best::{rank_rows, status_text};
-use crate::results::format::{read_rows, JobStatus, Row, GRID_COPY, RESULTS_CSV, TRIALS_DIR};
-use crate::results::schema::{metric_text, Schema};
-use crate::run::command::TrialFiles;
+use sweep_grid::grid::Grid;
+use sweep_grid::trials::value_text;
+use sweep_results::best::{rank_rows, status_text};
+use sweep_results::format::{read_rows, JobStatus, Row, GRID_COPY, RESULTS_CSV, TRIALS_DIR};
+use sweep_results::schema::{metric_text, Schema};
+use sweep_results::trial_folder::TrialFiles;
 
-const CSS: &str = include_str!("../../assets/report.css");
+const CSS: &str = include_str!("../assets/report.css");
 const TOP_K: usize = 10;
 
 /// Whether `dir` holds a command sweep's results.

@@ -4,8 +4,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::report::scale::{min_max, thin, ticked};
-use crate::report::style::{self, Chart, DrawErr, GREEN_DARK, GREY, ORANGE};
+use crate::scale::{min_max, thin, ticked};
+use crate::style::{self, Chart, DrawErr, GREEN_DARK, GREY, ORANGE};
 
 /// A job's (epoch, validation %) points.
 pub(crate) type Curve = Vec<(f64, f64)>;

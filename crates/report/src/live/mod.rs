@@ -7,6 +7,13 @@
 //! Nothing here writes a file or takes a lock a writer needs: rows are replaced atomically or appended (readers take
 //! complete lines only), progress logs are read up to their last complete line.
 
+pub mod assets;
+pub mod body;
+pub mod claims;
+pub mod discover;
+pub mod trial;
+pub mod view;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,16 +22,16 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sweep_core::train::EpochRecord;
 
-use super::claims::{unix, ClaimsView, JobClaims};
-use super::discover::{check_sweep, confined, Found};
-use super::trial::{self, epoch_cost, row_objective, Live as TrialLive, Status, Trial, OBJECTIVE};
-use super::view::{self, Curve, View};
-use crate::report::importance::{importance, Importances};
-use crate::report::load::{Plan, Sweep};
-use crate::results::format::{
+use self::claims::{unix, ClaimsView, JobClaims};
+use self::discover::{check_sweep, confined, Found};
+use self::trial::{epoch_cost, row_objective, Live as TrialLive, Status, Trial, OBJECTIVE};
+use self::view::{Curve, View};
+use crate::importance::{importance, Importances};
+use crate::load::{Plan, Sweep};
+use sweep_results::format::{
     history_paths, read_history, read_manifest, Progress, Row, BEST_JSON, GRID_COPY, MANIFEST, RESULTS_CSV, RUNGS_DIR, WRITERS_DIR,
 };
-use crate::results::progress::ProgressReader;
+use sweep_results::progress::ProgressReader;
 
 /// At most this many points of a trial's curve are sent (rung ends, the first, the last and the best are kept).
 pub const CURVE_POINTS: usize = 48;

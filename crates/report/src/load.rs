@@ -6,7 +6,7 @@
 //! the live dashboard show the same numbers. The server keeps the [`Plan`] (what the grid copy says, costly for big
 //! grids) while `grid.toml` is unchanged and reloads the rest as files change.
 //!
-//! Everything it reads goes through the crate's own format ([`crate::results::format`]), parameter table and ranking.
+//! Everything it reads goes through the crate's own format ([`sweep_results::format`]), parameter table and ranking.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,38 +14,38 @@ use std::sync::Arc;
 use sweep_core::train::EpochRecord;
 
 use super::ReportError;
-use crate::config::grid::{Axis, Grid, Job, PlannedData};
-use crate::config::params::{params, Param, Value};
-use crate::results::best::rank_rows;
-use crate::results::format::{
+use sweep_grid::grid::{Axis, Grid, Job, PlannedData};
+use sweep_grid::params::{params, Param, Value};
+use sweep_results::best::rank_rows;
+use sweep_results::format::{
     history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,
     RESULTS_CSV, RUNGS_DIR,
 };
-use crate::search::{survivors_count, Bracket, Schedule};
+use sweep_search::{survivors_count, Bracket, Schedule};
 
 /// What the grid copy (`grid.toml`) of a results directory says: the sweep's name, axes, planned jobs and schedule.
 #[derive(Debug)]
-pub(crate) struct Plan {
-    pub(crate) name: String,
-    pub(crate) seed: u64,
+pub struct Plan {
+    pub name: String,
+    pub seed: u64,
     /// The search's name (`"halving"`, `"tpe"`, `"tpe+asha"`).
-    pub(crate) method: String,
-    pub(crate) axes: Vec<Axis>,
+    pub method: String,
+    pub axes: Vec<Axis>,
     /// Every job the sweep will run, in grid order (their `index` is the trial number).
-    pub(crate) jobs: Vec<Job>,
+    pub jobs: Vec<Job>,
     /// The brackets and their rungs, as the runner computes them from the grid. For TPE, one bracket standing for
     /// all its batches, with no jobs listed (see `batches`), and its rungs when it has more than one.
-    pub(crate) schedule: Schedule,
+    pub schedule: Schedule,
     /// TPE only: the sizes of the batches it proposes, `batch` at a time up to `samples`. Its jobs are proposed while
     /// the sweep runs (from the rows before them), so `jobs` is empty and every recorded trial belongs to the bracket.
-    pub(crate) batches: Option<Vec<usize>>,
+    pub batches: Option<Vec<usize>>,
     /// The data sizes the cost model needs.
-    pub(crate) data: PlannedData,
+    pub data: PlannedData,
 }
 
 impl Plan {
     /// The plan of the results directory `dir`; None when it has no grid copy.
-    pub(crate) fn load(dir: &Path) -> Result<Option<Plan>, ReportError> {
+    pub fn load(dir: &Path) -> Result<Option<Plan>, ReportError> {
         let grid_path = dir.join(GRID_COPY);
         if !grid_path.is_file() {
             return Ok(None);
@@ -78,7 +78,7 @@ impl Plan {
     }
 
     /// How many jobs bracket `b` starts.
-    pub(crate) fn bracket_size(&self, b: usize) -> usize {
+    pub fn bracket_size(&self, b: usize) -> usize {
         match &self.batches {
             Some(sizes) => sizes.iter().sum(),
             None => self.schedule.brackets.get(b).map_or(0, |br| br.jobs.len()),
@@ -86,7 +86,7 @@ impl Plan {
     }
 
     /// The jobs bracket `b` plans for each of its rungs (TPE: summed over its batches, each halved on its own).
-    pub(crate) fn planned_counts(&self, b: usize) -> Vec<usize> {
+    pub fn planned_counts(&self, b: usize) -> Vec<usize> {
         let Some(bracket) = self.schedule.brackets.get(b) else {
             return Vec::new();
         };
@@ -108,57 +108,57 @@ impl Plan {
 }
 
 /// Everything the report needs from a results directory.
-pub(crate) struct Sweep {
-    pub(crate) dir: PathBuf,
-    pub(crate) name: String,
+pub struct Sweep {
+    pub dir: PathBuf,
+    pub name: String,
     /// One row per job, best first (completed jobs by validation accuracy, then the rest).
-    pub(crate) rows: Vec<Row>,
-    pub(crate) best: Option<BestInfo>,
+    pub rows: Vec<Row>,
+    pub best: Option<BestInfo>,
     /// The job whose curves are drawn: the one in best.json, else the top completed row.
-    pub(crate) best_id: Option<String>,
-    pub(crate) axes: Vec<Axis>,
+    pub best_id: Option<String>,
+    pub axes: Vec<Axis>,
     /// Set when grid.toml was missing and the axes were inferred from the rows.
-    pub(crate) axes_inferred: bool,
+    pub axes_inferred: bool,
     /// The grid copy's plan; None when grid.toml is missing.
-    pub(crate) plan: Option<Arc<Plan>>,
+    pub plan: Option<Arc<Plan>>,
     /// The rungs of a halving or Hyperband sweep; None for a plain sweep (or when grid.toml is missing).
-    pub(crate) rungs: Option<Rungs>,
+    pub rungs: Option<Rungs>,
 }
 
 /// What a halving or Hyperband sweep planned and recorded rung by rung.
-pub(crate) struct Rungs {
+pub struct Rungs {
     /// The plan, whose schedule holds the brackets (of job indices) and their rungs.
-    pub(crate) plan: Arc<Plan>,
+    pub plan: Arc<Plan>,
     /// The rung records (`rungs/*.csv`, one file per writing process): one row per job and finished non-final rung.
-    pub(crate) records: Vec<Row>,
+    pub records: Vec<Row>,
 }
 
 /// One line of the rung table: a rung of a bracket.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub(crate) struct RungStat {
+pub struct RungStat {
     /// 0-based bracket and rung.
-    pub(crate) bracket: usize,
-    pub(crate) rung: usize,
+    pub bracket: usize,
+    pub rung: usize,
     /// Epochs a job has trained at the end of the rung (fractional: mid-epoch).
-    pub(crate) epochs: f64,
+    pub epochs: f64,
     /// Jobs the schedule plans for the rung, and jobs that have a record of it.
-    pub(crate) planned: usize,
-    pub(crate) ran: usize,
+    pub planned: usize,
+    pub ran: usize,
     /// Jobs that ended at this rung, by how.
-    pub(crate) pruned: usize,
-    pub(crate) diverged: usize,
-    pub(crate) failed: usize,
+    pub pruned: usize,
+    pub diverged: usize,
+    pub failed: usize,
     /// The best validation accuracy (0-1) reached by the rung's jobs that did not diverge or fail.
-    pub(crate) best_val_acc: Option<f64>,
+    pub best_val_acc: Option<f64>,
 }
 
 impl Rungs {
     /// Every epoch at which some bracket ends a rung, ascending (for Hyperband the union of the brackets' rungs).
-    pub(crate) fn schedule(&self) -> &Schedule {
+    pub fn schedule(&self) -> &Schedule {
         &self.plan.schedule
     }
 
-    pub(crate) fn epochs(&self) -> Vec<f64> {
+    pub fn epochs(&self) -> Vec<f64> {
         let mut e: Vec<f64> = self.schedule().brackets.iter().flat_map(|b| b.rungs.iter().copied()).collect();
         e.sort_by(f64::total_cmp);
         e.dedup();
@@ -167,7 +167,7 @@ impl Rungs {
 
     /// The rung table: per bracket and rung, the plan and what the rows of results.csv (`finals`) and the rung records say.
     /// A job ran rung r if it has a record of rung r in either file; it ended there if its results.csv row says so.
-    pub(crate) fn table(&self, finals: &[Row]) -> Vec<RungStat> {
+    pub fn table(&self, finals: &[Row]) -> Vec<RungStat> {
         let mut out = Vec::new();
         let schedule = self.schedule();
         for (b, bracket) in schedule.brackets.iter().enumerate() {
@@ -211,7 +211,7 @@ impl Rungs {
 
 impl Sweep {
     /// The report's reading of `dir`, which must hold a results.csv.
-    pub(crate) fn load(dir: &Path) -> Result<Sweep, ReportError> {
+    pub fn load(dir: &Path) -> Result<Sweep, ReportError> {
         if !dir.join(RESULTS_CSV).is_file() {
             return Err(ReportError::NotResults(dir.to_path_buf()));
         }
@@ -220,7 +220,7 @@ impl Sweep {
 
     /// Reads `dir` with a plan already loaded from its grid copy; a sweep that has recorded no row yet (no results.csv)
     /// has no rows.
-    pub(crate) fn load_with(dir: &Path, plan: Option<Arc<Plan>>) -> Result<Sweep, ReportError> {
+    pub fn load_with(dir: &Path, plan: Option<Arc<Plan>>) -> Result<Sweep, ReportError> {
         let csv = dir.join(RESULTS_CSV);
         let mut rows = if csv.is_file() { read_rows(&csv)? } else { Vec::new() };
         rank_rows(&mut rows, |r| r);
@@ -266,13 +266,13 @@ impl Sweep {
         })
     }
 
-    pub(crate) fn best_row(&self) -> Option<&Row> {
+    pub fn best_row(&self) -> Option<&Row> {
         let id = self.best_id.as_ref()?;
         self.rows.iter().find(|r| &r.id == id)
     }
 
     /// The best job's best epoch: from its row, else from best.json.
-    pub(crate) fn best_epoch(&self) -> Option<usize> {
+    pub fn best_epoch(&self) -> Option<usize> {
         self.best_row()
             .and_then(|r| r.best_epoch)
             .map(|e| e as usize)
@@ -280,7 +280,7 @@ impl Sweep {
     }
 
     /// The best model's checkpoint named by best.json (the default name when it names none).
-    pub(crate) fn checkpoint_path(&self, best: &BestInfo) -> PathBuf {
+    pub fn checkpoint_path(&self, best: &BestInfo) -> PathBuf {
         let name = if best.checkpoint.is_empty() {
             BEST_CHECKPOINT
         } else {
@@ -317,12 +317,12 @@ fn infer_axes(rows: &[Row]) -> Vec<Axis> {
 }
 
 /// Whether two parameter values are the same grid value (equal up to rounding).
-pub(crate) fn same(a: f64, b: f64) -> bool {
+pub fn same(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
 /// Sorted distinct finite values.
-pub(crate) fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
+pub fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
     let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
     v.sort_by(f64::total_cmp);
     v.dedup_by(|a, b| same(*a, *b));
@@ -331,7 +331,7 @@ pub(crate) fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
 
 /// What a job gives to the accuracy plots.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Best validation accuracy, in percent.
     Acc(f64),
     Diverged,
@@ -339,7 +339,7 @@ pub(crate) enum Outcome {
     NoAcc,
 }
 
-pub(crate) fn outcome(r: &Row) -> Outcome {
+pub fn outcome(r: &Row) -> Outcome {
     if r.status == JobStatus::Diverged {
         return Outcome::Diverged;
     }
@@ -350,26 +350,26 @@ pub(crate) fn outcome(r: &Row) -> Outcome {
 }
 
 /// The numeric value of a parameter in a row (None for a name, such as the default `kaiming` init).
-pub(crate) fn param_of(r: &Row, p: &Param) -> Option<f64> {
+pub fn param_of(r: &Row, p: &Param) -> Option<f64> {
     p.get(&r.config).as_f64()
 }
 
 impl Sweep {
     /// How many jobs have `status`.
-    pub(crate) fn count(&self, status: JobStatus) -> usize {
+    pub fn count(&self, status: JobStatus) -> usize {
         self.rows.iter().filter(|r| r.status == status).count()
     }
 }
 
 /// A history file of a job and the points read from it; no points when the file does not exist.
-pub(crate) struct History<P> {
-    pub(crate) path: PathBuf,
-    pub(crate) points: Vec<P>,
+pub struct History<P> {
+    pub path: PathBuf,
+    pub points: Vec<P>,
 }
 
 impl Sweep {
     /// The job's loss history: its finite (iteration, loss) points.
-    pub(crate) fn loss_history(&self, id: &str) -> Result<History<(f64, f64)>, ReportError> {
+    pub fn loss_history(&self, id: &str) -> Result<History<(f64, f64)>, ReportError> {
         let (_, path) = history_paths(&self.dir, id);
         let points = read_history::<LossRecord>(&path)?
             .unwrap_or_default()
@@ -381,7 +381,7 @@ impl Sweep {
     }
 
     /// The job's per-epoch history: (epoch, train %, validation %) where both accuracies are finite.
-    pub(crate) fn epoch_history(&self, id: &str) -> Result<History<(f64, f64, f64)>, ReportError> {
+    pub fn epoch_history(&self, id: &str) -> Result<History<(f64, f64, f64)>, ReportError> {
         let (path, _) = history_paths(&self.dir, id);
         let points = read_history::<EpochRecord>(&path)?
             .unwrap_or_default()

@@ -6,9 +6,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use sweep_core::Model;
 
-use crate::report::scale::min_max;
-use crate::report::style::{Chart, DrawErr, FONT};
-use crate::report::MAX_TILES;
+use crate::scale::min_max;
+use crate::style::{Chart, DrawErr, FONT};
+use crate::MAX_TILES;
 
 /// Tiles per row of the weight figure.
 const TILE_COLUMNS: usize = 16;

@@ -3,8 +3,8 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::report::scale::{min_max, thin, ticked};
-use crate::report::style::{self, Chart, DrawErr, GREEN_DARK, ORANGE};
+use crate::scale::{min_max, thin, ticked};
+use crate::style::{self, Chart, DrawErr, GREEN_DARK, ORANGE};
 
 /// Accuracy per epoch of one job.
 pub(crate) struct AccuracyChart<'a> {

@@ -5,9 +5,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::config::params::param;
-use crate::report::importance::Importances;
-use crate::report::style::{self, Chart, DrawErr, FONT};
+use crate::importance::Importances;
+use crate::style::{self, Chart, DrawErr, FONT};
+use sweep_grid::params::param;
 
 /// The importance bar chart.
 pub(crate) struct ImportanceChart<'a> {

@@ -5,12 +5,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::config::grid::Axis;
-use crate::config::params::Param;
-use crate::report::load::{distinct, outcome, param_of, same, Outcome};
-use crate::report::scale::{fmt_num, min_max, nice_ticks, padded, thin, ticked};
-use crate::report::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
-use crate::results::format::Row;
+use crate::load::{distinct, outcome, param_of, same, Outcome};
+use crate::scale::{fmt_num, min_max, nice_ticks, padded, thin, ticked};
+use crate::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
+use sweep_grid::grid::Axis;
+use sweep_grid::params::Param;
+use sweep_results::format::Row;
 
 /// Best validation accuracy against one grid axis.
 pub(crate) struct AxisPlot {

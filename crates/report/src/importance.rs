@@ -16,9 +16,9 @@ use std::num::NonZeroUsize;
 
 use serde::Serialize;
 
-use crate::config::grid::Axis;
-use crate::config::params::Value;
-use crate::results::format::{JobStatus, Row};
+use sweep_grid::grid::Axis;
+use sweep_grid::params::Value;
+use sweep_results::format::{JobStatus, Row};
 
 /// At most this many trials enter the forest.
 pub const MAX_TRIALS: usize = 500;

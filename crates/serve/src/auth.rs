@@ -13,7 +13,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::api::error;
+use crate::api::error;
 
 /// The request checks of one server.
 #[derive(Debug)]

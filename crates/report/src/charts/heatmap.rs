@@ -5,10 +5,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::report::load::{distinct, outcome, same, Outcome};
-use crate::report::scale::{fmt_num, min_max, thin, ticked};
-use crate::report::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
-use crate::results::format::Row;
+use crate::load::{distinct, outcome, same, Outcome};
+use crate::scale::{fmt_num, min_max, thin, ticked};
+use crate::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
+use sweep_results::format::Row;
 
 /// A heatmap cell.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 
 use super::load::{outcome, Outcome, RungStat, Sweep};
 use super::scale::fmt_num;
-use crate::config::params::{full, params, Param, Show, Value};
-use crate::results::best::status_text;
-use crate::results::format::{JobStatus, Row};
+use sweep_grid::params::{full, params, Param, Show, Value};
+use sweep_results::best::status_text;
+use sweep_results::format::{JobStatus, Row};
 
 /// Rows of the top table.
 const TOP_K: usize = 10;
-const CSS: &str = include_str!("../../assets/report.css");
+const CSS: &str = include_str!("../assets/report.css");
 
 /// One figure on the page.
 struct Shown {

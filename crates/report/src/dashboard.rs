@@ -10,10 +10,10 @@ use serde_json::{json, Map, Value};
 use sweep_core::checkpoint::write_atomic;
 
 use super::ReportError;
-use crate::server::api::{curves_body, trial_body, trials_body};
-use crate::server::assets::{asset, ASSETS};
-use crate::server::discover::{url_name, Found};
-use crate::server::live::LiveSweep;
+use crate::live::assets::{asset, ASSETS};
+use crate::live::body::{curves_body, trial_body, trials_body};
+use crate::live::discover::{url_name, Found};
+use crate::live::LiveSweep;
 
 /// The dashboard's file in the report folder.
 pub const DASHBOARD_HTML: &str = "dashboard.html";
@@ -33,7 +33,7 @@ fn value<T: serde::Serialize>(v: &T) -> Value {
 
 /// Writes `out/dashboard.html` and `out/assets/` for the results directory `dir` named `name`; returns the page.
 pub(crate) fn write_dashboard(dir: &Path, name: &str, out: &Path) -> Result<PathBuf, ReportError> {
-    let canonical = dir.canonicalize().map_err(|source| crate::error::ResultsError::Read {
+    let canonical = dir.canonicalize().map_err(|source| sweep_results::error::ResultsError::Read {
         path: dir.to_path_buf(),
         source,
     })?;
