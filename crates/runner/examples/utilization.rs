@@ -14,10 +14,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use sweep_core::cost::{calibrate, Shape};
-use sweep_runner::config::Grid;
-use sweep_runner::results::format::{Decision, JobStatus};
+use sweep_grid::Grid;
+use sweep_results::format::{Decision, JobStatus};
 use sweep_runner::run::{Driver, Scheduler, Unit, View};
-use sweep_runner::search::work::Outcome;
+use sweep_search::work::Outcome;
 
 /// A made-up validation accuracy after `epochs` of a configuration.
 fn accuracy(lr: f64, hidden: usize, reg: f64, epochs: f64) -> Option<f64> {

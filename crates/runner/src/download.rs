@@ -15,7 +15,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 pub use crate::error::DownloadError;
-use crate::text::hex;
+use sweep_params::text::hex;
 
 /// Where the official binary release of CIFAR-10 is published.
 pub const OFFICIAL_URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";

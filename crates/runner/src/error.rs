@@ -1,14 +1,10 @@
-//! Every error of the sweep library, in one place (the value errors of the parameter table are re-exported here).
-//! Each names the file, line, key or URL concerned and what would fix it. A cause is a `#[source]` field named
+//! The errors of the runner's own work: the download, Slurm submission, shards and Kubernetes manifests. Each names
+//! the file, line, key or URL concerned and what would fix it. A cause is a `#[source]` field named
 //! `source` and is never also part of the message: the binary prints the message and its causes once (`{:#}`).
 
 use std::path::PathBuf;
 
 use crate::download::{HINT_NETWORK, MEMBER_DIR};
-
-pub use sweep_params::GridError;
-pub use sweep_report::error::ReportError;
-pub use sweep_results::error::{BestError, ClaimError, ResultsError};
 
 /// Why a download failed; every message names the URL or path and what would fix it.
 #[derive(Debug, thiserror::Error)]
@@ -79,5 +75,3 @@ pub struct ShardError(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct K8sError(pub String);
-
-pub use sweep_params::params::ValueError;

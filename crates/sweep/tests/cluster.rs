@@ -12,7 +12,7 @@ use predicates::str::contains;
 
 mod common;
 use common::{count_rows, rows_without_time, spawn_sweep, sweep, write};
-use sweep_runner::results::format::{JobStatus, Row};
+use sweep_results::format::{JobStatus, Row};
 
 /// Toy data with enough images that three processes started together overlap: 24 jobs of a fraction of a second.
 const GRID: &str = r#"

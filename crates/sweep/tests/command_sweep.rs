@@ -15,7 +15,7 @@ use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sweep_runner::results::format::{JobStatus, Row};
+use sweep_results::format::{JobStatus, Row};
 
 mod common;
 use common::{count_rows, project_root, read_results, rows_without_time, shared_cifar, spawn_sweep, sweep, write};

@@ -7,7 +7,7 @@ use std::process::{Child, Command as Std, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use sweep_runner::results::format::{read_rows, Row};
+use sweep_results::format::{read_rows, Row};
 
 /// The `sweep` binary built for these tests.
 pub fn sweep() -> Command {

@@ -9,8 +9,8 @@ mod common;
 use std::path::Path;
 
 use proptest::prelude::*;
-use sweep_runner::config::grid::Grid;
-use sweep_runner::config::params::{params, Kind, Param, Value};
+use sweep_grid::grid::Grid;
+use sweep_params::params::{params, Kind, Param, Value};
 
 use common::{sweep, write};
 

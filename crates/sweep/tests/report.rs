@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use sweep_core::checkpoint::ModelMeta;
 use sweep_core::{Init, Model, TrainConfig, TwoLayerNet};
-use sweep_runner::config::grid::{job_id, Grid};
-use sweep_runner::report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
-use sweep_runner::results::format::{read_rows, BestInfo, JobStatus, Row};
+use sweep_grid::grid::{job_id, Grid};
+use sweep_report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
+use sweep_results::format::{read_rows, BestInfo, JobStatus, Row};
 
 mod common;
 use common::project_root;

@@ -37,7 +37,7 @@ fn rung_records(dir: &Path) -> Vec<HashMap<String, String>> {
 
 /// Each job's index in the grid's expansion order, from the results dir's grid copy (the library's expansion).
 fn indices(dir: &Path) -> HashMap<String, usize> {
-    let grid = sweep_runner::config::Grid::load(&dir.join("grid.toml")).unwrap();
+    let grid = sweep_grid::Grid::load(&dir.join("grid.toml")).unwrap();
     grid.jobs().unwrap().into_iter().map(|j| (j.id, j.index)).collect()
 }
 

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sweep_core::train::EpochRecord;
-use sweep_runner::config::grid::Grid;
-use sweep_runner::results::format::{history_csv, JobStatus, Manifest, Row};
-use sweep_runner::results::progress::ProgressLog;
+use sweep_grid::grid::Grid;
+use sweep_results::format::{history_csv, JobStatus, Manifest, Row};
+use sweep_results::progress::ProgressLog;
 
 mod common;
 
@@ -294,7 +294,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime, Vec<u8
 fn every_endpoint_answers_json_that_agrees_with_the_files_of_a_sweep_the_binary_ran() {
     let tmp = tempfile::tempdir().unwrap();
     let out = common::run_toy_search(tmp.path(), "halving");
-    let rows = sweep_runner::results::format::read_rows(&out.join("results.csv")).unwrap();
+    let rows = sweep_results::format::read_rows(&out.join("results.csv")).unwrap();
     let server = Server::start(&[tmp.path()], &[]);
     assert!(server.token.is_none(), "no token on the loopback address");
 
@@ -433,7 +433,7 @@ fn a_tpe_sweep_shows_its_rungs_and_planned_batches_though_its_jobs_are_proposed_
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let rows = sweep_runner::results::format::read_rows(&tmp.path().join("out/results.csv")).unwrap();
+    let rows = sweep_results::format::read_rows(&tmp.path().join("out/results.csv")).unwrap();
     assert_eq!(rows.len(), 12);
     let server = Server::start(&[tmp.path()], &[]);
     let d = server.wait_for("/api/sweeps/toy-tpe", Duration::from_secs(20), |v| v["cursor"].as_u64() > Some(0));
@@ -479,7 +479,7 @@ fn a_command_sweep_is_served_with_its_program_s_objective() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let rows = sweep_runner::results::format::read_rows(&out.join("results.csv")).unwrap();
+    let rows = sweep_results::format::read_rows(&out.join("results.csv")).unwrap();
     let best = rows
         .iter()
         .filter_map(|r| r.trial.as_ref()?.best.filter(|_| r.status == JobStatus::Completed))

@@ -16,7 +16,7 @@
 //!
 //! Needs Kubernetes 1.28+ for `backoffLimitPerIndex` (beta, on by default from 1.29). Pods of one sweep may run on
 //! different nodes, so the claim must be `ReadWriteMany` (NFS, CephFS, EFS, Filestore, …); the jobs' claims
-//! ([`crate::cluster::claims`]) keep two pods from running the same job.
+//! ([`sweep_results::claims`]) keep two pods from running the same job.
 
 pub use crate::error::K8sError;
 use serde_json::{json, Value};

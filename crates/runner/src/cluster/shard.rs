@@ -4,7 +4,7 @@
 //!
 //! Every shard computes the same assignment from the same grid, so N processes started with `0/N` … `N-1/N` split
 //! the jobs between them without talking to each other. The assignment only decides who runs a job *first*;
-//! [`crate::cluster::claims`] is what guarantees that no job runs twice when shards overlap or restart.
+//! [`sweep_results::claims`] is what guarantees that no job runs twice when shards overlap or restart.
 //!
 //! Environment read by [`ShardSpec::Auto`]:
 //!
@@ -153,7 +153,7 @@ pub struct ShardContext {
 impl ShardContext {
     /// A name that is the same for a restart of this shard (a requeued Slurm task, a retried pod, the same
     /// `--shard` given again) and differs between shards and between separate arrays/Jobs; for
-    /// [`crate::cluster::claims::Owner::shard`], which lets a restarted shard take back its own claims at once.
+    /// [`sweep_results::claims::Owner::shard`], which lets a restarted shard take back its own claims at once.
     pub fn identity(&self) -> String {
         match &self.source {
             ShardSource::Flag => format!("shard {}", self.shard),

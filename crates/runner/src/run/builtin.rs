@@ -11,9 +11,9 @@ use sweep_core::{Dataset, Model, Status, TrainState};
 
 use super::states::States;
 use super::trial::{Backend, Ended, Record, Unit, Watch};
-use crate::config::grid::Job;
-use crate::results::format::{history_csv, Row};
-use crate::search::round12;
+use sweep_grid::grid::Job;
+use sweep_results::format::{history_csv, Row};
+use sweep_search::round12;
 
 /// The sizes that decide a job's work on these data.
 pub fn job_shape(job: &Job, data: &Dataset) -> Shape {
@@ -64,11 +64,11 @@ impl<'d> Network<'d> {
             Some(Err(e)) => tracing::warn!(
                 "job {}: its saved state does not fit ({}); it retrains from the start",
                 job.id,
-                crate::text::chain(&e)
+                sweep_params::text::chain(&e)
             ),
             None => {}
         }
-        Trainer::new(&job.config, self.data.train_data()).map_err(|e| crate::text::chain(&e))
+        Trainer::new(&job.config, self.data.train_data()).map_err(|e| sweep_params::text::chain(&e))
     }
 
     /// What is recorded of a unit that trained: the row (with the job's whole training time, and, for a rung that
@@ -127,7 +127,9 @@ impl<'d> Network<'d> {
         if unit.last && trainer.iterations_done() >= target {
             return Ok(());
         }
-        self.states.save(&unit.job.id, trainer.state()).map_err(|e| crate::text::chain(&e))
+        self.states
+            .save(&unit.job.id, trainer.state())
+            .map_err(|e| sweep_params::text::chain(&e))
     }
 
     /// The next point to stop at: the end of the current epoch, or the budget if it comes first.
@@ -154,7 +156,7 @@ impl<'d> Network<'d> {
                 Status::Stopped => {
                     return match self.states.save(&unit.job.id, trainer.state()) {
                         Ok(()) => Ended::Stopped,
-                        Err(e) => self.failed(unit, crate::text::chain(&e), trainer.state()),
+                        Err(e) => self.failed(unit, sweep_params::text::chain(&e), trainer.state()),
                     };
                 }
                 Status::Diverged => break Status::Diverged,
@@ -171,7 +173,7 @@ impl<'d> Network<'d> {
             Err(e) => {
                 return units
                     .iter()
-                    .map(|_| Ended::Panicked(format!("cannot train together: {}", crate::text::chain(&e))))
+                    .map(|_| Ended::Panicked(format!("cannot train together: {}", sweep_params::text::chain(&e))))
                     .collect()
             }
         };
@@ -200,7 +202,7 @@ impl<'d> Network<'d> {
                         .map(|reason| self.failed(units[i], reason, member.state())),
                     Status::Stopped => Some(match self.states.save(&units[i].job.id, member.state()) {
                         Ok(()) => Ended::Stopped,
-                        Err(e) => self.failed(units[i], crate::text::chain(&e), member.state()),
+                        Err(e) => self.failed(units[i], sweep_params::text::chain(&e), member.state()),
                     }),
                     Status::Diverged => Some(self.ended(units[i], member, Status::Diverged, watch)),
                 };

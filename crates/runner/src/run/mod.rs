@@ -8,7 +8,7 @@
 //! 3. **decide**: each unit's one answer ([`Ended`]) is recorded (a row, a rung record, or nothing when stopped), its
 //!    claim released, and the scheduler is asked again.
 //!
-//! Decisions come only from recorded rows (see [`crate::search::decide`]), so they do not depend on the worker
+//! Decisions come only from recorded rows (see [`sweep_search::decide`]), so they do not depend on the worker
 //! count, the finishing order, or whether the sweep was interrupted. The rows are the truth: a job whose claim says
 //! done but that no readable row records runs again.
 
@@ -32,19 +32,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::search::work::Outcome;
 pub use builtin::{job_shape, Network};
 pub use progress::human;
 pub use scheduler::{Driver, Poll, Scheduler, View};
+use sweep_search::work::Outcome;
 pub use trial::{Backend, Ended, Record, Unit, Watch};
 
-use crate::cluster::claims::{Attempt, Claim, Claims};
-use crate::results::decisions::{read_decisions, DecisionLog};
-use crate::results::format::Decision;
-use crate::results::format::{JobStatus, Row};
-use crate::results::progress::ProgressLog;
-use crate::results::{ResultsDir, ResultsError};
 use progress::Progress;
+use sweep_results::claims::{Attempt, Claim, Claims};
+use sweep_results::decisions::{read_decisions, DecisionLog};
+use sweep_results::format::Decision;
+use sweep_results::format::{JobStatus, Row};
+use sweep_results::progress::ProgressLog;
+use sweep_results::{ResultsDir, ResultsError};
 
 /// Jobs trained together at most, unless `--fuse` says otherwise.
 pub const DEFAULT_FUSE: usize = 8;

@@ -25,10 +25,10 @@ use std::sync::Mutex;
 
 use super::command::{self, expand_argv, Outcome, Record as Point, RunResult, RunSpec, Shepherd, TrialFiles};
 use super::trial::{Backend, Ended, Record, Unit, Watch};
-use crate::config::command::{Command, CommandGrid};
-use crate::results::format::{JobStatus, Row, TRIALS_DIR};
-use crate::results::schema::{metric_text, TrialRow};
-use crate::search::round12;
+use sweep_grid::command::{Command, CommandGrid};
+use sweep_results::format::{JobStatus, Row, TRIALS_DIR};
+use sweep_results::schema::{metric_text, TrialRow};
+use sweep_search::round12;
 
 /// A command sweep's program, run for each unit of work.
 pub struct Program<'s> {
@@ -230,7 +230,7 @@ impl<'s> Program<'s> {
         };
         let result = match command::run(&spec, self.stop, &mut on_record) {
             Ok(r) => r,
-            Err(e) => return Ended::Error(crate::text::chain(&e)),
+            Err(e) => return Ended::Error(sweep_params::text::chain(&e)),
         };
         if result.resumed {
             tracing::debug!("trial {}: run {} resumed from its checkpoint", job.id, result.run);

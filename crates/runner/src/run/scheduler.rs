@@ -3,20 +3,20 @@
 //!
 //! [`Driver`] is the one scheduler: the search's sampler and fidelity scheduler together. A sampler that knows its
 //! configurations before the sweep (grid, random, Sobol) gives every job at once, and the fidelity scheduler
-//! ([`crate::search::Fidelity`]) decides their units from the records; an adaptive sampler (TPE) proposes a batch,
+//! ([`sweep_search::Fidelity`]) decides their units from the records; an adaptive sampler (TPE) proposes a batch,
 //! which the scheduler splits into brackets, and the next batch once every earlier one is recorded and decided.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::config::grid::{Axis, Grid, Job};
-use crate::config::trials;
-use crate::results::format::JobStatus;
-use crate::search::decide;
-use crate::search::tpe::{self, Dim, Observation, Score};
-use crate::search::work::{Outcome, Work};
-pub use crate::search::work::{Poll, View};
-use crate::search::Schedule;
+use sweep_grid::grid::{Axis, Grid, Job};
+use sweep_grid::trials;
+use sweep_results::format::JobStatus;
+use sweep_search::decide;
+use sweep_search::tpe::{self, Dim, Observation, Score};
+use sweep_search::work::{Outcome, Work};
+pub use sweep_search::work::{Poll, View};
+use sweep_search::Schedule;
 
 /// Proposes work from the recorded rows.
 pub trait Scheduler {
@@ -164,7 +164,7 @@ impl<'c> Driver<'c> {
         let (axes, taken, command) = (&self.axes, &self.taken, &self.grid.command);
         let id_at = |p: &[f64]| match command {
             Some(c) => trials::trial_id(&trials::values_at(c, p)),
-            None => crate::config::grid::job_id(&tpe::config_of(axes, &base, p)),
+            None => sweep_grid::grid::job_id(&tpe::config_of(axes, &base, p)),
         };
         let mut is_taken = |p: &[f64]| taken.contains(&id_at(p));
         let sampler = self.grid.search.sampler();
@@ -230,7 +230,7 @@ impl<'c> Driver<'c> {
         }
         // Trained once each, to the end: a bracket without rungs.
         self.bracket_of.resize(self.jobs.len(), self.schedule.brackets.len());
-        self.schedule.brackets.push(crate::search::Bracket {
+        self.schedule.brackets.push(sweep_search::Bracket {
             jobs: members,
             rungs: Vec::new(),
         });

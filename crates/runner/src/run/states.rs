@@ -11,8 +11,8 @@ use std::sync::Mutex;
 
 use sweep_core::train::TrainState;
 
-use crate::error::ResultsError;
-use crate::results::format::STATE_DIR;
+use sweep_results::error::ResultsError;
+use sweep_results::format::STATE_DIR;
 
 /// The state directory of a results directory, with the size of every file in it.
 pub struct States {
@@ -87,7 +87,7 @@ impl States {
         match TrainState::load(&self.path(id)) {
             Ok(s) => Some(s),
             Err(e) => {
-                let why = crate::text::chain(&e);
+                let why = sweep_params::text::chain(&e);
                 tracing::warn!("job {id}: ignoring its saved training state ({why}); it retrains from the start");
                 self.remove(id);
                 None

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::cluster::claims::{Claims, Owner};
-use crate::config::grid::{Grid, Job};
-use crate::results::format::JobStatus;
+use sweep_grid::grid::{Grid, Job};
+use sweep_results::claims::{Claims, Owner};
+use sweep_results::format::JobStatus;
 
 /// A backend that "trains" by counting epochs: job j's validation accuracy after e epochs is `score(j, e)`; it keeps
 /// each job's epochs as its state, logs every unit it advanced, and can panic, fail or raise the stop flag.
@@ -143,7 +143,7 @@ fn run_fake(dir: &Path, grid: &Grid, fake: &Fake, stop: &AtomicBool, claims: Opt
 
 /// (id, status, rung, epochs) of every row, sorted.
 fn rows(dir: &Path) -> Vec<(String, JobStatus, Option<usize>, f64)> {
-    let mut rows: Vec<_> = crate::results::format::read_rows(&dir.join("results.csv"))
+    let mut rows: Vec<_> = sweep_results::format::read_rows(&dir.join("results.csv"))
         .unwrap()
         .into_iter()
         .map(|r| (r.id, r.status, r.rung, r.epochs_run))
@@ -366,7 +366,7 @@ fn tpe_proposes_the_same_trials_for_one_and_two_workers_and_after_a_stop() {
     run_tpe(cut.path(), &again, 2, &AtomicBool::new(false));
     assert_eq!(rows(cut.path()), rows_one, "resumed");
     // The model learns: later batches propose faster learning rates (this fake's better ones) than the random first.
-    let rows = crate::results::format::read_rows(&one.path().join("results.csv")).unwrap();
+    let rows = sweep_results::format::read_rows(&one.path().join("results.csv")).unwrap();
     let mean_lr = |rs: &[Row]| rs.iter().map(|r| r.config.learning_rate).sum::<f64>() / rs.len() as f64;
     // Rows are recorded batch by batch (each batch's pruned rows, then its finalist): the first 6 are the random
     // start, the last 6 the fourth batch.
@@ -382,7 +382,7 @@ fn tpe_finalists_are_the_best_completed_trials_trained_longer_after_the_last_bat
     let one = tempfile::tempdir().unwrap();
     let fake = Fake::new();
     run_tpe_grid(&g, one.path(), &fake, 1, &AtomicBool::new(false));
-    let recorded = crate::results::format::read_rows(&one.path().join("results.csv")).unwrap();
+    let recorded = sweep_results::format::read_rows(&one.path().join("results.csv")).unwrap();
     assert_eq!(recorded.len(), 26, "24 trials and 2 finalists");
     let (trials, finals) = recorded.split_at(24);
     assert!(trials.iter().all(|r| r.config.epochs == 9));
@@ -463,7 +463,7 @@ fn asha_promotes_as_results_arrive_and_every_job_ends_with_a_row() {
     units.sort();
     units.dedup();
     assert_eq!(units.len(), log.len());
-    let decided = crate::results::decisions::read_decisions(dir.path()).unwrap();
+    let decided = sweep_results::decisions::read_decisions(dir.path()).unwrap();
     assert_eq!(decided.len(), log.iter().filter(|u| u.2 > 1).count());
 }
 
@@ -475,16 +475,16 @@ fn a_stopped_asha_sweep_carries_out_every_recorded_promotion_on_resume() {
         let mut fake = Fake::new();
         fake.stop_after = Some((at, &stop));
         run_asha(dir.path(), &fake, 2, &stop);
-        let before = crate::results::decisions::read_decisions(dir.path()).unwrap();
+        let before = sweep_results::decisions::read_decisions(dir.path()).unwrap();
         let mut again = Fake::new();
         again.states = Mutex::new(fake.states.lock().unwrap().clone());
         run_asha(dir.path(), &again, 2, &AtomicBool::new(false));
-        let rungs: HashSet<(usize, String)> = crate::results::format::rows_in_dir(&dir.path().join("rungs"))
+        let rungs: HashSet<(usize, String)> = sweep_results::format::rows_in_dir(&dir.path().join("rungs"))
             .unwrap()
             .into_iter()
             .map(|r| (r.rung.unwrap(), r.id))
             .collect();
-        let finals = crate::results::format::read_rows(&dir.path().join("results.csv")).unwrap();
+        let finals = sweep_results::format::read_rows(&dir.path().join("results.csv")).unwrap();
         for d in &before {
             let done = rungs.contains(&(d.rung, d.id.clone())) || finals.iter().any(|f| f.id == d.id && f.rung >= Some(d.rung));
             assert!(

@@ -3,7 +3,7 @@
 //! [`Ended`]. The built-in network ([`super::builtin`], alone and fused) is one backend; the runner's unit tests
 //! have a fake one; a user's training program is another.
 
-pub use crate::search::work::Unit;
+pub use sweep_search::work::Unit;
 
 pub use sweep_results::record::Record;
 

@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use sweep_core::Dataset;
-use sweep_runner::cluster::claims::{Claims, Owner, DEFAULT_LEASE};
+use sweep_grid::grid::Job;
+use sweep_results::claims::{Claims, Owner, DEFAULT_LEASE};
+use sweep_results::format::{read_rows, RESULTS_CSV};
 use sweep_runner::cluster::shard::{ShardContext, ShardSpec};
-use sweep_runner::config::grid::Job;
-use sweep_runner::results::format::{read_rows, RESULTS_CSV};
 use sweep_runner::run as runner;
 
 /// Work of a job in FLOPs, the runner's cost model: what shards are balanced on.
@@ -96,8 +96,8 @@ pub fn requeue_if_warned(usr1: &AtomicBool) {
 /// it runs):
 /// how many of its `samples` trials have no row, and the ids of those it would run or prune next (both empty when the
 /// search is finished).
-pub fn proposed_unfinished(out: &Path, grid: &sweep_runner::config::Grid) -> Result<(usize, Vec<String>)> {
-    use sweep_runner::results::format::{rows_in_dir, RUNGS_DIR, WRITERS_DIR};
+pub fn proposed_unfinished(out: &Path, grid: &sweep_grid::Grid) -> Result<(usize, Vec<String>)> {
+    use sweep_results::format::{rows_in_dir, RUNGS_DIR, WRITERS_DIR};
     let path = out.join(RESULTS_CSV);
     // Before any process published results.csv, the rows are in the writers' files alone.
     let rows = if path.exists() {
@@ -110,7 +110,7 @@ pub fn proposed_unfinished(out: &Path, grid: &sweep_runner::config::Grid) -> Res
         .into_iter()
         .filter_map(|r| Some(((r.rung?, r.id.clone()), r.outcome())))
         .collect();
-    let decisions = sweep_runner::results::decisions::read_decisions(out)?;
+    let decisions = sweep_results::decisions::read_decisions(out)?;
     let mut search = runner::Driver::new(grid, Vec::new(), |_| 1);
     let poll = runner::Scheduler::poll(
         &mut search,

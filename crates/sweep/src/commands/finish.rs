@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use sweep_runner::config::grid::{DataSource, Grid};
-use sweep_runner::results::format::{read_manifest, GRID_COPY};
-use sweep_runner::results::{best, writers};
+use sweep_grid::grid::{DataSource, Grid};
+use sweep_results::format::{read_manifest, GRID_COPY};
+use sweep_results::{best, writers};
 
 use super::cluster;
 
@@ -67,7 +67,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
             println!("no trial completed, so there is no best trial");
         }
         if !args.no_report {
-            let index = sweep_runner::report::write_report(dir)?;
+            let index = sweep_report::write_report(dir)?;
             println!("report: {}", index.display());
         }
         return Ok(ExitCode::SUCCESS);
@@ -90,7 +90,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let info = writers::finish_best(dir, &data)?;
     // Every job is recorded and no shard runs any more: their claims have served.
     let recorded: std::collections::HashSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    sweep_runner::cluster::claims::remove_recorded_claims(dir, |id| recorded.contains(id))?;
+    sweep_results::claims::remove_recorded_claims(dir, |id| recorded.contains(id))?;
     println!("{}", best::to_table(&best::rank(dir)?, 10));
     match &info {
         Some(b) => println!(
@@ -102,7 +102,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         None => println!("no job completed, so there is no best model"),
     }
     if !args.no_report {
-        let index = sweep_runner::report::write_report(dir)?;
+        let index = sweep_report::write_report(dir)?;
         println!("report: {}", index.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
+use sweep_grid::grid::Grid;
 use sweep_runner::cluster::k8s::{finish_job, indexed_job, K8sOptions};
-use sweep_runner::config::grid::Grid;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

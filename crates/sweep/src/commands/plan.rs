@@ -16,11 +16,11 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use sweep_core::cost::{calibrate, Shape};
 use sweep_core::TrainConfig;
-use sweep_runner::config::command::{CommandGrid, Mode};
-use sweep_runner::config::grid::{Grid, Job};
-use sweep_runner::config::params::{params, Param, Show, Value};
-use sweep_runner::config::trials::value_text;
-use sweep_runner::search::{round12, Schedule, Search};
+use sweep_grid::command::{CommandGrid, Mode};
+use sweep_grid::grid::{Grid, Job};
+use sweep_grid::trials::value_text;
+use sweep_params::params::{params, Param, Show, Value};
+use sweep_search::{round12, Schedule, Search};
 
 use super::num_cpus;
 

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use sweep_runner::config::command::CommandGrid;
-use sweep_runner::config::grid::Grid;
-use sweep_runner::results::{best, check_dir, ResultsDir};
+use sweep_grid::command::CommandGrid;
+use sweep_grid::grid::Grid;
+use sweep_results::{best, check_dir, ResultsDir};
 use sweep_runner::run::program::Program;
 
 use super::cluster;
@@ -137,7 +137,7 @@ pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
         );
     }
     if args.report {
-        let index = sweep_runner::report::write_report(&out)?;
+        let index = sweep_report::write_report(&out)?;
         println!("report: {}", index.display());
     }
     Ok(ExitCode::SUCCESS)

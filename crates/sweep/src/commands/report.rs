@@ -12,7 +12,7 @@ pub struct Args {
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
-    let index = sweep_runner::report::write_report(&args.dir)?;
+    let index = sweep_report::write_report(&args.dir)?;
     println!("report: {}", index.display());
     Ok(ExitCode::SUCCESS)
 }

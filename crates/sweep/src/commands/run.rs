@@ -9,9 +9,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use sweep_core::data::{self, toy_dataset, DataSpec};
 use sweep_core::{DataError, Dataset};
-use sweep_runner::config::grid::{DataSource, Grid, Job};
-use sweep_runner::results::best;
-use sweep_runner::results::{check_dir, ResultsDir};
+use sweep_grid::grid::{DataSource, Grid, Job};
+use sweep_results::best;
+use sweep_results::{check_dir, ResultsDir};
 use sweep_runner::run as runner;
 
 use super::cluster;
@@ -162,7 +162,7 @@ pub(super) fn schedule_and_run(
     results: &ResultsDir,
     workers: usize,
     stop: &AtomicBool,
-    claims: &sweep_runner::cluster::claims::Claims,
+    claims: &sweep_results::claims::Claims,
 ) -> Result<runner::RunSummary> {
     let mut scheduler = scheduler(grid, jobs, epoch_cost);
     log_resume(grid, jobs, done);
@@ -234,12 +234,12 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
                 "{}: job {} ({}) cannot train on {}",
                 grid.file.display(),
                 job.id,
-                sweep_runner::config::params::describe(&job.config),
+                sweep_params::params::describe(&job.config),
                 data.description
             )
         })?;
     }
-    sweep_runner::config::params::warn_emulated_bf16(jobs.iter().map(|j| &*j.config));
+    sweep_params::params::warn_emulated_bf16(jobs.iter().map(|j| &*j.config));
     let all_jobs = jobs;
     // With halving or Hyperband every rung needs the whole rung decided: shards then share all jobs, rung by rung,
     // through per-(job, rung) claims, instead of each taking a fixed part.
@@ -281,7 +281,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
     let states = sweep_runner::run::states::States::open(&out, state_limit)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
-    let epoch_cost = |job: &sweep_runner::config::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
+    let epoch_cost = |job: &sweep_grid::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
     let summary = schedule_and_run(&grid, &jobs, &done, epoch_cost, &network, &results, workers, &stop, &claims)?;
     if multi_fidelity {
         tracing::info!(
@@ -313,7 +313,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         tracing::warn!("no job completed, so there is no best model");
     }
     if args.report {
-        let index = sweep_runner::report::write_report(&out)?;
+        let index = sweep_report::write_report(&out)?;
         println!("report: {}", index.display());
     }
     Ok(ExitCode::SUCCESS)

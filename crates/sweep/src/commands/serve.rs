@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sweep_runner::server::{new_token, serve, Options, REFRESH};
+use sweep_serve::{new_token, serve, Options, REFRESH};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

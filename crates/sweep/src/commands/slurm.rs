@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use sweep_core::checkpoint::write_atomic;
+use sweep_grid::grid::{DataSource, Grid};
+use sweep_results::check_dir;
 use sweep_runner::cluster::slurm::{finish_script, sbatch_script, submit, SlurmOptions};
-use sweep_runner::config::grid::{DataSource, Grid};
-use sweep_runner::results::check_dir;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

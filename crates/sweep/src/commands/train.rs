@@ -8,9 +8,9 @@ use clap::{Arg, ArgMatches, FromArgMatches};
 use sweep_core::data::{self, toy_dataset, DataSpec, DEFAULT_VAL_SIZE};
 use sweep_core::train::{train, Control, EpochRecord, Observer};
 use sweep_core::{Model, TrainConfig};
-use sweep_runner::config::grid::{DataSection, DataSource};
-use sweep_runner::config::memory;
-use sweep_runner::config::params::{param, params, Value, ValueError};
+use sweep_grid::grid::{DataSection, DataSource};
+use sweep_grid::memory;
+use sweep_params::params::{param, params, Value, ValueError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -160,7 +160,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
     cfg.seed = args.seed;
     let cfg = cfg.check().context("invalid training flag")?;
     check_memory(&cfg, args)?;
-    sweep_runner::config::params::warn_emulated_bf16([&*cfg]);
+    sweep_params::params::warn_emulated_bf16([&*cfg]);
     let ds = if args.data.as_os_str() == "toy" {
         toy_dataset(args.seed, args.train_size.unwrap_or(600), 200, 200)
     } else {
