@@ -18,8 +18,8 @@ use sweep_params::text::hex;
 pub use sweep_params::GridError;
 use sweep_search::Search;
 
-const TOP_KEYS: [&str; 7] = ["name", "seed", "data", "train", "grid", "search", "command"];
-const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
+pub const TOP_KEYS: [&str; 7] = ["name", "seed", "data", "train", "grid", "search", "command"];
+pub const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
 
 /// Where the data come from.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: the binary (run, or started in the background and watched), the
 //! project's paths, files, and the rows of a results directory read through the library's own reader.
-#![allow(dead_code)] // each test file uses its own part
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Std, Stdio};

@@ -13,7 +13,7 @@ use sweep_grid::grid::{job_id, Grid};
 use sweep_report::{write_report, ReportError, INDEX_HTML, REPORT_DIR};
 use sweep_results::format::{read_rows, BestInfo, JobStatus, Row};
 
-mod common;
+use crate::common;
 use common::project_root;
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ use sweep_core::network::Workspace;
 use sweep_core::optim::{Hyper, OptimState, Optimizer};
 use sweep_core::{Params, TrainConfig, TwoLayerNet};
 
-mod common;
+use crate::common;
 use common::TorchParams as P;
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 //! every job's configuration holds exactly the value written. Earlier releases set parameters through a serde_json
 //! round trip that has no NaN or infinity and ignored its failure: `learning_rate = [nan]` planned a job with 0.1.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
-mod common;
+use crate::common;
 use common::{count_rows, project_root, rerun_does_nothing, rows_without_time, shared_cifar, sweep, write};
 
 const TOY: &str = r#"

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
-mod common;
+use crate::common;
 use common::{count_rows, rows_without_time, spawn_sweep, sweep, write};
 use sweep_results::format::{JobStatus, Row};
 

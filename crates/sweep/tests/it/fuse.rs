@@ -1,7 +1,7 @@
 //! Fused training (`--fuse`), driving the real binary on a CIFAR-10 subset: jobs trained together give the rows,
 //! histories and best model of the same jobs trained one by one.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

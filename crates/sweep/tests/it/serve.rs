@@ -18,7 +18,7 @@ use sweep_grid::grid::Grid;
 use sweep_results::format::{history_csv, JobStatus, Manifest, Row};
 use sweep_results::progress::ProgressLog;
 
-mod common;
+use crate::common;
 
 // ---------------------------------------------------------------------------------------------------------------
 // A server and a client

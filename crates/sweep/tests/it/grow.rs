@@ -2,7 +2,7 @@
 //! only the new jobs into the same results directory, and its rows are those of a fresh run of the grown grid. Any
 //! other change is refused naming the key with its old and new values; a halving sweep cannot grow, and says why.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -12,7 +12,7 @@ use std::process::{Command as Std, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::{project_root, rows_without_time, shared_cifar, sweep, write};
 
 /// One cluster at a time: the machine has few cores.

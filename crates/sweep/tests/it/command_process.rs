@@ -1,7 +1,6 @@
 //! One run of a user's program (`sweep_runner::run::command`), driven for real: the light example and `sh -c` scripts, each
 //! started through the `sweep` binary's shepherd. Processes left behind are looked for in `/proc` by the trial id
 //! every process of a run carries in its environment.
-#![cfg(target_os = "linux")]
 
 use std::ffi::OsString;
 use std::ops::ControlFlow;
@@ -11,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-mod common;
+use crate::common;
 use sweep_runner::run::command::{self, Failure, Outcome, Record, RunResult, RunSpec, Shepherd};
 
 fn light_example() -> PathBuf {

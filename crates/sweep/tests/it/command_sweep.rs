@@ -7,7 +7,6 @@
 //!
 //! The PyTorch example runs too when a Python with torch is found (`SWEEP_TORCH_PYTHON`, else
 //! `examples/pytorch/.venv/bin/python`); otherwise that one test says why it is skipped.
-#![cfg(target_os = "linux")]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sweep_results::format::{JobStatus, Row};
 
-mod common;
+use crate::common;
 use common::{count_rows, project_root, read_results, rows_without_time, shared_cifar, spawn_sweep, sweep, write};
 
 fn light() -> PathBuf {

@@ -1,7 +1,7 @@
 //! `precision = "bf16"` through the real binary on a CIFAR-10 subset: it trains to the accuracy of f32, says it is
 //! emulated, keeps the f32 jobs' ids and rows, and never fuses bf16 jobs.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

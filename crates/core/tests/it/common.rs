@@ -1,5 +1,4 @@
 //! Helpers shared by the PyTorch reference tests: the four parameters as PyTorch scripts write them to JSON.
-#![allow(dead_code)] // each test file uses its own part
 
 use ndarray::{Array1, Array2};
 use serde::Deserialize;

@@ -9,7 +9,7 @@ use ndarray::Array1;
 use serde::Deserialize;
 use sweep_core::{Params, TwoLayerNet};
 
-mod common;
+use crate::common;
 use common::{mat, TorchParams as Grads};
 
 #[derive(Deserialize)]

@@ -1,7 +1,7 @@
 //! Successive halving and resumable jobs, driving the real binary: halving against the exhaustive sweep on a
 //! CIFAR-10 subset, SIGKILL in the middle of a job and in the middle of a halving sweep.
 
-mod common;
+use crate::common;
 
 use common::{rows_without_time, run_on_cifar, shared_cifar, spawn_sweep, sweep, wait_until, write};
 use std::collections::HashMap;

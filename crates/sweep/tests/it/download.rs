@@ -22,7 +22,7 @@ const MEMBERS: [&str; 6] = [
 
 /// Serves `responses` (raw bytes, one per connection, in order) then exits; returns the URL and the request lines seen.
 /// Gives up waiting for a connection after 20 s so a failing test never hangs.
-mod common;
+use crate::common;
 
 fn serve(responses: Vec<Vec<u8>>) -> (String, JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

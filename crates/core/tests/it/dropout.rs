@@ -5,7 +5,7 @@ use serde::Deserialize;
 use sweep_core::network::Workspace;
 use sweep_core::{Params, TwoLayerNet};
 
-mod common;
+use crate::common;
 use common::{mat, TorchParams as Grads};
 
 #[derive(Deserialize)]

@@ -1,0 +1,20 @@
+//! The `sweep` binary's integration tests, one test binary with a module per area (linked once): the real binary
+//! run on real grids, data, programs, a browser, Slurm and HTTP clients.
+
+mod cli;
+mod cluster;
+#[cfg(target_os = "linux")]
+mod command_process;
+#[cfg(target_os = "linux")]
+mod command_sweep;
+#[allow(dead_code)]
+mod common;
+mod download;
+mod fuse;
+mod grid_input;
+mod grow;
+mod precision;
+mod report;
+mod search;
+mod serve;
+mod slurm;
