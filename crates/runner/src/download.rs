@@ -455,3 +455,27 @@ mod tests {
         assert_eq!(Expected::sha256("ab").size, None);
     }
 }
+
+/// Where an archive comes from (`--url`, `--sha256`; shared by `sweep data fetch` and `sweep run --download`).
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub url: String,
+    /// Expected SHA-256 of the archive at `url` (`None`: the official archive's size and checksums).
+    pub sha256: Option<String>,
+}
+
+impl Source {
+    /// Download options into `dest`: the given SHA-256, or else the official archive's size and checksums (a mirror
+    /// given with --url serves the same file).
+    pub fn options(&self, dest: std::path::PathBuf) -> FetchOptions {
+        FetchOptions {
+            url: self.url.clone(),
+            dest,
+            expected: self
+                .sha256
+                .as_ref()
+                .map_or_else(Expected::official, |s| Expected::sha256(s.clone())),
+            progress: crate::run::stderr_is_terminal(),
+        }
+    }
+}

@@ -6,9 +6,11 @@
 //!
 //! * [`run`]: the runner, its scheduler (the search's sampler and fidelity scheduler together) and backends.
 //! * [`cluster`]: shards, Slurm job arrays, Kubernetes Indexed Jobs.
+//! * [`ops`]: the operations the commands call (run, finish, plan), as cargo's `ops`.
 //! * [`download`]: the CIFAR-10 download; [`error`]: the errors of these.
 
 pub mod cluster;
 pub mod download;
 pub mod error;
+pub mod ops;
 pub mod run;

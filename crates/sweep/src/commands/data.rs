@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sweep_runner::download::{fetch_cifar10, Expected, FetchOptions, OFFICIAL_URL};
-use sweep_runner::run::stderr_is_terminal;
+use sweep_runner::download::{fetch_cifar10, OFFICIAL_URL};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -37,17 +36,11 @@ pub struct Source {
 }
 
 impl Source {
-    /// Download options into `dest`: the given SHA-256, or else the official archive's size and checksums (a mirror
-    /// given with --url serves the same file).
-    pub fn options(&self, dest: PathBuf) -> FetchOptions {
-        FetchOptions {
+    /// The runner's form of these flags.
+    pub fn to_ops(&self) -> sweep_runner::download::Source {
+        sweep_runner::download::Source {
             url: self.url.clone(),
-            dest,
-            expected: self
-                .sha256
-                .as_ref()
-                .map_or_else(Expected::official, |s| Expected::sha256(s.clone())),
-            progress: stderr_is_terminal(),
+            sha256: self.sha256.clone(),
         }
     }
 }
@@ -55,7 +48,7 @@ impl Source {
 pub fn exec(cmd: &Command) -> Result<ExitCode> {
     match cmd {
         Command::Fetch(args) => {
-            let dest = fetch_cifar10(&args.source.options(args.dir.clone()))?;
+            let dest = fetch_cifar10(&args.source.to_ops().options(args.dir.clone()))?;
             println!("CIFAR-10 is in {}", dest.display());
             Ok(ExitCode::SUCCESS)
         }

@@ -1,12 +1,11 @@
 //! `sweep k8s GRID --tasks N --image IMAGE --pvc CLAIM`: the Indexed Job running the sweep as N shards and the
 //! Job finishing it, as one YAML stream (two JSON documents, which are YAML).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sweep_grid::grid::Grid;
-use sweep_runner::cluster::k8s::{finish_job, indexed_job, K8sOptions};
+use sweep_runner::ops::k8s::K8sArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -56,48 +55,21 @@ pub struct Args {
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
-    let grid = Grid::load(&args.grid)?;
-    let mount = args.mount.trim_end_matches('/').to_string();
-    let file_name = args
-        .grid
-        .file_name()
-        .map_or("grid.toml".into(), |n| n.to_string_lossy().into_owned());
-    let name = args.name.clone().unwrap_or_else(|| {
-        let n: String = format!("sweep-{}", grid.name)
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        n.trim_matches('-')
-            .chars()
-            .take(56)
-            .collect::<String>()
-            .trim_end_matches('-')
-            .to_string()
-    });
-    let opts = K8sOptions {
-        name,
-        namespace: args.namespace.clone(),
+    Ok(sweep_runner::ops::k8s::k8s(&K8sArgs {
+        grid: args.grid.clone(),
         tasks: args.tasks,
+        image: args.image.clone(),
+        pvc: args.pvc.clone(),
+        mount: args.mount.clone(),
+        out: args.out.clone(),
+        grid_path: args.grid_path.clone(),
+        data: args.data.clone(),
         parallelism: args.parallelism,
         backoff_limit_per_index: args.backoff_limit_per_index,
-        image: args.image.clone(),
-        sweep_exe: args.sweep_exe.clone(),
-        pvc: args.pvc.clone(),
-        results_mount: if mount.is_empty() { "/".into() } else { mount.clone() },
-        out: args.out.clone().unwrap_or_else(|| format!("{mount}/{}", grid.name)),
-        grid_path: args.grid_path.clone().unwrap_or_else(|| format!("{mount}/{file_name}")),
-        data_path: args.data.clone(),
         cpu: args.cpu.clone(),
         memory: args.memory.clone(),
-        ..K8sOptions::default()
-    };
-    let job = indexed_job(&opts)?;
-    let finish = finish_job(&opts)?;
-    print!("# sweep {}: {} shards. kubectl apply -f this file's first document, wait for it\n# (kubectl wait --for=condition=complete --timeout=-1s job/{}), then apply the second.\n", grid.name, opts.tasks, opts.name);
-    print!("---\n{job}---\n{finish}");
-    if !Path::new(&args.grid).is_absolute() && args.grid_path.is_none() {
-        eprintln!("(copy {} onto the claim as {})", args.grid.display(), opts.grid_path);
-    }
-    Ok(ExitCode::SUCCESS)
+        name: args.name.clone(),
+        namespace: args.namespace.clone(),
+        sweep_exe: args.sweep_exe.clone(),
+    })?)
 }

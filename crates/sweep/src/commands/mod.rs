@@ -2,7 +2,6 @@
 //! that turns them into work on the library and prints the result.
 
 pub mod best;
-pub mod cluster;
 pub mod data;
 pub mod eval;
 pub mod finish;
@@ -11,8 +10,6 @@ pub mod init;
 pub mod k8s;
 pub mod plan;
 pub mod predict;
-#[cfg(unix)]
-pub mod program;
 pub mod report;
 pub mod run;
 pub mod serve;
@@ -20,8 +17,3 @@ pub mod serve;
 pub mod shepherd;
 pub mod slurm;
 pub mod train;
-
-/// The cores this process may use: the default worker count.
-pub fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}

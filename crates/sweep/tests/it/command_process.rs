@@ -450,7 +450,7 @@ fn nothing_outlives_a_sigkilled_sweep() {
         .args([
             "--ignored",
             "--exact",
-            "harness_runs_a_trial_until_killed",
+            "command_process::harness_runs_a_trial_until_killed",
             "--test-threads=1",
             "-q",
         ])

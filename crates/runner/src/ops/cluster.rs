@@ -6,13 +6,13 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use super::{Context, Result};
+use crate::cluster::shard::{ShardContext, ShardSpec};
+use crate::run as runner;
 use sweep_core::Dataset;
 use sweep_grid::grid::Job;
 use sweep_results::claims::{Claims, Owner, DEFAULT_LEASE};
 use sweep_results::format::{read_rows, RESULTS_CSV};
-use sweep_runner::cluster::shard::{ShardContext, ShardSpec};
-use sweep_runner::run as runner;
 
 /// Work of a job in FLOPs, the runner's cost model: what shards are balanced on.
 pub fn job_cost(job: &Job, data: &Dataset) -> u64 {

@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use super::{input, Context, Result};
+use crate::run::program::Program;
 use sweep_grid::command::CommandGrid;
 use sweep_grid::grid::Grid;
 use sweep_results::{best, check_dir, ResultsDir};
-use sweep_runner::run::program::Program;
 
 use super::cluster;
-use super::run::{print_summary, schedule_and_run, stop_flag, workers, Args, EXIT_INTERRUPTED};
+use super::run::{print_summary, schedule_and_run, stop_flag, workers, RunArgs, EXIT_INTERRUPTED};
 
 /// Where the program is: `run`'s first argument, a path (relative to the current directory) when it holds a `/`,
 /// else a name looked up on the PATH. A program that is not there is the grid's mistake, refused before anything is
@@ -36,34 +36,35 @@ pub fn find_program(grid: &Grid, c: &CommandGrid) -> Result<PathBuf> {
         } else {
             "does not exist"
         };
-        bail!(
+        return Err(input!(
             "{at}: the program {} {what} ({}; relative paths are taken from the current directory, {cwd}, not from the \
              grid file's folder): run sweep from the folder `run` is written for, or give an absolute path",
             program.display(),
             resolved.display()
-        );
+        ));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     if let Some(found) = std::env::split_paths(&path).map(|d| d.join(program)).find(|p| executable(p)) {
         return Ok(found);
     }
-    bail!(
+    Err(input!(
         "{at}: the program `{}` is not on the PATH ({}); install it, or give its path",
         program.display(),
         std::env::var("PATH").unwrap_or_default()
-    )
+    ))
 }
 
-pub fn exec(args: &Args, grid: Grid) -> Result<ExitCode> {
+/// `sweep run` of a command sweep.
+pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
     let Some(c) = grid.command.clone() else {
-        bail!("{}: not a command sweep", grid.file.display())
+        return Err(input!("{}: not a command sweep", grid.file.display()));
     };
     if args.data.is_some() || args.download {
-        bail!(
+        return Err(input!(
             "--data and --download are for the built-in network: the program of a command sweep reads its own data \
              (give its path in {}'s [command] run, or as a value in [train])",
             grid.file.display()
-        );
+        ));
     }
     let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
