@@ -10,7 +10,7 @@ from every image (as sweep's built-in network does). The decoded
 images are cached once per data folder (in .cache/ beside this file, or $SWEEP_EXAMPLE_CACHE), so only the first
 trial pays for decoding 60,000 JPEGs.
 
-The contract (see sweep's README): parameters from SWEEP_PARAMS, then `--name=value` arguments; trains to
+The contract (see sweep's docs/own-program.md): parameters from SWEEP_PARAMS, then `--name=value` arguments; trains to
 SWEEP_BUDGET epochs (a fractional budget ends mid-epoch, at the nearest minibatch) and appends one record per epoch,
 and one at the budget, to SWEEP_METRICS: `{"epoch", "val_acc", "train_acc" (on 5,000 training images), "loss" (mean
 minibatch loss of the epoch), "lr"}`, plus `test_acc` on the record that completes all `epochs`; saves its state

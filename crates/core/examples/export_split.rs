@@ -1,5 +1,5 @@
 //! Writes the data exactly as `sweep run` trains on them, as NumPy `.npy` files, so that another tool (the PyTorch
-//! side of `scripts/bench-vs-optuna.sh`) trains on the very same images, split and preprocessing.
+//! side of `bench/bench-vs-optuna.sh`) trains on the very same images, split and preprocessing.
 //!
 //! `cargo run --release -p sweep-core --example export_split -- DATA OUTDIR [SEED]`
 //!

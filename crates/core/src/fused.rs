@@ -18,7 +18,7 @@ use crate::network::Upper;
 use crate::train::{epoch_lr, epoch_order, gather_batch, Observer, Status, Trainer};
 
 /// The largest hidden size at which training jobs together pays. Measured with `sweep run --fuse` on the 4-job
-/// CIFAR-10 sweep of `scripts/bench-vs-pytorch.sh` (2 workers, 2-core AMD EPYC Zen 3, matrixmultiply's AVX2 kernel):
+/// CIFAR-10 sweep of `bench/bench-vs-pytorch.sh` (2 workers, 2-core AMD EPYC Zen 3, matrixmultiply's AVX2 kernel):
 /// fused/alone time 0.88 at H = 16, 0.95 at 64, 1.05-1.20 at 128, 1.02-1.04 at 256, 1.05-1.13 at 512. From 128 hidden
 /// units on, one job's GEMMs already run at the kernel's full rate, and the fused step's extra passes over W1 (the
 /// shared product, the copies) cost more than the shared packing of X saves.

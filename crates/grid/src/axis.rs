@@ -6,7 +6,7 @@
 use toml::{Spanned, Value};
 
 use crate::grid::{suggest, type_name, Ctx};
-use crate::params::{self, Param, Value as PValue};
+use sweep_params::params::{self, Param, Value as PValue};
 use sweep_params::GridError;
 
 pub use sweep_params::axis::{Axis, MAX_AXIS_VALUES};

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::argv::{expand_argv, ArgvError};
 use crate::axis::spaced;
 use crate::grid::{suggest, type_name, Ctx, DataSection, DataSource, Grid, MAX_JOBS};
-use crate::params::{self, Value as PValue};
+use sweep_params::params::{self, Value as PValue};
 use sweep_params::GridError;
 
 /// SIGTERM, then SIGKILL this much later, unless `grace_s` says otherwise.

@@ -1,6 +1,6 @@
 //! A checked grid expanded into its jobs: the cartesian product of the axes (or the configurations a sampling search
 //! draws), one job per training. Configurations that differ only in parameters without effect on them (`momentum`
-//! with `optimizer = "adam"`) are one training with one id ([`crate::params::normalized`]): the first in
+//! with `optimizer = "adam"`) are one training with one id ([`sweep_params::params::normalized`]): the first in
 //! expansion order is planned, and the grid is warned, once, naming the parameter and the jobs.
 
 use std::collections::{HashMap, HashSet};
@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use sweep_core::TrainConfig;
 
 use crate::grid::{base_config, job_id, Grid, Job};
-use crate::params::{param, params, Param, Value};
+use sweep_params::params::{param, params, Param, Value};
 use sweep_params::GridError;
 use sweep_search::sample_configs;
 

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use crate::grid::{base_config, DataSource, Grid};
-use crate::params::{params, Param, Value};
+use sweep_params::params::{params, Param, Value};
 
 /// How a grid relates to the one a directory was run with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,4 +18,4 @@ pub mod trials;
 mod search_tests;
 
 pub use grid::{Axis, DataSection, DataSource, Grid, Job};
-pub use sweep_params::{params, GridError};
+pub use sweep_params::GridError;

@@ -9,7 +9,7 @@ use sweep_core::TrainConfig;
 
 use crate::axis::Axis;
 use crate::grid::{DataSection, DataSource};
-use crate::params::{param, Value};
+use sweep_params::params::{param, Value};
 use sweep_params::GridError;
 
 /// CIFAR-10's images: what a data path is assumed to hold at most before its files are read.

@@ -105,6 +105,7 @@ pub fn markdown() -> String {
     }
     out.push_str("\n## `[search]`\n\n| key | what |\n| --- | --- |\n");
     for (k, what) in SETTINGS {
+        let what = what.replace("SAMPLERS", "below").replace("SCHEDULERS", "below");
         let _ = writeln!(out, "| `{k}` | {} |", what.replace('|', "\\|"));
     }
     out.push_str("\n### Samplers (`sampler`): what to try\n\n| name | what |\n| --- | --- |\n");

@@ -17,7 +17,7 @@ use std::num::NonZeroUsize;
 use serde::Serialize;
 
 use sweep_grid::grid::Axis;
-use sweep_grid::params::Value;
+use sweep_params::params::Value;
 use sweep_results::format::{JobStatus, Row};
 
 /// At most this many trials enter the forest.

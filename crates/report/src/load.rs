@@ -15,7 +15,7 @@ use sweep_core::train::EpochRecord;
 
 use super::ReportError;
 use sweep_grid::grid::{Axis, Grid, Job, PlannedData};
-use sweep_grid::params::{params, Param, Value};
+use sweep_params::params::{params, Param, Value};
 use sweep_results::best::rank_rows;
 use sweep_results::format::{
     history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,

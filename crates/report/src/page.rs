@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::load::{outcome, Outcome, RungStat, Sweep};
 use super::scale::fmt_num;
-use sweep_grid::params::{full, params, Param, Show, Value};
+use sweep_params::params::{full, params, Param, Show, Value};
 use sweep_results::best::status_text;
 use sweep_results::format::{JobStatus, Row};
 

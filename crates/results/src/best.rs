@@ -7,8 +7,8 @@ use serde::Serialize;
 pub use crate::error::BestError;
 use crate::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
 use crate::schema::{metric_text, TrialBest, TrialRow};
-use sweep_grid::params::{describe_all, params, Show};
 use sweep_grid::trials::value_text;
+use sweep_params::params::{describe_all, params, Show};
 use sweep_params::text::pct;
 
 /// A row with the results directory it came from.
@@ -51,7 +51,8 @@ pub struct BestModel {
     pub trial: Option<TrialBest>,
 }
 
-/// Every results.csv below `dir` (or `dir` itself if it is one), in sorted order.
+/// Every results.csv below `dir` (or `dir` itself if it is one), in sorted order: those of the sweeps that
+/// [`crate::discover::find`] finds.
 pub fn find_results(dir: &Path) -> Result<Vec<PathBuf>, BestError> {
     if !dir.exists() {
         return Err(BestError::Missing(dir.to_path_buf()));
@@ -59,19 +60,11 @@ pub fn find_results(dir: &Path) -> Result<Vec<PathBuf>, BestError> {
     if dir.is_file() {
         return Ok(vec![dir.to_path_buf()]);
     }
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.file_name().is_some_and(|n| n == RESULTS_CSV) {
-                found.push(p);
-            }
-        }
-    }
+    let mut found: Vec<PathBuf> = crate::discover::find(&[dir.to_path_buf()])
+        .into_iter()
+        .map(|f| f.dir.join(RESULTS_CSV))
+        .filter(|p| p.is_file())
+        .collect();
     found.sort();
     Ok(found)
 }
@@ -197,7 +190,7 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
         return trial_table(r, k);
     }
     // The usual columns, and any other parameter that differs between this sweep's jobs.
-    let varies = |p: &sweep_grid::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
+    let varies = |p: &sweep_params::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
     let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Table) || varies(p)).collect();
     let mut out = format!("{:>4}  {:<12}", "rank", "id");
     for p in &shown {

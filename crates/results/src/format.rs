@@ -14,7 +14,7 @@ use sweep_core::TrainConfig;
 use crate::error::ResultsError;
 use crate::schema::{self, Schema, TrialRow};
 use sweep_grid::grid::Job;
-use sweep_grid::params::{params, Kind, Value};
+use sweep_params::params::{params, Kind, Value};
 
 pub const RESULTS_CSV: &str = "results.csv";
 pub const BEST_CHECKPOINT: &str = "best.safetensors";

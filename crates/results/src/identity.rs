@@ -98,5 +98,5 @@ fn random_token() -> String {
         h.update((std::ptr::addr_of!(seed) as usize).to_le_bytes());
     }
     h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    sweep_params::text::hex(&h.finalize()[..8])
 }

@@ -10,6 +10,7 @@
 pub mod best;
 pub mod claims;
 pub mod decisions;
+pub mod discover;
 pub mod error;
 pub mod format;
 pub mod identity;
@@ -262,14 +263,6 @@ impl ResultsDir {
             }
         }
         Ok(out)
-    }
-
-    /// Whether a unit of work is recorded (by any process): a job's row, or its record of a non-final rung.
-    pub fn unit_recorded(&self, id: &str, rung: usize, last: bool, multi_fidelity: bool) -> bool {
-        if writers::is_recorded(&self.dir, id) {
-            return true;
-        }
-        multi_fidelity && !last && self.read_rungs().is_ok_and(|r| r.contains_key(&(rung, id.to_string())))
     }
 
     /// Appends a row to this process's row file and flushes it to disk, then publishes results.csv.

@@ -1,7 +1,7 @@
 //! How busy the workers of a successive-halving sweep are, synchronous against asynchronous (ASHA), simulated with
 //! the runner's own schedulers and the cost model instead of training.
 //!
-//!     cargo run --release -p sweep --example utilization -- GRID [WORKERS ...]
+//!     cargo run --release -p sweep-runner --example utilization -- GRID [WORKERS ...]
 //!
 //! GRID is a halving grid (e.g. `sweeps/seed-table3-halving.toml`); each unit of work takes the time the cost model
 //! gives its epochs at the training rate measured on this machine just now (one core, each hidden size), and its

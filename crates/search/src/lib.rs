@@ -71,12 +71,12 @@ pub const SETTINGS: [(&str, &str); 10] = [
     ),
     (
         "sampler",
-        "what to try: \"grid\", \"random\", \"sobol\" or \"tpe\" (halving, asha and hyperband draw `samples` with \
-         \"random\" by default)",
+        "what to try: one of the samplers (SAMPLERS; halving, asha and hyperband draw `samples` with \"random\" by \
+         default)",
     ),
     (
         "scheduler",
-        "when to stop: \"none\", \"halving\", \"hyperband\" or \"asha\" (default: the method's; tpe: halving)",
+        "when to stop: one of the schedulers (SCHEDULERS; default: the method's, tpe's halving)",
     ),
     (
         "samples",
@@ -462,7 +462,10 @@ impl Search {
         if self.samples_required && self.samples.is_none() {
             return Err(err(
                 "search.samples",
-                format!("missing: method \"{}\" needs samples = N", self.method.unwrap_or(self.sampler)),
+                match self.method {
+                    Some(m) => format!("missing: method \"{m}\" needs samples = N"),
+                    None => format!("missing: sampler \"{}\" needs samples = N", self.sampler),
+                },
             ));
         }
         let continuous: Vec<&str> = axes.iter().filter(|a| a.1).map(|a| a.0).collect();

@@ -1,4 +1,4 @@
-//! The routes: the page and its assets, and the JSON API (documented in the README):
+//! The routes: the page and its assets, and the JSON API (documented in docs/serve.md):
 //!
 //! * `GET /api/sweeps`: every sweep served, a summary each (name, state, trial counts by status, best, times);
 //! * `GET /api/sweeps/{name}`: its axes, objective, schedule, best trial, importance and rung table;
@@ -84,7 +84,7 @@ async fn not_found(req: Request) -> Response {
     error(
         StatusCode::NOT_FOUND,
         format!(
-            "no such page or endpoint: {} (the API is under /api/sweeps; see the README)",
+            "no such page or endpoint: {} (the API is under /api/sweeps; see docs/serve.md)",
             req.uri().path()
         ),
     )

@@ -201,5 +201,5 @@ pub fn new_token() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    sweep_params::text::hex(&b)
 }

@@ -9,7 +9,7 @@ use crate::load::{distinct, outcome, param_of, same, Outcome};
 use crate::scale::{fmt_num, min_max, nice_ticks, padded, thin, ticked};
 use crate::style::{self, Chart, DrawErr, FONT, GREY, PURPLE};
 use sweep_grid::grid::Axis;
-use sweep_grid::params::Param;
+use sweep_params::params::Param;
 use sweep_results::format::Row;
 
 /// Best validation accuracy against one grid axis.

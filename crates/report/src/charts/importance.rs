@@ -7,7 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::importance::Importances;
 use crate::style::{self, Chart, DrawErr, FONT};
-use sweep_grid::params::param;
+use sweep_params::params::param;
 
 /// The importance bar chart.
 pub(crate) struct ImportanceChart<'a> {

@@ -40,7 +40,7 @@ pub fn asset(name: &str) -> Option<&'static Asset> {
 pub fn etag(a: &Asset) -> String {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(a.bytes);
-    format!("\"{}\"", d[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("\"{}\"", sweep_params::text::hex(&d[..8]))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use sweep_core::TrainConfig;
 
 use crate::load::Plan;
 use sweep_grid::grid::Axis;
-use sweep_grid::params::Value;
+use sweep_params::params::Value;
 use sweep_results::format::{JobStatus, Row};
 
 /// The objective of built-in jobs (contract 3): validation accuracy, maximized.

@@ -14,7 +14,7 @@ use super::trial::{objective, Objective, Status, Trial};
 use super::{LiveSweep, ProgressOf};
 use crate::importance::Importances;
 use crate::load::{Plan, RungStat, Sweep};
-use sweep_grid::params::{full, Kind, Value};
+use sweep_params::params::{full, Kind, Value};
 
 /// One trial's objective per epoch (downsampled), as `GET .../curves` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

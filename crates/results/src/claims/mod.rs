@@ -382,20 +382,6 @@ impl Claims {
         }
     }
 
-    /// Claims job `id` to run it: the claim when it is ours; `None` when another process holds it or recorded it.
-    /// After taking over a stale or released claim, `recorded` re-checks the results (the previous owner may have
-    /// recorded the job and died before marking its claim done); a recorded job's claim is marked done.
-    pub fn claim_to_run(&self, id: &str, recorded: impl FnOnce() -> bool) -> Result<Option<Claim>, ClaimError> {
-        match self.try_claim(id)? {
-            Attempt::Won(claim) if claim.took_over().is_some() && recorded() => {
-                self.release(claim)?;
-                Ok(None)
-            }
-            Attempt::Won(claim) => Ok(Some(claim)),
-            Attempt::Held(_) | Attempt::Done(_) => Ok(None),
-        }
-    }
-
     /// The job was recorded: marks its claim `done`, so nobody claims it again.
     pub fn release(&self, mut claim: Claim) -> Result<(), ClaimError> {
         claim.finish(ClaimState::Done)

@@ -23,6 +23,7 @@ use sweep_params::params::{params, Param, Show, Value};
 use sweep_search::{round12, Schedule, Search};
 
 use super::num_cpus;
+use sweep_params::text::duration as human;
 
 #[derive(Debug, Clone)]
 pub struct PlanArgs {
@@ -41,7 +42,7 @@ const CALIBRATION: Duration = Duration::from_millis(1200);
 /// does not measure), saving the training state after every epoch, the history and the logs. Measured on a 2-core
 /// AMD EPYC Zen 4 (family 25 model 17, shared with other sessions) as the CPU time of short CIFAR-10 sweeps (a 4-job
 /// grid at 256 and 1,024 units, twice; a 24-job halving sweep at 64 to 1,024 units), less that of loading the data,
-/// over the model's: 1.01-1.11, 1.06 on average (see the README, "How `sweep plan` estimates the time").
+/// over the model's: 1.01-1.11, 1.06 on average (see docs/performance.md, "How `sweep plan` estimates the time").
 const NOT_GEMM: f64 = 1.06;
 
 /// `sweep plan GRID`: prints the plan.
@@ -654,21 +655,6 @@ fn about(seconds: f64) -> String {
     }
 }
 
-/// `45 s`, `4 min 05 s`, `85 min`, `1 h 57 min`.
-fn human(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0 => "under 1 s".to_string(),
-        1..60 => format!("{s} s"),
-        60..600 => format!("{} min {:02} s", s / 60, s % 60),
-        600..3600 => format!("{} min", (s + 30) / 60),
-        _ => {
-            let m = (s + 30) / 60;
-            format!("{} h {:02} min", m / 60, m % 60)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,12 +673,6 @@ mod tests {
         assert_eq!(flop_text(57.2e6), "57.2 MFLOP");
         assert_eq!(flop_text(420e3), "420 kFLOP");
         assert_eq!(flop_text(12.0), "12 FLOP");
-        assert_eq!(human(44.6), "45 s");
-        assert_eq!(human(0.2), "under 1 s");
-        assert_eq!(human(245.0), "4 min 05 s");
-        assert_eq!(human(5100.0), "1 h 25 min");
-        assert_eq!(human(7055.0), "1 h 58 min");
-        assert_eq!(human(1800.0), "30 min");
     }
 
     #[test]

@@ -33,7 +33,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 pub use builtin::{job_shape, Network};
-pub use progress::human;
 pub use scheduler::{Driver, Poll, Scheduler, View};
 use sweep_search::work::Outcome;
 pub use trial::{Backend, Ended, Record, Unit, Watch};

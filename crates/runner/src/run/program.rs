@@ -70,12 +70,6 @@ impl<'s> Program<'s> {
         })
     }
 
-    /// Starts the shepherd from another `sweep` binary (integration tests of the library).
-    pub fn with_shepherd(mut self, shepherd: Shepherd) -> Self {
-        self.shepherd = shepherd;
-        self
-    }
-
     /// A trial's folder.
     pub fn trial_dir(&self, id: &str) -> PathBuf {
         self.trials.join(id)

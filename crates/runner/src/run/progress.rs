@@ -126,7 +126,9 @@ impl Progress {
         let left_now = left.saturating_sub(done - done_then);
         self.main.set_length((done + left_now).max(1));
         self.main.set_position(done);
-        let eta = self.eta().map_or("ETA: estimating".into(), |d| format!("ETA ~{}", human(d)));
+        let eta = self.eta().map_or("ETA: estimating".into(), |d| {
+            format!("ETA ~{}", sweep_params::text::duration(d.as_secs_f64()))
+        });
         self.main.set_prefix(eta);
     }
 
@@ -136,15 +138,5 @@ impl Progress {
             bar.finish_and_clear();
         }
         self.main.finish_and_clear();
-    }
-}
-
-/// `1 h 05 min`, `12 min`, `40 s`.
-pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=89 => format!("{s} s"),
-        90..=5399 => format!("{} min", (s + 30) / 60),
-        _ => format!("{} h {:02} min", s / 3600, (s % 3600 + 30) / 60),
     }
 }

@@ -47,7 +47,7 @@ fn bf16_trains_like_f32_says_it_is_emulated_and_leaves_the_f32_jobs_alone() {
         assert_ne!(bf16_id, f32_id);
         // Rounded GEMM inputs change the bits, not the learning. The bf16 job is another job (its id, so its seed and
         // initialization, differ), so on 500 validation images after 4 epochs the two differ by a few points of
-        // noise (3.8 at lr 0.03 here); the full-size comparison is in the README.
+        // noise (3.8 at lr 0.03 here); the full-size comparison is in BENCHMARKS.md.
         assert!(
             bf16_val != f32_val,
             "bf16 gave the very same accuracy as f32 at lr {lr}: is it rounding at all?"
