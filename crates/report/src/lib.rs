@@ -11,13 +11,13 @@
 //! and `scale.rs` the axis arithmetic. This file only decides which figures and notes the page gets.
 
 mod charts;
+mod command_page;
 mod dashboard;
 pub mod error;
 pub mod importance;
 pub mod live;
 pub mod load;
 mod page;
-mod program;
 mod scale;
 mod style;
 
@@ -49,9 +49,9 @@ pub const MAX_TILES: usize = 256;
 /// `index.html`.
 pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     style::register_font()?;
-    if program::is_command(dir) {
+    if command_page::is_command(dir) {
         // A command sweep's metrics are its program's own: its page is built around the objective.
-        return program::write(dir);
+        return command_page::write(dir);
     }
     let sweep = Sweep::load(dir)?;
     let out = dir.join(REPORT_DIR);

@@ -1,7 +1,7 @@
 //! The operations the `sweep` commands call, as cargo's `ops`: each command's `exec` reads its flags, fills one of
 //! these argument structs and calls one function here, which does the work and prints what the user reads.
 //!
-//! * [`run`]: a sweep of the built-in network ([`program`]: of a user's program), from the grid to the best.
+//! * [`run`]: a sweep of the built-in network ([`run_command`]: of a user's program), from the grid to the best.
 //! * [`finish`]: the last step of a sharded sweep; [`plan`]: the jobs, the work and the time, without running.
 //! * [`train`] and [`eval`]: one configuration trained from flags, and a saved model scored.
 //! * [`cluster`]: what a run does differently when other processes share its results directory; [`slurm`] and
@@ -12,9 +12,9 @@ pub mod eval;
 pub mod finish;
 pub mod k8s;
 pub mod plan;
-#[cfg(unix)]
-pub mod program;
 pub mod run;
+#[cfg(unix)]
+pub mod run_command;
 pub mod slurm;
 pub mod train;
 

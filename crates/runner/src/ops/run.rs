@@ -1,5 +1,5 @@
 //! `sweep run`: every job of a grid file, resuming a partly finished sweep in the same directory; the steps a run
-//! takes (data, workers, the stop flag, the scheduler, the summary) shared with a command sweep's ([`super::program`]).
+//! takes (data, workers, the stop flag, the scheduler, the summary) shared with a command sweep's ([`super::run_command`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -204,13 +204,13 @@ pub(super) fn log_resume(grid: &Grid, jobs: &[Job], done: &HashSet<String>) {
     tracing::info!("resuming: {recorded} of {of} jobs already recorded");
 }
 
-/// `sweep run`: every job of the grid (a command sweep's trials through [`super::program`]), resuming what the
+/// `sweep run`: every job of the grid (a command sweep's trials through [`super::run_command`]), resuming what the
 /// directory holds; the best, its test accuracy and the report unless other shards still run.
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
     #[cfg(unix)]
     if grid.command.is_some() {
-        return super::program::run(args, grid);
+        return super::run_command::run(args, grid);
     }
     let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
