@@ -192,6 +192,10 @@ fn scalar(ctx: &Ctx, key: &str, v: &Value, offset: usize) -> Result<Json, GridEr
                 "{f} is not a finite number (the program reads its values as JSON, which has no {f})"
             ))
         }),
+        // The value goes into the program's arguments (`--name=VALUE`, `{name}`), where a NUL byte cannot be.
+        Value::String(s) if s.contains('\0') => Err(err(
+            "a value cannot hold a NUL byte (\\u0000): the program gets its values as arguments, which cannot hold one".into(),
+        )),
         Value::String(s) => Ok(Json::String(s.clone())),
         Value::Boolean(b) => Ok(Json::Bool(*b)),
         other => Err(err(format!("expected a number, a string or a boolean, found {}", type_name(other)))),
@@ -314,12 +318,14 @@ pub(crate) fn parse(
         let off = v.span().start;
         let seconds = |min_exclusive: bool| -> Result<Duration, GridError> {
             match number_of(v.get_ref()) {
-                Some(s) if s.is_finite() && (s > 0.0 || (!min_exclusive && s == 0.0)) && s <= 1e9 => Ok(Duration::from_secs_f64(s)),
+                Some(s) if s.is_finite() && (s > 0.0 || (!min_exclusive && s == 0.0)) && s <= MAX_SECONDS as f64 => {
+                    Ok(Duration::from_secs_f64(s))
+                }
                 _ => Err(ctx.err(
                     off,
                     Some(&key),
                     format!(
-                        "expected a number of seconds {}, found {}",
+                        "expected a number of seconds {} and at most {MAX_SECONDS} (about 31 years), found {}",
                         if min_exclusive { "> 0" } else { ">= 0" },
                         v.get_ref()
                     ),
@@ -373,7 +379,14 @@ pub(crate) fn parse(
     let argv: Vec<String> = match run_value.get_ref() {
         Value::Array(items) if !items.is_empty() => items
             .iter()
-            .map(|i| match i {
+            .enumerate()
+            .map(|(index, i)| match i {
+                // An argument is a C string for the system: a NUL byte would end it (the program could not start).
+                Value::String(s) if s.contains('\0') => Err(ctx.err(
+                    run_arg_offset(ctx, index).unwrap_or(run_off),
+                    Some("command.run"),
+                    format!("argument {index} holds a NUL byte (\\u0000), which no program argument can hold"),
+                )),
                 Value::String(s) => Ok(s.clone()),
                 other => Err(ctx.err(
                     run_off,
@@ -506,6 +519,10 @@ pub(crate) fn grid(
     let shapes: Vec<(&str, bool)> = cgrid.axes.iter().map(|a| (a.name.as_str(), a.range.is_some())).collect();
     let epochs = budget.unwrap_or(1);
     search.check_axes(&shapes, epochs, &at)?;
+    search.check_space(
+        crate::grid::space_size(cgrid.axes.iter().map(|a| a.range.is_none().then_some(a.values.len()))),
+        &at,
+    )?;
     if search.finalists > 0 {
         return Err(at(
             "search.finalists",
@@ -575,6 +592,15 @@ fn check_metric_name(ctx: &Ctx, metric: &str, offset: usize) -> Result<(), GridE
     Ok(())
 }
 
+/// Most seconds of `timeout_s` and `grace_s`.
+const MAX_SECONDS: u64 = 1_000_000_000;
+
+/// Where `run`'s argument `index` is written.
+fn run_arg_offset(ctx: &Ctx, index: usize) -> Option<usize> {
+    let spans: RunSpans = toml::from_str(ctx.text()).ok()?;
+    Some(spans.command?.run?.get(index)?.span().start)
+}
+
 /// `run` expands for every trial: each `{name}` names a value of the grid.
 fn check_run(ctx: &Ctx, grid: &CommandGrid, run_off: usize) -> Result<(), GridError> {
     let names: Map<String, Json> = grid.columns().into_iter().map(|c| (c, Json::Null)).collect();
@@ -586,12 +612,7 @@ fn check_run(ctx: &Ctx, grid: &CommandGrid, run_off: usize) -> Result<(), GridEr
                 ArgvError::Unknown { index, .. } | ArgvError::Unbalanced { index, .. } => Some(*index),
                 ArgvError::Empty => None,
             };
-            let off = index
-                .and_then(|i| {
-                    let spans: RunSpans = toml::from_str(ctx.text()).ok()?;
-                    Some(spans.command?.run?.get(i)?.span().start)
-                })
-                .unwrap_or(run_off);
+            let off = index.and_then(|i| run_arg_offset(ctx, i)).unwrap_or(run_off);
             Err(ctx.err(off, Some("command.run"), e.to_string()))
         }
     }

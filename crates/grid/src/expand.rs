@@ -118,9 +118,18 @@ impl Grid {
     /// The jobs, in deterministic order, one per training (see the module doc), with what was merged; nothing is
     /// logged (see [`Grid::jobs`]).
     pub fn expand(&self) -> Result<Expansion, GridError> {
-        if let Some(c) = &self.command {
-            return self.command_expansion(c);
-        }
+        let e = match &self.command {
+            Some(c) => self.command_expansion(c)?,
+            None => self.grid_expansion()?,
+        };
+        // Only the jobs show whether every rung can fill (ASHA promotes floor(n / eta) of a rung's n).
+        let at = |key: &str, message: String| self.key_error(key, message);
+        self.search.check_jobs(e.jobs.len(), self.base_config().epochs, &at)?;
+        Ok(e)
+    }
+
+    /// [`Grid::expand`] of a grid of the built-in network's parameters.
+    fn grid_expansion(&self) -> Result<Expansion, GridError> {
         let configs = self.configs();
         let of = configs.len();
         let mut first: HashMap<String, usize> = HashMap::new();

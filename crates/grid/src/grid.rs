@@ -209,6 +209,15 @@ fn usize_value(ctx: &Ctx, key: &str, v: &Spanned<Value>, min: i64) -> Result<usi
 impl Grid {
     /// Reads and checks a grid file.
     pub fn load(file: &Path) -> Result<Grid, GridError> {
+        if file.is_dir() {
+            return Err(GridError {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+                key: None,
+                message: "is a directory, not a grid file: give the path of a .toml file".into(),
+            });
+        }
         let text = std::fs::read_to_string(file).map_err(|e| GridError {
             file: file.to_path_buf(),
             line: 0,
@@ -234,14 +243,15 @@ impl Grid {
             let key = k.get_ref().as_str();
             match key {
                 "name" => match v.get_ref() {
-                    Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
-                        name = s.clone()
-                    }
+                    Value::String(s) if is_folder_name(s) => name = s.clone(),
                     Value::String(s) => {
                         return Err(ctx.err(
                             v.span().start,
                             Some("name"),
-                            format!("\"{s}\" is not usable as a folder name: use letters, digits, '-', '_' or '.'"),
+                            format!(
+                                "{s:?} is not usable as a folder name: use letters, digits, '-', '_' or '.' (not \".\" \
+                                 or \"..\", which name folders that exist already)"
+                            ),
                         ))
                     }
                     other => {
@@ -319,7 +329,9 @@ impl Grid {
                     have_source = true;
                 }
                 "val_size" => {
-                    data.val_size = usize_value(&ctx, &key, v, 0)?;
+                    // Every built-in sweep ranks its jobs (the best, the rungs, TPE) by validation accuracy: none
+                    // without validation examples.
+                    data.val_size = usize_value(&ctx, &key, v, 1)?;
                     data.val_size_pos = Some(ctx.pos(v.span().start));
                 }
                 "train_size" => data.train_size = Some(usize_value(&ctx, &key, v, 1)?),
@@ -381,6 +393,8 @@ impl Grid {
         let base = base_config(&fixed);
         let at = |key: &str, msg: String| ctx.err_at_key(&key_offsets, table_start, key, msg);
         search.check_grid(&axes, base.epochs, &at)?;
+        search.check_space(space_size(axes.iter().map(|a| a.range.is_none().then_some(a.values.len()))), &at)?;
+        check_first_rung(&search, &base, &axes, &data, &at)?;
         if search.draws(&axes, base.epochs).is_none() {
             let count = axes.iter().fold(1usize, |n, a| n.saturating_mul(a.values.len()));
             if count > MAX_JOBS {
@@ -410,6 +424,30 @@ impl Grid {
             search,
             command: None,
         })
+    }
+
+    /// The error for `key` (`search.min_epochs`) at its value in the file, or at its table's header when it is not
+    /// written: for what only the expanded jobs show.
+    pub(crate) fn key_error(&self, key: &str, message: String) -> GridError {
+        let ctx = Ctx {
+            file: &self.file,
+            text: &self.text,
+        };
+        let (table, name) = key.split_once('.').unwrap_or((key, ""));
+        let sections: Option<Sections> = toml::from_str(&self.text).ok();
+        let map = sections.and_then(|s| match table {
+            "data" => s.data,
+            "train" => s.train,
+            "grid" => s.grid,
+            "search" => s.search,
+            "command" => s.command,
+            _ => None,
+        });
+        let offset = map
+            .and_then(|m| m.iter().find(|(k, _)| k.get_ref() == name).map(|(_, v)| v.span().start))
+            .or_else(|| self.text.find(&format!("[{table}]")))
+            .unwrap_or(0);
+        ctx.err(offset, Some(key), message)
     }
 
     /// Identifies the sweep: same data settings, seed and job set give the same fingerprint.
@@ -458,6 +496,64 @@ impl Grid {
         }
         hex(&h.finalize())[..16].to_string()
     }
+}
+
+/// A name that is one plain folder: not empty, not `.` or `..`, of letters, digits, '-', '_' and '.' (so no `/` and no
+/// NUL).
+pub(crate) fn is_folder_name(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The number of distinct configurations of axes that are all lists (each `Some(length)`), `None` when one is a
+/// continuous range (saturating).
+pub(crate) fn space_size(mut lens: impl Iterator<Item = Option<usize>>) -> Option<usize> {
+    lens.try_fold(1usize, |n, l| Some(n.saturating_mul(l?)))
+}
+
+/// The first rung of a ladder must train at least one optimizer step, else it trains nothing and its survivors are
+/// picked by position. The steps of an epoch need the training set's size: known for the toy problem and for a path
+/// with `train_size`; for a path without it (CIFAR-10's 50,000 images assumed, an image folder of any size) the size
+/// is known only when the data are read, so nothing is checked here.
+fn check_first_rung(
+    search: &Search,
+    base: &TrainConfig,
+    axes: &[Axis],
+    data: &DataSection,
+    at: &dyn Fn(&str, String) -> GridError,
+) -> Result<(), GridError> {
+    let ladder = search.ladder(base.epochs);
+    let planned = data.planned();
+    if ladder.len() < 2 || planned.assumed_cifar {
+        return Ok(());
+    }
+    // The largest batch gives the fewest steps an epoch (as core batches: n / min(batch, n), at least 1).
+    let batch = match axes.iter().find(|a| a.name() == "batch_size") {
+        Some(a) => a
+            .values
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .chain(a.range.map(|r| r.1))
+            .fold(1.0, f64::max) as usize,
+        None => base.batch_size,
+    };
+    let n = planned.n_train;
+    let steps = (n / batch.min(n).max(1)).max(1);
+    // (A tolerance for a rung written to 12 digits: 0.333333333333 of 3 steps is one step.)
+    if ladder[0] * (steps as f64) < 1.0 - 1e-9 {
+        return Err(at(
+            "search.min_epochs",
+            format!(
+                "min_epochs = {} is less than one optimizer step: an epoch of {n} training examples in batches of \
+                 {batch} is {steps} step{}, so the first rung would train {} steps and pick its survivors by position; \
+                 use min_epochs >= {}",
+                ladder[0],
+                if steps == 1 { "" } else { "s" },
+                sweep_search::round12(ladder[0] * steps as f64),
+                sweep_search::round12(1.0 / steps as f64),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Most jobs a grid expands to (the product of its axes): more would fill the memory with the job list alone.
@@ -646,6 +742,25 @@ hidden_size = [8, 16, 32]
             (format!("{base}[grid]\nreg = 0.1\n"), "grid.reg: expected a list of values"),
             ("[data]\nsize = 3\n".to_string(), "g.toml:2:1: data.size: unknown key"),
             (
+                "[data]\nsource = \"toy\"\nval_size = 0\n".to_string(),
+                "g.toml:3:12: data.val_size: data.val_size = 0 is out of range: must be an integer >= 1",
+            ),
+            (
+                "[data]\npath = \"cifar\"\nval_size = 0\n".to_string(),
+                "g.toml:3:12: data.val_size: data.val_size = 0 is out of range",
+            ),
+            (
+                "name = \"..\"\n".to_string(),
+                "g.toml:1:8: name: \"..\" is not usable as a folder name",
+            ),
+            (
+                "name = \".\"\n".to_string(),
+                "g.toml:1:8: name: \".\" is not usable as a folder name",
+            ),
+            ("name = \"\"\n".to_string(), "g.toml:1:8: name: \"\" is not usable as a folder name"),
+            ("name = \"a/b\"\n".to_string(), "g.toml:1:8: name: \"a/b\" is not usable"),
+            ("name = \"a\\u0000\"\n".to_string(), "g.toml:1:8: name: \"a\\0\" is not usable"),
+            (
                 "seed = -1\n".to_string(),
                 "g.toml:1:8: seed: seed = -1 is out of range: must be an integer >= 0",
             ),
@@ -658,6 +773,19 @@ hidden_size = [8, 16, 32]
             let e = parse(&text).expect_err(&text).to_string();
             assert!(e.contains(want), "grid:\n{text}\nwanted: {want}\ngot: {e}");
         }
+    }
+
+    /// A grid path that is a directory says so, without a made-up position.
+    #[test]
+    fn a_directory_is_not_a_grid_file() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let e = Grid::load(dir).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("{}: is a directory, not a grid file: give the path of a .toml file", dir.display())
+        );
+        // A name made of dots is refused; one that only holds dots is a plain folder.
+        assert!(is_folder_name("a..b") && is_folder_name(".hidden") && !is_folder_name(".."));
     }
 
     #[test]

@@ -51,6 +51,49 @@ fn bad_search_tables_name_the_key() {
             "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 4\n[grid]\nreg = [0.1, 0.2]\n",
             "is not more than [train] epochs = 4",
         ),
+        // A ladder of absurdly many rungs is refused (it used to overflow Hyperband's bracket counts: a panic).
+        (
+            "[train]\nepochs = 10\n[search]\nmethod = \"hyperband\"\nmin_epochs = 1e-19\n[grid]\nreg = [0.1, 0.2]\n",
+            "g.toml:7:14: search.min_epochs: min_epochs = 0.0000000000000000001 with eta = 3 gives 42 rungs up to [train] \
+             epochs = 10; a ladder has at most 20: raise min_epochs to at least 0.0000000087 (or raise eta)",
+        ),
+        (
+            "[train]\nepochs = 10\n[search]\nmethod = \"hyperband\"\nmin_epochs = 1e-19\n[grid]\nreg = { log = [1e-4, 1.0] }\n",
+            "search.min_epochs: min_epochs = 0.0000000000000000001 with eta = 3 gives 42 rungs",
+        ),
+        (
+            "[train]\nepochs = 10\n[search]\nmethod = \"tpe\"\nsamples = 4\nmin_epochs = 1e-12\n[grid]\nreg = [0.1, 0.2]\n",
+            "search.min_epochs: min_epochs = 0.000000000001 with eta = 3 gives 28 rungs",
+        ),
+        // Hyperband's own counts beyond what can be drawn.
+        (
+            "[train]\nepochs = 1000\nbatch_size = 1\n[search]\nmethod = \"hyperband\"\nmin_epochs = 0.01\n[grid]\nreg = { log = [1e-4, 1.0] }\n",
+            "search.min_epochs: Hyperband's brackets over 11 rungs",
+        ),
+        // The finalists are some of the trials.
+        (
+            "[train]\nepochs = 4\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 10\nfinal_epochs = 8\n[grid]\nreg = { linear = [0.1, 0.2] }\n",
+            "g.toml:8:13: search.finalists: finalists = 10 is more than samples = 4",
+        ),
+        // More samples than the lists give.
+        (
+            "[search]\nmethod = \"random\"\nsamples = 100\n[grid]\nreg = [0.1, 0.2]\nhidden_size = [8, 16]\nlr_decay = [0.9, 1.0]\n",
+            "g.toml:5:11: search.samples: samples = 100 is more than the 8 distinct configurations",
+        ),
+        (
+            "[search]\nmethod = \"tpe\"\nsamples = 9\n[grid]\nreg = [0.1, 0.2]\nhidden_size = [8, 16]\nlr_decay = [0.9, 1.0]\n",
+            "search.samples: samples = 9 is more than the 8",
+        ),
+        // A first rung shorter than one step (toy data: 600 examples in batches of 200 are 3 steps an epoch).
+        (
+            "[train]\nepochs = 4\n[search]\nmethod = \"halving\"\nmin_epochs = 0.1\n[grid]\nreg = [0.1, 0.2]\n",
+            "g.toml:7:14: search.min_epochs: min_epochs = 0.1 is less than one optimizer step: an epoch of 600 training \
+             examples in batches of 200 is 3 steps",
+        ),
+        (
+            "[train]\nepochs = 4\n[search]\nmethod = \"asha\"\nmin_epochs = 0.02\n[grid]\nbatch_size = [10, 100]\n",
+            "in batches of 100 is 6 steps",
+        ),
     ];
     for (body, want) in cases {
         let text = format!("[data]\nsource = \"toy\"\n{body}");
@@ -58,6 +101,75 @@ fn bad_search_tables_name_the_key() {
         assert!(e.starts_with("g.toml:"), "{e}");
         assert!(e.contains(want), "{body:?}: {e}");
     }
+}
+
+/// Ranges (never running out) and as many samples as the lists give are taken; so is a rung of exactly one step.
+#[test]
+fn samples_and_rungs_within_bounds_are_taken() {
+    for body in [
+        "[search]\nmethod = \"random\"\nsamples = 8\n[grid]\nreg = [0.1, 0.2]\nhidden_size = [8, 16]\nlr_decay = [0.9, 1.0]\n",
+        "[search]\nmethod = \"random\"\nsamples = 100\n[grid]\nreg = { linear = [0.1, 0.2] }\nhidden_size = [8, 16]\n",
+        "[train]\nepochs = 9\n[search]\nmethod = \"halving\"\nmin_epochs = 0.33333333333333333\n[grid]\nreg = [0.1, 0.2]\n",
+        "[train]\nepochs = 10\n[search]\nmethod = \"hyperband\"\nmin_epochs = 0.002\n[grid]\nreg = [0.1, 0.2]\nbatch_size = [1]\n",
+        "[data]\npath = \"cifar\"\n[train]\nepochs = 4\n[search]\nmethod = \"halving\"\nmin_epochs = 0.001\n",
+    ] {
+        let text = if body.starts_with("[data]") {
+            body.to_string()
+        } else {
+            format!("[data]\nsource = \"toy\"\n{body}")
+        };
+        Grid::parse(Path::new("g.toml"), &text).unwrap_or_else(|e| panic!("{body:?}: {e}"));
+    }
+}
+
+/// ASHA promotes the best floor(n / eta) of a rung's n jobs: a grid too small for its rungs would complete no job,
+/// while the plan promised one. It is refused, naming the key; a grid that fills every rung is planned with the
+/// runner's own counts.
+#[test]
+fn asha_grids_too_small_for_their_rungs_are_refused_and_planned_counts_are_the_runners() {
+    let head = "[data]\nsource = \"toy\"\n[train]\nbatch_size = 50\n";
+    let eight = format!(
+        "{head}epochs = 3\n[search]\nmethod = \"asha\"\nmin_epochs = 0.2\n[grid]\nreg = [0.1, 0.2]\nhidden_size = [8, 16]\n\
+         lr_decay = [0.9, 1.0]\n"
+    );
+    let e = grid(&eight).expand().expect_err("8 jobs over 0.2, 0.6, 3").to_string();
+    assert!(
+        e.starts_with(
+            "g.toml:8:14: search.min_epochs: asha promotes the best floor(n / eta) of the n jobs recorded at a rung: 8 \
+             jobs with eta = 3 over rungs of 0.2, 0.6, 3 epochs give 8, 2, 0 jobs"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("or at least 9 jobs"), "{e}");
+    assert!(grid(&eight).jobs().is_err(), "plan and run read the jobs through the same check");
+    let two = format!("{head}epochs = 3\n[search]\nmethod = \"asha\"\n[grid]\nreg = [0.1, 0.2]\n");
+    let e = grid(&two).expand().expect_err("2 jobs over 1, 3").to_string();
+    assert!(e.contains("2 jobs with eta = 3 over rungs of 1, 3 epochs give 2, 0 jobs"), "{e}");
+    // min_epochs is not written: the message points at [search].
+    assert!(e.starts_with("g.toml:6:1: search.min_epochs:"), "{e}");
+    // TPE's batches are halved each on its own.
+    let tpe = format!(
+        "{head}epochs = 3\n[search]\nsampler = \"tpe\"\nscheduler = \"asha\"\nsamples = 10\nbatch = 2\nmin_epochs = 1\n\
+         [grid]\nreg = {{ linear = [0.1, 0.2] }}\n"
+    );
+    assert!(grid(&tpe)
+        .expand()
+        .expect_err("batches of 2")
+        .to_string()
+        .contains("2 jobs in a batch"));
+    // Nine jobs fill both rungs; the plan's counts are the runner's (floor), halving's stay ceil.
+    let nine = grid(&two.replace("reg = [0.1, 0.2]", "reg = [0.1, 0.2, 0.3]\nhidden_size = [8, 16, 32]"));
+    let jobs = nine.jobs().unwrap();
+    let schedule = nine.search.schedule(&jobs, nine.seed);
+    assert_eq!(nine.search.planned_counts(&schedule.brackets[0]), vec![9, 3]);
+    let ten = grid(&two.replace("reg = [0.1, 0.2]", "reg = [0.1, 0.2]\nhidden_size = [8, 16, 32, 64, 128]"));
+    let jobs = ten.jobs().unwrap();
+    let schedule = ten.search.schedule(&jobs, ten.seed);
+    assert_eq!(ten.search.planned_counts(&schedule.brackets[0]), vec![10, 3]);
+    let halving = grid(&two.replace("asha", "halving"));
+    let jobs = halving.jobs().unwrap();
+    let schedule = halving.search.schedule(&jobs, halving.seed);
+    assert_eq!(halving.search.planned_counts(&schedule.brackets[0]), vec![2, 1]);
 }
 
 #[test]
@@ -137,13 +249,14 @@ fn sobol_points_are_better_spread_than_random_ones() {
 
 #[test]
 fn list_only_samples_are_deduplicated() {
+    // (More samples than the 4 configurations are refused: see `bad_search_tables_name_the_key`.)
     let g = grid(
-        "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 50\n[grid]\nlearning_rate = [0.1, 0.2]\nreg = [0.0, 0.1]\n",
+        "[data]\nsource = \"toy\"\n[search]\nmethod = \"random\"\nsamples = 4\n[grid]\nlearning_rate = [0.1, 0.2]\nreg = [0.0, 0.1]\n",
     );
     let jobs = g.jobs().unwrap();
-    assert_eq!(jobs.len(), 4, "four distinct configurations at most");
+    assert!(jobs.len() <= 4, "four distinct configurations at most");
     let ids: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
-    assert_eq!(ids.len(), 4);
+    assert_eq!(ids.len(), jobs.len());
 }
 
 /// Raising `samples` keeps every earlier draw, so a sampled sweep can grow into the same results directory.

@@ -15,7 +15,11 @@ pub struct GridError {
 
 impl fmt::Display for GridError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        // Line 0: a mistake of the file as a whole (no position to show).
+        match self.line {
+            0 => write!(f, "{}: ", self.file.display())?,
+            _ => write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?,
+        }
         if let Some(k) = &self.key {
             write!(f, "{k}: ")?;
         }

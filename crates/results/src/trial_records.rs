@@ -84,7 +84,12 @@ pub fn parse_record(line: &str) -> Result<Record, RecordError> {
         if key == EPOCH_KEY {
             match number {
                 Some(e) if e.is_finite() && e >= 0.0 => epoch = Some(e),
-                _ => return Err(RecordError::BadEpoch { found: v.to_string() }),
+                // A non-finite token is shown as the number it stands for (NaN), not as its stand-in string.
+                _ => {
+                    return Err(RecordError::BadEpoch {
+                        found: number.map_or_else(|| v.to_string(), |x| x.to_string()),
+                    })
+                }
             }
         } else if let Some(x) = number {
             metrics.insert(key, x);
@@ -291,6 +296,10 @@ mod tests {
         assert_eq!(parse_record("[1, 2]"), Err(RecordError::NotAnObject));
         assert_eq!(parse_record(r#"{"val_acc": 0.5}"#), Err(RecordError::NoEpoch));
         assert!(matches!(parse_record(r#"{"epoch": NaN}"#), Err(RecordError::BadEpoch { .. })));
+        let nan = parse_record(r#"{"epoch": NaN}"#).unwrap_err().to_string();
+        assert_eq!(nan, "\"epoch\" must be a finite number >= 0, found NaN");
+        let inf = parse_record(r#"{"epoch": -inf}"#).unwrap_err().to_string();
+        assert_eq!(inf, "\"epoch\" must be a finite number >= 0, found -inf");
         assert!(matches!(parse_record(r#"{"epoch": -1}"#), Err(RecordError::BadEpoch { .. })));
         assert!(matches!(parse_record(r#"{"epoch": "3"}"#), Err(RecordError::BadEpoch { .. })));
     }

@@ -159,6 +159,20 @@ impl Default for Search {
 /// Most samples: the Sobol sequence's length in `sobol_burley`.
 pub const MAX_SAMPLES: usize = 1 << 16;
 
+/// Most rungs of a ladder: 20 rungs at eta = 2 already span a factor of half a million from the first rung to the
+/// last; more come only from a `min_epochs` far below one optimizer step, and Hyperband's bracket counts grow as
+/// eta^rungs.
+pub const MAX_RUNGS: usize = 20;
+
+/// `x` rounded up to two significant digits (a bound a message can suggest).
+fn up2(x: f64) -> f64 {
+    if !(x.is_finite() && x > 0.0) {
+        return x;
+    }
+    let p = 10f64.powi(x.log10().floor() as i32 - 1);
+    schedule::round12((x / p).ceil() * p)
+}
+
 type ErrAt<'a> = &'a dyn Fn(usize, &str, String) -> GridError;
 
 fn int_at(err: ErrAt, key: &str, v: &Spanned<Value>, min: i64, max: i64) -> Result<usize, GridError> {
@@ -374,6 +388,23 @@ impl Search {
                 "missing: finalists need final_epochs = N, how long they train (more than [train] epochs)".into(),
             ));
         }
+        if let (Some(samples), true) = (s.samples, s.finalists > 0) {
+            if s.finalists > samples {
+                let at = table
+                    .iter()
+                    .find(|(k, _)| k.get_ref() == "finalists")
+                    .map_or(0, |(_, v)| v.span().start);
+                return Err(err(
+                    at,
+                    "search.finalists",
+                    format!(
+                        "finalists = {} is more than samples = {samples}: the finalists are the best of the trials the \
+                         search proposes, so there are at most samples of them",
+                        s.finalists
+                    ),
+                ));
+            }
+        }
         if let (Some((at, _)), true) = (&finals_set, s.finalists == 0 && s.final_epochs > 0) {
             return Err(err(
                 *at,
@@ -509,6 +540,107 @@ impl Search {
                     format!(
                         "min_epochs = {} is more than [train] epochs = {epochs}; the first rung must not be longer than the last",
                         self.min_epochs
+                    ),
+                ));
+            }
+            let rungs = self.ladder(epochs).len();
+            if rungs > MAX_RUNGS {
+                // With min_epochs = epochs / eta^(MAX_RUNGS - 1) the ladder has exactly MAX_RUNGS rungs.
+                let least = up2(epochs as f64 / (self.eta as f64).powi(MAX_RUNGS as i32 - 1));
+                return Err(err(
+                    "search.min_epochs",
+                    format!(
+                        "min_epochs = {} with eta = {} gives {rungs} rungs up to [train] epochs = {epochs}; a ladder has \
+                         at most {MAX_RUNGS}: raise min_epochs to at least {least} (or raise eta)",
+                        self.min_epochs, self.eta
+                    ),
+                ));
+            }
+            if self.scheduler == "hyperband" && self.draws_for(!continuous.is_empty(), epochs).is_some_and(|n| n > MAX_SAMPLES) {
+                return Err(err(
+                    "search.min_epochs",
+                    format!(
+                        "Hyperband's brackets over {rungs} rungs (min_epochs = {} to [train] epochs = {epochs}, eta = {}) \
+                         start {} configurations; at most {MAX_SAMPLES} are drawn: give samples = N, or fewer rungs \
+                         (a larger min_epochs)",
+                        self.min_epochs,
+                        self.eta,
+                        fidelity::hyperband::total(self.eta, rungs - 1)
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `samples` against a space of `distinct` configurations (`None`: an axis is a continuous range, so the
+    /// draws never run out): asking for more than there are would quietly give fewer jobs than written.
+    pub fn check_space(&self, distinct: Option<usize>, err: &dyn Fn(&str, String) -> GridError) -> Result<(), GridError> {
+        match (self.samples, distinct) {
+            (Some(samples), Some(distinct)) if self.sampler != "grid" && samples > distinct => Err(err(
+                "search.samples",
+                format!(
+                    "samples = {samples} is more than the {distinct} distinct configurations the axes' lists give: \
+                     use samples = {distinct} or fewer, or method = \"grid\" to try every one (or a range, \
+                     {{ log = [lo, hi] }}, to draw from)"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// How many of a rung's `n` jobs the scheduler promises to promote (halving and Hyperband: `ceil(n / eta)`; ASHA:
+    /// at least `floor(n / eta)`, more as the order of arrivals allows).
+    pub fn survivors(&self, n: usize) -> usize {
+        self.fidelity().survivors(n, self.eta)
+    }
+
+    /// The jobs `bracket` is planned to have in each rung, by the scheduler's own rule ([`Search::survivors`]): what
+    /// `sweep plan` shows is what the run does.
+    pub fn planned_counts(&self, bracket: &Bracket) -> Vec<usize> {
+        let mut n = bracket.jobs.len();
+        (0..bracket.rung_count())
+            .map(|r| {
+                if r > 0 {
+                    n = self.survivors(n);
+                }
+                n
+            })
+            .collect()
+    }
+
+    /// Checks that a sweep of `jobs` jobs (an adaptive sampler's: each batch) can fill every rung of its ladder: ASHA
+    /// promotes only `floor(n / eta)` of a rung's n jobs, so a small grid over many rungs would never reach the last
+    /// one (and no job would complete).
+    pub fn check_jobs(&self, jobs: usize, epochs: usize, err: &dyn Fn(&str, String) -> GridError) -> Result<(), GridError> {
+        if !self.fidelity().stops_early() {
+            return Ok(());
+        }
+        let ladder = self.ladder(epochs);
+        if ladder.len() < 2 {
+            return Ok(());
+        }
+        let sizes = self.batches().unwrap_or_else(|| vec![jobs]);
+        for n in sizes {
+            let bracket = Bracket {
+                jobs: (0..n).collect(),
+                rungs: ladder.clone(),
+            };
+            let counts = self.planned_counts(&bracket);
+            if n > 0 && counts.last() == Some(&0) {
+                let need = (self.eta as f64).powi(ladder.len() as i32 - 1);
+                let show = |xs: Vec<String>| xs.join(", ");
+                return Err(err(
+                    "search.min_epochs",
+                    format!(
+                        "{} promotes the best floor(n / eta) of the n jobs recorded at a rung: {n} {} with eta = {} \
+                         over rungs of {} epochs give {} jobs, so no job would reach the last rung; use fewer rungs \
+                         (a larger min_epochs), a smaller eta, or at least {need} jobs",
+                        self.scheduler,
+                        if self.is_adaptive() { "jobs in a batch" } else { "jobs" },
+                        self.eta,
+                        show(ladder.iter().map(|r| r.to_string()).collect()),
+                        show(counts.iter().map(|c| c.to_string()).collect()),
                     ),
                 ));
             }

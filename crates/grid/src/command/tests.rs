@@ -58,6 +58,27 @@ fn every_mistake_names_file_line_column_and_key() {
             "g.toml:4:13: command.timeout_s: expected a number of seconds > 0",
         ),
         (
+            format!("{HEAD}timeout_s = 9223372036854775807\n"),
+            "g.toml:4:13: command.timeout_s: expected a number of seconds > 0 and at most 1000000000 (about 31 years), \
+             found 9223372036854775807",
+        ),
+        (
+            "[command]\nrun = [\"p\", \"--a=1\", \"x\\u0000y\"]\nmetric = \"m\"\n[train]\nepochs = 2\n".into(),
+            "g.toml:2:22: command.run: argument 2 holds a NUL byte",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\nopt = \"a\\u0000\"\n"),
+            "g.toml:6:7: train.opt: a value cannot hold a NUL byte",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 2\n[search]\nmethod = \"random\"\nsamples = 5\n[grid]\nlr = [1, 2]\nb = [3, 4]\n"),
+            "g.toml:8:11: search.samples: samples = 5 is more than the 4 distinct configurations",
+        ),
+        (
+            format!("{HEAD}[train]\nepochs = 3\n[search]\nmethod = \"hyperband\"\nmin_epochs = 1e-19\n[grid]\nlr = [1, 2]\n"),
+            "g.toml:8:14: search.min_epochs: min_epochs = 0.0000000000000000001 with eta = 3 gives 41 rungs",
+        ),
+        (
             "[command]\nrun = [\"p\", \"--x={width}\"]\nmetric = \"m\"\n[train]\nepochs = 2\n".into(),
             "g.toml:2:13: command.run: `run` argument 1 (`--x={width}`) names `{width}`, which is not a value",
         ),
@@ -132,7 +153,7 @@ fn every_mistake_names_file_line_column_and_key() {
         (
             format!(
                 "{HEAD}[train]\nepochs = 2\n[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 1\nfinal_epochs = 5\n\
-                 [grid]\nlr = [1, 2]\n"
+                 [grid]\nlr = [1, 2, 3, 4]\n"
             ),
             "search.finalists: a command sweep has no finalists",
         ),

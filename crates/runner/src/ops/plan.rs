@@ -133,9 +133,9 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     let epoch_seconds = |c: &TrainConfig| NOT_GEMM * shape(c).epoch_flops() as f64 / 1e9 / rates[&(c.hidden_size, c.batch_size)];
     let schedule = grid.search.schedule(&jobs, grid.seed);
     // More workers than cores share them: at most one job per core runs at a time.
-    let mut estimate = estimate(&schedule, &jobs, &epoch_seconds, workers.min(num_cpus()));
+    let mut estimate = estimate(&grid.search, &schedule, &jobs, &epoch_seconds, workers.min(num_cpus()));
     if schedule.is_multi_fidelity() {
-        out.push_str(&rungs_table(&schedule, Some(&estimate)));
+        out.push_str(&rungs_table(&grid.search, &schedule, Some(&estimate)));
     }
     if let Some(t) = &tpe {
         // The batches run one after the other (each is proposed from the ones before).
@@ -419,12 +419,12 @@ fn makespan(mut units: Vec<f64>, workers: usize) -> f64 {
 
 /// The time of a schedule run stage by stage on `workers`, the survivors of each rung being average jobs or the
 /// most expensive ones.
-fn estimate(schedule: &Schedule, jobs: &[Job], epoch_seconds: &dyn Fn(&TrainConfig) -> f64, workers: usize) -> Estimate {
+fn estimate(search: &Search, schedule: &Schedule, jobs: &[Job], epoch_seconds: &dyn Fn(&TrainConfig) -> f64, workers: usize) -> Estimate {
     let mut stages = Vec::new();
     for r in 0..schedule.stages() {
         let (mut average, mut upper) = (Vec::new(), Vec::new());
         for bracket in schedule.brackets.iter().filter(|b| r < b.rung_count()) {
-            let counts = bracket.planned_counts(schedule.eta);
+            let counts = search.planned_counts(bracket);
             let before = |job: &Job| if r == 0 { 0.0 } else { bracket.target(r - 1, job) };
             let added = |job: &Job| (bracket.target(r, job) - before(job)).max(0.0);
             let cost: Vec<f64> = bracket
@@ -454,7 +454,7 @@ fn estimate(schedule: &Schedule, jobs: &[Job], epoch_seconds: &dyn Fn(&TrainConf
 
 /// The rungs of a halving or Hyperband sweep: jobs and epochs per rung, their estimated time, and epochs in all
 /// against training every job to the end.
-fn rungs_table(schedule: &Schedule, estimate: Option<&Estimate>) -> String {
+fn rungs_table(search: &Search, schedule: &Schedule, estimate: Option<&Estimate>) -> String {
     let mut out = format!(
         "\n{:>7}  {:>4}  {:>7}  {:>9}  {:>12}{}\n",
         "bracket",
@@ -472,7 +472,7 @@ fn rungs_table(schedule: &Schedule, estimate: Option<&Estimate>) -> String {
     let mut timed = BTreeSet::new();
     for (b, bracket) in schedule.brackets.iter().enumerate() {
         let mut before = 0.0;
-        for (r, (count, to)) in bracket.planned_counts(schedule.eta).into_iter().zip(&bracket.rungs).enumerate() {
+        for (r, (count, to)) in search.planned_counts(bracket).into_iter().zip(&bracket.rungs).enumerate() {
             let added = round12(count as f64 * (to - before));
             // A stage is rung r of every bracket: its time is shown on the first line of that rung.
             let times = match estimate.map(|e| e.stages.get(r)) {
@@ -565,11 +565,11 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> 
     // Rungs before the last (TPE without `min_epochs` has only the last).
     let pruned = schedule.brackets.iter().any(|b| b.rungs.len() > 1);
     let epochs: f64 = if pruned {
-        out.push_str(&rungs_table(&schedule, None));
+        out.push_str(&rungs_table(&grid.search, &schedule, None));
         let mut all = 0.0;
         for b in &schedule.brackets {
             let mut before = 0.0;
-            for (count, to) in b.planned_counts(schedule.eta).into_iter().zip(&b.rungs) {
+            for (count, to) in grid.search.planned_counts(b).into_iter().zip(&b.rungs) {
                 all += count as f64 * (to - before);
                 before = *to;
             }

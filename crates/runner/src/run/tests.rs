@@ -528,12 +528,20 @@ fn samplers_and_schedulers_combine() {
         "a bracket of one rung: {one:?}"
     );
 
-    let tpe_asha = tpe_grid_with("scheduler = \"asha\"\n");
+    // ASHA promotes floor(n / eta) of a rung's n: batches of 12 fill the rungs 1, 3 and 9 (12, 4, 1); batches of 6
+    // would complete no trial and are refused when the jobs are read.
+    let six = tpe_grid_with("scheduler = \"asha\"\n");
+    assert!(six.jobs().unwrap_err().to_string().contains("search.min_epochs: asha promotes"));
+    let tpe_asha = Grid::parse(Path::new("tpe.toml"), &six.text.replace("batch = 6", "batch = 12")).unwrap();
     assert_eq!(tpe_asha.search.name(), "tpe+asha");
     let asha = run_grid(&tpe_asha, 2);
     assert_eq!(asha.len(), 24, "every proposal recorded once");
     let pruned = asha.iter().filter(|r| r.1 == JobStatus::Pruned).count();
     assert!(pruned >= 12, "ASHA keeps about a third of each rung of each batch: {asha:?}");
+    assert!(
+        asha.iter().any(|r| r.1 == JobStatus::Completed),
+        "each batch completes a trial: {asha:?}"
+    );
 
     let sobol = Grid::parse(
         Path::new("sobol.toml"),

@@ -30,6 +30,11 @@ impl Fidelity for Asha {
         "asynchronous successive halving"
     }
 
+    /// The runner's rule (`bracket_poll`): the best `floor(n / eta)` of a rung's n jobs, at least.
+    fn survivors(&self, n: usize, eta: usize) -> usize {
+        n / eta.max(1)
+    }
+
     fn brackets(&self, _search: &Search, jobs: Vec<usize>, ladder: &[f64], _seed: u64, _batch: usize) -> Vec<Bracket> {
         vec![Bracket {
             jobs,

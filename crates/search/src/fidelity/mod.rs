@@ -38,6 +38,11 @@ pub trait Fidelity {
         None
     }
 
+    /// How many of a rung's `n` jobs go on (at least): `ceil(n / eta)` for the synchronous schedulers.
+    fn survivors(&self, n: usize, eta: usize) -> usize {
+        survivors_count(n, eta)
+    }
+
     /// The brackets of a set of jobs (indices; `batch` counts the sets a sampler proposed before this one).
     fn brackets(&self, search: &Search, jobs: Vec<usize>, ladder: &[f64], seed: u64, batch: usize) -> Vec<Bracket>;
 

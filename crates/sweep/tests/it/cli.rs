@@ -62,6 +62,40 @@ fn bad_grids_exit_2_with_a_message_naming_line_and_key_and_write_nothing() {
     }
 }
 
+/// Grids that `plan` promised something `run` could not do (or that panicked in the schedule: exit 101) are refused by
+/// both when read: exit 2, the key named, nothing written.
+#[test]
+fn plan_and_run_refuse_grids_whose_schedule_cannot_be_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let toy = "[data]\nsource = \"toy\"\n[train]\nbatch_size = 50\nepochs = 3\n";
+    let cases = [
+        (
+            format!("{toy}[search]\nmethod = \"hyperband\"\nmin_epochs = 1e-19\n[grid]\nreg = [0.1, 0.2]\n"),
+            "g.toml:8:14: search.min_epochs: min_epochs = 0.0000000000000000001 with eta = 3 gives 41 rungs",
+        ),
+        (
+            format!("{toy}[search]\nmethod = \"hyperband\"\nmin_epochs = 1e-19\n[grid]\nreg = {{ log = [1e-4, 1.0] }}\n"),
+            "g.toml:8:14: search.min_epochs: min_epochs = 0.0000000000000000001 with eta = 3 gives 41 rungs",
+        ),
+        (
+            format!("{toy}[search]\nmethod = \"asha\"\n[grid]\nreg = [0.1, 0.2]\n"),
+            "search.min_epochs: asha promotes the best floor(n / eta) of the n jobs recorded at a rung: 2 jobs",
+        ),
+    ];
+    for (text, want) in cases {
+        write(tmp.path(), "g.toml", &text);
+        let out = tmp.path().join("out");
+        for args in [&["plan", "g.toml"][..], &["run", "g.toml", "--out", "out"][..]] {
+            let assert = sweep().current_dir(tmp.path()).args(args).assert().code(2);
+            let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+            assert!(stderr.contains(want), "{args:?} on\n{text}\nwanted: {want}\ngot: {stderr}");
+            assert_eq!(stderr.matches(want).count(), 1, "said once: {stderr}");
+            assert!(!out.exists(), "{args:?}: a refused grid writes nothing");
+            assert!(!tmp.path().join("results").exists());
+        }
+    }
+}
+
 #[test]
 fn val_size_larger_than_the_data_names_the_grid_line() {
     let tmp = tempfile::tempdir().unwrap();
