@@ -33,7 +33,7 @@ use sweep_core::Dataset;
 pub use crate::error::ResultsError;
 use crate::format::{
     complete_lines, history_paths, read_manifest, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Manifest, Row, BEST_CHECKPOINT,
-    GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR,
+    GRID_COPY, HISTORY_DIR, MANIFEST, RESULTS_CSV, RUNGS_DIR, WRITERS_DIR,
 };
 use crate::record::Record;
 use crate::schema::{Schema, TrialBest};
@@ -90,29 +90,48 @@ fn repair_and_read_ids(path: &Path, schema: &Schema) -> Result<HashSet<String>, 
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
+/// Whether `dir` holds rows of some sweep (`results.csv`, or a writer's file left by a process killed before it
+/// published one).
+fn holds_rows(dir: &Path) -> bool {
+    dir.join(RESULTS_CSV).exists()
+        || fs::read_dir(dir.join(WRITERS_DIR))
+            .is_ok_and(|mut e| e.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "csv"))))
+}
+
 /// Checks that `dir` can take this sweep without changing anything: a new directory, the same sweep partly done, or
 /// the same sweep grown (values added to an axis, a new axis keeping the old setting, more `samples`: only the new
 /// jobs will run, see [`sweep_grid::grow`]). Another sweep is refused, naming the key that differs with its old
 /// and new values; a grown successive-halving or Hyperband sweep is refused, saying why.
+///
+/// What a directory's sweep is: `sweep.json` (its fingerprint), else the grid copy `grid.toml` (the file it was run
+/// with), which [`ResultsDir::open`] creates first, exclusively, so that it is there before anything else.
 pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), ResultsError> {
     let different = || ResultsError::DifferentSweep {
         dir: dir.to_path_buf(),
         grid: grid.file.clone(),
     };
-    let m = match read_manifest(dir)? {
-        Some(m) => m,
-        None if !dir.join(RESULTS_CSV).exists() => return Ok(()),
-        // results.csv without sweep.json: not a sweep directory, or another process starting the same sweep wrote
-        // both (manifest first) between the two looks. Look again (three processes started together failed here).
-        None => read_manifest(dir)?.ok_or_else(different)?,
-    };
-    if m.fingerprint == fingerprint {
+    let manifest = read_manifest(dir)?;
+    if manifest.as_ref().is_some_and(|m| m.fingerprint == fingerprint) {
         return Ok(());
     }
     // The grid the directory was run with: every release writes its copy beside sweep.json.
     let copy = dir.join(GRID_COPY);
-    let Ok(text) = fs::read_to_string(&copy) else {
-        return Err(different());
+    let text = match fs::read_to_string(&copy) {
+        Ok(text) => text,
+        Err(_) if manifest.is_some() => return Err(different()),
+        // Neither file: a new directory (or one that is not a sweep's), unless rows are there.
+        Err(_) if !holds_rows(dir) => return Ok(()),
+        Err(_) => {
+            return Err(ResultsError::Corrupt {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "holds rows but neither {MANIFEST} nor {GRID_COPY}, which say what sweep they belong to (were they \
+                     deleted?); nothing was changed. Put them back from where the directory was copied, use --out to \
+                     write elsewhere, or delete {} to start over",
+                    dir.display()
+                ),
+            })
+        }
     };
     if text == grid.text {
         // The very file it was run with, expanded by this release into other jobs (configurations that differ only
@@ -148,11 +167,63 @@ pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), Resul
     }
 }
 
+/// Creates `dir` and its grid copy holding `grid`'s text if there is none, exclusively: true if this call created
+/// it, false if it was there. The copy is written to a temporary file, then hard-linked to its name (atomic, and
+/// exclusive over NFS too; the link count tells the truth where NFS reports a link that succeeded as failed), so it
+/// is never seen half written; a file system without hard links gets an exclusive create instead.
+pub fn create_grid_copy(dir: &Path, grid: &Grid) -> Result<bool, ResultsError> {
+    fs::create_dir_all(dir).map_err(werr(dir))?;
+    let copy = dir.join(GRID_COPY);
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(werr(dir))?;
+    #[cfg(unix)]
+    fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(werr(tmp.path()))?;
+    tmp.write_all(grid.text.as_bytes()).map_err(werr(tmp.path()))?;
+    tmp.as_file().sync_all().map_err(werr(tmp.path()))?;
+    let linked = fs::hard_link(tmp.path(), &copy);
+    let link_count = || {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(tmp.path()).ok().map(|m| m.nlink())
+        }
+        #[cfg(not(unix))]
+        None::<u64>
+    };
+    match linked {
+        Ok(()) => Ok(true),
+        Err(_) if link_count() == Some(2) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        // No hard links here: an exclusive create (atomic on a local file system), written at once.
+        Err(_) => match OpenOptions::new().write(true).create_new(true).open(&copy) {
+            Ok(mut f) => {
+                f.write_all(grid.text.as_bytes()).map_err(werr(&copy))?;
+                f.sync_all().map_err(werr(&copy))?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(werr(&copy)(e)),
+        },
+    }
+}
+
 impl ResultsDir {
     /// Opens (creating, or resuming) the results directory; returns it and the ids of jobs already done.
+    ///
+    /// Exactly one grid owns a directory: its copy `grid.toml` is the first file written, created exclusively
+    /// ([`create_grid_copy`]), so of two processes starting different grids on a new directory one creates it and
+    /// the other finds it, compares it with its own grid and is refused having written nothing. A `results.csv` that
+    /// lacks a row of a writer's file (a process was killed between appending it and publishing) is published again
+    /// before the rows are counted.
     pub fn open(dir: &Path, grid: &Grid, jobs: &[Job]) -> Result<(ResultsDir, HashSet<String>), ResultsError> {
         let fingerprint = grid.fingerprint(jobs);
         check_dir(dir, grid, &fingerprint)?;
+        // Looked at before the grid copy is made: rows (written after sweep.json) without sweep.json were left so.
+        let lost_manifest = holds_rows(dir) && read_manifest(dir)?.is_none();
+        let created = create_grid_copy(dir, grid)?;
+        if !created {
+            // Another process may have started the directory since the check: what is there now decides.
+            check_dir(dir, grid, &fingerprint)?;
+        }
         fs::create_dir_all(dir.join(HISTORY_DIR)).map_err(werr(dir))?;
         let manifest = Manifest {
             name: grid.name.clone(),
@@ -161,9 +232,18 @@ impl ResultsDir {
             grid_file: grid.file.display().to_string(),
         };
         let mpath = dir.join(MANIFEST);
+        if lost_manifest {
+            tracing::warn!(
+                "{} was missing; written again from this grid, which is the sweep of {} (the grid it was run with)",
+                mpath.display(),
+                dir.join(GRID_COPY).display()
+            );
+        }
         write_atomic(&mpath, &serde_json::to_vec_pretty(&manifest).unwrap_or_default()).map_err(werr(&mpath))?;
-        let gpath = dir.join(GRID_COPY);
-        write_atomic(&gpath, grid.text.as_bytes()).map_err(werr(&gpath))?;
+        if !created {
+            let gpath = dir.join(GRID_COPY);
+            write_atomic(&gpath, grid.text.as_bytes()).map_err(werr(&gpath))?;
+        }
 
         let csv_path = dir.join(RESULTS_CSV);
         let schema = Schema::of_grid(grid);
@@ -175,7 +255,8 @@ impl ResultsDir {
             file.write_all(schema.header_line().as_bytes()).map_err(werr(&csv_path))?;
             file.sync_data().map_err(werr(&csv_path))?;
         }
-        // Every writer's rows, not only results.csv's.
+        // Every writer's rows, not only results.csv's, which is made their merge again if it lacks one.
+        writers::republish_if_stale(dir)?;
         let done = read_rows(&csv_path)?.into_iter().map(|r| r.id).collect();
         let (best, trial_best) = match schema {
             Schema::Network => {
@@ -359,5 +440,124 @@ impl ResultsDir {
         let info = writers::finish_best(&self.dir, data)?;
         *self.best.lock().unwrap_or_else(|p| p.into_inner()) = info.clone();
         Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(seed: u64, epochs: u32) -> Grid {
+        let text = format!(
+            "name = \"g\"\nseed = {seed}\n[data]\nsource = \"toy\"\n[train]\nepochs = {epochs}\n[grid]\nlearning_rate = [0.1, 0.2]\n"
+        );
+        Grid::parse(Path::new(&format!("g{seed}.toml")), &text).unwrap()
+    }
+
+    fn open(dir: &Path, g: &Grid) -> Result<ResultsDir, ResultsError> {
+        ResultsDir::open(dir, g, &g.jobs().unwrap()).map(|(r, _)| r)
+    }
+
+    /// Every file below `dir`, relative, sorted.
+    fn files(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    todo.push(p.clone());
+                }
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_grid_copy_is_created_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        assert!(create_grid_copy(&d, &grid(1, 2)).unwrap());
+        assert!(!create_grid_copy(&d, &grid(2, 2)).unwrap());
+        assert_eq!(fs::read_to_string(d.join(GRID_COPY)).unwrap(), grid(1, 2).text);
+        assert_eq!(files(&d), [GRID_COPY], "no temporary file is left");
+    }
+
+    #[test]
+    fn of_two_grids_opening_a_new_directory_at_once_exactly_one_owns_it() {
+        for round in 0..20 {
+            let tmp = tempfile::tempdir().unwrap();
+            let d = tmp.path().join("d");
+            let barrier = std::sync::Barrier::new(2);
+            let grids = [grid(1, 2), grid(2, 3)];
+            let opened: Vec<Result<ResultsDir, ResultsError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = grids
+                    .iter()
+                    .map(|g| {
+                        let (d, barrier) = (&d, &barrier);
+                        s.spawn(move || {
+                            barrier.wait();
+                            open(d, g)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let owner = match (&opened[0], &opened[1]) {
+                (Ok(_), Err(e)) => {
+                    assert!(e.to_string().contains("holds a different sweep"), "{e}");
+                    &grids[0]
+                }
+                (Err(e), Ok(_)) => {
+                    assert!(e.to_string().contains("holds a different sweep"), "{e}");
+                    &grids[1]
+                }
+                _ => panic!(
+                    "round {round}: not exactly one owner: {:?}",
+                    opened.iter().map(|o| o.is_ok()).collect::<Vec<_>>()
+                ),
+            };
+            let jobs = owner.jobs().unwrap();
+            assert_eq!(read_manifest(&d).unwrap().unwrap().fingerprint, owner.fingerprint(&jobs));
+            assert_eq!(fs::read_to_string(d.join(GRID_COPY)).unwrap(), owner.text);
+        }
+    }
+
+    #[test]
+    fn a_refused_grid_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        open(&d, &grid(1, 2)).unwrap();
+        let before: Vec<_> = files(&d).into_iter().map(|f| (fs::read(d.join(&f)).ok(), f)).collect();
+        let e = open(&d, &grid(1, 3)).err().unwrap();
+        assert!(e.to_string().contains("holds a different sweep"), "{e}");
+        let after: Vec<_> = files(&d).into_iter().map(|f| (fs::read(d.join(&f)).ok(), f)).collect();
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_deleted_sweep_json_is_written_again_from_the_grid_copy_not_called_another_sweep() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        let g = grid(1, 2);
+        open(&d, &g).unwrap();
+        let manifest = fs::read(d.join(MANIFEST)).unwrap();
+        fs::remove_file(d.join(MANIFEST)).unwrap();
+        open(&d, &g).unwrap();
+        assert_eq!(fs::read(d.join(MANIFEST)).unwrap(), manifest);
+        // Another grid is still another sweep, named by what differs.
+        fs::remove_file(d.join(MANIFEST)).unwrap();
+        let e = open(&d, &grid(1, 3)).err().unwrap().to_string();
+        assert!(e.contains("`train.epochs` is 3 in this grid but was 2"), "{e}");
+        // Without the grid copy either, the message says what is missing.
+        fs::remove_file(d.join(GRID_COPY)).unwrap();
+        let e = open(&d, &g).err().unwrap().to_string();
+        assert!(
+            !e.contains("different sweep") && e.contains("neither sweep.json nor grid.toml"),
+            "{e}"
+        );
+        assert!(!d.join(MANIFEST).exists() && !d.join(GRID_COPY).exists());
     }
 }

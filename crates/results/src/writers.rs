@@ -15,6 +15,9 @@
 //! wrote holds every row: the last rename of all is then made by a process that saw every row appended before
 //! it, and every later row triggers a later publish. Whatever results.csv holds at a given instant, the row
 //! reader merges the writers' files, so `sweep best`, `report` and resume always see every recorded row.
+//! A process killed between its append and its publish leaves results.csv without its row until another row is
+//! published; every run therefore starts with [`republish_if_stale`], so that a finished sweep's rerun, which
+//! appends nothing, still repairs it.
 //!
 //! # Best model
 //!
@@ -26,6 +29,7 @@
 //! overwrites a better model with its own "best so far". `sweep finish` (or the end of a run that finds every
 //! job recorded) publishes once more, evaluates the best on the test split and removes the other candidates.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,7 +39,10 @@ use sweep_core::{Dataset, Model};
 
 use crate::best::ranking_order;
 use crate::error::ResultsError;
-use crate::format::{read_best, read_json, read_rows, BestInfo, Row, BEST_CHECKPOINT, BEST_JSON, CANDIDATES_DIR, RESULTS_CSV, WRITERS_DIR};
+use crate::format::{
+    complete_lines, read_best, read_json, read_rows, rows_from_bytes, rows_in_dir, BestInfo, Row, BEST_CHECKPOINT, BEST_JSON,
+    CANDIDATES_DIR, RESULTS_CSV, WRITERS_DIR,
+};
 use crate::schema::{Schema, TrialBest};
 
 /// Publish rounds before giving up on a quiet moment (each round follows new rows by other processes).
@@ -127,6 +134,28 @@ pub fn publish_results(dir: &Path) -> Result<Vec<Row>, ResultsError> {
         "results.csv kept changing while being published; the rows are all in {WRITERS_DIR}/ and will be merged on the next publish"
     );
     Ok(rows)
+}
+
+/// Publishes `results.csv` again if it lacks a row that a writer's file has, and says whether it did. A process
+/// killed between appending its row and publishing leaves results.csv without that row; another process's later
+/// publish would carry it, but once every job is recorded no row is appended and nothing would publish again, so
+/// every run starts with this (before it counts what is recorded).
+pub fn republish_if_stale(dir: &Path) -> Result<bool, ResultsError> {
+    let path = dir.join(RESULTS_CSV);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => return Err(ResultsError::Read { path, source }),
+    };
+    let published: HashSet<String> = rows_from_bytes(&bytes[..complete_lines(&bytes)], &path)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    if rows_in_dir(&dir.join(WRITERS_DIR))?.iter().all(|r| published.contains(&r.id)) {
+        return Ok(false);
+    }
+    publish_results(dir)?;
+    Ok(true)
 }
 
 /// A command sweep's best trial, from every row recorded so far: `best.json` names it (with its folder), replaced
@@ -366,6 +395,27 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(fs::read(d.join(RESULTS_CSV)).unwrap(), csv_of(&Schema::Network, &rows));
         assert_eq!(read_rows(&d.join(RESULTS_CSV)).unwrap(), rows);
+    }
+
+    #[test]
+    fn a_results_csv_lacking_a_writers_row_is_published_again_as_a_normal_publish_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join(WRITERS_DIR)).unwrap();
+        let all = [row("a", 0.1), row("b", 0.2), row("c", 0.3)];
+        fs::write(writer_path(d, "w1"), csv_of(&Schema::Network, &all)).unwrap();
+        fs::write(d.join(RESULTS_CSV), csv_of(&Schema::Network, &all)).unwrap();
+        assert!(!republish_if_stale(d).unwrap());
+        // A kill between the writer's append of "c" and its publish.
+        let stale = csv_of(&Schema::Network, &all[..2]);
+        fs::write(d.join(RESULTS_CSV), &stale).unwrap();
+        assert!(republish_if_stale(d).unwrap());
+        assert_eq!(fs::read(d.join(RESULTS_CSV)).unwrap(), csv_of(&Schema::Network, &all));
+        assert!(!republish_if_stale(d).unwrap());
+        // Only results.csv's own rows count: the row reader's merge would hide what is missing.
+        fs::write(d.join(RESULTS_CSV), csv_of(&Schema::Network, &[])).unwrap();
+        assert!(republish_if_stale(d).unwrap());
+        assert_eq!(fs::read(d.join(RESULTS_CSV)).unwrap(), csv_of(&Schema::Network, &all));
     }
 
     #[test]

@@ -247,8 +247,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         &|j| cluster::job_cost(j, &data),
         !grid.search.is_multi_fidelity(),
     )?;
-    let claims = cluster::claims(&out, shard.as_ref())?;
+    // The directory first: of two grids started on it at once, the one refused has written nothing, claims included.
     let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
+    let claims = cluster::claims(&out, shard.as_ref())?;
 
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);

@@ -81,8 +81,9 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
         &|j| j.config.epochs as u64,
         !multi_fidelity,
     )?;
-    let claims = cluster::claims(&out, shard.as_ref())?;
+    // The directory first: of two grids started on it at once, the one refused has written nothing, claims included.
     let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
+    let claims = cluster::claims(&out, shard.as_ref())?;
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
     let work_dir = std::env::current_dir().context("cannot read the current directory, where the program runs")?;

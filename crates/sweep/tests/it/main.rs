@@ -14,6 +14,7 @@ mod fuse;
 mod grid_input;
 mod grow;
 mod precision;
+mod publish;
 mod report;
 mod search;
 mod serve;
