@@ -557,7 +557,7 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> 
         }
     ));
     if let Some(first) = jobs.first().and_then(|j| j.trial.as_ref()) {
-        let argv = crate::run::command::expand_argv(&c.command.run, &first.values)?;
+        let argv = crate::run::process::expand_argv(&c.command.run, &first.values)?;
         let cwd = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());
         out.push_str(&format!("The first trial runs, in {cwd}: {}\n", argv.join(" ")));
     }

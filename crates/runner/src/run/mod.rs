@@ -14,7 +14,7 @@
 
 pub mod builtin;
 #[cfg(unix)]
-pub mod command;
+pub mod process;
 #[cfg(unix)]
 pub mod program;
 mod progress;

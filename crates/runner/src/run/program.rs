@@ -1,5 +1,5 @@
 //! The command backend (issue 18): a user's program as a trial. Each unit of work is one run of the program
-//! ([`command::run`]) from wherever the trial's checkpoint left it to the unit's budget (`SWEEP_BUDGET` = `to`), with
+//! ([`process::run`]) from wherever the trial's checkpoint left it to the unit's budget (`SWEEP_BUDGET` = `to`), with
 //! `SWEEP_RESUME=1` when its checkpoint folder holds anything, in the trial's own folder `<results>/trials/<id>/`.
 //! Every metric record the program reports becomes a progress line; the runner's stop flag (Ctrl-C, SIGTERM, Slurm's
 //! USR1) stops the run (SIGTERM to its process group, SIGKILL after `grace_s`), and so does an objective that is not
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
-use super::command::{self, expand_argv, Outcome, Record as Point, RunResult, RunSpec, Shepherd, TrialFiles};
+use super::process::{self, expand_argv, Outcome, Record as Point, RunResult, RunSpec, Shepherd, TrialFiles};
 use super::trial::{Backend, Ended, Record, Unit, Watch};
 use sweep_grid::command::{Command, CommandGrid};
 use sweep_results::format::{JobStatus, Row, TRIALS_DIR};
@@ -222,7 +222,7 @@ impl<'s> Program<'s> {
                 _ => ControlFlow::Continue(()),
             }
         };
-        let result = match command::run(&spec, self.stop, &mut on_record) {
+        let result = match process::run(&spec, self.stop, &mut on_record) {
             Ok(r) => r,
             Err(e) => return Ended::Error(sweep_params::text::chain(&e)),
         };

@@ -1,5 +1,5 @@
 //! `sweep __shepherd -- PROGRAM ARGS...` (hidden): the process that leads one run of a command trial's program, started
-//! by sweep itself with a socket on its stdin. See `sweep_runner::run::command` for what it guarantees.
+//! by sweep itself with a socket on its stdin. See `sweep_runner::run::process` for what it guarantees.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -12,5 +12,5 @@ pub struct Args {
 }
 
 pub fn exec(args: &Args) -> anyhow::Result<ExitCode> {
-    Ok(sweep_runner::run::command::shepherd_main(&args.argv))
+    Ok(sweep_runner::run::process::shepherd_main(&args.argv))
 }

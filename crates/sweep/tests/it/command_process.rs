@@ -1,4 +1,4 @@
-//! One run of a user's program (`sweep_runner::run::command`), driven for real: the light example and `sh -c` scripts, each
+//! One run of a user's program (`sweep_runner::run::process`), driven for real: the light example and `sh -c` scripts, each
 //! started through the `sweep` binary's shepherd. Processes left behind are looked for in `/proc` by the trial id
 //! every process of a run carries in its environment.
 
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::common;
-use sweep_runner::run::command::{self, Failure, Outcome, Record, RunResult, RunSpec, Shepherd};
+use sweep_runner::run::process::{self, Failure, Outcome, Record, RunResult, RunSpec, Shepherd};
 
 fn light_example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/light/train.py")
@@ -47,7 +47,7 @@ fn sh(dir: &Path, name: &str, script: &str, budget: f64) -> RunSpec {
 }
 
 fn run(s: &RunSpec) -> RunResult {
-    command::run(s, &AtomicBool::new(false), &mut |_| ControlFlow::Continue(())).unwrap()
+    process::run(s, &AtomicBool::new(false), &mut |_| ControlFlow::Continue(())).unwrap()
 }
 
 fn epochs(r: &RunResult) -> Vec<f64> {
@@ -80,7 +80,7 @@ fn records_come_from_the_metrics_file_and_from_stdout_alike() {
     let acc = from_file.records[2].get("val_acc").unwrap();
     assert!(acc > 0.8 && acc <= 1.0, "val_acc {acc}");
     // The program's output is kept in the trial's folder, each run announced by a separator line.
-    let trial = command::TrialFiles::new(&stdout_spec.trial_dir);
+    let trial = process::TrialFiles::new(&stdout_spec.trial_dir);
     let stdout = std::fs::read_to_string(&trial.stdout).unwrap();
     assert!(stdout.starts_with("==== sweep run 1 of trial stdout-"), "{stdout}");
     assert_eq!(stdout.matches("SWEEP_METRIC {").count(), 3);
@@ -132,7 +132,7 @@ fn numbers_parse_in_every_form_and_a_malformed_line_is_a_warning() {
         r.warnings
     );
     // What sweep accepted is on disk, so the timeline survives a crash of sweep.
-    let loaded = command::TrialFiles::new(&s.trial_dir).load_records().unwrap();
+    let loaded = process::TrialFiles::new(&s.trial_dir).load_records().unwrap();
     assert_eq!(loaded.len(), 3);
     assert!(loaded[0].get("b").unwrap().is_nan() && loaded[2] == r.records[2]);
 }
@@ -238,7 +238,7 @@ fn a_rerun_after_a_crash_supersedes_the_points_past_its_checkpoint() {
     assert_eq!(epochs(&second), [1.0, 2.0, 3.0], "epoch 2 counted once");
     let whole = run(&light(dir.path(), "nocrash", 3.0, json!({})));
     assert_eq!(second.records, whole.records);
-    assert_eq!(command::TrialFiles::new(&s.trial_dir).load_records().unwrap(), whole.records);
+    assert_eq!(process::TrialFiles::new(&s.trial_dir).load_records().unwrap(), whole.records);
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn a_program_ignoring_sigterm_is_killed_after_the_grace() {
     s.grace = Duration::from_millis(600);
     let t = Instant::now();
     let mut stop_at = None;
-    let r = command::run(&s, &AtomicBool::new(false), &mut |_| {
+    let r = process::run(&s, &AtomicBool::new(false), &mut |_| {
         stop_at = Some(Instant::now());
         ControlFlow::Break(())
     })
@@ -313,9 +313,9 @@ fn the_stop_flag_ends_a_run_promptly_and_the_trial_resumes_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let s = light(dir.path(), "stop", 3.0, json!({"sleep": 0.3}));
     let stop = AtomicBool::new(false);
-    let records = command::TrialFiles::new(&s.trial_dir).records;
+    let records = process::TrialFiles::new(&s.trial_dir).records;
     let r = std::thread::scope(|scope| {
-        let run = scope.spawn(|| command::run(&s, &stop, &mut |_| ControlFlow::Continue(())).unwrap());
+        let run = scope.spawn(|| process::run(&s, &stop, &mut |_| ControlFlow::Continue(())).unwrap());
         // Stopped in epoch 2 (in its 0.3 s sleep), once epoch 1 is recorded.
         let t = Instant::now();
         while !std::fs::read_to_string(&records).unwrap_or_default().contains("\"epoch\": 1") {
@@ -335,7 +335,7 @@ fn the_stop_flag_ends_a_run_promptly_and_the_trial_resumes_exactly() {
     assert_eq!(r.outcome, Outcome::Stopped { killed: false });
     assert_eq!(epochs(&r), [1.0]);
     // A flag already set starts nothing.
-    let again = command::run(&s, &stop, &mut |_| ControlFlow::Continue(())).unwrap();
+    let again = process::run(&s, &stop, &mut |_| ControlFlow::Continue(())).unwrap();
     assert_eq!((again.outcome, again.elapsed), (Outcome::Stopped { killed: false }, Duration::ZERO));
     // Continued, it gives exactly the records of an uninterrupted run.
     let rest = run(&s);
@@ -353,7 +353,7 @@ fn a_program_ended_by_the_signal_that_stops_sweep_is_stopped_not_failed() {
     let script = "printf '{\"epoch\": 1}' >> \"$SWEEP_METRICS\"; kill -TERM $$; sleep 30";
     let s = sh(dir.path(), "scancel", script, 2.0);
     let stop = AtomicBool::new(false);
-    let r = command::run(&s, &stop, &mut |_| {
+    let r = process::run(&s, &stop, &mut |_| {
         stop.store(true, Ordering::SeqCst);
         ControlFlow::Continue(())
     })
@@ -368,7 +368,7 @@ fn records_reach_the_callback_as_they_are_written() {
     let s = light(dir.path(), "live", 3.0, json!({"sleep": 0.25}));
     let t = Instant::now();
     let mut seen: Vec<(f64, Duration)> = Vec::new();
-    let r = command::run(&s, &AtomicBool::new(false), &mut |rec: &Record| {
+    let r = process::run(&s, &AtomicBool::new(false), &mut |rec: &Record| {
         seen.push((rec.epoch, t.elapsed()));
         ControlFlow::Continue(())
     })
@@ -412,7 +412,7 @@ fn a_shepherd_killed_from_outside_takes_its_run_with_it() {
         let shepherd = loop {
             let ps = processes_of(&id);
             if ps.len() >= 3 {
-                break ps.into_iter().find(|(_, cmd)| cmd.contains(command::SHEPHERD_COMMAND)).unwrap().0;
+                break ps.into_iter().find(|(_, cmd)| cmd.contains(process::SHEPHERD_COMMAND)).unwrap().0;
             }
             assert!(t.elapsed() < Duration::from_secs(10), "the run did not start: {ps:?}");
             std::thread::sleep(Duration::from_millis(20));

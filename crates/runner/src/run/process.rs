@@ -28,7 +28,7 @@
 //! rebuilt after a crash ([`TrialFiles::load_records`]).
 //!
 //! **Process control.** Each run has its own process group, led by a shepherd process ([`Shepherd`]; see
-//! `command/shepherd.rs` for how it guarantees that no process outlives the run or a SIGKILLed sweep). A stop (the
+//! `process/shepherd.rs` for how it guarantees that no process outlives the run or a SIGKILLed sweep). A stop (the
 //! caller's flag, or its callback returning `Break`) or the timeout sends SIGTERM to the whole group, then SIGKILL
 //! `grace` later.
 
