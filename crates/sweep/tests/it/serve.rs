@@ -1093,6 +1093,64 @@ fn requests_refused_by_the_http_layer_get_json_errors_too() {
 }
 
 #[test]
+fn a_request_has_exactly_one_host_and_an_origin_form_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    Fixture::new(&tmp.path().join("fix"), FIXTURE_GRID);
+    let server = Server::start(&[tmp.path()], &[]);
+    let port = server.port;
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".into(),
+            "exactly one Host",
+        ),
+        (
+            "GET /api/sweeps HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+            "exactly one Host",
+        ),
+        ("GET /api/sweeps HTTP/1.1\r\nConnection: close\r\n\r\n".into(), "exactly one Host"),
+        (
+            format!("GET http://127.0.0.1:{port}/api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+            "origin form",
+        ),
+        (
+            "GET http://evil.example/api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+            "origin form",
+        ),
+        (
+            "OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+            "origin form",
+        ),
+    ];
+    for (request, says) in &cases {
+        let (status, body) = raw(port, request.as_bytes());
+        assert_eq!(status, 400, "{request:?}: {body}");
+        let e = error_of(status, &body);
+        assert!(e.contains(says), "{request:?}: {e}");
+    }
+    assert_eq!(raw_get(port, "/api/sweeps").0, 200);
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let tmp = tempfile::tempdir().unwrap();
+    Fixture::new(&tmp.path().join("fix"), FIXTURE_GRID);
+    let server = Server::start(&[tmp.path()], &["--token", "s3cret-token"]);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let (status, body) = raw(
+            server.port,
+            format!("GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {scheme} s3cret-token\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(status, 200, "{scheme}: {body}");
+        let (status, _) = raw(
+            server.port,
+            format!("GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {scheme} wrong\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(status, 403, "{scheme} with a wrong token");
+    }
+}
+
+#[test]
 fn no_request_changes_a_file_and_no_input_makes_the_server_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let out = common::run_toy_search(tmp.path(), "hyperband");
