@@ -28,9 +28,14 @@ use sweep_report::live::discover::valid_name;
 use sweep_report::live::trial::{export_cells, export_header, Trial};
 use sweep_report::live::view::View;
 
+/// The body of every error: `{"error": message}`.
+pub fn error_body(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default()
+}
+
 /// A JSON error response.
 pub fn error(status: StatusCode, message: String) -> Response {
-    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
+    let body = error_body(&message);
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut()

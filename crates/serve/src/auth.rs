@@ -1,9 +1,10 @@
-//! What every request passes before a handler sees it: only GET and HEAD (no request changes anything); the token,
-//! when the server has one (always when it listens on more than the loopback address), from an `Authorization:
-//! Bearer` header, the `token` query parameter or the cookie the server sets once it has seen a good token; and
-//! without a token, a `Host` that names the loopback address, so that a web page elsewhere cannot reach the server
-//! through a DNS name it controls (DNS rebinding). Every response gets headers that keep browsers from sniffing
-//! types, framing the page or sending it elsewhere.
+//! What every request passes before a handler sees it: exactly one `Host` header and an origin-form target; only
+//! GET and HEAD (no request changes anything); the token, when the server has one (always when it listens on more
+//! than the loopback address), from an `Authorization: Bearer` header (the scheme in any case), the `token` query
+//! parameter or the cookie the server sets once it has seen a good token; and without a token, a `Host` that names
+//! the loopback address, so that a web page elsewhere cannot reach the server through a DNS name it controls (DNS
+//! rebinding). Every response gets headers that keep browsers from sniffing types, framing the page or sending it
+//! elsewhere.
 
 use std::sync::Arc;
 
@@ -38,7 +39,12 @@ enum Presented {
 
 fn presented(req: &Request, cookie: &str) -> Option<Presented> {
     if let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let t = v.strip_prefix("Bearer ").unwrap_or(v).trim();
+        // The scheme is case-insensitive (RFC 9110, 11.1): `bearer TOKEN` is `Bearer TOKEN`.
+        let t = match v.trim_start().split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest,
+            _ => v,
+        }
+        .trim();
         if !t.is_empty() {
             return Some(Presented::Header(t.to_string()));
         }
@@ -73,8 +79,31 @@ pub fn loopback_host(host: &str) -> bool {
     name == "localhost" || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
 }
 
+/// Why a request is malformed here, if it is: it must have exactly one Host header (the one the loopback check
+/// reads; a second could say something else to whatever reads the other), and a target in origin form (`/path?query`),
+/// not absolute (`http://host/path`, whose host would stand beside the Host header), authority (`host:port`) or
+/// asterisk (`*`) form.
+fn malformed(req: &Request) -> Option<String> {
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    if hosts != 1 {
+        return Some(format!("a request needs exactly one Host header; this one has {hosts}"));
+    }
+    let uri = req.uri();
+    if uri.scheme().is_some() || uri.authority().is_some() || !uri.path().starts_with('/') {
+        return Some(format!(
+            "the request target {:?} is not in origin form: send the path alone, as in GET /api/sweeps, \
+             with the host in the Host header",
+            uri.to_string()
+        ));
+    }
+    None
+}
+
 /// The middleware.
 pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    if let Some(why) = malformed(&req) {
+        return harden(error(StatusCode::BAD_REQUEST, why));
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -126,7 +155,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
 }
 
 /// Headers every response carries.
-fn harden(mut r: Response<Body>) -> Response<Body> {
+pub(crate) fn harden(mut r: Response<Body>) -> Response<Body> {
     let h = r.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

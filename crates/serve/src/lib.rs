@@ -8,10 +8,14 @@
 //!
 //! The HTTP stack is axum on tokio (HTTP/1 only, a current-thread runtime): handlers only read the published views,
 //! so one thread serves every request; files are read by the watcher thread and, for one trial's history, on
-//! tokio's blocking pool.
+//! tokio's blocking pool. Connections are accepted and driven by `conn` (hyper's HTTP/1 builder with a header
+//! timeout, a cap on connections, JSON for hyper's own refusals) rather than `axum::serve`.
 
 mod api;
 mod auth;
+mod conn;
+
+pub use conn::{Limits, CONNECTION_LIFETIME, HEADER_TIMEOUT, MAX_CONNECTIONS, MAX_HEADERS, MAX_HEAD_BYTES};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,6 +56,8 @@ pub struct Options {
     /// Required on every request when set.
     pub token: Option<String>,
     pub refresh: Duration,
+    /// The header timeout and the cap on connections.
+    pub limits: Limits,
 }
 
 /// Every sweep served, as the handlers see them.
@@ -192,7 +198,7 @@ pub fn serve(opts: Options, ready: impl FnOnce(SocketAddr)) -> Result<(), ServeE
         });
         let app = api::router(shared).layer(axum::middleware::from_fn_with_state(guard, auth::guard));
         ready(addr);
-        axum::serve(listener, app).await.map_err(ServeError::Io)
+        conn::accept_loop(listener, app, opts.limits).await.map_err(ServeError::Io)
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use sweep_serve::{new_token, serve, Options, REFRESH};
+use sweep_serve::{new_token, serve, Limits, Options, REFRESH};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -36,6 +36,7 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         addr: SocketAddr::new(args.bind, args.port),
         token: token.clone(),
         refresh: REFRESH,
+        limits: limits_from_env()?,
     };
     let dirs: Vec<String> = args.dirs.iter().map(|d| d.display().to_string()).collect();
     serve(opts, |addr| {
@@ -57,4 +58,27 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         let _ = out.flush();
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The connection limits: the defaults, or for tests only `SWEEP_SERVE_HEADER_TIMEOUT_MS` (the header timeout, in
+/// milliseconds) and `SWEEP_SERVE_MAX_CONNECTIONS` (the cap), so that a test waits a second rather than ten and
+/// opens a few connections rather than 256. Not meant for users: docs/serve.md names them as test settings.
+fn limits_from_env() -> Result<Limits> {
+    let mut limits = Limits::default();
+    let var = |name: &str| -> Result<Option<u64>> {
+        match std::env::var(name) {
+            Err(_) => Ok(None),
+            Ok(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=3_600_000).contains(&n) => Ok(Some(n)),
+                _ => anyhow::bail!("{name}={v:?}: expected a whole number from 1 to 3600000"),
+            },
+        }
+    };
+    if let Some(ms) = var("SWEEP_SERVE_HEADER_TIMEOUT_MS")? {
+        limits.header_timeout = std::time::Duration::from_millis(ms);
+    }
+    if let Some(n) = var("SWEEP_SERVE_MAX_CONNECTIONS")? {
+        limits.max_connections = n as usize;
+    }
+    Ok(limits)
 }

@@ -37,6 +37,11 @@ struct Server {
 
 impl Server {
     fn start(dirs: &[&Path], extra: &[&str]) -> Server {
+        Server::start_with_env(dirs, extra, &[])
+    }
+
+    /// `start`, with environment variables set for the server (the hidden test limits).
+    fn start_with_env(dirs: &[&Path], extra: &[&str], env: &[(&str, &str)]) -> Server {
         let logs = tempfile::tempdir().unwrap();
         let stderr = logs.path().join("stderr");
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("sweep"))
@@ -45,6 +50,9 @@ impl Server {
             .args(["--port", "0"])
             .args(extra)
             .env_remove("SWEEP_SERVE_TOKEN")
+            .env_remove("SWEEP_SERVE_HEADER_TIMEOUT_MS")
+            .env_remove("SWEEP_SERVE_MAX_CONNECTIONS")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr).unwrap())
@@ -920,6 +928,228 @@ fn without_a_token_only_requests_for_the_loopback_name_are_answered() {
     }
 }
 
+/// Reads `s` until the server closes it: what was answered before, and when, or None if it was still open after
+/// `limit`.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Option<(Duration, String)> {
+    let start = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(_) => return None,
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+    }
+    Some((start.elapsed(), String::from_utf8_lossy(&out).into_owned()))
+}
+
+#[test]
+fn a_connection_whose_request_head_never_ends_is_closed_after_the_header_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    Fixture::new(&tmp.path().join("fix"), FIXTURE_GRID);
+    let timeout = Duration::from_millis(800);
+    let env = [("SWEEP_SERVE_HEADER_TIMEOUT_MS", "800")];
+    // On the loopback address, and bound to every address, where no token has been seen yet.
+    for extra in [&[][..], &["--bind", "0.0.0.0"][..]] {
+        let server = Server::start_with_env(&[tmp.path()], extra, &env);
+        // Half a head, then nothing.
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.write_all(b"GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ").unwrap();
+        let (after, answer) = read_until_closed(&mut s, Duration::from_secs(8)).expect("a half head is closed, not kept open");
+        assert!(
+            after >= timeout - Duration::from_millis(100) && after < timeout * 4,
+            "{extra:?}: closed after {after:?}"
+        );
+        assert_eq!(answer, "", "{extra:?}: nothing is answered to half a head");
+        // A head sent a byte at a time, forever: the timeout bounds the whole head, not the wait between bytes.
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.write_all(b"GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+        let start = Instant::now();
+        let mut closed = false;
+        for _ in 0..80 {
+            std::thread::sleep(Duration::from_millis(50));
+            if s.write_all(b"a").is_err() {
+                closed = true;
+                break;
+            }
+        }
+        if !closed {
+            closed = read_until_closed(&mut s, Duration::from_millis(200)).is_some();
+        }
+        assert!(
+            closed && start.elapsed() < timeout * 4,
+            "{extra:?}: a trickled head still open after {:?}",
+            start.elapsed()
+        );
+        // A body that never ends is not waited for: the answer comes, then the connection closes.
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.write_all(b"POST /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n{\"a\":")
+            .unwrap();
+        let (after, answer) = read_until_closed(&mut s, Duration::from_secs(8)).expect("a request whose body never ends is closed");
+        assert!(after < timeout * 4, "{extra:?}: closed after {after:?}");
+        assert!(answer.starts_with("HTTP/1.1 4"), "{extra:?}: {answer}");
+        // And the server answers as before.
+        let auth = server
+            .token
+            .as_ref()
+            .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let (status, _) = raw(
+            server.port,
+            format!("GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(status, 200, "{extra:?}");
+        assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
+    }
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_until_one_closes_and_the_server_answers_afterwards() {
+    let tmp = tempfile::tempdir().unwrap();
+    Fixture::new(&tmp.path().join("fix"), FIXTURE_GRID);
+    let server = Server::start_with_env(&[tmp.path()], &[], &[("SWEEP_SERVE_MAX_CONNECTIONS", "4")]);
+    // The cap's worth of connections, each holding half a head (the header timeout is the default 10 s).
+    let mut held: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            s.write_all(b"GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // One more: it waits (the kernel holds it in the listen queue) and is not answered while the cap is full.
+    let mut waiting = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    waiting
+        .write_all(b"GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    waiting.set_read_timeout(Some(Duration::from_millis(1000))).unwrap();
+    let mut first = [0u8; 1];
+    let early = waiting.read(&mut first);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "a connection over the cap was served at once: {early:?}"
+    );
+    // One held connection closes: the waiting one is taken and answered.
+    drop(held.pop());
+    let (after, answer) = read_until_closed(&mut waiting, Duration::from_secs(5)).expect("the waiting connection is served");
+    assert!(answer.starts_with("HTTP/1.1 200"), "after {after:?}: {answer}");
+    drop(held);
+    for _ in 0..10 {
+        assert_eq!(raw_get(server.port, "/api/sweeps").0, 200, "the server answers afterwards");
+    }
+    assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
+}
+
+#[test]
+fn requests_refused_by_the_http_layer_get_json_errors_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    Fixture::new(&tmp.path().join("fix"), FIXTURE_GRID);
+    let server = Server::start(&[tmp.path()], &[]);
+    let many: String = (0..120).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            format!("GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\n{many}\r\n"),
+            431,
+            "too large",
+        ),
+        (
+            "GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nno colon here\r\n\r\n".into(),
+            400,
+            "not valid HTTP",
+        ),
+        (
+            "GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n".into(),
+            400,
+            "not valid HTTP",
+        ),
+        (
+            "GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n".into(),
+            400,
+            "not valid HTTP",
+        ),
+        ("GET /a b c HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".into(), 400, "not valid HTTP"),
+        ("G(T / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".into(), 400, "not valid HTTP"),
+    ];
+    for (request, want, says) in &cases {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let (_, answer) = read_until_closed(&mut s, Duration::from_secs(10)).expect("answered and closed");
+        let status: u16 = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert_eq!(status, *want, "{request:?}: {answer}");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(
+            head.to_ascii_lowercase().contains("content-type: application/json"),
+            "{request:?}: {answer}"
+        );
+        let e = error_of(status, body);
+        assert!(e.contains(says), "{request:?}: {e}");
+    }
+    assert_eq!(raw_get(server.port, "/api/sweeps").0, 200, "the server answers afterwards");
+}
+
+#[test]
+fn a_request_has_exactly_one_host_and_an_origin_form_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    Fixture::new(&tmp.path().join("fix"), FIXTURE_GRID);
+    let server = Server::start(&[tmp.path()], &[]);
+    let port = server.port;
+    let cases: Vec<(String, &str)> = vec![
+        (
+            "GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".into(),
+            "exactly one Host",
+        ),
+        (
+            "GET /api/sweeps HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+            "exactly one Host",
+        ),
+        ("GET /api/sweeps HTTP/1.1\r\nConnection: close\r\n\r\n".into(), "exactly one Host"),
+        (
+            format!("GET http://127.0.0.1:{port}/api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+            "origin form",
+        ),
+        (
+            "GET http://evil.example/api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+            "origin form",
+        ),
+        (
+            "OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".into(),
+            "origin form",
+        ),
+    ];
+    for (request, says) in &cases {
+        let (status, body) = raw(port, request.as_bytes());
+        assert_eq!(status, 400, "{request:?}: {body}");
+        let e = error_of(status, &body);
+        assert!(e.contains(says), "{request:?}: {e}");
+    }
+    assert_eq!(raw_get(port, "/api/sweeps").0, 200);
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let tmp = tempfile::tempdir().unwrap();
+    Fixture::new(&tmp.path().join("fix"), FIXTURE_GRID);
+    let server = Server::start(&[tmp.path()], &["--token", "s3cret-token"]);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let (status, body) = raw(
+            server.port,
+            format!("GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {scheme} s3cret-token\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(status, 200, "{scheme}: {body}");
+        let (status, _) = raw(
+            server.port,
+            format!("GET /api/sweeps HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {scheme} wrong\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(status, 403, "{scheme} with a wrong token");
+    }
+}
+
 #[test]
 fn no_request_changes_a_file_and_no_input_makes_the_server_panic() {
     let tmp = tempfile::tempdir().unwrap();
@@ -977,16 +1207,22 @@ fn no_request_changes_a_file_and_no_input_makes_the_server_panic() {
         let target: String = (0..n).map(|_| pieces[rng.gen_range(0..pieces.len())]).collect();
         let method = ["GET", "POST", "PUT", "DELETE", "OPTIONS", "HEAD", "GET"][rng.gen_range(0..7)];
         let target = if target.starts_with('/') { target } else { format!("/{target}") };
-        let (status, _) = raw(
+        let (status, body) = raw(
             server.port,
             format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc").as_bytes(),
         );
         assert!(status == 0 || (200..500).contains(&status), "{method} {target}: {status}");
+        if status >= 400 && method != "HEAD" {
+            error_of(status, &body);
+        }
     }
     for _ in 0..50 {
         let len = rng.gen_range(1..300);
         let bytes: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
-        let _ = raw(server.port, &bytes);
+        let (status, body) = raw(server.port, &bytes);
+        if status != 0 {
+            error_of(status, &body);
+        }
     }
     let _ = raw(server.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX: \xff\xfe\r\n\r\n");
     assert_eq!(server.get("/api/sweeps").0, 200, "the server still answers");
