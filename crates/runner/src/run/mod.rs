@@ -299,6 +299,14 @@ impl Runner<'_> {
                 })
             })
             .collect();
+        // Every process sharing the directory takes the same decisions: one writes each pruned row.
+        let (pruned, claims) = match self.claim_pruned(pruned) {
+            Ok(mine) => mine,
+            Err(e) => {
+                self.fail(e);
+                return false;
+            }
+        };
         let wrote = !pruned.is_empty();
         if wrote {
             // One append (and one publish of results.csv) for the whole rung's pruned rows.
@@ -312,6 +320,14 @@ impl Runner<'_> {
                 }
                 Err(e) => {
                     self.fail(e);
+                    return false;
+                }
+            }
+        }
+        if let Some(c) = self.opts.claims {
+            for claim in claims {
+                if let Err(e) = c.release(claim) {
+                    self.fail(e.into());
                     return false;
                 }
             }
@@ -393,6 +409,37 @@ impl Runner<'_> {
             spawn(units, id);
         }
         wrote
+    }
+
+    /// The pruned rows this process writes, and their claims: with claims, a row whose claim another
+    /// process holds or has done is left to it, and one recorded since the rows were read is not written again.
+    fn claim_pruned(&mut self, pruned: Vec<Row>) -> Result<(Vec<Row>, Vec<Claim>), ResultsError> {
+        let Some(claims) = self.opts.claims else {
+            return Ok((pruned, Vec::new()));
+        };
+        if pruned.is_empty() {
+            return Ok((pruned, Vec::new()));
+        }
+        let mut won = Vec::new();
+        for row in pruned {
+            // `<id>-r<rung>-pruned`: read as the job's claim by those that clear a finished sweep's claims.
+            match claims.try_claim(&format!("{}-r{}-pruned", row.id, row.rung.unwrap_or(0)))? {
+                Attempt::Won(c) => won.push((row, c)),
+                Attempt::Held(_) | Attempt::Done(_) => self.shared = true,
+            }
+        }
+        if won.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let recorded = self.results.read_final()?;
+        let (mut rows, mut mine) = (Vec::new(), Vec::new());
+        for (row, claim) in won {
+            if !recorded.contains_key(&row.id) {
+                rows.push(row);
+            }
+            mine.push(claim);
+        }
+        Ok((rows, mine))
     }
 
     /// Takes the unit's claim: `Some(None)` without claims, `Some(Some(claim))` when won, `None` when another process
