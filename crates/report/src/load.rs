@@ -21,7 +21,7 @@ use sweep_results::format::{
     history_paths, read_best, read_history, read_rows, rows_in_dir, BestInfo, JobStatus, LossRecord, Row, BEST_CHECKPOINT, GRID_COPY,
     RESULTS_CSV, RUNGS_DIR,
 };
-use sweep_search::{survivors_count, Bracket, Schedule};
+use sweep_search::{Bracket, Schedule, Search};
 
 /// What the grid copy (`grid.toml`) of a results directory says: the sweep's name, axes, planned jobs and schedule.
 #[derive(Debug)]
@@ -41,6 +41,8 @@ pub struct Plan {
     pub batches: Option<Vec<usize>>,
     /// The data sizes the cost model needs.
     pub data: PlannedData,
+    /// The search, whose scheduler says how many of a rung's jobs go on (as `sweep plan` and the run count them).
+    pub search: Search,
 }
 
 impl Plan {
@@ -74,6 +76,7 @@ impl Plan {
             jobs,
             schedule,
             batches,
+            search: grid.search,
         }))
     }
 
@@ -91,14 +94,14 @@ impl Plan {
             return Vec::new();
         };
         let Some(sizes) = &self.batches else {
-            return bracket.planned_counts(self.schedule.eta);
+            return self.search.planned_counts(bracket);
         };
         let mut total = vec![0; bracket.rung_count()];
         for &n in sizes {
             let mut n = n;
             for (r, t) in total.iter_mut().enumerate() {
                 if r > 0 {
-                    n = survivors_count(n, self.schedule.eta);
+                    n = self.search.survivors(n);
                 }
                 *t += n;
             }

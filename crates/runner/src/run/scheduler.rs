@@ -130,9 +130,9 @@ impl<'c> Driver<'c> {
     /// Adds `members` (new jobs) as the fidelity scheduler's brackets of batch `batch`, over `ladder`.
     fn add_brackets(&mut self, members: Vec<usize>, ladder: &[f64], batch: usize) {
         let search = &self.grid.search;
+        self.bracket_of.resize(self.jobs.len(), 0);
         for bracket in search.fidelity().brackets(search, members, ladder, self.grid.seed, batch) {
             for &j in &bracket.jobs {
-                self.bracket_of.resize(self.bracket_of.len().max(j + 1), 0);
                 self.bracket_of[j] = self.schedule.brackets.len();
             }
             self.schedule.brackets.push(bracket);
