@@ -20,7 +20,7 @@ use sweep_params::params::Value as PValue;
 use sweep_params::Axis;
 
 mod parzen;
-use parzen::{uniform, Parzen};
+use parzen::{uniform, Joint, Parzen};
 
 /// One dimension of a search space. A point holds one `f64` per dimension: the value, or the choice's index.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,13 +61,29 @@ pub struct Settings {
     pub candidates: usize,
     /// Weight of the prior kernel against each observation's weight 1.
     pub prior_weight: f64,
+    /// One kernel per observation over all dimensions at once (Optuna 5's only mode), rather than one estimator per
+    /// dimension.
+    pub multivariate: bool,
+    /// Each point proposed joins the "above" group before the next point of the batch is chosen (Optuna's
+    /// `constant_liar`: a running trial counts as a bad one), so a batch spreads out instead of repeating its best
+    /// guess.
+    pub liar: bool,
 }
 
-/// Optuna's `TPESampler()` defaults.
+/// The `TPESampler()` defaults of Optuna before 4.0 (independent dimensions), which `method = "tpe"` keeps.
 pub const OPTUNA: Settings = Settings {
     startup: 10,
     candidates: 24,
     prior_weight: 1.0,
+    multivariate: false,
+    liar: false,
+};
+
+/// Optuna 5's `TPESampler()`: multivariate, with the constant liar.
+pub const OPTUNA5: Settings = Settings {
+    multivariate: true,
+    liar: true,
+    ..OPTUNA
 };
 
 /// Optuna's `default_gamma`: how many of `n` trials form l(x).
@@ -221,7 +237,13 @@ pub fn propose_with(
         .iter()
         .filter(|o| o.point.len() == space.len() && space.iter().zip(&o.point).all(|(d, &x)| d.contains(x)))
         .collect();
-    let models: Option<Vec<(Parzen, Parzen)>> = (valid.len() >= settings.startup && !valid.is_empty()).then(|| {
+    let modelled = valid.len() >= settings.startup && !valid.is_empty();
+    // A multivariate model proposes what it can; the rest (a finite space running out) as below, without a model.
+    let joint = match settings.multivariate && modelled {
+        true => propose_joint(settings, space, &valid, n, &mut rng, &mut is_taken),
+        false => Vec::new(),
+    };
+    let models: Option<Vec<(Parzen, Parzen)>> = (modelled && !settings.multivariate).then(|| {
         let (below, above) = split(&valid);
         let column = |idx: &[usize], d: usize| idx.iter().map(|&i| valid[i].point[d]).collect::<Vec<f64>>();
         space
@@ -235,9 +257,9 @@ pub fn propose_with(
             })
             .collect()
     });
-    let mut batch: Vec<Point> = Vec::with_capacity(n);
-    let mut seen: HashSet<Vec<u64>> = HashSet::new();
     let bits = |p: &[f64]| p.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+    let mut seen: HashSet<Vec<u64>> = joint.iter().map(|p| bits(p)).collect();
+    let mut batch: Vec<Point> = joint;
     let mut free: Option<Vec<Point>> = None;
     'batch: while batch.len() < n {
         let mut ok = |p: &[f64], seen: &HashSet<Vec<u64>>| !seen.contains(&bits(p)) && !is_taken(p);
@@ -274,6 +296,57 @@ pub fn propose_with(
         batch.push(p);
     }
     batch
+}
+
+/// [`propose_with`] with a multivariate estimator: `candidates` joint draws from l(x), the best l(x) / g(x) not taken
+/// (ties to the earlier draw); with `liar`, each point proposed joins g(x) before the next is chosen. Stops early
+/// when every candidate of every redraw is taken (the caller goes on with random points).
+fn propose_joint(
+    settings: &Settings,
+    space: &[Dim],
+    valid: &[&Observation],
+    n: usize,
+    rng: &mut impl Rng,
+    mut is_taken: impl FnMut(&[f64]) -> bool,
+) -> Vec<Point> {
+    let (below, above) = split(valid);
+    let points = |idx: &[usize]| idx.iter().map(|&i| valid[i].point.clone()).collect::<Vec<Point>>();
+    let l = Joint::new(space, &refs(&points(&below)), settings.prior_weight);
+    let mut above = points(&above);
+    let mut g = Joint::new(space, &refs(&above), settings.prior_weight);
+    let mut batch: Vec<Point> = Vec::with_capacity(n);
+    let mut seen: HashSet<Vec<u64>> = HashSet::new();
+    let bits = |p: &[f64]| p.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+    'batch: while batch.len() < n {
+        let mut ok = |p: &[f64], seen: &HashSet<Vec<u64>>| !seen.contains(&bits(p)) && !is_taken(p);
+        let mut chosen = None;
+        for _ in 0..REDRAWS {
+            let mut ranked: Vec<(Point, f64)> = (0..settings.candidates.max(1))
+                .map(|_| {
+                    let x = l.sample(rng);
+                    let r = l.ln_pdf(&x) - g.ln_pdf(&x);
+                    (x, if r.is_nan() { f64::NEG_INFINITY } else { r })
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            if let Some((p, _)) = ranked.into_iter().find(|(p, _)| ok(p, &seen)) {
+                chosen = Some(p);
+                break;
+            }
+        }
+        let Some(p) = chosen else { break 'batch };
+        seen.insert(bits(&p));
+        if settings.liar && batch.len() + 1 < n {
+            above.push(p.clone());
+            g = Joint::new(space, &refs(&above), settings.prior_weight);
+        }
+        batch.push(p);
+    }
+    batch
+}
+
+fn refs(ps: &[Point]) -> Vec<&[f64]> {
+    ps.iter().map(Vec::as_slice).collect()
 }
 
 /// The `i`-th point of a finite space, last dimension fastest.
@@ -706,5 +779,63 @@ mod tests {
         );
         // Measured: TPE 76.7, random 651.1 (a random order of the 1,512 points finds it after 756.5 on average).
         assert!(tpe < 0.25 * rnd, "TPE {tpe} against random {rnd}");
+    }
+
+    fn race_of(
+        settings: &Settings,
+        space: &[Dim],
+        f: &dyn Fn(&[f64]) -> Score,
+        good: &dyn Fn(&Score) -> bool,
+        batch: usize,
+        budget: usize,
+    ) -> f64 {
+        let runs: Vec<usize> = (0..10)
+            .map(|seed| trials_to(settings, space, f, good, seed, batch, budget))
+            .collect();
+        eprintln!("trials to the target, seeds 0-9, batches of {batch}: {runs:?}");
+        runs.iter().sum::<usize>() as f64 / runs.len() as f64
+    }
+
+    /// A narrow valley along the diagonal of the unit square: good values need x and y together, which independent
+    /// estimators per dimension do not model.
+    fn valley(p: &[f64]) -> Score {
+        let (x, y) = (p[0], p[1]);
+        Score::Reached {
+            rung: 0,
+            value: -(100.0 * (x - y).powi(2) + (x + y - 1.2).powi(2)),
+        }
+    }
+
+    #[test]
+    fn multivariate_tpe_beats_random_search_and_models_values_that_go_together() {
+        let square = [
+            Dim::Real {
+                lo: 0.0,
+                hi: 1.0,
+                log: false,
+            },
+            Dim::Real {
+                lo: 0.0,
+                hi: 1.0,
+                log: false,
+            },
+        ];
+        let good = |s: &Score| matches!(s, Score::Reached { value, .. } if *value > -0.002);
+        // Measured: 260.3 trials against 1,711.9 (random stopped at 2,000 in 6 of 10 runs).
+        let mv = race_of(&OPTUNA5, &square, &valley, &good, 9, 2000);
+        let rnd = race_of(&RANDOM, &square, &valley, &good, 9, 2000);
+        assert!(mv < 0.25 * rnd, "multivariate TPE {mv} against random {rnd}");
+        // Mixed dimensions (log reals, whole numbers, choices) in batches, with the constant liar.
+        let mixed_good = |s: &Score| matches!(s, Score::Reached { value, .. } if *value > -0.1);
+        // Measured: 37.2 against 866.1.
+        let mv = race_of(&OPTUNA5, &MIXED, &mixed_objective, &mixed_good, 4, 1000);
+        let rnd = race_of(&RANDOM, &MIXED, &mixed_objective, &mixed_good, 4, 1000);
+        assert!(mv < 0.25 * rnd, "multivariate TPE {mv} against random {rnd}");
+        // Its batches keep the sampler's promises: bounds, no repeats, the same batch for the same inputs.
+        let obs = observe(&MIXED, 40, 2);
+        let a = propose_with(&OPTUNA5, &MIXED, &obs, 30, 3, 1, |p| p[3] == 0.0);
+        assert_eq!(a, propose_with(&OPTUNA5, &MIXED, &obs, 30, 3, 1, |p| p[3] == 0.0));
+        assert_eq!(a.iter().map(|p| key(p)).collect::<HashSet<_>>().len(), 30);
+        assert!(a.iter().all(|p| MIXED.iter().zip(p).all(|(d, &x)| d.contains(x)) && p[3] != 0.0));
     }
 }

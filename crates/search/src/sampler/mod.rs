@@ -4,6 +4,7 @@
 //! `[search]` picks one by name.
 
 pub mod grid;
+pub mod mtpe;
 pub mod random;
 pub mod sobol;
 pub mod tpe;

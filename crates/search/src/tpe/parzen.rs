@@ -149,13 +149,28 @@ pub(super) enum Parzen {
         sigma: Vec<f64>,
         ln_mass: Vec<f64>,
     },
-    /// Probabilities of the choices.
-    Cat(Vec<f64>),
+    /// Probabilities of the choices (`p`); each kernel's own distribution is `fill` on every choice plus 1 on its
+    /// observation's (`obs`; the prior's kernel is uniform), divided by `row`.
+    Cat { p: Vec<f64>, obs: Vec<usize>, fill: f64, row: f64 },
+}
+
+/// How wide each kernel of a numeric dimension is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Bandwidth {
+    /// Optuna's univariate rule: the larger distance to the sorted neighbours.
+    Neighbours,
+    /// Optuna's multivariate rule: every kernel 0.2 n^(-1 / (d + 4)) of the width, for n observations in d dimensions.
+    Scott { dims: usize },
 }
 
 impl Parzen {
     /// Optuna's `_ParzenEstimator` over `xs` (in recorded order) for one dimension.
     pub(super) fn new(dim: &Dim, xs: &[f64], prior_weight: f64) -> Parzen {
+        Parzen::with_bandwidth(dim, xs, prior_weight, Bandwidth::Neighbours)
+    }
+
+    /// [`Parzen::new`] with the bandwidths of `bandwidth`.
+    pub(super) fn with_bandwidth(dim: &Dim, xs: &[f64], prior_weight: f64, bandwidth: Bandwidth) -> Parzen {
         if let Some(v) = dim.single() {
             return Parzen::Const(v);
         }
@@ -174,7 +189,13 @@ impl Parzen {
                     p.iter_mut().for_each(|q| *q += wk * fill / row);
                     p[x as usize] += wk / row;
                 }
-                return Parzen::Cat(p);
+                let row = n as f64 * fill + 1.0;
+                return Parzen::Cat {
+                    p,
+                    obs: xs.iter().map(|&x| x as usize).collect(),
+                    fill,
+                    row,
+                };
             }
             Dim::Real { lo, hi, log } => (lo, hi, log && lo > 0.0, false, (lo, hi)),
             Dim::Int { lo, hi, log } => (lo as f64 - 0.5, hi as f64 + 0.5, log && lo >= 1, true, (lo as f64, hi as f64)),
@@ -182,7 +203,13 @@ impl Parzen {
         let t = |x: f64| if log { x.ln() } else { x };
         let (lo, hi) = (t(lo), t(hi));
         let mut mu: Vec<f64> = xs.iter().map(|&x| t(x)).collect();
-        let (sigma, width) = (bandwidths(&mu, lo, hi), hi - lo);
+        let width = hi - lo;
+        let sigma = match bandwidth {
+            Bandwidth::Neighbours => bandwidths(&mu, lo, hi),
+            Bandwidth::Scott { dims } => {
+                vec![0.2 * (xs.len().max(1) as f64).powf(-1.0 / (dims as f64 + 4.0)) * width; xs.len()]
+            }
+        };
         let mut sigma: Vec<f64> = sigma
             .into_iter()
             .map(|s| s.clamp(width / (2.0 + xs.len() as f64).min(100.0), width))
@@ -207,7 +234,7 @@ impl Parzen {
     pub(super) fn sample(&self, rng: &mut impl Rng) -> f64 {
         match self {
             Parzen::Const(v) => *v,
-            Parzen::Cat(p) => pick_weighted(p.iter().copied(), uniform(rng)) as f64,
+            Parzen::Cat { p, .. } => pick_weighted(p.iter().copied(), uniform(rng)) as f64,
             Parzen::Num {
                 lo,
                 hi,
@@ -233,7 +260,7 @@ impl Parzen {
     pub(super) fn ln_pdf(&self, x: f64) -> f64 {
         match self {
             Parzen::Const(_) => 0.0,
-            Parzen::Cat(p) => p[x as usize].ln(),
+            Parzen::Cat { p, .. } => p[x as usize].ln(),
             Parzen::Num {
                 log,
                 int,
@@ -244,12 +271,14 @@ impl Parzen {
                 ..
             } => {
                 let t = |x: f64| if *log { x.ln() } else { x };
+                // The point's transforms, once for every kernel.
+                let (tx, lo, hi) = (t(x), t(x - 0.5), t(x + 0.5));
                 let terms = (0..mu.len()).map(|k| {
                     let (m, s) = (mu[k], sigma[k]);
                     let own = if *int {
-                        log_mass((t(x - 0.5) - m) / s, (t(x + 0.5) - m) / s)
+                        log_mass((lo - m) / s, (hi - m) / s)
                     } else {
-                        let z = (t(x) - m) / s;
+                        let z = (tx - m) / s;
                         -0.5 * z * z - LN_SQRT_2PI - s.ln()
                     };
                     ln_w[k] + own - ln_mass[k]
@@ -257,6 +286,121 @@ impl Parzen {
                 logsumexp(terms)
             }
         }
+    }
+}
+
+impl Parzen {
+    /// A draw from kernel `k` alone (the last kernel is the prior's), as a multivariate estimator draws every
+    /// dimension from the same observation's kernel.
+    pub(super) fn sample_kernel(&self, k: usize, rng: &mut impl Rng) -> f64 {
+        match self {
+            Parzen::Const(v) => *v,
+            Parzen::Cat { p, obs, fill, row } => match obs.get(k) {
+                Some(&own) => {
+                    let n = p.len();
+                    pick_weighted((0..n).map(|c| (fill + if c == own { 1.0 } else { 0.0 }) / row), uniform(rng)) as f64
+                }
+                None => pick_weighted(std::iter::repeat_n(1.0, p.len()), uniform(rng)) as f64,
+            },
+            Parzen::Num {
+                lo,
+                hi,
+                log,
+                int,
+                bounds: (a, b),
+                mu,
+                sigma,
+                ..
+            } => {
+                let (m, s) = (mu[k], sigma[k]);
+                let z = truncnorm_ppf(uniform(rng), (lo - m) / s, (hi - m) / s);
+                let t = (m + s * z).clamp(*lo, *hi);
+                let x = if *log { t.exp() } else { t };
+                if *int { x.round() } else { round12(x) }.clamp(*a, *b)
+            }
+        }
+    }
+
+    /// ln of kernel `k`'s own (normalized) density or probability at `x`, for every kernel at once.
+    pub(super) fn kernel_ln_pdfs(&self, x: f64, out: &mut [f64]) {
+        match self {
+            Parzen::Const(_) => out.iter_mut().for_each(|o| *o = 0.0),
+            Parzen::Cat { p, obs, fill, row } => {
+                let c = x as usize;
+                for (k, o) in out.iter_mut().enumerate() {
+                    *o = match obs.get(k) {
+                        Some(&own) => ((fill + if c == own { 1.0 } else { 0.0 }) / row).ln(),
+                        None => (1.0 / p.len() as f64).ln(),
+                    };
+                }
+            }
+            Parzen::Num {
+                log,
+                int,
+                mu,
+                sigma,
+                ln_mass,
+                ..
+            } => {
+                let t = |x: f64| if *log { x.ln() } else { x };
+                let (tx, lo, hi) = (t(x), t(x - 0.5), t(x + 0.5));
+                for (k, o) in out.iter_mut().enumerate() {
+                    let (m, s) = (mu[k], sigma[k]);
+                    let own = if *int {
+                        log_mass((lo - m) / s, (hi - m) / s)
+                    } else {
+                        let z = (tx - m) / s;
+                        -0.5 * z * z - LN_SQRT_2PI - s.ln()
+                    };
+                    *o = own - ln_mass[k];
+                }
+            }
+        }
+    }
+}
+
+/// A multivariate estimator (Optuna's `multivariate=True`): one kernel per observation over every dimension at
+/// once (plus the prior's), so a draw keeps the values that went together.
+pub(super) struct Joint {
+    dims: Vec<Parzen>,
+    ln_w: Vec<f64>,
+}
+
+impl Joint {
+    /// Over `points` (in recorded order) of `space`, with kernels of [`Bandwidth::Scott`] widths.
+    pub(super) fn new(space: &[Dim], points: &[&[f64]], prior_weight: f64) -> Joint {
+        let mut w = weights(points.len());
+        w.push(prior_weight);
+        let total: f64 = w.iter().sum();
+        let bandwidth = Bandwidth::Scott { dims: space.len() };
+        Joint {
+            dims: space
+                .iter()
+                .enumerate()
+                .map(|(d, dim)| {
+                    let xs: Vec<f64> = points.iter().map(|p| p[d]).collect();
+                    Parzen::with_bandwidth(dim, &xs, prior_weight, bandwidth)
+                })
+                .collect(),
+            ln_w: w.iter().map(|x| (x / total).ln()).collect(),
+        }
+    }
+
+    /// A draw: a kernel by weight, then every dimension from it.
+    pub(super) fn sample(&self, rng: &mut impl Rng) -> Vec<f64> {
+        let k = pick_weighted(self.ln_w.iter().map(|w| w.exp()), uniform(rng));
+        self.dims.iter().map(|p| p.sample_kernel(k, rng)).collect()
+    }
+
+    /// ln of the joint density at `x`.
+    pub(super) fn ln_pdf(&self, x: &[f64]) -> f64 {
+        let mut total = self.ln_w.clone();
+        let mut one = vec![0.0; total.len()];
+        for (p, &v) in self.dims.iter().zip(x) {
+            p.kernel_ln_pdfs(v, &mut one);
+            total.iter_mut().zip(&one).for_each(|(t, o)| *t += o);
+        }
+        logsumexp(total.iter().copied())
     }
 }
 
