@@ -507,7 +507,7 @@ pub(crate) fn grid(
     let (cgrid, budget) = parse(ctx, table, offset, train, grid)?;
     let search_map = search_table.cloned().unwrap_or_default();
     let err_at = |off: usize, key: &str, msg: String| ctx.err(off, Some(key), msg);
-    let search = Search::parse(&search_map, &err_at, &suggest)?;
+    let mut search = Search::parse(&search_map, &err_at, &suggest)?;
     let mut key_offsets: Vec<(String, usize)> = Vec::new();
     for (section, map) in [("train", train), ("grid", grid), ("search", search_table)] {
         for (k, v) in map.into_iter().flatten() {
@@ -518,6 +518,7 @@ pub(crate) fn grid(
     let at = |key: &str, msg: String| ctx.err_at_key(&key_offsets, table_start, key, msg);
     let shapes: Vec<(&str, bool)> = cgrid.axes.iter().map(|a| (a.name.as_str(), a.range.is_some())).collect();
     let epochs = budget.unwrap_or(1);
+    search.fit_budget(epochs).map_err(|m| at("search.budget", m))?;
     search.check_axes(&shapes, epochs, &at)?;
     search.check_space(
         crate::grid::space_size(cgrid.axes.iter().map(|a| a.range.is_none().then_some(a.values.len()))),

@@ -385,13 +385,14 @@ impl Grid {
         // [search], checked against the axes
         let search_map = sections.search.unwrap_or_default();
         let err_at = |off: usize, key: &str, msg: String| ctx.err(off, Some(key), msg);
-        let search = Search::parse(&search_map, &err_at, &suggest)?;
+        let mut search = Search::parse(&search_map, &err_at, &suggest)?;
         for (k, v) in &search_map {
             key_offsets.push((format!("search.{}", k.get_ref()), v.span().start));
         }
         let table_start = text.find("[search]").unwrap_or(0);
         let base = base_config(&fixed);
         let at = |key: &str, msg: String| ctx.err_at_key(&key_offsets, table_start, key, msg);
+        search.fit_budget(base.epochs).map_err(|m| at("search.budget", m))?;
         search.check_grid(&axes, base.epochs, &at)?;
         search.check_space(space_size(axes.iter().map(|a| a.range.is_none().then_some(a.values.len()))), &at)?;
         check_first_rung(&search, &base, &axes, &data, &at)?;
@@ -468,6 +469,9 @@ impl Grid {
                 s.min_epochs,
                 s.batch
             ));
+            if s.pipeline > 1 {
+                h.update(format!("pipeline={};", s.pipeline));
+            }
         } else {
             h.update(format!(
                 "seed={};data={:?},{},{:?},{:?};",
@@ -482,6 +486,10 @@ impl Grid {
             if s.is_adaptive() {
                 // Another batch size proposes other configurations.
                 h.update(format!("batch={};", s.batch));
+                if s.pipeline > 1 {
+                    // Batches decided from fewer trials are other batches.
+                    h.update(format!("pipeline={};", s.pipeline));
+                }
                 if s.finalists > 0 {
                     // Other finalists' epochs are other jobs (more finalists only add some).
                     h.update(format!("final_epochs={};", s.final_epochs));

@@ -269,3 +269,59 @@ fn more_samples_keep_the_first_ones() {
         assert_eq!(few[..], many[..5], "{}", sampler.name());
     }
 }
+
+/// `budget` alone runs the default search (multivariate TPE through halving from [train] epochs / 16), with as many
+/// trials as its planned epochs allow: at most the budget, and within one trial's cost of it.
+#[test]
+fn budget_alone_is_the_default_search_fitted_to_it() {
+    let g = grid("[train]\nepochs = 52\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n[search]\nbudget = 2600\n");
+    let s = &g.search;
+    assert!(s.is_default);
+    assert_eq!((s.sampler, s.scheduler, s.batch, s.eta), ("mtpe", "halving", 9, 3));
+    assert_eq!(s.min_epochs, 3.0, "52 / 16 rounded");
+    assert_eq!(s.ladder(52), vec![3.0, 9.0, 52.0]);
+    let samples = s.samples.unwrap();
+    let planned = s.planned_epochs(samples, 52);
+    assert!(planned <= 2600.0, "{planned}");
+    assert!(planned > 2600.0 - 52.0, "close to the budget: {planned}");
+    assert!(s.planned_epochs(samples + 1, 52) > 2600.0, "the most that fit");
+    // A batch of 9: 9 x 3 + 3 x 6 + 1 x 43 epochs.
+    assert_eq!(s.planned_epochs(9, 52), 88.0);
+    // Budget with a method sets its samples; with samples, or with asha, it is refused by name.
+    let t =
+        grid("[train]\nepochs = 20\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n[search]\nmethod = \"tpe\"\nbatch = 4\nbudget = 200\n");
+    assert!(
+        !t.search.is_default && t.search.samples == Some(10),
+        "10 trials of 20 epochs: {:?}",
+        t.search.samples
+    );
+    for (text, key) in [
+        (
+            "[search]\nbudget = 100\nsamples = 4\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n",
+            "search.samples",
+        ),
+        (
+            "[search]\nbudget = 100\nmethod = \"asha\"\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n",
+            "search.budget",
+        ),
+        (
+            "[search]\nbudget = 100\nmethod = \"grid\"\n[grid]\nlearning_rate = [0.1, 0.2]\n",
+            "search.budget",
+        ),
+        (
+            "[train]\nepochs = 50\n[search]\nbudget = 2\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n",
+            "search.budget",
+        ),
+    ] {
+        let e = Grid::parse(Path::new("g.toml"), text).unwrap_err().to_string();
+        assert!(e.contains(key), "{text}: {e}");
+    }
+}
+
+/// The default's rows do not depend on the worker count: its batches are proposed from recorded rows only (the
+/// runner's test `samplers_and_schedulers_combine` runs it with 1 and 2 workers); here, the same grid proposes the
+/// same first batches whatever else is parsed.
+#[test]
+fn default_search_is_in_the_reference() {
+    assert!(SAMPLERS.iter().any(|s| s.name() == "mtpe"));
+}

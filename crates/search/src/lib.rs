@@ -34,11 +34,12 @@ use sweep_params::Axis;
 use sweep_params::GridError;
 
 /// Every sampler, by name: a new one is a file in `sampler/` and a line here.
-pub const SAMPLERS: [&dyn Sampler; 4] = [
+pub const SAMPLERS: [&dyn Sampler; 5] = [
     &sampler::grid::Grid,
     &sampler::random::Random,
     &sampler::sobol::Sobol,
     &sampler::tpe::Tpe,
+    &sampler::mtpe::MultiTpe,
 ];
 
 /// Every fidelity scheduler, by name: a new one is a file in `fidelity/` and a line here.
@@ -63,11 +64,19 @@ const METHODS: [(&str, Option<&str>, &str); 7] = [
 ];
 
 /// The keys of `[search]`, with what they take (the one list; messages and the reference read it).
-pub const SETTINGS: [(&str, &str); 10] = [
+pub const SETTINGS: [(&str, &str); 12] = [
     (
         "method",
-        "\"grid\" (default), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\": a sampler and a \
-         scheduler in one word",
+        "\"grid\" (default without `budget`), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\": a \
+         sampler and a scheduler in one word",
+    ),
+    (
+        "budget",
+        "epochs to spend in all (summed over every trial and rung, on the scale of [train] epochs): without `method`, \
+         `sampler` or `scheduler` it runs the default search (multivariate TPE, `mtpe`, in batches of 9 through halving \
+         from a first rung of [train] epochs / 16), proposing as many trials as fit; with \
+         one it sets `samples` so the planned epochs stay within it (not with asha, whose promotions are not known \
+         before)",
     ),
     (
         "sampler",
@@ -85,6 +94,11 @@ pub const SETTINGS: [(&str, &str); 10] = [
     (
         "batch",
         "tpe: configurations proposed at a time, each batch from every trial recorded before it (default 8)",
+    ),
+    (
+        "pipeline",
+        "tpe/mtpe: batches in flight at once (default 1): batch b is proposed once batch b - pipeline is recorded, from \
+         the batches up to it, so more workers have work; the trials still depend on the grid alone",
     ),
     (
         "eta",
@@ -135,6 +149,26 @@ pub struct Search {
     pub final_epochs: usize,
     /// Bytes of saved training states kept at most (halving/hyperband).
     pub state_limit: u64,
+    /// TPE: batches in flight at once (1: each batch waits for every earlier one).
+    pub pipeline: usize,
+    /// `budget`: epochs to spend in all; `samples` is fitted to it by [`Search::fit_budget`].
+    pub budget: Option<usize>,
+    /// The default search (`budget` without `method`, `sampler` or `scheduler`).
+    pub is_default: bool,
+}
+
+/// The default search (`[search] budget = N` alone), chosen on the LCBench benchmark (bench/yahpo, BENCHMARKS.md):
+/// multivariate TPE proposing `DEFAULT_BATCH` trials at a time, each batch through synchronous successive halving with
+/// eta 3 from a first rung of [`default_min_epochs`].
+pub const DEFAULT_SAMPLER: &str = "mtpe";
+pub const DEFAULT_SCHEDULER: &str = "halving";
+pub const DEFAULT_BATCH: usize = 9;
+
+/// The default search's first rung for jobs of `max` epochs: `max / 16` (rounded to whole epochs, at least 1), so the
+/// first rung is past the first epochs, whose ranking says little of the last (on LCBench the first epoch's is
+/// uncorrelated with the final one), and the ladder has three or four rungs.
+pub fn default_min_epochs(max: usize) -> f64 {
+    ((max as f64 / 16.0).round()).max(1.0)
 }
 
 impl Default for Search {
@@ -152,6 +186,9 @@ impl Default for Search {
             finalists: 0,
             final_epochs: 0,
             state_limit: 2_000_000_000,
+            pipeline: 1,
+            budget: None,
+            is_default: false,
         }
     }
 }
@@ -238,6 +275,72 @@ impl Search {
         Some((0..samples.div_ceil(batch)).map(|i| batch.min(samples - i * batch)).collect())
     }
 
+    /// The epochs a search of `samples` configurations is planned to spend on jobs of `max_epochs`: every bracket's
+    /// planned jobs per rung ([`Search::planned_counts`]) times the epochs each trains in that rung (promoted jobs
+    /// continue from their last rung). For an adaptive sampler, its batches one after another.
+    pub fn planned_epochs(&self, samples: usize, max_epochs: usize) -> f64 {
+        let ladder = self.ladder(max_epochs);
+        let sizes = match self.is_adaptive() {
+            true => Search {
+                samples: Some(samples),
+                ..self.clone()
+            }
+            .batches()
+            .unwrap_or_default(),
+            false => vec![samples],
+        };
+        let mut total = 0.0;
+        for (i, n) in sizes.into_iter().enumerate() {
+            for bracket in self.fidelity().brackets(self, (0..n).collect(), &ladder, 0, i) {
+                let counts = self.planned_counts(&bracket);
+                let rungs = match bracket.rungs.is_empty() {
+                    true => vec![max_epochs as f64],
+                    false => bracket.rungs.clone(),
+                };
+                let mut before = 0.0;
+                for (c, r) in counts.iter().zip(&rungs) {
+                    total += *c as f64 * (r - before);
+                    before = *r;
+                }
+            }
+        }
+        total
+    }
+
+    /// With `budget`: the default search's first rung (unless written), and `samples` = the most configurations
+    /// whose planned epochs ([`Search::planned_epochs`]) stay within the budget. An error (for `search.budget`) when
+    /// not even one configuration fits.
+    pub fn fit_budget(&mut self, max_epochs: usize) -> Result<(), String> {
+        let Some(budget) = self.budget else { return Ok(()) };
+        if self.is_default && !self.min_epochs_given {
+            self.min_epochs = default_min_epochs(max_epochs);
+            self.min_epochs_given = true;
+        }
+        let fits = |n: usize| self.planned_epochs(n, max_epochs) <= budget as f64;
+        if !fits(1) {
+            return Err(format!(
+                "budget = {budget} epochs is less than one configuration costs ({} epochs of [train] epochs = \
+                 {max_epochs}); raise budget or lower [train] epochs",
+                self.planned_epochs(1, max_epochs)
+            ));
+        }
+        // The planned epochs grow with the samples: the largest that fits, by bisection.
+        let (mut lo, mut hi) = (1usize, MAX_SAMPLES);
+        if fits(hi) {
+            lo = hi;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if fits(mid) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        self.samples = Some(lo);
+        Ok(())
+    }
+
     /// Reads `[search]` (keys and values; how they fit the grid is checked by [`Search::check_grid`]).
     pub fn parse(
         table: &std::collections::BTreeMap<Spanned<String>, Spanned<Value>>,
@@ -251,6 +354,8 @@ impl Search {
         let mut samples_set = None;
         let mut batch_set = None;
         let mut finals_set = None;
+        let mut budget_set = None;
+        let mut pipeline_set = None;
         for (k, v) in table {
             let name = k.get_ref().as_str();
             let key = format!("search.{name}");
@@ -309,6 +414,14 @@ impl Search {
                     finals_set = finals_set.or(Some((v.span().start, key.clone())));
                 }
                 "eta" => s.eta = int_at(err, &key, v, 2, 100)?,
+                "pipeline" => {
+                    s.pipeline = int_at(err, &key, v, 1, 64)?;
+                    pipeline_set = Some(v.span().start);
+                }
+                "budget" => {
+                    s.budget = Some(int_at(err, &key, v, 1, 1_000_000_000)?);
+                    budget_set = Some(v.span().start);
+                }
                 "min_epochs" => {
                     let e = match v.get_ref() {
                         Value::Integer(i) => *i as f64,
@@ -342,7 +455,43 @@ impl Search {
                 }
             }
         }
+        if budget_set.is_some() && method.is_none() && sampler_set.is_none() && scheduler_set.is_none() {
+            // The default search: its pair, and its batch unless written.
+            s.is_default = true;
+            sampler_set = Some((0, DEFAULT_SAMPLER));
+            scheduler_set = Some((0, DEFAULT_SCHEDULER));
+            if batch_set.is_none() {
+                s.batch = DEFAULT_BATCH;
+            }
+        }
         s.resolve(method, sampler_set, scheduler_set, err)?;
+        if let Some(at) = budget_set {
+            if let Some(at_samples) = samples_set {
+                return Err(err(
+                    at_samples.max(at),
+                    "search.samples",
+                    "give samples or budget, not both: with budget = N the search proposes as many trials as fit in N \
+                     epochs"
+                        .into(),
+                ));
+            }
+            let why = match (s.sampler, s.scheduler) {
+                ("grid", _) => Some("the grid tries every combination of the axes' values, whatever the budget"),
+                (_, "asha") => Some("asha promotes as results arrive, so the epochs it spends are not known before"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(err(
+                    at,
+                    "search.budget",
+                    format!(
+                        "method \"{}\" cannot be fitted to a budget: {why}; set samples = N instead",
+                        s.name()
+                    ),
+                ));
+            }
+            s.samples_required = false;
+        }
         if let (Some(at), "grid") = (samples_set, s.sampler) {
             return Err(err(
                 at,
@@ -358,6 +507,13 @@ impl Search {
                 at,
                 "search.batch",
                 format!("only tpe proposes configurations in batches; method \"{what}\" knows its jobs before it runs"),
+            ));
+        }
+        if let (Some(at), false) = (pipeline_set, s.is_adaptive()) {
+            return Err(err(
+                at,
+                "search.pipeline",
+                format!("only tpe and mtpe propose in batches; method \"{what}\" knows its jobs before it runs"),
             ));
         }
         if let (Some((at, key)), false) = (&finals_set, s.is_adaptive()) {

@@ -383,15 +383,47 @@ impl TpeBatches {
             } else {
                 String::new()
             }
-        ) + &match grid.search.finalists {
-            0 => String::new(),
-            n => format!(
-                "Then the best {n} trials by validation train again from the start, with seeds of their own, for {} \
+        ) + &budget_line(grid, rungs.last().copied())
+            + &match grid.search.finalists {
+                0 => String::new(),
+                n => format!(
+                    "Then the best {n} trials by validation train again from the start, with seeds of their own, for {} \
                  epochs: the finalists.\n",
-                grid.search.final_epochs
-            ),
-        }
+                    grid.search.final_epochs
+                ),
+            }
     }
+}
+
+/// What `budget` decided: the default search, and the trials and epochs that fit (empty without a budget).
+fn budget_line(grid: &Grid, max_epochs: Option<f64>) -> String {
+    let s = &grid.search;
+    let (Some(budget), Some(samples), Some(max)) = (s.budget, s.samples, max_epochs) else {
+        return String::new();
+    };
+    let planned = s.planned_epochs(samples, max as usize);
+    format!(
+        "{}budget = {} epochs: {} trials fit, planned to spend {} epochs in all ({} full trainings of {} epochs).\n",
+        if s.is_default {
+            format!(
+                "The default search (budget alone): {} proposing {} at a time, through {} with eta {} from a first \
+                 rung of {} epoch{}. ",
+                s.sampler().name(),
+                s.batch,
+                s.fidelity().about(),
+                s.eta,
+                number(s.min_epochs),
+                if s.min_epochs == 1.0 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        },
+        thousands(budget as u64),
+        thousands(samples as u64),
+        thousands(planned.round() as u64),
+        number((planned / max * 10.0).round() / 10.0),
+        number(max)
+    )
 }
 
 /// Estimated seconds of a schedule, and of each stage (rung r of every bracket).

@@ -44,8 +44,9 @@ pub struct Driver<'c> {
     space: Vec<Dim>,
     /// How many configurations an adaptive sampler proposes in all.
     samples: usize,
-    /// Batches proposed so far.
+    /// Batches proposed so far, and the batch of each job.
     batches: usize,
+    batch_of: Vec<usize>,
     /// The ids proposed so far (a batch never repeats one).
     taken: HashSet<String>,
     /// The sampler found no new configuration: the space is exhausted.
@@ -88,6 +89,7 @@ impl<'c> Driver<'c> {
             },
             samples: if adaptive { search.samples.unwrap_or(0) } else { 0 },
             batches: 0,
+            batch_of: Vec::new(),
             taken: HashSet::new(),
             exhausted: false,
             finals: search.finalists == 0,
@@ -145,7 +147,10 @@ impl<'c> Driver<'c> {
         if self.exhausted || done >= self.samples {
             return false;
         }
+        // With `pipeline = K`, batch b is decided from the batches up to b - K (all recorded), never one still running.
+        let known = (self.batches + 1).saturating_sub(self.grid.search.pipeline);
         let observations: Vec<Observation> = (0..self.jobs.len())
+            .filter(|&j| self.batch_of.get(j).is_some_and(|&b| b < known))
             .filter_map(|j| {
                 let job = &self.jobs[j];
                 let point = match (&self.grid.command, &job.trial) {
@@ -186,6 +191,7 @@ impl<'c> Driver<'c> {
             self.taken.insert(job.id.clone());
             members.push(self.jobs.len());
             self.jobs.push(Arc::new(job));
+            self.batch_of.push(self.batches);
         }
         let ladder = self.ladder.clone();
         self.add_brackets(members, &ladder, self.batches);
@@ -238,6 +244,23 @@ impl<'c> Driver<'c> {
         true
     }
 
+    /// Whether the next batch may be proposed while earlier ones run: `pipeline` > 1 and the batch `pipeline` before
+    /// it has every job's final row.
+    fn may_pipeline(&self, view: &View) -> bool {
+        let k = self.grid.search.pipeline;
+        if k <= 1 || self.batches == 0 {
+            return false;
+        }
+        let Some(wait_for) = (self.batches + 1).checked_sub(k) else {
+            return true;
+        };
+        self.batch_of
+            .iter()
+            .zip(&self.jobs)
+            .filter(|(&b, _)| b < wait_for)
+            .all(|(_, job)| view.finals.contains_key(&job.id))
+    }
+
     /// The fidelity scheduler's poll over the brackets so far.
     fn poll_brackets(&self, view: &View) -> Poll {
         let work = Work {
@@ -261,6 +284,11 @@ impl Scheduler for Driver<'_> {
         }
         loop {
             let mut poll = self.poll_brackets(view);
+            // With `pipeline = K`, the next batch starts while the K - 1 before it run, once the one K before it is
+            // recorded (every job's final row), so more units can run at once; which batches is fixed by the grid.
+            if !poll.done && !self.in_finals && self.may_pipeline(view) && self.propose(view) {
+                continue;
+            }
             if !poll.done {
                 let of = self.samples.div_ceil(self.grid.search.batch);
                 let what = match self.in_finals {

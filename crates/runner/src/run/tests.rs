@@ -560,3 +560,50 @@ fn samplers_and_schedulers_combine() {
     assert_eq!(run_grid(&sobol, 2), sobol_rows, "1 and 2 workers");
     assert!(sobol_rows.iter().any(|r| r.1 == JobStatus::Pruned));
 }
+
+/// The default search (`budget` alone: multivariate TPE in batches through halving) keeps the promise: the same rows
+/// for 1 and 2 workers and after a stop and resume, every proposal recorded once, within the budget.
+#[test]
+fn the_default_search_gives_the_same_rows_for_any_worker_count_and_after_a_stop() {
+    let g = Grid::parse(
+        Path::new("default.toml"),
+        "name = \"default\"\nseed = 5\n[data]\nsource = \"toy\"\n[train]\nepochs = 16\n[search]\nbudget = 300\n[grid]\n\
+         learning_rate = { log = [0.005, 0.5] }\nreg = { log = [1e-5, 1e-2] }\n",
+    )
+    .unwrap();
+    assert_eq!(g.search.name(), "mtpe+halving");
+    let samples = g.search.samples.unwrap();
+    let one = tempfile::tempdir().unwrap();
+    run_tpe_grid(&g, one.path(), &Fake::new(), 1, &AtomicBool::new(false));
+    let rows_one = rows(one.path());
+    assert_eq!(rows_one.len(), samples, "every proposal recorded once");
+    let spent: f64 = rows_one.iter().map(|r| r.3).sum();
+    assert!(spent <= 300.0, "within the budget: {spent} epochs");
+    let two = tempfile::tempdir().unwrap();
+    run_tpe_grid(&g, two.path(), &Fake::new(), 2, &AtomicBool::new(false));
+    assert_eq!(rows(two.path()), rows_one, "1 and 2 workers");
+    let cut = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut fake = Fake::new();
+    fake.stop_after = Some((25, &stop));
+    assert!(run_tpe_grid(&g, cut.path(), &fake, 2, &stop).interrupted);
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_tpe_grid(&g, cut.path(), &again, 2, &AtomicBool::new(false));
+    assert_eq!(rows(cut.path()), rows_one, "resumed");
+    // With batches in flight (`pipeline = 3`), still the same rows for 1 and 3 workers: each batch is decided from the
+    // batches recorded three before it, whenever it starts.
+    let piped = Grid::parse(
+        Path::new("default.toml"),
+        &g.text.replace("budget = 300", "budget = 300\npipeline = 3"),
+    )
+    .unwrap();
+    assert_eq!(piped.search.pipeline, 3);
+    let p1 = tempfile::tempdir().unwrap();
+    run_tpe_grid(&piped, p1.path(), &Fake::new(), 1, &AtomicBool::new(false));
+    let p3 = tempfile::tempdir().unwrap();
+    run_tpe_grid(&piped, p3.path(), &Fake::new(), 3, &AtomicBool::new(false));
+    assert_eq!(rows(p3.path()), rows(p1.path()), "pipelined: 1 and 3 workers");
+    assert_eq!(rows(p1.path()).len(), samples);
+    assert_ne!(rows(p1.path()), rows_one, "later batches are decided from fewer trials");
+}
