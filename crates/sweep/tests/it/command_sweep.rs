@@ -410,7 +410,7 @@ fn failing_garbage_diverging_and_short_programs_each_give_a_clear_row_and_the_sw
     assert_eq!((garbage.status, garbage.epochs_run), (JobStatus::Completed, 3.0), "{garbage:?}");
     assert_eq!(objective(garbage), objective(fine), "garbage lines changed the numbers");
     let n = note(garbage);
-    assert!(n.contains("were not metric records and were ignored"), "{n}");
+    assert!(n.contains("warning(s) about its output (first: "), "{n}");
     // Each malformed line is a warning naming the trial and the line, never a crash.
     let warned: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN") && l.contains(&garbage.id)).collect();
     assert!(warned.iter().any(|l| l.contains("epoch 1 val_acc")), "{stderr}");
@@ -458,6 +458,52 @@ fn failing_garbage_diverging_and_short_programs_each_give_a_clear_row_and_the_sw
         html.contains("Trials that did not finish") && html.contains("exited with code 3"),
         "{html}"
     );
+}
+
+/// A failed trial's row names what was wrong with its records, not a symptom of it: a number past an f64 (`1e400`),
+/// a record on a line over 1 MiB (once dropped without a word), a metric sent as a string.
+#[test]
+fn a_record_that_cannot_be_taken_is_named_in_the_failed_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let script = "import os, sys\n\
+                  case = sys.argv[1]\n\
+                  line = {'huge': '{\"epoch\": 1, \"val_acc\": 1e400}',\n\
+                          'long': '{\"epoch\": 1, \"val_acc\": 0.5, \"pad\": \"' + 'x' * (1 << 21) + '\"}',\n\
+                          'quoted': '{\"epoch\": 1, \"val_acc\": \"0.5\"}'}[case]\n\
+                  open(os.environ['SWEEP_METRICS'], 'a').write(line + '\\n')\n"
+        // Braces are literal in a `run` argument when doubled.
+        .replace('{', "{{")
+        .replace('}', "}}");
+    let grid = format!(
+        "name = \"records\"\nseed = 0\n[command]\nrun = [\"python3\", \"-c\", {script:?}, \"{{case}}\"]\n\
+         metric = \"val_acc\"\n[train]\nepochs = 1\n[grid]\ncase = [\"huge\", \"long\", \"quoted\"]\n"
+    );
+    write(dir, "r.toml", &grid);
+    let o = run_sweep(dir, &["run", "r.toml", "--out", "out", "--workers", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let rows = rows_by_id(&dir.join("out"));
+    assert_eq!(rows.len(), 3, "{stderr}");
+    let get = |case: &str| note(row_with(&rows, "case", Value::from(case)));
+    for case in ["huge", "long", "quoted"] {
+        assert_eq!(row_with(&rows, "case", Value::from(case)).status, JobStatus::Failed, "{stderr}");
+    }
+    let huge = get("huge");
+    assert!(
+        huge.contains("metrics.jsonl line 1: a number is beyond the range of a 64-bit float"),
+        "{huge}"
+    );
+    assert!(!huge.contains("without reporting any epoch"), "{huge}");
+    let long = get("long");
+    assert!(long.contains("metrics.jsonl line 1 is longer than 1 MiB and was skipped"), "{long}");
+    assert!(!long.contains("without reporting any epoch"), "{long}");
+    let quoted = get("quoted");
+    assert!(quoted.contains("`val_acc` is the string \"0.5\", not a number"), "{quoted}");
+    assert!(!quoted.contains("no metric"), "{quoted}");
+    // Each cause once: the row's note does not repeat the trial's id.
+    for n in [&huge, &long, &quoted] {
+        assert!(!n.contains("trial "), "{n}");
+    }
 }
 
 #[test]

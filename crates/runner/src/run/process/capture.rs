@@ -10,8 +10,9 @@ use std::path::PathBuf;
 pub const STDOUT_MARKER: &str = "SWEEP_METRIC";
 
 /// Longest line kept whole; the rest of a longer line is dropped (no record is that long; a progress bar redrawn
-/// with `\r` for a whole epoch can be).
-const MAX_LINE: usize = 1 << 20;
+/// with `\r` for a whole epoch can be). A dropped line's number is kept in [`Lines::dropped`], so that a record
+/// lost so is warned about.
+pub(crate) const MAX_LINE: usize = 1 << 20;
 
 /// Splits a byte stream into `\n`-terminated lines, numbered from 1.
 #[derive(Debug, Default)]
@@ -20,6 +21,8 @@ pub(crate) struct Lines {
     /// The line in `pending` grew past `MAX_LINE`: drop bytes until its end.
     overlong: bool,
     pub(crate) count: u64,
+    /// The numbers of the lines dropped whole for being longer than `MAX_LINE`, until the caller takes them.
+    pub(crate) dropped: Vec<u64>,
 }
 
 impl Lines {
@@ -30,7 +33,9 @@ impl Lines {
                 self.pending.extend_from_slice(&bytes[..nl]);
             }
             self.count += 1;
-            if !self.overlong {
+            if self.overlong {
+                self.dropped.push(self.count);
+            } else {
                 f(self.count, &self.pending);
             }
             self.pending.clear();
@@ -57,17 +62,15 @@ impl Lines {
 
     /// The unterminated rest, as a last line (at the end of the stream).
     pub(crate) fn finish(&mut self, f: &mut dyn FnMut(u64, &[u8])) {
-        if !self.pending.is_empty() && !self.overlong {
+        if self.overlong {
+            self.count += 1;
+            self.dropped.push(self.count);
+        } else if !self.pending.is_empty() {
             self.count += 1;
             f(self.count, &self.pending);
         }
         self.pending.clear();
         self.overlong = false;
-    }
-
-    /// Whether an unterminated line is waiting.
-    pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
     }
 }
 
@@ -208,6 +211,21 @@ mod tests {
         // With no carriage return at all, an overlong line is dropped whole, and the next line is intact.
         let long = vec![b'x'; MAX_LINE + 10];
         assert_eq!(collect(&[&long, &long, b"y\nz\n"]), [(2, "z".into())]);
+    }
+
+    /// A line dropped for its length is counted, so that the record it may have held is warned about, not lost silently.
+    #[test]
+    fn an_overlong_line_is_dropped_with_its_number_kept() {
+        let mut lines = Lines::default();
+        let long = vec![b'x'; MAX_LINE + 10];
+        let mut got = Vec::new();
+        lines.feed(b"{\"epoch\": 1}\n", &mut |n, _| got.push(n));
+        lines.feed(&long, &mut |n, _| got.push(n));
+        lines.feed(b"\n", &mut |n, _| got.push(n));
+        lines.feed(&long, &mut |n, _| got.push(n));
+        lines.finish(&mut |n, _| got.push(n));
+        assert_eq!(got, [1]);
+        assert_eq!(lines.dropped, [2, 3]);
     }
 
     #[test]
