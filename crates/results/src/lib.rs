@@ -279,6 +279,12 @@ impl ResultsDir {
         ))
     }
 
+    /// `sweep run --retry-failed`: forgets the failed jobs' rows ([`writers::forget_failed`]) so that they run
+    /// again, and returns their ids (to be taken out of the done set [`ResultsDir::open`] returned).
+    pub fn forget_failed(&self) -> Result<Vec<String>, ResultsError> {
+        writers::forget_failed(&self.dir)
+    }
+
     /// Records a job that ended (its `record.row` with the status and rung it ended in): curves, the model as a
     /// candidate for the sweep's best if it completed and beats the best so far, then its row (flushed).
     ///
