@@ -26,12 +26,17 @@ pub(crate) struct Lines {
 }
 
 impl Lines {
-    /// Feeds bytes; calls `f(number, line)` for each completed line (without its `\n`).
+    /// Feeds bytes; calls `f(number, line)` for each completed line (without its `\n`). A line longer than
+    /// `MAX_LINE` is dropped whether it arrives whole or in pieces (so what is dropped does not depend on how the
+    /// bytes were chunked), its number kept in `dropped`.
     pub(crate) fn feed(&mut self, mut bytes: &[u8], f: &mut dyn FnMut(u64, &[u8])) {
-        while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
+        loop {
+            let nl = bytes.iter().position(|&b| b == b'\n');
             if !self.overlong {
-                self.pending.extend_from_slice(&bytes[..nl]);
+                self.pending.extend_from_slice(&bytes[..nl.unwrap_or(bytes.len())]);
+                self.bound();
             }
+            let Some(nl) = nl else { return };
             self.count += 1;
             if self.overlong {
                 self.dropped.push(self.count);
@@ -42,20 +47,21 @@ impl Lines {
             self.overlong = false;
             bytes = &bytes[nl + 1..];
         }
-        if self.overlong {
+    }
+
+    /// Keeps the line being read within `MAX_LINE`: what follows its last carriage return (a progress bar's current
+    /// state) when that is short enough, else nothing, the line then dropped until its end.
+    fn bound(&mut self) {
+        if self.pending.len() <= MAX_LINE {
             return;
         }
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() > MAX_LINE {
-            // Keep what follows the last carriage return (the progress bar's current state), or nothing.
-            match self.pending.iter().rposition(|&b| b == b'\r') {
-                Some(cr) if self.pending.len() - cr <= MAX_LINE => {
-                    self.pending.drain(..=cr);
-                }
-                _ => {
-                    self.pending.clear();
-                    self.overlong = true;
-                }
+        match self.pending.iter().rposition(|&b| b == b'\r') {
+            Some(cr) if self.pending.len() - cr <= MAX_LINE => {
+                self.pending.drain(..=cr);
+            }
+            _ => {
+                self.pending.clear();
+                self.overlong = true;
             }
         }
     }
@@ -226,6 +232,10 @@ mod tests {
         lines.finish(&mut |n, _| got.push(n));
         assert_eq!(got, [1]);
         assert_eq!(lines.dropped, [2, 3]);
+        // Whole in one chunk, the same line is dropped too: what is kept does not depend on how it arrived.
+        let mut lines = Lines::default();
+        lines.feed(&[&long[..], b"\n{\"epoch\": 2}\n"].concat(), &mut |n, _| got.push(n));
+        assert_eq!((got, lines.dropped), (vec![1, 2], vec![1]));
     }
 
     #[test]
