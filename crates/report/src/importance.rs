@@ -213,6 +213,67 @@ mod tests {
         assert_eq!(fanova_fractions(&x, &y, 7).unwrap(), f);
     }
 
+    /// A command sweep's importance is over its own free-form axes, read from its rows' values (a named value by its
+    /// position among the axis's): the axis the objective follows is the important one.
+    #[test]
+    fn a_command_sweep_s_axes_are_weighed_on_its_own_values() {
+        use serde_json::json;
+        use sweep_grid::command::{Mode, Objective};
+        use sweep_results::schema::TrialRow;
+        let lr: [f64; 3] = [0.01, 0.1, 1.0];
+        let opt = ["sgd", "adam"];
+        let rows: Vec<Row> = (0..12)
+            .map(|i| {
+                let (l, o) = (lr[i % 3], opt[(i / 3) % 2]);
+                Row {
+                    id: format!("t{i}"),
+                    config: sweep_core::TrainConfig::default(),
+                    status: JobStatus::Completed,
+                    rung: None,
+                    epochs_run: 1.0,
+                    best_epoch: Some(1.0),
+                    best_val_acc: None,
+                    train_acc: None,
+                    final_loss: None,
+                    seconds: 1.0,
+                    trial: Some(Box::new(TrialRow {
+                        values: vec![("lr".into(), json!(l)), ("opt".into(), json!(o))],
+                        objective: Objective {
+                            metric: "acc".into(),
+                            mode: Mode::Max,
+                        },
+                        best: Some(l.log10() + 0.001 * i as f64),
+                        metrics: Default::default(),
+                        note: None,
+                    })),
+                }
+            })
+            .collect();
+        let axes = [
+            FreeAxis {
+                name: "lr".into(),
+                values: lr.iter().map(|x| json!(x)).collect(),
+                log: true,
+                range: None,
+                integer: false,
+            },
+            FreeAxis {
+                name: "opt".into(),
+                values: opt.iter().map(|x| json!(x)).collect(),
+                log: false,
+                range: None,
+                integer: false,
+            },
+        ];
+        let objective = |r: &Row| r.trial.as_ref()?.best;
+        let imp = importance_free(&axes, &rows, objective, 0).expect("12 completed trials over 2 axes");
+        assert_eq!(imp.trials, 12);
+        assert_eq!(imp.params[0].name, "lr", "{imp:?}");
+        assert!(imp.params[0].importance > 0.9, "{imp:?}");
+        // The built-in network's axes see nothing in these rows.
+        assert!(importance(&[], &rows, objective, 0).is_none());
+    }
+
     #[test]
     fn a_pure_interaction_has_no_main_effect() {
         // y = (x0 - 0.5)(x1 - 0.5): all of its variance is the interaction, none is either input's alone.
