@@ -415,12 +415,12 @@ impl ResultsDir {
         &self.schema
     }
 
-    /// `best val 51.23%` (or `best loss 0.2513` for a command sweep; `-` while there is none), for the progress bar.
+    /// `best val 51.23 %` (or `best loss 0.2513` for a command sweep; `-` while there is none), for the progress bar.
     pub fn best_text(&self) -> String {
         match &self.schema {
             Schema::Network => format!(
                 "best val {}",
-                self.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc))
+                self.best().map_or("-".into(), |b| format!("{:.2} %", 100.0 * b.val_acc))
             ),
             Schema::Trials(c) => {
                 let best = self.trial_best.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|b| b.value);

@@ -363,7 +363,7 @@ pub fn finish_best(dir: &Path, data: &Dataset) -> Result<Option<BestInfo>, Resul
     let json = dir.join(BEST_JSON);
     write_atomic(&json, &json_text(&info)).map_err(werr(&json))?;
     tracing::info!(
-        "test accuracy of the best job {}: {:.2}%",
+        "test accuracy of the best job {}: {:.2} %",
         info.id,
         100.0 * info.test_acc.unwrap_or(0.0)
     );

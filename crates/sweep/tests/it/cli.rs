@@ -416,7 +416,7 @@ fn real_image_folder_sweep_on_a_cifar10_subset_then_best_predict_eval() {
         .arg(&data)
         .assert()
         .success()
-        .stdout(contains(format!("Val accuracy: {:.2}% (1000 images)", 100.0 * val)))
+        .stdout(contains(format!("Val accuracy: {:.2} % (1000 images)", 100.0 * val)))
         .stderr(contains("WARN").not());
     sweep()
         .arg("predict")
@@ -738,7 +738,7 @@ fn best_on_an_unfinished_sweep_says_how_many_jobs_are_not_done_and_why_test_is_m
         )),
         "{table}"
     );
-    assert!(!table.contains("test -%"), "{table}");
+    assert!(!table.contains("test - %"), "{table}");
     let (json, stderr) = best(&["--format", "json", "--top", "20"]);
     assert!(stderr.contains(&missing), "told on stderr too: {stderr}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
