@@ -129,15 +129,20 @@ impl Model {
             .collect()
     }
 
-    /// Decodes image files and predicts each; images must have the model's input size.
-    pub fn predict_files(&self, paths: &[&Path]) -> Result<Vec<Prediction>, DataError> {
+    /// Decodes image files and predicts each; an image of another size than the model's input is scaled to it
+    /// ([`crate::data::load_image_resized`]). The second value lists the images that were resized.
+    pub fn predict_files<'p>(&self, paths: &[&'p Path]) -> Result<(Vec<Prediction>, Vec<&'p Path>), DataError> {
         let d = self.net.input_size();
         let mut pixels = Array2::<u8>::zeros((paths.len(), d));
+        let mut resized = Vec::new();
         for (mut row, p) in pixels.rows_mut().into_iter().zip(paths) {
-            let px = crate::data::load_image_checked(p, &self.meta.input_shape)?;
+            let (px, scaled) = crate::data::load_image_resized(p, &self.meta.input_shape)?;
+            if scaled {
+                resized.push(*p);
+            }
             row.assign(&ndarray::ArrayView1::from(&px[..]));
         }
-        Ok(self.predict_pixels(pixels.view()))
+        Ok((self.predict_pixels(pixels.view()), resized))
     }
 }
 
@@ -219,6 +224,30 @@ mod tests {
             let best = p.probabilities.iter().cloned().fold(f32::MIN, f32::max);
             assert_eq!(p.probabilities[p.class_id], best);
         }
+    }
+
+    /// An image of another size than the model's input is scaled to it, and predicts as the same picture made at the
+    /// model's size would; a model whose input is not an image names that, not a size of 0x0.
+    #[test]
+    fn predict_resizes_images_and_names_a_model_that_takes_no_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = model();
+        let (small, big) = (dir.path().join("small.png"), dir.path().join("big.png"));
+        // One color: an 8x8 image of it, resized to the model's 2x2, is the 2x2 image of it.
+        let color = image::Rgb([200, 30, 90]);
+        image::RgbImage::from_pixel(2, 2, color).save(&small).unwrap();
+        image::RgbImage::from_pixel(8, 8, color).save(&big).unwrap();
+        let (px, scaled) = crate::data::load_image_resized(&big, &m.meta.input_shape).unwrap();
+        assert!(scaled);
+        assert_eq!(px, crate::data::load_image_resized(&small, &m.meta.input_shape).unwrap().0);
+        let (got, resized) = m.predict_files(&[small.as_path(), big.as_path()]).unwrap();
+        assert_eq!(resized, [big.as_path()]);
+        assert_eq!(got[0], got[1]);
+        let mut toy = model();
+        toy.meta.input_shape = vec![12];
+        let err = toy.predict_files(&[small.as_path()]).unwrap_err().to_string();
+        assert!(err.contains("input is not an image (input shape [12])"), "{err}");
+        assert!(!err.contains("0x0"), "{err}");
     }
 
     #[test]

@@ -382,6 +382,47 @@ pub fn decode_image(path: &Path) -> Result<(u32, u32, Vec<u8>), DataError> {
     })?;
     let rgb = img.to_rgb8();
     let (w, h) = rgb.dimensions();
+    Ok((w, h, channel_major(&rgb)))
+}
+
+/// The filter [`load_image_resized`] scales an image with: Catmull-Rom (bicubic), the `image` crate's
+/// [`image::imageops::FilterType::CatmullRom`], sharp enough for downscaling photos and cheap at 32x32.
+pub const RESIZE_FILTER: image::imageops::FilterType = image::imageops::FilterType::CatmullRom;
+
+/// The `(height, width)` of an image input shape `[3, h, w]`, or `None` when the shape is not an RGB image (the toy
+/// problem's `[4]`).
+pub fn image_size(input_shape: &[usize]) -> Option<(u32, u32)> {
+    match input_shape {
+        [3, h, w] if *h > 0 && *w > 0 => Some((u32::try_from(*h).ok()?, u32::try_from(*w).ok()?)),
+        _ => None,
+    }
+}
+
+/// Decodes an image and scales it to the `[3, h, w]` of `input_shape` with [`RESIZE_FILTER`] when its size differs
+/// (`sweep predict` on a photo of any size); returns channel-major bytes and whether it was resized. An input shape
+/// that is not an image's is [`DataError::NotAnImageModel`].
+pub fn load_image_resized(path: &Path, input_shape: &[usize]) -> Result<(Vec<u8>, bool), DataError> {
+    let Some((want_h, want_w)) = image_size(input_shape) else {
+        return Err(DataError::NotAnImageModel {
+            input_shape: input_shape.to_vec(),
+        });
+    };
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    let img = image::load_from_memory(&bytes).map_err(|source| DataError::BadImage {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let mut rgb = img.to_rgb8();
+    let resized = rgb.dimensions() != (want_w, want_h);
+    if resized {
+        rgb = image::imageops::resize(&rgb, want_w, want_h, RESIZE_FILTER);
+    }
+    Ok((channel_major(&rgb), resized))
+}
+
+/// An RGB image's bytes, one plane per channel (R, then G, then B), as the network's input is laid out.
+fn channel_major(rgb: &image::RgbImage) -> Vec<u8> {
+    let (w, h) = rgb.dimensions();
     let plane = (w * h) as usize;
     let mut out = vec![0u8; 3 * plane];
     for (i, px) in rgb.pixels().enumerate() {
@@ -389,7 +430,7 @@ pub fn decode_image(path: &Path) -> Result<(u32, u32, Vec<u8>), DataError> {
         out[plane + i] = px[1];
         out[2 * plane + i] = px[2];
     }
-    Ok((w, h, out))
+    out
 }
 
 /// Decodes an image and checks it has the expected `[3, h, w]` shape.

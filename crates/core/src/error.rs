@@ -53,6 +53,11 @@ pub enum DataError {
         want_w: u32,
         want_h: u32,
     },
+    #[error(
+        "this model's input is not an image (input shape {input_shape:?}): it was trained on the toy data set; predict \
+         classifies images with a model trained on CIFAR-10 or an image folder"
+    )]
+    NotAnImageModel { input_shape: Vec<usize> },
     #[error("{path}: class folder is empty (no .jpg, .jpeg or .png files); remove it or add its images")]
     EmptyClass { path: PathBuf },
     #[error("{path}: {reason}")]

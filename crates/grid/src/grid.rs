@@ -396,6 +396,7 @@ impl Grid {
         search.check_grid(&axes, base.epochs, &at)?;
         search.check_space(space_size(axes.iter().map(|a| a.range.is_none().then_some(a.values.len()))), &at)?;
         check_first_rung(&search, &base, &axes, &data, &at)?;
+        check_augmentation(&base, &axes, &data, &at)?;
         if search.draws(&axes, base.epochs).is_none() {
             let count = axes.iter().fold(1usize, |n, a| n.saturating_mul(a.values.len()));
             if count > MAX_JOBS {
@@ -560,6 +561,44 @@ fn check_first_rung(
                 sweep_search::round12(1.0 / steps as f64),
             ),
         ));
+    }
+    Ok(())
+}
+
+/// `flip` and `crop` move pixels of images: the toy data set's inputs are 4 numbers, not an image, so `run` could
+/// train none of the jobs that set them. Refused here, at the key, so that `plan` (which reads no data) refuses what
+/// `run` would.
+fn check_augmentation(
+    base: &TrainConfig,
+    axes: &[Axis],
+    data: &DataSection,
+    at: &dyn Fn(&str, String) -> GridError,
+) -> Result<(), GridError> {
+    if data.source != DataSource::Toy {
+        return Ok(());
+    }
+    for name in ["flip", "crop"] {
+        let (key, value) = match axes.iter().find(|a| a.name() == name) {
+            Some(a) => {
+                let top = a
+                    .values
+                    .iter()
+                    .filter_map(|v| v.as_f64())
+                    .chain(a.range.map(|r| r.1))
+                    .fold(0.0, f64::max);
+                (format!("grid.{name}"), top)
+            }
+            None => (format!("train.{name}"), if name == "flip" { base.flip } else { base.crop as f64 }),
+        };
+        if value > 0.0 {
+            return Err(at(
+                &key,
+                format!(
+                    "{name} = {value} needs images, but the toy data set's inputs are 4 numbers, not an image: remove \
+                     {name}, or train on images ([data] path = a CIFAR-10 folder or an image folder)"
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -752,6 +791,15 @@ hidden_size = [8, 16, 32]
             (
                 "[data]\nsource = \"toy\"\nval_size = 0\n".to_string(),
                 "g.toml:3:12: data.val_size: data.val_size = 0 is out of range: must be an integer >= 1",
+            ),
+            (
+                // What `run` cannot train, `plan` does not promise: flip and crop need images.
+                "[data]\nsource = \"toy\"\n[train]\nflip = 0.5\n".to_string(),
+                "g.toml:4:8: train.flip: flip = 0.5 needs images, but the toy data set's inputs are 4 numbers",
+            ),
+            (
+                "[data]\nsource = \"toy\"\n[grid]\ncrop = [0, 2]\n".to_string(),
+                "g.toml:4:8: grid.crop: crop = 2 needs images",
             ),
             (
                 "[data]\npath = \"cifar\"\nval_size = 0\n".to_string(),

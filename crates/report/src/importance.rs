@@ -16,6 +16,7 @@ use std::num::NonZeroUsize;
 
 use serde::Serialize;
 
+use sweep_grid::command::FreeAxis;
 use sweep_grid::grid::Axis;
 use sweep_params::params::Value;
 use sweep_results::format::{JobStatus, Row};
@@ -67,35 +68,63 @@ fn feature(axis: &Axis, row: &Row) -> Option<f64> {
     }
 }
 
+/// The numeric input of a command trial's row on a free-form axis: its value (log10 on a log axis), or a name's
+/// (or a boolean's) position among the axis's values.
+fn free_feature(axis: &FreeAxis, row: &Row) -> Option<f64> {
+    let v = &row.trial.as_ref()?.values.iter().find(|(k, _)| *k == axis.name)?.1;
+    match v.as_f64() {
+        Some(x) if axis.log => (x > 0.0).then(|| x.log10()),
+        Some(x) => x.is_finite().then_some(x),
+        None => axis.values.iter().position(|a| a == v).map(|i| i as f64),
+    }
+}
+
 /// fANOVA importance of `axes` over the completed rows with a finite objective (`objective` of a row), or None when
 /// there are too few such rows, no axis varies, or the objective is the same for every trial.
 pub fn importance(axes: &[Axis], rows: &[Row], objective: impl Fn(&Row) -> Option<f64>, seed: u64) -> Option<Importances> {
+    let names: Vec<String> = axes.iter().map(|a| a.name().to_string()).collect();
+    importance_of(&names, |k, r| feature(&axes[k], r), rows, objective, seed)
+}
+
+/// [`importance`] over a command sweep's free-form axes (its trials' own values).
+pub fn importance_free(axes: &[FreeAxis], rows: &[Row], objective: impl Fn(&Row) -> Option<f64>, seed: u64) -> Option<Importances> {
+    let names: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
+    importance_of(&names, |k, r| free_feature(&axes[k], r), rows, objective, seed)
+}
+
+/// fANOVA importance of the axes `names`, where `feature(k, row)` is a row's input on axis `k`.
+fn importance_of(
+    names: &[String],
+    feature: impl Fn(usize, &Row) -> Option<f64>,
+    rows: &[Row],
+    objective: impl Fn(&Row) -> Option<f64>,
+    seed: u64,
+) -> Option<Importances> {
     let mut used: Vec<(&Row, f64)> = rows
         .iter()
         .filter(|r| r.status == JobStatus::Completed)
         .filter_map(|r| objective(r).filter(|v| v.is_finite()).map(|v| (r, v)))
-        .filter(|(r, _)| axes.iter().all(|a| feature(a, r).is_some()))
+        .filter(|(r, _)| (0..names.len()).all(|k| feature(k, r).is_some()))
         .collect();
     let of = used.len();
-    if of < MIN_TRIALS || axes.is_empty() {
+    if of < MIN_TRIALS || names.is_empty() {
         return None;
     }
     if used.len() > MAX_TRIALS {
         used.sort_by_key(|(r, _)| (sweep_core::rng::derive_seed(seed, &r.id), r.id.clone()));
         used.truncate(MAX_TRIALS);
     }
-    let columns: Vec<Vec<f64>> = axes
-        .iter()
-        .map(|a| used.iter().map(|(r, _)| feature(a, r).unwrap_or(0.0)).collect())
+    let columns: Vec<Vec<f64>> = (0..names.len())
+        .map(|k| used.iter().map(|(r, _)| feature(k, r).unwrap_or(0.0)).collect())
         .collect();
     let target: Vec<f64> = used.iter().map(|(_, v)| *v).collect();
     let fractions = fanova_fractions(&columns, &target, sweep_core::rng::derive_seed(seed, "importance"))?;
     let total: f64 = fractions.iter().map(|f| f.0).sum();
-    let mut params: Vec<Importance> = axes
+    let mut params: Vec<Importance> = names
         .iter()
         .zip(fractions)
-        .map(|(a, (fraction, stddev))| Importance {
-            name: a.name().to_string(),
+        .map(|(name, (fraction, stddev))| Importance {
+            name: name.clone(),
             importance: if total > 0.0 { fraction / total } else { 0.0 },
             fraction,
             stddev,
@@ -182,6 +211,67 @@ mod tests {
         assert!(f[2].0 < 0.02, "{f:?}");
         // Deterministic for a seed.
         assert_eq!(fanova_fractions(&x, &y, 7).unwrap(), f);
+    }
+
+    /// A command sweep's importance is over its own free-form axes, read from its rows' values (a named value by its
+    /// position among the axis's): the axis the objective follows is the important one.
+    #[test]
+    fn a_command_sweep_s_axes_are_weighed_on_its_own_values() {
+        use serde_json::json;
+        use sweep_grid::command::{Mode, Objective};
+        use sweep_results::schema::TrialRow;
+        let lr: [f64; 3] = [0.01, 0.1, 1.0];
+        let opt = ["sgd", "adam"];
+        let rows: Vec<Row> = (0..12)
+            .map(|i| {
+                let (l, o) = (lr[i % 3], opt[(i / 3) % 2]);
+                Row {
+                    id: format!("t{i}"),
+                    config: sweep_core::TrainConfig::default(),
+                    status: JobStatus::Completed,
+                    rung: None,
+                    epochs_run: 1.0,
+                    best_epoch: Some(1.0),
+                    best_val_acc: None,
+                    train_acc: None,
+                    final_loss: None,
+                    seconds: 1.0,
+                    trial: Some(Box::new(TrialRow {
+                        values: vec![("lr".into(), json!(l)), ("opt".into(), json!(o))],
+                        objective: Objective {
+                            metric: "acc".into(),
+                            mode: Mode::Max,
+                        },
+                        best: Some(l.log10() + 0.001 * i as f64),
+                        metrics: Default::default(),
+                        note: None,
+                    })),
+                }
+            })
+            .collect();
+        let axes = [
+            FreeAxis {
+                name: "lr".into(),
+                values: lr.iter().map(|x| json!(x)).collect(),
+                log: true,
+                range: None,
+                integer: false,
+            },
+            FreeAxis {
+                name: "opt".into(),
+                values: opt.iter().map(|x| json!(x)).collect(),
+                log: false,
+                range: None,
+                integer: false,
+            },
+        ];
+        let objective = |r: &Row| r.trial.as_ref()?.best;
+        let imp = importance_free(&axes, &rows, objective, 0).expect("12 completed trials over 2 axes");
+        assert_eq!(imp.trials, 12);
+        assert_eq!(imp.params[0].name, "lr", "{imp:?}");
+        assert!(imp.params[0].importance > 0.9, "{imp:?}");
+        // The built-in network's axes see nothing in these rows.
+        assert!(importance(&[], &rows, objective, 0).is_none());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use sweep_core::train::EpochRecord;
 
 use super::ReportError;
+use serde_json::Value as Json;
+use sweep_grid::command::{CommandGrid, FreeAxis, Objective};
 use sweep_grid::grid::{Axis, Grid, Job, PlannedData};
 use sweep_params::params::{params, Param, Value};
 use sweep_results::best::rank_rows;
@@ -43,6 +45,8 @@ pub struct Plan {
     pub data: PlannedData,
     /// The search, whose scheduler says how many of a rung's jobs go on (as `sweep plan` and the run count them).
     pub search: Search,
+    /// A command sweep's `[command]`, `[train]` and free-form `[grid]` axes (its `axes` above are then empty).
+    pub command: Option<CommandGrid>,
 }
 
 impl Plan {
@@ -77,6 +81,7 @@ impl Plan {
             schedule,
             batches,
             search: grid.search,
+            command: grid.command,
         }))
     }
 
@@ -126,6 +131,54 @@ pub struct Sweep {
     pub plan: Option<Arc<Plan>>,
     /// The rungs of a halving or Hyperband sweep; None for a plain sweep (or when grid.toml is missing).
     pub rungs: Option<Rungs>,
+    /// A command sweep's own axes (its trials' values, from the grid copy or inferred from the rows) and objective;
+    /// `axes` is then empty. None for a sweep of the built-in network.
+    pub command: Option<CommandAxes>,
+}
+
+/// What a command sweep is searched over and for: its free-form axes and its objective.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandAxes {
+    pub axes: Vec<FreeAxis>,
+    pub objective: Objective,
+}
+
+impl CommandAxes {
+    /// From the grid copy's `[command]` and `[grid]`, else from the rows (their objective, and every value column
+    /// that varies).
+    fn of(plan: Option<&Plan>, rows: &[Row]) -> Option<CommandAxes> {
+        if let Some(c) = plan.and_then(|p| p.command.as_ref()) {
+            return Some(CommandAxes {
+                axes: c.axes.clone(),
+                objective: c.command.objective.clone(),
+            });
+        }
+        let first = rows.iter().find_map(|r| r.trial.as_ref())?;
+        let axes = first
+            .values
+            .iter()
+            .filter_map(|(name, _)| {
+                let mut values: Vec<Json> = Vec::new();
+                for r in rows {
+                    let v = r.trial.as_ref()?.values.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())?;
+                    if !values.contains(&v) {
+                        values.push(v);
+                    }
+                }
+                (values.len() > 1).then(|| FreeAxis {
+                    name: name.clone(),
+                    integer: values.iter().all(|v| v.is_i64() || v.is_u64()),
+                    values,
+                    log: false,
+                    range: None,
+                })
+            })
+            .collect();
+        Some(CommandAxes {
+            axes,
+            objective: first.objective.clone(),
+        })
+    }
 }
 
 /// What a halving or Hyperband sweep planned and recorded rung by rung.
@@ -256,9 +309,11 @@ impl Sweep {
                 (name, infer_axes(&rows), true, None)
             }
         };
+        let command = CommandAxes::of(plan.as_deref(), &rows);
         Ok(Sweep {
             dir: dir.to_path_buf(),
             name,
+            command,
             rows,
             best,
             best_id,

@@ -219,7 +219,7 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
         (Some(b), Some(top)) => {
             let w = &top.row;
             let test = match b.info.as_ref().and_then(|i| i.test_acc) {
-                Some(t) => format!("test {}%", pct(Some(t))),
+                Some(t) => format!("test {} %", pct(Some(t))),
                 None => format!("test not computed yet: {}", why_no_test(r, &b.dir)),
             };
             out.push_str(&format!(

@@ -150,13 +150,13 @@ impl Row {
         }
     }
 
-    /// `val 51.23%`, or `loss 0.2513` for a command trial: the job's objective at its best, for log lines.
+    /// `val 51.23 %`, or `loss 0.2513` for a command trial: the job's objective at its best, for log lines.
     pub fn objective_text(&self) -> String {
         match &self.trial {
             Some(t) => format!("{} {}", t.objective.metric, schema::metric_text(t.best)),
             None => format!(
                 "val {}",
-                self.best_val_acc.map_or("-".to_string(), |v| format!("{:.2}%", 100.0 * v))
+                self.best_val_acc.map_or("-".to_string(), |v| format!("{:.2} %", 100.0 * v))
             ),
         }
     }

@@ -279,6 +279,12 @@ impl ResultsDir {
         ))
     }
 
+    /// `sweep run --retry-failed`: forgets the failed jobs' rows ([`writers::forget_failed`]) so that they run
+    /// again, and returns their ids (to be taken out of the done set [`ResultsDir::open`] returned).
+    pub fn forget_failed(&self) -> Result<Vec<String>, ResultsError> {
+        writers::forget_failed(&self.dir)
+    }
+
     /// Records a job that ended (its `record.row` with the status and rung it ended in): curves, the model as a
     /// candidate for the sweep's best if it completed and beats the best so far, then its row (flushed).
     ///
@@ -409,12 +415,12 @@ impl ResultsDir {
         &self.schema
     }
 
-    /// `best val 51.23%` (or `best loss 0.2513` for a command sweep; `-` while there is none), for the progress bar.
+    /// `best val 51.23 %` (or `best loss 0.2513` for a command sweep; `-` while there is none), for the progress bar.
     pub fn best_text(&self) -> String {
         match &self.schema {
             Schema::Network => format!(
                 "best val {}",
-                self.best().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.val_acc))
+                self.best().map_or("-".into(), |b| format!("{:.2} %", 100.0 * b.val_acc))
             ),
             Schema::Trials(c) => {
                 let best = self.trial_best.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|b| b.value);

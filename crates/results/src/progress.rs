@@ -13,6 +13,48 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::ResultsError;
 use crate::format::{complete_lines, Progress, ProgressLine, PROGRESS_DIR};
 
+/// The time-left estimate's rule, in one place: the terminal's progress bar (the runner) and the dashboard (the
+/// report's live view) both call [`eta`], each with the work it has measured.
+///
+/// **Rule.** The rate is measured per unit of work, from the moment the unit *started* (not from its first point, so
+/// the first epoch's time counts), over every unit measured (finished or running): work done / seconds those units
+/// have run. The time left is the work left / (that rate x the units running now). It is shown only once it rests
+/// on enough finished work: some work done (at least one evaluated point), at least [`ETA_MIN_SECONDS`] of measured
+/// unit time, and at least [`ETA_MIN_SHARE`] of the sweep's work done; before that the answer is "not known yet".
+/// (The first estimate once rested on the first two epochs, a second apart, and said "~89 s" with 30 minutes left.)
+pub const ETA_MIN_SECONDS: f64 = 30.0;
+/// See [`ETA_MIN_SECONDS`]: the share of the whole work (done + left) that must be done before an estimate.
+pub const ETA_MIN_SHARE: f64 = 0.01;
+
+/// Work measured for the estimate: `work` (in any unit of cost: epochs weighted by the cost model) done in
+/// `seconds` of units running, summed over units.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Measured {
+    pub work: f64,
+    pub seconds: f64,
+}
+
+impl Measured {
+    /// Adds a unit's (or a recorded job's) work and time.
+    pub fn add(&mut self, work: f64, seconds: f64) {
+        if work.is_finite() && seconds.is_finite() && work >= 0.0 && seconds >= 0.0 {
+            self.work += work;
+            self.seconds += seconds;
+        }
+    }
+}
+
+/// Seconds left for `work_left` with `running` units at work, by the rule of [`ETA_MIN_SECONDS`]; `None` while the
+/// measured work is not enough to go by.
+pub fn eta(measured: Measured, work_left: f64, running: usize) -> Option<f64> {
+    let Measured { work, seconds } = measured;
+    let left = work_left.max(0.0);
+    if !(work > 0.0 && seconds >= ETA_MIN_SECONDS && work >= ETA_MIN_SHARE * (work + left)) {
+        return None;
+    }
+    Some(left / (work / seconds * running.max(1) as f64))
+}
+
 /// Seconds since 1970, as progress lines carry them.
 pub fn now_unix() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
@@ -142,6 +184,28 @@ pub fn read_progress(results_dir: &Path) -> Result<Vec<ProgressLine>, ResultsErr
 
 #[cfg(test)]
 mod tests {
+
+    /// The estimate waits for enough finished work: some work done, 30 s of measured unit time and 1 % of the sweep;
+    /// then it is the work left at the measured rate, shared by the units running.
+    #[test]
+    fn the_eta_rests_on_enough_finished_work() {
+        let m = |work, seconds| Measured { work, seconds };
+        // Two epochs a second apart, 30 minutes of work left: not enough to go by (once "~89 s").
+        assert_eq!(eta(m(2.0, 1.0), 1800.0, 1), None);
+        // Time but no finished work (a long first epoch): nothing to go by.
+        assert_eq!(eta(m(0.0, 120.0), 100.0, 1), None);
+        // Enough time but under 1 % of the work.
+        assert_eq!(eta(m(5.0, 60.0), 1000.0, 1), None);
+        // 10 units of work in 40 s of one unit: 4 s each; 90 left on 2 units: 180 s.
+        assert_eq!(eta(m(10.0, 40.0), 90.0, 2), Some(180.0));
+        assert_eq!(eta(m(10.0, 40.0), 0.0, 0), Some(0.0));
+        let mut acc = Measured::default();
+        acc.add(10.0, 20.0);
+        acc.add(f64::NAN, 5.0);
+        acc.add(10.0, 20.0);
+        assert_eq!(acc, m(20.0, 40.0));
+    }
+
     use super::*;
 
     #[test]

@@ -58,6 +58,11 @@ fn push_key_value(s: &mut String, key: &str, v: f64) {
 pub enum RecordError {
     #[error("not JSON ({message})")]
     Json { message: String },
+    #[error(
+        "a number is beyond the range of a 64-bit float (about ±1.8e308; {message}): write `inf` (or `-inf`) for an \
+         infinite value, or a smaller number"
+    )]
+    OutOfRange { message: String },
     #[error("not a JSON object")]
     NotAnObject,
     #[error("no \"epoch\" key (every record needs the epochs done at its point)")]
@@ -72,15 +77,35 @@ pub enum RecordError {
 /// `Infinity`, `-Infinity` (what Python's `json.dumps` writes) and `nan`, `inf`, `-inf` (what an f-string of a float
 /// writes), in any case, are accepted outside strings. Surrounding whitespace is ignored.
 pub fn parse_record(line: &str) -> Result<Record, RecordError> {
+    parse_record_noting(line).map(|(record, _)| record)
+}
+
+/// [`parse_record`], also returning the keys whose value is a string that holds a number (`"val_acc": "0.51"`):
+/// such a value is not a metric, and a program that sends one almost always meant the number, so the caller warns.
+pub fn parse_record_noting(line: &str) -> Result<(Record, Vec<(String, String)>), RecordError> {
     let text = line.trim();
-    let value: Value = serde_json::from_str(&accept_non_finite(text)).map_err(|e| RecordError::Json { message: e.to_string() })?;
+    let value: Value = serde_json::from_str(&accept_non_finite(text)).map_err(|e| {
+        let message = e.to_string();
+        // serde_json refuses a number that overflows an f64 (`1e400`) with this wording, and says nothing else so.
+        if message.starts_with("number out of range") {
+            RecordError::OutOfRange { message }
+        } else {
+            RecordError::Json { message }
+        }
+    })?;
     let Value::Object(map) = value else {
         return Err(RecordError::NotAnObject);
     };
     let mut epoch = None;
     let mut metrics = BTreeMap::new();
+    let mut quoted = Vec::new();
     for (key, v) in map {
         let number = number_of(&v);
+        if let Value::String(text) = &v {
+            if number.is_none() && text.trim().parse::<f64>().is_ok() {
+                quoted.push((key.clone(), text.clone()));
+            }
+        }
         if key == EPOCH_KEY {
             match number {
                 Some(e) if e.is_finite() && e >= 0.0 => epoch = Some(e),
@@ -96,7 +121,7 @@ pub fn parse_record(line: &str) -> Result<Record, RecordError> {
         }
     }
     let epoch = epoch.ok_or(RecordError::NoEpoch)?;
-    Ok(Record { epoch, metrics })
+    Ok((Record { epoch, metrics }, quoted))
 }
 
 /// Stand-ins for the non-finite tokens, as strings JSON can carry: a raw control character cannot occur inside a valid
@@ -284,6 +309,22 @@ mod tests {
         // A bare word that only starts like a token is still an error, as is a token where no value starts.
         assert!(matches!(parse_record(r#"{"epoch": 1, "a": nanx}"#), Err(RecordError::Json { .. })));
         assert!(matches!(parse_record(r#"{"epoch": 1 NaN}"#), Err(RecordError::Json { .. })));
+    }
+
+    /// A number past an f64 (`1e400`) is named as such, not as "not JSON" or as a missing epoch; a number sent as a
+    /// string is not a metric, and is noted so that the program's author hears about it.
+    #[test]
+    fn overflowing_numbers_and_quoted_numbers_are_named() {
+        let err = parse_record(r#"{"epoch": 1, "val_acc": 1e400}"#).unwrap_err();
+        assert!(matches!(err, RecordError::OutOfRange { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with("a number is beyond the range of a 64-bit float"),
+            "{err}"
+        );
+        let (r, quoted) = parse_record_noting(r#"{"epoch": 1, "val_acc": "0.51", "phase": "val", "loss": 2}"#).unwrap();
+        assert_eq!(r.get("val_acc"), None);
+        assert_eq!(r.get("loss"), Some(2.0));
+        assert_eq!(quoted, [("val_acc".to_string(), "0.51".to_string())]);
     }
 
     #[test]

@@ -158,6 +158,50 @@ pub fn republish_if_stale(dir: &Path) -> Result<bool, ResultsError> {
     Ok(true)
 }
 
+/// Forgets the jobs whose recorded row is `failed` (`sweep run --retry-failed`), so that they run again and their new
+/// rows are the only ones: every row of those ids is removed from each writer's file, then from results.csv (each
+/// file replaced atomically), and their ids are returned, in the rows' order. Pruned and diverged rows stay: those
+/// are answers, not accidents. Other processes must not be writing the directory meanwhile (a writer appending to a
+/// file replaced under it would lose its rows); a kill part-way leaves rows still marked failed, which the next
+/// `--retry-failed` forgets.
+pub fn forget_failed(dir: &Path) -> Result<Vec<String>, ResultsError> {
+    let path = dir.join(RESULTS_CSV);
+    let failed: Vec<String> = read_rows(&path)?
+        .into_iter()
+        .filter(|r| r.status == crate::format::JobStatus::Failed)
+        .map(|r| r.id)
+        .collect();
+    if failed.is_empty() {
+        return Ok(failed);
+    }
+    let forget: HashSet<&str> = failed.iter().map(String::as_str).collect();
+    let schema = Schema::of_dir(dir);
+    let mut files: Vec<PathBuf> = fs::read_dir(dir.join(WRITERS_DIR))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    // The writers' files first: results.csv is their merge, and keeps the failed rows until they are gone there.
+    files.push(path);
+    for file in files {
+        let bytes = match fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(ResultsError::Read { path: file, source }),
+        };
+        let rows = rows_from_bytes(&bytes[..complete_lines(&bytes)], &file)?;
+        if rows.iter().any(|r| forget.contains(r.id.as_str())) {
+            let kept: Vec<Row> = rows.into_iter().filter(|r| !forget.contains(r.id.as_str())).collect();
+            write_atomic(&file, &csv_of(&schema, &kept)).map_err(werr(&file))?;
+        }
+    }
+    Ok(failed)
+}
+
 /// A command sweep's best trial, from every row recorded so far: `best.json` names it (with its folder), replaced
 /// atomically, and read again after each replacement until the rows it was computed from are all the rows (the
 /// same publish-then-check as [`publish_results`], so a process with an older view never has the last word).
@@ -319,7 +363,7 @@ pub fn finish_best(dir: &Path, data: &Dataset) -> Result<Option<BestInfo>, Resul
     let json = dir.join(BEST_JSON);
     write_atomic(&json, &json_text(&info)).map_err(werr(&json))?;
     tracing::info!(
-        "test accuracy of the best job {}: {:.2}%",
+        "test accuracy of the best job {}: {:.2} %",
         info.id,
         100.0 * info.test_acc.unwrap_or(0.0)
     );
@@ -395,6 +439,43 @@ mod tests {
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(fs::read(d.join(RESULTS_CSV)).unwrap(), csv_of(&Schema::Network, &rows));
         assert_eq!(read_rows(&d.join(RESULTS_CSV)).unwrap(), rows);
+    }
+
+    /// `--retry-failed`: every row of a failed job goes, from each writer's file and from results.csv, so that the
+    /// job's new row is its only one; other rows, pruned and diverged ones included, stay as they were.
+    #[test]
+    fn forgetting_failed_jobs_removes_each_of_their_rows_everywhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::create_dir_all(d.join(WRITERS_DIR)).unwrap();
+        let with = |id: &str, status| Row { status, ..row(id, 0.1) };
+        let w1 = [with("a", JobStatus::Completed), with("f", JobStatus::Failed)];
+        let w2 = [
+            with("p", JobStatus::Pruned),
+            with("g", JobStatus::Failed),
+            with("f", JobStatus::Failed),
+        ];
+        fs::write(writer_path(d, "w1"), csv_of(&Schema::Network, &w1)).unwrap();
+        fs::write(writer_path(d, "w2"), csv_of(&Schema::Network, &w2)).unwrap();
+        fs::write(d.join(RESULTS_CSV), csv_of(&Schema::Network, &[])).unwrap();
+        publish_results(d).unwrap();
+        assert_eq!(forget_failed(d).unwrap(), ["f", "g"]);
+        let ids = |p: &Path| -> Vec<String> {
+            rows_from_bytes(&fs::read(p).unwrap(), p)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(ids(&writer_path(d, "w1")), ["a"]);
+        assert_eq!(ids(&writer_path(d, "w2")), ["p"]);
+        assert_eq!(ids(&d.join(RESULTS_CSV)), ["a", "p"]);
+        // A new row of a forgotten job is then its only one.
+        fs::write(writer_path(d, "w3"), csv_of(&Schema::Network, &[row("f", 0.4)])).unwrap();
+        let rows = publish_results(d).unwrap();
+        assert_eq!(rows.iter().filter(|r| r.id == "f").count(), 1);
+        assert_eq!(rows.iter().find(|r| r.id == "f").unwrap().status, JobStatus::Completed);
+        assert!(forget_failed(d).unwrap().is_empty());
     }
 
     #[test]

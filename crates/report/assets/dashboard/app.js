@@ -50,7 +50,10 @@
   }
   function clock(t) { return t == null ? '–' : new Date(t * 1000).toLocaleString(); }
   let objective = { metric: 'val_acc', mode: 'max', label: 'objective', percent: false };
-  function obj(v) { return v == null ? '–' : objective.percent ? (100 * v).toFixed(2) + ' %' : num(v); }
+  // One format for an objective everywhere (the list, the sweep page, the table, the charts): a fraction shown in
+  // percent as `35.00 %` when the objective says so (an accuracy), else the number.
+  function objIn(o, v) { return v == null ? '–' : o && o.percent ? (100 * v).toFixed(2) + ' %' : num(v); }
+  function obj(v) { return objIn(objective, v); }
   function better(a, b) { return objective.mode === 'min' ? a < b : a > b; }
 
   async function api(path) {
@@ -136,7 +139,7 @@
           el('td', { class: 'num' }, c.running),
           el('td', { class: 'num' }, c.pruned),
           el('td', { class: 'num' }, c.pending + c.waiting),
-          el('td', { class: 'num' }, s.best ? obj(s.best.objective) : '–'),
+          el('td', { class: 'num' }, s.best ? objIn(s.objective, s.best.objective) : '–'),
           el('td', { class: 'num' }, duration(s.elapsed)),
           el('td', { class: 'num' }, s.state === 'running' ? duration(s.eta) : '–'));
       });
@@ -318,7 +321,9 @@
         b ? el('a', { href: `#/s/${encodeURIComponent(S.key)}/t/${encodeURIComponent(b.trial.id)}` }, b.trial.id) : null),
       b ? kv([
         [d.objective.label, el('b', {}, obj(b.trial.objective))],
-        ['test accuracy', b.test_acc != null ? obj(b.test_acc) : 'not measured yet (filled in when the sweep ends)'],
+        // A command sweep's program measures what it likes: only the built-in network has a test accuracy.
+        ...(b.test_acc != null || d.objective.label === 'validation accuracy'
+          ? [['test accuracy', b.test_acc != null ? obj(b.test_acc) : 'not measured yet (filled in when the sweep ends)']] : []),
         ['epochs', `${num(b.trial.epochs_run)} (best ${num(b.trial.best_epoch)})`],
         ...Object.entries(b.config).map(([k, v]) => [k, val(v)]),
       ]) : el('p', { class: 'muted' }, 'No trial has completed yet.'));
@@ -786,7 +791,7 @@
       const h = d.history;
       c1.setOption({
         series: [
-          { data: h.map((e) => [e.epoch, e.metrics.val_acc]) },
+          { data: h.map((e) => [e.epoch, e.metrics[objective.metric]]) },
           { data: h.map((e) => [e.epoch, e.metrics.train_acc]) },
           { data: h.map((e) => [e.epoch, e.metrics.loss]) },
         ],

@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use sweep_params::params::full;
 use sweep_results::format::{history_paths, read_history, LossRecord};
 
 use super::trial::Trial;
-use super::view::{value_json, View};
+use super::view::View;
 use super::{downsample, read_epochs};
 
 /// At most this many points of a trial's per-iteration loss are returned.
@@ -89,7 +88,7 @@ struct LogLine {
 #[derive(Serialize)]
 pub struct TrialOut<'a> {
     trial: &'a Trial,
-    config: BTreeMap<&'static str, Json>,
+    config: BTreeMap<String, Json>,
     /// Every evaluated point: the history file's epochs, then the progress log's points beyond them.
     history: Vec<EpochOut>,
     /// (iteration, loss), downsampled.
@@ -103,10 +102,7 @@ pub struct TrialOut<'a> {
 pub fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
     let t = v.trials[k].1.as_ref();
     let dir = &v.found.dir;
-    let config = v
-        .config(&t.id)
-        .map(|c| full(&c).map(|p| (p.name, value_json(p.get(&c)))).collect())
-        .unwrap_or_default();
+    let config = v.config_json(&t.id);
     let mut history: Vec<EpochOut> = read_epochs(dir, &t.id)
         .unwrap_or_default()
         .into_iter()
@@ -123,6 +119,31 @@ pub fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
             }
         })
         .collect();
+    let command = v.sweep.as_ref().is_some_and(|s| s.command.is_some());
+    let objective_text = |x: f64| {
+        let o = &v.detail.summary.objective;
+        if o.percent {
+            format!("{} {:.2} %", o.label, 100.0 * x)
+        } else {
+            format!("{} {}", o.label, sweep_results::schema::metric_text(Some(x)))
+        }
+    };
+    if history.is_empty() {
+        // A command trial: the points sweep accepted from its program (`trials/<id>/records.jsonl`).
+        let files = sweep_results::trial_folder::TrialFiles::new(dir.join(sweep_results::format::TRIALS_DIR).join(&t.id));
+        if super::discover::confined(dir, &files.dir) && super::discover::confined(dir, &files.records) {
+            history = files
+                .load_records()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| EpochOut {
+                    epoch: r.epoch,
+                    t: None,
+                    metrics: r.metrics.iter().map(|(k, x)| (k.clone(), x.is_finite().then_some(*x))).collect(),
+                })
+                .collect();
+        }
+    }
     let progress = v.progress.get(&t.id);
     if let Some(p) = progress {
         let last = history.last().map_or(0.0, |e| e.epoch);
@@ -154,7 +175,17 @@ pub fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
                 .records
                 .iter()
                 .filter(|x| x.id == t.id)
-                .map(|x| super::trial::trial(&t.id, t.number, &x.config, &[], None, Some(x), &Default::default()))
+                .map(|x| {
+                    let on = super::trial::On {
+                        axes: super::trial::AxesOf::Network(&[]),
+                        objective: &v.detail.summary.objective,
+                    };
+                    let planned = super::trial::Planned {
+                        config: &x.config,
+                        values: None,
+                    };
+                    super::trial::trial(&t.id, t.number, on, planned, None, Some(x), &Default::default())
+                })
                 .collect();
             recs.sort_by_key(|x| x.rung);
             recs
@@ -178,16 +209,26 @@ pub fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
         }
         let m = |k: &str| e.metrics.get(k).copied().flatten();
         let pct = |x: Option<f64>| x.map_or("-".into(), |x| format!("{:.2} %", 100.0 * x));
-        log.push(LogLine {
-            t: e.t,
-            text: format!(
+        let text = if command {
+            // A command trial's own metrics, its objective first, as its records name them.
+            let o = &v.detail.summary.objective;
+            let shown = |k: &str, x: Option<f64>| match x {
+                Some(x) if k == o.metric && o.percent => format!("{k} {}", pct(Some(x))),
+                x => format!("{k} {}", sweep_results::schema::metric_text(x)),
+            };
+            let mut parts = vec![shown(&o.metric, m(&o.metric))];
+            parts.extend(e.metrics.iter().filter(|(k, _)| **k != o.metric).map(|(k, x)| shown(k, *x)));
+            format!("epoch {}: {}", e.epoch, parts.join(", "))
+        } else {
+            format!(
                 "epoch {}: validation {}, train {}, loss {}",
                 e.epoch,
                 pct(m("val_acc")),
                 pct(m("train_acc")),
                 m("loss").map_or("-".into(), |x| format!("{x:.4}"))
-            ),
-        });
+            )
+        };
+        log.push(LogLine { t: e.t, text });
     }
     log.extend(starts.map(start_line));
     for r in &rung_records {
@@ -197,8 +238,7 @@ pub fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
                 "rung {} recorded after {} epochs: {}",
                 r.rung.map_or(1, |x| x + 1),
                 r.epochs_run,
-                r.objective
-                    .map_or("no accuracy".into(), |o| format!("validation accuracy {:.2} %", 100.0 * o))
+                r.objective.map_or("no value".into(), objective_text)
             ),
         });
     }
@@ -209,8 +249,7 @@ pub fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
                 "{} after {} epochs{}{}",
                 t.status.as_str(),
                 t.epochs_run,
-                t.objective
-                    .map_or(String::new(), |o| format!(", best validation accuracy {:.2} %", 100.0 * o)),
+                t.objective.map_or(String::new(), |o| format!(", best {}", objective_text(o))),
                 t.seconds.map_or(String::new(), |s| format!(", {s:.1} s of training"))
             ),
         });

@@ -36,8 +36,13 @@ pub struct ClaimsView {
     pub present: bool,
 }
 
-/// `<job id>` or `<job id>-r<rung>` (the runner's claim key in halving and Hyperband).
+/// The suffix of the claim under which one process writes a job's pruned row: `<job id>-r<rung>-pruned`.
+const PRUNED: &str = "-pruned";
+
+/// `<job id>` or `<job id>-r<rung>` (the runner's claim key in halving and Hyperband), and `<job id>-r<rung>-pruned`
+/// (the claim of writing the job's pruned row at that rung), as the job's id and rung.
 pub fn split_key(key: &str) -> (&str, Option<usize>) {
+    let key = key.strip_suffix(PRUNED).unwrap_or(key);
     if let Some((id, r)) = key.rsplit_once("-r") {
         if let Ok(rung) = r.parse() {
             return (id, Some(rung));
@@ -91,7 +96,7 @@ impl ClaimsView {
             let Some(r) = record else { continue };
             let key = name.rsplit_once('.').map_or(name.as_str(), |(k, _)| k);
             let (id, _) = split_key(key);
-            if r.state == ClaimState::Running {
+            if r.state == ClaimState::Running && !key.ends_with(PRUNED) {
                 let at = r.written_unix as f64;
                 first.entry(id).and_modify(|t| *t = t.min(at)).or_insert(at);
             }
@@ -104,7 +109,10 @@ impl ClaimsView {
             let (id, rung) = split_key(key);
             let j = out.entry(id.to_string()).or_default();
             j.claimed = first.get(id).copied();
+            // A pruned-row claim is the job's row being written, not training: it ends the job, it does not run it.
+            let pruned = key.ends_with(PRUNED);
             match r.state {
+                ClaimState::Running if pruned => {}
                 ClaimState::Running => {
                     let age = now.duration_since(stamp.1).unwrap_or_default();
                     if age < DEFAULT_LEASE {
@@ -159,6 +167,10 @@ mod tests {
         fs::write(c.join("bbb.0"), record("bbb", 0, ClaimState::Running, 90)).unwrap();
         fs::write(c.join("bbb.1"), record("bbb", 1, ClaimState::Done, 120)).unwrap();
         fs::write(c.join("ccc-r1.0"), record("ccc-r1", 0, ClaimState::Running, 130)).unwrap();
+        // The claims of writing a pruned row: the job's, done (its pruned row) or being written (not training).
+        fs::write(c.join("ddd-r0.1"), record("ddd-r0", 1, ClaimState::Done, 140)).unwrap();
+        fs::write(c.join("ddd-r0-pruned.0"), record("ddd-r0-pruned", 0, ClaimState::Done, 150)).unwrap();
+        fs::write(c.join("eee-r0-pruned.0"), record("eee-r0-pruned", 0, ClaimState::Running, 160)).unwrap();
         fs::write(c.join(".clock-x"), b"").unwrap();
         let mut v = ClaimsView::default();
         let now = SystemTime::now();
@@ -172,6 +184,17 @@ mod tests {
             "claimed while running"
         );
         assert_eq!((s["ccc"].running, s["ccc"].rung), (true, Some(1)));
+        assert!(!s.keys().any(|k| k.ends_with("-pruned")), "no raw pruned-row keys: {:?}", s.keys());
+        assert_eq!(
+            (s["ddd"].running, s["ddd"].done),
+            (false, Some(150.0)),
+            "the pruned row's time ends the job"
+        );
+        assert!(
+            !s["eee"].running && s["eee"].claimed.is_none(),
+            "writing a pruned row is not training"
+        );
+        assert_eq!(split_key("abc-r3-pruned"), ("abc", Some(3)));
         // A claim not touched for a lease is stale: nobody runs it.
         let later = now + DEFAULT_LEASE + std::time::Duration::from_secs(1);
         assert!(!v.scan(tmp.path(), later)["aaa"].running);

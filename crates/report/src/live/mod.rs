@@ -26,12 +26,12 @@ use self::claims::{unix, ClaimsView, JobClaims};
 use self::discover::{check_sweep, confined, Found};
 use self::trial::{epoch_cost, row_objective, Live as TrialLive, Status, Trial, OBJECTIVE};
 use self::view::{Curve, View};
-use crate::importance::{importance, Importances};
+use crate::importance::{importance, importance_free, Importances};
 use crate::load::{Plan, Sweep};
 use sweep_results::format::{
     history_paths, read_history, read_manifest, Progress, Row, BEST_JSON, GRID_COPY, MANIFEST, RESULTS_CSV, RUNGS_DIR, WRITERS_DIR,
 };
-use sweep_results::progress::ProgressReader;
+use sweep_results::progress::{Measured, ProgressReader};
 
 /// At most this many points of a trial's curve are sent (rung ends, the first, the last and the best are kept).
 pub const CURVE_POINTS: usize = 48;
@@ -281,24 +281,29 @@ impl LiveSweep {
         let next = self.cursor + 1;
         let mut changed = false;
         let mut seen: HashSet<&str> = HashSet::new();
-        let jobs: HashMap<&str, &sweep_core::TrainConfig> = plan
-            .iter()
-            .flat_map(|p| p.jobs.iter().map(|j| (j.id.as_str(), &*j.config)))
-            .collect();
+        let jobs: HashMap<&str, &sweep_grid::Job> = plan.iter().flat_map(|p| p.jobs.iter().map(|j| (j.id.as_str(), j))).collect();
         let default_config = sweep_core::TrainConfig::default();
+        let objective = trial::objective_of(sweep.command.as_ref());
+        let on = trial::On {
+            axes: match &sweep.command {
+                Some(c) => trial::AxesOf::Command(&c.axes),
+                None => trial::AxesOf::Network(&sweep.axes),
+            },
+            objective: &objective,
+        };
         for (id, number) in &order {
             seen.insert(id.as_str());
             let row = finals.get(id.as_str()).copied();
             let rec = rung_rec.get(id.as_str()).copied();
             let prog = self.prog.get(id).cloned();
             let claim = claims.get(id);
-            let config = row
-                .or(rec)
-                .map(|r| &r.config)
-                .or(jobs.get(id.as_str()).copied())
-                .unwrap_or(&default_config);
+            let job = jobs.get(id.as_str()).copied();
+            let planned = trial::Planned {
+                config: job.map_or(&default_config, |j| &*j.config),
+                values: job.and_then(|j| j.trial.as_ref()).map(|t| &t.values),
+            };
             let live = self.trial_live(id, row, rec, prog.as_ref(), claim, now_s);
-            let t = trial::trial(id, *number, config, &sweep.axes, row, rec, &live);
+            let t = trial::trial(id, *number, on, planned, row, rec, &live);
             if self.trials.get(id).is_none_or(|(_, old)| **old != t) {
                 self.trials.insert(id.clone(), (next, Arc::new(t)));
                 changed = true;
@@ -317,7 +322,7 @@ impl LiveSweep {
             if *c != next && !touched.contains(id) && self.curves.contains_key(id) {
                 continue;
             }
-            let curve = self.curve_of(t, sweep.rungs.as_ref().map(|r| r.epochs()).unwrap_or_default());
+            let curve = self.curve_of(t, &objective.metric, sweep.rungs.as_ref().map(|r| r.epochs()).unwrap_or_default());
             if self.curves.get(id).is_none_or(|(_, old)| **old != curve) {
                 self.curves.insert(id.clone(), (next, Arc::new(curve)));
                 changed = true;
@@ -390,8 +395,9 @@ impl LiveSweep {
         t
     }
 
-    /// The objective per epoch of a trial: its progress points while it runs, else its history file, downsampled.
-    fn curve_of(&self, t: &Trial, rung_epochs: Vec<f64>) -> Curve {
+    /// The objective (`metric`) per epoch of a trial: its progress points while it runs, else its history file (a
+    /// command trial's: the points sweep accepted, `trials/<id>/records.jsonl`), downsampled.
+    fn curve_of(&self, t: &Trial, metric: &str, rung_epochs: Vec<f64>) -> Curve {
         let mut points: Vec<(f64, f64)> = Vec::new();
         if t.status.is_final() || t.status == Status::Waiting || t.status == Status::Running {
             if let Some(h) = read_epochs(self.dir(), &t.id) {
@@ -400,6 +406,15 @@ impl LiveSweep {
                     .filter(|e| e.val_acc.is_finite())
                     .map(|e| (e.epoch as f64, e.val_acc))
                     .collect();
+            } else if metric != OBJECTIVE || self.sweep.as_ref().is_some_and(|s| s.command.is_some()) {
+                let files = sweep_results::trial_folder::TrialFiles::new(self.dir().join(sweep_results::format::TRIALS_DIR).join(&t.id));
+                if confined(self.dir(), &files.dir) && confined(self.dir(), &files.records) {
+                    let records = files.load_records().unwrap_or_default();
+                    points = records
+                        .iter()
+                        .filter_map(|r| r.get(metric).filter(|v| v.is_finite()).map(|v| (r.epoch, v)))
+                        .collect();
+                }
             }
         }
         if let Some(p) = self.prog.get(&t.id) {
@@ -408,7 +423,7 @@ impl LiveSweep {
                 p.points
                     .iter()
                     .filter(|(_, e, _)| *e > last)
-                    .filter_map(|(_, e, m)| m.get(OBJECTIVE).filter(|v| v.is_finite()).map(|v| (*e, *v))),
+                    .filter_map(|(_, e, m)| m.get(metric).filter(|v| v.is_finite()).map(|v| (*e, *v))),
             );
         }
         Curve {
@@ -460,28 +475,43 @@ impl LiveSweep {
         }
         let seed = self.plan.as_ref().map_or(0, |p| p.1.seed);
         let started = Instant::now();
-        let imp = importance(&sweep.axes, &sweep.rows, row_objective, seed);
+        let imp = match &sweep.command {
+            Some(c) => importance_free(&c.axes, &sweep.rows, row_objective, seed),
+            None => importance(&sweep.axes, &sweep.rows, row_objective, seed),
+        };
         tracing::debug!("{}: importance of {completed} trials in {:?}", self.found.rel, started.elapsed());
         self.importance = Some((completed, imp));
         self.importance_at = Some(Instant::now());
     }
 
-    /// The remaining work's cost and the rate of the recorded work, for the time estimate: (remaining cost, cost
-    /// per second of one worker). None without a grid copy.
-    pub fn work(plan: &Plan, trials: &[(u64, Arc<Trial>)], sweep: &Sweep) -> Option<(f64, f64)> {
+    /// The remaining work's cost and the work measured so far, for the time estimate
+    /// ([`sweep_results::progress::eta`], the terminal's rule too): each recorded row's work and training time, and
+    /// each running unit's work since it started (its progress log's start and latest point) and the seconds since
+    /// then (to `now`, unix seconds). None without a grid copy.
+    pub fn work(
+        plan: &Plan,
+        trials: &[(u64, Arc<Trial>)],
+        sweep: &Sweep,
+        progress: &HashMap<String, Arc<ProgressOf>>,
+        now: f64,
+    ) -> Option<(f64, Measured)> {
         // The planned jobs' configurations, and the recorded ones' (TPE plans none: its jobs are proposed as it runs).
         let configs: HashMap<&str, &sweep_core::TrainConfig> = (sweep.rows.iter().map(|r| (r.id.as_str(), &r.config)))
             .chain(plan.jobs.iter().map(|j| (j.id.as_str(), &*j.config)))
             .collect();
         let cost = |id: &str| configs.get(id).map_or(0.0, |c| epoch_cost(Some(plan), c));
-        let (mut done, mut secs) = (0.0, 0.0);
+        let mut measured = Measured::default();
         for r in &sweep.rows {
             if r.seconds > 0.0 {
-                done += r.epochs_run * cost(&r.id);
-                secs += r.seconds;
+                measured.add(r.epochs_run * cost(&r.id), r.seconds);
             }
         }
-        let rate = if secs > 0.0 { done / secs } else { return None };
+        for (_, t) in trials.iter().filter(|(_, t)| t.status == Status::Running) {
+            let Some(&(started, _, from, _)) = progress.get(&t.id).and_then(|p| p.starts.iter().max_by(|a, b| a.0.total_cmp(&b.0))) else {
+                continue;
+            };
+            measured.add((t.epochs_run - from).max(0.0) * cost(&t.id), (now - started).max(0.0));
+        }
         let remaining = if plan.schedule.is_multi_fidelity() {
             // Per bracket and rung: the planned jobs not yet through the rung, each the bracket's average job.
             let mut reached: HashMap<&str, f64> = HashMap::new();
@@ -519,7 +549,7 @@ impl LiveSweep {
             let mean = recorded.iter().sum::<f64>() / recorded.len().max(1) as f64;
             left + if plan.batches.is_some() { unproposed as f64 * mean } else { 0.0 }
         };
-        Some((remaining, rate))
+        Some((remaining, measured))
     }
 }
 

@@ -11,7 +11,8 @@ use serde_json::Value as Json;
 use sweep_core::cost::Shape;
 use sweep_core::TrainConfig;
 
-use crate::load::Plan;
+use crate::load::{CommandAxes, Plan};
+use sweep_grid::command::{FreeAxis, Mode};
 use sweep_grid::grid::Axis;
 use sweep_params::params::Value;
 use sweep_results::format::{JobStatus, Row};
@@ -31,7 +32,7 @@ pub struct Objective {
     pub percent: bool,
 }
 
-/// The objective of a sweep (built-in jobs: always `val_acc`, maximized).
+/// The objective of a sweep of the built-in network: always `val_acc`, maximized.
 pub fn objective() -> Objective {
     Objective {
         metric: OBJECTIVE.into(),
@@ -39,6 +40,41 @@ pub fn objective() -> Objective {
         label: "validation accuracy".into(),
         percent: true,
     }
+}
+
+/// The objective of a sweep: a command sweep's own metric and mode (shown in percent, as the built-in validation
+/// accuracy is, when it is an accuracy: maximized, and named with `acc`), else the built-in one.
+pub fn objective_of(command: Option<&CommandAxes>) -> Objective {
+    let Some(c) = command else { return objective() };
+    let o = &c.objective;
+    Objective {
+        metric: o.metric.clone(),
+        mode: o.mode.as_str(),
+        label: o.metric.clone(),
+        percent: o.mode == Mode::Max && o.metric.to_ascii_lowercase().contains("acc"),
+    }
+}
+
+/// The axes a trial's values are read on: the built-in network's parameters (from its configuration), or a command
+/// sweep's free-form axes (from its row's values, or its planned job's).
+#[derive(Debug, Clone, Copy)]
+pub enum AxesOf<'a> {
+    Network(&'a [Axis]),
+    Command(&'a [FreeAxis]),
+}
+
+/// What the sweep says every trial is read against: its axes and its objective.
+#[derive(Debug, Clone, Copy)]
+pub struct On<'a> {
+    pub axes: AxesOf<'a>,
+    pub objective: &'a Objective,
+}
+
+/// What is known of a trial before any row: its configuration, and a command trial's values (the grid's job).
+#[derive(Debug, Clone, Copy)]
+pub struct Planned<'a> {
+    pub config: &'a TrainConfig,
+    pub values: Option<&'a serde_json::Map<String, Json>>,
 }
 
 /// A trial's state: how its row says it ended, or what it does now.
@@ -154,12 +190,32 @@ pub fn axis_value(axis: &Axis, config: &TrainConfig) -> Json {
     value_json(axis.param.get(config))
 }
 
-fn values(axes: &[Axis], config: &TrainConfig) -> BTreeMap<String, Json> {
-    axes.iter().map(|a| (a.name().to_string(), axis_value(a, config))).collect()
+/// A trial's value on each axis: from its recorded row (`row`) when there is one, else from what was planned.
+fn values(axes: AxesOf<'_>, row: Option<&Row>, planned: Planned<'_>) -> BTreeMap<String, Json> {
+    match axes {
+        AxesOf::Network(axes) => {
+            let config = row.map_or(planned.config, |r| &r.config);
+            axes.iter().map(|a| (a.name().to_string(), axis_value(a, config))).collect()
+        }
+        AxesOf::Command(axes) => {
+            let recorded = row.and_then(|r| r.trial.as_ref());
+            let value = |name: &str| {
+                recorded
+                    .and_then(|t| t.values.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                    .or_else(|| planned.values.and_then(|v| v.get(name).cloned()))
+            };
+            axes.iter().filter_map(|a| Some((a.name.clone(), value(&a.name)?))).collect()
+        }
+    }
 }
 
-/// A row's metrics (its best epoch's).
+/// A row's metrics (its best epoch's): a command trial's objective and the other metrics of its best point.
 fn row_metrics(r: &Row) -> BTreeMap<String, Option<f64>> {
+    if let Some(t) = &r.trial {
+        let mut m: BTreeMap<String, Option<f64>> = t.metrics.iter().map(|(k, v)| (k.clone(), num(*v))).collect();
+        m.insert(t.objective.metric.clone(), t.best.and_then(num));
+        return m;
+    }
     let mut m = BTreeMap::new();
     m.insert(OBJECTIVE.to_string(), r.best_val_acc.and_then(num));
     m.insert("train_acc".to_string(), r.train_acc.and_then(num));
@@ -181,8 +237,8 @@ pub fn row_objective(r: &Row) -> Option<f64> {
 pub fn trial(
     id: &str,
     number: Option<usize>,
-    config: &TrainConfig,
-    axes: &[Axis],
+    on: On<'_>,
+    planned: Planned<'_>,
     row: Option<&Row>,
     rung_record: Option<&Row>,
     live: &Live,
@@ -191,7 +247,7 @@ pub fn trial(
     let mut t = Trial {
         id: id.to_string(),
         number,
-        values: values(axes, recorded.map_or(config, |r| &r.config)),
+        values: values(on.axes, recorded, planned),
         status: Status::Pending,
         rung: recorded.and_then(|r| r.rung),
         epochs_run: recorded.map_or(0.0, |r| r.epochs_run),
@@ -221,8 +277,10 @@ pub fn trial(
                 t.epochs_run = *epoch;
                 t.metrics = metrics.iter().map(|(k, v)| (k.clone(), num(*v))).collect();
                 // The best so far of a running unit is not known until its row is written; its latest point stands in.
-                let now = metrics.get(OBJECTIVE).copied().and_then(num);
+                let now = metrics.get(&on.objective.metric).copied().and_then(num);
+                let min = on.objective.mode == "min";
                 t.objective = match (now, t.objective) {
+                    (Some(a), Some(b)) if min => Some(a.min(b)),
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
                 };
@@ -283,6 +341,19 @@ pub fn export_cells(t: &Trial, axes: &[String], metrics: &[String]) -> Vec<Strin
 mod tests {
     use super::*;
 
+    static OBJ: std::sync::LazyLock<Objective> = std::sync::LazyLock::new(objective);
+
+    fn on() -> On<'static> {
+        On {
+            axes: AxesOf::Network(&[]),
+            objective: &OBJ,
+        }
+    }
+
+    fn planned(config: &TrainConfig) -> Planned<'_> {
+        Planned { config, values: None }
+    }
+
     fn row(status: JobStatus, val: Option<f64>, rung: Option<usize>) -> Row {
         Row {
             id: "abc".into(),
@@ -307,7 +378,7 @@ mod tests {
             ended: Some(10.0),
             ..Live::default()
         };
-        let t = trial("abc", Some(4), &r.config, &[], Some(&r), None, &live);
+        let t = trial("abc", Some(4), on(), planned(&r.config), Some(&r), None, &live);
         assert_eq!(t.status, Status::Completed);
         assert_eq!(
             (t.objective, t.epochs_run, t.best_epoch, t.ended),
@@ -323,8 +394,11 @@ mod tests {
     fn unrecorded_trials_are_waiting_running_or_pending() {
         let rec = row(JobStatus::Completed, Some(0.4), Some(0));
         let c = TrainConfig::default();
-        assert_eq!(trial("abc", None, &c, &[], None, None, &Live::default()).status, Status::Pending);
-        let waiting = trial("abc", None, &c, &[], None, Some(&rec), &Live::default());
+        assert_eq!(
+            trial("abc", None, on(), planned(&c), None, None, &Live::default()).status,
+            Status::Pending
+        );
+        let waiting = trial("abc", None, on(), planned(&c), None, Some(&rec), &Live::default());
         assert_eq!(
             (waiting.status, waiting.rung, waiting.objective),
             (Status::Waiting, Some(0), Some(0.4))
@@ -338,7 +412,7 @@ mod tests {
             )),
             ..Live::default()
         };
-        let running = trial("abc", None, &c, &[], None, Some(&rec), &live);
+        let running = trial("abc", None, on(), planned(&c), None, Some(&rec), &live);
         assert_eq!((running.status, running.rung, running.epochs_run), (Status::Running, Some(1), 5.0));
         assert_eq!((running.objective, running.metrics["loss"]), (Some(0.45), Some(1.2)));
     }
@@ -346,7 +420,7 @@ mod tests {
     #[test]
     fn the_export_has_one_cell_per_column() {
         let r = row(JobStatus::Pruned, None, Some(1));
-        let t = trial("abc", Some(0), &r.config, &[], Some(&r), None, &Live::default());
+        let t = trial("abc", Some(0), on(), planned(&r.config), Some(&r), None, &Live::default());
         let (axes, metrics) = (vec![], vec!["val_acc".to_string(), "train_acc".to_string()]);
         let h = export_header(&axes, &metrics);
         let c = export_cells(&t, &axes, &metrics);

@@ -10,11 +10,12 @@ use serde_json::Value as Json;
 
 use super::discover::Found;
 pub use super::trial::value_json;
-use super::trial::{objective, Objective, Status, Trial};
+use super::trial::{Objective, Status, Trial};
 use super::{LiveSweep, ProgressOf};
 use crate::importance::Importances;
 use crate::load::{Plan, RungStat, Sweep};
 use sweep_params::params::{full, Kind, Value};
+use sweep_results::format::Row;
 
 /// One trial's objective per epoch (downsampled), as `GET .../curves` returns it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,10 +47,14 @@ pub struct Summary {
     pub counts: BTreeMap<&'static str, usize>,
     pub total: usize,
     pub best: Option<BestBrief>,
+    /// What `best.objective` is (its metric, mode, and whether it is shown in percent), so that the list shows it as
+    /// the sweep's page does.
+    pub objective: Objective,
     /// Unix seconds of the first start, and seconds from it to now (running) or to the last end.
     pub started: Option<f64>,
     pub elapsed: Option<f64>,
-    /// Estimated seconds left while running (cost model over the remaining planned work).
+    /// Estimated seconds left while running (cost model over the remaining planned work), by the terminal's rule
+    /// ([`sweep_results::progress::eta`]): `null` until it rests on enough finished work.
     pub eta: Option<f64>,
     /// The sweep's change cursor: `trials?after=cursor` returns nothing until something changes.
     pub cursor: u64,
@@ -59,9 +64,9 @@ pub struct Summary {
 /// An axis of the sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct AxisJson {
-    pub name: &'static str,
-    pub label: &'static str,
-    pub short: &'static str,
+    pub name: String,
+    pub label: String,
+    pub short: String,
     /// Log-spaced values: plots use a log axis.
     pub log: bool,
     /// "number" or "name".
@@ -95,7 +100,9 @@ pub struct BracketJson {
 #[derive(Debug, Clone, Serialize)]
 pub struct BestFull {
     pub trial: Trial,
-    pub config: BTreeMap<&'static str, Json>,
+    /// Every value of the trial: the built-in network's whole configuration, or a command trial's values (axes and
+    /// `[train]`'s).
+    pub config: BTreeMap<String, Json>,
     pub test_acc: Option<f64>,
 }
 
@@ -104,7 +111,6 @@ pub struct BestFull {
 pub struct Detail {
     #[serde(flatten)]
     pub summary: Summary,
-    pub objective: Objective,
     pub axes: Vec<AxisJson>,
     /// Set when grid.toml is missing and the axes were inferred from the rows.
     pub axes_inferred: bool,
@@ -203,12 +209,13 @@ impl View {
         let started = i.trials.iter().filter_map(|(_, t)| t.started).reduce(f64::min);
         let last = i.trials.iter().filter_map(|(_, t)| t.ended).reduce(f64::max);
         let elapsed = started.map(|s| if state == "running" { i.now - s } else { last.unwrap_or(s) - s }.max(0.0));
+        // The terminal's rule ([`sweep_results::progress::eta`]): shown once it rests on enough finished work.
         let eta = match (state, i.plan.as_deref(), sweep) {
-            ("running", Some(plan), Some(s)) => {
-                LiveSweep::work(plan, &i.trials, s).map(|(remaining, rate)| remaining / (rate * running.max(1) as f64))
-            }
+            ("running", Some(plan), Some(s)) => LiveSweep::work(plan, &i.trials, s, &i.progress, i.now)
+                .and_then(|(remaining, measured)| sweep_results::progress::eta(measured, remaining, running)),
             _ => None,
         };
+        let objective = super::trial::objective_of(sweep.and_then(|s| s.command.as_ref()));
         let summary = Summary {
             key: i.key.to_string(),
             name: sweep.map_or_else(
@@ -224,19 +231,39 @@ impl View {
                 id: t.id.clone(),
                 objective: t.objective,
             }),
+            objective,
             started,
             elapsed,
             eta,
             cursor: i.cursor,
             updated: i.now,
         };
-        let axes = sweep.map_or_else(Vec::new, |s| {
-            s.axes
+        let axes = sweep.map_or_else(Vec::new, |s| match &s.command {
+            Some(c) => c
+                .axes
                 .iter()
                 .map(|a| AxisJson {
-                    name: a.name(),
-                    label: a.param.label,
-                    short: a.param.short,
+                    name: a.name.clone(),
+                    label: a.name.clone(),
+                    short: a.name.clone(),
+                    log: a.log,
+                    kind: if a.range.is_some() || a.values.iter().all(Json::is_number) {
+                        "number"
+                    } else {
+                        "name"
+                    },
+                    integer: a.integer || (a.range.is_none() && a.values.iter().all(|v| v.is_i64() || v.is_u64())),
+                    values: a.values.clone(),
+                    range: a.range,
+                })
+                .collect(),
+            None => s
+                .axes
+                .iter()
+                .map(|a| AxisJson {
+                    name: a.name().to_string(),
+                    label: a.param.label.to_string(),
+                    short: a.param.short.to_string(),
                     log: a.log,
                     kind: if a.values.iter().any(|v| matches!(v, Value::Name(_))) || matches!(a.param.kind, Kind::Choice(_)) {
                         "name"
@@ -247,7 +274,7 @@ impl View {
                     values: a.values.iter().map(|v| value_json(*v)).collect(),
                     range: a.range,
                 })
-                .collect()
+                .collect(),
         });
         let schedule = i.plan.as_deref().map(|p| ScheduleJson {
             method: p.method.clone(),
@@ -268,7 +295,7 @@ impl View {
         let best_full = best_trial.map(|t| {
             let config = sweep
                 .and_then(|s| s.rows.iter().find(|r| r.id == t.id))
-                .map(|r| full(&r.config).map(|p| (p.name, value_json(p.get(&r.config)))).collect())
+                .map(config_json)
                 .unwrap_or_default();
             BestFull {
                 trial: (*t).clone(),
@@ -285,7 +312,6 @@ impl View {
         metrics.dedup();
         let detail = Detail {
             summary,
-            objective: objective(),
             axes,
             axes_inferred: sweep.is_some_and(|s| s.axes_inferred),
             schedule,
@@ -309,18 +335,41 @@ impl View {
         }
     }
 
+    /// The whole configuration of trial `id` as the API shows it ([`config_json`]): its row's, its rung record's, or
+    /// the grid's job's.
+    pub fn config_json(&self, id: &str) -> BTreeMap<String, Json> {
+        let Some(s) = self.sweep.as_deref() else { return BTreeMap::new() };
+        let recorded = s
+            .rows
+            .iter()
+            .find(|r| r.id == id)
+            .or_else(|| s.rungs.as_ref().and_then(|r| r.records.iter().find(|r| r.id == id)));
+        if let Some(r) = recorded {
+            return config_json(r);
+        }
+        let Some(job) = self.plan.as_ref().and_then(|p| p.jobs.iter().find(|j| j.id == id)) else {
+            return BTreeMap::new();
+        };
+        match &job.trial {
+            Some(t) => t.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            None => full(&job.config)
+                .map(|p| (p.name.to_string(), value_json(p.get(&job.config))))
+                .collect(),
+        }
+    }
+
     pub fn summary(&self) -> &Summary {
         &self.detail.summary
     }
+}
 
-    /// The whole configuration of trial `id` (its row's, its rung record's, or the grid's job's).
-    pub fn config(&self, id: &str) -> Option<sweep_core::TrainConfig> {
-        let s = self.sweep.as_deref()?;
-        s.rows
-            .iter()
-            .find(|r| r.id == id)
-            .or_else(|| s.rungs.as_ref().and_then(|r| r.records.iter().find(|r| r.id == id)))
-            .map(|r| r.config.clone())
-            .or_else(|| self.plan.as_ref()?.jobs.iter().find(|j| j.id == id).map(|j| (*j.config).clone()))
+/// A row's whole configuration as the API shows it: a command trial's own values (its axes and `[train]`'s), else
+/// every parameter of the built-in network.
+pub fn config_json(r: &Row) -> BTreeMap<String, Json> {
+    match &r.trial {
+        Some(t) => t.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        None => full(&r.config)
+            .map(|p| (p.name.to_string(), value_json(p.get(&r.config))))
+            .collect(),
     }
 }

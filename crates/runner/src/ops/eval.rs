@@ -74,6 +74,6 @@ pub fn eval(args: &EvalArgs) -> Result<ExitCode> {
     let shift = &ds.mean - &model.mean;
     let x = x + &shift;
     let acc = model.net.accuracy(x.view(), y);
-    println!("{:?} accuracy: {:.2}% ({} images)", args.split, 100.0 * acc, y.len());
+    println!("{:?} accuracy: {:.2} % ({} images)", args.split, 100.0 * acc, y.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -93,7 +93,7 @@ pub fn finish(args: &FinishArgs) -> Result<ExitCode> {
     println!("{}", best::to_table(&best::rank(dir)?, 10));
     match &info {
         Some(b) => println!(
-            "best {}: validation {:.2}%, test accuracy: {:.2}%",
+            "best {}: validation {:.2} %, test accuracy: {:.2} %",
             b.id,
             100.0 * b.val_acc,
             100.0 * b.test_acc.unwrap_or(f64::NAN)

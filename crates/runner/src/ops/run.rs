@@ -22,6 +22,11 @@ use crate::download::Source;
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// Exit code of a sweep that ran to its end with every job recorded as `failed` (nothing completed, was pruned or
+/// diverged): not a mistake in the input (2), but not a result either. A program path that is wrong, a data set the
+/// program cannot read, or a bug in it. `--retry-failed` runs them again once the cause is fixed.
+pub const EXIT_ALL_FAILED: u8 = 3;
+
 #[derive(Debug, Clone)]
 pub struct RunArgs {
     /// The grid file (TOML).
@@ -46,6 +51,8 @@ pub struct RunArgs {
     /// The number of shards for `--shard auto` in a Kubernetes Indexed Job (its `completions`); unused without
     /// --shard.
     pub shard_count: Option<usize>,
+    /// Run the jobs recorded as `failed` again (not pruned or diverged ones), their new rows replacing the old.
+    pub retry_failed: bool,
 }
 
 /// The data a grid asks for, after `--data`; a missing path is an error that names the grid line and the fix.
@@ -174,16 +181,82 @@ pub(super) fn schedule_and_run(
     )?)
 }
 
-/// The run's last line: `24 jobs run in 3.1 s (0 were already done; 72 epochs trained); results in DIR`.
-pub(super) fn print_summary(what: &str, work: &str, summary: &runner::RunSummary, started: std::time::Instant, out: &Path) {
+/// The run's last line: `24 jobs run in 3.1 s (0 were already done; 72 epochs trained); results in DIR`; when some
+/// of the jobs already done had failed (`failed_before`), it says so and how to run them again.
+pub(super) fn print_summary(
+    what: &str,
+    work: &str,
+    summary: &runner::RunSummary,
+    started: std::time::Instant,
+    out: &Path,
+    failed_before: usize,
+) {
+    let failed = if failed_before > 0 {
+        format!(", {failed_before} of them failed: add --retry-failed to run those again")
+    } else {
+        String::new()
+    };
     println!(
-        "{} {what} run in {:.1} s ({} were already done; {} {work}); results in {}",
+        "{} {what} run in {:.1} s ({} were already done{failed}; {} {work}); results in {}",
         summary.rows.len(),
         started.elapsed().as_secs_f64(),
         summary.skipped,
         summary.epochs_trained,
         out.display()
     );
+}
+
+/// With `--retry-failed`, forgets the failed jobs' rows so that they run again (and takes them out of `done`),
+/// returning 0; without it, returns how many recorded jobs failed (for the summary's hint).
+pub(super) fn retry_or_count_failed(args: &RunArgs, results: &ResultsDir, done: &mut HashSet<String>) -> Result<usize> {
+    if !args.retry_failed {
+        let rows = results.read_final()?;
+        return Ok(rows
+            .values()
+            .filter(|r| r.status == sweep_results::format::JobStatus::Failed)
+            .count());
+    }
+    let ids = results.forget_failed()?;
+    if !ids.is_empty() {
+        tracing::info!("--retry-failed: {} failed job(s) run again: {}", ids.len(), ids.join(", "));
+    }
+    for id in &ids {
+        done.remove(id);
+    }
+    Ok(0)
+}
+
+/// The exit code of a finished sweep: [`EXIT_ALL_FAILED`] (with a message naming the first failure and the way
+/// out) when every recorded job failed, else success.
+pub(super) fn exit_code(results: &ResultsDir, grid: &Grid, what: &str) -> Result<ExitCode> {
+    let rows = results.read_final()?;
+    let failed = rows
+        .values()
+        .filter(|r| r.status == sweep_results::format::JobStatus::Failed)
+        .count();
+    if rows.is_empty() || failed < rows.len() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ids: Vec<&String> = rows.keys().collect();
+    ids.sort();
+    let first = ids
+        .first()
+        .and_then(|id| rows.get(*id))
+        .map(|r| {
+            let note = r.trial.as_ref().and_then(|t| t.note.clone()).unwrap_or_default();
+            format!(
+                " (one of them, {}: {})",
+                r.id,
+                if note.is_empty() { "no reason recorded" } else { note.as_str() }
+            )
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "error: every one of the {failed} {what} failed{first}; fix the cause, then `sweep run {} --retry-failed` \
+         runs them again (exit status {EXIT_ALL_FAILED})",
+        grid.file.display()
+    );
+    Ok(ExitCode::from(EXIT_ALL_FAILED))
 }
 
 pub(super) fn log_resume(grid: &Grid, jobs: &[Job], done: &HashSet<String>) {
@@ -248,7 +321,8 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         !grid.search.is_multi_fidelity(),
     )?;
     // The directory first: of two grids started on it at once, the one refused has written nothing, claims included.
-    let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
+    let (results, mut done) = ResultsDir::open(&out, &grid, &all_jobs)?;
+    let failed_before = retry_or_count_failed(args, &results, &mut done)?;
     let claims = cluster::claims(&out, shard.as_ref())?;
 
     let stop = stop_flag();
@@ -306,7 +380,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let best = results.finish(&data)?;
     let ranking = best::rank(&out)?;
     println!("{}", best::to_table(&ranking, 10));
-    print_summary("jobs", "epochs trained", &summary, started, &out);
+    print_summary("jobs", "epochs trained", &summary, started, &out, failed_before);
     if best.is_none() {
         tracing::warn!("no job completed, so there is no best model");
     }
@@ -314,5 +388,5 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         let index = sweep_report::write_report(&out)?;
         println!("report: {}", index.display());
     }
-    Ok(ExitCode::SUCCESS)
+    exit_code(&results, &grid, "jobs")
 }

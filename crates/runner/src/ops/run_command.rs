@@ -12,7 +12,7 @@ use sweep_grid::grid::Grid;
 use sweep_results::{best, check_dir, ResultsDir};
 
 use super::cluster;
-use super::run::{print_summary, schedule_and_run, stop_flag, workers, RunArgs, EXIT_INTERRUPTED};
+use super::run::{exit_code, print_summary, retry_or_count_failed, schedule_and_run, stop_flag, workers, RunArgs, EXIT_INTERRUPTED};
 
 /// Where the program is: `run`'s first argument, a path (relative to the current directory) when it holds a `/`,
 /// else a name looked up on the PATH. A program that is not there is the grid's mistake, refused before anything is
@@ -82,7 +82,8 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
         !multi_fidelity,
     )?;
     // The directory first: of two grids started on it at once, the one refused has written nothing, claims included.
-    let (results, done) = ResultsDir::open(&out, &grid, &all_jobs)?;
+    let (results, mut done) = ResultsDir::open(&out, &grid, &all_jobs)?;
+    let failed_before = retry_or_count_failed(args, &results, &mut done)?;
     let claims = cluster::claims(&out, shard.as_ref())?;
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
@@ -131,7 +132,7 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("{}", best::to_table(&best::rank(&out)?, 10));
-    print_summary("trials", "points reported", &summary, started, &out);
+    print_summary("trials", "points reported", &summary, started, &out, failed_before);
     if best.is_none() {
         tracing::warn!(
             "no trial completed with a finite {}, so there is no best trial",
@@ -142,5 +143,5 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
         let index = sweep_report::write_report(&out)?;
         println!("report: {}", index.display());
     }
-    Ok(ExitCode::SUCCESS)
+    exit_code(&results, &grid, "trials")
 }

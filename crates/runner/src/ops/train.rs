@@ -83,7 +83,7 @@ struct PrintEpochs;
 impl Observer for PrintEpochs {
     fn on_epoch(&mut self, r: &EpochRecord) -> Control {
         println!(
-            "epoch {:>3}  lr {:.5}  loss {:.4}  train {:.2}%  val {:.2}%",
+            "epoch {:>3}  lr {:.5}  loss {:.4}  train {:.2} %  val {:.2} %",
             r.epoch,
             r.lr,
             r.loss,
@@ -124,7 +124,7 @@ pub fn train_one(args: &TrainArgs) -> Result<ExitCode> {
     };
     let test = net.accuracy(ds.x_test.view(), &ds.y_test);
     println!(
-        "{}: best val {:.2}% at epoch {}, test {:.2}%, {:.1} s",
+        "{}: best val {:.2} % at epoch {}, test {:.2} %, {:.1} s",
         out.status.as_str(),
         100.0 * out.best_val_acc,
         out.best_epoch.unwrap_or(0),

@@ -52,7 +52,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Map, Value};
 
 pub use capture::STDOUT_MARKER;
-pub use metrics::{parse_record, same_epoch, Record, RecordError, Timeline, EPOCH_KEY};
+pub use metrics::{parse_record, parse_record_noting, same_epoch, Record, RecordError, Timeline, EPOCH_KEY};
 pub use shepherd::{shepherd_main, Shepherd, SHEPHERD_COMMAND};
 pub use sweep_grid::argv::{expand_argv, value_text, ArgvError};
 pub use sweep_grid::command::DEFAULT_GRACE;
@@ -220,33 +220,34 @@ pub struct RunResult {
     pub warning_count: usize,
 }
 
-/// Why a run could not be carried out at all (sweep's side, not the program's).
+/// Why a run could not be carried out at all (sweep's side, not the program's). The message does not name the trial
+/// (`trial` holds it): whoever reports the error names it once (the runner's "trial X: ...; nothing was recorded").
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("trial {trial}: {what}")]
+    #[error("{what}")]
     Invalid { trial: String, what: String },
-    #[error("trial {trial}: working directory {}", path.display())]
+    #[error("working directory {}", path.display())]
     WorkDir {
         trial: String,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("trial {trial}: {}", path.display())]
+    #[error("{}", path.display())]
     Io {
         trial: String,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("trial {trial}: cannot start the shepherd process {}", program.display())]
+    #[error("cannot start the shepherd process {}", program.display())]
     Shepherd {
         trial: String,
         program: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("trial {trial}: waiting for its program")]
+    #[error("waiting for its program")]
     Wait {
         trial: String,
         #[source]
@@ -467,6 +468,26 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner names the trial of an error it cannot record ("trial X: ...; nothing was recorded"): the error itself
+    /// does not, or the message would say "trial X: trial X:".
+    #[test]
+    fn a_command_error_names_its_trial_once_when_reported() {
+        let e = CommandError::Invalid {
+            trial: "t1".into(),
+            what: "no program to run (empty argv)".into(),
+        };
+        let reported = sweep_results::ResultsError::Trial {
+            id: "t1".into(),
+            reason: sweep_params::text::chain(&e),
+        }
+        .to_string();
+        assert!(
+            reported.starts_with("trial t1: no program to run (empty argv); nothing was recorded"),
+            "{reported}"
+        );
+        assert_eq!(reported.matches("trial t1").count(), 1, "{reported}");
+    }
 
     #[test]
     fn failures_read_as_one_line() {

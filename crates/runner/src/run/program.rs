@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
-use super::process::{self, expand_argv, Outcome, Record as Point, RunResult, RunSpec, Shepherd, TrialFiles};
+use super::process::{self, expand_argv, Failure, Outcome, Record as Point, RunResult, RunSpec, Shepherd, TrialFiles};
 use super::trial::{Backend, Ended, Record, Unit, Watch};
 use sweep_grid::command::{Command, CommandGrid};
 use sweep_results::format::{JobStatus, Row, TRIALS_DIR};
@@ -149,40 +149,39 @@ impl<'s> Program<'s> {
             let note = format!("{metric} = {} at epoch {}", metric_text(Some(v)), p.epoch);
             return Ended::Diverged(record(JobStatus::Diverged, Some(note)));
         }
+        // What the program wrote that was not taken as a record: often the actual mistake behind a failure (a number
+        // past an f64, a metric sent as a string, a line too long), so a failure that may stem from it says it.
         let warned = (result.warning_count > 0).then(|| {
-            format!(
-                "{} line(s) of its output were not metric records and were ignored (first: {})",
-                result.warning_count,
-                result.warnings.first().map_or("", String::as_str)
-            )
+            let first = result.warnings.first().map_or("", String::as_str);
+            let first = first.strip_prefix(&format!("trial {}: ", unit.job.id)).unwrap_or(first);
+            format!("{} warning(s) about its output (first: {first})", result.warning_count)
         });
+        let failed = |reason: String| Ended::Failed {
+            record: record(JobStatus::Failed, Some(reason.clone())),
+            reason,
+        };
         match &result.outcome {
             Outcome::Reached if !summary.has_metric => {
                 let mut keys: Vec<&str> = points.iter().flat_map(|p| p.metrics.keys().map(String::as_str)).collect();
                 keys.sort_unstable();
                 keys.dedup();
-                let reason = format!(
-                    "reached its budget, but no record carries the metric `{metric}` (its records have: {})",
-                    if keys.is_empty() {
-                        "no metric".to_string()
-                    } else {
-                        keys.join(", ")
-                    }
-                );
-                Ended::Failed {
-                    record: record(JobStatus::Failed, Some(reason.clone())),
-                    reason,
+                let mut reason = format!("reached its budget, but no record carries the metric `{metric}` as a number");
+                if !keys.is_empty() {
+                    reason.push_str(&format!(" (its records have: {})", keys.join(", ")));
                 }
+                if let Some(w) = &warned {
+                    reason.push_str(&format!("; {w}"));
+                }
+                failed(reason)
             }
             Outcome::Reached if unit.last => Ended::Finished(record(JobStatus::Completed, warned)),
             Outcome::Reached => Ended::Rung(record(JobStatus::Completed, warned)),
-            Outcome::Failed(_) | Outcome::TimedOut { .. } => {
-                let reason = result.outcome.to_string();
-                Ended::Failed {
-                    record: record(JobStatus::Failed, Some(reason.clone())),
-                    reason,
-                }
-            }
+            Outcome::Failed(Failure::ShortOfBudget { budget, reached }) => failed(match (reached, &warned) {
+                (None, Some(w)) => format!("failed: exited 0, but none of its records could be read (budget {budget}): {w}"),
+                (Some(_), Some(w)) => format!("{}; {w}", result.outcome),
+                (_, None) => result.outcome.to_string(),
+            }),
+            Outcome::Failed(_) | Outcome::TimedOut { .. } => failed(result.outcome.to_string()),
             Outcome::Stopped { .. } => Ended::Stopped,
         }
     }

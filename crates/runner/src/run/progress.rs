@@ -1,8 +1,8 @@
 //! What a running sweep shows: on a terminal, a bar of the work done (epochs weighted by the cost model) with an ETA
 //! and a bar per running job, and one line per finished job printed above the bars (as cargo does); off a terminal,
-//! the same lines as log lines. The ETA divides the work left (the cost model's, for every unit still to run,
-//! including the rungs planned after the current one) by the rate measured since the first epoch finished: a steady
-//! estimate that does not swing with each job, and says nothing until there is a rate to go by.
+//! the same lines as log lines. The ETA is [`sweep_results::progress::eta`], the rule the dashboard uses too: the
+//! work left (the cost model's, for every unit still to run, including the rungs planned after the current one) at
+//! the rate measured over this run's units from their starts, shown once it rests on enough finished work.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sweep_results::progress::{eta, Measured};
 
 use super::trial::Unit;
 
@@ -23,8 +24,9 @@ pub struct Progress {
     /// work done then.
     done: AtomicU64,
     left: Mutex<(u64, u64)>,
-    /// When the first point was evaluated: the rate is measured from there.
-    first: Mutex<Option<(Instant, u64)>>,
+    /// The units running, with when each started, and the seconds the units that ended ran: the time the work done
+    /// took.
+    units: Mutex<(HashMap<String, Instant>, f64)>,
 }
 
 impl Progress {
@@ -47,7 +49,7 @@ impl Progress {
             bars: Mutex::new(HashMap::new()),
             done: AtomicU64::new(0),
             left: Mutex::new((0, 0)),
-            first: Mutex::new(None),
+            units: Mutex::new((HashMap::new(), 0.0)),
         }
     }
 
@@ -62,6 +64,11 @@ impl Progress {
 
     /// A unit starts at `epochs`.
     pub fn started(&self, unit: &Unit, epochs: f64) {
+        self.units
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .insert(unit.key(), Instant::now());
         if !self.enabled {
             return;
         }
@@ -76,11 +83,7 @@ impl Progress {
 
     /// A unit evaluated a point after `epoch` epochs; `work` is the work done since its last point.
     pub fn point(&self, unit: &Unit, epoch: f64, shown: Option<String>, work: u64) {
-        let done = self.done.fetch_add(work, Ordering::Relaxed) + work;
-        self.first
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_or_insert((Instant::now(), done - work));
+        self.done.fetch_add(work, Ordering::Relaxed);
         if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(&unit.key()) {
             bar.set_position((epoch * 100.0).round() as u64);
             let shown = shown.map_or(String::new(), |s| format!(", {s}"));
@@ -91,6 +94,12 @@ impl Progress {
 
     /// A unit ended: its bar goes.
     pub fn ended(&self, unit: &Unit) {
+        {
+            let mut units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = units.0.remove(&unit.key()) {
+                units.1 += at.elapsed().as_secs_f64();
+            }
+        }
         if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).remove(&unit.key()) {
             bar.finish_and_clear();
             self.multi.remove(&bar);
@@ -104,17 +113,18 @@ impl Progress {
         self.draw_work();
     }
 
-    /// The estimated time left, once a rate has been measured.
+    /// The estimated time left, by the rule of [`sweep_results::progress::eta`] (the dashboard's too).
     pub fn eta(&self) -> Option<Duration> {
         let done = self.done.load(Ordering::Relaxed);
         let (left, done_then) = *self.left.lock().unwrap_or_else(|p| p.into_inner());
-        let (since, at) = (*self.first.lock().unwrap_or_else(|p| p.into_inner()))?;
-        let secs = since.elapsed().as_secs_f64();
-        if secs < 1.0 || done <= at {
-            return None;
-        }
-        let rate = (done - at) as f64 / secs;
-        Some(Duration::from_secs_f64(left.saturating_sub(done - done_then) as f64 / rate))
+        let units = self.units.lock().unwrap_or_else(|p| p.into_inner());
+        let seconds = units.1 + units.0.values().map(|at| at.elapsed().as_secs_f64()).sum::<f64>();
+        let measured = Measured {
+            work: done as f64,
+            seconds,
+        };
+        let left_now = left.saturating_sub(done - done_then) as f64;
+        eta(measured, left_now, units.0.len()).map(Duration::from_secs_f64)
     }
 
     fn draw_work(&self) {
@@ -126,7 +136,7 @@ impl Progress {
         let left_now = left.saturating_sub(done - done_then);
         self.main.set_length((done + left_now).max(1));
         self.main.set_position(done);
-        let eta = self.eta().map_or("ETA: estimating".into(), |d| {
+        let eta = self.eta().map_or("ETA: not known yet".into(), |d| {
             format!("ETA ~{}", sweep_params::text::duration(d.as_secs_f64()))
         });
         self.main.set_prefix(eta);

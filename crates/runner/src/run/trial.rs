@@ -43,10 +43,10 @@ pub trait Backend: Sync {
     /// The work of training `unit` (relative: for the order of the work, largest first, and the progress bar).
     fn cost(&self, unit: &Unit) -> u64;
 
-    /// What a running unit's progress bar says of a point's metrics (`val 51.23%` for the built-in network).
+    /// What a running unit's progress bar says of a point's metrics (`val 51.23 %` for the built-in network).
     fn point_text(&self, metrics: &[(&str, f64)]) -> Option<String> {
         let val = metrics.iter().find(|(k, _)| *k == "val_acc")?.1;
-        Some(format!("val {:.2}%", 100.0 * val))
+        Some(format!("val {:.2} %", 100.0 * val))
     }
 
     /// The units of a stage in groups that advance together, each unit in exactly one group, in the order they should

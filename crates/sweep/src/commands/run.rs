@@ -11,6 +11,11 @@ use sweep_runner::run::DEFAULT_FUSE;
 use super::data::Source;
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 when the sweep ran (or resumed) to its end; 2 for a mistake in the input (the \
+grid, a flag, the data path, the output directory); 3 when it ran to its end and every job failed (fix the cause, \
+then run it again with --retry-failed); 130 when stopped by Ctrl-C or SIGTERM (run the same command to resume)."
+)]
 pub struct Args {
     /// The grid file (TOML).
     pub grid: PathBuf,
@@ -43,6 +48,10 @@ pub struct Args {
     /// --shard.
     #[arg(long, env = SHARD_COUNT_ENV)]
     pub shard_count: Option<usize>,
+    /// Run the jobs recorded as failed again (not pruned or diverged ones); their new rows replace the old. Run it
+    /// while no other process writes the results directory.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
@@ -57,5 +66,6 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         report: args.report,
         shard: args.shard,
         shard_count: args.shard_count,
+        retry_failed: args.retry_failed,
     })?)
 }

@@ -416,7 +416,7 @@ fn real_image_folder_sweep_on_a_cifar10_subset_then_best_predict_eval() {
         .arg(&data)
         .assert()
         .success()
-        .stdout(contains(format!("Val accuracy: {:.2}% (1000 images)", 100.0 * val)))
+        .stdout(contains(format!("Val accuracy: {:.2} % (1000 images)", 100.0 * val)))
         .stderr(contains("WARN").not());
     sweep()
         .arg("predict")
@@ -738,7 +738,7 @@ fn best_on_an_unfinished_sweep_says_how_many_jobs_are_not_done_and_why_test_is_m
         )),
         "{table}"
     );
-    assert!(!table.contains("test -%"), "{table}");
+    assert!(!table.contains("test - %"), "{table}");
     let (json, stderr) = best(&["--format", "json", "--top", "20"]);
     assert!(stderr.contains(&missing), "told on stderr too: {stderr}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -831,19 +831,28 @@ fn predict_prints_a_header_naming_the_probability_column() {
         .assert()
         .success();
     let image = imgs.join("test/dog/1.png");
+    // An image of another size than the model's input (4x4 here) is resized, not refused.
+    let odd = tmp.path().join("odd.png");
+    image::RgbImage::from_fn(9, 7, |x, y| image::Rgb([x as u8 * 20, y as u8 * 30, 90]))
+        .save(&odd)
+        .unwrap();
     let out = sweep()
         .arg("predict")
         .arg("--model")
         .arg(&model)
         .arg(&image)
         .arg(imgs.join("test/cat/0.png"))
+        .arg(&odd)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("odd.png: resized to the model's input, 4x4"), "{stderr}");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "image\tclass\tprobability", "{text}");
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[3].starts_with(&format!("{}\t", odd.display())), "{text}");
     let fields: Vec<&str> = lines[1].split('\t').collect();
     assert_eq!(fields[0], image.display().to_string());
     assert!(["cat", "dog"].contains(&fields[1]), "{text}");

@@ -410,7 +410,7 @@ fn failing_garbage_diverging_and_short_programs_each_give_a_clear_row_and_the_sw
     assert_eq!((garbage.status, garbage.epochs_run), (JobStatus::Completed, 3.0), "{garbage:?}");
     assert_eq!(objective(garbage), objective(fine), "garbage lines changed the numbers");
     let n = note(garbage);
-    assert!(n.contains("were not metric records and were ignored"), "{n}");
+    assert!(n.contains("warning(s) about its output (first: "), "{n}");
     // Each malformed line is a warning naming the trial and the line, never a crash.
     let warned: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN") && l.contains(&garbage.id)).collect();
     assert!(warned.iter().any(|l| l.contains("epoch 1 val_acc")), "{stderr}");
@@ -458,6 +458,111 @@ fn failing_garbage_diverging_and_short_programs_each_give_a_clear_row_and_the_sw
         html.contains("Trials that did not finish") && html.contains("exited with code 3"),
         "{html}"
     );
+}
+
+/// A failed trial's row names what was wrong with its records, not a symptom of it: a number past an f64 (`1e400`),
+/// a record on a line over 1 MiB (once dropped without a word), a metric sent as a string.
+#[test]
+fn a_record_that_cannot_be_taken_is_named_in_the_failed_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let script = "import os, sys\n\
+                  case = sys.argv[1]\n\
+                  line = {'huge': '{\"epoch\": 1, \"val_acc\": 1e400}',\n\
+                          'long': '{\"epoch\": 1, \"val_acc\": 0.5, \"pad\": \"' + 'x' * (1 << 21) + '\"}',\n\
+                          'quoted': '{\"epoch\": 1, \"val_acc\": \"0.5\"}'}[case]\n\
+                  open(os.environ['SWEEP_METRICS'], 'a').write(line + '\\n')\n"
+        // Braces are literal in a `run` argument when doubled.
+        .replace('{', "{{")
+        .replace('}', "}}");
+    let grid = format!(
+        "name = \"records\"\nseed = 0\n[command]\nrun = [\"python3\", \"-c\", {script:?}, \"{{case}}\"]\n\
+         metric = \"val_acc\"\n[train]\nepochs = 1\n[grid]\ncase = [\"huge\", \"long\", \"quoted\"]\n"
+    );
+    write(dir, "r.toml", &grid);
+    let o = run_sweep(dir, &["run", "r.toml", "--out", "out", "--workers", "1"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let rows = rows_by_id(&dir.join("out"));
+    assert_eq!(rows.len(), 3, "{stderr}");
+    // Every trial failed: the sweep says so and exits 3.
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("error: every one of the 3 trials failed"), "{stderr}");
+    let get = |case: &str| note(row_with(&rows, "case", Value::from(case)));
+    for case in ["huge", "long", "quoted"] {
+        assert_eq!(row_with(&rows, "case", Value::from(case)).status, JobStatus::Failed, "{stderr}");
+    }
+    let huge = get("huge");
+    assert!(
+        huge.contains("metrics.jsonl line 1: a number is beyond the range of a 64-bit float"),
+        "{huge}"
+    );
+    assert!(!huge.contains("without reporting any epoch"), "{huge}");
+    let long = get("long");
+    assert!(long.contains("metrics.jsonl line 1 is longer than 1 MiB and was skipped"), "{long}");
+    assert!(!long.contains("without reporting any epoch"), "{long}");
+    let quoted = get("quoted");
+    assert!(quoted.contains("`val_acc` is the string \"0.5\", not a number"), "{quoted}");
+    assert!(!quoted.contains("no metric"), "{quoted}");
+    // Each cause once: the row's note does not repeat the trial's id.
+    for n in [&huge, &long, &quoted] {
+        assert!(!n.contains("trial "), "{n}");
+    }
+}
+
+/// A sweep whose every trial failed exits 3; its rerun says that the trials already done failed and how to run
+/// them again; `--retry-failed` does, and each trial then has one row, in results.csv and in the writers' files.
+#[test]
+fn a_sweep_of_failed_trials_exits_3_and_retry_failed_runs_them_again_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Fails until the file `fixed` exists in the directory sweep runs in (a wrong path, fixed by the user).
+    let script = "test -f fixed || { echo 'no such file: data' >&2; exit 1; }; \
+                  printf '{\"epoch\": 1, \"val_acc\": 0.%s}\\n' \"$0\" >> \"$SWEEP_METRICS\""
+        .replace('{', "{{")
+        .replace('}', "}}");
+    let grid = format!(
+        "name = \"retry\"\nseed = 0\n[command]\nrun = [\"sh\", \"-c\", {script:?}, \"{{x}}\"]\nmetric = \"val_acc\"\n\
+         [train]\nepochs = 1\n[grid]\nx = [4, 7]\n"
+    );
+    write(dir, "f.toml", &grid);
+    let args = ["run", "f.toml", "--out", "out", "--workers", "1"];
+    let first = run_sweep(dir, &args);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("every one of the 2 trials failed (one of them, "), "{stderr}");
+    assert!(stderr.contains("exited with code 1; stderr: no such file: data"), "{stderr}");
+    assert!(stderr.contains("`sweep run f.toml --retry-failed`"), "{stderr}");
+    // Rerun as it is: nothing runs, and the summary says how to run the failed trials again.
+    let again = run_sweep(dir, &args);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(
+        stdout.contains("0 trials run") && stdout.contains("(2 were already done, 2 of them failed: add --retry-failed"),
+        "{stdout}"
+    );
+    write(dir, "fixed", "");
+    let mut retry = args.to_vec();
+    retry.push("--retry-failed");
+    let (stdout, _) = ok(dir, &retry);
+    assert!(stdout.contains("2 trials run"), "{stdout}");
+    let out = dir.join("out");
+    let rows = rows_by_id(&out);
+    assert_eq!(rows.len(), 2);
+    for r in rows.values() {
+        assert_eq!(r.status, JobStatus::Completed, "{r:?}");
+    }
+    assert_eq!(objective(row_with(&rows, "x", Value::from(7))), Some(0.7));
+    // One row per trial everywhere: results.csv and the writers' files together hold each id once.
+    let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count() - 1;
+    assert_eq!(lines(&out.join("results.csv")), 2);
+    let mut in_writers = 0;
+    for f in std::fs::read_dir(out.join("writers")).unwrap().flatten() {
+        in_writers += lines(&f.path());
+    }
+    assert_eq!(in_writers, 2, "the failed rows were left in a writer's file");
+    // Nothing failed any more: the hint is gone.
+    let (stdout, _) = ok(dir, &args);
+    assert!(stdout.contains("(2 were already done;"), "{stdout}");
 }
 
 #[test]

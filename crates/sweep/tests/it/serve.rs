@@ -501,6 +501,53 @@ fn a_command_sweep_is_served_with_its_program_s_objective() {
     let t = server.json("/api/sweeps/light/trials");
     assert_eq!(t["trials"].as_array().unwrap().len(), rows.len());
     assert!(t["trials"].as_array().unwrap().iter().all(|t| t["objective"].is_number()), "{t}");
+    // Every trial shows its own values on the sweep's own axes (not the built-in network's parameters).
+    for trial in t["trials"].as_array().unwrap() {
+        let values = trial["values"].as_object().unwrap();
+        assert_eq!(values.keys().collect::<Vec<_>>(), ["lr", "reg"], "{trial}");
+        let row = rows.iter().find(|r| r.id == trial["id"]).unwrap();
+        let own = &row.trial.as_ref().unwrap().values;
+        assert_eq!(Some(&values["lr"]), own.iter().find(|(k, _)| k == "lr").map(|(_, v)| v), "{trial}");
+    }
+
+    // The sweep's detail: its program's objective (an accuracy: shown in percent, as the list shows it too), its own
+    // axes, and the best trial's own values with its metric (once the built-in defaults, empty axes, val_acc null).
+    assert_eq!(list[0]["objective"]["percent"], true, "{list}");
+    let d = server.json("/api/sweeps/light");
+    assert_eq!(d["objective"]["metric"], "val_acc", "{d}");
+    assert_eq!(d["objective"]["mode"], "max", "{d}");
+    assert_eq!(d["objective"]["percent"], true, "{d}");
+    let axes: Vec<&str> = d["axes"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(axes, ["lr", "reg"], "{d}");
+    assert_eq!(d["axes"][0]["kind"], "number");
+    assert_eq!(d["axes"][0]["log"], true, "lr is log-spaced in the grid");
+    assert_eq!(d["axes"][0]["values"].as_array().unwrap().len(), 5);
+    let b = &d["best_trial"];
+    let best_row = rows.iter().find(|r| r.id == b["trial"]["id"]).unwrap();
+    let config = b["config"].as_object().unwrap();
+    for (k, v) in &best_row.trial.as_ref().unwrap().values {
+        assert_eq!(config.get(k), Some(v), "{k} of the best trial: {b}");
+    }
+    assert_eq!(config["epochs"], 9, "{b}");
+    assert_eq!(config["batch_size"], 32, "{b}");
+    assert!(!config.contains_key("hidden_size") && !config.contains_key("learning_rate"), "{b}");
+    assert_eq!(b["trial"]["metrics"]["val_acc"].as_f64(), Some(best), "{b}");
+    assert!(b["test_acc"].is_null());
+    // One trial's page: its values, and its points as its program reported them.
+    let one = server.json(&format!("/api/sweeps/light/trials/{}", best_row.id));
+    assert_eq!(one["config"]["epochs"], 9, "{one}");
+    let history = one["history"].as_array().unwrap();
+    assert_eq!(history.last().unwrap()["epoch"].as_f64(), Some(9.0), "{one}");
+    assert!(history.iter().all(|e| e["metrics"]["val_acc"].is_number()), "{one}");
+    // Curves of the objective are drawn for command trials too.
+    let curves = server.json("/api/sweeps/light/curves");
+    let curve = curves["curves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == best_row.id.as_str())
+        .unwrap();
+    assert!(!curve["points"].as_array().unwrap().is_empty(), "{curve}");
 }
 
 #[test]

@@ -10,8 +10,9 @@ use std::path::PathBuf;
 pub const STDOUT_MARKER: &str = "SWEEP_METRIC";
 
 /// Longest line kept whole; the rest of a longer line is dropped (no record is that long; a progress bar redrawn
-/// with `\r` for a whole epoch can be).
-const MAX_LINE: usize = 1 << 20;
+/// with `\r` for a whole epoch can be). A dropped line's number is kept in [`Lines::dropped`], so that a record
+/// lost so is warned about.
+pub(crate) const MAX_LINE: usize = 1 << 20;
 
 /// Splits a byte stream into `\n`-terminated lines, numbered from 1.
 #[derive(Debug, Default)]
@@ -20,54 +21,62 @@ pub(crate) struct Lines {
     /// The line in `pending` grew past `MAX_LINE`: drop bytes until its end.
     overlong: bool,
     pub(crate) count: u64,
+    /// The numbers of the lines dropped whole for being longer than `MAX_LINE`, until the caller takes them.
+    pub(crate) dropped: Vec<u64>,
 }
 
 impl Lines {
-    /// Feeds bytes; calls `f(number, line)` for each completed line (without its `\n`).
+    /// Feeds bytes; calls `f(number, line)` for each completed line (without its `\n`). A line longer than
+    /// `MAX_LINE` is dropped whether it arrives whole or in pieces (so what is dropped does not depend on how the
+    /// bytes were chunked), its number kept in `dropped`.
     pub(crate) fn feed(&mut self, mut bytes: &[u8], f: &mut dyn FnMut(u64, &[u8])) {
-        while let Some(nl) = bytes.iter().position(|&b| b == b'\n') {
+        loop {
+            let nl = bytes.iter().position(|&b| b == b'\n');
             if !self.overlong {
-                self.pending.extend_from_slice(&bytes[..nl]);
+                self.pending.extend_from_slice(&bytes[..nl.unwrap_or(bytes.len())]);
+                self.bound();
             }
+            let Some(nl) = nl else { return };
             self.count += 1;
-            if !self.overlong {
+            if self.overlong {
+                self.dropped.push(self.count);
+            } else {
                 f(self.count, &self.pending);
             }
             self.pending.clear();
             self.overlong = false;
             bytes = &bytes[nl + 1..];
         }
-        if self.overlong {
+    }
+
+    /// Keeps the line being read within `MAX_LINE`: what follows its last carriage return (a progress bar's current
+    /// state) when that is short enough, else nothing, the line then dropped until its end.
+    fn bound(&mut self) {
+        if self.pending.len() <= MAX_LINE {
             return;
         }
-        self.pending.extend_from_slice(bytes);
-        if self.pending.len() > MAX_LINE {
-            // Keep what follows the last carriage return (the progress bar's current state), or nothing.
-            match self.pending.iter().rposition(|&b| b == b'\r') {
-                Some(cr) if self.pending.len() - cr <= MAX_LINE => {
-                    self.pending.drain(..=cr);
-                }
-                _ => {
-                    self.pending.clear();
-                    self.overlong = true;
-                }
+        match self.pending.iter().rposition(|&b| b == b'\r') {
+            Some(cr) if self.pending.len() - cr <= MAX_LINE => {
+                self.pending.drain(..=cr);
+            }
+            _ => {
+                self.pending.clear();
+                self.overlong = true;
             }
         }
     }
 
     /// The unterminated rest, as a last line (at the end of the stream).
     pub(crate) fn finish(&mut self, f: &mut dyn FnMut(u64, &[u8])) {
-        if !self.pending.is_empty() && !self.overlong {
+        if self.overlong {
+            self.count += 1;
+            self.dropped.push(self.count);
+        } else if !self.pending.is_empty() {
             self.count += 1;
             f(self.count, &self.pending);
         }
         self.pending.clear();
         self.overlong = false;
-    }
-
-    /// Whether an unterminated line is waiting.
-    pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
     }
 }
 
@@ -208,6 +217,25 @@ mod tests {
         // With no carriage return at all, an overlong line is dropped whole, and the next line is intact.
         let long = vec![b'x'; MAX_LINE + 10];
         assert_eq!(collect(&[&long, &long, b"y\nz\n"]), [(2, "z".into())]);
+    }
+
+    /// A line dropped for its length is counted, so that the record it may have held is warned about, not lost silently.
+    #[test]
+    fn an_overlong_line_is_dropped_with_its_number_kept() {
+        let mut lines = Lines::default();
+        let long = vec![b'x'; MAX_LINE + 10];
+        let mut got = Vec::new();
+        lines.feed(b"{\"epoch\": 1}\n", &mut |n, _| got.push(n));
+        lines.feed(&long, &mut |n, _| got.push(n));
+        lines.feed(b"\n", &mut |n, _| got.push(n));
+        lines.feed(&long, &mut |n, _| got.push(n));
+        lines.finish(&mut |n, _| got.push(n));
+        assert_eq!(got, [1]);
+        assert_eq!(lines.dropped, [2, 3]);
+        // Whole in one chunk, the same line is dropped too: what is kept does not depend on how it arrived.
+        let mut lines = Lines::default();
+        lines.feed(&[&long[..], b"\n{\"epoch\": 2}\n"].concat(), &mut |n, _| got.push(n));
+        assert_eq!((got, lines.dropped), (vec![1, 2], vec![1]));
     }
 
     #[test]

@@ -12,8 +12,8 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
-use super::capture::{marked_record, shorten, FileTail, Lines, Tail};
-use super::metrics::{parse_record, Record, Timeline};
+use super::capture::{marked_record, shorten, FileTail, Lines, Tail, MAX_LINE};
+use super::metrics::{parse_record_noting, Record, Timeline};
 use super::shepherd::{Launched, Report};
 use super::{RunSpec, DRAIN, MAX_WARNINGS, TICK};
 
@@ -107,6 +107,7 @@ pub(crate) fn wait(
             })?;
         }
         metrics.poll(&mut |n, line| sink.file_line(n, line))?;
+        sink.dropped(&mut metrics.lines);
 
         let now = Instant::now();
         let exited = status.is_some() || !lifeline_open;
@@ -151,9 +152,8 @@ pub(crate) fn wait(
         }
     }
     metrics.poll(&mut |n, line| sink.file_line(n, line))?;
-    if metrics.lines.has_pending() {
-        metrics.lines.finish(&mut |n, line| sink.file_line(n, line));
-    }
+    metrics.lines.finish(&mut |n, line| sink.file_line(n, line));
+    sink.dropped(&mut metrics.lines);
     out_lines.finish(&mut |n, line| sink.stdout_line(n, line));
     err_lines.finish(&mut |_, line| sink.tail.push(line));
     if asked.is_none() && stop.load(Ordering::SeqCst) {
@@ -208,6 +208,17 @@ impl Sink<'_> {
         }
     }
 
+    /// Warns about the lines of the metrics file dropped for their length (every line of it is meant as a record).
+    fn dropped(&mut self, lines: &mut Lines) {
+        for n in std::mem::take(&mut lines.dropped) {
+            self.warn(format!(
+                "trial {}: metrics.jsonl line {n} is longer than {} MiB and was skipped: write records shorter than that",
+                self.trial,
+                MAX_LINE >> 20
+            ));
+        }
+    }
+
     fn stdout_line(&mut self, n: u64, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         if let Some(payload) = marked_record(&text) {
@@ -217,8 +228,16 @@ impl Sink<'_> {
     }
 
     fn accept(&mut self, text: &str, place: impl Fn() -> String) {
-        match parse_record(text) {
-            Ok(record) => {
+        match parse_record_noting(text) {
+            Ok((record, quoted)) => {
+                for (key, value) in quoted {
+                    self.warn(format!(
+                        "trial {}: {}: `{key}` is the string {value:?}, not a number, so it is not a metric: write the \
+                         number without quotes",
+                        self.trial,
+                        place()
+                    ));
+                }
                 let superseded = self.timeline.push(record.clone());
                 if superseded > 0 {
                     tracing::debug!(
