@@ -61,7 +61,7 @@ pub use trial::TrialFiles;
 
 use capture::{FileTail, Tail};
 use shepherd::{launch, Env, Report};
-use trial::{open_log, prepare_append, write_atomically, RUN_KEY};
+use trial::{open_log, prepare_append, write_atomically, METRICS_FROM_KEY, RUN_KEY};
 use watch::{wait, Asked, Sink};
 
 /// How often a run looks at the stop flag, the timeout and the metrics file when nothing else wakes it.
@@ -300,6 +300,11 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
     fs::create_dir_all(&checkpoint).map_err(io_err(&checkpoint))?;
     let files = TrialFiles::new(fs::canonicalize(&spec.trial_dir).map_err(io_err(&spec.trial_dir))?);
     let resumed = files.has_checkpoint();
+    // What the last run's program reported but a killed sweep never read comes first: its checkpoint may be past it.
+    let recovered = files.recover_unread().map_err(io_err(&files.records))?;
+    if recovered > 0 {
+        tracing::info!("trial {trial}: {recovered} record(s) of its last run, written before sweep was killed, accepted now");
+    }
     let (mut timeline, runs_before) = files.replay().map_err(io_err(&files.records))?;
     if !resumed {
         timeline.clear();
@@ -335,7 +340,9 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
     let mut stderr_log = open_log(&files.stderr, &banner).map_err(io_err(&files.stderr))?;
     let mut records_file = open_log(
         &files.records,
-        &format!("{{\"{RUN_KEY}\": {run_no}, \"budget\": {budget_text}, \"resume\": {resumed}}}\n"),
+        &format!(
+            "{{\"{RUN_KEY}\": {run_no}, \"budget\": {budget_text}, \"resume\": {resumed}, \"{METRICS_FROM_KEY}\": {metrics_offset}}}\n"
+        ),
     )
     .map_err(io_err(&files.records))?;
 
