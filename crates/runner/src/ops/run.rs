@@ -30,7 +30,7 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     /// Data path, overriding the grid's [data] path (binary dir, .tar.gz or image folder).
     pub data: Option<PathBuf>,
-    /// Parallel jobs [default: all cores].
+    /// Parallel jobs [default: all cores; at most 1024].
     pub workers: Option<usize>,
     /// Train up to K jobs together when they share the minibatches and the hidden size: one GEMM for all their
     /// first layers, results bit-identical to training each alone. 1 turns it off.
@@ -112,15 +112,29 @@ pub(super) fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
     Ok(ds)
 }
 
-/// `--workers`, or all cores.
+/// The most workers a run takes (`--workers`): each is a thread, started before anything runs, so a mistyped count
+/// would otherwise spend minutes starting threads. A fixed number, so that a command line valid on one machine is
+/// valid on every other; a command sweep whose trials run elsewhere may still use many more workers than cores.
+pub const MAX_WORKERS: usize = 1024;
+
+/// `--workers`, or all cores (at most [`MAX_WORKERS`]).
 pub(super) fn workers(args: &RunArgs) -> Result<usize> {
-    match args.workers {
+    checked_workers(args.workers)
+}
+
+/// A `--workers` given (`sweep run`, `sweep plan`): at least 1 and at most [`MAX_WORKERS`]; all cores when not given.
+pub(super) fn checked_workers(workers: Option<usize>) -> Result<usize> {
+    match workers {
         Some(0) => Err(input!(
             "--workers 0 is invalid: give at least 1 (default: all {} cores)",
             num_cpus()
         )),
+        Some(w) if w > MAX_WORKERS => Err(input!(
+            "--workers {w} is too many: give at most {MAX_WORKERS} (this machine has {} cores, the default)",
+            num_cpus()
+        )),
         Some(w) => Ok(w),
-        None => Ok(num_cpus()),
+        None => Ok(num_cpus().min(MAX_WORKERS)),
     }
 }
 
