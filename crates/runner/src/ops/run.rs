@@ -152,6 +152,26 @@ pub(super) fn stop_flag() -> Arc<AtomicBool> {
     stop
 }
 
+/// An error once a run has started writing its results: the machine's (a full disk, a path that cannot be written)
+/// becomes [`OpsError::Environment`] (exit 74: nothing was recorded for the work it hit, the rerun resumes it); the
+/// rest stay as they are.
+pub(super) fn during_run(e: impl Into<OpsError>) -> OpsError {
+    match e.into() {
+        OpsError::Results(e) | OpsError::Best(best::BestError::Results(e)) if e.is_environmental() => OpsError::Environment(e),
+        other => other,
+    }
+}
+
+/// A run stopped once every row was recorded, before its last steps (the best, the report): exit 130, and the rerun
+/// takes them.
+pub(super) fn stopped_before_finish(out: &Path) -> ExitCode {
+    eprintln!(
+        "stopped with every row recorded in {}; run the same command again to finish (the best and the report)",
+        out.display()
+    );
+    ExitCode::from(EXIT_INTERRUPTED)
+}
+
 /// What proposes the units of a sweep: the search's sampler and fidelity scheduler over `jobs`; `epoch_cost` is one
 /// epoch's work of a job (for the order of the work and the progress bar).
 pub(super) fn scheduler<'c>(grid: &Grid, jobs: &[Job], epoch_cost: impl Fn(&Job) -> u64 + 'c) -> Box<dyn runner::Scheduler + 'c> {
@@ -175,7 +195,7 @@ pub(super) fn schedule_and_run(
 ) -> Result<runner::RunSummary> {
     let mut scheduler = scheduler(grid, jobs, epoch_cost);
     log_resume(grid, jobs, done);
-    Ok(runner::run(
+    runner::run(
         scheduler.as_mut(),
         backend,
         results,
@@ -185,7 +205,8 @@ pub(super) fn schedule_and_run(
             progress: runner::stderr_is_terminal(),
             claims: Some(claims),
         },
-    )?)
+    )
+    .map_err(during_run)
 }
 
 /// The run's last line: `24 jobs run in 3.1 s (0 were already done; 72 epochs trained); results in DIR`.
@@ -291,7 +312,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let multi_fidelity = grid.search.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
     let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
-    let states = crate::run::states::States::open(&out, state_limit)?;
+    let states = crate::run::states::States::open(&out, state_limit).map_err(during_run)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
     let epoch_cost = |job: &sweep_grid::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
     let summary = schedule_and_run(&grid, &jobs, &done, epoch_cost, &network, &results, workers, &stop, &claims)?;
@@ -317,14 +338,18 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         println!("{} jobs run in {:.1} s; {why}", summary.rows.len(), started.elapsed().as_secs_f64());
         return Ok(ExitCode::SUCCESS);
     }
-    let best = results.finish(&data)?;
-    let ranking = best::rank(&out)?;
+    // A stop after the last row: the best's test accuracy (and the report) are left to the rerun.
+    if stop.load(Ordering::SeqCst) {
+        return Ok(stopped_before_finish(&out));
+    }
+    let best = results.finish(&data).map_err(during_run)?;
+    let ranking = best::rank(&out).map_err(during_run)?;
     println!("{}", best::to_table(&ranking, 10));
     print_summary("jobs", "epochs trained", &summary, started, &out);
     if best.is_none() {
         tracing::warn!("no job completed, so there is no best model");
     }
-    if args.report {
+    if args.report && !stop.load(Ordering::SeqCst) {
         let index = sweep_report::write_report(&out)?;
         println!("report: {}", index.display());
     }
