@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use sweep_core::checkpoint::write_atomic;
 
 use super::page::esc;
-use super::scale::{fmt_num, min_max, padded};
+use super::scale::{fmt_num, min_max, on_axis, padded};
 use super::style::{self, Chart, DrawErr, CHART_SIZE, GREEN_DARK, GREY, ORANGE};
 use super::{remove_old_figures, ReportError, INDEX_HTML, REPORT_DIR};
 use sweep_grid::grid::Grid;
@@ -55,7 +55,7 @@ impl ObjectiveCurves {
 
 impl Chart for ObjectiveCurves {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr<DB>> {
-        let x_max = self.all().map(|p| p.0).chain(self.rung_epochs.iter().copied()).fold(1.0, f64::max);
+        let x_max = on_axis(self.all().map(|p| p.0).chain(self.rung_epochs.iter().copied()).fold(1.0, f64::max));
         let (lo, hi) = min_max(self.all().map(|p| p.1)).unwrap_or((0.0, 1.0));
         let (lo, hi) = padded(lo, hi, 0.08);
         let caption = format!("{} per epoch of every trial", self.metric);

@@ -3,8 +3,24 @@
 
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 
-/// A range that is never empty: `pad` of its span on each side (or of its magnitude when all values are equal).
+/// The largest magnitude an axis shows: values beyond it (up to ±1.8e308, which a program may report) are drawn at
+/// its ends. Small enough that a padded range and its width stay finite, so that every loop over the axis (plotters'
+/// key points, [`nice_ticks`]) ends.
+pub(super) const AXIS_LIMIT: f64 = f64::MAX / 8.0;
+
+/// `v` within ±[`AXIS_LIMIT`] (a NaN stays NaN).
+pub(super) fn on_axis(v: f64) -> f64 {
+    v.clamp(-AXIS_LIMIT, AXIS_LIMIT)
+}
+
+/// A range that is never empty: `pad` (at most 1) of its span on each side (or of its magnitude when all values are
+/// equal), finite and of a finite width whatever the values: ends beyond ±[`AXIS_LIMIT`] are taken at it, and a range
+/// without a finite end is (-1, 1).
 pub(super) fn padded(lo: f64, hi: f64, pad: f64) -> (f64, f64) {
+    if lo.is_nan() || hi.is_nan() {
+        return (-1.0, 1.0);
+    }
+    let (lo, hi, pad) = (on_axis(lo), on_axis(hi), pad.clamp(0.0, 1.0));
     let span = hi - lo;
     if span > 0.0 {
         (lo - pad * span, hi + pad * span)
@@ -36,19 +52,27 @@ pub(super) fn thin(points: &[f64], max: usize) -> Vec<f64> {
 }
 
 /// Round tick values (steps of 1, 2 or 5 times a power of ten) inside [lo, hi], at most about `max` of them.
+/// Never more than `max` + 2 of them, whatever the range (a range too wide or too narrow for its magnitude to step
+/// through gives its ends).
 pub(super) fn nice_ticks(lo: f64, hi: f64, max: usize) -> Vec<f64> {
     if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return vec![lo];
     }
-    let raw = (hi - lo) / max.max(1) as f64;
+    let max = max.max(1);
+    let raw = (hi - lo) / max as f64;
     let mag = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 5.0, 10.0]
         .into_iter()
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step + 1e-9).floor() as i64;
+    let first = (lo / step).ceil();
+    let last = (hi / step + 1e-9).floor();
+    // Each bound a finite whole number, and few enough of them between (not so for infinite or subnormal steps).
+    if !(step.is_finite() && step > 0.0 && first.is_finite() && last.is_finite()) || last - first > (max + 2) as f64 {
+        return vec![lo, hi];
+    }
+    let (first, last) = (first as i64, last as i64);
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
@@ -153,6 +177,34 @@ mod tests {
         assert_eq!(nice_ticks(5.0, 5.0, 10), vec![5.0]);
         assert_eq!(nice_ticks(5.0, 1.0, 10), vec![5.0]);
         assert_eq!(nice_ticks(0.0, f64::NAN, 10), vec![0.0]);
+    }
+
+    /// A program may report any finite number: every range over them stays finite, of a finite width, and has a
+    /// handful of ticks (plotters' key points loop forever over an infinite range).
+    #[test]
+    fn ranges_of_the_largest_numbers_stay_finite_and_their_ticks_few() {
+        for (lo, hi) in [
+            (-1e308, 1e308),
+            (-f64::MAX, f64::MAX),
+            (f64::MAX, f64::MAX),
+            (-1e308, -1e308),
+            (1e308, 1e308 * 1.0000000001),
+            (0.0, f64::INFINITY),
+            (f64::NEG_INFINITY, f64::INFINITY),
+            (f64::NAN, 1.0),
+            (5e-324, 1e-323),
+        ] {
+            let (a, b) = padded(lo, hi, 0.08);
+            assert!(
+                a.is_finite() && b.is_finite() && (b - a).is_finite() && b > a,
+                "{lo}..{hi} -> {a}..{b}"
+            );
+            let ticks = nice_ticks(a, b, 10);
+            assert!(!ticks.is_empty() && ticks.len() <= 12, "{lo}..{hi}: {} ticks", ticks.len());
+        }
+        // A range whose step would be subnormal, or far smaller than its magnitude, gives its ends.
+        assert_eq!(nice_ticks(5e-324, 1e-323, 10), vec![5e-324, 1e-323]);
+        assert!(nice_ticks(-1e308, 1e308, 10).len() <= 12);
     }
 
     #[test]

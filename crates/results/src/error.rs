@@ -5,7 +5,10 @@ use std::path::PathBuf;
 /// Errors of a results directory; each names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum ResultsError {
-    #[error("cannot write to {path} (choose a writable --out directory with free space)")]
+    #[error(
+        "cannot write to {path} (choose a writable --out directory, or free some disk space and run the same command \
+         again to resume)"
+    )]
     Write {
         path: PathBuf,
         #[source]
@@ -41,12 +44,36 @@ pub enum ResultsError {
     Stuck { dir: PathBuf },
     #[error("trial {id}: {reason}; nothing was recorded for it: fix that and run the same command again to resume")]
     Trial { id: String, reason: String },
+    /// sweep's own files of a trial (its folder, its logs, its shepherd process) failed it: the environment's fault.
+    #[error(
+        "sweep could not carry out a trial; nothing was recorded for it: free some disk space (or fix what follows) \
+         and run the same command again to resume"
+    )]
+    TrialIo {
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("cannot start {workers} worker threads (give fewer with --workers)")]
     Threads {
         workers: usize,
         #[source]
         source: rayon::ThreadPoolBuildError,
     },
+}
+
+impl ResultsError {
+    /// Whether the machine, not the user's input, is to blame (a full disk, a path that cannot be written, a process
+    /// that cannot start): then a run that stops with it exits with an I/O error's code, not a usage error's.
+    pub fn is_environmental(&self) -> bool {
+        matches!(
+            self,
+            ResultsError::Write { .. }
+                | ResultsError::State { .. }
+                | ResultsError::TrialIo { .. }
+                | ResultsError::Threads { .. }
+                | ResultsError::Claim(ClaimError::Io { .. })
+        )
+    }
 }
 
 /// Errors of `sweep best`.

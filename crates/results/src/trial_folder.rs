@@ -77,8 +77,76 @@ impl TrialFiles {
     }
 }
 
+impl TrialFiles {
+    /// Completes `records.jsonl` with what the last run's program appended to `metrics.jsonl` but sweep never
+    /// accepted, because sweep was killed first (it reads the file every few milliseconds): the program's checkpoint
+    /// may already be past those points, so a resumed run would not report them again, and the trial would look as if
+    /// it never reached them. Reads the file from where the last run started (`metrics_from` in its header line; a
+    /// header of an earlier release has none: nothing to do), and appends every complete record not already accepted
+    /// in that run, up to that run's budget. Returns how many it appended. (Records a program printed on stdout die
+    /// with sweep: the metrics file is the channel that survives a crash.)
+    pub fn recover_unread(&self) -> io::Result<usize> {
+        let text = match fs::read_to_string(&self.records) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut last: Option<(u64, f64)> = None;
+        let mut accepted: Vec<String> = Vec::new();
+        for line in text.lines() {
+            if let Ok(Value::Object(header)) = serde_json::from_str::<Value>(line) {
+                if header.contains_key(RUN_KEY) {
+                    let from = header.get(METRICS_FROM_KEY).and_then(Value::as_u64);
+                    let budget = header.get("budget").and_then(Value::as_f64).unwrap_or(f64::INFINITY);
+                    last = from.map(|f| (f, budget));
+                    accepted.clear();
+                    continue;
+                }
+            }
+            if let Ok(r) = parse_record(line) {
+                accepted.push(r.to_json_line());
+            }
+        }
+        let Some((from, budget)) = last else { return Ok(0) };
+        let mut metrics = match File::open(&self.metrics) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        metrics.seek(SeekFrom::Start(from))?;
+        metrics.read_to_end(&mut bytes)?;
+        // Complete lines only: a torn last line was being written when the run ended.
+        let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let missed: Vec<String> = String::from_utf8_lossy(&bytes[..complete])
+            .lines()
+            .filter_map(|l| parse_record(l).ok())
+            .filter(|r| r.epoch <= budget || crate::trial_records::same_epoch(r.epoch, budget))
+            .map(|r| r.to_json_line())
+            .filter(|l| !accepted.contains(l))
+            .collect();
+        if missed.is_empty() {
+            return Ok(0);
+        }
+        let mut file = OpenOptions::new().append(true).open(&self.records)?;
+        let mut out = String::new();
+        if !text.is_empty() && !text.ends_with('\n') {
+            out.push('\n');
+        }
+        for l in &missed {
+            out.push_str(l);
+            out.push('\n');
+        }
+        file.write_all(out.as_bytes())?;
+        Ok(missed.len())
+    }
+}
+
 /// The key of a run's header line in `records.jsonl`.
 pub const RUN_KEY: &str = "sweep_run";
+
+/// The key, in a run's header line, of the offset in `metrics.jsonl` where the run's lines start.
+pub const METRICS_FROM_KEY: &str = "metrics_from";
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, renamed over it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -153,6 +221,38 @@ mod tests {
                 .collect::<Vec<_>>(),
             [9.0]
         );
+    }
+
+    /// Sweep killed after the program appended epochs 2 and 3 to metrics.jsonl (and saved its checkpoint there), before
+    /// it read them: the next run's start accepts them, once, as the killed run's; a record past its budget and a torn
+    /// line are not.
+    #[test]
+    fn records_the_program_wrote_but_a_killed_sweep_never_read_are_recovered_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TrialFiles::new(dir.path());
+        assert_eq!(files.recover_unread().unwrap(), 0, "a trial that never ran");
+        let earlier = "{\"epoch\": 1, \"v\": 1}\n";
+        fs::write(
+            &files.metrics,
+            format!("{earlier}{{\"epoch\": 2, \"v\": 2}}\n{{\"epoch\": 3, \"v\": 3}}\n{{\"epoch\": 9, \"v\": 9}}\n{{\"epo"),
+        )
+        .unwrap();
+        fs::write(
+            &files.records,
+            format!(
+                "{{\"sweep_run\": 1, \"budget\": 3, \"resume\": false, \"metrics_from\": {}}}\n{{\"epoch\": 2, \"v\": 2}}\n",
+                earlier.len()
+            ),
+        )
+        .unwrap();
+        assert_eq!(files.recover_unread().unwrap(), 1);
+        let points = files.load_records().unwrap();
+        assert_eq!(points.iter().map(|p| p.epoch).collect::<Vec<_>>(), [2.0, 3.0]);
+        assert_eq!(files.recover_unread().unwrap(), 0, "recovered once");
+        assert_eq!(files.replay().unwrap().1, 1, "as the killed run's records");
+        // A header without the offset (an earlier release): nothing is guessed.
+        fs::write(&files.records, "{\"sweep_run\": 1, \"budget\": 3, \"resume\": false}\n").unwrap();
+        assert_eq!(files.recover_unread().unwrap(), 0);
     }
 
     #[test]

@@ -24,7 +24,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // The message and its causes, each once: no message repeats its own cause.
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            // A run the machine failed (a full disk mid-run) is not a usage error: its own code, EX_IOERR.
+            let environmental = e
+                .downcast_ref::<sweep_runner::ops::OpsError>()
+                .is_some_and(sweep_runner::ops::OpsError::is_environmental);
+            ExitCode::from(if environmental { sweep_runner::ops::EXIT_IO } else { EXIT_USAGE })
         }
     }
 }

@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::scale::{min_max, padded};
+use crate::scale::{min_max, on_axis, padded};
 use crate::style::{self, Chart, DrawErr};
 
 /// The loss of each mini-batch step of one job.
@@ -17,7 +17,11 @@ impl Chart for LossChart<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), DrawErr<DB>> {
         let points = &self.points;
         let (x0, x1) = min_max(points.iter().map(|p| p.0)).unwrap_or((0.0, 1.0));
-        let (x0, x1) = if x1 > x0 { (x0, x1) } else { padded(x0, x1, 0.05) };
+        let (x0, x1) = if x1 > x0 && (x1 - x0).is_finite() {
+            (on_axis(x0), on_axis(x1))
+        } else {
+            padded(x0, x1, 0.05)
+        };
         let (y0, y1) = min_max(points.iter().map(|p| p.1)).unwrap_or((0.0, 1.0));
         let (y0, y1) = padded(y0, y1, 0.05);
         let caption = format!("Training loss per iteration, best job {}", self.id);

@@ -4,7 +4,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::scale::{min_max, thin, ticked};
+use crate::scale::{min_max, nice_ticks, on_axis, thin, ticked};
 use crate::style::{self, Chart, DrawErr, GREEN_DARK, GREY, ORANGE};
 
 /// A job's (epoch, validation %) points.
@@ -41,7 +41,13 @@ impl Chart for RungCurves<'_> {
         let n = self.all().map(|p| p.0).chain(last).fold(1.0, f64::max);
         let (lo, hi) = min_max(self.all().map(|p| p.1)).unwrap_or((0.0, 100.0));
         let (lo, hi) = ((lo - 5.0).max(0.0), (hi + 8.0).min(108.0));
-        let epochs: Vec<f64> = (1..=n as usize).map(|e| e as f64).collect();
+        let n = on_axis(n);
+        // Every epoch a tick candidate when there are few; round ones over a long (or absurd) run.
+        let epochs: Vec<f64> = if n <= 1000.0 {
+            (1..=n as usize).map(|e| e as f64).collect()
+        } else {
+            nice_ticks(1.0, n, 20)
+        };
         let caption = "Validation accuracy per epoch of every job, by rung";
         let mut chart = style::frame(root, caption, 70, ticked(0.5..n + 0.5, thin(&epochs, 20)), lo..hi)?;
         style::mesh(&mut chart, "epoch", "validation accuracy (%)")

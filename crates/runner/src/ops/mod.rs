@@ -36,6 +36,11 @@ pub enum OpsError {
     Grid(#[from] GridError),
     #[error(transparent)]
     Results(#[from] ResultsError),
+    /// The machine failed a run under way (a full disk, a path that cannot be written, a process that cannot start):
+    /// nothing is recorded for the unit it hit, and the rerun resumes it. Not the user's mistake: its exit code is
+    /// [`EXIT_IO`], not 2.
+    #[error(transparent)]
+    Environment(ResultsError),
     #[error(transparent)]
     Best(#[from] BestError),
     #[error(transparent)]
@@ -63,6 +68,16 @@ pub enum OpsError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// Exit code of a run that the machine failed ([`OpsError::Environment`]): `EX_IOERR` of sysexits.h.
+pub const EXIT_IO: u8 = 74;
+
+impl OpsError {
+    /// Whether the machine failed a run under way (exit [`EXIT_IO`]) rather than the user's input (exit 2).
+    pub fn is_environmental(&self) -> bool {
+        matches!(self, OpsError::Environment(_))
+    }
 }
 
 /// The result of an operation.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{input, Result};
+use super::Result;
 use sweep_core::cost::{calibrate, Shape};
 use sweep_core::TrainConfig;
 use sweep_grid::command::{CommandGrid, Mode};
@@ -48,16 +48,7 @@ const NOT_GEMM: f64 = 1.06;
 /// `sweep plan GRID`: prints the plan.
 pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
-    let workers = match args.workers {
-        Some(0) => {
-            return Err(input!(
-                "--workers 0 is invalid: give at least 1 (default: all {} cores)",
-                num_cpus()
-            ))
-        }
-        Some(w) => w,
-        None => num_cpus(),
-    };
+    let workers = super::run::checked_workers(args.workers)?;
     if let Some(c) = &grid.command {
         print!("{}", command_plan(&grid, c, workers)?);
         return Ok(ExitCode::SUCCESS);

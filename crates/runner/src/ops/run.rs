@@ -35,7 +35,7 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     /// Data path, overriding the grid's [data] path (binary dir, .tar.gz or image folder).
     pub data: Option<PathBuf>,
-    /// Parallel jobs [default: all cores].
+    /// Parallel jobs [default: all cores; at most 1024].
     pub workers: Option<usize>,
     /// Train up to K jobs together when they share the minibatches and the hidden size: one GEMM for all their
     /// first layers, results bit-identical to training each alone. 1 turns it off.
@@ -119,15 +119,29 @@ pub(super) fn load_data(grid: &Grid, path: Option<&Path>) -> Result<Dataset> {
     Ok(ds)
 }
 
-/// `--workers`, or all cores.
+/// The most workers a run takes (`--workers`): each is a thread, started before anything runs, so a mistyped count
+/// would otherwise spend minutes starting threads. A fixed number, so that a command line valid on one machine is
+/// valid on every other; a command sweep whose trials run elsewhere may still use many more workers than cores.
+pub const MAX_WORKERS: usize = 1024;
+
+/// `--workers`, or all cores (at most [`MAX_WORKERS`]).
 pub(super) fn workers(args: &RunArgs) -> Result<usize> {
-    match args.workers {
+    checked_workers(args.workers)
+}
+
+/// A `--workers` given (`sweep run`, `sweep plan`): at least 1 and at most [`MAX_WORKERS`]; all cores when not given.
+pub(super) fn checked_workers(workers: Option<usize>) -> Result<usize> {
+    match workers {
         Some(0) => Err(input!(
             "--workers 0 is invalid: give at least 1 (default: all {} cores)",
             num_cpus()
         )),
+        Some(w) if w > MAX_WORKERS => Err(input!(
+            "--workers {w} is too many: give at most {MAX_WORKERS} (this machine has {} cores, the default)",
+            num_cpus()
+        )),
         Some(w) => Ok(w),
-        None => Ok(num_cpus()),
+        None => Ok(num_cpus().min(MAX_WORKERS)),
     }
 }
 
@@ -143,6 +157,26 @@ pub(super) fn stop_flag() -> Arc<AtomicBool> {
         eprintln!("\ninterrupted: stopping; finished rows are kept, run the same command again to resume (Ctrl-C again quits now)");
     });
     stop
+}
+
+/// An error once a run has started writing its results: the machine's (a full disk, a path that cannot be written)
+/// becomes [`OpsError::Environment`] (exit 74: nothing was recorded for the work it hit, the rerun resumes it); the
+/// rest stay as they are.
+pub(super) fn during_run(e: impl Into<OpsError>) -> OpsError {
+    match e.into() {
+        OpsError::Results(e) | OpsError::Best(best::BestError::Results(e)) if e.is_environmental() => OpsError::Environment(e),
+        other => other,
+    }
+}
+
+/// A run stopped once every row was recorded, before its last steps (the best, the report): exit 130, and the rerun
+/// takes them.
+pub(super) fn stopped_before_finish(out: &Path) -> ExitCode {
+    eprintln!(
+        "stopped with every row recorded in {}; run the same command again to finish (the best and the report)",
+        out.display()
+    );
+    ExitCode::from(EXIT_INTERRUPTED)
 }
 
 /// What proposes the units of a sweep: the search's sampler and fidelity scheduler over `jobs`; `epoch_cost` is one
@@ -168,7 +202,7 @@ pub(super) fn schedule_and_run(
 ) -> Result<runner::RunSummary> {
     let mut scheduler = scheduler(grid, jobs, epoch_cost);
     log_resume(grid, jobs, done);
-    Ok(runner::run(
+    runner::run(
         scheduler.as_mut(),
         backend,
         results,
@@ -178,7 +212,8 @@ pub(super) fn schedule_and_run(
             progress: runner::stderr_is_terminal(),
             claims: Some(claims),
         },
-    )?)
+    )
+    .map_err(during_run)
 }
 
 /// The run's last line: `24 jobs run in 3.1 s (0 were already done; 72 epochs trained); results in DIR`; when some
@@ -351,7 +386,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let multi_fidelity = grid.search.is_multi_fidelity();
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
     let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
-    let states = crate::run::states::States::open(&out, state_limit)?;
+    let states = crate::run::states::States::open(&out, state_limit).map_err(during_run)?;
     let network = runner::Network::new(&data, states, args.fuse, workers);
     let epoch_cost = |job: &sweep_grid::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
     let summary = schedule_and_run(&grid, &jobs, &done, epoch_cost, &network, &results, workers, &stop, &claims)?;
@@ -377,14 +412,18 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         println!("{} jobs run in {:.1} s; {why}", summary.rows.len(), started.elapsed().as_secs_f64());
         return Ok(ExitCode::SUCCESS);
     }
-    let best = results.finish(&data)?;
-    let ranking = best::rank(&out)?;
+    // A stop after the last row: the best's test accuracy (and the report) are left to the rerun.
+    if stop.load(Ordering::SeqCst) {
+        return Ok(stopped_before_finish(&out));
+    }
+    let best = results.finish(&data).map_err(during_run)?;
+    let ranking = best::rank(&out).map_err(during_run)?;
     println!("{}", best::to_table(&ranking, 10));
     print_summary("jobs", "epochs trained", &summary, started, &out, failed_before);
     if best.is_none() {
         tracing::warn!("no job completed, so there is no best model");
     }
-    if args.report {
+    if args.report && !stop.load(Ordering::SeqCst) {
         let index = sweep_report::write_report(&out)?;
         println!("report: {}", index.display());
     }

@@ -12,7 +12,10 @@ use sweep_grid::grid::Grid;
 use sweep_results::{best, check_dir, ResultsDir};
 
 use super::cluster;
-use super::run::{exit_code, print_summary, retry_or_count_failed, schedule_and_run, stop_flag, workers, RunArgs, EXIT_INTERRUPTED};
+use super::run::{
+    during_run, exit_code, print_summary, retry_or_count_failed, schedule_and_run, stop_flag, stopped_before_finish,
+    workers, RunArgs, EXIT_INTERRUPTED,
+};
 
 /// Where the program is: `run`'s first argument, a path (relative to the current directory) when it holds a `/`,
 /// else a name looked up on the PATH. A program that is not there is the grid's mistake, refused before anything is
@@ -122,7 +125,10 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
         cluster::requeue_if_warned(&usr1);
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
-    let best = results.trial_best()?;
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(stopped_before_finish(&out));
+    }
+    let best = results.trial_best().map_err(during_run)?;
     if let Some(why) = cluster::why_not_finish(&out, &all_jobs, shard.as_ref())? {
         println!(
             "{} trials run in {:.1} s; {why}",
@@ -131,7 +137,7 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", best::to_table(&best::rank(&out)?, 10));
+    println!("{}", best::to_table(&best::rank(&out).map_err(during_run)?, 10));
     print_summary("trials", "points reported", &summary, started, &out, failed_before);
     if best.is_none() {
         tracing::warn!(
@@ -139,7 +145,7 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
             c.command.objective.metric
         );
     }
-    if args.report {
+    if args.report && !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let index = sweep_report::write_report(&out)?;
         println!("report: {}", index.display());
     }

@@ -13,6 +13,7 @@ use super::states::States;
 use super::trial::{Backend, Ended, Record, Unit, Watch};
 use sweep_grid::grid::Job;
 use sweep_results::format::{history_csv, Row};
+use sweep_results::ResultsError;
 use sweep_search::round12;
 
 /// The sizes that decide a job's work on these data.
@@ -122,14 +123,22 @@ impl<'d> Network<'d> {
         }
     }
 
-    /// After a stretch of training that ended at `iterations`: the state is saved unless the job just finished.
-    fn after(&self, unit: &Unit, trainer: &Trainer, target: usize) -> Result<(), String> {
+    /// After a stretch of training that ended at `iterations`: the state is saved unless the job just finished. A
+    /// state that cannot be written (a full disk, a path that is not a file) is not the job's fault: the unit ends as
+    /// [`Ended::Error`], nothing is recorded, and the rerun resumes it.
+    fn after(&self, unit: &Unit, trainer: &Trainer, target: usize) -> Result<(), ResultsError> {
         if unit.last && trainer.iterations_done() >= target {
             return Ok(());
         }
-        self.states
-            .save(&unit.job.id, trainer.state())
-            .map_err(|e| sweep_params::text::chain(&e))
+        self.states.save(&unit.job.id, trainer.state())
+    }
+
+    /// A unit stopped from outside: its state is saved, so that the rerun continues from here.
+    fn stopped(&self, unit: &Unit, trainer: &Trainer) -> Ended {
+        match self.states.save(&unit.job.id, trainer.state()) {
+            Ok(()) => Ended::Stopped,
+            Err(e) => Ended::Error(e),
+        }
     }
 
     /// The next point to stop at: the end of the current epoch, or the budget if it comes first.
@@ -149,16 +158,11 @@ impl<'d> Network<'d> {
             }
             match trainer.run_until(Self::next_stop(&trainer, target), &mut obs) {
                 Status::Completed => {
-                    if let Err(reason) = self.after(unit, &trainer, target) {
-                        return self.failed(unit, reason, trainer.state());
+                    if let Err(e) = self.after(unit, &trainer, target) {
+                        return Ended::Error(e);
                     }
                 }
-                Status::Stopped => {
-                    return match self.states.save(&unit.job.id, trainer.state()) {
-                        Ok(()) => Ended::Stopped,
-                        Err(e) => self.failed(unit, sweep_params::text::chain(&e), trainer.state()),
-                    };
-                }
+                Status::Stopped => return self.stopped(unit, &trainer),
                 Status::Diverged => break Status::Diverged,
             }
         };
@@ -196,24 +200,13 @@ impl<'d> Network<'d> {
             for &i in &open {
                 let member = &fused.members()[i];
                 ended[i] = match statuses[i] {
-                    Status::Completed => self
-                        .after(units[i], member, target)
-                        .err()
-                        .map(|reason| self.failed(units[i], reason, member.state())),
-                    Status::Stopped => Some(match self.states.save(&units[i].job.id, member.state()) {
-                        Ok(()) => Ended::Stopped,
-                        Err(e) => self.failed(units[i], sweep_params::text::chain(&e), member.state()),
-                    }),
+                    Status::Completed => self.after(units[i], member, target).err().map(Ended::Error),
+                    Status::Stopped => Some(self.stopped(units[i], member)),
                     Status::Diverged => Some(self.ended(units[i], member, Status::Diverged, watch)),
                 };
             }
         }
         ended.into_iter().map(|e| e.unwrap_or(Ended::Stopped)).collect()
-    }
-
-    fn failed(&self, unit: &Unit, reason: String, state: &TrainState) -> Ended {
-        let record = self.record(&unit.job, state, None);
-        Ended::Failed { reason, record }
     }
 }
 

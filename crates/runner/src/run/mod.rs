@@ -124,11 +124,30 @@ pub fn run(
         waiting_since: None,
     };
     let workers = opts.workers.max(1);
+    // The threads start one by one, each only while no stop is asked: a stop while many start is honoured at once.
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(workers)
-        .thread_name(|i| format!("sweep-worker-{i}"))
-        .build()
-        .map_err(|source| ResultsError::Threads { workers, source })?;
+        .spawn_handler(|thread| {
+            if opts.stop.load(Ordering::SeqCst) {
+                return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "stopped"));
+            }
+            std::thread::Builder::new()
+                .name(format!("sweep-worker-{}", thread.index()))
+                .spawn(|| thread.run())
+                .map(|_| ())
+        })
+        .build();
+    let pool = match pool {
+        Ok(p) => p,
+        Err(_) if opts.stop.load(Ordering::SeqCst) => {
+            return Ok(RunSummary {
+                skipped,
+                interrupted: true,
+                ..RunSummary::default()
+            })
+        }
+        Err(source) => return Err(ResultsError::Threads { workers, source }),
+    };
     let (tx, rx) = mpsc::channel::<Message>();
     pool.in_place_scope(|scope| {
         loop {
@@ -526,11 +545,8 @@ impl Runner<'_> {
                 if let (Some(claims), Some(c)) = (self.opts.claims, claim) {
                     let _ = claims.abandon(c);
                 }
-                if let Ended::Error(reason) = ended {
-                    self.fail(ResultsError::Trial {
-                        id: unit.job.id.clone(),
-                        reason,
-                    });
+                if let Ended::Error(e) = ended {
+                    self.fail(e);
                 }
                 continue;
             }

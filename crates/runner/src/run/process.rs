@@ -61,7 +61,7 @@ pub use trial::TrialFiles;
 
 use capture::{FileTail, Tail};
 use shepherd::{launch, Env, Report};
-use trial::{open_log, prepare_append, write_atomically, RUN_KEY};
+use trial::{open_log, prepare_append, write_atomically, METRICS_FROM_KEY, RUN_KEY};
 use watch::{wait, Asked, Sink};
 
 /// How often a run looks at the stop flag, the timeout and the metrics file when nothing else wakes it.
@@ -145,6 +145,9 @@ pub enum Failure {
     },
     /// Exited 0 with its furthest point short of the budget (`reached`: that point's epoch, if any).
     ShortOfBudget { budget: f64, reached: Option<f64> },
+    /// It reported a record past the run's budget (`SWEEP_BUDGET`): that record (where it came from, and the line)
+    /// was refused and the run stopped.
+    PastBudget { budget: f64, epoch: f64, record: String },
     /// The program could not be started (not found, not executable): the shepherd's message.
     CannotStart { message: String },
     /// The shepherd vanished without a word (killed from outside): the run's processes were killed.
@@ -175,6 +178,18 @@ impl std::fmt::Display for Failure {
             }
             Failure::ShortOfBudget { budget, reached: Some(e) } => write!(f, "exited 0 at epoch {e}, short of its budget {budget}")?,
             Failure::ShortOfBudget { budget, reached: None } => write!(f, "exited 0 without reporting any epoch (budget {budget})")?,
+            Failure::PastBudget { budget, epoch, record } => {
+                // 1e308 as such, not as 309 digits.
+                let epoch = if epoch.abs() < 1e15 {
+                    epoch.to_string()
+                } else {
+                    format!("{epoch:e}")
+                };
+                write!(
+                    f,
+                    "reported epoch {epoch}, past its budget {budget} (SWEEP_BUDGET: a run reports epochs up to it only), in {record}"
+                )?
+            }
             Failure::CannotStart { message } => write!(f, "{message}")?,
             Failure::Lost => write!(f, "its shepherd process was killed from outside sweep")?,
         }
@@ -301,6 +316,11 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
     fs::create_dir_all(&checkpoint).map_err(io_err(&checkpoint))?;
     let files = TrialFiles::new(fs::canonicalize(&spec.trial_dir).map_err(io_err(&spec.trial_dir))?);
     let resumed = files.has_checkpoint();
+    // What the last run's program reported but a killed sweep never read comes first: its checkpoint may be past it.
+    let recovered = files.recover_unread().map_err(io_err(&files.records))?;
+    if recovered > 0 {
+        tracing::info!("trial {trial}: {recovered} record(s) of its last run, written before sweep was killed, accepted now");
+    }
     let (mut timeline, runs_before) = files.replay().map_err(io_err(&files.records))?;
     if !resumed {
         timeline.clear();
@@ -336,7 +356,9 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
     let mut stderr_log = open_log(&files.stderr, &banner).map_err(io_err(&files.stderr))?;
     let mut records_file = open_log(
         &files.records,
-        &format!("{{\"{RUN_KEY}\": {run_no}, \"budget\": {budget_text}, \"resume\": {resumed}}}\n"),
+        &format!(
+            "{{\"{RUN_KEY}\": {run_no}, \"budget\": {budget_text}, \"resume\": {resumed}, \"{METRICS_FROM_KEY}\": {metrics_offset}}}\n"
+        ),
     )
     .map_err(io_err(&files.records))?;
 
@@ -381,6 +403,9 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
         records_file: &mut records_file,
         on_record,
         wants_stop: false,
+        write_error: None,
+        budget: spec.budget,
+        past_budget: None,
         reported: 0,
         superseded: 0,
         warnings: Vec::new(),
@@ -411,8 +436,17 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
         mut warnings,
         warning_count,
         tail,
+        write_error,
+        past_budget,
         ..
     } = sink;
+    if let Some(source) = write_error {
+        return Err(CommandError::Io {
+            trial: trial.to_string(),
+            path: files.records.clone(),
+            source,
+        });
+    }
     let mut warning_count = warning_count;
     if metrics.truncated {
         let message = format!(
@@ -423,28 +457,33 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
         warnings.push(message);
         warning_count += 1;
     }
-    let outcome = match (&ended.status, ended.asked) {
-        (Some(Report::Exited(0)), _) if timeline.reaches(spec.budget) => Outcome::Reached,
-        (_, Some(Asked::Stop)) => Outcome::Stopped { killed: ended.killed },
-        (_, Some(Asked::Timeout)) => Outcome::TimedOut {
+    let outcome = match (&ended.status, ended.asked, past_budget) {
+        (_, _, Some((epoch, record))) => Outcome::Failed(Failure::PastBudget {
+            budget: spec.budget,
+            epoch,
+            record,
+        }),
+        (Some(Report::Exited(0)), _, None) if timeline.reaches(spec.budget) => Outcome::Reached,
+        (_, Some(Asked::Stop), None) => Outcome::Stopped { killed: ended.killed },
+        (_, Some(Asked::Timeout), None) => Outcome::TimedOut {
             limit: spec.timeout.unwrap_or_default(),
             killed: ended.killed,
         },
-        (Some(Report::Exited(0)), None) => Outcome::Failed(Failure::ShortOfBudget {
+        (Some(Report::Exited(0)), None, None) => Outcome::Failed(Failure::ShortOfBudget {
             budget: spec.budget,
             reached: timeline.last().map(|p| p.epoch),
         }),
-        (Some(Report::Exited(code)), None) => Outcome::Failed(Failure::Exit {
+        (Some(Report::Exited(code)), None, None) => Outcome::Failed(Failure::Exit {
             code: *code,
             stderr_tail: tail.lines(),
         }),
-        (Some(Report::Signaled { signal, core_dumped }), None) => Outcome::Failed(Failure::Signal {
+        (Some(Report::Signaled { signal, core_dumped }), None, None) => Outcome::Failed(Failure::Signal {
             signal: *signal,
             core_dumped: *core_dumped,
             stderr_tail: tail.lines(),
         }),
-        (Some(Report::CannotStart(message)), None) => Outcome::Failed(Failure::CannotStart { message: message.clone() }),
-        (Some(Report::Started(_)) | None, None) => Outcome::Failed(Failure::Lost),
+        (Some(Report::CannotStart(message)), None, None) => Outcome::Failed(Failure::CannotStart { message: message.clone() }),
+        (Some(Report::Started(_)) | None, None, None) => Outcome::Failed(Failure::Lost),
     };
     let footer = format!(
         "==== sweep run {run_no} of trial {trial} {outcome}, after {:.3} s ====\n",

@@ -28,6 +28,7 @@ use super::trial::{Backend, Ended, Record, Unit, Watch};
 use sweep_grid::command::{Command, CommandGrid};
 use sweep_results::format::{JobStatus, Row, TRIALS_DIR};
 use sweep_results::schema::{metric_text, TrialRow};
+use sweep_results::ResultsError;
 use sweep_search::round12;
 
 /// A command sweep's program, run for each unit of work.
@@ -190,11 +191,19 @@ impl<'s> Program<'s> {
     fn advance_one(&self, unit: &Unit, watch: &dyn Watch) -> Ended {
         let job = &unit.job;
         let Some(trial) = &job.trial else {
-            return Ended::Error("not a command trial: the program backend runs only command sweeps".into());
+            return Ended::Error(ResultsError::Trial {
+                id: job.id.clone(),
+                reason: "not a command trial: the program backend runs only command sweeps".into(),
+            });
         };
         let argv = match expand_argv(&self.command.run, &trial.values) {
             Ok(a) => a,
-            Err(e) => return Ended::Error(e.to_string()),
+            Err(e) => {
+                return Ended::Error(ResultsError::Trial {
+                    id: job.id.clone(),
+                    reason: e.to_string(),
+                })
+            }
         };
         let dir = self.trial_dir(&job.id);
         let files = TrialFiles::new(&dir);
@@ -223,7 +232,14 @@ impl<'s> Program<'s> {
         };
         let result = match process::run(&spec, self.stop, &mut on_record) {
             Ok(r) => r,
-            Err(e) => return Ended::Error(sweep_params::text::chain(&e)),
+            // Sweep's side of the run (the trial's folder, its logs, the shepherd): not the trial's fault.
+            Err(process::CommandError::Invalid { what, .. }) => {
+                return Ended::Error(ResultsError::Trial {
+                    id: job.id.clone(),
+                    reason: what,
+                })
+            }
+            Err(e) => return Ended::Error(ResultsError::TrialIo { source: Box::new(e) }),
         };
         if result.resumed {
             tracing::debug!("trial {}: run {} resumed from its checkpoint", job.id, result.run);

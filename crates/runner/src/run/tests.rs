@@ -19,6 +19,8 @@ struct Fake<'s> {
     log: Mutex<Vec<(String, usize, usize)>>,
     panic_on: Option<&'static str>,
     fail_on: Option<&'static str>,
+    /// This job's unit cannot be carried out (a state that cannot be saved): sweep's error, not the job's.
+    error_on: Option<&'static str>,
     /// Raise `stop` once this many epochs were trained, in the middle of a unit.
     stop_after: Option<(usize, &'s AtomicBool)>,
     epochs: AtomicUsize,
@@ -36,6 +38,7 @@ impl<'s> Fake<'s> {
             log: Mutex::new(Vec::new()),
             panic_on: None,
             fail_on: None,
+            error_on: None,
             stop_after: None,
             epochs: AtomicUsize::new(0),
         }
@@ -75,6 +78,12 @@ impl Backend for Fake<'_> {
                 let id = unit.job.id.clone();
                 if self.panic_on == Some(id.as_str()) {
                     panic!("the fake trial panics");
+                }
+                if self.error_on == Some(id.as_str()) && unit.rung == Some(1) {
+                    return Ended::Error(ResultsError::Write {
+                        path: format!("state/{id}.safetensors").into(),
+                        source: std::io::Error::other("No space left on device"),
+                    });
                 }
                 let from = self.states.lock().unwrap().get(&id).copied().unwrap_or(0);
                 let to = unit.to as usize;
@@ -244,6 +253,54 @@ fn a_panicking_and_a_failing_trial_are_recorded_as_failed_and_the_sweep_goes_on(
     let status = |id: &str| rows.iter().find(|r| r.0 == id).unwrap().1;
     assert_eq!((status(a), status(b)), (JobStatus::Failed, JobStatus::Failed));
     assert_eq!(rows.iter().filter(|r| r.1 == JobStatus::Completed).count(), 7);
+}
+
+/// A unit sweep could not carry out (the machine's fault): nothing recorded for it, no row blamed, the run returns the
+/// error, and a resume gives the rows of an uninterrupted run.
+#[test]
+fn a_unit_that_sweep_could_not_carry_out_records_nothing_stops_the_run_and_a_resume_gives_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid("halving");
+    let jobs = g.jobs().unwrap();
+    let best = jobs.iter().find(|j| j.config.learning_rate == 0.09).unwrap();
+    let mut fake = Fake::new();
+    fake.error_on = Some(Box::leak(best.id.clone().into_boxed_str()));
+    let (results, _) = ResultsDir::open(dir.path(), &g, &jobs).unwrap();
+    let stop = AtomicBool::new(false);
+    let opts = RunOptions {
+        workers: 2,
+        stop: &stop,
+        progress: false,
+        claims: None,
+    };
+    let e = run(&mut Driver::new(&g, jobs.clone(), |_| 1), &fake, &results, &opts).unwrap_err();
+    assert!(e.is_environmental() && e.to_string().contains("cannot write to state/"), "{e}");
+    let recorded = rows(dir.path());
+    assert!(recorded.iter().all(|r| r.0 != best.id && r.1 != JobStatus::Failed), "{recorded:?}");
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_fake(dir.path(), &g, &again, &AtomicBool::new(false), None);
+    assert_eq!(rows(dir.path()), uninterrupted("halving"));
+}
+
+/// A stop while the workers start: no more start, and the run returns at once (100 000 threads would take minutes).
+#[test]
+fn a_stop_before_the_workers_start_returns_at_once_without_starting_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grid("grid");
+    let jobs = g.jobs().unwrap();
+    let (results, _) = ResultsDir::open(dir.path(), &g, &jobs).unwrap();
+    let stop = AtomicBool::new(true);
+    let opts = RunOptions {
+        workers: 100_000,
+        stop: &stop,
+        progress: false,
+        claims: None,
+    };
+    let started = std::time::Instant::now();
+    let summary = run(&mut Driver::new(&g, jobs, |_| 1), &Fake::new(), &results, &opts).unwrap();
+    assert!(summary.interrupted && summary.rows.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 pub use sweep_search::work::Unit;
 
 pub use sweep_results::record::Record;
+use sweep_results::ResultsError;
 
 /// How a unit of work ended: the one answer of [`Backend::advance`].
 #[derive(Debug)]
@@ -22,9 +23,10 @@ pub enum Ended {
     Stopped,
     /// The backend panicked while training the unit; the job is recorded as failed and the sweep goes on.
     Panicked(String),
-    /// sweep itself could not carry out the unit (a command trial's folder could not be written, its shepherd process
-    /// could not start): nothing is recorded, since the trial is not to blame, and the sweep stops with this error.
-    Error(String),
+    /// sweep itself could not carry out the unit (a training state could not be saved, a disk is full, a command
+    /// trial's folder could not be written, its shepherd process could not start): nothing is recorded, since the
+    /// trial is not to blame, and the sweep stops with this error; a rerun resumes the unit.
+    Error(ResultsError),
 }
 
 /// What a backend tells the runner while it trains, and asks it.

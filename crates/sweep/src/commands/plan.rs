@@ -11,7 +11,7 @@ use sweep_runner::ops::plan::PlanArgs;
 pub struct Args {
     /// The grid file (TOML).
     pub grid: PathBuf,
-    /// Parallel jobs to plan for, as `sweep run --workers` [default: all cores].
+    /// Parallel jobs to plan for, as `sweep run --workers` [default: all cores; at most 1024].
     #[arg(long, short = 'j')]
     pub workers: Option<usize>,
 }

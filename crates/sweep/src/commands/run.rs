@@ -25,7 +25,7 @@ pub struct Args {
     /// Data path, overriding the grid's [data] path (binary dir, .tar.gz or image folder).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Parallel jobs [default: all cores].
+    /// Parallel jobs [default: all cores; at most 1024].
     #[arg(long, short = 'j')]
     pub workers: Option<usize>,
     /// Train up to K jobs together when they share the minibatches and the hidden size: one GEMM for all their

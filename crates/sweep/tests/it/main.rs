@@ -1,6 +1,7 @@
 //! The `sweep` binary's integration tests, one test binary with a module per area (linked once): the real binary
 //! run on real grids, data, programs, a browser, Slurm and HTTP clients.
 
+mod chaos;
 mod cli;
 mod cluster;
 #[cfg(target_os = "linux")]
@@ -16,6 +17,7 @@ mod grow;
 mod precision;
 mod publish;
 mod report;
+mod robust;
 mod search;
 mod serve;
 mod slurm;

@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 
 use super::capture::{marked_record, shorten, FileTail, Lines, Tail, MAX_LINE};
-use super::metrics::{parse_record_noting, Record, Timeline};
+use super::metrics::{parse_record_noting, same_epoch, Record, Timeline};
 use super::shepherd::{Launched, Report};
 use super::{RunSpec, DRAIN, MAX_WARNINGS, TICK};
 
@@ -191,8 +191,15 @@ pub(crate) struct Sink<'a> {
     pub(crate) timeline: &'a mut Timeline,
     pub(crate) records_file: &'a mut File,
     pub(crate) on_record: &'a mut dyn FnMut(&Record) -> ControlFlow<()>,
-    /// The callback said `Break`.
+    /// The callback said `Break`, or an accepted record could not be written.
     pub(crate) wants_stop: bool,
+    /// The first failure to append to `records.jsonl` (a full disk): the run stops, and the unit is sweep's error,
+    /// since a rerun would rebuild the trial's timeline without the lost point.
+    pub(crate) write_error: Option<io::Error>,
+    /// The run's budget: a record past it is refused, and the run fails.
+    pub(crate) budget: f64,
+    /// The first record past the budget (where it came from, and the line), refused: the run stops and fails.
+    pub(crate) past_budget: Option<(f64, String)>,
     pub(crate) reported: usize,
     pub(crate) superseded: usize,
     pub(crate) warnings: Vec<String>,
@@ -229,6 +236,13 @@ impl Sink<'_> {
 
     fn accept(&mut self, text: &str, place: impl Fn() -> String) {
         match parse_record_noting(text) {
+            Ok((record, _)) if record.epoch > self.budget && !same_epoch(record.epoch, self.budget) => {
+                // A program that reports past SWEEP_BUDGET would have the trial ranked on work it was not given.
+                if self.past_budget.is_none() {
+                    self.past_budget = Some((record.epoch, format!("{}: {}", place(), shorten(text.trim(), 200))));
+                }
+                self.wants_stop = true;
+            }
             Ok((record, quoted)) => {
                 for (key, value) in quoted {
                     self.warn(format!(
@@ -248,7 +262,10 @@ impl Sink<'_> {
                 }
                 self.superseded += superseded;
                 self.reported += 1;
-                let _ = self.records_file.write_all(format!("{}\n", record.to_json_line()).as_bytes());
+                if let Err(e) = self.records_file.write_all(format!("{}\n", record.to_json_line()).as_bytes()) {
+                    self.wants_stop = true;
+                    self.write_error.get_or_insert(e);
+                }
                 if (self.on_record)(&record).is_break() {
                     self.wants_stop = true;
                 }
