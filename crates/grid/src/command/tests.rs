@@ -167,8 +167,11 @@ fn every_mistake_names_file_line_column_and_key() {
 #[test]
 fn gpus_takes_whole_devices_or_a_share_of_one() {
     let gpus = |v: &str| {
-        let g = Grid::parse(Path::new("g.toml"), &format!("{HEAD}gpus = {v}\n[train]\nepochs = 2\n[grid]\nlr = [1, 2]\n"))
-            .unwrap();
+        let g = Grid::parse(
+            Path::new("g.toml"),
+            &format!("{HEAD}gpus = {v}\n[train]\nepochs = 2\n[grid]\nlr = [1, 2]\n"),
+        )
+        .unwrap();
         g.command.unwrap().command.gpus.unwrap()
     };
     let two = gpus("2");
@@ -185,8 +188,14 @@ fn gpus_takes_whole_devices_or_a_share_of_one() {
     for (v, want) in [
         ("0", "g.toml:4:8: command.gpus: gpus = 0: give at least a share of one device"),
         ("-1", "g.toml:4:8: command.gpus: gpus = -1: give at least a share of one device"),
-        ("1.5", "g.toml:4:8: command.gpus: gpus = 1.5: above 1 a trial takes whole devices; give 1 or 2"),
-        ("\"all\"", "g.toml:4:8: command.gpus: expected the GPUs each trial gets, a number such as 1, 2 or 0.5"),
+        (
+            "1.5",
+            "g.toml:4:8: command.gpus: gpus = 1.5: above 1 a trial takes whole devices; give 1 or 2",
+        ),
+        (
+            "\"all\"",
+            "g.toml:4:8: command.gpus: expected the GPUs each trial gets, a number such as 1, 2 or 0.5",
+        ),
         ("nan", "g.toml:4:8: command.gpus: expected the GPUs each trial gets"),
         ("4096", "g.toml:4:8: command.gpus: gpus = 4096: at most 1024 devices per trial"),
     ] {

@@ -46,6 +46,8 @@ pub struct RunArgs {
     /// The number of shards for `--shard auto` in a Kubernetes Indexed Job (its `completions`); unused without
     /// --shard.
     pub shard_count: Option<usize>,
+    /// `--gpus 0,1,3`: the devices a command sweep's trials get (with `[command] gpus`), instead of those found.
+    pub gpus: Option<String>,
 }
 
 /// The data a grid asks for, after `--data`; a missing path is an error that names the grid line and the fix.
@@ -212,6 +214,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if grid.command.is_some() {
         return super::run_command::run(args, grid);
     }
+    super::gpus::check_unused(&grid, args.gpus.as_deref())?;
     let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
     let workers = workers(args)?;

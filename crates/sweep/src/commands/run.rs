@@ -43,6 +43,10 @@ pub struct Args {
     /// --shard.
     #[arg(long, env = SHARD_COUNT_ENV)]
     pub shard_count: Option<usize>,
+    /// The GPUs a command sweep with `[command] gpus` gives its trials (e.g. 0,1,3), instead of those found
+    /// (CUDA_VISIBLE_DEVICES, else HIP_VISIBLE_DEVICES, else nvidia-smi -L).
+    #[arg(long, value_name = "IDS")]
+    pub gpus: Option<String>,
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
@@ -57,5 +61,6 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         report: args.report,
         shard: args.shard,
         shard_count: args.shard_count,
+        gpus: args.gpus.clone(),
     })?)
 }
