@@ -13,6 +13,10 @@
 //! (every run of it, superseded points dropped), the other metrics of that point, and the last point's epoch as the
 //! epochs run.
 //!
+//! With `[command] gpus` (issue 36), each run first takes a lease of its own devices from the sweep's
+//! [`DevicePool`] and gets them in `CUDA_VISIBLE_DEVICES` and `SWEEP_GPUS`; the lease is dropped when the run has
+//! ended, however it ended (a panic unwinding through the backend included), and the devices go to the next run.
+//!
 //! The checkpoint of a trial that can no longer go on (ranked out of its rung, or pruned) is deleted; finished,
 //! diverged and failed trials keep theirs (a finished trial's checkpoint is the user's model).
 
