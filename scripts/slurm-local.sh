@@ -12,7 +12,9 @@
 # Install the packages first with scripts/install-slurm.sh. SLURM_LOCAL_TIMEOUT (seconds, default 60) bounds the
 # wait for the node to become idle. SLURM_LOCAL_PORT (default 6817) is slurmctld's TCP port, slurmd takes the next
 # one: the machine is shared, so a second cluster (yours or someone else's) needs other ports; start refuses ports
-# in use rather than talk to another cluster's slurmctld.
+# in use rather than talk to another cluster's slurmctld. SLURM_LOCAL_GPUS=N (default 0) gives the node N fake GPUs
+# (GresTypes=gpu, Gres=gpu:N, gres.conf naming N null devices DIR/dev/nvidia<i>): jobs asking --gres=gpu:K are accepted
+# and get CUDA_VISIBLE_DEVICES, for the tests of `sweep slurm` with `[command] gpus`; there is no real device.
 set -euo pipefail
 
 usage() {
@@ -34,14 +36,28 @@ CONF=$D/slurm.conf
 DAEMONS=(slurmd slurmctld munged)
 
 PORT=${SLURM_LOCAL_PORT:-6817}
+GPUS=${SLURM_LOCAL_GPUS:-0}
 
 port_in_use() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 write_conf() {
-  local cpus
+  local cpus gres="" i
   cpus=$(nproc)
+  if [ "$GPUS" -gt 0 ]; then
+    gres=" Gres=gpu:$GPUS"
+    mkdir -p "$D/dev"
+    : >"$D/gres.conf"
+    for i in $(seq 0 $((GPUS - 1))); do
+      # A character device (the null device's numbers): slurmd accepts no other file, and gives jobs
+      # CUDA_VISIBLE_DEVICES only for devices it accepted. An empty file where mknod is not allowed: jobs are still
+      # accepted, without CUDA_VISIBLE_DEVICES.
+      rm -f "$D/dev/nvidia$i"
+      mknod "$D/dev/nvidia$i" c 1 3 2>/dev/null || : >"$D/dev/nvidia$i"
+      echo "NodeName=localhost Name=gpu File=$D/dev/nvidia$i" >>"$D/gres.conf"
+    done
+  fi
   cat >"$CONF" <<EOF
 ClusterName=ci
 SlurmctldHost=localhost
@@ -69,9 +85,12 @@ MpiDefault=none
 MailProg=/bin/true
 ReturnToService=2
 SchedulerParameters=batch_sched_delay=0
-NodeName=localhost CPUs=$cpus State=UNKNOWN
+NodeName=localhost CPUs=$cpus$gres State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+  if [ "$GPUS" -gt 0 ]; then
+    echo "GresTypes=gpu" >>"$CONF"
+  fi
 }
 
 # The PID kept for a daemon, if that process is still alive.

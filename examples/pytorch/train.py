@@ -18,6 +18,11 @@ minibatch loss of the epoch), "lr"}`, plus `test_acc` on the record that complet
 SIGTERM, and continues from it when SWEEP_RESUME=1. Each epoch's order derives from `data_seed` and the epoch alone
 and the initialization from `seed`, so a paused and resumed trial trains exactly as an uninterrupted one.
 
+Device: CUDA when PyTorch sees a GPU (sweep gives each trial its own in CUDA_VISIBLE_DEVICES when the grid's
+[command] sets `gpus`, see sweep's docs/gpus.md), else the CPU, unchanged; `device = "cpu"` (or "cuda") forces one.
+The initialization and each epoch's order are drawn on the CPU either way, so both devices train on the same
+minibatches from the same weights (their sums may differ in the last bits).
+
 By hand: `.venv/bin/python train.py --data ../../../shared/cifar10 --epochs=2 --train_size=5000 --val_size=1000`.
 """
 import argparse
@@ -47,6 +52,7 @@ DEFAULTS = {
     "train_size": 40000,
     "val_size": 10000,
     "threads": 1,
+    "device": "auto",
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -107,6 +113,19 @@ def load_images(data):
     return z["x"], z["y"], z["xt"], z["yt"]
 
 
+def pick_device(p):
+    """CUDA when a GPU is visible (or asked for), else the CPU."""
+    want = p["device"]
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and not torch.cuda.is_available():
+        sys.exit("train.py: device = cuda, but PyTorch sees no GPU (CUDA_VISIBLE_DEVICES=%s)" % os.environ.get("CUDA_VISIBLE_DEVICES", "unset"))
+    dev = torch.device(want)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
+    print(f"train.py: training on {dev} ({name}; CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})", file=sys.stderr)
+    return dev
+
+
 def prepare(data, p):
     x, y, xt, yt = load_images(data)
     perm = np.random.default_rng(p["data_seed"]).permutation(len(x))
@@ -158,15 +177,18 @@ def main():
     terminated = []
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
 
+    dev = pick_device(p)
     t0 = time.time()
-    (x, y), (xv, yv), (xt, yt) = prepare(args.data, p)
+    (x, y), (xv, yv), (xt, yt) = (tuple(t.to(dev) for t in pair) for pair in prepare(args.data, p))
     print(f"train.py: {len(x)} train / {len(xv)} val / {len(xt)} test images ready in {time.time() - t0:.1f} s", file=sys.stderr)
     per_epoch = len(x) // p["batch_size"]
     last_step = max(1, round(budget * per_epoch))
     state = {"step": 0, "loss_sum": 0.0, "weights": init(p, x.shape[1], 10)}
     if ckpt and os.environ.get("SWEEP_RESUME") == "1" and os.path.exists(ckpt):
-        state = torch.load(ckpt)
+        # A checkpoint saved on either device loads on this one.
+        state = torch.load(ckpt, map_location=dev)
         print(f"train.py: resuming at epoch {state['step'] / per_epoch:g}", file=sys.stderr)
+    state["weights"] = {k: t.to(dev) for k, t in state["weights"].items()}
     w = state["weights"]
     for t in w.values():
         t.requires_grad_(True)
@@ -197,7 +219,7 @@ def main():
             order = torch.randperm(len(x), generator=torch.Generator().manual_seed(p["data_seed"] * 1_000_003 + epoch))
             order_epoch = epoch
         lr = p["learning_rate"] * p["lr_decay"] ** (epoch - 1)
-        idx = order[k * p["batch_size"] : (k + 1) * p["batch_size"]]
+        idx = order[k * p["batch_size"] : (k + 1) * p["batch_size"]].to(dev)
         loss = torch.nn.functional.cross_entropy(scores(w, x[idx]), y[idx]) + 0.5 * p["reg"] * ((w["W1"] ** 2).sum() + (w["W2"] ** 2).sum())
         grads = torch.autograd.grad(loss, list(w.values()))
         with torch.no_grad():

@@ -24,7 +24,50 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 use sweep_search::Search;
 
 /// The keys of `[command]`.
-pub const COMMAND_KEYS: [&str; 5] = ["run", "metric", "mode", "timeout_s", "grace_s"];
+pub const COMMAND_KEYS: [&str; 6] = ["run", "metric", "mode", "timeout_s", "grace_s", "gpus"];
+
+/// Most devices one trial may ask for (`gpus`).
+pub const MAX_GPUS: u32 = 1024;
+
+/// The devices each trial of a command sweep gets (`[command] gpus`, issue 36): whole devices of its own, or a share
+/// of one device (`gpus = 0.5`: two trials on each).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gpus {
+    /// As written: a whole number >= 1, or a fraction in (0, 1).
+    pub per_trial: f64,
+    /// Where `gpus` is written, (line, column): a trial asking for more devices than are found is refused there.
+    pub pos: (usize, usize),
+}
+
+impl Gpus {
+    /// Devices a trial holds: `per_trial` when whole, else 1 (shared).
+    pub fn devices(&self) -> usize {
+        if self.per_trial >= 1.0 {
+            self.per_trial as usize
+        } else {
+            1
+        }
+    }
+
+    /// Trials one device takes at once: 1 for whole devices, floor(1 / per_trial) for a fraction.
+    pub fn trials_per_device(&self) -> usize {
+        if self.per_trial >= 1.0 {
+            1
+        } else {
+            // A tolerance: 1/3 written as 0.3333333333333333 still gives 3.
+            ((1.0 / self.per_trial) + 1e-9).floor() as usize
+        }
+    }
+
+    /// Trials that can run at once on `devices` devices: floor(devices / gpus), or devices * floor(1 / gpus).
+    pub fn capacity(&self, devices: usize) -> usize {
+        if self.per_trial >= 1.0 {
+            devices / self.devices()
+        } else {
+            devices * self.trials_per_device()
+        }
+    }
+}
 
 /// Names a trial's values cannot take: the columns `results.csv` has of its own for a command sweep.
 pub const RESERVED: [&str; 9] = [
@@ -84,6 +127,8 @@ pub struct Command {
     pub grace: Duration,
     /// Where `run` is written, (line, column), for what is found wrong with it later (the program not found).
     pub run_pos: (usize, usize),
+    /// `gpus`: the devices each trial gets (none asked when `None`: trials see whatever sweep sees).
+    pub gpus: Option<Gpus>,
 }
 
 /// One free-form `[grid]` axis: values in file order, or a continuous range for sampling searches.
@@ -312,6 +357,7 @@ pub(crate) fn parse(
 ) -> Result<(CommandGrid, Option<usize>), GridError> {
     let mut run: Option<&Spanned<Value>> = None;
     let (mut metric, mut mode, mut timeout, mut grace) = (None, Mode::Max, None, DEFAULT_GRACE);
+    let mut gpus = None;
     for (k, v) in command {
         let name = k.get_ref().as_str();
         let key = format!("command.{name}");
@@ -356,6 +402,7 @@ pub(crate) fn parse(
             }
             "timeout_s" => timeout = Some(seconds(true)?),
             "grace_s" => grace = seconds(false)?,
+            "gpus" => gpus = Some(parse_gpus(ctx, v)?),
             other => return Err(ctx.err(k.span().start, Some(&key), suggest(other, &COMMAND_KEYS))),
         }
     }
@@ -486,6 +533,7 @@ pub(crate) fn parse(
             timeout,
             grace,
             run_pos: ctx.pos(run_off),
+            gpus,
         },
         fixed,
         axes,
@@ -572,6 +620,41 @@ pub(crate) fn grid(
         axes: vec![],
         search,
         command: Some(cgrid),
+    })
+}
+
+/// `gpus`: a whole number of devices (1 to [`MAX_GPUS`]) or a fraction of one in (0, 1).
+fn parse_gpus(ctx: &Ctx, v: &Spanned<Value>) -> Result<Gpus, GridError> {
+    let off = v.span().start;
+    let err = |m: String| ctx.err(off, Some("command.gpus"), m);
+    let g = match number_of(v.get_ref()) {
+        Some(g) if g.is_finite() => g,
+        _ => {
+            return Err(err(format!(
+                "expected the GPUs each trial gets, a number such as 1, 2 or 0.5 (two trials on one device), found {}",
+                v.get_ref()
+            )))
+        }
+    };
+    if g <= 0.0 {
+        return Err(err(format!(
+            "gpus = {g}: give at least a share of one device (e.g. 0.5), or leave gpus out to run the trials without \
+             assigning devices"
+        )));
+    }
+    if g > 1.0 && g.fract() != 0.0 {
+        return Err(err(format!(
+            "gpus = {g}: above 1 a trial takes whole devices; give {} or {}",
+            g.floor(),
+            g.ceil()
+        )));
+    }
+    if g > f64::from(MAX_GPUS) {
+        return Err(err(format!("gpus = {g}: at most {MAX_GPUS} devices per trial")));
+    }
+    Ok(Gpus {
+        per_trial: g,
+        pos: ctx.pos(off),
     })
 }
 

@@ -14,7 +14,7 @@ use crate::grid::{DATA_KEYS, TOP_KEYS};
 
 /// What each top-level, `[data]` and `[command]` key does (the parser's key lists say which exist; a test checks that
 /// each has its line here).
-const ABOUT: [(&str, &str); 17] = [
+const ABOUT: [(&str, &str); 18] = [
     ("name", "the sweep's name: the folder under `results/` (a plain folder name)"),
     (
         "seed",
@@ -49,6 +49,11 @@ const ABOUT: [(&str, &str); 17] = [
     (
         "command.grace_s",
         "seconds between SIGTERM and SIGKILL when a trial is stopped (default 30)",
+    ),
+    (
+        "command.gpus",
+        "GPUs each trial gets, its own in `CUDA_VISIBLE_DEVICES` (a fraction such as 0.5 shares one device); \
+         see [gpus.md](gpus.md)",
     ),
 ];
 

@@ -452,8 +452,9 @@ pub struct ProgressLine {
 /// What a progress line says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
-    /// A unit of work started: the job trains from `from` epochs to `to` (both may be fractional).
-    Start { from: f64, to: f64 },
+    /// A unit of work started: the job trains from `from` epochs to `to` (both may be fractional); `gpus`: the
+    /// devices a command trial's run was given (its `CUDA_VISIBLE_DEVICES`), when the sweep assigns them.
+    Start { from: f64, to: f64, gpus: Option<String> },
     /// A point was evaluated after `epoch` epochs (fractional where a rung ends mid-epoch): its metrics (for the
     /// built-in network `val_acc`, `train_acc`, `loss`, `lr`; a program's own keys for command trials). A metric
     /// that is not a finite number is written as `null` and read back as NaN.
@@ -479,6 +480,8 @@ struct ProgressJson {
     epoch: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     metrics: Option<std::collections::BTreeMap<String, Option<f64>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gpus: Option<String>,
 }
 
 impl ProgressLine {
@@ -493,11 +496,13 @@ impl ProgressLine {
             to: None,
             epoch: None,
             metrics: None,
+            gpus: None,
         };
         match &self.what {
-            Progress::Start { from, to } => {
+            Progress::Start { from, to, gpus } => {
                 j.event = Some("start".into());
                 (j.from, j.to) = (Some(*from), Some(*to));
+                j.gpus = gpus.clone();
             }
             Progress::Point { epoch, metrics } => {
                 j.epoch = Some(*epoch);
@@ -513,7 +518,7 @@ impl ProgressLine {
     pub fn parse(line: &[u8]) -> Option<ProgressLine> {
         let j: ProgressJson = serde_json::from_slice(line).ok()?;
         let what = match (j.event.as_deref(), j.from, j.to, j.epoch, j.metrics) {
-            (Some("start"), Some(from), Some(to), _, _) => Progress::Start { from, to },
+            (Some("start"), Some(from), Some(to), _, _) => Progress::Start { from, to, gpus: j.gpus },
             (None, _, _, Some(epoch), Some(m)) => Progress::Point {
                 epoch,
                 metrics: m.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect(),

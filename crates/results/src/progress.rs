@@ -104,11 +104,20 @@ impl ProgressLog {
 
     /// A unit of work of job `id` starts: from `from` epochs to `to`.
     pub fn start(&self, id: &str, rung: Option<usize>, from: f64, to: f64) {
+        self.start_on(id, rung, from, to, None);
+    }
+
+    /// [`ProgressLog::start`] of a command trial's run given these GPUs (its `CUDA_VISIBLE_DEVICES`).
+    pub fn start_on(&self, id: &str, rung: Option<usize>, from: f64, to: f64, gpus: Option<&str>) {
         self.write(&ProgressLine {
             t: now_unix(),
             id: id.to_string(),
             rung,
-            what: Progress::Start { from, to },
+            what: Progress::Start {
+                from,
+                to,
+                gpus: gpus.map(str::to_string),
+            },
         });
     }
 
@@ -214,10 +223,26 @@ mod tests {
         let log = ProgressLog::new(dir.path(), "w1");
         log.start("a", Some(0), 0.0, 0.5);
         log.point("a", Some(0), 0.5, [("val_acc", 0.25), ("loss", f64::INFINITY)]);
+        log.start_on("a", Some(1), 0.5, 1.0, Some("2,3"));
         let mut r = ProgressReader::new(dir.path());
         let lines = r.poll().unwrap();
-        assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].what, Progress::Start { from: 0.0, to: 0.5 });
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0].what,
+            Progress::Start {
+                from: 0.0,
+                to: 0.5,
+                gpus: None
+            }
+        );
+        assert_eq!(
+            lines[2].what,
+            Progress::Start {
+                from: 0.5,
+                to: 1.0,
+                gpus: Some("2,3".into())
+            }
+        );
         let Progress::Point { epoch, metrics } = &lines[1].what else {
             panic!("{:?}", lines[1])
         };
@@ -230,7 +255,11 @@ mod tests {
             t: 1.0,
             id: "b".into(),
             rung: None,
-            what: Progress::Start { from: 1.0, to: 2.0 },
+            what: Progress::Start {
+                from: 1.0,
+                to: 2.0,
+                gpus: None,
+            },
         }
         .to_json_line();
         let mut bytes = line.clone();
@@ -242,6 +271,6 @@ mod tests {
         f.write_all(&line[10..]).unwrap();
         f.write_all(b"not json\n").unwrap();
         assert_eq!(r.poll().unwrap().len(), 1, "the torn line once whole; the malformed one skipped");
-        assert_eq!(read_progress(dir.path()).unwrap().len(), 4);
+        assert_eq!(read_progress(dir.path()).unwrap().len(), 5);
     }
 }

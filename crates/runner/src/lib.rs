@@ -6,10 +6,12 @@
 //!
 //! * [`run`]: the runner, its scheduler (the search's sampler and fidelity scheduler together) and backends.
 //! * [`cluster`]: shards, Slurm job arrays, Kubernetes Indexed Jobs.
+//! * [`devices`]: the GPUs a command sweep finds, and each running trial's own share of them.
 //! * [`ops`]: the operations the commands call (run, finish, plan), as cargo's `ops`.
 //! * [`download`]: the CIFAR-10 download; [`error`]: the errors of these.
 
 pub mod cluster;
+pub mod devices;
 pub mod download;
 pub mod error;
 pub mod ops;

@@ -163,3 +163,44 @@ fn every_mistake_names_file_line_column_and_key() {
         assert!(e.contains(want), "grid:\n{text}\nwanted: {want}\ngot: {e}");
     }
 }
+
+#[test]
+fn gpus_takes_whole_devices_or_a_share_of_one() {
+    let gpus = |v: &str| {
+        let g = Grid::parse(
+            Path::new("g.toml"),
+            &format!("{HEAD}gpus = {v}\n[train]\nepochs = 2\n[grid]\nlr = [1, 2]\n"),
+        )
+        .unwrap();
+        g.command.unwrap().command.gpus.unwrap()
+    };
+    let two = gpus("2");
+    assert_eq!((two.devices(), two.trials_per_device(), two.capacity(5)), (2, 1, 2));
+    assert_eq!(two.pos, (4, 8));
+    let half = gpus("0.5");
+    assert_eq!((half.devices(), half.trials_per_device(), half.capacity(3)), (1, 2, 6));
+    let third = gpus("0.3333333333333333");
+    assert_eq!(third.trials_per_device(), 3);
+    let one = gpus("1.0");
+    assert_eq!((one.devices(), one.capacity(4)), (1, 4));
+    let none = Grid::parse(Path::new("g.toml"), &format!("{HEAD}[train]\nepochs = 2\n[grid]\nlr = [1, 2]\n")).unwrap();
+    assert_eq!(none.command.unwrap().command.gpus, None);
+    for (v, want) in [
+        ("0", "g.toml:4:8: command.gpus: gpus = 0: give at least a share of one device"),
+        ("-1", "g.toml:4:8: command.gpus: gpus = -1: give at least a share of one device"),
+        (
+            "1.5",
+            "g.toml:4:8: command.gpus: gpus = 1.5: above 1 a trial takes whole devices; give 1 or 2",
+        ),
+        (
+            "\"all\"",
+            "g.toml:4:8: command.gpus: expected the GPUs each trial gets, a number such as 1, 2 or 0.5",
+        ),
+        ("nan", "g.toml:4:8: command.gpus: expected the GPUs each trial gets"),
+        ("4096", "g.toml:4:8: command.gpus: gpus = 4096: at most 1024 devices per trial"),
+    ] {
+        let text = format!("{HEAD}gpus = {v}\n[train]\nepochs = 2\n[grid]\nlr = [1, 2]\n");
+        let got = refused(&text);
+        assert!(got.starts_with(want), "gpus = {v}: {got}");
+    }
+}

@@ -785,6 +785,7 @@
           ['rung', t.rung == null ? '–' : String(t.rung + 1)],
           ['seconds', num(t.seconds)],
           ['started', clock(t.started)], ['ended', clock(t.ended)],
+          ...(t.gpus ? [['GPUs', t.gpus]] : []),
           ...Object.entries(t.metrics).map(([k, v]) => [k, num(v)]),
         ])),
         el('section', { class: 'card' }, el('h2', {}, 'Configuration'), kv(Object.entries(d.config).map(([k, v]) => [k, val(v)]))));

@@ -193,14 +193,15 @@ pub fn trial_body(v: &View, k: usize) -> TrialOut<'_> {
         .unwrap_or_default();
     // The log: each unit's start before the epochs it trained, then the rung records and the end.
     let mut log = Vec::new();
-    let mut starts: Vec<&(f64, Option<usize>, f64, f64)> = progress.map(|p| p.starts.iter().collect()).unwrap_or_default();
+    let mut starts: Vec<&super::Start> = progress.map(|p| p.starts.iter().collect()).unwrap_or_default();
     starts.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.total_cmp(&b.0)));
     let mut starts = starts.into_iter().peekable();
-    let start_line = |&(time, rung, from, to): &(f64, Option<usize>, f64, f64)| LogLine {
-        t: Some(time),
+    let start_line = |(time, rung, from, to, gpus): &super::Start| LogLine {
+        t: Some(*time),
         text: format!(
-            "started: epochs {from} to {to}{}",
-            rung.map_or(String::new(), |r| format!(" (rung {})", r + 1))
+            "started: epochs {from} to {to}{}{}",
+            rung.map_or(String::new(), |r| format!(" (rung {})", r + 1)),
+            gpus.as_ref().map_or(String::new(), |g| format!(" on GPUs {g}"))
         ),
     };
     for e in &history {

@@ -69,11 +69,14 @@ fn stamps_in(dir: &Path, ext: &str) -> Vec<(PathBuf, Stamp)> {
     v
 }
 
+/// A unit of work started, as a progress log says: (t, rung, from, to, the GPUs its run was given).
+pub type Start = (f64, Option<usize>, f64, f64, Option<String>);
+
 /// What the progress logs said about one job.
 #[derive(Debug, Clone, Default)]
 pub struct ProgressOf {
-    /// Every unit of work started: (t, rung, from, to).
-    pub starts: Vec<(f64, Option<usize>, f64, f64)>,
+    /// Every unit of work started: (t, rung, from, to, the GPUs its run was given).
+    pub starts: Vec<Start>,
     /// The last line's time.
     pub last_t: f64,
     /// Evaluated points not yet covered by a recorded row: (t, epoch, metrics).
@@ -225,7 +228,7 @@ impl LiveSweep {
             let p = Arc::make_mut(self.prog.entry(l.id.clone()).or_default());
             p.last_t = p.last_t.max(l.t);
             match l.what {
-                Progress::Start { from, to } => p.starts.push((l.t, l.rung, from, to)),
+                Progress::Start { from, to, gpus } => p.starts.push((l.t, l.rung, from, to, gpus)),
                 Progress::Point { epoch, metrics } => {
                     // A rerun of the same epochs (a resumed or retrained unit) replaces the earlier points.
                     p.points.retain(|(_, e, _)| *e < epoch);
@@ -379,6 +382,7 @@ impl LiveSweep {
             ended,
             point,
             rung: last_start.and_then(|s| s.1).or(claim.and_then(|c| c.rung)),
+            gpus: last_start.and_then(|s| s.4.clone()),
         }
     }
 
@@ -507,7 +511,7 @@ impl LiveSweep {
             }
         }
         for (_, t) in trials.iter().filter(|(_, t)| t.status == Status::Running) {
-            let Some(&(started, _, from, _)) = progress.get(&t.id).and_then(|p| p.starts.iter().max_by(|a, b| a.0.total_cmp(&b.0))) else {
+            let Some(&(started, _, from, _, _)) = progress.get(&t.id).and_then(|p| p.starts.iter().max_by(|a, b| a.0.total_cmp(&b.0))) else {
                 continue;
             };
             measured.add((t.epochs_run - from).max(0.0) * cost(&t.id), (now - started).max(0.0));

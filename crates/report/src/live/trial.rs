@@ -159,6 +159,9 @@ pub struct Trial {
     /// Unix seconds of its first start and of its end, when known (progress log, claims, history file).
     pub started: Option<f64>,
     pub ended: Option<f64>,
+    /// The GPUs its latest run was given (its `CUDA_VISIBLE_DEVICES`), when the sweep assigns devices.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<String>,
 }
 
 /// What the live view knows beside the rows about one trial.
@@ -170,6 +173,8 @@ pub struct Live {
     /// The last evaluated point of a running unit: (epochs, metrics).
     pub point: Option<(f64, BTreeMap<String, f64>)>,
     pub rung: Option<usize>,
+    /// The GPUs of its latest run (progress log).
+    pub gpus: Option<String>,
 }
 
 fn num(x: f64) -> Option<f64> {
@@ -257,6 +262,7 @@ pub fn trial(
         seconds: recorded.map(|r| r.seconds),
         started: live.started,
         ended: None,
+        gpus: live.gpus.clone(),
     };
     if let Some(r) = row {
         t.status = r.status.into();

@@ -51,6 +51,9 @@ pub struct K8sOptions {
     pub cpu: Option<String>,
     /// Memory request and limit (e.g. `"8Gi"`).
     pub memory: Option<String>,
+    /// GPUs per pod of the Indexed Job (`nvidia.com/gpu` in its limits), for a command sweep whose trials get
+    /// devices; the finishing Job gets none.
+    pub gpus: Option<usize>,
     /// Seconds a deleted or preempted pod gets between SIGTERM and SIGKILL to stop its jobs cleanly.
     pub termination_grace_seconds: u32,
     /// Delete finished Jobs (and their pods) this long after they end; kept when `None`.
@@ -74,6 +77,7 @@ impl Default for K8sOptions {
             data_path: None,
             cpu: None,
             memory: None,
+            gpus: None,
             termination_grace_seconds: 60,
             ttl_seconds_after_finished: None,
         }
@@ -169,7 +173,9 @@ fn metadata(opts: &K8sOptions, name: &str, component: &str) -> Value {
     m
 }
 
-fn resources(opts: &K8sOptions) -> Value {
+/// CPU and memory as requests and limits; GPUs (`nvidia.com/gpu`, an extended resource: its request is its limit)
+/// in the limits only.
+fn resources(opts: &K8sOptions, gpus: Option<usize>) -> Value {
     let mut r = serde_json::Map::new();
     if let Some(c) = &opts.cpu {
         r.insert("cpu".into(), json!(c));
@@ -177,11 +183,18 @@ fn resources(opts: &K8sOptions) -> Value {
     if let Some(m) = &opts.memory {
         r.insert("memory".into(), json!(m));
     }
-    if r.is_empty() {
-        json!({})
-    } else {
-        json!({ "requests": r, "limits": r })
+    let mut limits = r.clone();
+    if let Some(g) = gpus {
+        limits.insert("nvidia.com/gpu".into(), json!(g.to_string()));
     }
+    let mut out = serde_json::Map::new();
+    if !r.is_empty() {
+        out.insert("requests".into(), Value::Object(r));
+    }
+    if !limits.is_empty() {
+        out.insert("limits".into(), Value::Object(limits));
+    }
+    Value::Object(out)
 }
 
 /// The pod template shared by both Jobs.
@@ -198,7 +211,8 @@ fn pod(opts: &K8sOptions, component: &str, container: &str, args: Vec<String>, e
                 "command": [opts.sweep_exe],
                 "args": args,
                 "env": env,
-                "resources": resources(opts),
+                // Only the shards run trials: the finishing Job needs no GPU.
+                "resources": resources(opts, opts.gpus.filter(|_| component == "shard")),
                 "volumeMounts": [{ "name": "results", "mountPath": opts.results_mount }],
             }],
             "volumes": [{ "name": "results", "persistentVolumeClaim": { "claimName": opts.pvc } }],
@@ -297,6 +311,35 @@ mod tests {
             ttl_seconds_after_finished: Some(86400),
             ..K8sOptions::default()
         }
+    }
+
+    #[test]
+    fn gpus_go_in_the_shards_limits_only() {
+        let with = K8sOptions { gpus: Some(2), ..opts() };
+        let j = yaml(&indexed_job(&with).unwrap());
+        let r = &j["spec"]["template"]["spec"]["containers"][0]["resources"];
+        assert_eq!(s(&r["limits"]["nvidia.com/gpu"]), "2");
+        assert_eq!(s(&r["limits"]["cpu"]), "4");
+        assert!(
+            r["requests"].get("nvidia.com/gpu").is_none(),
+            "an extended resource's request is its limit"
+        );
+        let f = yaml(&finish_job(&with).unwrap());
+        let r = &f["spec"]["template"]["spec"]["containers"][0]["resources"];
+        assert!(r["limits"].get("nvidia.com/gpu").is_none(), "the finishing Job runs no trial");
+        let only = K8sOptions {
+            gpus: Some(1),
+            cpu: None,
+            memory: None,
+            ..opts()
+        };
+        let j = yaml(&indexed_job(&only).unwrap());
+        let r = &j["spec"]["template"]["spec"]["containers"][0]["resources"];
+        assert_eq!(s(&r["limits"]["nvidia.com/gpu"]), "1");
+        assert!(r.get("requests").is_none());
+        let none = yaml(&indexed_job(&opts()).unwrap());
+        let r = &none["spec"]["template"]["spec"]["containers"][0]["resources"];
+        assert!(r["limits"].get("nvidia.com/gpu").is_none());
     }
 
     fn yaml(text: &str) -> serde_yaml::Value {

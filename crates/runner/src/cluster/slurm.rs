@@ -31,6 +31,9 @@ pub struct SlurmOptions {
     pub cpus_per_task: usize,
     /// `--mem` per task (e.g. `8G`), when given.
     pub mem: Option<String>,
+    /// GPUs per array task (`--gres=gpu:N`), for a command sweep whose trials get devices; the finishing job gets
+    /// none.
+    pub gpus: Option<usize>,
     /// Seconds before the time limit at which Slurm sends USR1 to the batch shell (default 120).
     pub signal_seconds_before: u32,
     /// `--account`, `--qos`, … as `key=value` or bare flags; each becomes one `#SBATCH --<extra>` line.
@@ -47,6 +50,7 @@ impl Default for SlurmOptions {
             time: None,
             cpus_per_task: 1,
             mem: None,
+            gpus: None,
             signal_seconds_before: 120,
             extra: Vec::new(),
         }
@@ -114,6 +118,11 @@ pub fn sbatch_script(opts: &SlurmOptions, sweep_exe: &Path, grid: &Path, out: &P
     let log = format!("{}/slurm/%A_%a.log", out.display());
     common_directives(&mut s, opts, &opts.job_name, &log);
     resource_directives(&mut s, opts);
+    if let Some(g) = opts.gpus {
+        // Per node, and a task is one node: Slurm sets the task's CUDA_VISIBLE_DEVICES, which its `sweep run` splits
+        // among the trials it runs at once.
+        let _ = writeln!(s, "#SBATCH --gres=gpu:{g}");
+    }
     let _ = writeln!(s, "#SBATCH --signal=B:USR1@{}", opts.signal_seconds_before);
     let _ = writeln!(s, "#SBATCH --requeue");
     let _ = writeln!(s, "#SBATCH --open-mode=append");
@@ -219,6 +228,7 @@ mod tests {
             time: Some("02:00:00".into()),
             cpus_per_task: 4,
             mem: Some("8G".into()),
+            gpus: None,
             signal_seconds_before: 90,
             extra: vec!["account=ml".into(), "--qos=long".into()],
         }

@@ -39,11 +39,14 @@ pub struct K8sArgs {
     pub namespace: Option<String>,
     /// The sweep command in the image.
     pub sweep_exe: String,
+    /// GPUs per pod (`nvidia.com/gpu` in its limits) [default: one trial's, when `[command] gpus` is set].
+    pub gpus_per_pod: Option<usize>,
 }
 
 /// `sweep k8s`.
 pub fn k8s(args: &K8sArgs) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
+    let gpus = super::gpus::per_task(&grid, "--gpus-per-pod", args.gpus_per_pod)?;
     let mount = args.mount.trim_end_matches('/').to_string();
     let file_name = args
         .grid
@@ -77,6 +80,7 @@ pub fn k8s(args: &K8sArgs) -> Result<ExitCode> {
         data_path: args.data.clone(),
         cpu: args.cpu.clone(),
         memory: args.memory.clone(),
+        gpus,
         ..K8sOptions::default()
     };
     let job = indexed_job(&opts)?;

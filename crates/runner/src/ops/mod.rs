@@ -4,12 +4,14 @@
 //! * [`run`]: a sweep of the built-in network ([`run_command`]: of a user's program), from the grid to the best.
 //! * [`finish`]: the last step of a sharded sweep; [`plan`]: the jobs, the work and the time, without running.
 //! * [`train`] and [`eval`]: one configuration trained from flags, and a saved model scored.
+//! * [`gpus`]: the devices of a command sweep that sets `[command] gpus`, for `run` and `plan`.
 //! * [`cluster`]: what a run does differently when other processes share its results directory; [`slurm`] and
 //!   [`k8s`]: the job array and the Indexed Job that run a sweep as shards.
 
 pub mod cluster;
 pub mod eval;
 pub mod finish;
+pub mod gpus;
 pub mod k8s;
 pub mod plan;
 pub mod run;

@@ -31,6 +31,8 @@ pub struct PlanArgs {
     pub grid: PathBuf,
     /// Parallel jobs to plan for, as `sweep run --workers` [default: all cores].
     pub workers: Option<usize>,
+    /// `--gpus 0,1,3`, as `sweep run --gpus`: the devices a command sweep with `[command] gpus` plans for.
+    pub gpus: Option<String>,
 }
 
 /// Time spent measuring this machine's training rate, over all hidden sizes of the grid.
@@ -50,9 +52,11 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     let grid = Grid::load(&args.grid)?;
     let workers = super::run::checked_workers(args.workers)?;
     if let Some(c) = &grid.command {
-        print!("{}", command_plan(&grid, c, workers)?);
+        let (devices, at_once) = super::gpus::plan_lines(&grid, c, args.gpus.as_deref(), args.workers)?;
+        print!("{}", command_plan(&grid, c, at_once.unwrap_or(workers), &devices)?);
         return Ok(ExitCode::SUCCESS);
     }
+    super::gpus::check_unused(&grid, args.gpus.as_deref())?;
     // TPE proposes its trials as results arrive: what can be planned is one batch of the same size drawn at random
     // (what its first batch is), through the same rungs, once per batch.
     let tpe = grid.search.is_adaptive().then(|| TpeBatches::of(&grid.search));
@@ -539,7 +543,7 @@ fn rungs_table(search: &Search, schedule: &Schedule, estimate: Option<&Estimate>
 /// The plan of a command sweep: its trials and their values, the program's argv for the first, the rungs, and the
 /// epochs in all. No time: sweep cannot know how long an epoch of the program takes without running it, so it says
 /// how to work it out instead.
-fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> {
+fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize, devices: &str) -> Result<String> {
     // TPE's trials are proposed as results arrive: shown and costed is one batch drawn at random, as its first are.
     let tpe = grid.search.is_adaptive().then(|| TpeBatches::of(&grid.search));
     let jobs = match &tpe {
@@ -619,6 +623,7 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize) -> Result<String> 
         },
         if workers == 1 { "" } else { "s" },
     ));
+    out.push_str(devices);
     out.push_str(&format!(
         "Estimated time: not estimated. sweep measures the built-in network's speed, but cannot know how long an epoch \
          of your program takes without running it. Time one epoch of one trial (run the program by hand with a budget \

@@ -53,6 +53,8 @@ pub struct RunArgs {
     pub shard_count: Option<usize>,
     /// Run the jobs recorded as `failed` again (not pruned or diverged ones), their new rows replacing the old.
     pub retry_failed: bool,
+    /// `--gpus 0,1,3`: the devices a command sweep's trials get (with `[command] gpus`), instead of those found.
+    pub gpus: Option<String>,
 }
 
 /// The data a grid asks for, after `--data`; a missing path is an error that names the grid line and the fix.
@@ -320,6 +322,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if grid.command.is_some() {
         return super::run_command::run(args, grid);
     }
+    super::gpus::check_unused(&grid, args.gpus.as_deref())?;
     let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
     let workers = workers(args)?;

@@ -71,8 +71,21 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
     }
     let jobs = grid.jobs()?;
     let out = args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name));
-    let workers = workers(args)?;
+    let asked = Some(workers(args)?).filter(|_| args.workers.is_some());
     let program = find_program(&grid, &c)?;
+    // The devices before anything is written: none found, or fewer than one trial needs, is refused here.
+    let devices = super::gpus::pool(&grid, &c, args.gpus.as_deref())?;
+    let workers = match &devices {
+        Some(pool) => {
+            let w = super::gpus::workers(pool, asked);
+            tracing::info!(
+                "GPUs: {}; each trial gets its own in CUDA_VISIBLE_DEVICES, {w} at a time",
+                pool.found()
+            );
+            w
+        }
+        None => workers(args)?,
+    };
     check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
     let all_jobs = jobs;
     let multi_fidelity = grid.search.is_multi_fidelity();
@@ -111,7 +124,9 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
         out.display()
     );
     let started = std::time::Instant::now();
-    let backend = Program::new(&c, &out, work_dir, &stop).with_context(|| format!("cannot use {}", out.display()))?;
+    let backend = Program::new(&c, &out, work_dir, &stop)
+        .with_context(|| format!("cannot use {}", out.display()))?
+        .with_devices(devices);
     // Every trial costs the same to the scheduler: nothing is known of the program's cost.
     let summary = schedule_and_run(&grid, &jobs, &done, |_| 1000, &backend, &results, workers, &stop, &claims)?;
     if summary.interrupted {

@@ -32,6 +32,8 @@ pub struct SlurmArgs {
     pub data: Option<PathBuf>,
     /// Submit the array and the finishing job with sbatch and print their job ids, instead of printing the script.
     pub submit: bool,
+    /// GPUs per task (`--gres=gpu:N`) [default: one trial's, when `[command] gpus` is set].
+    pub gpus_per_task: Option<usize>,
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -47,6 +49,7 @@ pub fn slurm(args: &SlurmArgs) -> Result<ExitCode> {
         return Err(input!("--max-running and --cpus-per-task must be at least 1"));
     }
     let grid = Grid::load(&args.grid)?;
+    let gpus = super::gpus::per_task(&grid, "--gpus-per-task", args.gpus_per_task)?;
     let jobs = grid.jobs()?;
     let out = absolute(&args.out.clone().unwrap_or_else(|| Path::new("results").join(&grid.name)))?;
     check_dir(&out, &grid, &grid.fingerprint(&jobs))?;
@@ -93,6 +96,7 @@ pub fn slurm(args: &SlurmArgs) -> Result<ExitCode> {
         time: args.time.clone(),
         cpus_per_task: args.cpus_per_task,
         mem: args.mem.clone(),
+        gpus,
         ..SlurmOptions::default()
     };
     let script = sbatch_script(&opts, &exe, &grid_file, &out, data.as_deref());

@@ -651,10 +651,14 @@ impl Watch for Watcher<'_> {
     }
 
     fn started(&self, unit: &Unit, epochs: f64) {
+        self.started_on(unit, epochs, None);
+    }
+
+    fn started_on(&self, unit: &Unit, epochs: f64, gpus: Option<&str>) {
         if epochs < unit.from {
             self.retrained.fetch_add((unit.from - epochs).ceil() as usize, Ordering::Relaxed);
         }
-        self.log.start(&unit.job.id, unit.rung, epochs, unit.to);
+        self.log.start_on(&unit.job.id, unit.rung, epochs, unit.to, gpus);
         self.progress.started(unit, epochs);
     }
 

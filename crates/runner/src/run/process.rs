@@ -97,6 +97,9 @@ pub struct RunSpec {
     pub grace: Duration,
     /// How to start the shepherd ([`Shepherd::current_exe`] inside the `sweep` binary).
     pub shepherd: Shepherd,
+    /// The GPUs this run was given (its `CUDA_VISIBLE_DEVICES`, set in `env`), written in the run's banner and its
+    /// line of `records.jsonl`.
+    pub gpus: Option<String>,
 }
 
 impl RunSpec {
@@ -114,6 +117,7 @@ impl RunSpec {
             timeout: None,
             grace: DEFAULT_GRACE,
             shepherd: Shepherd::current_exe(),
+            gpus: None,
         }
     }
 }
@@ -344,8 +348,9 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
     write_atomically(&files.params, &serde_json::to_vec_pretty(&spec.params).unwrap_or_default()).map_err(io_err(&files.params))?;
     let (metrics_offset, metrics_lines) = prepare_append(&files.metrics).map_err(io_err(&files.metrics))?;
     let budget_text = spec.budget.to_string();
+    let on_gpus = spec.gpus.as_ref().map_or(String::new(), |g| format!(", on GPUs {g}"));
     let banner = format!(
-        "==== sweep run {run_no} of trial {trial}: budget {budget_text}{}, at unix time {:.3} ====\n",
+        "==== sweep run {run_no} of trial {trial}: budget {budget_text}{}{on_gpus}, at unix time {:.3} ====\n",
         if resumed { ", resuming (SWEEP_RESUME=1)" } else { "" },
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -357,7 +362,10 @@ pub fn run(spec: &RunSpec, stop: &AtomicBool, on_record: &mut dyn FnMut(&Record)
     let mut records_file = open_log(
         &files.records,
         &format!(
-            "{{\"{RUN_KEY}\": {run_no}, \"budget\": {budget_text}, \"resume\": {resumed}, \"{METRICS_FROM_KEY}\": {metrics_offset}}}\n"
+            "{{\"{RUN_KEY}\": {run_no}, \"budget\": {budget_text}, \"resume\": {resumed}, \"{METRICS_FROM_KEY}\": {metrics_offset}{}}}\n",
+            spec.gpus
+                .as_ref()
+                .map_or(String::new(), |g| format!(", \"gpus\": {}", Value::String(g.clone())))
         ),
     )
     .map_err(io_err(&files.records))?;

@@ -13,6 +13,10 @@
 //! (every run of it, superseded points dropped), the other metrics of that point, and the last point's epoch as the
 //! epochs run.
 //!
+//! With `[command] gpus` (issue 36), each run first takes a lease of its own devices from the sweep's
+//! [`DevicePool`] and gets them in `CUDA_VISIBLE_DEVICES` and `SWEEP_GPUS`; the lease is dropped when the run has
+//! ended, however it ended (a panic unwinding through the backend included), and the devices go to the next run.
+//!
 //! The checkpoint of a trial that can no longer go on (ranked out of its rung, or pruned) is deleted; finished,
 //! diverged and failed trials keep theirs (a finished trial's checkpoint is the user's model).
 
@@ -25,6 +29,7 @@ use std::sync::Mutex;
 
 use super::process::{self, expand_argv, Failure, Outcome, Record as Point, RunResult, RunSpec, Shepherd, TrialFiles};
 use super::trial::{Backend, Ended, Record, Unit, Watch};
+use crate::devices::DevicePool;
 use sweep_grid::command::{Command, CommandGrid};
 use sweep_results::format::{JobStatus, Row, TRIALS_DIR};
 use sweep_results::schema::{metric_text, TrialRow};
@@ -42,6 +47,8 @@ pub struct Program<'s> {
     work_dir: PathBuf,
     shepherd: Shepherd,
     stop: &'s AtomicBool,
+    /// The GPUs of a sweep whose `[command]` sets `gpus`: each run holds its own lease of them while it runs.
+    devices: Option<DevicePool>,
     /// Trials whose last unit ended them (finished, diverged, failed): their checkpoints are kept.
     ended: Mutex<HashSet<String>>,
 }
@@ -67,8 +74,17 @@ impl<'s> Program<'s> {
             work_dir,
             shepherd: Shepherd::current_exe(),
             stop,
+            devices: None,
             ended: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Gives each run its own devices from `pool` (in `CUDA_VISIBLE_DEVICES` and `SWEEP_GPUS`), held while it runs.
+    /// The runner must run at most [`DevicePool::capacity`] units at once; a unit started beyond that waits for one
+    /// to end.
+    pub fn with_devices(mut self, pool: Option<DevicePool>) -> Self {
+        self.devices = pool;
+        self
     }
 
     /// A trial's folder.
@@ -212,10 +228,24 @@ impl<'s> Program<'s> {
         } else {
             0.0
         };
-        watch.started(unit, round12(from.min(unit.to)));
+        // The run's devices, given back when `lease` drops: when this function returns, however the run ended, or
+        // when a panic unwinds through it.
+        let lease = match &self.devices {
+            Some(pool) => match pool.lease(self.stop) {
+                Some(l) => Some(l),
+                None => return Ended::Stopped,
+            },
+            None => None,
+        };
+        let gpus = lease.as_ref().map(|l| l.visible());
+        watch.started_on(unit, round12(from.min(unit.to)), gpus.as_deref());
         let mut spec = RunSpec::new(job.id.clone(), dir, argv.into_iter().map(OsString::from).collect(), unit.to);
         spec.work_dir = self.work_dir.clone();
         spec.env = vec![("SWEEP_SEED".into(), job.config.seed.to_string().into())];
+        for (k, v) in lease.iter().flat_map(|l| l.env()) {
+            spec.env.push((k.into(), v.into()));
+        }
+        spec.gpus = gpus;
         spec.params = trial.values.clone();
         spec.timeout = self.command.timeout;
         spec.grace = self.command.grace;
@@ -244,6 +274,7 @@ impl<'s> Program<'s> {
         if result.resumed {
             tracing::debug!("trial {}: run {} resumed from its checkpoint", job.id, result.run);
         }
+        drop(lease);
         let ended = self.ended(unit, &result);
         if matches!(ended, Ended::Finished(_) | Ended::Diverged(_) | Ended::Failed { .. }) {
             self.ended.lock().unwrap_or_else(|p| p.into_inner()).insert(job.id.clone());

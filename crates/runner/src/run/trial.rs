@@ -35,6 +35,11 @@ pub trait Watch: Sync {
     fn stopping(&self) -> bool;
     /// The unit starts training at `epochs` (its saved state's; below `unit.from` when a dropped state retrains).
     fn started(&self, unit: &Unit, epochs: f64);
+    /// As [`Watch::started`], for a command trial's run given these GPUs (its `CUDA_VISIBLE_DEVICES`).
+    fn started_on(&self, unit: &Unit, epochs: f64, gpus: Option<&str>) {
+        let _ = gpus;
+        self.started(unit, epochs);
+    }
     /// A point was evaluated after `epoch` epochs, with these metrics (the built-in network: `val_acc`, `train_acc`,
     /// `loss`, `lr`; a command trial: whatever its program reports).
     fn point(&self, unit: &Unit, epoch: f64, metrics: &[(&str, f64)]);

@@ -52,6 +52,10 @@ pub struct Args {
     /// The sweep command in the image.
     #[arg(long, default_value = "sweep")]
     pub sweep_exe: String,
+    /// GPUs per pod, as `nvidia.com/gpu` in its limits [default: what one trial asks for, when the grid's [command]
+    /// sets `gpus`]. Each pod runs as many trials at once as its devices allow.
+    #[arg(long, value_name = "N")]
+    pub gpus_per_pod: Option<usize>,
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
@@ -71,5 +75,6 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         name: args.name.clone(),
         namespace: args.namespace.clone(),
         sweep_exe: args.sweep_exe.clone(),
+        gpus_per_pod: args.gpus_per_pod,
     })?)
 }

@@ -14,11 +14,15 @@ pub struct Args {
     /// Parallel jobs to plan for, as `sweep run --workers` [default: all cores; at most 1024].
     #[arg(long, short = 'j')]
     pub workers: Option<usize>,
+    /// The GPUs to plan a command sweep with `[command] gpus` for, as `sweep run --gpus` (e.g. 0,1,3).
+    #[arg(long, value_name = "IDS")]
+    pub gpus: Option<String>,
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
     Ok(sweep_runner::ops::plan::plan(&PlanArgs {
         grid: args.grid.clone(),
         workers: args.workers,
+        gpus: args.gpus.clone(),
     })?)
 }

@@ -52,6 +52,10 @@ pub struct Args {
     /// while no other process writes the results directory.
     #[arg(long)]
     pub retry_failed: bool,
+    /// The GPUs a command sweep with `[command] gpus` gives its trials (e.g. 0,1,3), instead of those found
+    /// (CUDA_VISIBLE_DEVICES, else HIP_VISIBLE_DEVICES, else nvidia-smi -L).
+    #[arg(long, value_name = "IDS")]
+    pub gpus: Option<String>,
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
@@ -67,5 +71,6 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         shard: args.shard,
         shard_count: args.shard_count,
         retry_failed: args.retry_failed,
+        gpus: args.gpus.clone(),
     })?)
 }

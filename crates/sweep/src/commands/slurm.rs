@@ -38,6 +38,10 @@ pub struct Args {
     /// Submit the array and the finishing job with sbatch and print their job ids, instead of printing the script.
     #[arg(long)]
     pub submit: bool,
+    /// GPUs per task, requested as `--gres=gpu:N` [default: what one trial asks for, when the grid's [command] sets
+    /// `gpus`]. Each task runs as many trials at once as its devices allow.
+    #[arg(long, value_name = "N")]
+    pub gpus_per_task: Option<usize>,
 }
 
 pub fn exec(args: &Args) -> Result<ExitCode> {
@@ -52,5 +56,6 @@ pub fn exec(args: &Args) -> Result<ExitCode> {
         out: args.out.clone(),
         data: args.data.clone(),
         submit: args.submit,
+        gpus_per_task: args.gpus_per_task,
     })?)
 }

@@ -12,6 +12,8 @@ mod command_sweep;
 mod common;
 mod download;
 mod fuse;
+#[cfg(target_os = "linux")]
+mod gpus;
 mod grid_input;
 mod grow;
 mod precision;

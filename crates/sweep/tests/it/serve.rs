@@ -551,6 +551,47 @@ fn a_command_sweep_is_served_with_its_program_s_objective() {
 }
 
 #[test]
+fn a_trial_given_gpus_shows_them_in_the_api_and_its_log() {
+    // A command sweep whose trials get one of two fake devices each (issue 36).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("work");
+    std::fs::create_dir(&dir).unwrap();
+    common::write(
+        &dir,
+        "prog.sh",
+        "#!/bin/sh\necho \"{\\\"epoch\\\": $SWEEP_BUDGET, \\\"acc\\\": 0.5}\" >> \"$SWEEP_METRICS\"\n",
+    );
+    common::write(
+        &dir,
+        "g.toml",
+        "name = \"gpu\"\n[command]\nrun = [\"sh\", \"prog.sh\"]\nmetric = \"acc\"\ngpus = 1\n[train]\nepochs = 1\n\
+         [grid]\nx = [1, 2, 3]\n",
+    );
+    let out = tmp.path().join("served").join("gpu");
+    let run = common::sweep()
+        .current_dir(&dir)
+        .args(["run", "g.toml", "--gpus", "4,5", "--out"])
+        .arg(&out)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let server = Server::start(&[&tmp.path().join("served")], &[]);
+    let t = server.wait_for("/api/sweeps/gpu/trials", Duration::from_secs(20), |v| {
+        v["trials"]
+            .as_array()
+            .is_some_and(|t| t.len() == 3 && t.iter().all(|t| t["status"] == "completed"))
+    });
+    for trial in t["trials"].as_array().unwrap() {
+        let gpus = trial["gpus"].as_str().unwrap_or_else(|| panic!("no gpus: {trial}"));
+        assert!(gpus == "4" || gpus == "5", "{trial}");
+        let one = server.json(&format!("/api/sweeps/gpu/trials/{}", trial["id"].as_str().unwrap()));
+        let log: Vec<&str> = one["log"].as_array().unwrap().iter().filter_map(|l| l["text"].as_str()).collect();
+        assert!(log.iter().any(|l| l.ends_with(&format!("on GPUs {gpus}"))), "{log:?}");
+    }
+}
+
+#[test]
 fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_appended() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fix");

@@ -57,6 +57,12 @@ fn free_ports() -> u16 {
 
 /// Starts a cluster, or says why the test is skipped (None).
 fn start() -> Option<Slurm> {
+    start_with_gpus(0)
+}
+
+/// [`start`] with a node of `gpus` fake GPUs (`SLURM_LOCAL_GPUS`): jobs asking `--gres=gpu:K` get
+/// `CUDA_VISIBLE_DEVICES`.
+fn start_with_gpus(gpus: usize) -> Option<Slurm> {
     let started = Instant::now();
     if !installed() {
         let why = "Slurm is not installed (run scripts/install-slurm.sh as root)";
@@ -76,6 +82,7 @@ fn start() -> Option<Slurm> {
         .arg("start")
         .arg(slurm.dir.path())
         .env("SLURM_LOCAL_PORT", port.to_string())
+        .env("SLURM_LOCAL_GPUS", gpus.to_string())
         .output()
         .unwrap();
     assert!(
@@ -405,4 +412,60 @@ fn a_task_warned_before_its_time_limit_requeues_itself_and_every_job_is_recorded
         .success();
     assert_eq!(rows_without_time(&dir), rows_without_time(&tmp.path().join("local")));
     assert!(best_json(&dir)["test_acc"].is_number());
+}
+
+#[test]
+fn a_command_sweep_with_gpus_asks_slurm_for_them_and_each_task_uses_the_devices_of_its_allocation() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(slurm) = start_with_gpus(2) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let prog = write(
+        dir,
+        "prog.sh",
+        "#!/bin/sh\necho \"${CUDA_VISIBLE_DEVICES-unset}\" > \"$SWEEP_TRIAL_DIR/devices\"\nsleep 0.3\n\
+         echo \"{\\\"epoch\\\": $SWEEP_BUDGET, \\\"acc\\\": 0.5}\" >> \"$SWEEP_METRICS\"\n",
+    );
+    write(
+        dir,
+        "g.toml",
+        &format!(
+            "name = \"gpu\"\n[command]\nrun = [\"sh\", {:?}]\nmetric = \"acc\"\ngpus = 1\n[train]\nepochs = 1\n\
+             [grid]\nx = [1, 2, 3, 4]\n",
+            prog.display().to_string()
+        ),
+    );
+    // The script asks one device per task, and the local slurmctld takes it; three per task, more than the node
+    // has, it refuses.
+    for (per_task, accepted) in [("1", true), ("3", false)] {
+        let o = sweep()
+            .current_dir(dir)
+            .args(["slurm", "g.toml", "--tasks", "2", "--out", "array", "--gpus-per-task", per_task])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let script = String::from_utf8(o.stdout).unwrap();
+        assert!(script.contains(&format!("\n#SBATCH --gres=gpu:{per_task}\n")), "{script}");
+        let path = write(dir, "array.sbatch", &script);
+        let t = slurm.run("sbatch", &["--test-only", path.to_str().unwrap()]);
+        assert_eq!(
+            t.status.success(),
+            accepted,
+            "gres=gpu:{per_task}: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+    }
+    let (array, finish) = slurm.submit(dir, "g.toml", "array", 2);
+    slurm.wait_gone(&[&array, &finish], Duration::from_secs(300));
+    let out = dir.join("array");
+    let logs = logs(&out);
+    assert_eq!(slurm.states(&array), ["COMPLETED"; 2], "{logs:#?}");
+    assert_eq!(recorded_ids(&out).len(), 4, "{logs:#?}");
+    // Each task got one device from Slurm (CUDA_VISIBLE_DEVICES) and gave it to its trials, one at a time.
+    for id in recorded_ids(&out) {
+        let seen = std::fs::read_to_string(out.join("trials").join(&id).join("devices")).unwrap();
+        let runs = trial_runs(&out, &id);
+        assert!(["0", "1"].contains(&seen.trim()), "trial {id} saw {seen:?}; {logs:#?}");
+        assert!(runs[0].contains(&format!("\"gpus\": \"{}\"", seen.trim())), "{runs:?}");
+    }
 }
