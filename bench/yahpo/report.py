@@ -143,7 +143,11 @@ def plot(studies, targets, budgets, path, dpi):
     last = max(budgets)
     xs = np.unique(np.round(np.geomspace(1, last, 160)).astype(int))
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for k in sorted(studies):
+    # Distinct colours and dashes: the 16-colour palette below merges near hues.
+    styles = [("#d62728", "-"), ("#1f77b4", "--"), ("#2ca02c", "-."), ("#ff7f0e", ":"), ("#9467bd", "-"),
+              ("#000000", "--"), ("#8c564b", "-."), ("#e377c2", ":")]
+    for n, k in enumerate(sorted(studies, key=lambda k: (k[0] != "sweep", k))):
+        colour, dash = styles[n % len(styles)]
         m = []
         for pair, (epochs, best) in sorted(studies[k].items()):
             i = np.searchsorted(epochs, xs, side="right")
@@ -151,7 +155,7 @@ def plot(studies, targets, budgets, path, dpi):
             m.append(np.where(xs > epochs[-1], np.nan, r))  # past the study's end: not drawn
         med = np.median(np.asarray(m), axis=0)  # nan where any study ended
         med[~np.isfinite(med)] = np.nan
-        ax.plot(xs, np.clip(med, 0.01, None), label=f"{k[0]}: {k[1]} ({len(m)} runs)", lw=1.6)
+        ax.plot(xs, np.clip(med, 0.01, None), label=f"{k[0]}: {k[1]} ({len(m)} runs)", lw=1.6, color=colour, ls=dash)
     for b in budgets:
         ax.axvline(b, color="0.5", ls=":", lw=1)
     ax.set(xscale="log", yscale="log", xlim=(30, last * 1.08), xlabel="epochs spent (all trials, pruned ones included)",

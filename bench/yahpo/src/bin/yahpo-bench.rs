@@ -113,9 +113,8 @@ fn main() -> Result<()> {
     let t0 = Instant::now();
     let file = Path::new("bench/yahpo/grid.toml");
     pool.install(|| {
-        jobs.par_iter().try_for_each_init(
-            || Surrogate::open(),
-            |surrogate, (name, search, task, seed)| -> Result<()> {
+        jobs.par_iter()
+            .try_for_each_init(Surrogate::open, |surrogate, (name, search, task, seed)| -> Result<()> {
                 let surrogate = surrogate.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let g = grid(*task, *seed, search, file).with_context(|| format!("method {name}"))?;
                 for &workers in &args.workers {
@@ -155,8 +154,7 @@ fn main() -> Result<()> {
                     }
                 }
                 Ok(())
-            },
-        )
+            })
     })?;
     std::fs::write(args.out.join("curves.csv"), curves.into_inner().unwrap())?;
     std::fs::write(args.out.join("runs.csv"), runs.into_inner().unwrap())?;

@@ -511,7 +511,8 @@ impl LiveSweep {
             }
         }
         for (_, t) in trials.iter().filter(|(_, t)| t.status == Status::Running) {
-            let Some(&(started, _, from, _, _)) = progress.get(&t.id).and_then(|p| p.starts.iter().max_by(|a, b| a.0.total_cmp(&b.0))) else {
+            let Some(&(started, _, from, _, _)) = progress.get(&t.id).and_then(|p| p.starts.iter().max_by(|a, b| a.0.total_cmp(&b.0)))
+            else {
                 continue;
             };
             measured.add((t.epochs_run - from).max(0.0) * cost(&t.id), (now - started).max(0.0));

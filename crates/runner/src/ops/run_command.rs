@@ -13,8 +13,8 @@ use sweep_results::{best, check_dir, ResultsDir};
 
 use super::cluster;
 use super::run::{
-    during_run, exit_code, print_summary, retry_or_count_failed, schedule_and_run, stop_flag, stopped_before_finish,
-    workers, RunArgs, EXIT_INTERRUPTED,
+    during_run, exit_code, print_summary, retry_or_count_failed, schedule_and_run, stop_flag, stopped_before_finish, workers, RunArgs,
+    EXIT_INTERRUPTED,
 };
 
 /// Where the program is: `run`'s first argument, a path (relative to the current directory) when it holds a `/`,

@@ -267,7 +267,7 @@ fn a_record_past_the_runs_budget_fails_the_trial_naming_the_record_and_the_budge
     let dir = tmp.path();
     write(dir, "grid.toml", &command_grid("past", "1", "1e308"));
     let (code, stderr) = run(dir, "out");
-    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(code, Some(3), "its only trial failed: {stderr}");
     let rows = read_results(&dir.join("out"));
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
