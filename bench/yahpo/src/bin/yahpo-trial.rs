@@ -2,7 +2,7 @@
 //! `bench/yahpo/trial.py`, with the surrogate evaluated by this crate (tract) rather than onnxruntime, so a real
 //! `sweep run` of it and the in-process replay (`sweep_yahpo::sim`) see the same numbers.
 //!
-//! Values: `SWEEP_PARAMS` (a JSON object), then `--name=value` arguments (which win): `task`, the 7 hyperparameters
+//! Values: the JSON object in the file `SWEEP_PARAMS` names, then `--name=value` arguments (which win): `task`, the 7 hyperparameters
 //! and `epochs` (the budget without `SWEEP_BUDGET`). Budget: `SWEEP_BUDGET`, a whole number in 1..52. Resume: with
 //! `SWEEP_RESUME=1`, from the epoch in `SWEEP_CHECKPOINT_DIR/state.json`. Records: for each epoch from there to the
 //! budget, one JSON line `{"epoch", "time", "val_accuracy", ...}` appended to `SWEEP_METRICS` (or `SWEEP_METRIC
@@ -27,9 +27,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let mut params: Map<String, Value> = match std::env::var("SWEEP_PARAMS") {
-        Ok(text) => serde_json::from_str(&text).context("SWEEP_PARAMS is not a JSON object")?,
-        Err(_) => Map::new(),
+    let mut params: Map<String, Value> = match std::env::var_os("SWEEP_PARAMS") {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read SWEEP_PARAMS {path:?}"))?;
+            serde_json::from_str(&text).with_context(|| format!("SWEEP_PARAMS {path:?} is not a JSON object"))?
+        }
+        None => Map::new(),
     };
     for arg in std::env::args().skip(1) {
         let Some((name, value)) = arg.strip_prefix("--").and_then(|a| a.split_once('=')) else {

@@ -109,7 +109,7 @@ fn both_ways(search: &str, workers: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "sweep run failed");
-    let ran = sweep_rows(&out.join("yahpo-lcbench-7593"));
+    let ran = sweep_rows(&out);
     let grid = sweep_grid::grid::Grid::parse(&file, &text).unwrap();
     let r = replay(
         &grid,
