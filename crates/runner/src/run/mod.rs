@@ -574,7 +574,9 @@ impl Runner<'_> {
             Ended::Finished(r) | Ended::Diverged(r) => (r, false),
             Ended::Rung(r) => (r, true),
             Ended::Failed { reason, mut record } => {
-                tracing::error!("job {} failed: {reason}; recorded as failed, the sweep goes on", job.id);
+                // A command trial's reason says "failed: ..." already (its row's note): said once.
+                let why = reason.strip_prefix("failed: ").unwrap_or(&reason);
+                tracing::error!("job {} failed: {why}; recorded as failed, the sweep goes on", job.id);
                 record.row.status = JobStatus::Failed;
                 if let Some(t) = record.row.trial.as_mut() {
                     t.note.get_or_insert(reason);
