@@ -223,7 +223,7 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
                 None => format!("test not computed yet: {}", why_no_test(r, &b.dir)),
             };
             out.push_str(&format!(
-                "Best: {} {}: val {}%, {test}\n",
+                "Best: {} {}: val {} %, {test}\n",
                 w.id,
                 describe_all(&w.config),
                 pct(w.best_val_acc),
