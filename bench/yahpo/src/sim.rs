@@ -170,8 +170,7 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
                     out.trials += 1;
                 }
                 let c = &curves[&unit.job.id];
-                let time = |e: f64| if e < 1.0 { 0.0 } else { f64::from(c[e as usize - 1][0]) };
-                let took = (time(to) - time(from)).max(0.0);
+                let took = (seconds_at(c, to) - seconds_at(c, from)).max(0.0);
                 running.push(Running {
                     unit,
                     start: now,
@@ -200,8 +199,10 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
         out.busy += r.end - r.start;
         let unit = &r.unit;
         let c = &curves[&unit.job.id];
-        // Its epochs, in order: the budget and the curve.
+        // Its epochs, in order: the budget and the curve (the simulated seconds of every earlier unit, then this one's
+        // up to the epoch).
         let before = best;
+        let busy_before = out.busy - (r.end - r.start);
         for e in unit.from as usize + 1..=unit.to as usize {
             if spent >= opts.budget {
                 out_of_budget = true;
@@ -212,7 +213,7 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
             if opts.marks.contains(&spent) {
                 out.curve.push(Point {
                     epochs: spent,
-                    sim_seconds: out.busy - (r.end - r.start) + f64::from(c[e - 1][0]) - unit_time_before(c, unit.from),
+                    sim_seconds: busy_before + seconds_at(c, e as f64) - seconds_at(c, unit.from),
                     best,
                 });
             }
@@ -244,7 +245,7 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
             rung: unit.rung,
             score: Some(top),
             epochs_run: unit.to,
-            seconds: f64::from(c[unit.to as usize - 1][0]),
+            seconds: seconds_at(c, unit.to),
         };
         let row = SimRow {
             id: unit.job.id.clone(),
@@ -272,11 +273,11 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
     Ok(out)
 }
 
-/// The surrogate's cumulative seconds at `from` epochs (0 at the start).
-fn unit_time_before(c: &Curve, from: f64) -> f64 {
-    if from < 1.0 {
+/// The surrogate's cumulative training seconds after `epochs` whole epochs (0 at the start).
+fn seconds_at(c: &Curve, epochs: f64) -> f64 {
+    if epochs < 1.0 {
         0.0
     } else {
-        f64::from(c[from as usize - 1][0])
+        f64::from(c[epochs as usize - 1][0])
     }
 }

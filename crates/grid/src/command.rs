@@ -566,12 +566,10 @@ pub(crate) fn grid(
     let at = |key: &str, msg: String| ctx.err_at_key(&key_offsets, table_start, key, msg);
     let shapes: Vec<(&str, bool)> = cgrid.axes.iter().map(|a| (a.name.as_str(), a.range.is_some())).collect();
     let epochs = budget.unwrap_or(1);
-    search.fit_budget(epochs).map_err(|m| at("search.budget", m))?;
+    let distinct = crate::grid::space_size(cgrid.axes.iter().map(|a| a.range.is_none().then_some(a.values.len())));
+    search.fit_budget(epochs, distinct).map_err(|m| at("search.budget", m))?;
     search.check_axes(&shapes, epochs, &at)?;
-    search.check_space(
-        crate::grid::space_size(cgrid.axes.iter().map(|a| a.range.is_none().then_some(a.values.len()))),
-        &at,
-    )?;
+    search.check_space(distinct, &at)?;
     if search.finalists > 0 {
         return Err(at(
             "search.finalists",

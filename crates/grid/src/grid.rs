@@ -392,9 +392,10 @@ impl Grid {
         let table_start = text.find("[search]").unwrap_or(0);
         let base = base_config(&fixed);
         let at = |key: &str, msg: String| ctx.err_at_key(&key_offsets, table_start, key, msg);
-        search.fit_budget(base.epochs).map_err(|m| at("search.budget", m))?;
+        let distinct = space_size(axes.iter().map(|a| a.range.is_none().then_some(a.values.len())));
+        search.fit_budget(base.epochs, distinct).map_err(|m| at("search.budget", m))?;
         search.check_grid(&axes, base.epochs, &at)?;
-        search.check_space(space_size(axes.iter().map(|a| a.range.is_none().then_some(a.values.len()))), &at)?;
+        search.check_space(distinct, &at)?;
         check_first_rung(&search, &base, &axes, &data, &at)?;
         check_augmentation(&base, &axes, &data, &at)?;
         if search.draws(&axes, base.epochs).is_none() {

@@ -38,6 +38,8 @@ fn bad_search_tables_name_the_key() {
         ),
         ("[search]\nmethod = \"sobol\"\nsamples = 70000\n", "search.samples"),
         ("[search]\nstate_limit_gb = -1\n", "search.state_limit_gb"),
+        ("[search]\nmethod = \"random\"\nsamples = 4\npipeline = 2\n", "search.pipeline"),
+        ("[search]\nmethod = \"tpe\"\nsamples = 4\npipeline = 0\n", "search.pipeline"),
         ("[search]\nmethod = \"halving\"\nfinalists = 2\n", "search.finalists"),
         (
             "[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 2\n[grid]\nreg = [0.1, 0.2]\n",
@@ -295,6 +297,10 @@ fn budget_alone_is_the_default_search_fitted_to_it() {
         "10 trials of 20 epochs: {:?}",
         t.search.samples
     );
+    // A space of lists holds so many configurations: a large budget proposes each once, and is not refused for
+    // samples the user never wrote.
+    let lists = grid("[train]\nepochs = 20\n[grid]\nlearning_rate = [0.01, 0.1]\nreg = [0.0, 0.001]\n[search]\nbudget = 10000\n");
+    assert_eq!(lists.search.samples, Some(4));
     for (text, key) in [
         (
             "[search]\nbudget = 100\nsamples = 4\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n",

@@ -308,9 +308,10 @@ impl Search {
     }
 
     /// With `budget`: the default search's first rung (unless written), and `samples` = the most configurations
-    /// whose planned epochs ([`Search::planned_epochs`]) stay within the budget. An error (for `search.budget`) when
-    /// not even one configuration fits.
-    pub fn fit_budget(&mut self, max_epochs: usize) -> Result<(), String> {
+    /// whose planned epochs ([`Search::planned_epochs`]) stay within the budget, and at most the `distinct`
+    /// configurations a space of lists has (`None`: a range, so no limit). An error (for `search.budget`) when not
+    /// even one configuration fits.
+    pub fn fit_budget(&mut self, max_epochs: usize, distinct: Option<usize>) -> Result<(), String> {
         let Some(budget) = self.budget else { return Ok(()) };
         if self.is_default && !self.min_epochs_given {
             self.min_epochs = default_min_epochs(max_epochs);
@@ -325,7 +326,7 @@ impl Search {
             ));
         }
         // The planned epochs grow with the samples: the largest that fits, by bisection.
-        let (mut lo, mut hi) = (1usize, MAX_SAMPLES);
+        let (mut lo, mut hi) = (1usize, distinct.unwrap_or(MAX_SAMPLES).clamp(1, MAX_SAMPLES));
         if fits(hi) {
             lo = hi;
         }

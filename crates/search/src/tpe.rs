@@ -738,15 +738,10 @@ mod tests {
 
     /// Mean trials to `good` over seeds 0..10 for TPE and for random search (the same proposals without a model).
     fn race(space: &[Dim], f: &dyn Fn(&[f64]) -> Score, good: &dyn Fn(&Score) -> bool, batch: usize, budget: usize) -> (f64, f64) {
-        let runs = |s: &Settings| {
-            (0..10)
-                .map(|seed| trials_to(s, space, f, good, seed, batch, budget))
-                .collect::<Vec<usize>>()
-        };
-        let (tpe, rnd) = (runs(&OPTUNA), runs(&RANDOM));
-        let mean = |r: &[usize]| r.iter().sum::<usize>() as f64 / r.len() as f64;
-        eprintln!("trials to the target, seeds 0-9, batches of {batch}, at most {budget}: TPE {tpe:?}, random {rnd:?}");
-        (mean(&tpe), mean(&rnd))
+        (
+            race_of(&OPTUNA, space, f, good, batch, budget),
+            race_of(&RANDOM, space, f, good, batch, budget),
+        )
     }
 
     #[test]
@@ -781,6 +776,7 @@ mod tests {
         assert!(tpe < 0.25 * rnd, "TPE {tpe} against random {rnd}");
     }
 
+    /// Mean trials to `good` over seeds 0..10 with `settings`.
     fn race_of(
         settings: &Settings,
         space: &[Dim],
@@ -792,7 +788,7 @@ mod tests {
         let runs: Vec<usize> = (0..10)
             .map(|seed| trials_to(settings, space, f, good, seed, batch, budget))
             .collect();
-        eprintln!("trials to the target, seeds 0-9, batches of {batch}: {runs:?}");
+        eprintln!("trials to the target, seeds 0-9, batches of {batch}, at most {budget}: {runs:?}");
         runs.iter().sum::<usize>() as f64 / runs.len() as f64
     }
 

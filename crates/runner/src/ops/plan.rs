@@ -378,7 +378,7 @@ impl TpeBatches {
             } else {
                 String::new()
             }
-        ) + &budget_line(grid, rungs.last().copied())
+        ) + &budget_line(grid, batch.first().map_or(0, |j| j.config.epochs))
             + &match grid.search.finalists {
                 0 => String::new(),
                 n => format!(
@@ -391,12 +391,13 @@ impl TpeBatches {
 }
 
 /// What `budget` decided: the default search, and the trials and epochs that fit (empty without a budget).
-fn budget_line(grid: &Grid, max_epochs: Option<f64>) -> String {
+fn budget_line(grid: &Grid, max_epochs: usize) -> String {
     let s = &grid.search;
-    let (Some(budget), Some(samples), Some(max)) = (s.budget, s.samples, max_epochs) else {
+    let (Some(budget), Some(samples)) = (s.budget, s.samples) else {
         return String::new();
     };
-    let planned = s.planned_epochs(samples, max as usize);
+    let planned = s.planned_epochs(samples, max_epochs);
+    let max = max_epochs as f64;
     format!(
         "{}budget = {} epochs: {} trials fit, planned to spend {} epochs in all ({} full trainings of {} epochs).\n",
         if s.is_default {

@@ -235,23 +235,9 @@ impl Parzen {
         match self {
             Parzen::Const(v) => *v,
             Parzen::Cat { p, .. } => pick_weighted(p.iter().copied(), uniform(rng)) as f64,
-            Parzen::Num {
-                lo,
-                hi,
-                log,
-                int,
-                bounds: (a, b),
-                ln_w,
-                mu,
-                sigma,
-                ..
-            } => {
+            Parzen::Num { ln_w, .. } => {
                 let k = pick_weighted(ln_w.iter().map(|w| w.exp()), uniform(rng));
-                let (m, s) = (mu[k], sigma[k]);
-                let z = truncnorm_ppf(uniform(rng), (lo - m) / s, (hi - m) / s);
-                let t = (m + s * z).clamp(*lo, *hi);
-                let x = if *log { t.exp() } else { t };
-                if *int { x.round() } else { round12(x) }.clamp(*a, *b)
+                self.sample_kernel(k, rng)
             }
         }
     }
@@ -270,26 +256,12 @@ impl Parzen {
                 ln_mass,
                 ..
             } => {
-                let t = |x: f64| if *log { x.ln() } else { x };
-                // The point's transforms, once for every kernel.
-                let (tx, lo, hi) = (t(x), t(x - 0.5), t(x + 0.5));
-                let terms = (0..mu.len()).map(|k| {
-                    let (m, s) = (mu[k], sigma[k]);
-                    let own = if *int {
-                        log_mass((lo - m) / s, (hi - m) / s)
-                    } else {
-                        let z = (tx - m) / s;
-                        -0.5 * z * z - LN_SQRT_2PI - s.ln()
-                    };
-                    ln_w[k] + own - ln_mass[k]
-                });
-                logsumexp(terms)
+                let at = At::new(*log, x);
+                logsumexp((0..mu.len()).map(|k| ln_w[k] + at.own(*int, mu[k], sigma[k]) - ln_mass[k]))
             }
         }
     }
-}
 
-impl Parzen {
     /// A draw from kernel `k` alone (the last kernel is the prior's), as a multivariate estimator draws every
     /// dimension from the same observation's kernel.
     pub(super) fn sample_kernel(&self, k: usize, rng: &mut impl Rng) -> f64 {
@@ -342,19 +314,41 @@ impl Parzen {
                 ln_mass,
                 ..
             } => {
-                let t = |x: f64| if *log { x.ln() } else { x };
-                let (tx, lo, hi) = (t(x), t(x - 0.5), t(x + 0.5));
+                let at = At::new(*log, x);
                 for (k, o) in out.iter_mut().enumerate() {
-                    let (m, s) = (mu[k], sigma[k]);
-                    let own = if *int {
-                        log_mass((lo - m) / s, (hi - m) / s)
-                    } else {
-                        let z = (tx - m) / s;
-                        -0.5 * z * z - LN_SQRT_2PI - s.ln()
-                    };
-                    *o = own - ln_mass[k];
+                    *o = at.own(*int, mu[k], sigma[k]) - ln_mass[k];
                 }
             }
+        }
+    }
+}
+
+/// A point in a numeric dimension's (log-)space, transformed once for every kernel: the value, and the ends of its
+/// whole number's unit interval.
+struct At {
+    x: f64,
+    lo: f64,
+    hi: f64,
+}
+
+impl At {
+    fn new(log: bool, x: f64) -> At {
+        let t = |x: f64| if log { x.ln() } else { x };
+        At {
+            x: t(x),
+            lo: t(x - 0.5),
+            hi: t(x + 0.5),
+        }
+    }
+
+    /// ln of the untruncated kernel N(m, s) at the point: its density, or for whole numbers its mass over the unit
+    /// interval.
+    fn own(&self, int: bool, m: f64, s: f64) -> f64 {
+        if int {
+            log_mass((self.lo - m) / s, (self.hi - m) / s)
+        } else {
+            let z = (self.x - m) / s;
+            -0.5 * z * z - LN_SQRT_2PI - s.ln()
         }
     }
 }

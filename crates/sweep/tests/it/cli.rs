@@ -158,6 +158,28 @@ fn plan_shows_jobs_and_total_work_of_the_report_grid() {
         ));
 }
 
+/// What `plan` says of a budget is what `run` does: the trials it promises are the rows, within the epochs.
+#[test]
+fn plan_of_a_budget_names_the_trials_and_epochs_that_run_keeps_to() {
+    sweep()
+        .current_dir(project_root())
+        .args(["plan", "sweeps/toy-budget.toml"])
+        .assert()
+        .success()
+        .stdout(contains("budget = 400 epochs: 126 trials fit, planned to spend 392 epochs in all"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    sweep()
+        .current_dir(project_root())
+        .args(["run", "sweeps/toy-budget.toml", "--out", out.to_str().unwrap()])
+        .assert()
+        .success();
+    let rows = sweep_results::format::read_rows(&out.join("results.csv")).unwrap();
+    assert_eq!(rows.len(), 126);
+    let epochs: f64 = rows.iter().map(|r| r.epochs_run).sum();
+    assert!(epochs <= 392.0, "{epochs} epochs");
+}
+
 #[test]
 fn toy_sweep_writes_csv_histories_best_checkpoint_and_ranks() {
     let tmp = tempfile::tempdir().unwrap();
