@@ -10,9 +10,11 @@ use sweep_grid::grid::Grid;
 pub const GRID_TOML: &str = include_str!("../grid.toml");
 
 /// The methods the benchmark runs on sweep's side: a name and its `[search]` table (`BUDGET` stands for the
-/// benchmark's budget of epochs). `default` is what a grid with only `budget` runs.
+/// benchmark's budget of epochs). `default` is what a grid with only `budget` runs;
+/// `default-async` the same with `asynchronous = true`.
 pub const METHODS: &[(&str, &str)] = &[
     ("default", "budget = BUDGET\n"),
+    ("default-async", "budget = BUDGET\nasynchronous = true\n"),
     (
         "tpe-halving",
         "method = \"tpe\"\nsamples = 1350\nbatch = 27\neta = 3\nmin_epochs = 1\n",

@@ -123,6 +123,7 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
             finals: &finals,
             rungs: &rungs,
             decisions: &decisions,
+            idle: workers.saturating_sub(running.len()),
         });
         let mut wrote = false;
         for (id, k) in &poll.prune {
@@ -151,12 +152,9 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
                 if running.iter().any(|r| r.unit.key() == key) {
                     continue;
                 }
-                let decision = Decision {
-                    id: unit.job.id.clone(),
-                    rung: unit.rung.unwrap_or(0),
-                };
-                if poll.decide.contains(&decision) {
-                    decisions.insert(decision);
+                let decided = Decision::of(unit.job.id.clone(), unit.rung.unwrap_or(0));
+                if let Some(decision) = poll.decide.get(&decided) {
+                    decisions.insert(decision.clone());
                 }
                 let (from, to) = (unit.from, unit.to);
                 if from.fract() != 0.0 || to.fract() != 0.0 || to < 1.0 || to > MAX_EPOCH as f64 || from >= to {

@@ -474,6 +474,9 @@ impl Grid {
             if s.pipeline > 1 {
                 h.update(format!("pipeline={};", s.pipeline));
             }
+            if s.asynchronous {
+                h.update("asynchronous;");
+            }
         } else {
             h.update(format!(
                 "seed={};data={:?},{},{:?},{:?};",
@@ -491,6 +494,9 @@ impl Grid {
                 if s.pipeline > 1 {
                     // Batches decided from fewer trials are other batches.
                     h.update(format!("pipeline={};", s.pipeline));
+                }
+                if s.asynchronous {
+                    h.update("asynchronous;");
                 }
                 if s.finalists > 0 {
                     // Other finalists' epochs are other jobs (more finalists only add some).

@@ -41,6 +41,17 @@ fn bad_search_tables_name_the_key() {
         ("[search]\nmethod = \"random\"\nsamples = 4\npipeline = 2\n", "search.pipeline"),
         ("[search]\nmethod = \"tpe\"\nsamples = 4\npipeline = 0\n", "search.pipeline"),
         ("[search]\nmethod = \"halving\"\nfinalists = 2\n", "search.finalists"),
+        // An asynchronous search needs proposals (tpe or mtpe) promoted by asha, and has no batches.
+        ("[search]\nmethod = \"random\"\nsamples = 4\nasynchronous = true\n", "search.asynchronous"),
+        ("[search]\nsampler = \"mtpe\"\nscheduler = \"halving\"\nsamples = 4\nasynchronous = true\n", "search.asynchronous"),
+        ("[search]\nbudget = 100\nasynchronous = true\nbatch = 4\n", "search.batch"),
+        ("[search]\nbudget = 100\nasynchronous = true\npipeline = 2\n", "search.pipeline"),
+        ("[search]\nbudget = 100\nasynchronous = \"yes\"\n", "search.asynchronous: expected true or false"),
+        // asha alone cannot be fitted to a budget, and the message says what can.
+        (
+            "[search]\nsampler = \"mtpe\"\nscheduler = \"asha\"\nbudget = 100\n",
+            "or asynchronous = true (each unit then starts only if it fits in the budget)",
+        ),
         (
             "[search]\nmethod = \"tpe\"\nsamples = 4\nfinalists = 2\n[grid]\nreg = [0.1, 0.2]\n",
             "search.final_epochs: missing",

@@ -14,4 +14,4 @@ pub mod text;
 pub use axis::Axis;
 pub use error::GridError;
 pub use job::{job_id, Job, Trial, Values};
-pub use status::{Decision, JobStatus};
+pub use status::{Decision, JobStatus, Proposal};

@@ -5,11 +5,49 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A decision of asynchronous successive halving: job `id` goes on to rung `rung`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A decision of an asynchronous search: job `id` goes on to rung `rung` (asynchronous successive halving), or, with
+/// a [`Proposal`] (rung 0), the asynchronous sampler proposed job `id` and it starts. Two decisions are the same when
+/// their job and rung are: the proposal only carries what a resumed sweep needs to build the job again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Decision {
     pub id: String,
     pub rung: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<Proposal>,
+}
+
+impl Decision {
+    /// A promotion (or any decision without a proposal).
+    pub fn of(id: impl Into<String>, rung: usize) -> Decision {
+        Decision {
+            id: id.into(),
+            rung,
+            proposal: None,
+        }
+    }
+}
+
+impl PartialEq for Decision {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.rung == other.rung
+    }
+}
+
+impl Eq for Decision {}
+
+impl std::hash::Hash for Decision {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+        self.rung.hash(state);
+    }
+}
+
+/// A configuration an asynchronous sampler proposed: the `index`th proposal of the sweep, at `point` of the search
+/// space (quantiles of each axis, as `f64` bits, so it is read back exactly).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Proposal {
+    pub index: usize,
+    pub point: Vec<u64>,
 }
 
 /// How a job ended, as written in `results.csv`.

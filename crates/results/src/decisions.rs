@@ -84,8 +84,8 @@ mod tests {
     fn decisions_of_every_process_are_read_back_and_a_torn_line_is_not_one() {
         let dir = tempfile::tempdir().unwrap();
         let a = DecisionLog::new(dir.path(), "a");
-        a.record(&Decision { id: "j1".into(), rung: 1 }).unwrap();
-        a.record(&Decision { id: "j2".into(), rung: 2 }).unwrap();
+        a.record(&Decision::of("j1", 1)).unwrap();
+        a.record(&Decision::of("j2", 2)).unwrap();
         fs::write(
             dir.path().join(DECISIONS_DIR).join("b.jsonl"),
             "{\"id\":\"j3\",\"rung\":1}\n{\"id\":\"j4\",\"ru",
@@ -93,7 +93,7 @@ mod tests {
         .unwrap();
         let all = read_decisions(dir.path()).unwrap();
         assert_eq!(all.len(), 3);
-        assert!(all.contains(&Decision { id: "j3".into(), rung: 1 }));
+        assert!(all.contains(&Decision::of("j3", 1)));
         assert!(!all.iter().any(|d| d.id == "j4"));
     }
 }

@@ -42,6 +42,7 @@ fn simulate(mut scheduler: Box<dyn Scheduler>, workers: usize, seconds: &dyn Fn(
             finals: &finals,
             rungs: &rungs,
             decisions: &decisions,
+            idle: workers.saturating_sub(running.len()),
         });
         for (id, k) in poll.prune {
             if let Some(row) = rungs.get(&(k, id.clone())) {

@@ -17,6 +17,7 @@
 
 pub mod decide;
 pub mod fidelity;
+pub mod pareto;
 mod sample;
 pub mod sampler;
 mod schedule;
@@ -64,7 +65,7 @@ const METHODS: [(&str, Option<&str>, &str); 7] = [
 ];
 
 /// The keys of `[search]`, with what they take (the one list; messages and the reference read it).
-pub const SETTINGS: [(&str, &str); 12] = [
+pub const SETTINGS: [(&str, &str); 13] = [
     (
         "method",
         "\"grid\" (default without `budget`), \"random\", \"sobol\", \"halving\", \"asha\", \"hyperband\" or \"tpe\": a \
@@ -99,6 +100,14 @@ pub const SETTINGS: [(&str, &str); 12] = [
         "pipeline",
         "tpe/mtpe: batches in flight at once (default 1): batch b is proposed once batch b - pipeline is recorded, from \
          the batches up to it, so more workers have work; the trials still depend on the grid alone",
+    ),
+    (
+        "asynchronous",
+        "tpe/mtpe (and the default search): true proposes one configuration whenever a worker is free, from every \
+         trial recorded so far (the ones still running counted as bad), and promotes with asha, so no worker waits for \
+         a batch or a rung; with budget = N, each unit starts only if the epochs started so far plus its own stay \
+         within N. The proposals and promotions depend on the order results arrive: each is recorded before it \
+         starts, so a resumed sweep builds and carries out the same ones (default false)",
     ),
     (
         "eta",
@@ -155,6 +164,8 @@ pub struct Search {
     pub budget: Option<usize>,
     /// The default search (`budget` without `method`, `sampler` or `scheduler`).
     pub is_default: bool,
+    /// `asynchronous = true`: an adaptive sampler proposes one configuration per free worker, promoted by asha.
+    pub asynchronous: bool,
 }
 
 /// The default search (`[search] budget = N` alone), chosen on the LCBench benchmark (bench/yahpo, BENCHMARKS.md):
@@ -189,6 +200,7 @@ impl Default for Search {
             pipeline: 1,
             budget: None,
             is_default: false,
+            asynchronous: false,
         }
     }
 }
@@ -271,6 +283,10 @@ impl Search {
         if !self.is_adaptive() {
             return None;
         }
+        if self.asynchronous {
+            // One bracket of asha over every proposal.
+            return Some(vec![self.samples.unwrap_or(0)]);
+        }
         let (samples, batch) = (self.samples.unwrap_or(0), self.batch.max(1));
         Some((0..samples.div_ceil(batch)).map(|i| batch.min(samples - i * batch)).collect())
     }
@@ -317,6 +333,20 @@ impl Search {
             self.min_epochs = default_min_epochs(max_epochs);
             self.min_epochs_given = true;
         }
+        if self.asynchronous {
+            // Kept at run time: a unit starts only if it fits. At most the trials whose first rung fits.
+            let first = self.ladder(max_epochs).first().copied().unwrap_or(max_epochs as f64);
+            if first > budget as f64 {
+                return Err(format!(
+                    "budget = {budget} epochs is less than one configuration's first rung ({} epochs); raise budget or \
+                     lower min_epochs",
+                    first
+                ));
+            }
+            let most = ((budget as f64 / first).floor() as usize).clamp(1, MAX_SAMPLES);
+            self.samples = Some(distinct.map_or(most, |d| d.clamp(1, most)));
+            return Ok(());
+        }
         let fits = |n: usize| self.planned_epochs(n, max_epochs) <= budget as f64;
         if !fits(1) {
             return Err(format!(
@@ -357,6 +387,7 @@ impl Search {
         let mut finals_set = None;
         let mut budget_set = None;
         let mut pipeline_set = None;
+        let mut async_set = None;
         for (k, v) in table {
             let name = k.get_ref().as_str();
             let key = format!("search.{name}");
@@ -419,6 +450,13 @@ impl Search {
                     s.pipeline = int_at(err, &key, v, 1, 64)?;
                     pipeline_set = Some(v.span().start);
                 }
+                "asynchronous" => {
+                    s.asynchronous = match v.get_ref() {
+                        Value::Boolean(b) => *b,
+                        other => return Err(err(v.span().start, &key, format!("expected true or false, found {other}"))),
+                    };
+                    async_set = Some(v.span().start);
+                }
                 "budget" => {
                     s.budget = Some(int_at(err, &key, v, 1, 1_000_000_000)?);
                     budget_set = Some(v.span().start);
@@ -465,7 +503,43 @@ impl Search {
                 s.batch = DEFAULT_BATCH;
             }
         }
+        if s.asynchronous && method.is_none() && scheduler_set.is_none_or(|(at, _)| at == 0 && s.is_default) {
+            // Asynchronous proposals are promoted asynchronously.
+            scheduler_set = Some((0, "asha"));
+        }
         s.resolve(method, sampler_set, scheduler_set, err)?;
+        if let (Some(at), true) = (async_set, s.asynchronous) {
+            let why = if !s.is_adaptive() {
+                Some(format!(
+                    "method \"{}\" knows its configurations before it runs; asynchronous proposals need sampler \"tpe\" \
+                     or \"mtpe\" (or budget alone, the default search)",
+                    s.name()
+                ))
+            } else if s.scheduler != "asha" {
+                Some(format!(
+                    "asynchronous proposals are promoted by asha as results arrive, not by \"{}\": drop scheduler (or \
+                     method) or set scheduler = \"asha\"",
+                    s.scheduler
+                ))
+            } else if let Some(b) = batch_set {
+                return Err(err(
+                    b,
+                    "search.batch",
+                    "an asynchronous search proposes one configuration per free worker, not batches: remove batch".into(),
+                ));
+            } else if let Some(p) = pipeline_set {
+                return Err(err(
+                    p,
+                    "search.pipeline",
+                    "an asynchronous search has no batches to pipeline: remove pipeline".into(),
+                ));
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(err(at, "search.asynchronous", why));
+            }
+        }
         if let Some(at) = budget_set {
             if let Some(at_samples) = samples_set {
                 return Err(err(
@@ -478,7 +552,7 @@ impl Search {
             }
             let why = match (s.sampler, s.scheduler) {
                 ("grid", _) => Some("the grid tries every combination of the axes' values, whatever the budget"),
-                (_, "asha") => Some("asha promotes as results arrive, so the epochs it spends are not known before"),
+                (_, "asha") if !s.asynchronous => Some("asha promotes as results arrive, so the epochs it spends are not known before"),
                 _ => None,
             };
             if let Some(why) = why {
@@ -486,8 +560,12 @@ impl Search {
                     at,
                     "search.budget",
                     format!(
-                        "method \"{}\" cannot be fitted to a budget: {why}; set samples = N instead",
-                        s.name()
+                        "method \"{}\" cannot be fitted to a budget: {why}; set samples = N instead{}",
+                        s.name(),
+                        match s.scheduler == "asha" && s.is_adaptive() {
+                            true => ", or asynchronous = true (each unit then starts only if it fits in the budget)",
+                            false => "",
+                        }
                     ),
                 ));
             }

@@ -54,11 +54,14 @@ pub struct Outcome {
 }
 
 /// The rows recorded so far, by every process: final rows by id, rung records by (rung, id), and the promotions
-/// decided by asynchronous halving.
+/// decided by an asynchronous search.
 pub struct View<'a> {
     pub finals: &'a HashMap<String, Outcome>,
     pub rungs: &'a HashMap<(usize, String), Outcome>,
     pub decisions: &'a HashSet<Decision>,
+    /// Workers of this process free to start a unit now: how many new configurations an asynchronous sampler
+    /// proposes beyond the units already waiting.
+    pub idle: usize,
 }
 
 impl View<'_> {

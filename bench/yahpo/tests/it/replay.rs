@@ -141,3 +141,10 @@ fn replay_equals_sweep_run_random_hyperband() {
 fn replay_equals_sweep_run_asha() {
     both_ways("method = \"asha\"\nsamples = 9\neta = 3\nmin_epochs = 6\n", "1");
 }
+
+/// The asynchronous default (`asynchronous = true`) proposes and promotes as results arrive: one worker both ways, so
+/// the order of events, and with it every proposal (recorded with its point) and promotion, is the same.
+#[test]
+fn replay_equals_sweep_run_asynchronous_default() {
+    both_ways("budget = 120\nasynchronous = true\n", "1");
+}

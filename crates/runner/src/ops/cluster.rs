@@ -118,6 +118,7 @@ pub fn proposed_unfinished(out: &Path, grid: &sweep_grid::Grid) -> Result<(usize
             finals: &finals,
             rungs: &rungs,
             decisions: &decisions,
+            idle: 1,
         },
     );
     let mut next: Vec<String> = poll.units.iter().map(|u| u.job.id.clone()).collect();

@@ -59,7 +59,10 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     super::gpus::check_unused(&grid, args.gpus.as_deref())?;
     // TPE proposes its trials as results arrive: what can be planned is one batch of the same size drawn at random
     // (what its first batch is), through the same rungs, once per batch.
-    let tpe = grid.search.is_adaptive().then(|| TpeBatches::of(&grid.search));
+    let tpe = grid
+        .search
+        .is_adaptive()
+        .then(|| TpeBatches::of(&grid.search, grid.base_config().epochs));
     // Warns (once, on stderr) about every parameter the grid sets where it has no effect, as `run` does.
     let jobs = match &tpe {
         Some(t) => t.random_batch(&grid)?,
@@ -134,8 +137,8 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     }
     if let Some(t) = &tpe {
         // The batches run one after the other (each is proposed from the ones before).
-        estimate.average *= t.batches as f64;
-        estimate.upper *= t.batches as f64;
+        estimate.average *= t.scale;
+        estimate.upper *= t.scale;
     }
     // Then the finalists, side by side, costed at the batch's widest layer (what usually wins).
     let widest = jobs.iter().max_by_key(|j| j.config.hidden_size);
@@ -159,7 +162,14 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     } else {
         format!("{workers} worker{}", if workers == 1 { "" } else { "s" })
     };
-    let time = if let Some(t) = &tpe {
+    let time = if let (Some(_), true) = (&tpe, grid.search.asynchronous) {
+        format!(
+            "{} for the whole search if its trials cost what this random batch does, up to {} if the most expensive \
+             ones survive the rungs",
+            about(estimate.average),
+            human(estimate.upper)
+        )
+    } else if let Some(t) = &tpe {
         format!(
             "{} for the {} batches{} if each costs what this random one does, up to {} if the most expensive trials \
              of each batch survive its rungs (TPE proposes more of what did well, so when large layers win, later \
@@ -333,16 +343,31 @@ struct TpeBatches {
     samples: usize,
     batch: usize,
     batches: usize,
+    /// What the whole search costs, in costs of the one batch shown: the batches, or for an asynchronous search with
+    /// a budget, the budget over the shown batch's planned epochs.
+    scale: f64,
 }
 
 impl TpeBatches {
-    fn of(search: &Search) -> TpeBatches {
+    fn of(search: &Search, max: usize) -> TpeBatches {
         let samples = search.samples.unwrap_or(0);
         let batch = search.batch.clamp(1, samples.max(1));
+        let batches = samples.div_ceil(batch);
+        let scale = match (search.asynchronous, search.budget) {
+            (true, Some(budget)) => {
+                let one = Search {
+                    asynchronous: false,
+                    ..search.clone()
+                };
+                budget as f64 / one.planned_epochs(batch, max).max(1e-9)
+            }
+            _ => samples as f64 / batch as f64,
+        };
         TpeBatches {
             samples,
             batch,
-            batches: samples.div_ceil(batch),
+            batches,
+            scale,
         }
     }
 
@@ -359,6 +384,9 @@ impl TpeBatches {
 
     fn intro(&self, grid: &Grid, batch: &[Job]) -> String {
         let rungs = grid.search.ladder(batch.first().map_or(0, |j| j.config.epochs));
+        if grid.search.asynchronous {
+            return async_intro(grid, &rungs, self.samples);
+        }
         // Random while fewer than 10 trials are recorded (Optuna's start-up trials), so whole batches up to then.
         let random = (10usize.div_ceil(self.batch) * self.batch).min(self.samples);
         format!(
@@ -388,6 +416,36 @@ impl TpeBatches {
                 ),
             }
     }
+}
+
+/// What an asynchronous search (`asynchronous = true`) does and spends.
+fn async_intro(grid: &Grid, rungs: &[f64], samples: usize) -> String {
+    let s = &grid.search;
+    let limit = match s.budget {
+        Some(b) => format!(
+            "until {} epochs are started (a unit starts only if the epochs started before it and its own fit; at most {} \
+             trials)",
+            thousands(b as u64),
+            thousands(samples as u64)
+        ),
+        None => format!("up to {} trials", thousands(samples as u64)),
+    };
+    format!(
+        "{}{} proposes one trial whenever a worker is free, from every trial recorded so far (those still running \
+         counted as bad ones; the first 10 at random), {limit}; {} promotes with eta {} over rungs of {} epochs (below, \
+         for {} trials). No worker waits for a batch or a rung, but which trials are proposed and promoted depends on \
+         the order results arrive: each is recorded before it starts, so a resumed sweep carries out the same ones.\n",
+        if s.is_default {
+            "The default search (budget alone), asynchronous: "
+        } else {
+            ""
+        },
+        s.sampler().name().to_uppercase(),
+        s.fidelity().about(),
+        s.eta,
+        rungs.iter().map(|r| number(*r)).collect::<Vec<_>>().join(", "),
+        s.batch,
+    )
 }
 
 /// What `budget` decided: the default search, and the trials and epochs that fit (empty without a budget).
@@ -546,7 +604,10 @@ fn rungs_table(search: &Search, schedule: &Schedule, estimate: Option<&Estimate>
 /// how to work it out instead.
 fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize, devices: &str) -> Result<String> {
     // TPE's trials are proposed as results arrive: shown and costed is one batch drawn at random, as its first are.
-    let tpe = grid.search.is_adaptive().then(|| TpeBatches::of(&grid.search));
+    let tpe = grid
+        .search
+        .is_adaptive()
+        .then(|| TpeBatches::of(&grid.search, grid.base_config().epochs));
     let jobs = match &tpe {
         Some(t) => t.random_batch(grid)?,
         None => grid.jobs()?,
@@ -608,11 +669,15 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize, devices: &str) -> 
     };
     // TPE: every batch costs what the one shown does.
     let (trials, epochs) = match &tpe {
-        Some(t) => (t.samples, round12(epochs * t.samples as f64 / jobs.len().max(1) as f64)),
+        Some(t) => match (grid.search.asynchronous, grid.search.budget) {
+            (true, Some(budget)) => (t.samples, budget as f64),
+            _ => (t.samples, round12(epochs * t.samples as f64 / jobs.len().max(1) as f64)),
+        },
         None => (jobs.len(), epochs),
     };
     out.push_str(&format!(
-        "\n{} trials over {} axes ({}); {} epochs in all{}, {workers} trial{} at a time.\n",
+        "\n{}{} trials over {} axes ({}); {} epochs in all{}, {workers} trial{} at a time.\n",
+        if grid.search.asynchronous { "Up to " } else { "" },
         thousands(trials as u64),
         names.len(),
         if names.is_empty() { "none".to_string() } else { names.join(", ") },

@@ -162,7 +162,10 @@ pub fn run(
                         Err(e) => run.fail(e),
                     }
                 }
-                let poll = scheduler.poll(&view.view());
+                let poll = scheduler.poll(&View {
+                    idle: workers.saturating_sub(run.in_flight.len()),
+                    ..view.view()
+                });
                 done = poll.done;
                 wrote = run.plan(poll, &mut view, workers, |group, id| {
                     let tx = tx.clone();
@@ -259,6 +262,7 @@ impl Rows {
             finals: &self.final_outcomes,
             rungs: &self.rung_outcomes,
             decisions: &self.decisions,
+            idle: 0,
         }
     }
 }
@@ -387,18 +391,19 @@ impl Runner<'_> {
             let mut units = Vec::with_capacity(group.len());
             let mut claims = Vec::with_capacity(group.len());
             for unit in group {
-                let decision = Decision {
-                    id: unit.job.id.clone(),
-                    rung: unit.rung.unwrap_or(0),
-                };
-                if poll.decide.contains(&decision) && !view.decisions.contains(&decision) {
-                    // Recorded before the unit starts, so that a resumed sweep carries out the promotion.
-                    if let Err(e) = self.decisions.record(&decision) {
+                let key = Decision::of(unit.job.id.clone(), unit.rung.unwrap_or(0));
+                if let (Some(decision), false) = (poll.decide.get(&key), view.decisions.contains(&key)) {
+                    // Recorded before the unit starts, so that a resumed sweep carries out the promotion (or builds
+                    // the proposed job again).
+                    if let Err(e) = self.decisions.record(decision) {
                         self.fail(e);
                         return wrote;
                     }
-                    tracing::debug!("job {} promoted to rung {}", decision.id, decision.rung + 1);
-                    view.decisions.insert(decision);
+                    match decision.proposal {
+                        Some(_) => tracing::debug!("job {} proposed", decision.id),
+                        None => tracing::debug!("job {} promoted to rung {}", decision.id, decision.rung + 1),
+                    }
+                    view.decisions.insert(decision.clone());
                 }
                 match self.claim(&unit, view) {
                     Ok(Some(claim)) => claims.push(claim),

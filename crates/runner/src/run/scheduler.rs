@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use sweep_grid::grid::{Axis, Grid, Job};
 use sweep_grid::trials;
+use sweep_params::{Decision, Proposal};
 use sweep_results::format::JobStatus;
 use sweep_search::decide;
 use sweep_search::tpe::{self, Dim, Observation, Score};
+use sweep_search::work::Unit;
 use sweep_search::work::{Outcome, Work};
 pub use sweep_search::work::{Poll, View};
-use sweep_search::Schedule;
+use sweep_search::{Bracket, Schedule};
 
 /// Proposes work from the recorded rows.
 pub trait Scheduler {
@@ -63,7 +65,16 @@ impl<'c> Driver<'c> {
         let search = &grid.search;
         let adaptive = search.is_adaptive();
         let jobs = if adaptive { Vec::new() } else { jobs };
+        let ladder = search.ladder(grid.base_config().epochs);
         let schedule = match adaptive {
+            // An asynchronous search: one bracket of asha that grows with every proposal.
+            true if search.asynchronous => Schedule {
+                eta: search.eta,
+                brackets: vec![Bracket {
+                    jobs: Vec::new(),
+                    rungs: ladder.clone(),
+                }],
+            },
             true => Schedule {
                 eta: search.eta,
                 brackets: Vec::new(),
@@ -81,7 +92,7 @@ impl<'c> Driver<'c> {
             bracket_of,
             schedule,
             epoch_cost: Box::new(epoch_cost),
-            ladder: search.ladder(grid.base_config().epochs),
+            ladder,
             axes: grid.axes.clone(),
             space: match &grid.command {
                 Some(c) => trials::space_of(&c.axes),
@@ -261,6 +272,196 @@ impl<'c> Driver<'c> {
             .all(|(_, job)| view.finals.contains_key(&job.id))
     }
 
+    /// The job at `point` of the search space, index `index`.
+    fn job_at(&self, point: &[f64], index: usize) -> Option<Job> {
+        match &self.grid.command {
+            Some(c) => self.grid.trial_job(trials::values_at(c, point), index).ok(),
+            None => self
+                .grid
+                .job(tpe::config_of(&self.axes, &self.grid.base_config(), point), index)
+                .ok(),
+        }
+    }
+
+    /// The search-space point of job `j` and how its rows score it (`None` before it has a row).
+    fn observation(&self, j: usize, view: &View) -> Option<(Vec<f64>, Option<Score>)> {
+        let job = &self.jobs[j];
+        let point = match (&self.grid.command, &job.trial) {
+            (Some(c), Some(t)) => trials::point_of(&c.axes, &t.values)?,
+            _ => tpe::point_of(&self.axes, &job.config)?,
+        };
+        Some((point, self.score(j, view)))
+    }
+
+    /// An asynchronous search: the configurations proposed so far (recorded with their points, by this process or
+    /// another, before a stop or now) join the one asha bracket, in the order they were proposed.
+    fn adopt_proposals(&mut self, view: &View) {
+        let mut new: Vec<(&Proposal, &str)> = view
+            .decisions
+            .iter()
+            .filter(|d| !self.taken.contains(&d.id))
+            .filter_map(|d| Some((d.proposal.as_ref()?, d.id.as_str())))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        new.sort_by(|a, b| a.0.index.cmp(&b.0.index).then(a.1.cmp(b.1)));
+        for (proposal, id) in new {
+            let point: Vec<f64> = proposal.point.iter().map(|&b| f64::from_bits(b)).collect();
+            // (Another grid's proposal cannot be here: the results directory belongs to one sweep.)
+            let Some(job) = self.job_at(&point, self.jobs.len()).filter(|job| job.id == id) else {
+                tracing::warn!("a recorded proposal ({id}) is not a configuration of this grid; skipped");
+                continue;
+            };
+            self.taken.insert(job.id.clone());
+            self.schedule.brackets[0].jobs.push(self.jobs.len());
+            self.bracket_of.push(0);
+            self.batch_of.push(0);
+            self.jobs.push(Arc::new(job));
+        }
+    }
+
+    /// Epochs an asynchronous search has started: every proposal's first rung and every promotion's rung.
+    fn committed_epochs(&self, view: &View) -> f64 {
+        let ladder = &self.ladder;
+        let first = ladder.first().copied().unwrap_or(0.0);
+        let promoted: f64 = view
+            .decisions
+            .iter()
+            .filter(|d| d.proposal.is_none() && d.rung > 0 && d.rung < ladder.len() && self.taken.contains(&d.id))
+            .map(|d| ladder[d.rung] - ladder[d.rung - 1])
+            .sum();
+        self.jobs.len() as f64 * first + promoted
+    }
+
+    /// The poll of an asynchronous search (`[search] asynchronous = true`): asha's units over every configuration
+    /// proposed so far (recorded promotions, new promotions, proposals to start again after a stop), then one new
+    /// proposal per idle worker, each from every trial recorded (the ones started and not recorded yet counted as
+    /// bad, Optuna's constant liar). With a budget, a new unit starts only if the epochs started so far and its own
+    /// fit in it. Proposals and promotions are recorded as they start ([`Poll::decide`]), so a resumed sweep has the
+    /// same jobs and carries out the same promotions.
+    fn poll_async(&mut self, view: &View) -> Poll {
+        self.adopt_proposals(view);
+        let mut poll = self.poll_brackets(view);
+        let search = &self.grid.search;
+        let budget = search.budget.map_or(f64::INFINITY, |b| b as f64 + 1e-9);
+        let mut committed = self.committed_epochs(view);
+        let cost = self.jobs.first().map_or(1000, |j| (self.epoch_cost)(j));
+        let mut dropped = false;
+        if budget.is_finite() {
+            let mut kept = Vec::with_capacity(poll.units.len());
+            for unit in std::mem::take(&mut poll.units) {
+                let key = Decision::of(unit.job.id.clone(), unit.rung.unwrap_or(0));
+                if poll.decide.contains(&key) {
+                    let epochs = unit.to - unit.from;
+                    if committed + epochs > budget {
+                        poll.decide.remove(&key);
+                        dropped = true;
+                        continue;
+                    }
+                    committed += epochs;
+                }
+                kept.push(unit);
+            }
+            poll.units = kept;
+        }
+        // New proposals, one per idle worker (the runner takes the units in order: the ones above come first).
+        let first = self.ladder.first().copied().unwrap_or(0.0);
+        let mut n = view.idle.min(self.samples.saturating_sub(self.jobs.len()));
+        if budget.is_finite() && first > 0.0 {
+            n = n.min(((budget - committed) / first).floor().max(0.0) as usize);
+        }
+        let mut proposed = 0;
+        if n > 0 && !self.exhausted {
+            let mut observations = Vec::new();
+            let mut pending = Vec::new();
+            for j in 0..self.jobs.len() {
+                match self.observation(j, view) {
+                    Some((point, Some(score))) => observations.push(Observation { point, score }),
+                    Some((point, None)) => pending.push(Observation {
+                        point,
+                        score: Score::Failed,
+                    }),
+                    None => {}
+                }
+            }
+            // As Optuna: at random until `startup` trials are recorded; then the running ones count as bad ones.
+            if observations.len() >= tpe::OPTUNA5.startup {
+                observations.extend(pending);
+            }
+            let index = self.jobs.len();
+            let base = self.grid.base_config();
+            let (axes, taken, command) = (&self.axes, &self.taken, &self.grid.command);
+            let id_at = |p: &[f64]| match command {
+                Some(c) => trials::trial_id(&trials::values_at(c, p)),
+                None => sweep_grid::grid::job_id(&tpe::config_of(axes, &base, p)),
+            };
+            let mut is_taken = |p: &[f64]| taken.contains(&id_at(p));
+            let points = search
+                .sampler()
+                .propose(&self.space, &observations, n, self.grid.seed, index as u64, &mut is_taken);
+            self.exhausted = points.len() < n && points.len() + self.jobs.len() < self.samples;
+            let last = self.ladder.len() <= 1;
+            for (i, point) in points.into_iter().enumerate() {
+                let Some(job) = self.job_at(&point, index + i) else { continue };
+                let decision = Decision {
+                    id: job.id.clone(),
+                    rung: 0,
+                    proposal: Some(Proposal {
+                        index: index + i,
+                        point: point.iter().map(|x| x.to_bits()).collect(),
+                    }),
+                };
+                poll.decide.insert(decision);
+                poll.units.push(Unit {
+                    job: Arc::new(job),
+                    bracket: 0,
+                    rung: Some(0),
+                    from: 0.0,
+                    to: first,
+                    last,
+                    seconds_before: 0.0,
+                });
+                proposed += 1;
+            }
+        }
+        let can_propose = !self.exhausted && self.jobs.len() < self.samples && (!budget.is_finite() || committed + first <= budget);
+        if poll.units.is_empty() && !(can_propose && view.idle == 0) {
+            poll.done = true;
+            if dropped || poll.prune.is_empty() {
+                // Nothing more fits (or asha is done): the jobs that stopped below the last rung were pruned there.
+                poll.prune = self.unfinished(view);
+            }
+        } else {
+            poll.done = false;
+            if !poll.units.is_empty() {
+                poll.prune.clear();
+            }
+        }
+        let left = match budget.is_finite() {
+            true => (budget - committed).max(0.0),
+            false => (self.samples.saturating_sub(self.jobs.len() + proposed)) as f64 * first,
+        };
+        poll.work_left += (left * cost as f64) as u64;
+        poll.label = format!("asynchronous, {} trials proposed", self.jobs.len());
+        poll
+    }
+
+    /// Jobs with a rung's record and no final row, with their highest rung recorded: pruned there.
+    fn unfinished(&self, view: &View) -> Vec<(String, usize)> {
+        let last = self.ladder.len().saturating_sub(1);
+        self.jobs
+            .iter()
+            .filter(|job| !view.finals.contains_key(&job.id))
+            .filter_map(|job| {
+                Some((
+                    job.id.clone(),
+                    (0..last).rev().find(|&k| view.rungs.contains_key(&(k, job.id.clone())))?,
+                ))
+            })
+            .collect()
+    }
+
     /// The fidelity scheduler's poll over the brackets so far.
     fn poll_brackets(&self, view: &View) -> Poll {
         let work = Work {
@@ -281,6 +482,9 @@ impl Scheduler for Driver<'_> {
     fn poll(&mut self, view: &View) -> Poll {
         if !self.grid.search.is_adaptive() {
             return self.poll_brackets(view);
+        }
+        if self.grid.search.asynchronous {
+            return self.poll_async(view);
         }
         loop {
             let mut poll = self.poll_brackets(view);

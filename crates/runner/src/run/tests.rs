@@ -664,3 +664,61 @@ fn the_default_search_gives_the_same_rows_for_any_worker_count_and_after_a_stop(
     assert_eq!(rows(p1.path()).len(), samples);
     assert_ne!(rows(p1.path()), rows_one, "later batches are decided from fewer trials");
 }
+
+/// `asynchronous = true`: proposals on demand, promoted by asha. With one worker the order of events is fixed, so the
+/// rows are too, and a stop and resume replays the recorded proposals and promotions: the same rows. With two workers
+/// the proposals depend on timing, but every unit stays within the budget and every proposal has one row.
+#[test]
+fn an_asynchronous_search_stays_within_its_budget_and_a_resume_replays_its_proposals() {
+    let g = Grid::parse(
+        Path::new("async.toml"),
+        "name = \"async\"\nseed = 5\n[data]\nsource = \"toy\"\n[train]\nepochs = 16\n[search]\nbudget = 300\n\
+         asynchronous = true\n[grid]\nlearning_rate = { log = [0.005, 0.5] }\nreg = { log = [1e-5, 1e-2] }\n",
+    )
+    .unwrap();
+    assert_eq!(g.search.name(), "mtpe+asha");
+    assert!(g.search.asynchronous);
+    let ladder = g.search.ladder(16);
+    assert_eq!(ladder, vec![1.0, 3.0, 16.0]);
+    let one = tempfile::tempdir().unwrap();
+    run_tpe_grid(&g, one.path(), &Fake::new(), 1, &AtomicBool::new(false));
+    let rows_one = rows(one.path());
+    // Epochs started: every proposal's first rung and every promotion's rung; the rows record where each stopped.
+    let started: f64 = rows_one.iter().map(|r| r.3).sum();
+    assert!(
+        (300.0 - 16.0..=300.0).contains(&started),
+        "close to the budget, within it: {started} epochs"
+    );
+    let proposals: Vec<_> = sweep_results::decisions::read_decisions(one.path())
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.proposal.is_some())
+        .collect();
+    assert_eq!(
+        proposals.len(),
+        rows_one.len(),
+        "each proposal recorded with its point, and one row each"
+    );
+    assert!(rows_one.iter().any(|r| r.1 == JobStatus::Completed) && rows_one.iter().any(|r| r.1 == JobStatus::Pruned));
+    let cut = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    let mut fake = Fake::new();
+    fake.stop_after = Some((60, &stop));
+    assert!(run_tpe_grid(&g, cut.path(), &fake, 1, &stop).interrupted);
+    assert!(rows(cut.path()).len() < rows_one.len());
+    let mut again = Fake::new();
+    again.states = Mutex::new(fake.states.lock().unwrap().clone());
+    run_tpe_grid(&g, cut.path(), &again, 1, &AtomicBool::new(false));
+    assert_eq!(rows(cut.path()), rows_one, "resumed: the same proposals and promotions");
+    let two = tempfile::tempdir().unwrap();
+    run_tpe_grid(&g, two.path(), &Fake::new(), 2, &AtomicBool::new(false));
+    let rows_two = rows(two.path());
+    let started: f64 = rows_two.iter().map(|r| r.3).sum();
+    assert!(started <= 300.0, "2 workers: within the budget: {started} epochs");
+    let proposed = sweep_results::decisions::read_decisions(two.path())
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.proposal.is_some())
+        .count();
+    assert_eq!(proposed, rows_two.len(), "2 workers: one row per proposal");
+}

@@ -89,10 +89,7 @@ fn bracket_poll(work: &Work, b: usize, bracket: &Bracket, view: &View) -> Poll {
     let mut push = |poll: &mut Poll, unit: Unit, decide: bool| {
         if queued.insert(unit.key()) {
             if decide {
-                poll.decide.insert(Decision {
-                    id: unit.job.id.clone(),
-                    rung: unit.rung.unwrap_or(0),
-                });
+                poll.decide.insert(Decision::of(unit.job.id.clone(), unit.rung.unwrap_or(0)));
             }
             poll.work_left += work.of(&unit);
             poll.units.push(unit);
@@ -116,10 +113,7 @@ fn bracket_poll(work: &Work, b: usize, bracket: &Bracket, view: &View) -> Poll {
         let ranked = decide::ranked(k, &bracket.jobs, jobs, &records);
         let top = ranked.len() / eta;
         for &(_, j) in ranked.iter().take(top) {
-            let promoted = view.decisions.contains(&Decision {
-                id: jobs[j].id.clone(),
-                rung: k + 1,
-            });
+            let promoted = view.decisions.contains(&Decision::of(jobs[j].id.clone(), k + 1));
             if !promoted && !recorded_at(j, k + 1) {
                 push(&mut poll, unit(j, k + 1), true);
             }
