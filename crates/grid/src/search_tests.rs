@@ -47,6 +47,15 @@ fn bad_search_tables_name_the_key() {
         ("[search]\nbudget = 100\nasynchronous = true\nbatch = 4\n", "search.batch"),
         ("[search]\nbudget = 100\nasynchronous = true\npipeline = 2\n", "search.pipeline"),
         ("[search]\nbudget = 100\nasynchronous = \"yes\"\n", "search.asynchronous: expected true or false"),
+        (
+            "[train]\nepochs = 16\n[search]\nbudget = 100\nasynchronous = true\nfinalists = 1\nfinal_epochs = 20\n",
+            "search.final_epochs: an asynchronous search has no last batch",
+        ),
+        // Rungs of 1, 3 and 16 epochs need 9 trials at the first for one to reach the last: 28 epochs.
+        (
+            "[train]\nepochs = 16\n[search]\nbudget = 27\nasynchronous = true\n[grid]\nreg = { log = [1e-4, 1e-2] }\n",
+            "budget = 27 epochs cannot take one trial to the last rung",
+        ),
         // asha alone cannot be fitted to a budget, and the message says what can.
         (
             "[search]\nsampler = \"mtpe\"\nscheduler = \"asha\"\nbudget = 100\n",
@@ -341,4 +350,26 @@ fn budget_alone_is_the_default_search_fitted_to_it() {
 #[test]
 fn default_search_is_in_the_reference() {
     assert!(SAMPLERS.iter().any(|s| s.name() == "mtpe"));
+}
+
+/// `asynchronous = true` beside `budget` is the default pair made asynchronous (mtpe through asha, at most the
+/// trials whose first rung fits); with `scheduler = "asha"` or `samples` and no sampler it still proposes with mtpe.
+#[test]
+fn asynchronous_makes_the_default_propose_on_demand_through_asha() {
+    let g = grid("[train]\nepochs = 52\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n[search]\nbudget = 2600\nasynchronous = true\n");
+    let s = &g.search;
+    assert!(s.asynchronous && s.is_default);
+    assert_eq!((s.sampler, s.scheduler, s.min_epochs), ("mtpe", "asha", 3.0));
+    assert_eq!(s.samples, Some(866), "2,600 / 3 epochs of a first rung");
+    let written = grid(
+        "[train]\nepochs = 52\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n[search]\nbudget = 2600\nasynchronous = true\n\
+         scheduler = \"asha\"\nmin_epochs = 3\n",
+    );
+    assert_eq!((written.search.sampler, written.search.scheduler), ("mtpe", "asha"));
+    let samples =
+        grid("[train]\nepochs = 52\n[grid]\nlearning_rate = { log = [1e-3, 1e-1] }\n[search]\nsamples = 50\nasynchronous = true\n");
+    assert_eq!(
+        (samples.search.sampler, samples.search.scheduler, samples.search.samples),
+        ("mtpe", "asha", Some(50))
+    );
 }

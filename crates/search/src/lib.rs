@@ -343,6 +343,27 @@ impl Search {
                     first
                 ));
             }
+            // ASHA takes a trial to the last rung once eta^(rungs - 1) trials reached the first: the budget must
+            // cover that much.
+            let ladder = self.ladder(max_epochs);
+            let mut n = (self.eta as f64).powi(ladder.len() as i32 - 1);
+            let (mut need, mut before) = (0.0, 0.0);
+            for r in &ladder {
+                need += n * (r - before);
+                before = *r;
+                n = (n / self.eta as f64).floor().max(1.0);
+            }
+            if need > budget as f64 {
+                return Err(format!(
+                    "budget = {budget} epochs cannot take one trial to the last rung: asynchronous halving over rungs \
+                     of {} epochs (eta {}) needs {} trials at the first rung for one to go on to the last, {} epochs; \
+                     raise budget, or min_epochs (fewer rungs)",
+                    ladder.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
+                    self.eta,
+                    (self.eta as f64).powi(ladder.len() as i32 - 1),
+                    need.ceil()
+                ));
+            }
             let most = ((budget as f64 / first).floor() as usize).clamp(1, MAX_SAMPLES);
             self.samples = Some(distinct.map_or(most, |d| d.clamp(1, most)));
             return Ok(());
@@ -507,6 +528,10 @@ impl Search {
             // Asynchronous proposals are promoted asynchronously.
             scheduler_set = Some((0, "asha"));
         }
+        if s.asynchronous && method.is_none() && sampler_set.is_none() {
+            // Proposals need an adaptive sampler: the default's.
+            sampler_set = Some((0, DEFAULT_SAMPLER));
+        }
         s.resolve(method, sampler_set, scheduler_set, err)?;
         if let (Some(at), true) = (async_set, s.asynchronous) {
             let why = if !s.is_adaptive() {
@@ -532,6 +557,14 @@ impl Search {
                     p,
                     "search.pipeline",
                     "an asynchronous search has no batches to pipeline: remove pipeline".into(),
+                ));
+            } else if let Some((f, key)) = &finals_set {
+                return Err(err(
+                    *f,
+                    key,
+                    "an asynchronous search has no last batch for finalists to follow: remove finalists and \
+                     final_epochs (or asynchronous)"
+                        .into(),
                 ));
             } else {
                 None

@@ -125,6 +125,9 @@ pub fn proposed_unfinished(out: &Path, grid: &sweep_grid::Grid) -> Result<(usize
     next.extend(poll.prune.iter().map(|(id, _)| id.clone()));
     let missing = if next.is_empty() {
         0
+    } else if grid.search.asynchronous {
+        // How many more it proposes depends on the results and the budget: the units it would start now, at least.
+        next.len()
     } else {
         grid.search.samples.unwrap_or(0).saturating_sub(finals.len()).max(next.len())
     };

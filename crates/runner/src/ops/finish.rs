@@ -42,10 +42,11 @@ pub fn finish(args: &FinishArgs) -> Result<ExitCode> {
     if missing > 0 {
         let ids: Vec<&str> = left.iter().take(5).map(String::as_str).collect();
         return Err(input!(
-            "{}: {} of {} jobs are not recorded yet ({}{}); nothing was evaluated. Run the missing shards again \
+            "{}: {} of {}{} jobs are not recorded yet ({}{}); nothing was evaluated. Run the missing shards again \
              (`sweep run GRID --out {} --shard I/N`, or without --shard for all), then `sweep finish {}`",
             dir.display(),
             missing,
+            if grid.search.asynchronous { "up to " } else { "" },
             if grid.search.is_adaptive() {
                 grid.search.samples.unwrap_or(0)
             } else {

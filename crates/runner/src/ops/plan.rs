@@ -361,7 +361,7 @@ impl TpeBatches {
                 };
                 budget as f64 / one.planned_epochs(batch, max).max(1e-9)
             }
-            _ => samples as f64 / batch as f64,
+            _ => batches as f64,
         };
         TpeBatches {
             samples,
@@ -385,7 +385,7 @@ impl TpeBatches {
     fn intro(&self, grid: &Grid, batch: &[Job]) -> String {
         let rungs = grid.search.ladder(batch.first().map_or(0, |j| j.config.epochs));
         if grid.search.asynchronous {
-            return async_intro(grid, &rungs, self.samples);
+            return async_intro(grid, &rungs, self.samples, self.batch);
         }
         // Random while fewer than 10 trials are recorded (Optuna's start-up trials), so whole batches up to then.
         let random = (10usize.div_ceil(self.batch) * self.batch).min(self.samples);
@@ -419,7 +419,7 @@ impl TpeBatches {
 }
 
 /// What an asynchronous search (`asynchronous = true`) does and spends.
-fn async_intro(grid: &Grid, rungs: &[f64], samples: usize) -> String {
+fn async_intro(grid: &Grid, rungs: &[f64], samples: usize, shown: usize) -> String {
     let s = &grid.search;
     let limit = match s.budget {
         Some(b) => format!(
@@ -432,8 +432,8 @@ fn async_intro(grid: &Grid, rungs: &[f64], samples: usize) -> String {
     };
     format!(
         "{}{} proposes one trial whenever a worker is free, from every trial recorded so far (those still running \
-         counted as bad ones; the first 10 at random), {limit}; {} promotes with eta {} over rungs of {} epochs (below, \
-         for {} trials). No worker waits for a batch or a rung, but which trials are proposed and promoted depends on \
+         counted as bad ones; at random until 10 are recorded), {limit}; {} promotes with eta {} over rungs of {} epochs \
+         (below, as planned for {} trials). No worker waits for a batch or a rung, but which trials are proposed and promoted depends on \
          the order results arrive: each is recorded before it starts, so a resumed sweep carries out the same ones.\n",
         if s.is_default {
             "The default search (budget alone), asynchronous: "
@@ -444,7 +444,7 @@ fn async_intro(grid: &Grid, rungs: &[f64], samples: usize) -> String {
         s.fidelity().about(),
         s.eta,
         rungs.iter().map(|r| number(*r)).collect::<Vec<_>>().join(", "),
-        s.batch,
+        shown,
     )
 }
 

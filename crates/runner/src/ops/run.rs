@@ -365,7 +365,16 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
-    if grid.search.is_adaptive() {
+    if grid.search.asynchronous {
+        tracing::info!(
+            "sweep {}: {}, asynchronous, up to {} trials, one per free worker ({} recorded), {workers} workers, results in {}",
+            grid.name,
+            grid.search.sampler().name().to_uppercase(),
+            grid.search.samples.unwrap_or(0),
+            done.len(),
+            out.display()
+        );
+    } else if grid.search.is_adaptive() {
         // Its trials are proposed as results arrive.
         tracing::info!(
             "sweep {}: {}, {} trials, {} at a time ({} recorded), {workers} workers, results in {}",

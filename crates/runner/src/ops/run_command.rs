@@ -104,7 +104,13 @@ pub fn run(args: &RunArgs, grid: Grid) -> Result<ExitCode> {
     let stop = stop_flag();
     let usr1 = cluster::watch_usr1(&stop);
     let work_dir = std::env::current_dir().context("cannot read the current directory, where the program runs")?;
-    let trials = if grid.search.is_adaptive() {
+    let trials = if grid.search.asynchronous {
+        format!(
+            "up to {} trials (proposed by {} one per free worker)",
+            grid.search.samples.unwrap_or(0),
+            grid.search.sampler().name().to_uppercase()
+        )
+    } else if grid.search.is_adaptive() {
         // Its trials are proposed as results arrive.
         format!(
             "{} trials (proposed by {} in batches of {})",

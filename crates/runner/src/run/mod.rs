@@ -113,7 +113,7 @@ pub fn run(
         in_flight: HashMap::new(),
         running: HashSet::new(),
         held: HashMap::new(),
-        shared: false,
+        shared: scheduler.reads_every_poll(),
         next_group: 0,
         finished: 0,
         summary: RunSummary {

@@ -26,6 +26,12 @@ pub trait Scheduler {
 
     /// The jobs known so far (a model-based search proposes more as it runs).
     fn jobs(&self) -> &[Arc<Job>];
+
+    /// Whether its next units depend on every process's latest rows and decisions (an asynchronous search: what it
+    /// proposes, and what fits in the budget): the runner then reads them again before each poll.
+    fn reads_every_poll(&self) -> bool {
+        false
+    }
 }
 
 /// A sweep's search: its sampler's jobs, its fidelity scheduler's brackets over them, and (for an adaptive sampler)
@@ -310,7 +316,9 @@ impl<'c> Driver<'c> {
             let point: Vec<f64> = proposal.point.iter().map(|&b| f64::from_bits(b)).collect();
             // (Another grid's proposal cannot be here: the results directory belongs to one sweep.)
             let Some(job) = self.job_at(&point, self.jobs.len()).filter(|job| job.id == id) else {
-                tracing::warn!("a recorded proposal ({id}) is not a configuration of this grid; skipped");
+                if self.taken.insert(id.to_string()) {
+                    tracing::warn!("a recorded proposal ({id}) is not a configuration of this grid (were its axes edited?); skipped");
+                }
                 continue;
             };
             self.taken.insert(job.id.clone());
@@ -367,7 +375,11 @@ impl<'c> Driver<'c> {
         }
         // New proposals, one per idle worker (the runner takes the units in order: the ones above come first).
         let first = self.ladder.first().copied().unwrap_or(0.0);
-        let mut n = view.idle.min(self.samples.saturating_sub(self.jobs.len()));
+        // (The promotions decided now start before any proposal; other units may be running already.)
+        let mut n = view
+            .idle
+            .saturating_sub(poll.decide.len())
+            .min(self.samples.saturating_sub(self.jobs.len()));
         if budget.is_finite() && first > 0.0 {
             n = n.min(((budget - committed) / first).floor().max(0.0) as usize);
         }
@@ -477,6 +489,10 @@ impl<'c> Driver<'c> {
 impl Scheduler for Driver<'_> {
     fn jobs(&self) -> &[Arc<Job>] {
         &self.jobs
+    }
+
+    fn reads_every_poll(&self) -> bool {
+        self.grid.search.asynchronous
     }
 
     fn poll(&mut self, view: &View) -> Poll {

@@ -700,6 +700,17 @@ fn an_asynchronous_search_stays_within_its_budget_and_a_resume_replays_its_propo
         "each proposal recorded with its point, and one row each"
     );
     assert!(rows_one.iter().any(|r| r.1 == JobStatus::Completed) && rows_one.iter().any(|r| r.1 == JobStatus::Pruned));
+    // The same directory continued with a larger budget: more proposals, and a job pruned before never trains again
+    // (its rung's count grows, so it could rank in the top again) nor gets a second row.
+    let more = Grid::parse(Path::new("async.toml"), &g.text.replace("budget = 300", "budget = 450")).unwrap();
+    run_tpe_grid(&more, one.path(), &Fake::new(), 1, &AtomicBool::new(false));
+    let grown = rows(one.path());
+    let ids: HashSet<&String> = grown.iter().map(|r| &r.0).collect();
+    assert_eq!(ids.len(), grown.len(), "one row per job");
+    assert!(grown.len() > rows_one.len());
+    for r in &rows_one {
+        assert!(grown.contains(r), "kept as it was: {r:?}");
+    }
     let cut = tempfile::tempdir().unwrap();
     let stop = AtomicBool::new(false);
     let mut fake = Fake::new();

@@ -101,7 +101,8 @@ fn bracket_poll(work: &Work, b: usize, bracket: &Bracket, view: &View) -> Poll {
         .decisions
         .iter()
         .filter_map(|d| Some((d.rung, *index.get(d.id.as_str())?)))
-        .filter(|&(k, j)| k <= last && !recorded_at(j, k))
+        // A job with a final row has ended (a pruned row is final too), whatever was decided before it.
+        .filter(|&(k, j)| k <= last && !recorded_at(j, k) && !view.finals.contains_key(&jobs[j].id))
         .collect();
     decided.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for (k, j) in decided {
@@ -114,7 +115,9 @@ fn bracket_poll(work: &Work, b: usize, bracket: &Bracket, view: &View) -> Poll {
         let top = ranked.len() / eta;
         for &(_, j) in ranked.iter().take(top) {
             let promoted = view.decisions.contains(&Decision::of(jobs[j].id.clone(), k + 1));
-            if !promoted && !recorded_at(j, k + 1) {
+            // A job with a final row never goes on: in an asynchronous search, where the rung's count keeps growing,
+            // a job pruned at the end of an earlier run could otherwise rank in the top again.
+            if !promoted && !recorded_at(j, k + 1) && !view.finals.contains_key(&jobs[j].id) {
                 push(&mut poll, unit(j, k + 1), true);
             }
         }
@@ -151,4 +154,77 @@ fn start_order(bracket: &Bracket, b: usize, seed: u64) -> Vec<usize> {
     };
     order.shuffle(&mut sweep_core::rng::rng_for(seed, &tag));
     order.into_iter().map(|i| bracket.jobs[i]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::schedule::Schedule;
+    use crate::work::Outcome;
+    use sweep_core::TrainConfig;
+    use sweep_params::{Job, JobStatus};
+
+    fn outcome(rung: usize, score: f64, status: JobStatus) -> Outcome {
+        Outcome {
+            status,
+            rung: Some(rung),
+            score: Some(score),
+            epochs_run: (rung + 1) as f64,
+            seconds: 1.0,
+        }
+    }
+
+    /// A job with a final row (pruned when an earlier run ended) is not promoted again when the rung's count grows
+    /// (an asynchronous search continued with a larger budget), even if it ranks in the top; nor is a promotion
+    /// decided before its prune carried out.
+    #[test]
+    fn a_job_with_a_final_row_is_never_promoted() {
+        let jobs: Vec<Arc<Job>> = (0..6)
+            .map(|i| {
+                Arc::new(Job {
+                    index: i,
+                    id: format!("j{i}"),
+                    config: TrainConfig::default().check().unwrap(),
+                    trial: None,
+                })
+            })
+            .collect();
+        let schedule = Schedule {
+            eta: 3,
+            brackets: vec![Bracket {
+                jobs: (0..6).collect(),
+                rungs: vec![1.0, 3.0, 9.0],
+            }],
+        };
+        let cost = |_: &Job| 1u64;
+        let work = Work {
+            jobs: &jobs,
+            schedule: &schedule,
+            seed: 0,
+            epoch_cost: &cost,
+        };
+        // Rung 0: j0 is the best but was pruned there when a first run ended (3 jobs then: none promoted); j1..j5
+        // came after. 6 recorded: the top 2 go on, j0 and j3 by score.
+        let scores = [0.9, 0.1, 0.2, 0.8, 0.3, 0.4];
+        let rungs: HashMap<(usize, String), Outcome> = (0..6)
+            .map(|j| ((0, format!("j{j}")), outcome(0, scores[j], JobStatus::Completed)))
+            .collect();
+        let mut finals = HashMap::new();
+        finals.insert("j0".to_string(), outcome(0, 0.9, JobStatus::Pruned));
+        let mut decisions = HashSet::new();
+        decisions.insert(Decision::of("j0", 1));
+        let view = View {
+            finals: &finals,
+            rungs: &rungs,
+            decisions: &decisions,
+            idle: 1,
+        };
+        let poll = Asha.poll(&work, &view);
+        let ids: Vec<(String, Option<usize>)> = poll.units.iter().map(|u| (u.job.id.clone(), u.rung)).collect();
+        assert_eq!(ids, vec![("j3".to_string(), Some(1))], "only j3 goes on");
+        assert!(!poll.decide.contains(&Decision::of("j0", 1)));
+    }
 }
