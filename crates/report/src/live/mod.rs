@@ -517,7 +517,13 @@ impl LiveSweep {
             };
             measured.add((t.epochs_run - from).max(0.0) * cost(&t.id), (now - started).max(0.0));
         }
-        let remaining = if plan.schedule.is_multi_fidelity() {
+        let remaining = if let (true, Some(budget)) = (plan.search.asynchronous, plan.search.budget) {
+            // An asynchronous search spends its budget, whatever it proposes: the epochs not trained yet, each the
+            // average epoch so far.
+            let spent: f64 = trials.iter().map(|(_, t)| t.epochs_run).sum();
+            let mean = trials.iter().map(|(_, t)| cost(&t.id)).sum::<f64>() / trials.len().max(1) as f64;
+            (budget as f64 - spent).max(0.0) * mean
+        } else if plan.schedule.is_multi_fidelity() {
             // Per bracket and rung: the planned jobs not yet through the rung, each the bracket's average job.
             let mut reached: HashMap<&str, f64> = HashMap::new();
             for (_, t) in trials {
