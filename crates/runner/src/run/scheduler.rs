@@ -169,39 +169,19 @@ impl<'c> Driver<'c> {
         let observations: Vec<Observation> = (0..self.jobs.len())
             .filter(|&j| self.batch_of.get(j).is_some_and(|&b| b < known))
             .filter_map(|j| {
-                let job = &self.jobs[j];
-                let point = match (&self.grid.command, &job.trial) {
-                    (Some(c), Some(t)) => trials::point_of(&c.axes, &t.values)?,
-                    _ => tpe::point_of(&self.axes, &job.config)?,
-                };
-                Some(Observation {
-                    point,
-                    score: self.score(j, view)?,
-                })
+                let (point, score) = self.observation(j, view)?;
+                Some(Observation { point, score: score? })
             })
             .collect();
         let n = self.grid.search.batch.min(self.samples - done);
-        let index = self.batches as u64;
-        let base = self.grid.base_config();
-        let (axes, taken, command) = (&self.axes, &self.taken, &self.grid.command);
-        let id_at = |p: &[f64]| match command {
-            Some(c) => trials::trial_id(&trials::values_at(c, p)),
-            None => sweep_grid::grid::job_id(&tpe::config_of(axes, &base, p)),
-        };
-        let mut is_taken = |p: &[f64]| taken.contains(&id_at(p));
-        let sampler = self.grid.search.sampler();
-        let points = sampler.propose(&self.space, &observations, n, self.grid.seed, index, &mut is_taken);
+        let points = self.sample(&observations, n, self.batches as u64);
         self.exhausted = points.len() < n;
         if points.is_empty() {
             return false;
         }
         let mut members = Vec::with_capacity(points.len());
         for p in points {
-            let job = match &self.grid.command {
-                Some(c) => self.grid.trial_job(trials::values_at(c, &p), self.jobs.len()),
-                None => self.grid.job(tpe::config_of(&self.axes, &base, &p), self.jobs.len()),
-            };
-            let Ok(job) = job else {
+            let Some(job) = self.job_at(&p, self.jobs.len()) else {
                 // Not a configuration core takes (never, for values within the axes): not proposed.
                 continue;
             };
@@ -278,6 +258,21 @@ impl<'c> Driver<'c> {
             .all(|(_, job)| view.finals.contains_key(&job.id))
     }
 
+    /// Up to `n` new points from the sampler, from `observations`, its random draws from `(seed, index)`; never one
+    /// whose job was proposed before.
+    fn sample(&self, observations: &[Observation], n: usize, index: u64) -> Vec<tpe::Point> {
+        let base = self.grid.base_config();
+        let id_at = |p: &[f64]| match &self.grid.command {
+            Some(c) => trials::trial_id(&trials::values_at(c, p)),
+            None => sweep_grid::grid::job_id(&tpe::config_of(&self.axes, &base, p)),
+        };
+        let mut is_taken = |p: &[f64]| self.taken.contains(&id_at(p));
+        self.grid
+            .search
+            .sampler()
+            .propose(&self.space, observations, n, self.grid.seed, index, &mut is_taken)
+    }
+
     /// The job at `point` of the search space, index `index`.
     fn job_at(&self, point: &[f64], index: usize) -> Option<Job> {
         match &self.grid.command {
@@ -351,28 +346,24 @@ impl<'c> Driver<'c> {
     fn poll_async(&mut self, view: &View) -> Poll {
         self.adopt_proposals(view);
         let mut poll = self.poll_brackets(view);
-        let search = &self.grid.search;
-        let budget = search.budget.map_or(f64::INFINITY, |b| b as f64 + 1e-9);
+        let budget = self.grid.search.budget.map_or(f64::INFINITY, |b| b as f64 + 1e-9);
         let mut committed = self.committed_epochs(view);
         let cost = self.jobs.first().map_or(1000, |j| (self.epoch_cost)(j));
-        let mut dropped = false;
-        if budget.is_finite() {
-            let mut kept = Vec::with_capacity(poll.units.len());
-            for unit in std::mem::take(&mut poll.units) {
-                let key = Decision::of(unit.job.id.clone(), unit.rung.unwrap_or(0));
-                if poll.decide.contains(&key) {
-                    let epochs = unit.to - unit.from;
-                    if committed + epochs > budget {
-                        poll.decide.remove(&key);
-                        dropped = true;
-                        continue;
-                    }
-                    committed += epochs;
+        // Promotions decided now start only if they fit (those decided before are committed already).
+        let mut kept = Vec::with_capacity(poll.units.len());
+        for unit in std::mem::take(&mut poll.units) {
+            let key = Decision::of(unit.job.id.clone(), unit.rung.unwrap_or(0));
+            if poll.decide.contains(&key) {
+                let epochs = unit.to - unit.from;
+                if committed + epochs > budget {
+                    poll.decide.remove(&key);
+                    continue;
                 }
-                kept.push(unit);
+                committed += epochs;
             }
-            poll.units = kept;
+            kept.push(unit);
         }
+        poll.units = kept;
         // New proposals, one per idle worker (the runner takes the units in order: the ones above come first).
         let first = self.ladder.first().copied().unwrap_or(0.0);
         // (The promotions decided now start before any proposal; other units may be running already.)
@@ -402,17 +393,9 @@ impl<'c> Driver<'c> {
                 observations.extend(pending);
             }
             let index = self.jobs.len();
-            let base = self.grid.base_config();
-            let (axes, taken, command) = (&self.axes, &self.taken, &self.grid.command);
-            let id_at = |p: &[f64]| match command {
-                Some(c) => trials::trial_id(&trials::values_at(c, p)),
-                None => sweep_grid::grid::job_id(&tpe::config_of(axes, &base, p)),
-            };
-            let mut is_taken = |p: &[f64]| taken.contains(&id_at(p));
-            let points = search
-                .sampler()
-                .propose(&self.space, &observations, n, self.grid.seed, index as u64, &mut is_taken);
-            self.exhausted = points.len() < n && points.len() + self.jobs.len() < self.samples;
+            let points = self.sample(&observations, n, index as u64);
+            // (n is at most the samples left, so fewer points than asked means the space ran out.)
+            self.exhausted = points.len() < n;
             let last = self.ladder.len() <= 1;
             for (i, point) in points.into_iter().enumerate() {
                 let Some(job) = self.job_at(&point, index + i) else { continue };
@@ -438,18 +421,13 @@ impl<'c> Driver<'c> {
             }
         }
         let can_propose = !self.exhausted && self.jobs.len() < self.samples && (!budget.is_finite() || committed + first <= budget);
-        if poll.units.is_empty() && !(can_propose && view.idle == 0) {
-            poll.done = true;
-            if dropped || poll.prune.is_empty() {
-                // Nothing more fits (or asha is done): the jobs that stopped below the last rung were pruned there.
-                poll.prune = self.unfinished(view);
-            }
-        } else {
-            poll.done = false;
-            if !poll.units.is_empty() {
-                poll.prune.clear();
-            }
-        }
+        // Done when nothing runs, fits or can be proposed: the jobs that stopped below the last rung were pruned
+        // there (asha's own prunes are only final when no proposal can follow).
+        poll.done = poll.units.is_empty() && !(can_propose && view.idle == 0);
+        poll.prune = match poll.done {
+            true => self.unfinished(view),
+            false => Vec::new(),
+        };
         let left = match budget.is_finite() {
             true => (budget - committed).max(0.0),
             false => (self.samples.saturating_sub(self.jobs.len() + proposed)) as f64 * first,
