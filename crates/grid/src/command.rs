@@ -121,7 +121,11 @@ impl Objective {
 pub struct Command {
     /// The argv template (no shell): `{name}` is replaced by a value, values named nowhere are appended.
     pub run: Vec<String>,
+    /// The first objective (`metric` and `mode`, or the first of the grid's `objectives`): it picks a trial's best
+    /// epoch.
     pub objective: Objective,
+    /// Every objective, the first one included: more than one when the grid has `objectives` with several.
+    pub objectives: Vec<Objective>,
     /// Per run of the program: SIGTERM after this long (then SIGKILL after `grace`).
     pub timeout: Option<Duration>,
     pub grace: Duration,
@@ -187,7 +191,7 @@ fn number_of(v: &Value) -> Option<f64> {
 }
 
 /// A name a trial's value may take: letters, digits, `_`, `-` and `.`, starting with a letter or `_`.
-fn check_name(ctx: &Ctx, key: &str, name: &str, metric: &str, offset: usize) -> Result<(), GridError> {
+fn check_name(ctx: &Ctx, key: &str, name: &str, metrics: &[String], offset: usize) -> Result<(), GridError> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
     if !ok {
@@ -209,9 +213,12 @@ fn check_name(ctx: &Ctx, key: &str, name: &str, metric: &str, offset: usize) -> 
              run a configuration several times",
         ));
     }
-    if RESERVED.contains(&name) || name == metric {
-        let why = if name == metric {
+    let objective = metrics.iter().any(|m| m == name);
+    if RESERVED.contains(&name) || objective || name == crate::objectives::PARETO_RANK {
+        let why = if objective && metrics.len() == 1 {
             "the objective's column (`metric`)"
+        } else if objective {
+            "an objective's column (`objectives`)"
         } else {
             "a column results.csv has of its own"
         };
@@ -354,9 +361,12 @@ pub(crate) fn parse(
     command_offset: usize,
     train: Option<&TomlMap>,
     grid: Option<&TomlMap>,
+    objectives: Option<Vec<Objective>>,
 ) -> Result<(CommandGrid, Option<usize>), GridError> {
     let mut run: Option<&Spanned<Value>> = None;
     let (mut metric, mut mode, mut timeout, mut grace) = (None, Mode::Max, None, DEFAULT_GRACE);
+    let metric_written = command.keys().any(|k| k.get_ref() == "metric");
+    let mode_written = command.keys().any(|k| k.get_ref() == "mode");
     let mut gpus = None;
     for (k, v) in command {
         let name = k.get_ref().as_str();
@@ -406,15 +416,32 @@ pub(crate) fn parse(
             other => return Err(ctx.err(k.span().start, Some(&key), suggest(other, &COMMAND_KEYS))),
         }
     }
-    let (metric, metric_off) = metric.ok_or_else(|| {
-        ctx.err(
-            command_offset,
-            Some("command.metric"),
-            "missing: name the objective, a key of the program's records (e.g. metric = \"val_acc\", and mode = \"max\" \
-             or \"min\")",
-        )
-    })?;
-    check_metric_name(ctx, &metric, metric_off)?;
+    let objectives = match (objectives, metric) {
+        (Some(o), None) if !mode_written => o,
+        (Some(_), _) => {
+            let off = command.iter().find(|(k, _)| k.get_ref() == "metric" || k.get_ref() == "mode");
+            return Err(ctx.err(
+                off.map_or(command_offset, |(k, _)| k.span().start),
+                Some(if metric_written { "command.metric" } else { "command.mode" }),
+                "the grid's `objectives` names what to optimize: remove [command] metric and mode (or remove \
+                 `objectives` and keep them, for one objective)",
+            ));
+        }
+        (None, Some((metric, off))) => {
+            check_metric_name(ctx, &metric, off)?;
+            vec![Objective { metric, mode }]
+        }
+        (None, None) => {
+            return Err(ctx.err(
+                command_offset,
+                Some("command.metric"),
+                "missing: name the objective, a key of the program's records (e.g. metric = \"val_acc\", and mode = \
+                 \"max\" or \"min\"), or several at once at the top of the file: objectives = { val_acc = \"max\", \
+                 seconds = \"min\" }",
+            ))
+        }
+    };
+    let metrics: Vec<String> = objectives.iter().map(|o| o.metric.clone()).collect();
     let run_value = run.ok_or_else(|| {
         ctx.err(
             command_offset,
@@ -472,7 +499,7 @@ pub(crate) fn parse(
     for (k, v) in entries {
         let name = k.get_ref().as_str();
         let key = format!("train.{name}");
-        check_name(ctx, &key, name, &metric, k.span().start)?;
+        check_name(ctx, &key, name, &metrics, k.span().start)?;
         let value = match v.get_ref() {
             Value::Array(_) | Value::Table(_) => {
                 return Err(ctx.err(
@@ -498,7 +525,7 @@ pub(crate) fn parse(
     for (k, v) in entries {
         let name = k.get_ref().as_str();
         let key = format!("grid.{name}");
-        check_name(ctx, &key, name, &metric, k.span().start)?;
+        check_name(ctx, &key, name, &metrics, k.span().start)?;
         if let Some(line) = fixed_line.get(name) {
             return Err(ctx.err(
                 k.span().start,
@@ -529,7 +556,8 @@ pub(crate) fn parse(
     let grid = CommandGrid {
         command: Command {
             run: argv,
-            objective: Objective { metric, mode },
+            objective: objectives[0].clone(),
+            objectives,
             timeout,
             grace,
             run_pos: ctx.pos(run_off),
@@ -551,8 +579,10 @@ pub(crate) fn grid(
     seed: u64,
     (table, offset): (&TomlMap, usize),
     [train, grid, search_table]: [Option<&TomlMap>; 3],
+    objectives: Option<Vec<(Objective, usize)>>,
 ) -> Result<Grid, GridError> {
-    let (cgrid, budget) = parse(ctx, table, offset, train, grid)?;
+    let objectives = objectives.map(|o| o.into_iter().map(|o| o.0).collect());
+    let (cgrid, budget) = parse(ctx, table, offset, train, grid, objectives)?;
     let search_map = search_table.cloned().unwrap_or_default();
     let err_at = |off: usize, key: &str, msg: String| ctx.err(off, Some(key), msg);
     let mut search = Search::parse(&search_map, &err_at, &suggest)?;
@@ -602,6 +632,7 @@ pub(crate) fn grid(
         fixed.insert(p.name, PValue::Num(e as f64));
     }
     Ok(Grid {
+        objectives: cgrid.command.objectives.clone(),
         file: file.to_path_buf(),
         text: text.to_string(),
         name,

@@ -10,7 +10,7 @@ use toml::{Spanned, Value};
 
 pub use crate::axis::Axis;
 use crate::axis::{axis_values, param_value};
-use crate::command::{self, CommandGrid};
+use crate::command::{self, CommandGrid, Mode, Objective};
 use crate::memory;
 pub use sweep_params::job::{job_id, Job};
 use sweep_params::params::{self, Value as PValue};
@@ -18,7 +18,7 @@ use sweep_params::text::hex;
 pub use sweep_params::GridError;
 use sweep_search::Search;
 
-pub const TOP_KEYS: [&str; 7] = ["name", "seed", "data", "train", "grid", "search", "command"];
+pub const TOP_KEYS: [&str; 8] = ["name", "seed", "objectives", "data", "train", "grid", "search", "command"];
 pub const DATA_KEYS: [&str; 5] = ["path", "source", "val_size", "train_size", "test_size"];
 
 /// Where the data come from.
@@ -108,6 +108,9 @@ pub struct Grid {
     /// A command sweep's program and its free-form values (`[command]`, `[train]`, `[grid]`). Then `fixed` holds only
     /// the budget `epochs` (when it is fixed), `axes` is empty and `data` is unused: the program reads its own data.
     pub command: Option<CommandGrid>,
+    /// What the sweep optimizes, in written order (`objectives`; else the one objective: validation accuracy, or a
+    /// command sweep's `metric`): more than one makes trials compare by Pareto dominance.
+    pub objectives: Vec<Objective>,
 }
 
 type Map = BTreeMap<Spanned<String>, Spanned<Value>>;
@@ -239,9 +242,11 @@ impl Grid {
         let sections: Sections = toml::from_str(text).map_err(syntax)?;
         let mut name = file.file_stem().map_or("sweep".to_string(), |s| s.to_string_lossy().into_owned());
         let mut seed = 0u64;
+        let mut objectives_at = None;
         for (k, v) in &top {
             let key = k.get_ref().as_str();
             match key {
+                "objectives" => objectives_at = Some((v.get_ref(), k.span().start)),
                 "name" => match v.get_ref() {
                     Value::String(s) if is_folder_name(s) => name = s.clone(),
                     Value::String(s) => {
@@ -275,6 +280,7 @@ impl Grid {
             }
         }
 
+        let objectives = crate::objectives::parse(&ctx, objectives_at)?;
         if let Some(table) = &sections.command {
             let key_of = |name: &str| top.keys().find(|k| k.get_ref() == name).map(|k| k.span().start);
             if let Some(off) = key_of("data") {
@@ -287,8 +293,19 @@ impl Grid {
             }
             let offset = text.find("[command]").or(key_of("command")).unwrap_or(0);
             let sections = [sections.train.as_ref(), sections.grid.as_ref(), sections.search.as_ref()];
-            return command::grid(&ctx, (file, text), name, seed, (table, offset), sections);
+            return command::grid(&ctx, (file, text), name, seed, (table, offset), sections, objectives);
         }
+
+        let objectives = match objectives {
+            None => vec![Objective {
+                metric: "val_acc".into(),
+                mode: Mode::Max,
+            }],
+            Some(o) => {
+                crate::objectives::check_builtin(&ctx, &o)?;
+                o.into_iter().map(|o| o.0).collect()
+            }
+        };
 
         // [data]
         let mut data = DataSection {
@@ -426,6 +443,7 @@ impl Grid {
             axes,
             search,
             command: None,
+            objectives,
         })
     }
 

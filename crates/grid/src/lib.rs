@@ -11,6 +11,7 @@ pub mod expand;
 pub mod grid;
 pub mod grow;
 pub mod memory;
+pub mod objectives;
 pub mod reference;
 pub mod trials;
 

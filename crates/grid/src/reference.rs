@@ -14,11 +14,21 @@ use crate::grid::{DATA_KEYS, TOP_KEYS};
 
 /// What each top-level, `[data]` and `[command]` key does (the parser's key lists say which exist; a test checks that
 /// each has its line here).
-const ABOUT: [(&str, &str); 18] = [
+const ABOUT: [(&str, &str); 19] = [
     ("name", "the sweep's name: the folder under `results/` (a plain folder name)"),
     (
         "seed",
         "the sweep seed: every draw (data split, initialization, samples, proposals) derives from it",
+    ),
+    (
+        "objectives",
+        "several metrics at once, each with its direction, in the order written: `objectives = { val_acc = \"max\", \
+         seconds = \"min\" }`. Trials are then compared by Pareto dominance (halving, Hyperband and ASHA keep the \
+         best non-dominated ranks, ties by crowding distance; TPE's good group is chosen by rank and hypervolume \
+         contribution); results.csv gains `pareto_rank` and best.json the front. The first objective picks a trial's \
+         best epoch, the others are read at it. A command sweep names keys of its program's records (in place of \
+         `metric` and `mode`); the built-in network measures `val_acc` (max), `seconds` (min), `params` (min) and \
+         `predict_s` (min). At most 4; one objective is exactly a single-objective sweep",
     ),
     ("data", "the `[data]` table: where the data come from and how they are split"),
     ("train", "the `[train]` table: parameters every job shares (any parameter below)"),
@@ -40,7 +50,10 @@ const ABOUT: [(&str, &str); 18] = [
     ("data.train_size", "train on the first N images of the (shuffled) training split"),
     ("data.test_size", "evaluate the best model on N test images"),
     ("command.run", "the program and its arguments (`{name}` is replaced by a value)"),
-    ("command.metric", "the key of the program's records that ranks the trials"),
+    (
+        "command.metric",
+        "the key of the program's records that ranks the trials (or the grid's `objectives`, for several)",
+    ),
     ("command.mode", "`\"max\"` or `\"min\"`: the metric's direction"),
     (
         "command.timeout_s",

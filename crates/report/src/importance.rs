@@ -245,6 +245,8 @@ mod tests {
                         best: Some(l.log10() + 0.001 * i as f64),
                         metrics: Default::default(),
                         note: None,
+                        others: Vec::new(),
+                        pareto_rank: None,
                     })),
                 }
             })

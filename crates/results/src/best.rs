@@ -7,6 +7,7 @@ use serde::Serialize;
 pub use crate::error::BestError;
 use crate::format::{read_best, read_manifest, read_rows, BestInfo, JobStatus, Row, BEST_CHECKPOINT, RESULTS_CSV};
 use crate::schema::{metric_text, TrialBest, TrialRow};
+use sweep_grid::command::Objective;
 use sweep_grid::trials::value_text;
 use sweep_params::params::{describe_all, params, Show};
 use sweep_params::text::pct;
@@ -135,9 +136,33 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
     for (_, sweep, planned_jobs, mut rows) in groups {
         // Directories of the same sweep may hold the same job twice; keep its best row.
         rank_rows(&mut rows, |r| &r.row);
+        // Several objectives: by non-dominated rank first (the front on top), then as above.
+        let plain: Vec<Row> = rows.iter().map(|r| r.row.clone()).collect();
+        let pareto = crate::front::ranks(&plain);
+        let multi = plain.iter().any(|r| r.trial.as_ref().is_some_and(|t| !t.others.is_empty()));
+        if multi {
+            let mut keyed: Vec<(Option<usize>, Ranked)> = pareto.into_iter().zip(rows).collect();
+            keyed.sort_by_key(|(r, _)| r.unwrap_or(usize::MAX));
+            rows = keyed
+                .into_iter()
+                .map(|(rank, mut x)| {
+                    if let Some(t) = x.row.trial.as_mut() {
+                        t.pareto_rank = rank;
+                    }
+                    x
+                })
+                .collect();
+        }
         let best = match rows.first() {
-            Some(top) if top.row.is_candidate() && top.row.trial.is_some() => {
-                let trial = TrialBest::of(&top.row);
+            Some(_) if rows.iter().any(|x| x.row.is_candidate() && x.row.trial.is_some()) => {
+                // The best by the first objective (the top row, with one objective).
+                let top = rows
+                    .iter()
+                    .filter(|x| x.row.is_candidate())
+                    .min_by(|a, b| ranking_order(&a.row, &b.row))
+                    .expect("a candidate");
+                let plain: Vec<Row> = rows.iter().map(|r| r.row.clone()).collect();
+                let trial = TrialBest::of(&top.row).map(|t| t.with_front(&plain));
                 let checkpoint = trial
                     .as_ref()
                     .map(|t| top.dir.join(&t.trial_dir).join("checkpoint"))
@@ -265,38 +290,80 @@ fn trial_table(r: &SweepRanking, k: usize) -> String {
                 .unwrap_or(1)
         })
         .collect();
-    let mw = metric.len().max(8);
+    // Every objective's column (one, or the grid's `objectives`), and a multi-objective sweep's Pareto rank.
+    let objectives: Vec<&Objective> = first.objectives().collect();
+    let multi = objectives.len() > 1;
+    let widths_m: Vec<usize> = objectives.iter().map(|o| o.metric.len().max(8)).collect();
     let mut out = format!("{:>4}  {:<12}", "rank", "id");
     for (n, w) in names.iter().zip(&widths) {
         out.push_str(&format!("  {n:>w$}"));
     }
-    out.push_str(&format!("  {:>9}  {metric:>mw$}  {:>10}  {}\n", "status", "best epoch", "dir"));
+    out.push_str(&format!("  {:>9}", "status"));
+    for (o, mw) in objectives.iter().zip(&widths_m) {
+        out.push_str(&format!("  {:>mw$}", o.metric));
+    }
+    if multi {
+        out.push_str(&format!("  {:>5}", "front"));
+    }
+    out.push_str(&format!("  {:>10}  {}\n", "best epoch", "dir"));
     for (i, (x, t)) in trials.iter().take(k).enumerate() {
         out.push_str(&format!("{:>4}  {:<12}", i + 1, x.row.id));
         for (n, w) in names.iter().zip(&widths) {
             out.push_str(&format!("  {:>w$}", value(t, n)));
         }
         let epoch = x.row.best_epoch.map_or("-".into(), |e| e.to_string());
-        out.push_str(&format!(
-            "  {:>9}  {:>mw$}  {epoch:>10}  {}\n",
-            status_text(&x.row),
-            metric_text(t.best),
-            x.dir.display()
-        ));
+        out.push_str(&format!("  {:>9}", status_text(&x.row)));
+        for (j, (o, mw)) in objectives.iter().zip(&widths_m).enumerate() {
+            let v = if j == 0 { t.best } else { t.metrics.get(&o.metric).copied() };
+            out.push_str(&format!("  {:>mw$}", metric_text(v)));
+        }
+        if multi {
+            let rank = t.pareto_rank.map_or("-".into(), |r| r.to_string());
+            out.push_str(&format!("  {rank:>5}"));
+        }
+        out.push_str(&format!("  {epoch:>10}  {}\n", x.dir.display()));
     }
-    out.push_str(&format!(
-        "\n{} trials ranked by {metric} ({}).\n",
-        r.rows.len(),
-        first.objective.mode.as_str()
-    ));
+    let by: Vec<String> = objectives.iter().map(|o| format!("{} ({})", o.metric, o.mode.as_str())).collect();
+    if multi {
+        out.push_str(&format!(
+            "\n{} trials ranked by Pareto front (0: no other trial is better in every objective) over {}, then by {metric}.\n",
+            r.rows.len(),
+            by.join(", ")
+        ));
+    } else {
+        out.push_str(&format!("\n{} trials ranked by {}.\n", r.rows.len(), by.join(", ")));
+    }
     if let Some(note) = unfinished(r) {
         out.push_str(&format!("{note}\n"));
     }
     match r.best.as_ref().and_then(|b| Some((b, b.trial.as_ref()?))) {
         Some((b, t)) => {
             let values: Vec<String> = t.values.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+            if !t.front.is_empty() {
+                out.push_str(&format!("Pareto front ({} trials, best {metric} first):\n", t.front.len()));
+                for m in &t.front {
+                    let objectives: Vec<String> = t
+                        .objectives
+                        .iter()
+                        .map(|o| format!("{} {}", o.metric, metric_text(m.objectives.get(&o.metric).copied())))
+                        .collect();
+                    let values: Vec<String> = m.values.iter().map(|(k, v)| format!("{k}={}", value_text(v))).collect();
+                    out.push_str(&format!(
+                        "  {}  {}  ({}; {})\n",
+                        m.id,
+                        objectives.join(", "),
+                        values.join(" "),
+                        b.dir.join(&m.trial_dir).display()
+                    ));
+                }
+            }
             out.push_str(&format!(
-                "Best: {} {}: {metric} {} at epoch {}\nTrial folder: {}\n",
+                "{}: {} {}: {metric} {} at epoch {}\nTrial folder: {}\n",
+                if t.front.is_empty() {
+                    "Best".to_string()
+                } else {
+                    format!("The completed trial with the best {metric}")
+                },
                 t.id,
                 values.join(" "),
                 metric_text(Some(t.value)),

@@ -94,6 +94,7 @@ impl Row {
             status: self.status,
             rung: self.rung,
             score: self.score(),
+            objectives: self.trial.as_ref().map(|t| t.objective_scores()).unwrap_or_default(),
             epochs_run: self.epochs_run,
             seconds: self.seconds,
         }

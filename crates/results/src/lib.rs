@@ -13,6 +13,7 @@ pub mod decisions;
 pub mod discover;
 pub mod error;
 pub mod format;
+pub mod front;
 pub mod identity;
 pub mod progress;
 pub mod record;
@@ -404,6 +405,7 @@ impl ResultsDir {
         };
         t.values = c.values.iter().map(|k| (k.clone(), value(k))).collect();
         t.objective = c.objective.clone();
+        t.others = c.others.clone();
         Row {
             trial: Some(t),
             ..row.clone()

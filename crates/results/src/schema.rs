@@ -16,6 +16,7 @@ use serde_json::{Map, Value as Json};
 use crate::format::{Cell, JobStatus, Row, GRID_COPY, RUNGS_DIR, WRITERS_DIR};
 use sweep_grid::command::{Mode, Objective};
 use sweep_grid::grid::Grid;
+use sweep_grid::objectives::PARETO_RANK;
 
 /// The trial's folders of a command sweep: `trials/<id>/` (see [`crate::trial_folder::TrialFiles`]).
 pub const TRIALS_DIR: &str = "trials";
@@ -36,12 +37,44 @@ pub struct TrialRow {
     pub metrics: BTreeMap<String, f64>,
     /// Why the trial failed or diverged (or what else went wrong with its records).
     pub note: Option<String>,
+    /// The grid's objectives after the first (empty with one objective): their values are in `metrics`, at the
+    /// first objective's best epoch.
+    pub others: Vec<Objective>,
+    /// Its non-dominated rank among the sweep's rows (0: on the Pareto front), as `results.csv` publishes it for a
+    /// multi-objective sweep; `None` for one objective, or a trial without every objective.
+    pub pareto_rank: Option<usize>,
 }
 
 impl TrialRow {
     /// The best value as a score where higher is better.
     pub fn score(&self) -> Option<f64> {
         self.best.filter(|v| v.is_finite()).map(|v| self.objective.score(v))
+    }
+
+    /// Every objective's value (the first at its best, the others from `metrics`), in the grid's order; `None` when
+    /// one is missing or not finite.
+    pub fn objective_values(&self) -> Option<Vec<f64>> {
+        std::iter::once(self.best)
+            .chain(self.others.iter().map(|o| self.metrics.get(&o.metric).copied()))
+            .map(|v| v.filter(|v| v.is_finite()))
+            .collect()
+    }
+
+    /// [`Self::objective_values`] as scores where higher is better (a minimized one negated), for Pareto ranks; empty
+    /// for one objective.
+    pub fn objective_scores(&self) -> Vec<f64> {
+        if self.others.is_empty() {
+            return Vec::new();
+        }
+        let objectives = std::iter::once(&self.objective).chain(&self.others);
+        self.objective_values()
+            .map(|v| v.iter().zip(objectives).map(|(v, o)| o.score(*v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every objective, the first included.
+    pub fn objectives(&self) -> impl Iterator<Item = &Objective> {
+        std::iter::once(&self.objective).chain(&self.others)
     }
 
     /// A row's trial part with only these values (the results directory orders them and sets the objective).
@@ -55,6 +88,8 @@ impl TrialRow {
             best: None,
             metrics: BTreeMap::new(),
             note: None,
+            others: Vec::new(),
+            pareto_rank: None,
         }
     }
 
@@ -70,6 +105,8 @@ pub struct TrialColumns {
     /// The value columns, in order.
     pub values: Vec<String>,
     pub objective: Objective,
+    /// The grid's objectives after the first (empty for one): a multi-objective sweep's rows add `pareto_rank`.
+    pub others: Vec<Objective>,
 }
 
 /// Which rows a results directory holds.
@@ -88,6 +125,7 @@ impl Schema {
             Some(c) => Schema::Trials(TrialColumns {
                 values: c.columns(),
                 objective: c.command.objective.clone(),
+                others: c.command.objectives[1..].to_vec(),
             }),
             None => Schema::Network,
         }
@@ -133,7 +171,11 @@ impl Schema {
                 h.extend(c.values.iter().cloned());
                 h.extend(["seed", "status", "rung", "epochs_run", "best_epoch"].map(String::from));
                 h.push(c.objective.metric.clone());
-                h.extend([METRICS, "seconds", NOTE].map(String::from));
+                h.extend([METRICS, "seconds"].map(String::from));
+                if !c.others.is_empty() {
+                    h.push(PARETO_RANK.to_string());
+                }
+                h.push(NOTE.to_string());
                 h
             }
         }
@@ -191,8 +233,12 @@ pub(crate) fn trial_cells(row: &Row, t: &TrialRow, epochs: impl Fn(f64) -> Cell)
         (t.objective.metric.clone(), t.best.map_or(Cell::Empty(None), Cell::Float)),
         (METRICS.to_string(), Cell::Text(metrics_json(&t.metrics).to_string())),
         ("seconds".to_string(), Cell::Float(row.seconds)),
-        (NOTE.to_string(), Cell::Text(t.note.clone().unwrap_or_default())),
     ]);
+    if !t.others.is_empty() {
+        let rank = t.pareto_rank.map_or(Cell::Empty(None), |r| Cell::Int(r as u64));
+        cells.push((PARETO_RANK.to_string(), rank));
+    }
+    cells.push((NOTE.to_string(), Cell::Text(t.note.clone().unwrap_or_default())));
     cells
 }
 
@@ -206,9 +252,9 @@ pub(crate) fn trial_from_record(headers: &csv::StringRecord, rec: &csv::StringRe
     };
     let field = |i: usize| rec.get(i).unwrap_or("");
     let metric = names.get(best_at + 1).copied().unwrap_or_default().to_string();
-    let mode = match schema {
-        Schema::Trials(c) if c.objective.metric == metric => c.objective.mode,
-        _ => Mode::Max,
+    let (mode, others) = match schema {
+        Schema::Trials(c) if c.objective.metric == metric => (c.objective.mode, c.others.clone()),
+        _ => (Mode::Max, Vec::new()),
     };
     let num = |name: &str, s: &str| s.parse::<f64>().map_err(|_| format!("{name}: cannot read \"{s}\""));
     let opt = |name: &str, s: &str| if s.is_empty() { Ok(None) } else { num(name, s).map(Some) };
@@ -234,6 +280,11 @@ pub(crate) fn trial_from_record(headers: &csv::StringRecord, rec: &csv::StringRe
         best: opt(&metric, field(best_at + 1))?,
         metrics,
         note: (!note.is_empty()).then(|| note.to_string()),
+        others,
+        pareto_rank: match at(PARETO_RANK).map(field) {
+            Some(s) if !s.is_empty() => Some(s.parse().map_err(|_| format!("{PARETO_RANK}: cannot read \"{s}\""))?),
+            _ => None,
+        },
     };
     Ok(Row {
         id: field(0).to_string(),
@@ -267,9 +318,25 @@ pub struct TrialBest {
     pub values: Map<String, Json>,
     /// The trial's folder (its checkpoint, logs and records), relative to this file: `trials/<id>`.
     pub trial_dir: String,
+    /// A multi-objective sweep's objectives, in the grid's order, and its Pareto front (every trial no other
+    /// dominates, best first by the first objective); the fields above are then the front's best by the first
+    /// objective. Absent with one objective.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<Objective>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub front: Vec<crate::front::FrontMember>,
 }
 
 impl TrialBest {
+    /// With the front of `rows` when they have several objectives.
+    pub fn with_front(mut self, rows: &[Row]) -> TrialBest {
+        if let Some(t) = rows.iter().find_map(|r| r.trial.as_ref().filter(|t| !t.others.is_empty())) {
+            self.objectives = t.objectives().cloned().collect();
+            self.front = crate::front::front(rows);
+        }
+        self
+    }
+
     /// The record of a ranked-first row, if it is a completed command trial.
     pub fn of(row: &Row) -> Option<TrialBest> {
         let t = row.trial.as_ref()?;
@@ -283,6 +350,8 @@ impl TrialBest {
             status: row.status,
             values: t.values_map(),
             trial_dir: format!("{TRIALS_DIR}/{}", row.id),
+            objectives: Vec::new(),
+            front: Vec::new(),
         })
         .filter(|_| row.is_candidate())
     }
@@ -341,6 +410,8 @@ mod tests {
                 best: Some(0.25),
                 metrics: BTreeMap::from([("acc".to_string(), 0.5), ("lr".to_string(), f64::NAN)]),
                 note: Some("a \"quoted\" note".into()),
+                others: Vec::new(),
+                pareto_rank: None,
             })),
         }
     }
@@ -353,6 +424,7 @@ mod tests {
                 metric: "loss".into(),
                 mode: Mode::Min,
             },
+            others: Vec::new(),
         });
         let text = String::from_utf8(row().to_csv(true)).unwrap();
         assert_eq!(

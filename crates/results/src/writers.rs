@@ -107,7 +107,9 @@ pub fn is_recorded(dir: &Path, id: &str) -> bool {
 /// The CSV text of `rows` under the header of `schema`.
 fn csv_of(schema: &Schema, rows: &[Row]) -> Vec<u8> {
     let mut text = schema.header_line().into_bytes();
-    for r in rows {
+    let mut rows = rows.to_vec();
+    crate::front::set_ranks(&mut rows);
+    for r in &rows {
         text.extend(r.to_csv(false));
     }
     text
@@ -213,6 +215,7 @@ pub fn publish_trial_best(dir: &Path) -> Result<Option<TrialBest>, ResultsError>
             .filter(|r| r.is_candidate())
             .min_by(|a, b| ranking_order(a, b))
             .and_then(TrialBest::of)
+            .map(|b| b.with_front(rows))
     };
     let mut rows = read_rows(&dir.join(RESULTS_CSV))?;
     for _ in 0..MAX_ROUNDS {

@@ -76,6 +76,7 @@ fn simulate(mut scheduler: Box<dyn Scheduler>, workers: usize, seconds: &dyn Fn(
             status: if val.is_some() { JobStatus::Completed } else { JobStatus::Diverged },
             rung: unit.rung,
             score: val,
+            objectives: Vec::new(),
             epochs_run: unit.to,
             seconds: 0.0,
         };

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use sweep_params::Job;
 use sweep_params::JobStatus;
 
+use crate::pareto;
 use crate::work::Outcome;
 
 use super::schedule::{survivors_count, Bracket};
@@ -22,6 +23,29 @@ pub struct Records<'a> {
 /// best, negated when it is minimized: higher is better.
 pub fn score(row: &Outcome) -> f64 {
     row.score.unwrap_or(f64::NEG_INFINITY)
+}
+
+/// Orders a rung's rows (with their jobs' indices) best first, as (score, job index): by [`score`], ties to the lower
+/// index; or, when rows have several objectives, by [`pareto::order`] (non-dominated rank, then crowding distance
+/// within a rank, larger first, then the lower index), rows without every objective last by score. The order depends
+/// on the rows alone, so every process, worker count and resume keeps the same jobs.
+pub fn rank_rows(mut rows: Vec<(&Outcome, usize)>) -> Vec<(f64, usize)> {
+    let complete = |o: &Outcome| !o.objectives.is_empty() && o.objectives.iter().all(|v| v.is_finite());
+    if !rows.iter().any(|(o, _)| complete(o)) {
+        let mut ranked: Vec<(f64, usize)> = rows.iter().map(|(o, j)| (score(o), *j)).collect();
+        ranked.sort_by(rank_order);
+        return ranked;
+    }
+    rows.sort_by_key(|r| r.1);
+    let (with, without): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(o, _)| complete(o));
+    let points: Vec<Vec<f64>> = with.iter().map(|(o, _)| o.objectives.clone()).collect();
+    let mut rest: Vec<(f64, usize)> = without.iter().map(|(o, j)| (score(o), *j)).collect();
+    rest.sort_by(rank_order);
+    pareto::order(&points)
+        .into_iter()
+        .map(|i| (score(with[i].0), with[i].1))
+        .chain(rest)
+        .collect()
 }
 
 /// Rank order of a rung: the better score first, ties to the lower job index.
@@ -48,16 +72,16 @@ pub fn active_at<J: Borrow<Job>>(bracket: &Bracket, rung: usize, eta: usize, job
     let mut pruned = Vec::new();
     for k in 0..rung {
         let keep = survivors_count(active.len(), eta);
-        let mut ranked = Vec::with_capacity(active.len());
+        let mut rows = Vec::with_capacity(active.len());
         for &j in &active {
             let id = &jobs[j].borrow().id;
             match (records.rungs.get(&(k, id.clone())), records.finals.get(id)) {
                 // Ended at this rung (diverged or failed): out, with its own row.
                 (_, Some(f)) if f.status != JobStatus::Pruned && f.rung == Some(k) => {}
-                (Some(row), _) => ranked.push((score(row), j)),
+                (Some(row), _) => rows.push((row, j)),
                 // A final row but no record of this rung (the rung file lost): the row stands in for it (a pruned
                 // row is its rung's record; any other reached this rung and more).
-                (None, Some(f)) => ranked.push((score(f), j)),
+                (None, Some(f)) => rows.push((f, j)),
                 // Not recorded at rung k yet: rung k is not decided.
                 (None, None) => {
                     return Decided {
@@ -68,7 +92,7 @@ pub fn active_at<J: Borrow<Job>>(bracket: &Bracket, rung: usize, eta: usize, job
                 }
             }
         }
-        ranked.sort_by(rank_order);
+        let mut ranked = rank_rows(rows);
         pruned.extend(ranked.iter().skip(keep).map(|&(_, j)| (j, k)));
         ranked.truncate(keep);
         let mut survivors: Vec<usize> = ranked.into_iter().map(|(_, j)| j).collect();
@@ -85,12 +109,12 @@ pub fn active_at<J: Borrow<Job>>(bracket: &Bracket, rung: usize, eta: usize, job
 /// The finished jobs of a rung ranked best first, with how many of all `n` jobs in it go on: those ranked at or below
 /// `keep` can no longer go on, whatever the rung's unfinished jobs do.
 pub fn ranked<J: Borrow<Job>>(rung: usize, active: &[usize], jobs: &[J], records: &Records) -> Vec<(f64, usize)> {
-    let mut ranked: Vec<(f64, usize)> = active
-        .iter()
-        .filter_map(|&j| records.rungs.get(&(rung, jobs[j].borrow().id.clone())).map(|r| (score(r), j)))
-        .collect();
-    ranked.sort_by(rank_order);
-    ranked
+    rank_rows(
+        active
+            .iter()
+            .filter_map(|&j| records.rungs.get(&(rung, jobs[j].borrow().id.clone())).map(|r| (r, j)))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -112,6 +136,7 @@ mod tests {
             status,
             rung: Some(rung),
             score: Some(val),
+            objectives: Vec::new(),
             epochs_run: (rung + 1) as f64,
             seconds: 1.0,
         }

@@ -47,6 +47,9 @@ pub struct Outcome {
     /// The best validation accuracy it reached, or a command trial's objective at its best, negated when it is
     /// minimized: higher is better; `None` when there is none.
     pub score: Option<f64>,
+    /// A multi-objective sweep's values, each as a score where higher is better (the first is `score`), compared by
+    /// Pareto dominance ([`crate::pareto`]); empty with one objective, or when the row lacks one.
+    pub objectives: Vec<f64>,
     /// Epochs trained (fractional when a rung ended mid-epoch).
     pub epochs_run: f64,
     /// Training seconds so far.

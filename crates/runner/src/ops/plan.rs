@@ -635,16 +635,19 @@ fn command_plan(grid: &Grid, c: &CommandGrid, workers: usize, devices: &str) -> 
         let fixed: Vec<String> = c.fixed.iter().map(|(k, v)| format!("{k} = {v}")).collect();
         out.push_str(&format!("\nEvery trial: {}.\n", fixed.join(", ")));
     }
-    let o = &c.command.objective;
-    out.push_str(&format!(
-        "Objective: {} ({}), a key of the program's records.\n",
-        o.metric,
-        if o.mode == Mode::Max {
-            "higher is better"
-        } else {
-            "lower is better"
-        }
-    ));
+    let direction = |o: &sweep_grid::command::Objective| {
+        let better = if o.mode == Mode::Max { "higher" } else { "lower" };
+        format!("{} ({better} is better)", o.metric)
+    };
+    match &c.command.objectives[..] {
+        [o] => out.push_str(&format!("Objective: {}, a key of the program's records.\n", direction(o))),
+        all => out.push_str(&format!(
+            "Objectives: {}, keys of the program's records: trials compare by Pareto dominance (one is better when it \
+             is at least as good in every objective and better in one); a trial's values are at the best epoch of the \
+             first.\n",
+            all.iter().map(direction).collect::<Vec<_>>().join(", ")
+        )),
+    }
     if let Some(first) = jobs.first().and_then(|j| j.trial.as_ref()) {
         let argv = crate::run::process::expand_argv(&c.command.run, &first.values)?;
         let cwd = std::env::current_dir().map_or_else(|_| ".".into(), |d| d.display().to_string());

@@ -134,6 +134,8 @@ impl<'s> Program<'s> {
                     .collect()
             }),
             note,
+            others: self.command.objectives[1..].to_vec(),
+            pareto_rank: None,
         };
         Row {
             id: job.id.clone(),
@@ -282,8 +284,12 @@ impl<'s> Program<'s> {
         ended
     }
 
-    /// Deletes a trial's checkpoint (it can never go on).
+    /// Deletes a trial's checkpoint (it can never go on). A multi-objective sweep keeps every one: a trial stopped at
+    /// a rung is a cheaper model, and may be on the Pareto front (`best.json` lists its folder).
     fn drop_checkpoint(&self, id: &str) {
+        if self.command.objectives.len() > 1 {
+            return;
+        }
         let path = TrialFiles::new(self.trial_dir(id)).checkpoint;
         match std::fs::remove_dir_all(&path) {
             Ok(()) => tracing::debug!("trial {id}: checkpoint deleted (it cannot go on)"),

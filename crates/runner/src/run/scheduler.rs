@@ -170,7 +170,11 @@ impl<'c> Driver<'c> {
             .filter(|&j| self.batch_of.get(j).is_some_and(|&b| b < known))
             .filter_map(|j| {
                 let (point, score) = self.observation(j, view)?;
-                Some(Observation { point, score: score? })
+                Some(Observation {
+                    point,
+                    score: score?,
+                    objectives: self.objectives(j, view),
+                })
             })
             .collect();
         let n = self.grid.search.batch.min(self.samples - done);
@@ -284,6 +288,20 @@ impl<'c> Driver<'c> {
         }
     }
 
+    /// A multi-objective sweep's values of job `j` (higher is better), from the row [`Self::score`] reads: its final
+    /// row, else its highest rung record; empty with one objective or before it has a row.
+    fn objectives(&self, j: usize, view: &View) -> Vec<f64> {
+        let id = &self.jobs[j].id;
+        match view.finals.get(id) {
+            Some(row) => row.objectives.clone(),
+            None => (0..self.ladder.len())
+                .rev()
+                .find_map(|k| view.rungs.get(&(k, id.clone())))
+                .map(|row| row.objectives.clone())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The search-space point of job `j` and how its rows score it (`None` before it has a row).
     fn observation(&self, j: usize, view: &View) -> Option<(Vec<f64>, Option<Score>)> {
         let job = &self.jobs[j];
@@ -380,10 +398,15 @@ impl<'c> Driver<'c> {
             let mut pending = Vec::new();
             for j in 0..self.jobs.len() {
                 match self.observation(j, view) {
-                    Some((point, Some(score))) => observations.push(Observation { point, score }),
+                    Some((point, Some(score))) => observations.push(Observation {
+                        point,
+                        score,
+                        objectives: self.objectives(j, view),
+                    }),
                     Some((point, None)) => pending.push(Observation {
                         point,
                         score: Score::Failed,
+                        objectives: Vec::new(),
                     }),
                     None => {}
                 }

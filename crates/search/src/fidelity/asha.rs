@@ -172,6 +172,7 @@ mod tests {
             status,
             rung: Some(rung),
             score: Some(score),
+            objectives: Vec::new(),
             epochs_run: (rung + 1) as f64,
             seconds: 1.0,
         }

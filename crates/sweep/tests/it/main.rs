@@ -16,6 +16,8 @@ mod fuse;
 mod gpus;
 mod grid_input;
 mod grow;
+#[cfg(target_os = "linux")]
+mod objectives;
 mod precision;
 mod publish;
 mod report;

@@ -1,0 +1,151 @@
+//! The grid's top-level `objectives = { val_acc = "max", seconds = "min" }`: the metrics a sweep optimizes at once,
+//! each with its direction, in the order written (the first one picks a trial's best epoch, as a single objective
+//! does; the others are read at that epoch). One objective is exactly a single-objective sweep; two to
+//! [`MAX_OBJECTIVES`] make a multi-objective one, whose trials are compared by Pareto dominance.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+use crate::command::{Mode, Objective, RESERVED};
+use crate::grid::Ctx;
+use sweep_params::GridError;
+
+/// Most objectives at once: the exact hypervolume the report and TPE compute grows quickly beyond it.
+pub const MAX_OBJECTIVES: usize = 4;
+
+/// The key.
+pub const KEY: &str = "objectives";
+
+/// The column results.csv adds for a multi-objective sweep: each trial's non-dominated rank (0: on the front).
+pub const PARETO_RANK: &str = "pareto_rank";
+
+/// The built-in network's objectives, with the direction each must have.
+pub const BUILTIN: [(&str, Mode, &str); 4] = [
+    ("val_acc", Mode::Max, "the best validation accuracy"),
+    ("seconds", Mode::Min, "training seconds up to the best epoch"),
+    ("params", Mode::Min, "the number of weights and biases"),
+    (
+        "predict_s",
+        Mode::Min,
+        "seconds to score one image, measured the same way for every trial",
+    ),
+];
+
+#[derive(Deserialize)]
+struct Only {
+    objectives: Option<BTreeMap<Spanned<String>, Spanned<Value>>>,
+}
+
+/// Reads `objectives`, in written order, each with the offset of its key; `None` when the grid has none. `top_offset`
+/// is where the key is (for a value that is not a table).
+pub(crate) fn parse(ctx: &Ctx, top: Option<(&Value, usize)>) -> Result<Option<Vec<(Objective, usize)>>, GridError> {
+    let Some((value, offset)) = top else { return Ok(None) };
+    let table = match value {
+        Value::Table(_) => toml::from_str::<Only>(ctx.text())
+            .ok()
+            .and_then(|o| o.objectives)
+            .unwrap_or_default(),
+        other => {
+            return Err(ctx.err(
+                offset,
+                Some(KEY),
+                format!(
+                    "expected a table of metrics and directions, e.g. objectives = {{ val_acc = \"max\", seconds = \
+                     \"min\" }}, found {}",
+                    crate::grid::type_name(other)
+                ),
+            ))
+        }
+    };
+    let mut out: Vec<(Objective, usize)> = Vec::new();
+    for (k, v) in &table {
+        let metric = k.get_ref().clone();
+        let key = format!("{KEY}.{metric}");
+        let off = k.span().start;
+        let mode = match v.get_ref() {
+            Value::String(s) if s == "max" => Mode::Max,
+            Value::String(s) if s == "min" => Mode::Min,
+            other => {
+                return Err(ctx.err(
+                    v.span().start,
+                    Some(&key),
+                    format!("expected \"max\" or \"min\" (the direction of `{metric}`), found {other}"),
+                ))
+            }
+        };
+        if metric.trim().is_empty() || metric == "epoch" || metric.contains(['\n', '\r', '"']) {
+            return Err(ctx.err(
+                off,
+                Some(&key),
+                "an objective is a key of the program's records other than \"epoch\", without quotes or line breaks",
+            ));
+        }
+        if RESERVED.contains(&metric.as_str()) || metric == PARETO_RANK {
+            return Err(ctx.err(
+                off,
+                Some(&key),
+                format!("\"{metric}\" is a column results.csv has of its own; the objective needs another name"),
+            ));
+        }
+        out.push((Objective { metric, mode }, off));
+    }
+    out.sort_by_key(|o| o.1);
+    if out.is_empty() {
+        return Err(ctx.err(
+            offset,
+            Some(KEY),
+            "empty: name at least one metric and its direction, e.g. objectives = { val_acc = \"max\", seconds = \"min\" }",
+        ));
+    }
+    if out.len() > MAX_OBJECTIVES {
+        return Err(ctx.err(
+            out[MAX_OBJECTIVES].1,
+            Some(KEY),
+            format!(
+                "{} objectives: at most {MAX_OBJECTIVES} (the hypervolume that compares fronts is exact, and its cost \
+                 grows fast with more)",
+                out.len()
+            ),
+        ));
+    }
+    Ok(Some(out))
+}
+
+/// Checks the built-in network's objectives: each one it can measure, in its only direction.
+pub(crate) fn check_builtin(ctx: &Ctx, objectives: &[(Objective, usize)]) -> Result<(), GridError> {
+    for (o, off) in objectives {
+        let key = format!("{KEY}.{}", o.metric);
+        match BUILTIN.iter().find(|b| b.0 == o.metric) {
+            Some((name, mode, what)) if *mode != o.mode => {
+                return Err(ctx.err(
+                    *off,
+                    Some(&key),
+                    format!(
+                        "`{name}` ({what}) can only be {}: write {name} = \"{}\"",
+                        if *mode == Mode::Max { "maximized" } else { "minimized" },
+                        mode.as_str()
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                return Err(ctx.err(
+                    *off,
+                    Some(&key),
+                    format!(
+                        "the built-in network has no metric `{}`; it measures {}",
+                        o.metric,
+                        BUILTIN
+                            .iter()
+                            .map(|(n, m, w)| format!("{n} (\"{}\", {w})", m.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! A multi-objective sweep's Pareto front over its rows: each row's non-dominated rank (`pareto_rank` in
+//! `results.csv`) and the front's members (`best.json`, `sweep best`). A row takes part when it trained soundly
+//! (completed, or pruned at a rung: a cheaper model is a trade-off too) and has every objective; diverged and failed
+//! rows have no rank. Ranks come from the rows alone, so every reader computes the same ones.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use sweep_search::pareto;
+
+use crate::format::{JobStatus, Row};
+use crate::schema::TRIALS_DIR;
+
+/// A row's objectives as scores (higher is better) when it takes part in the front.
+pub fn scores(row: &Row) -> Option<Vec<f64>> {
+    let t = row.trial.as_ref()?;
+    let s = t.objective_scores();
+    let sound = matches!(row.status, JobStatus::Completed | JobStatus::Pruned);
+    (sound && !s.is_empty()).then_some(s)
+}
+
+/// Each row's non-dominated rank (0: on the front); `None` for a row that takes no part.
+pub fn ranks(rows: &[Row]) -> Vec<Option<usize>> {
+    let taking: Vec<(usize, Vec<f64>)> = rows.iter().enumerate().filter_map(|(i, r)| Some((i, scores(r)?))).collect();
+    let points: Vec<Vec<f64>> = taking.iter().map(|(_, p)| p.clone()).collect();
+    let mut out = vec![None; rows.len()];
+    for ((i, _), r) in taking.iter().zip(pareto::ranks(&points)) {
+        out[*i] = Some(r);
+    }
+    out
+}
+
+/// Sets every command trial row's `pareto_rank` (a multi-objective sweep's; rows of one objective are left as
+/// they are).
+pub fn set_ranks(rows: &mut [Row]) {
+    if !rows.iter().any(|r| r.trial.as_ref().is_some_and(|t| !t.others.is_empty())) {
+        return;
+    }
+    let ranks = ranks(rows);
+    for (row, rank) in rows.iter_mut().zip(ranks) {
+        if let Some(t) = row.trial.as_mut() {
+            t.pareto_rank = rank;
+        }
+    }
+}
+
+/// One member of the front, as `best.json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontMember {
+    pub id: String,
+    pub status: JobStatus,
+    /// Each objective's value (the first at its best epoch, the others at that epoch).
+    pub objectives: BTreeMap<String, f64>,
+    pub best_epoch: Option<f64>,
+    pub epochs_run: f64,
+    pub values: Map<String, Json>,
+    /// The trial's folder (its checkpoint, logs and records), relative to `best.json`: `trials/<id>`.
+    pub trial_dir: String,
+}
+
+/// The front of `rows` (rank 0), best first by the first objective, ties by id; empty with one objective.
+pub fn front(rows: &[Row]) -> Vec<FrontMember> {
+    let ranks = ranks(rows);
+    let mut members: Vec<(&Row, f64)> = rows
+        .iter()
+        .zip(&ranks)
+        .filter(|(_, r)| **r == Some(0))
+        .filter_map(|(row, _)| Some((row, row.trial.as_ref()?.score()?)))
+        .collect();
+    members.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
+    members
+        .into_iter()
+        .filter_map(|(row, _)| {
+            let t = row.trial.as_ref()?;
+            let values = t.objective_values()?;
+            Some(FrontMember {
+                id: row.id.clone(),
+                status: row.status,
+                objectives: t.objectives().map(|o| o.metric.clone()).zip(values).collect(),
+                best_epoch: row.best_epoch,
+                epochs_run: row.epochs_run,
+                values: t.values_map(),
+                trial_dir: format!("{TRIALS_DIR}/{}", row.id),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::TrialRow;
+    use sweep_grid::command::{Mode, Objective};
+
+    fn row(id: &str, status: JobStatus, acc: f64, secs: Option<f64>) -> Row {
+        let objective = |m: &str, mode| Objective { metric: m.into(), mode };
+        Row {
+            id: id.into(),
+            config: Default::default(),
+            status,
+            rung: None,
+            epochs_run: 3.0,
+            best_epoch: Some(2.0),
+            best_val_acc: None,
+            train_acc: None,
+            final_loss: None,
+            seconds: 1.0,
+            trial: Some(Box::new(TrialRow {
+                values: vec![],
+                objective: objective("acc", Mode::Max),
+                best: Some(acc),
+                metrics: secs.map(|s| ("secs".to_string(), s)).into_iter().collect(),
+                note: None,
+                others: vec![objective("secs", Mode::Min)],
+                pareto_rank: None,
+            })),
+        }
+    }
+
+    #[test]
+    fn ranks_and_front_follow_dominance_and_leave_out_broken_rows() {
+        let rows = vec![
+            row("a", JobStatus::Completed, 0.9, Some(10.0)),
+            row("b", JobStatus::Pruned, 0.5, Some(1.0)),
+            row("c", JobStatus::Completed, 0.8, Some(12.0)), // dominated by a
+            row("d", JobStatus::Diverged, 0.99, Some(0.1)),  // broken: no rank
+            row("e", JobStatus::Completed, 0.95, None),      // lacks an objective: no rank
+            row("f", JobStatus::Completed, 0.4, Some(13.0)), // dominated by a, b and c: rank 2
+        ];
+        assert_eq!(ranks(&rows), vec![Some(0), Some(0), Some(1), None, None, Some(2)]);
+        let f = front(&rows);
+        assert_eq!(f.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(f[1].objectives["secs"], 1.0);
+        let mut rows = rows;
+        set_ranks(&mut rows);
+        assert_eq!(rows[2].trial.as_ref().unwrap().pareto_rank, Some(1));
+    }
+}

@@ -1,0 +1,215 @@
+//! Several objectives at once (issue 35), through the real `sweep` binary and a real program with known fronts
+//! (`examples/objectives/synthetic.py`: ZDT1 with two objectives, DTLZ2 with three): the front a sweep reports
+//! (`pareto_rank` in results.csv, `best.json`, `sweep best`) is the brute-force non-dominated set of its rows; halving
+//! keeps the best non-dominated ranks of each rung; and a multi-objective halving gives the same rows for one and two
+//! workers and after a SIGKILL and a rerun.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use sweep_results::format::{JobStatus, Row};
+
+use crate::common::{count_rows, project_root, read_results, rows_without_time, spawn_sweep, sweep, wait_until, write};
+
+fn program() -> PathBuf {
+    project_root().join("examples/objectives/synthetic.py").canonicalize().unwrap()
+}
+
+/// A grid of the synthetic program: `objectives`, then `[train]` values and `[search]`.
+fn grid(name: &str, objectives: &str, train: &str, search: &str) -> String {
+    format!(
+        "name = \"{name}\"\nseed = 4\nobjectives = {{ {objectives} }}\n[command]\nrun = [\"python3\", {:?}]\n\
+         [train]\n{train}\n[grid]\nx1 = {{ linear = [0.0, 1.0] }}\nx2 = {{ linear = [0.0, 1.0] }}\n\
+         x3 = {{ linear = [0.0, 1.0] }}\n[search]\n{search}\n",
+        program().display().to_string()
+    )
+}
+
+fn run(dir: &Path, args: &[&str]) -> String {
+    let o = sweep()
+        .current_dir(dir)
+        .args(args)
+        .timeout(Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "sweep {} failed:\n{out}\n{err}", args.join(" "));
+    out.into_owned()
+}
+
+/// A row's objective values (the first is the objective column, the others from `metrics`), when it takes part in
+/// the front (completed or pruned).
+fn values(r: &Row, names: &[&str]) -> Option<Vec<f64>> {
+    let t = r.trial.as_ref()?;
+    if !matches!(r.status, JobStatus::Completed | JobStatus::Pruned) {
+        return None;
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| if i == 0 { t.best } else { t.metrics.get(*n).copied() })
+        .collect()
+}
+
+/// Brute force, every objective minimized: `a` dominates `b`.
+fn dominates(a: &[f64], b: &[f64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x <= y) && a.iter().zip(b).any(|(x, y)| x < y)
+}
+
+/// Brute-force ranks by peeling: rank 0 is what nothing dominates, rank 1 what nothing left dominates, and so on.
+fn peel(points: &[Vec<f64>]) -> Vec<usize> {
+    let mut rank = vec![usize::MAX; points.len()];
+    let mut r = 0;
+    while rank.contains(&usize::MAX) {
+        let left: Vec<usize> = (0..points.len()).filter(|&i| rank[i] == usize::MAX).collect();
+        let front: Vec<usize> = left
+            .iter()
+            .copied()
+            .filter(|&i| !left.iter().any(|&j| dominates(&points[j], &points[i])))
+            .collect();
+        for i in front {
+            rank[i] = r;
+        }
+        r += 1;
+    }
+    rank
+}
+
+fn value(r: &Row, name: &str) -> f64 {
+    let t = r.trial.as_ref().unwrap();
+    t.values.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.as_f64()).unwrap()
+}
+
+/// The front a sweep reports, three ways, against the brute-force non-dominated set of its rows.
+fn assert_front(out: &Path, names: &[&str]) -> usize {
+    let rows = read_results(out);
+    let taking: Vec<(&Row, Vec<f64>)> = rows.iter().filter_map(|r| Some((r, values(r, names)?))).collect();
+    let points: Vec<Vec<f64>> = taking.iter().map(|(_, p)| p.clone()).collect();
+    let ranks = peel(&points);
+    for ((row, _), rank) in taking.iter().zip(&ranks) {
+        assert_eq!(row.trial.as_ref().unwrap().pareto_rank, Some(*rank), "{}", row.id);
+    }
+    for r in &rows {
+        if values(r, names).is_none() {
+            assert_eq!(
+                r.trial.as_ref().unwrap().pareto_rank,
+                None,
+                "{}: no rank without every objective",
+                r.id
+            );
+        }
+    }
+    let want: BTreeSet<String> = taking
+        .iter()
+        .zip(&ranks)
+        .filter(|(_, &k)| k == 0)
+        .map(|((r, _), _)| r.id.clone())
+        .collect();
+    assert!(want.len() >= 3, "a front of {} trials: {want:?}", want.len());
+    let best: Value = serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    let front: BTreeSet<String> = best["front"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(front, want, "best.json's front");
+    for m in best["front"].as_array().unwrap() {
+        assert_eq!(m["objectives"].as_object().unwrap().len(), names.len(), "{m}");
+        assert!(out.join(m["trial_dir"].as_str().unwrap()).join("checkpoint").is_dir(), "{m}");
+    }
+    let table = run(out.parent().unwrap(), &["best", out.to_str().unwrap()]);
+    assert!(table.contains(&format!("Pareto front ({} trials", want.len())), "{table}");
+    for id in &want {
+        assert!(
+            table.lines().any(|l| l.trim_start().starts_with(id.as_str())),
+            "{id} not listed:\n{table}"
+        );
+    }
+    want.len()
+}
+
+#[test]
+fn the_front_a_sweep_reports_is_the_brute_force_non_dominated_set_of_its_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Two objectives (ZDT1) with the default search, and three (DTLZ2) with random draws through ASHA.
+    let cases = [
+        (
+            "zdt",
+            "f1 = \"min\", f2 = \"min\"",
+            "problem = \"zdt1\"\nepochs = 9",
+            "budget = 150",
+            vec!["f1", "f2"],
+        ),
+        (
+            "dtlz",
+            "f1 = \"min\", f2 = \"min\", f3 = \"min\"",
+            "problem = \"dtlz2\"\nepochs = 9",
+            "method = \"asha\"\nsamples = 40\nmin_epochs = 1",
+            vec!["f1", "f2", "f3"],
+        ),
+    ];
+    for (name, objectives, train, search, names) in cases {
+        write(dir, &format!("{name}.toml"), &grid(name, objectives, train, search));
+        let plan = run(dir, &["plan", &format!("{name}.toml")]);
+        assert!(plan.contains("Objectives: f1 (lower is better), f2 (lower is better)"), "{plan}");
+        run(dir, &["run", &format!("{name}.toml"), "--out", name, "--workers", "2"]);
+        let header = std::fs::read_to_string(dir.join(name).join("results.csv")).unwrap();
+        assert!(header.lines().next().unwrap().ends_with(",seconds,pareto_rank,note"), "{header}");
+        assert_front(&dir.join(name), &names);
+    }
+}
+
+#[test]
+fn multi_objective_halving_keeps_the_best_ranks_and_gives_the_same_rows_for_any_worker_count_and_after_sigkill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = grid(
+        "mo-halving",
+        "f1 = \"min\", f2 = \"min\"",
+        "problem = \"zdt1\"\nepochs = 9\nsleep = 0.02",
+        "method = \"halving\"\nsampler = \"random\"\nsamples = 27\neta = 3\nmin_epochs = 1",
+    );
+    write(dir, "h.toml", &text);
+    run(dir, &["run", "h.toml", "--out", "one", "--workers", "1"]);
+    run(dir, &["run", "h.toml", "--out", "two", "--workers", "2"]);
+    let one = dir.join("one");
+    assert_eq!(count_rows(&one), 27);
+    assert_eq!(rows_without_time(&one), rows_without_time(&dir.join("two")), "1 vs 2 workers");
+
+    // Rung 0 kept the best non-dominated ranks: every trial that went on ranks no worse than every trial stopped
+    // there (dominance is the same at every epoch: each record scales the objectives by one factor).
+    let rows = read_results(&one);
+    let truth = |r: &Row| {
+        let (x1, g) = (value(r, "x1"), 1.0 + 9.0 * (value(r, "x2") + value(r, "x3")) / 2.0);
+        vec![x1, g * (1.0 - (x1 / g).sqrt())]
+    };
+    let ranks = peel(&rows.iter().map(truth).collect::<Vec<_>>());
+    let went_on = rows.iter().zip(&ranks).filter(|(r, _)| r.epochs_run > 1.0).map(|(_, k)| *k);
+    let stopped = rows.iter().zip(&ranks).filter(|(r, _)| r.epochs_run == 1.0).map(|(_, k)| *k);
+    let (worst_kept, best_stopped) = (went_on.max().unwrap(), stopped.min().unwrap());
+    assert!(worst_kept <= best_stopped, "kept rank {worst_kept}, stopped rank {best_stopped}");
+    // Not what the first objective alone keeps: the 9 trials with the lowest x1.
+    let mut by_f1: Vec<&Row> = rows.iter().collect();
+    by_f1.sort_by(|a, b| value(a, "x1").total_cmp(&value(b, "x1")));
+    let kept: BTreeSet<&str> = rows.iter().filter(|r| r.epochs_run > 1.0).map(|r| r.id.as_str()).collect();
+    let first_only: BTreeSet<&str> = by_f1.iter().take(9).map(|r| r.id.as_str()).collect();
+    assert_ne!(kept, first_only, "halving ranked by f1 alone");
+
+    // SIGKILL in the middle of rung 1, then the same command again.
+    let mut child = spawn_sweep(dir, &["run", "h.toml", "--out", "killed", "--workers", "2"], false);
+    let killed = dir.join("killed");
+    // Rung 0 decided (its 18 stopped trials recorded): rung 1 runs.
+    assert!(
+        wait_until(&mut child, || count_rows(&killed) >= 18),
+        "the sweep ended before rung 1"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(count_rows(&killed) < 27, "killed after the end");
+    run(dir, &["run", "h.toml", "--out", "killed", "--workers", "2"]);
+    assert_eq!(rows_without_time(&one), rows_without_time(&killed), "after SIGKILL and a rerun");
+}
