@@ -999,8 +999,8 @@ mod tests {
 
     #[test]
     fn multi_objective_tpe_reaches_a_higher_hypervolume_than_random_search_at_equal_trials() {
-        let cases: [(fn(&[f64]) -> Vec<f64>, Vec<f64>, &str); 2] =
-            [(zdt1, vec![-1.1, -11.0], "ZDT1"), (dtlz2, vec![-2.2, -2.2, -2.2], "DTLZ2")];
+        type Problem = fn(&[f64]) -> Vec<f64>;
+        let cases: [(Problem, Vec<f64>, &str); 2] = [(zdt1, vec![-1.1, -11.0], "ZDT1"), (dtlz2, vec![-2.2, -2.2, -2.2], "DTLZ2")];
         for (f, reference, name) in cases {
             let mean = |settings: &Settings| {
                 (0..10)
