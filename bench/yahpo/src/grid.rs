@@ -11,10 +11,20 @@ pub const GRID_TOML: &str = include_str!("../grid.toml");
 
 /// The methods the benchmark runs on sweep's side: a name and its `[search]` table (`BUDGET` stands for the
 /// benchmark's budget of epochs). `default` is what a grid with only `budget` runs;
-/// `default-async` the same with `asynchronous = true`.
+/// `default-async` the same with `asynchronous = true`. A line `objectives = ...` goes to the top of the grid in
+/// place of `metric` and `mode`: `default-mo` is the default search with objectives validation accuracy (max) and the
+/// surrogate's training time (min), `random-mo` random draws through the same halving.
 pub const METHODS: &[(&str, &str)] = &[
     ("default", "budget = BUDGET\n"),
     ("default-async", "budget = BUDGET\nasynchronous = true\n"),
+    (
+        "default-mo",
+        "objectives = { val_accuracy = \"max\", time = \"min\" }\nbudget = BUDGET\n",
+    ),
+    (
+        "random-mo",
+        "objectives = { val_accuracy = \"max\", time = \"min\" }\nmethod = \"halving\"\nsampler = \"random\"\nbudget = BUDGET\n",
+    ),
     (
         "tpe-halving",
         "method = \"tpe\"\nsamples = 1350\nbatch = 27\neta = 3\nmin_epochs = 1\n",
@@ -59,10 +69,21 @@ pub fn search_of(spec: &str) -> Result<(String, String)> {
 /// The benchmark grid for `task` and `seed` with `search` as its `[search]` table (and `run` as its program, when
 /// given: an absolute path to `yahpo-trial`, say).
 pub fn grid_text(task: u32, seed: u64, search: &str, run: Option<&str>) -> String {
+    let (top, search): (Vec<&str>, Vec<&str>) = search.lines().partition(|l| l.starts_with("objectives = "));
+    let search: String = search.iter().map(|l| format!("{l}\n")).collect();
     let mut out = String::new();
     for line in GRID_TOML.lines() {
         if line.starts_with("[search]") {
             break;
+        }
+        if !top.is_empty() && (line.starts_with("metric = ") || line.starts_with("mode = ")) {
+            continue;
+        }
+        if line.starts_with("[command]") {
+            for l in &top {
+                out.push_str(l);
+                out.push_str("\n\n");
+            }
         }
         let line = if line.starts_with("seed = ") {
             format!("seed = {seed}")
@@ -79,7 +100,7 @@ pub fn grid_text(task: u32, seed: u64, search: &str, run: Option<&str>) -> Strin
         out.push('\n');
     }
     out.push_str("[search]\n");
-    out.push_str(search);
+    out.push_str(&search);
     out
 }
 

@@ -18,7 +18,8 @@ use sweep_params::{Decision, JobStatus};
 use sweep_runner::run::{Driver, Scheduler, View};
 use sweep_search::work::{Outcome, Unit};
 
-use crate::surrogate::{Curve, Surrogate, MAX_EPOCH, PARAMS};
+use crate::surrogate::{Curve, Surrogate, MAX_EPOCH, OUTPUTS, PARAMS};
+use sweep_grid::command::Mode;
 
 /// How to replay.
 #[derive(Debug, Clone)]
@@ -47,6 +48,10 @@ pub struct SimRow {
     pub id: String,
     pub outcome: Outcome,
     pub best_epoch: Option<usize>,
+    /// Epochs spent by the whole replay when the row was recorded.
+    pub spent: usize,
+    /// Every objective's value at the best epoch, as written (not negated), in the grid's order.
+    pub values: Vec<f64>,
 }
 
 /// What a replay did.
@@ -104,6 +109,17 @@ pub fn task_of(grid: &Grid) -> Result<u32> {
 /// Replays `grid`'s search on the surrogate.
 pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Replay> {
     let task = task_of(grid)?;
+    // The objectives' columns of a curve: the first must be val_accuracy, maximized (it picks the best epoch and is
+    // the anytime curve's value); the others are read at its best epoch.
+    let columns: Vec<(usize, Mode)> = grid
+        .objectives
+        .iter()
+        .map(|o| Some((OUTPUTS.iter().position(|n| *n == o.metric)?, o.mode)))
+        .collect::<Option<_>>()
+        .with_context(|| format!("an objective is not one of the surrogate's outputs {OUTPUTS:?}"))?;
+    if columns.first() != Some(&(1, Mode::Max)) {
+        bail!("the replay's first objective must be val_accuracy = \"max\"");
+    }
     let jobs = grid.jobs().map_err(|e| anyhow::anyhow!("{}", e))?;
     // The command backend's cost model (`ops/run_command.rs`): every epoch of every trial alike.
     let mut driver = Driver::new(grid, jobs, |_| 1000);
@@ -136,10 +152,13 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
                 ..o.clone()
             };
             finals.insert(id.clone(), o.clone());
+            let rung_row = out.rung_rows.iter().rev().find(|(r, row)| r == k && row.id == *id);
             out.rows.push(SimRow {
                 id: id.clone(),
                 outcome: o,
                 best_epoch: best_epochs.get(id).copied(),
+                spent,
+                values: rung_row.map(|(_, row)| row.values.clone()).unwrap_or_default(),
             });
             wrote = true;
         }
@@ -238,10 +257,20 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
             }
         }
         best_epochs.insert(unit.job.id.clone(), at);
+        let values: Vec<f64> = columns.iter().map(|&(col, _)| f64::from(c[at - 1][col])).collect();
+        let objectives = match columns.len() {
+            1 => Vec::new(),
+            _ => values
+                .iter()
+                .zip(&columns)
+                .map(|(v, (_, mode))| if *mode == Mode::Max { *v } else { -v })
+                .collect(),
+        };
         let outcome = Outcome {
             status: JobStatus::Completed,
             rung: unit.rung,
             score: Some(top),
+            objectives,
             epochs_run: unit.to,
             seconds: seconds_at(c, unit.to),
         };
@@ -249,6 +278,8 @@ pub fn replay(grid: &Grid, surrogate: &Surrogate, opts: &Options) -> Result<Repl
             id: unit.job.id.clone(),
             outcome: outcome.clone(),
             best_epoch: Some(at),
+            spent,
+            values,
         };
         if unit.last {
             finals.insert(unit.job.id.clone(), outcome);

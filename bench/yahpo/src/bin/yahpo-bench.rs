@@ -4,7 +4,9 @@
 //! Writes OUT/curves.csv (`tool,method,task,seed,epochs,best_val,sim_seconds`, the columns of `optuna_side.py`, for
 //! `report.py`) and OUT/runs.csv (per replay: trials, units, epochs, best, simulated seconds, how busy the workers
 //! were, wall seconds). With `--workers 1,16` each replay runs once per worker count (the curve in epochs is the one
-//! worker's) and OUT/wall.csv gets the best found against simulated seconds.
+//! worker's) and OUT/wall.csv gets the best found against simulated seconds. A multi-objective method (`default-mo`)
+//! also writes OUT/points.csv (`tool,method,task,seed,trial,epochs,acc,time`: every final row as it is recorded,
+//! with the epochs spent then), the format of `optuna_mo.py`, for `mo_report.py`.
 //!
 //! Usage: yahpo-bench [--tasks dev|ID,...] [--seeds 0-9] [--method NAME|NAME='k = v;...']... [--budget 2600]
 //!                    [--workers 1] [--threads 2] [--out DIR]
@@ -109,6 +111,8 @@ fn main() -> Result<()> {
         "tool,method,task,seed,workers,trials,units,epochs,best_val,sim_seconds,busy,wall_s\n",
     ));
     let wall = Mutex::new(String::from("tool,method,task,seed,workers,sim_seconds,best_val\n"));
+    let points = Mutex::new(String::from("tool,method,task,seed,trial,epochs,acc,time\n"));
+    let mut multi = false;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.max(1)).build()?;
     let t0 = Instant::now();
     let file = Path::new("bench/yahpo/grid.toml");
@@ -117,6 +121,7 @@ fn main() -> Result<()> {
             .try_for_each_init(Surrogate::open, |surrogate, (name, search, task, seed)| -> Result<()> {
                 let surrogate = surrogate.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let g = grid(*task, *seed, search, file).with_context(|| format!("method {name}"))?;
+                let mo = g.objectives.len() > 1;
                 for &workers in &args.workers {
                     let started = Instant::now();
                     let r = replay(
@@ -140,6 +145,16 @@ fn main() -> Result<()> {
                         r.end,
                         started.elapsed().as_secs_f64()
                     )?;
+                    if mo && workers == args.workers[0] {
+                        // Every final row (completed or pruned: what results.csv holds) as it is recorded, for
+                        // mo_report.py: its trial, the epochs spent then, and its objectives.
+                        let mut c = points.lock().unwrap();
+                        for row in &r.rows {
+                            if let [acc, time] = row.values[..] {
+                                writeln!(c, "sweep,{name},{task},{seed},{},{},{acc:.4},{time:.4}", row.id, row.spent)?;
+                            }
+                        }
+                    }
                     if workers == args.workers[0] {
                         let mut c = curves.lock().unwrap();
                         for p in &r.curve {
@@ -158,6 +173,10 @@ fn main() -> Result<()> {
     })?;
     std::fs::write(args.out.join("curves.csv"), curves.into_inner().unwrap())?;
     std::fs::write(args.out.join("runs.csv"), runs.into_inner().unwrap())?;
+    multi |= args.methods.iter().any(|(_, t)| t.contains("objectives = "));
+    if multi {
+        std::fs::write(args.out.join("points.csv"), points.into_inner().unwrap())?;
+    }
     if args.workers.len() > 1 || args.workers[0] > 1 {
         std::fs::write(args.out.join("wall.csv"), wall.into_inner().unwrap())?;
     }

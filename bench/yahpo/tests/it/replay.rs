@@ -148,3 +148,10 @@ fn replay_equals_sweep_run_asha() {
 fn replay_equals_sweep_run_asynchronous_default() {
     both_ways("budget = 120\nasynchronous = true\n", "1");
 }
+
+/// Two objectives (validation accuracy up, the surrogate's training time down): the default search with multi-objective
+/// TPE and halving by non-dominated rank, the same trials and rows in process as through `sweep run`.
+#[test]
+fn replay_equals_sweep_run_multi_objective_default() {
+    both_ways("objectives = { val_accuracy = \"max\", time = \"min\" }\nbudget = 300\n", "2");
+}
