@@ -12,6 +12,52 @@ use sweep_search::pareto;
 
 use crate::format::{JobStatus, Row};
 use crate::schema::TRIALS_DIR;
+use sweep_grid::command::Objective;
+
+/// The objectives of a multi-objective sweep's rows (in the grid's order), from the first row that says; `None` for
+/// one objective.
+pub fn objectives_of(rows: &[Row]) -> Option<Vec<Objective>> {
+    rows.iter()
+        .find_map(|r| r.trial.as_ref().filter(|t| !t.others.is_empty()))
+        .map(|t| t.objectives().cloned().collect())
+}
+
+/// A row's objective values as written (not negated), in the grid's order, when it takes part in the front.
+pub fn values(row: &Row) -> Option<Vec<f64>> {
+    scores(row)?;
+    row.trial.as_ref()?.objective_values()
+}
+
+/// The hypervolume reference point of a sweep's rows, each objective's worst value over the rows that take part,
+/// moved 10 % of its span (at least 1e-9) further, as scores (higher is better); `None` without such rows. It depends
+/// on the rows alone, so the report and the dashboard agree.
+pub fn reference(rows: &[Row]) -> Option<Vec<f64>> {
+    let points: Vec<Vec<f64>> = rows.iter().filter_map(scores).collect();
+    let dims = points.first()?.len();
+    Some(
+        (0..dims)
+            .map(|d| {
+                let lo = points.iter().map(|p| p[d]).fold(f64::INFINITY, f64::min);
+                let hi = points.iter().map(|p| p[d]).fold(f64::NEG_INFINITY, f64::max);
+                lo - (0.1 * (hi - lo)).max(1e-9)
+            })
+            .collect(),
+    )
+}
+
+/// The hypervolume of the first k rows that take part, for every k (rows in recording order), above `reference`.
+pub fn hypervolume_by_row(rows: &[Row], reference: &[f64]) -> Vec<f64> {
+    let mut points: Vec<Vec<f64>> = Vec::new();
+    let mut out = Vec::new();
+    for p in rows.iter().filter_map(scores) {
+        points.push(p);
+        // Only the front counts: keep it small.
+        let ranks = pareto::ranks(&points);
+        points = points.into_iter().zip(ranks).filter(|(_, r)| *r == 0).map(|(p, _)| p).collect();
+        out.push(pareto::hypervolume(&points, reference));
+    }
+    out
+}
 
 /// A row's objectives as scores (higher is better) when it takes part in the front.
 pub fn scores(row: &Row) -> Option<Vec<f64>> {
@@ -92,7 +138,7 @@ pub fn front(rows: &[Row]) -> Vec<FrontMember> {
 mod tests {
     use super::*;
     use crate::schema::TrialRow;
-    use sweep_grid::command::{Mode, Objective};
+    use sweep_grid::command::Mode;
 
     fn row(id: &str, status: JobStatus, acc: f64, secs: Option<f64>) -> Row {
         let objective = |m: &str, mode| Objective { metric: m.into(), mode };
@@ -136,5 +182,16 @@ mod tests {
         let mut rows = rows;
         set_ranks(&mut rows);
         assert_eq!(rows[2].trial.as_ref().unwrap().pareto_rank, Some(1));
+        // The reference: worst accuracy 0.4 and worst seconds 13, 10 % of the spans (0.5, 12) further.
+        let r = reference(&rows).unwrap();
+        assert!((r[0] - 0.35).abs() < 1e-12 && (r[1] + 14.2).abs() < 1e-12, "{r:?}");
+        // By row: a (0.9, 10) alone; b adds (0.5, 1); c and f are dominated and add nothing.
+        let hv = hypervolume_by_row(&rows, &r);
+        let a = (0.9 - 0.35) * (14.2 - 10.0);
+        let ab = a + (0.5 - 0.35) * (10.0 - 1.0);
+        assert_eq!(hv.len(), 4);
+        for (got, want) in hv.iter().zip([a, ab, ab, ab]) {
+            assert!((got - want).abs() < 1e-9, "{hv:?}");
+        }
     }
 }
