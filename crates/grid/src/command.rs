@@ -581,6 +581,9 @@ pub(crate) fn grid(
     [train, grid, search_table]: [Option<&TomlMap>; 3],
     objectives: Option<Vec<(Objective, usize)>>,
 ) -> Result<Grid, GridError> {
+    if let Some(o) = &objectives {
+        crate::objectives::check_command(ctx, o)?;
+    }
     let objectives = objectives.map(|o| o.into_iter().map(|o| o.0).collect());
     let (cgrid, budget) = parse(ctx, table, offset, train, grid, objectives)?;
     let search_map = search_table.cloned().unwrap_or_default();

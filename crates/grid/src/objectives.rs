@@ -24,7 +24,7 @@ pub const PARETO_RANK: &str = "pareto_rank";
 /// The built-in network's objectives, with the direction each must have.
 pub const BUILTIN: [(&str, Mode, &str); 4] = [
     ("val_acc", Mode::Max, "the best validation accuracy"),
-    ("seconds", Mode::Min, "training seconds up to the best epoch"),
+    ("seconds", Mode::Min, "the trial's training seconds"),
     ("params", Mode::Min, "the number of weights and biases"),
     (
         "predict_s",
@@ -82,7 +82,7 @@ pub(crate) fn parse(ctx: &Ctx, top: Option<(&Value, usize)>) -> Result<Option<Ve
                 "an objective is a key of the program's records other than \"epoch\", without quotes or line breaks",
             ));
         }
-        if RESERVED.contains(&metric.as_str()) || metric == PARETO_RANK {
+        if metric == PARETO_RANK {
             return Err(ctx.err(
                 off,
                 Some(&key),
@@ -113,8 +113,34 @@ pub(crate) fn parse(ctx: &Ctx, top: Option<(&Value, usize)>) -> Result<Option<Ve
     Ok(Some(out))
 }
 
+/// Checks a command sweep's objectives: keys of its program's records, none a column results.csv has of its own.
+pub(crate) fn check_command(ctx: &Ctx, objectives: &[(Objective, usize)]) -> Result<(), GridError> {
+    for (o, off) in objectives {
+        if RESERVED.contains(&o.metric.as_str()) {
+            return Err(ctx.err(
+                *off,
+                Some(&format!("{KEY}.{}", o.metric)),
+                format!(
+                    "\"{}\" is a column results.csv has of its own; the objective needs another name (have the program \
+                     report it under another key)",
+                    o.metric
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the built-in network's objectives: each one it can measure, in its only direction.
 pub(crate) fn check_builtin(ctx: &Ctx, objectives: &[(Objective, usize)]) -> Result<(), GridError> {
+    if let Some((first, off)) = objectives.first().filter(|(o, _)| o.metric != "val_acc") {
+        return Err(ctx.err(
+            *off,
+            Some(&format!("{KEY}.{}", first.metric)),
+            "the built-in network's best epoch is its best validation accuracy: write val_acc = \"max\" first, then the \
+             other objectives",
+        ));
+    }
     for (o, off) in objectives {
         let key = format!("{KEY}.{}", o.metric);
         match BUILTIN.iter().find(|b| b.0 == o.metric) {

@@ -248,6 +248,7 @@ mod tests {
                         others: Vec::new(),
                         pareto_rank: None,
                     })),
+                    measures: None,
                 }
             })
             .collect();

@@ -217,11 +217,22 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
     // The usual columns, and any other parameter that differs between this sweep's jobs.
     let varies = |p: &sweep_params::params::Param| r.rows.iter().any(|x| p.get(&x.row.config) != p.get(&r.rows[0].row.config));
     let shown: Vec<_> = params().iter().filter(|p| p.shown(Show::Table) || varies(p)).collect();
+    // Several objectives: each beyond validation accuracy, and the Pareto rank.
+    let plain: Vec<Row> = r.rows.iter().map(|x| x.row.clone()).collect();
+    let objectives = crate::front::objectives_of(&plain).unwrap_or_default();
+    let extra: Vec<&Objective> = objectives.iter().skip(1).collect();
     let mut out = format!("{:>4}  {:<12}", "rank", "id");
     for p in &shown {
         out.push_str(&format!("  {:>w$}", p.short, w = p.width));
     }
-    out.push_str(&format!("  {:>9}  {:>8}  {:>8}  {}\n", "status", "val %", "train %", "dir"));
+    out.push_str(&format!("  {:>9}  {:>8}  {:>8}", "status", "val %", "train %"));
+    for o in &extra {
+        out.push_str(&format!("  {:>10}", o.metric));
+    }
+    if !extra.is_empty() {
+        out.push_str(&format!("  {:>5}", "front"));
+    }
+    out.push_str("  dir\n");
     for (i, x) in r.rows.iter().take(k).enumerate() {
         let w = &x.row;
         out.push_str(&format!("{:>4}  {:<12}", i + 1, w.id));
@@ -229,14 +240,49 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
             out.push_str(&format!("  {:>w$}", p.text(&w.config), w = p.width));
         }
         out.push_str(&format!(
-            "  {:>9}  {:>8}  {:>8}  {}\n",
+            "  {:>9}  {:>8}  {:>8}",
             status_text(w),
             pct(w.best_val_acc),
-            pct(w.train_acc),
-            x.dir.display()
+            pct(w.train_acc)
         ));
+        if let Some(m) = &w.measures {
+            for o in &extra {
+                out.push_str(&format!("  {:>10}", metric_text(m.value(w, &o.metric))));
+            }
+            out.push_str(&format!("  {:>5}", m.pareto_rank.map_or("-".into(), |r| r.to_string())));
+        }
+        out.push_str(&format!("  {}\n", x.dir.display()));
     }
     out.push_str(&format!("\n{} jobs ranked.\n", r.rows.len()));
+    if !extra.is_empty() {
+        let by: Vec<String> = objectives.iter().map(|o| format!("{} ({})", o.metric, o.mode.as_str())).collect();
+        out.push_str(&format!(
+            "Ranked by Pareto front (0: no other job is better in every objective) over {}, then by validation accuracy.\n",
+            by.join(", ")
+        ));
+        let front = crate::front::front(&plain);
+        out.push_str(&format!("Pareto front ({} jobs, best val_acc first):\n", front.len()));
+        for m in &front {
+            let row = &r.rows.iter().find(|x| x.row.id == m.id).expect("a front member is a row").row;
+            let values: Vec<String> = objectives
+                .iter()
+                .map(|o| match o.metric.as_str() {
+                    "val_acc" => format!("val {} %", pct(m.objectives.get("val_acc").copied())),
+                    name => format!("{name} {}", metric_text(m.objectives.get(name).copied())),
+                })
+                .collect();
+            let checkpoint = match row.status {
+                JobStatus::Completed => format!("candidates/{}.safetensors", m.id),
+                _ => format!("no checkpoint: {} at {} epochs", row.status, row.epochs_run),
+            };
+            out.push_str(&format!(
+                "  {}  {}  ({}; {checkpoint})\n",
+                m.id,
+                values.join(", "),
+                describe_all(&row.config)
+            ));
+        }
+    }
     if let Some(note) = unfinished(r) {
         out.push_str(&format!("{note}\n"));
     }
@@ -470,6 +516,7 @@ mod tests {
             final_loss: None,
             seconds: 1.0,
             trial: None,
+            measures: None,
         }
     }
 

@@ -13,7 +13,9 @@ use sweep_core::TrainConfig;
 
 use crate::error::ResultsError;
 use crate::schema::{self, Schema, TrialRow};
+use sweep_grid::command::Objective;
 use sweep_grid::grid::Job;
+use sweep_grid::objectives::PARETO_RANK;
 use sweep_params::params::{params, Kind, Value};
 
 pub const RESULTS_CSV: &str = "results.csv";
@@ -60,6 +62,54 @@ pub struct Row {
     /// A command trial's values, objective, metrics and note (`None` for the built-in network: then the columns are
     /// the parameter table's; see [`crate::schema`]).
     pub trial: Option<Box<TrialRow>>,
+    /// A built-in sweep's objectives beyond validation accuracy (`objectives`): their measures and the Pareto rank;
+    /// `None` with one objective (the columns are then exactly the parameter table's).
+    pub measures: Option<Box<Measures>>,
+}
+
+/// What a multi-objective built-in sweep adds to a row: the objectives (validation accuracy first) and what it
+/// measures for them. `seconds` is the row's own column; `params` and `predict_s` get columns of their own when they
+/// are objectives, then `pareto_rank`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measures {
+    pub objectives: Vec<Objective>,
+    /// Weights and biases of the network: D x H + H + H x C + C.
+    pub params: Option<f64>,
+    /// Seconds to score one image (the median of three timings of a batch of validation images, divided by its size).
+    pub predict_s: Option<f64>,
+    /// Its non-dominated rank among the sweep's rows (0: on the front), as `results.csv` publishes it.
+    pub pareto_rank: Option<usize>,
+}
+
+/// The built-in measures that have columns of their own when they are objectives.
+pub const MEASURE_COLUMNS: [&str; 2] = ["params", "predict_s"];
+
+impl Measures {
+    /// The value of objective `name` for `row`.
+    pub fn value(&self, row: &Row, name: &str) -> Option<f64> {
+        match name {
+            "val_acc" => row.best_val_acc,
+            "seconds" => Some(row.seconds),
+            "params" => self.params,
+            "predict_s" => self.predict_s,
+            _ => None,
+        }
+        .filter(|v| v.is_finite())
+    }
+
+    /// Every objective's value, in order; `None` when one is missing.
+    pub fn values(&self, row: &Row) -> Option<Vec<f64>> {
+        self.objectives.iter().map(|o| self.value(row, &o.metric)).collect()
+    }
+
+    /// The columns it adds after the parameter table's: its measures that are objectives, then `pareto_rank`.
+    pub fn columns(objectives: &[Objective]) -> Vec<&'static str> {
+        MEASURE_COLUMNS
+            .into_iter()
+            .filter(|c| objectives.iter().any(|o| o.metric == *c))
+            .chain([PARETO_RANK])
+            .collect()
+    }
 }
 
 /// One field of a row; serializes as its value (numbers as numbers, so CSV and JSON print them the same way).
@@ -94,7 +144,7 @@ impl Row {
             status: self.status,
             rung: self.rung,
             score: self.score(),
-            objectives: self.trial.as_ref().map(|t| t.objective_scores()).unwrap_or_default(),
+            objectives: crate::front::scores_of(self),
             epochs_run: self.epochs_run,
             seconds: self.seconds,
         }
@@ -115,6 +165,7 @@ impl Row {
             final_loss: outcome.history.iter_loss.last().map(|&l| f64::from(l)).filter(|l| l.is_finite()),
             seconds,
             trial: None,
+            measures: None,
         }
     }
 
@@ -134,6 +185,7 @@ impl Row {
             final_loss: None,
             seconds,
             trial,
+            measures: None,
         }
     }
 
@@ -187,6 +239,16 @@ impl Row {
             ("final_loss", opt_float(self.final_loss)),
             ("seconds", Cell::Float(self.seconds)),
         ]);
+        if let Some(m) = &self.measures {
+            for c in Measures::columns(&m.objectives) {
+                let cell = match c {
+                    "params" => opt_float(m.params),
+                    "predict_s" => opt_float(m.predict_s),
+                    _ => m.pareto_rank.map_or(Cell::Empty(None), |r| Cell::Int(r as u64)),
+                };
+                cells.push((c, cell));
+            }
+        }
         cells.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }
 
@@ -259,6 +321,15 @@ impl Row {
             final_loss: opt("final_loss", field("final_loss"))?,
             seconds: parse("seconds", need("seconds")?)?,
             trial: None,
+            measures: match schema() {
+                Schema::Measured(objectives) => Some(Box::new(Measures {
+                    objectives,
+                    params: opt("params", field("params"))?,
+                    predict_s: opt("predict_s", field("predict_s"))?,
+                    pareto_rank: opt(PARETO_RANK, field(PARETO_RANK))?,
+                })),
+                _ => None,
+            },
         })
     }
 }
@@ -430,6 +501,12 @@ pub struct BestInfo {
     pub test_acc: Option<f64>,
     /// Checkpoint file name, relative to this file.
     pub checkpoint: String,
+    /// A multi-objective sweep's objectives and Pareto front (every job no other dominates; a completed member's
+    /// `trial_dir` is its checkpoint, `candidates/<id>.safetensors`); absent with one objective.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<Objective>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub front: Vec<crate::front::FrontMember>,
 }
 
 impl BestInfo {
@@ -590,6 +667,7 @@ mod tests {
             final_loss: None,
             seconds: 1.5,
             trial: None,
+            measures: None,
         }
     }
 

@@ -12,20 +12,52 @@ use sweep_search::pareto;
 
 use crate::format::{JobStatus, Row};
 use crate::schema::TRIALS_DIR;
-use sweep_grid::command::Objective;
+use sweep_grid::command::{Mode, Objective};
 
 /// The objectives of a multi-objective sweep's rows (in the grid's order), from the first row that says; `None` for
 /// one objective.
 pub fn objectives_of(rows: &[Row]) -> Option<Vec<Objective>> {
-    rows.iter()
-        .find_map(|r| r.trial.as_ref().filter(|t| !t.others.is_empty()))
-        .map(|t| t.objectives().cloned().collect())
+    rows.iter().find_map(|r| match (&r.trial, &r.measures) {
+        (Some(t), _) if !t.others.is_empty() => Some(t.objectives().cloned().collect()),
+        (None, Some(m)) => Some(m.objectives.clone()),
+        _ => None,
+    })
+}
+
+/// A row's objective values as written (not negated), in the grid's order, when it has every one; empty with one
+/// objective.
+fn all_values(row: &Row) -> Option<Vec<f64>> {
+    match (&row.trial, &row.measures) {
+        (Some(t), _) if !t.others.is_empty() => t.objective_values(),
+        (None, Some(m)) => m.values(row),
+        _ => None,
+    }
+}
+
+/// The directions of a row's objectives.
+fn modes(row: &Row) -> Vec<Mode> {
+    match (&row.trial, &row.measures) {
+        (Some(t), _) => t.objectives().map(|o| o.mode).collect(),
+        (None, Some(m)) => m.objectives.iter().map(|o| o.mode).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A multi-objective row's values as scores (higher is better), whatever its status; empty with one objective or
+/// when one is missing: what the search reads ([`sweep_search::work::Outcome::objectives`]).
+pub fn scores_of(row: &Row) -> Vec<f64> {
+    let Some(values) = all_values(row) else { return Vec::new() };
+    values
+        .iter()
+        .zip(modes(row))
+        .map(|(v, m)| if m == Mode::Max { *v } else { -v })
+        .collect()
 }
 
 /// A row's objective values as written (not negated), in the grid's order, when it takes part in the front.
 pub fn values(row: &Row) -> Option<Vec<f64>> {
     scores(row)?;
-    row.trial.as_ref()?.objective_values()
+    all_values(row)
 }
 
 /// The hypervolume reference point of a sweep's rows, each objective's worst value over the rows that take part,
@@ -61,8 +93,7 @@ pub fn hypervolume_by_row(rows: &[Row], reference: &[f64]) -> Vec<f64> {
 
 /// A row's objectives as scores (higher is better) when it takes part in the front.
 pub fn scores(row: &Row) -> Option<Vec<f64>> {
-    let t = row.trial.as_ref()?;
-    let s = t.objective_scores();
+    let s = scores_of(row);
     let sound = matches!(row.status, JobStatus::Completed | JobStatus::Pruned);
     (sound && !s.is_empty()).then_some(s)
 }
@@ -78,16 +109,18 @@ pub fn ranks(rows: &[Row]) -> Vec<Option<usize>> {
     out
 }
 
-/// Sets every command trial row's `pareto_rank` (a multi-objective sweep's; rows of one objective are left as
-/// they are).
+/// Sets every row's `pareto_rank` in a multi-objective sweep (rows of one objective are left as they are).
 pub fn set_ranks(rows: &mut [Row]) {
-    if !rows.iter().any(|r| r.trial.as_ref().is_some_and(|t| !t.others.is_empty())) {
+    if objectives_of(rows).is_none() {
         return;
     }
     let ranks = ranks(rows);
     for (row, rank) in rows.iter_mut().zip(ranks) {
         if let Some(t) = row.trial.as_mut() {
             t.pareto_rank = rank;
+        }
+        if let Some(m) = row.measures.as_mut() {
+            m.pareto_rank = rank;
         }
     }
 }
@@ -102,35 +135,54 @@ pub struct FrontMember {
     pub best_epoch: Option<f64>,
     pub epochs_run: f64,
     pub values: Map<String, Json>,
-    /// The trial's folder (its checkpoint, logs and records), relative to `best.json`: `trials/<id>`.
+    /// A command trial's folder (its checkpoint, logs and records), relative to `best.json`: `trials/<id>`; absent for
+    /// the built-in network, whose member retrains exactly from `values` (`sweep best` prints the command).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trial_dir: String,
 }
 
-/// The front of `rows` (rank 0), best first by the first objective, ties by id; empty with one objective.
+/// The front of `rows` (rank 0), best first by the first objective, ties by id; empty with one objective. A built-in
+/// sweep's member has no folder: its `values` are its hyperparameters and seed, which retrain it exactly.
 pub fn front(rows: &[Row]) -> Vec<FrontMember> {
+    let Some(objectives) = objectives_of(rows) else { return Vec::new() };
     let ranks = ranks(rows);
     let mut members: Vec<(&Row, f64)> = rows
         .iter()
         .zip(&ranks)
         .filter(|(_, r)| **r == Some(0))
-        .filter_map(|(row, _)| Some((row, row.trial.as_ref()?.score()?)))
+        .filter_map(|(row, _)| Some((row, *scores(row)?.first()?)))
         .collect();
     members.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.id.cmp(&b.0.id)));
     members
         .into_iter()
         .filter_map(|(row, _)| {
-            let t = row.trial.as_ref()?;
-            let values = t.objective_values()?;
+            let values = all_values(row)?;
+            let (values_map, trial_dir) = match &row.trial {
+                Some(t) => (t.values_map(), format!("{TRIALS_DIR}/{}", row.id)),
+                None => (config_values(row), String::new()),
+            };
             Some(FrontMember {
                 id: row.id.clone(),
                 status: row.status,
-                objectives: t.objectives().map(|o| o.metric.clone()).zip(values).collect(),
+                objectives: objectives.iter().map(|o| o.metric.clone()).zip(values).collect(),
                 best_epoch: row.best_epoch,
                 epochs_run: row.epochs_run,
-                values: t.values_map(),
-                trial_dir: format!("{TRIALS_DIR}/{}", row.id),
+                values: values_map,
+                trial_dir,
             })
         })
+        .collect()
+}
+
+/// A built-in row's hyperparameters as JSON values (the parameter table's names), its seed included.
+fn config_values(row: &Row) -> Map<String, Json> {
+    let json = serde_json::to_value(row).unwrap_or(Json::Null);
+    let Json::Object(cells) = json else { return Map::new() };
+    sweep_params::params::params()
+        .iter()
+        .map(|p| p.name)
+        .chain(["seed"])
+        .filter_map(|n| Some((n.to_string(), cells.get(n)?.clone())))
         .collect()
 }
 
@@ -138,7 +190,6 @@ pub fn front(rows: &[Row]) -> Vec<FrontMember> {
 mod tests {
     use super::*;
     use crate::schema::TrialRow;
-    use sweep_grid::command::Mode;
 
     fn row(id: &str, status: JobStatus, acc: f64, secs: Option<f64>) -> Row {
         let objective = |m: &str, mode| Objective { metric: m.into(), mode };
@@ -162,6 +213,7 @@ mod tests {
                 others: vec![objective("secs", Mode::Min)],
                 pareto_rank: None,
             })),
+            measures: None,
         }
     }
 

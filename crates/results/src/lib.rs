@@ -260,7 +260,7 @@ impl ResultsDir {
         writers::republish_if_stale(dir)?;
         let done = read_rows(&csv_path)?.into_iter().map(|r| r.id).collect();
         let (best, trial_best) = match schema {
-            Schema::Network => {
+            Schema::Network | Schema::Measured(_) => {
                 writers::import_legacy_best(dir)?;
                 (writers::publish_best(dir)?, None)
             }
@@ -309,9 +309,17 @@ impl ResultsDir {
                 val_acc: model.meta.val_accuracy,
                 test_acc: None,
                 checkpoint: BEST_CHECKPOINT.into(),
+                objectives: Vec::new(),
+                front: Vec::new(),
             };
             let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
-            if best.as_ref().is_none_or(|b| info.beats(b)) {
+            // Several objectives: every completed job's model is kept as a candidate (it may be on the front; the
+            // others go when the sweep finishes).
+            let multi = matches!(self.schema, Schema::Measured(_));
+            if multi {
+                let saved = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
+                *best = saved;
+            } else if best.as_ref().is_none_or(|b| info.beats(b)) {
                 // A candidate; best.* become the best of all processes' candidates.
                 *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
             }
@@ -393,6 +401,22 @@ impl ResultsDir {
     /// A command trial's row in this directory's columns: its values in their order, its objective the sweep's (a row
     /// made without them, such as that of a trial whose backend panicked, gets them here). Built-in rows as they are.
     fn columns(&self, row: &Row) -> Row {
+        if let (Schema::Measured(objectives), None) = (&self.schema, &row.trial) {
+            // Every row of a multi-objective built-in sweep has the measures' columns (empty when it has none).
+            let mut m = row.measures.clone().unwrap_or_else(|| {
+                Box::new(format::Measures {
+                    objectives: objectives.clone(),
+                    params: None,
+                    predict_s: None,
+                    pareto_rank: None,
+                })
+            });
+            m.objectives = objectives.clone();
+            return Row {
+                measures: Some(m),
+                ..row.clone()
+            };
+        }
         let (Schema::Trials(c), Some(t)) = (&self.schema, &row.trial) else {
             return row.clone();
         };
@@ -420,7 +444,7 @@ impl ResultsDir {
     /// `best val 51.23 %` (or `best loss 0.2513` for a command sweep; `-` while there is none), for the progress bar.
     pub fn best_text(&self) -> String {
         match &self.schema {
-            Schema::Network => format!(
+            Schema::Network | Schema::Measured(_) => format!(
                 "best val {}",
                 self.best().map_or("-".into(), |b| format!("{:.2} %", 100.0 * b.val_acc))
             ),

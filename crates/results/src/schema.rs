@@ -116,6 +116,9 @@ pub enum Schema {
     Network,
     /// A command sweep's.
     Trials(TrialColumns),
+    /// The built-in network's with several objectives (validation accuracy first): the parameter table's columns,
+    /// then those of [`crate::format::Measures::columns`].
+    Measured(Vec<Objective>),
 }
 
 impl Schema {
@@ -127,6 +130,7 @@ impl Schema {
                 objective: c.command.objective.clone(),
                 others: c.command.objectives[1..].to_vec(),
             }),
+            None if grid.objectives.len() > 1 => Schema::Measured(grid.objectives.clone()),
             None => Schema::Network,
         }
     }
@@ -138,9 +142,10 @@ impl Schema {
         let Ok(text) = std::fs::read_to_string(&copy) else {
             return Schema::Network;
         };
-        // Only a command grid is parsed in full (built-in rows need nothing from it).
-        let is_command = toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("command"));
-        if !is_command {
+        // Only a command grid, or a built-in one with objectives, is parsed in full (other built-in rows need nothing
+        // from it).
+        let needed = toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("command") || t.contains_key("objectives"));
+        if !needed {
             return Schema::Network;
         }
         match Grid::parse(&copy, &text) {
@@ -166,6 +171,11 @@ impl Schema {
     pub fn header(&self) -> Vec<String> {
         match self {
             Schema::Network => Row::header().into_iter().map(String::from).collect(),
+            Schema::Measured(objectives) => Row::header()
+                .into_iter()
+                .chain(crate::format::Measures::columns(objectives))
+                .map(String::from)
+                .collect(),
             Schema::Trials(c) => {
                 let mut h = vec!["id".to_string()];
                 h.extend(c.values.iter().cloned());
@@ -301,6 +311,7 @@ pub(crate) fn trial_from_record(headers: &csv::StringRecord, rec: &csv::StringRe
         final_loss: None,
         seconds: num("seconds", get("seconds")?)?,
         trial: Some(Box::new(trial)),
+        measures: None,
     })
 }
 
@@ -413,6 +424,7 @@ mod tests {
                 others: Vec::new(),
                 pareto_rank: None,
             })),
+            measures: None,
         }
     }
 

@@ -323,7 +323,13 @@ pub fn publish_best(dir: &Path) -> Result<Option<BestInfo>, ResultsError> {
         let (model, _) = candidate_paths(dir, &best.id);
         let current = read_best(dir)?;
         if current.as_ref().is_some_and(|c| c.id == best.id) && same_file(&top, &model) {
-            return Ok(current);
+            // Several objectives: the front changes with rows that do not change the best.
+            let Some(c) = current else { return Ok(None) };
+            let fresh = with_front(dir, c.clone());
+            if fresh != c {
+                write_atomic(&json, &json_text(&fresh)).map_err(werr(&json))?;
+            }
+            return Ok(Some(fresh));
         }
         match link_over(&model, &top) {
             Ok(()) => {}
@@ -336,10 +342,26 @@ pub fn publish_best(dir: &Path) -> Result<Option<BestInfo>, ResultsError> {
             test_acc: current.filter(|c| c.id == best.id).and_then(|c| c.test_acc),
             ..best
         };
+        let info = with_front(dir, info);
         write_atomic(&json, &json_text(&info)).map_err(werr(&json))?;
     }
     tracing::warn!("best.json kept changing while being published; `sweep finish` publishes it again");
     read_best(dir)
+}
+
+/// `info` with the Pareto front of the directory's rows, when they have several objectives: each member's
+/// checkpoint is its candidate (`candidates/<id>.safetensors`), kept when the sweep finishes; a member pruned at a rung
+/// has none.
+fn with_front(dir: &Path, mut info: BestInfo) -> BestInfo {
+    let rows = read_rows(&dir.join(RESULTS_CSV)).unwrap_or_default();
+    info.objectives = crate::front::objectives_of(&rows).unwrap_or_default();
+    info.front = crate::front::front(&rows);
+    for m in &mut info.front {
+        if m.trial_dir.is_empty() && m.status == crate::format::JobStatus::Completed {
+            m.trial_dir = format!("{CANDIDATES_DIR}/{}.safetensors", m.id);
+        }
+    }
+    info
 }
 
 /// A directory written before candidates existed: its `best.*` becomes the first candidate, so that the best
@@ -374,10 +396,13 @@ pub fn finish_best(dir: &Path, data: &Dataset) -> Result<Option<BestInfo>, Resul
     Ok(Some(info))
 }
 
-/// Removes every candidate but the best (once the sweep is finished: nobody offers candidates any more).
+/// Removes every candidate but the best (once the sweep is finished: nobody offers candidates any more); in a
+/// multi-objective sweep, every member of the Pareto front keeps its own (`candidates/<id>.safetensors`).
 pub fn prune_candidates(dir: &Path, best: Option<&BestInfo>) -> Result<(), ResultsError> {
+    let rows = read_rows(&dir.join(RESULTS_CSV)).unwrap_or_default();
+    let front: HashSet<String> = crate::front::front(&rows).into_iter().map(|m| m.id).collect();
     for c in candidates(dir)? {
-        if best.is_some_and(|b| b.id == c.id) {
+        if best.is_some_and(|b| b.id == c.id) || front.contains(&c.id) {
             continue;
         }
         let (model, json) = candidate_paths(dir, &c.id);
@@ -411,6 +436,7 @@ mod tests {
             final_loss: Some(1.0),
             seconds: 1.0,
             trial: None,
+            measures: None,
         }
     }
 
@@ -423,6 +449,8 @@ mod tests {
             val_acc: val,
             test_acc: None,
             checkpoint: String::new(),
+            objectives: Vec::new(),
+            front: Vec::new(),
         }
     }
 

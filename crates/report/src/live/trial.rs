@@ -373,6 +373,7 @@ mod tests {
             final_loss: Some(f64::NAN),
             seconds: 1.5,
             trial: None,
+            measures: None,
         }
     }
 

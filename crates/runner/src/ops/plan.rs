@@ -205,6 +205,19 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     } else {
         String::new()
     };
+    if grid.objectives.len() > 1 {
+        let all: Vec<String> = grid
+            .objectives
+            .iter()
+            .map(|o| format!("{} ({} is better)", o.metric, if o.mode == Mode::Max { "higher" } else { "lower" }))
+            .collect();
+        out.push_str(&format!(
+            "Objectives: {}: jobs compare by Pareto dominance (one is better when it is at least as good in every \
+             objective and better in one); rungs keep the best non-dominated ranks; best.json and `sweep best` list the \
+             front, and every completed job's checkpoint stays in candidates/ until the sweep ends (then the front's).\n",
+            all.join(", ")
+        ));
+    }
     out.push_str(&format!(
         "Estimated time: {time}; {when}, at the training rate measured here just now with {busy} core{} busy \
          ({rate}, counted over the time they had their cores).{load}\n\

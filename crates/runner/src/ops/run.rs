@@ -399,7 +399,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     // A grid sweep keeps only the running jobs' states, and none of them is ever skipped.
     let state_limit = if multi_fidelity { grid.search.state_limit } else { u64::MAX };
     let states = crate::run::states::States::open(&out, state_limit).map_err(during_run)?;
-    let network = runner::Network::new(&data, states, args.fuse, workers);
+    let network = runner::Network::new(&data, states, args.fuse, workers).with_objectives(&grid.objectives);
     let epoch_cost = |job: &sweep_grid::Job| runner::job_shape(job, &data).epoch_flops() / 1_000;
     let summary = schedule_and_run(&grid, &jobs, &done, epoch_cost, &network, &results, workers, &stop, &claims)?;
     if multi_fidelity {

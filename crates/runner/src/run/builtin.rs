@@ -11,10 +11,15 @@ use sweep_core::{Dataset, Model, Status, TrainState};
 
 use super::states::States;
 use super::trial::{Backend, Ended, Record, Unit, Watch};
+use sweep_core::{Init, TwoLayerNet};
+use sweep_grid::command::Objective;
 use sweep_grid::grid::Job;
-use sweep_results::format::{history_csv, Row};
+use sweep_results::format::{history_csv, Measures, Row};
 use sweep_results::ResultsError;
 use sweep_search::round12;
+
+/// Validation images a multi-objective sweep times the scoring of (`predict_s`).
+const PREDICT_BATCH: usize = 500;
 
 /// The sizes that decide a job's work on these data.
 pub fn job_shape(job: &Job, data: &Dataset) -> Shape {
@@ -36,6 +41,8 @@ pub struct Network<'d> {
     fuse: usize,
     /// Workers that may save a state at once (room kept free within the state budget).
     workers: usize,
+    /// A multi-objective sweep's objectives (`objectives`): its rows get the measures they name.
+    objectives: Vec<Objective>,
 }
 
 impl<'d> Network<'d> {
@@ -45,7 +52,48 @@ impl<'d> Network<'d> {
             states,
             fuse: fuse.max(1),
             workers: workers.max(1),
+            objectives: Vec::new(),
         }
+    }
+
+    /// Measures `objectives` (when there are several) for every row.
+    pub fn with_objectives(mut self, objectives: &[Objective]) -> Self {
+        if objectives.len() > 1 {
+            self.objectives = objectives.to_vec();
+        }
+        self
+    }
+
+    /// A multi-objective row's measures: the parameter count, and the seconds to score one image, timed the same way
+    /// for every job (a network of its shape scoring a batch of validation images, the median of three timings).
+    fn measures(&self, job: &Job) -> Option<Box<Measures>> {
+        if self.objectives.is_empty() {
+            return None;
+        }
+        let shape = job_shape(job, self.data);
+        let params = (shape.input * shape.hidden + shape.hidden + shape.hidden * shape.classes + shape.classes) as f64;
+        let wants = |m: &str| self.objectives.iter().any(|o| o.metric == m);
+        let predict_s = wants("predict_s").then(|| {
+            let n = self.data.x_val.nrows().min(PREDICT_BATCH);
+            let mut rng = sweep_core::rng::rng_for(0, "predict-timing");
+            let net = TwoLayerNet::<f32>::new(shape.input, shape.hidden, shape.classes, Init::Std(1e-3), &mut rng);
+            let x = self.data.x_val.slice(ndarray::s![..n, ..]);
+            let mut times: Vec<f64> = (0..3)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    std::hint::black_box(net.predict(x));
+                    t.elapsed().as_secs_f64() / n.max(1) as f64
+                })
+                .collect();
+            times.sort_by(f64::total_cmp);
+            times[1]
+        });
+        Some(Box::new(Measures {
+            objectives: self.objectives.clone(),
+            params: wants("params").then_some(params),
+            predict_s,
+            pareto_rank: None,
+        }))
     }
 
     /// Work of one epoch of a job, in kFLOP (the cost model).
@@ -77,6 +125,7 @@ impl<'d> Network<'d> {
     fn record(&self, job: &Job, state: &TrainState, point: Option<&PointRecord>) -> Record {
         let outcome = state.outcome();
         let mut row = Row::new(job, &outcome, outcome.seconds);
+        row.measures = self.measures(job);
         // Trained so far, fractional mid-epoch; a diverged job keeps the epochs it completed before the step that
         // diverged, as rows always said.
         if outcome.status != Status::Diverged {

@@ -149,6 +149,7 @@ impl<'s> Program<'s> {
             final_loss: None,
             seconds,
             trial: Some(Box::new(trial)),
+            measures: None,
         }
     }
 

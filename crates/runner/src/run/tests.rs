@@ -62,6 +62,7 @@ impl<'s> Fake<'s> {
             final_loss: Some(1.0),
             seconds: 0.5,
             trial: None,
+            measures: None,
         }
     }
 }

@@ -213,3 +213,77 @@ fn multi_objective_halving_keeps_the_best_ranks_and_gives_the_same_rows_for_any_
     run(dir, &["run", "h.toml", "--out", "killed", "--workers", "2"]);
     assert_eq!(rows_without_time(&one), rows_without_time(&killed), "after SIGKILL and a rerun");
 }
+
+/// The built-in network with two objectives (validation accuracy up, parameters down) under halving on the toy data:
+/// the measures' columns and ranks in results.csv, the front in best.json and `sweep best` equal to the brute-force
+/// front of the rows, every completed member's checkpoint kept (and no other candidate), the same rows for 1 and 2
+/// workers.
+#[test]
+fn the_built_in_network_finds_the_front_of_accuracy_and_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let text = "name = \"toy-front\"\nseed = 2\nobjectives = { val_acc = \"max\", params = \"min\" }\n\
+                [data]\nsource = \"toy\"\n[train]\nepochs = 9\n\
+                [grid]\nlearning_rate = [0.01, 0.1, 0.3, 1.0]\nhidden_size = [2, 4, 16, 64]\nreg = [1e-4, 1e-2]\n\
+                [search]\nmethod = \"halving\"\n";
+    write(dir, "t.toml", text);
+    run(dir, &["run", "t.toml", "--out", "one", "--workers", "1"]);
+    run(dir, &["run", "t.toml", "--out", "two", "--workers", "2"]);
+    let out = dir.join("one");
+    assert_eq!(rows_without_time(&out), rows_without_time(&dir.join("two")), "1 vs 2 workers");
+    let header = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(header.lines().next().unwrap().ends_with(",seconds,params,pareto_rank"), "{header}");
+
+    let rows = read_results(&out);
+    // Parameters: 4 inputs, 3 classes: 4h + h + 3h + 3.
+    let taking: Vec<(&Row, Vec<f64>)> = rows
+        .iter()
+        .filter(|r| matches!(r.status, JobStatus::Completed | JobStatus::Pruned))
+        .map(|r| {
+            let params = r.measures.as_ref().unwrap().params.unwrap();
+            assert_eq!(params, (8 * r.config.hidden_size + 3) as f64, "{}", r.id);
+            (r, vec![-r.best_val_acc.unwrap(), params])
+        })
+        .collect();
+    let ranks = peel(&taking.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>());
+    for ((r, _), k) in taking.iter().zip(&ranks) {
+        assert_eq!(r.measures.as_ref().unwrap().pareto_rank, Some(*k), "{}", r.id);
+    }
+    let want: BTreeSet<String> = taking
+        .iter()
+        .zip(&ranks)
+        .filter(|(_, &k)| k == 0)
+        .map(|((r, _), _)| r.id.clone())
+        .collect();
+    assert!(want.len() >= 2, "{want:?}");
+    let best: Value = serde_json::from_str(&std::fs::read_to_string(out.join("best.json")).unwrap()).unwrap();
+    let front: BTreeSet<String> = best["front"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(front, want, "best.json's front");
+    // Each completed member keeps its checkpoint; no other candidate is left once the sweep finished.
+    let kept: BTreeSet<String> = std::fs::read_dir(out.join("candidates"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".safetensors").map(String::from))
+        .collect();
+    let completed: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| want.contains(&r.id) && r.status == JobStatus::Completed)
+        .map(|r| r.id.clone())
+        .collect();
+    assert!(!completed.is_empty());
+    assert!(kept.is_superset(&completed), "kept {kept:?}, front {completed:?}");
+    let best_id = best["id"].as_str().unwrap().to_string();
+    assert!(kept.iter().all(|k| want.contains(k) || *k == best_id), "kept {kept:?}");
+    let table = run(dir, &["best", "one"]);
+    assert!(table.contains(&format!("Pareto front ({} jobs", want.len())), "{table}");
+    let plan = run(dir, &["plan", "t.toml"]);
+    assert!(
+        plan.contains("Objectives: val_acc (higher is better), params (lower is better)"),
+        "{plan}"
+    );
+}

@@ -71,6 +71,7 @@ fn build_dir(dir: &Path, grid: &str, jobs: &[Job]) {
             final_loss: if j.status == "diverged" { None } else { Some(1.4) },
             seconds: 1.5,
             trial: None,
+            measures: None,
         };
         csv.extend(row.to_csv(index == 0));
         // Histories as the runner writes them.
@@ -118,6 +119,8 @@ fn build_dir(dir: &Path, grid: &str, jobs: &[Job]) {
             val_acc: val,
             test_acc: Some(val - 0.01),
             checkpoint: "best.safetensors".into(),
+            objectives: Vec::new(),
+            front: Vec::new(),
         };
         std::fs::write(dir.join("best.json"), serde_json::to_vec_pretty(&info).unwrap()).unwrap();
         cifar_model(j.config.hidden_size, &j.config)

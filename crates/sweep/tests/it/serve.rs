@@ -259,6 +259,7 @@ impl Fixture {
             final_loss: Some(0.5),
             seconds: 2.0,
             trial: None,
+            measures: None,
         };
         let mut f = std::fs::OpenOptions::new()
             .create(true)
@@ -700,6 +701,7 @@ fn the_cursor_returns_only_what_changed_while_rows_and_progress_lines_are_append
         final_loss: Some(2.0),
         seconds: 0.5,
         trial: None,
+        measures: None,
     };
     std::fs::write(dir.join("writers/other-node.csv"), row.to_csv(true)).unwrap();
     let s = server.wait_for("/api/sweeps/fix", Duration::from_secs(20), |v| v["counts"]["pruned"] == 1);
@@ -1683,6 +1685,7 @@ fn scale_fixture(dir: &Path, recorded: usize) -> Grid {
             final_loss: (!diverged).then_some(1.4),
             seconds: 3.0 * c.hidden_size as f64 / 64.0,
             trial: None,
+            measures: None,
         };
         csv.extend(row.to_csv(i == 0));
     }
@@ -1819,6 +1822,7 @@ fn ten_thousand_trials_load_and_update_without_freezing_the_page() {
             final_loss: Some(1.4),
             seconds: 3.0,
             trial: None,
+            measures: None,
         };
         csv.extend(row.to_csv(false));
     }
