@@ -474,6 +474,15 @@ impl Grid {
     /// Identifies the sweep: same data settings, seed and job set give the same fingerprint.
     pub fn fingerprint(&self, jobs: &[Job]) -> String {
         let mut h = Sha256::new();
+        if self.objectives.len() > 1 {
+            // Several objectives decide the rows' columns and every decision (one objective hashes as it always did).
+            let all: Vec<String> = self
+                .objectives
+                .iter()
+                .map(|o| format!("{:?}={}", o.metric, o.mode.as_str()))
+                .collect();
+            h.update(format!("objectives={};", all.join(",")));
+        }
         if let Some(c) = &self.command {
             // A command sweep: its objective decides the rows' columns and every decision; `run` is left out, so a
             // program moved to another path (a venv elsewhere) continues the sweep.

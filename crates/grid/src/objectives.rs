@@ -175,3 +175,88 @@ pub(crate) fn check_builtin(ctx: &Ctx, objectives: &[(Objective, usize)]) -> Res
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::grid::Grid;
+
+    fn parse(text: &str) -> Result<Grid, String> {
+        Grid::parse(Path::new("g.toml"), text).map_err(|e| e.to_string())
+    }
+
+    const COMMAND: &str = "[command]\nrun = [\"python3\", \"t.py\"]\n[train]\nepochs = 3\n[grid]\nx = [1, 2]\n";
+    const BUILTIN: &str = "[data]\nsource = \"toy\"\n[grid]\nlearning_rate = [0.1, 0.3]\n";
+
+    #[test]
+    fn objectives_keep_their_written_order_and_take_the_place_of_metric() {
+        let g = parse(&format!(
+            "objectives = {{ zeta = \"min\", alpha = \"max\", mid = \"min\" }}\n{COMMAND}"
+        ))
+        .unwrap();
+        let names: Vec<&str> = g.objectives.iter().map(|o| o.metric.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha", "mid"], "written order, not sorted");
+        let c = g.command.unwrap();
+        assert_eq!(c.command.objective.metric, "zeta");
+        assert_eq!(c.command.objectives.len(), 3);
+        // One objective: the same grid as metric and mode.
+        let one = parse(&format!("objectives = {{ loss = \"min\" }}\n{COMMAND}")).unwrap();
+        let classic = parse(&COMMAND.replace("[train]", "metric = \"loss\"\nmode = \"min\"\n[train]")).unwrap();
+        assert_eq!(one.objectives, classic.objectives);
+        assert_eq!(one.command.unwrap().command.objective, classic.command.unwrap().command.objective);
+        let b = parse(&format!("objectives = {{ val_acc = \"max\", params = \"min\" }}\n{BUILTIN}")).unwrap();
+        assert_eq!(b.objectives.len(), 2);
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let cases = [
+            (
+                format!("objectives = {{ a = \"up\" }}\n{COMMAND}"),
+                "g.toml:1:20: objectives.a: expected \"max\" or \"min\"",
+            ),
+            (format!("objectives = {{}}\n{COMMAND}"), "objectives: empty"),
+            (format!("objectives = 3\n{COMMAND}"), "objectives: expected a table"),
+            (
+                format!("objectives = {{ a = \"min\", b = \"min\", c = \"min\", d = \"min\", e = \"min\" }}\n{COMMAND}"),
+                "5 objectives: at most 4",
+            ),
+            (
+                format!("objectives = {{ pareto_rank = \"min\" }}\n{COMMAND}"),
+                "objectives.pareto_rank",
+            ),
+            (
+                format!("objectives = {{ seconds = \"min\", a = \"max\" }}\n{COMMAND}"),
+                "objectives.seconds: \"seconds\" is a column",
+            ),
+            (
+                format!(
+                    "objectives = {{ a = \"min\", b = \"max\" }}\n{}",
+                    COMMAND.replace("[train]", "metric = \"a\"\n[train]")
+                ),
+                "command.metric: the grid's `objectives` names what to optimize",
+            ),
+            (
+                format!("objectives = {{ a = \"min\", x = \"max\" }}\n{COMMAND}"),
+                "grid.x: `x` is an objective's column",
+            ),
+            (
+                format!("objectives = {{ params = \"min\", val_acc = \"max\" }}\n{BUILTIN}"),
+                "write val_acc = \"max\" first",
+            ),
+            (
+                format!("objectives = {{ val_acc = \"max\", params = \"max\" }}\n{BUILTIN}"),
+                "can only be minimized",
+            ),
+            (
+                format!("objectives = {{ val_acc = \"max\", loss = \"min\" }}\n{BUILTIN}"),
+                "has no metric `loss`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(&text).expect_err(&text);
+            assert!(e.contains(want), "{text}\nwanted: {want}\ngot: {e}");
+        }
+    }
+}

@@ -142,6 +142,27 @@ pub fn check_dir(dir: &Path, grid: &Grid, fingerprint: &str) -> Result<(), Resul
     let Ok(old) = Grid::parse(&copy, &text) else {
         return Err(different());
     };
+    if old.objectives != grid.objectives {
+        let text = |g: &Grid| {
+            let all: Vec<String> = g
+                .objectives
+                .iter()
+                .map(|o| format!("{} = \"{}\"", o.metric, o.mode.as_str()))
+                .collect();
+            format!("{{ {} }}", all.join(", "))
+        };
+        return Err(ResultsError::Corrupt {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "holds a different sweep than {}: its objectives were {}, now {} (they decide the rows' columns and \
+                 which trials go on); nothing was changed. Use --out to write elsewhere, or delete {} to start over",
+                grid.file.display(),
+                text(&old),
+                text(grid),
+                dir.display()
+            ),
+        });
+    }
     match grow::compare(&old, grid) {
         Ok(Growth::Same) => Ok(()),
         Ok(Growth::Grew { before, now }) => {
