@@ -1,7 +1,8 @@
 //! The report of a command sweep (issue 18): a user's program reports metrics of its own choosing, so the page is
 //! built around the objective, whatever it is called: every trial's objective per epoch (from the points sweep
 //! accepted, `trials/<id>/records.jsonl`), the rung ends of a halving or Hyperband sweep, the best trial with its
-//! values and folder, the top trials and those that did not finish, with why.
+//! values and folder, the top trials and those that did not finish, with why. A sweep of several objectives (issue
+//! 35) adds its Pareto front and hypervolume figures and the list of the front ([`super::pareto_page`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,9 +12,11 @@ use plotters::prelude::*;
 use sweep_core::checkpoint::write_atomic;
 
 use super::page::esc;
+use super::pareto_page;
 use super::scale::{fmt_num, min_max, on_axis, padded};
 use super::style::{self, Chart, DrawErr, CHART_SIZE, GREEN_DARK, GREY, ORANGE};
 use super::{remove_old_figures, ReportError, INDEX_HTML, REPORT_DIR};
+use crate::pareto::Pareto;
 use sweep_grid::grid::Grid;
 use sweep_grid::trials::value_text;
 use sweep_results::best::{rank_rows, status_text};
@@ -104,6 +107,8 @@ pub(super) fn write(dir: &Path) -> Result<PathBuf, ReportError> {
     std::fs::create_dir_all(out).map_err(|source| ReportError::Write { path: out.clone(), source })?;
     remove_old_figures(out)?;
     let mut rows = read_rows(&dir.join(RESULTS_CSV))?;
+    // Before ranking: the hypervolume follows the order the rows were recorded in.
+    let pareto = Pareto::of(&rows);
     rank_rows(&mut rows, |r| r);
     let grid = Grid::load(&dir.join(GRID_COPY)).ok();
     let name = grid.as_ref().map_or_else(|| dir.display().to_string(), |g| g.name.clone());
@@ -157,6 +162,11 @@ pub(super) fn write(dir: &Path) -> Result<PathBuf, ReportError> {
         }
     }
     let mut figure = String::new();
+    if let Some(p) = &pareto {
+        for d in pareto_page::figures(p, out)? {
+            figure.push_str(&pareto_page::figure_html(&d));
+        }
+    }
     if chart.all().next().is_some() {
         style::render(&chart, out, "objective")?;
         let _ = write!(
@@ -171,7 +181,8 @@ pub(super) fn write(dir: &Path) -> Result<PathBuf, ReportError> {
     } else {
         notes.push(format!("No trial reported a finite {metric}, so there are no curves."));
     }
-    let html = page(dir, &name, &metric, &rows, &figure, &notes);
+    let front = pareto.as_ref().map(pareto_page::front_section);
+    let html = page(dir, &name, &metric, &rows, &figure, &notes, front.as_deref());
     let index = out.join(INDEX_HTML);
     write_atomic(&index, html.as_bytes()).map_err(|source| ReportError::Write {
         path: index.clone(),
@@ -180,8 +191,9 @@ pub(super) fn write(dir: &Path) -> Result<PathBuf, ReportError> {
     Ok(index)
 }
 
-/// The page: summary, best trial, the figure, the top trials and those that did not finish.
-fn page(dir: &Path, name: &str, metric: &str, rows: &[Row], figure: &str, notes: &[String]) -> String {
+/// The page: summary, best trial, a multi-objective sweep's front (`front`, its section's HTML), the figures, the top
+/// trials and those that did not finish.
+fn page(dir: &Path, name: &str, metric: &str, rows: &[Row], figure: &str, notes: &[String], front: Option<&str>) -> String {
     let mut h = String::new();
     let count = |s: JobStatus| rows.iter().filter(|r| r.status == s).count();
     let mode = rows
@@ -226,6 +238,9 @@ fn page(dir: &Path, name: &str, metric: &str, rows: &[Row], figure: &str, notes:
             );
         }
         None => h.push_str("<p class=\"none\">No trial completed with a finite objective: there is no best trial.</p>\n"),
+    }
+    if let Some(front) = front {
+        h.push_str(front);
     }
     h.push_str("<h2>Figures</h2>\n");
     h.push_str(figure);

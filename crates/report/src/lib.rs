@@ -8,7 +8,9 @@
 //!
 //! One concern per file, as in hyperfine's `src/export/`: `load.rs` reads the results directory, `page.rs` writes the
 //! HTML (its style sheet is `assets/report.css`), `charts/` holds one file per figure, `style.rs` the look they share
-//! and `scale.rs` the axis arithmetic. This file only decides which figures and notes the page gets.
+//! and `scale.rs` the axis arithmetic. A multi-objective sweep's front and hypervolume come from `pareto.rs` (for the
+//! report and the dashboard alike); `pareto_page.rs` draws them and lists the front for either page. This file only
+//! decides which figures and notes the page gets.
 
 mod charts;
 mod command_page;
@@ -18,6 +20,8 @@ pub mod importance;
 pub mod live;
 pub mod load;
 mod page;
+pub mod pareto;
+mod pareto_page;
 mod scale;
 mod style;
 
@@ -59,6 +63,7 @@ pub fn write_report(dir: &Path) -> Result<PathBuf, ReportError> {
     remove_old_figures(&out)?;
 
     let mut page = Page::default();
+    pareto_figures(&sweep, &out, &mut page)?;
     best_job_figures(&sweep, &out, &mut page)?;
     rung_figure(&sweep, &out, &mut page)?;
     axis_figures(&sweep, &out, &mut page)?;
@@ -87,6 +92,17 @@ fn remove_old_figures(out: &Path) -> Result<(), ReportError> {
             fs::remove_file(&p).map_err(|source| ReportError::Write { path: p.clone(), source })?;
         }
     }
+    Ok(())
+}
+
+/// A multi-objective sweep's front and hypervolume figures, and the section listing the front; nothing for one
+/// objective.
+fn pareto_figures(s: &Sweep, out: &Path, page: &mut Page) -> Result<(), ReportError> {
+    let Some(p) = &s.pareto else { return Ok(()) };
+    for d in pareto_page::figures(p, out)? {
+        page.add(d.title, d.caption, d.stem, true, d.size);
+    }
+    page.front(pareto_page::front_section(p));
     Ok(())
 }
 

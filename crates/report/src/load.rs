@@ -14,6 +14,7 @@ use std::sync::Arc;
 use sweep_core::train::EpochRecord;
 
 use super::ReportError;
+use crate::pareto::Pareto;
 use serde_json::Value as Json;
 use sweep_grid::command::{CommandGrid, FreeAxis, Objective};
 use sweep_grid::grid::{Axis, Grid, Job, PlannedData};
@@ -134,6 +135,9 @@ pub struct Sweep {
     /// A command sweep's own axes (its trials' values, from the grid copy or inferred from the rows) and objective;
     /// `axes` is then empty. None for a sweep of the built-in network.
     pub command: Option<CommandAxes>,
+    /// A multi-objective sweep's front and hypervolume, from the rows in the order results.csv recorded them; None
+    /// for one objective.
+    pub pareto: Option<Pareto>,
 }
 
 /// What a command sweep is searched over and for: its free-form axes and its objective.
@@ -279,6 +283,8 @@ impl Sweep {
     pub fn load_with(dir: &Path, plan: Option<Arc<Plan>>) -> Result<Sweep, ReportError> {
         let csv = dir.join(RESULTS_CSV);
         let mut rows = if csv.is_file() { read_rows(&csv)? } else { Vec::new() };
+        // Before ranking: the hypervolume follows the order the rows were recorded in.
+        let pareto = Pareto::of(&rows);
         rank_rows(&mut rows, |r| r);
         // A command sweep's best.json names a trial (`results::schema::TrialBest`), not a model: its best is its
         // first-ranked row.
@@ -321,6 +327,7 @@ impl Sweep {
             axes_inferred,
             plan,
             rungs,
+            pareto,
         })
     }
 

@@ -28,6 +28,8 @@ pub(super) struct Page {
     figures: Vec<Shown>,
     /// Why a figure is missing, in plain text.
     notes: Vec<String>,
+    /// A multi-objective sweep's section listing its front (HTML), shown after the best configuration.
+    front: Option<String>,
 }
 
 /// A results table's row up to its values: `<tr>` coloured by status, the rank (when ranked) and the id.
@@ -74,6 +76,11 @@ impl Page {
         self.notes.push(text.into());
     }
 
+    /// Shows a multi-objective sweep's front (the HTML of its section) after the best configuration.
+    pub(super) fn front(&mut self, html: String) {
+        self.front = Some(html);
+    }
+
     pub(super) fn html(&self, s: &Sweep) -> String {
         let mut h = String::new();
         let name = esc(&s.name);
@@ -97,6 +104,9 @@ impl Page {
                 "<p class=\"none\">No job completed, so there is no best model: the loss, accuracy and weight figures \
                  are left out. See the jobs that did not finish below.</p>\n",
             ),
+        }
+        if let Some(front) = &self.front {
+            h.push_str(front);
         }
         self.figures_html(&mut h);
         if let Some(rungs) = &s.rungs {

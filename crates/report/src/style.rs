@@ -45,9 +45,14 @@ pub(super) fn register_font() -> Result<(), ReportError> {
 
 /// Draws `chart` into `out/<stem>.png` and `out/<stem>.svg`, both [`CHART_SIZE`].
 pub(super) fn render(chart: &impl Chart, out: &Path, stem: &str) -> Result<(), ReportError> {
-    render_png(chart, &out.join(format!("{stem}.png")), CHART_SIZE)?;
+    render_sized(chart, out, stem, CHART_SIZE)
+}
+
+/// Draws `chart` into `out/<stem>.png` and `out/<stem>.svg`, both `size` pixels (a figure of several panels).
+pub(super) fn render_sized(chart: &impl Chart, out: &Path, stem: &str, size: (u32, u32)) -> Result<(), ReportError> {
+    render_png(chart, &out.join(format!("{stem}.png")), size)?;
     let svg = out.join(format!("{stem}.svg"));
-    let root = SVGBackend::new(&svg, CHART_SIZE).into_drawing_area();
+    let root = SVGBackend::new(&svg, size).into_drawing_area();
     paint(chart, &root).map_err(|e| draw_error(&svg, e))
 }
 

@@ -1,7 +1,8 @@
 //! The routes: the page and its assets, and the JSON API (documented in docs/serve.md):
 //!
 //! * `GET /api/sweeps`: every sweep served, a summary each (name, state, trial counts by status, best, times);
-//! * `GET /api/sweeps/{name}`: its axes, objective, schedule, best trial, importance and rung table;
+//! * `GET /api/sweeps/{name}`: its axes, objective, schedule, best trial, importance and rung table, and for a sweep of
+//!   several objectives its Pareto front (`front`) and hypervolume after each trial (`hypervolume`);
 //! * `GET /api/sweeps/{name}/trials?after=N`: the trials whose record changed after cursor N, and the new cursor;
 //! * `GET /api/sweeps/{name}/curves?after=N`: the same for each trial's objective per epoch (downsampled);
 //! * `GET /api/sweeps/{name}/trials/{id}`: one trial: configuration, history per epoch, loss, rung records, log;
@@ -258,4 +259,108 @@ async fn trial(State(s): State<Arc<Shared>>, path: Result<Path<(String, String)>
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the trial failed: {e}")))?;
     Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::SystemTime;
+
+    use axum::http::Request;
+    use hyper_util::service::TowerToHyperService;
+    use serde_json::Value;
+    use sweep_report::live::discover::Found;
+    use sweep_report::live::LiveSweep;
+
+    use super::*;
+
+    /// The routes called in-process, as a connection calls them: a GET's status and JSON body.
+    fn call(shared: Arc<Shared>, path: &str) -> (StatusCode, Value) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async move {
+            let req = Request::get(path).body(Body::empty()).unwrap();
+            let service = TowerToHyperService::new(router(shared));
+            let resp = hyper::service::Service::call(&service, req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+            (status, serde_json::from_slice(&bytes).unwrap())
+        })
+    }
+
+    /// A results directory of a command sweep of `objectives` (all minimized) with rows (id, status, values).
+    fn sweep_dir(dir: &Path, objectives: &[&str], rows: &[(&str, &str, [f64; 2])]) {
+        let list: Vec<String> = objectives.iter().map(|o| format!("{o} = \"min\"")).collect();
+        let grid = if objectives.len() > 1 {
+            format!(
+                "name = \"mo\"\nobjectives = {{ {} }}\n[command]\nrun = [\"python3\", \"t.py\"]\n[train]\nepochs = 3\n[grid]\nx = [1, 2]\n",
+                list.join(", ")
+            )
+        } else {
+            "name = \"mo\"\n[command]\nrun = [\"python3\", \"t.py\"]\nmetric = \"f1\"\nmode = \"min\"\n[train]\nepochs = 3\n[grid]\nx = [1, 2]\n".into()
+        };
+        std::fs::write(dir.join("grid.toml"), grid).unwrap();
+        let multi = objectives.len() > 1;
+        let mut csv = format!(
+            "id,x,seed,status,rung,epochs_run,best_epoch,f1,metrics,seconds,{}note\n",
+            if multi { "pareto_rank," } else { "" }
+        );
+        for (id, status, [f1, f2]) in rows {
+            let metrics = if multi { format!("\"{{\"\"f2\"\":{f2}}}\"") } else { "{}".into() };
+            csv.push_str(&format!(
+                "{id},1,1,{status},,2,2,{f1},{metrics},1.0,{}\n",
+                if multi { "," } else { "" }
+            ));
+        }
+        std::fs::write(dir.join("results.csv"), csv).unwrap();
+    }
+
+    fn served(dir: &Path) -> Arc<Shared> {
+        let found = Found {
+            dir: dir.canonicalize().unwrap(),
+            rel: "mo".into(),
+        };
+        let mut live = LiveSweep::new("mo".into(), found);
+        live.refresh(SystemTime::now());
+        let shared = Arc::new(Shared::default());
+        shared.publish(&[live]);
+        shared
+    }
+
+    #[test]
+    fn a_sweep_of_several_objectives_answers_its_front_and_hypervolume_and_one_objective_neither() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rows = [
+            ("a", "completed", [0.1, 0.9]),
+            ("b", "completed", [0.5, 0.95]),
+            ("c", "failed", [0.0, 0.0]),
+            ("d", "pruned", [0.9, 0.1]),
+        ];
+        sweep_dir(tmp.path(), &["f1", "f2"], &rows);
+        let (status, d) = call(served(tmp.path()), "/api/sweeps/mo");
+        assert_eq!(status, StatusCode::OK, "{d}");
+        let ids = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids(&d["front"]["members"]), ["a", "d"], "{d}");
+        assert_eq!(ids(&d["front"]["points"]), ["a", "b", "d"], "the failed trial takes no part");
+        assert_eq!(ids(&d["hypervolume"]["points"]), ["a", "b", "d"]);
+        let hv: Vec<f64> = d["hypervolume"]["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["hypervolume"].as_f64().unwrap())
+            .collect();
+        assert!(hv[0] > 0.0 && hv[1] == hv[0] && hv[2] > hv[1], "{hv:?}");
+
+        let one = tempfile::tempdir().unwrap();
+        sweep_dir(one.path(), &["f1"], &rows);
+        let (status, d) = call(served(one.path()), "/api/sweeps/mo");
+        assert_eq!(status, StatusCode::OK, "{d}");
+        assert!(d.get("front").is_none() && d.get("hypervolume").is_none(), "{d}");
+        assert!(d["best_trial"].is_object(), "{d}");
+    }
 }

@@ -170,7 +170,7 @@
     const started = performance.now();
     const S = {
       key, detail: null, trials: new Map(), list: [], cursor: 0, curves: new Map(), curveCursor: 0,
-      sel: null, shown: new Set(STATUSES), sort: { col: 'number', asc: true }, filters: {}, historyX: 'time',
+      sel: null, shown: new Set(STATUSES), sort: { col: 'number', asc: true }, filters: {}, historyX: 'time', hvX: 'trial',
     };
     crumbs([el('a', { href: '#/' }, 'sweeps'), el('span', {}, key)]);
     // Layout: summary, then the views.
@@ -212,6 +212,20 @@
       table: tableView(S, cards.table),
     };
     S.views = views;
+    // A sweep of several objectives gets two more views once its detail has a front: the front and the hypervolume.
+    const hvSelect = el('select', { onchange: (e) => { S.hvX = e.target.value; views.hypervolume.update(true); } },
+      el('option', { value: 'trial' }, 'against trials'), el('option', { value: 'epochs' }, 'against epochs'));
+    function addParetoViews(front) {
+      // Two objectives: the front beside the history; more: the history beside the hypervolume, the panels below.
+      const wide = front.objectives.length > 2;
+      const f = card('front', 'Pareto front');
+      const h = card('hypervolume', 'Hypervolume', hvSelect);
+      if (wide) f.classList.add('wide');
+      if (wide) cards.history.section.after(h, f);
+      else cards.history.section.after(f, h);
+      views.front = frontView(S, cards.front);
+      views.hypervolume = hypervolumeView(S, cards.hypervolume);
+    }
     let first = true, pending = false, lastDraw = 0;
     async function tick() {
       const [d, t, c] = await Promise.all([
@@ -222,6 +236,7 @@
       const changed = first || t.reset || t.trials.length > 0 || c.reset || c.curves.length > 0;
       S.detail = d;
       objective = d.objective;
+      if (d.front && !views.front) addParetoViews(d.front);
       if (t.reset) S.trials.clear();
       for (const x of t.trials) S.trials.set(x.id, x);
       S.cursor = t.cursor;
@@ -250,8 +265,9 @@
       hook.viewMs = {};
       // One view per task, so that no single task holds the page for long at 10,000 trials; the parallel
       // coordinates first: they hold the brush the other views filter by.
-      for (const v of ['parallel', 'history', 'importance', 'intermediate', 'slices', 'table']) {
+      for (const v of ['parallel', 'history', 'front', 'hypervolume', 'importance', 'intermediate', 'slices', 'table']) {
         if (stopped) return;
+        if (!views[v]) continue;
         const t1 = performance.now();
         views[v].update(first);
         hook.viewMs[v] = Math.round(performance.now() - t1);
@@ -310,7 +326,9 @@
         ['directory', el('code', {}, d.dir)],
         ['trials', `${d.total - c.pending - c.waiting - c.running} of ${d.total} recorded, ${c.running} running, ${c.pending + c.waiting} left`],
         ['search', sched],
-        ['objective', `${d.objective.label} (${d.objective.metric}, ${d.objective.mode})`],
+        d.front
+          ? ['objectives', d.front.objectives.map((o) => `${o.metric} (${o.mode})`).join(', ') + ` — ${d.front.members.length} trials on the Pareto front`]
+          : ['objective', `${d.objective.label} (${d.objective.metric}, ${d.objective.mode})`],
         ['started', clock(d.started)],
         ['elapsed', duration(d.elapsed)],
         ['time left', d.state === 'running' ? (d.eta != null ? 'about ' + duration(d.eta) : 'not known yet') : '–'],
@@ -386,6 +404,124 @@
         card.note.textContent = n
           ? `${n} finished trials with a ${objective.label}; the orange line is the best completed trial so far. Zoom with the wheel or the slider.`
           : 'No trial has finished yet.';
+      },
+      drawn: drawnOf(c),
+      dispose() { c.dispose(); },
+    };
+  }
+
+  // The Pareto front of a sweep of several objectives (computed by the server, the report's figure's numbers): every
+  // trial that takes part, the front's members in orange; with two objectives they are joined along the front by the
+  // boundary of what they dominate, with more one panel per pair of objectives.
+  function frontView(S, card) {
+    const c = chart(card.body);
+    let built = null, pairs = [];
+    const label = (o) => `${o.metric} (${o.mode})`;
+    // The worse of two values of an objective: the staircase turns there.
+    const worse = (o, a, b) => (o.mode === 'min' ? Math.max(a, b) : Math.min(a, b));
+    function setup(f) {
+      const n = f.objectives.length;
+      pairs = [];
+      for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) pairs.push([i, j]);
+      const single = pairs.length === 1;
+      const cols = single ? 1 : 3, rows = Math.ceil(pairs.length / cols);
+      card.body.style.height = single ? '' : 280 * rows + 40 + 'px';
+      c.resize();
+      const grid = [], xAxis = [], yAxis = [], series = [];
+      pairs.forEach(([i, j], k) => {
+        const col = k % cols, row = Math.floor(k / cols);
+        grid.push(single ? { left: 70, right: 20, top: 30, bottom: 50 }
+          : { left: `${(100 * col) / cols + 6}%`, width: `${100 / cols - 9}%`, top: 280 * row + 40, height: 200 });
+        xAxis.push({ gridIndex: k, type: 'value', scale: true, name: label(f.objectives[i]), nameLocation: 'middle', nameGap: 26, axisLabel: { formatter: num } });
+        yAxis.push({ gridIndex: k, type: 'value', scale: true, name: label(f.objectives[j]), axisLabel: { formatter: num } });
+        const on = { xAxisIndex: k, yAxisIndex: k };
+        series.push(
+          Object.assign({ name: 'dominated', type: 'scatter', large: true, largeThreshold: 2000, symbolSize: 5, itemStyle: { color: COLORS.pruned, opacity: 0.6 }, data: [] }, on),
+          Object.assign({ name: 'filtered out', type: 'scatter', large: true, largeThreshold: 2000, symbolSize: 3, itemStyle: { color: '#e5e7eb' }, data: [] }, on),
+          Object.assign({ name: 'on the front', type: 'scatter', symbolSize: 8, itemStyle: { color: BEST }, z: 3, data: [] }, on));
+        if (single) series.push(Object.assign({ name: 'front line', type: 'line', showSymbol: false, silent: true, lineStyle: { color: BEST, width: 2 }, data: [] }, on));
+      });
+      c.setOption({
+        animation: false, grid, xAxis, yAxis, series,
+        legend: { top: 0, data: ['on the front', 'dominated'] },
+        tooltip: { trigger: 'item', formatter: (p) => p.data && p.data[2] ? `${p.data[2]}<br>${p.data[3]}` : '' },
+      }, { notMerge: true });
+      built = f.objectives.map(label).join();
+    }
+    return {
+      update() {
+        const f = S.detail.front;
+        if (!f) return;
+        if (built !== f.objectives.map(label).join()) setup(f);
+        const series = [];
+        let shown = 0;
+        for (const [i, j] of pairs) {
+          const groups = { dominated: [], 'filtered out': [], front: [] };
+          for (const p of f.points) {
+            const t = S.trials.get(p.id);
+            if (t && !S.shown.has(t.status)) continue;
+            const text = f.objectives.map((o, k) => `${o.metric} ${num(p.values[k])}`).join(', ');
+            const g = S.sel && !S.sel.has(p.id) ? 'filtered out' : p.rank === 0 ? 'front' : 'dominated';
+            groups[g].push([p.values[i], p.values[j], p.id, text]);
+          }
+          shown = groups.dominated.length + groups['filtered out'].length + groups.front.length;
+          series.push({ data: groups.dominated }, { data: groups['filtered out'] }, { data: groups.front });
+          if (pairs.length === 1) {
+            // The members in order of the first objective, each joined to the next through the corner worse than both.
+            const m = groups.front.map((q) => [q[0], q[1]]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+            const line = [];
+            m.forEach((q, k) => {
+              if (k) line.push([worse(f.objectives[i], m[k - 1][0], q[0]), worse(f.objectives[j], m[k - 1][1], q[1])]);
+              line.push(q);
+            });
+            series.push({ data: line });
+          }
+        }
+        c.setOption({ series });
+        hook.views.front = shown;
+        hook.views.frontMembers = f.members.length;
+        card.note.textContent = `${f.points.length} trials take part (completed or pruned, with every objective); ${f.members.length} are on the front (orange): ` +
+          'no other trial is as good in every objective and better in one' +
+          (pairs.length === 1 ? '. The line joins them along the front.' : '. One panel per pair of objectives.');
+      },
+      drawn: drawnOf(c),
+      dispose() { c.dispose(); },
+    };
+  }
+
+  // The hypervolume after each trial that takes part in the front, against trials or epochs trained: it never falls,
+  // and a step up is a trial that pushed the front forward.
+  function hypervolumeView(S, card) {
+    const c = chart(card.body);
+    c.setOption({
+      animation: false,
+      grid: { left: 70, right: 20, top: 30, bottom: 50 },
+      legend: { top: 0 },
+      tooltip: { trigger: 'item', formatter: (p) => p.data && p.data[2] ? `${p.data[2]}<br>hypervolume ${num(p.data[1])}` : '' },
+      xAxis: { type: 'value', name: 'trials that take part', nameLocation: 'middle', nameGap: 28, min: 0 },
+      yAxis: { type: 'value', name: 'hypervolume', scale: true, axisLabel: { formatter: num } },
+      dataZoom: [{ type: 'inside', xAxisIndex: 0 }],
+      series: [
+        { name: 'hypervolume', type: 'line', step: 'end', showSymbol: false, lineStyle: { color: COLORS.completed, width: 2 }, itemStyle: { color: COLORS.completed }, data: [] },
+        { name: 'pushed the front forward', type: 'scatter', symbolSize: 6, itemStyle: { color: BEST }, data: [] },
+      ],
+    });
+    return {
+      update(axisChanged) {
+        const h = S.detail.hypervolume, f = S.detail.front;
+        if (!h || !f) return;
+        const byEpochs = S.hvX === 'epochs';
+        const pts = h.points.map((p) => [byEpochs ? p.epochs : p.trial, p.hypervolume, p.id]);
+        const raised = pts.filter((p, k) => k === 0 || p[1] > pts[k - 1][1]);
+        const opt = { series: [{ data: pts }, { data: raised }] };
+        if (axisChanged) opt.xAxis = { name: byEpochs ? 'epochs trained by every trial so far' : 'trials that take part' };
+        c.setOption(opt);
+        hook.views.hypervolume = pts.length;
+        const reference = f.objectives.map((o, k) => `${o.metric} = ${num(h.reference[k])}`).join(', ');
+        card.note.textContent = pts.length
+          ? `The volume of objective space the trials so far dominate, after each of the ${pts.length} that take part (in the order they were recorded). ` +
+            `Reference point: ${reference} (each objective's worst over those trials, 10 % of its span further).`
+          : 'No trial takes part in the front yet.';
       },
       drawn: drawnOf(c),
       dispose() { c.dispose(); },

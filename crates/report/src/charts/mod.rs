@@ -3,7 +3,9 @@
 
 mod accuracy;
 mod axis;
+mod front;
 mod heatmap;
+mod hypervolume;
 mod importance;
 mod loss;
 mod rungs;
@@ -11,7 +13,9 @@ mod weights;
 
 pub(super) use accuracy::AccuracyChart;
 pub(super) use axis::AxisPlot;
+pub(super) use front::FrontChart;
 pub(super) use heatmap::Heatmap;
+pub(super) use hypervolume::{Against, HypervolumeChart};
 pub(super) use importance::ImportanceChart;
 pub(super) use loss::LossChart;
 pub(super) use rungs::{Curve, RungCurves};

@@ -1,6 +1,6 @@
 //! What the API returns about a sweep, built once per refresh from its live state: the summary of `GET /api/sweeps`,
-//! the detail of `GET /api/sweeps/{name}` (axes, objective, schedule, best, importance, rungs), and the trial and
-//! curve lists with the cursor each entry last changed at.
+//! the detail of `GET /api/sweeps/{name}` (axes, objective, schedule, best, importance, rungs, and a multi-objective
+//! sweep's front and hypervolume), and the trial and curve lists with the cursor each entry last changed at.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use super::trial::{Objective, Status, Trial};
 use super::{LiveSweep, ProgressOf};
 use crate::importance::Importances;
 use crate::load::{Plan, RungStat, Sweep};
+use crate::pareto::{Front, Hypervolume};
 use sweep_params::params::{full, Kind, Value};
 use sweep_results::format::Row;
 
@@ -120,6 +121,14 @@ pub struct Detail {
     pub rungs: Vec<RungStat>,
     /// The metric keys trials carry.
     pub metrics: Vec<String>,
+    /// A multi-objective sweep's Pareto front: its objectives, its members (as `best.json` lists them) and every
+    /// trial that takes part with its values and rank. Absent for one objective, or while no trial takes part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub front: Option<Front>,
+    /// A multi-objective sweep's hypervolume after each trial that takes part (against trials and epochs), and its
+    /// reference point. Absent when `front` is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hypervolume: Option<Hypervolume>,
 }
 
 /// What a view is built from.
@@ -319,6 +328,8 @@ impl View {
             importance: i.importance,
             rungs,
             metrics,
+            front: sweep.and_then(|s| s.pareto.as_ref()).map(|p| p.front.clone()),
+            hypervolume: sweep.and_then(|s| s.pareto.as_ref()).map(|p| p.hypervolume.clone()),
         };
         View {
             found: i.found.clone(),

@@ -18,6 +18,8 @@ mod grid_input;
 mod grow;
 #[cfg(target_os = "linux")]
 mod objectives;
+#[cfg(target_os = "linux")]
+mod objectives_report;
 mod precision;
 mod publish;
 mod report;

@@ -287,11 +287,22 @@ fn the_built_in_network_finds_the_front_of_accuracy_and_size() {
         "{plan}"
     );
     // The same grid with other objectives is another sweep: refused, nothing changed.
-    write(dir, "plain.toml", &text.replace("objectives = { val_acc = \"max\", params = \"min\" }\n", ""));
+    write(
+        dir,
+        "plain.toml",
+        &text.replace("objectives = { val_acc = \"max\", params = \"min\" }\n", ""),
+    );
     let before = std::fs::read(out.join("results.csv")).unwrap();
-    let o = sweep().current_dir(dir).args(["run", "plain.toml", "--out", "one"]).output().unwrap();
+    let o = sweep()
+        .current_dir(dir)
+        .args(["run", "plain.toml", "--out", "one"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("its objectives were { val_acc = \"max\", params = \"min\" }, now { val_acc = \"max\" }"), "{err}");
+    assert!(
+        err.contains("its objectives were { val_acc = \"max\", params = \"min\" }, now { val_acc = \"max\" }"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(out.join("results.csv")).unwrap(), before);
 }
