@@ -214,7 +214,7 @@ fn check_name(ctx: &Ctx, key: &str, name: &str, metrics: &[String], offset: usiz
         ));
     }
     let objective = metrics.iter().any(|m| m == name);
-    if RESERVED.contains(&name) || objective || name == crate::objectives::PARETO_RANK {
+    if RESERVED.contains(&name) || objective || (metrics.len() > 1 && name == crate::objectives::PARETO_RANK) {
         let why = if objective && metrics.len() == 1 {
             "the objective's column (`metric`)"
         } else if objective {

@@ -139,7 +139,7 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
         // Several objectives: by non-dominated rank first (the front on top), then as above.
         let plain: Vec<Row> = rows.iter().map(|r| r.row.clone()).collect();
         let pareto = crate::front::ranks(&plain);
-        let multi = plain.iter().any(|r| r.trial.as_ref().is_some_and(|t| !t.others.is_empty()));
+        let multi = crate::front::objectives_of(&plain).is_some();
         if multi {
             let mut keyed: Vec<(Option<usize>, Ranked)> = pareto.into_iter().zip(rows).collect();
             keyed.sort_by_key(|(r, _)| r.unwrap_or(usize::MAX));
@@ -149,6 +149,9 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
                     if let Some(t) = x.row.trial.as_mut() {
                         t.pareto_rank = rank;
                     }
+                    if let Some(m) = x.row.measures.as_mut() {
+                        m.pareto_rank = rank;
+                    }
                     x
                 })
                 .collect();
@@ -156,11 +159,7 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
         let best = match rows.first() {
             Some(_) if rows.iter().any(|x| x.row.is_candidate() && x.row.trial.is_some()) => {
                 // The best by the first objective (the top row, with one objective).
-                let top = rows
-                    .iter()
-                    .filter(|x| x.row.is_candidate())
-                    .min_by(|a, b| ranking_order(&a.row, &b.row))
-                    .expect("a candidate");
+                let top = best_candidate(&rows);
                 let plain: Vec<Row> = rows.iter().map(|r| r.row.clone()).collect();
                 let trial = TrialBest::of(&top.row).map(|t| t.with_front(&plain));
                 let checkpoint = trial
@@ -174,7 +173,9 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
                     trial,
                 })
             }
-            Some(top) if top.row.is_candidate() => {
+            Some(_) if rows.iter().any(|x| x.row.is_candidate()) => {
+                // The best by validation accuracy (the top row, with one objective).
+                let top = best_candidate(&rows);
                 let info = read_best(&top.dir)?.filter(|b| b.id == top.row.id);
                 let checkpoint = info.as_ref().map(|_| top.dir.join(BEST_CHECKPOINT)).filter(|p| p.exists());
                 Some(BestModel {
@@ -196,6 +197,14 @@ pub fn rank(dir: &Path) -> Result<Ranking, BestError> {
         });
     }
     Ok(Ranking { sweeps })
+}
+
+/// The best candidate of ranked rows by [`ranking_order`] (the first row, with one objective); there must be one.
+fn best_candidate(rows: &[Ranked]) -> &Ranked {
+    rows.iter()
+        .filter(|x| x.row.is_candidate())
+        .min_by(|a, b| ranking_order(&a.row, &b.row))
+        .expect("a candidate")
 }
 
 /// A plain-text table of the top `k` and the best configuration, per sweep.
@@ -286,7 +295,8 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
     if let Some(note) = unfinished(r) {
         out.push_str(&format!("{note}\n"));
     }
-    match (&r.best, r.rows.first()) {
+    let top = r.rows.iter().any(|x| x.row.is_candidate()).then(|| best_candidate(&r.rows));
+    match (&r.best, top) {
         (Some(b), Some(top)) => {
             let w = &top.row;
             let test = match b.info.as_ref().and_then(|i| i.test_acc) {

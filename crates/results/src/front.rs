@@ -81,12 +81,17 @@ pub fn reference(rows: &[Row]) -> Option<Vec<f64>> {
 pub fn hypervolume_by_row(rows: &[Row], reference: &[f64]) -> Vec<f64> {
     let mut points: Vec<Vec<f64>> = Vec::new();
     let mut out = Vec::new();
+    let mut last = 0.0;
     for p in rows.iter().filter_map(scores) {
-        points.push(p);
-        // Only the front counts: keep it small.
-        let ranks = pareto::ranks(&points);
-        points = points.into_iter().zip(ranks).filter(|(_, r)| *r == 0).map(|(p, _)| p).collect();
-        out.push(pareto::hypervolume(&points, reference));
+        // A point the front already covers (dominated by or equal to a member) adds nothing.
+        let covered = points.iter().any(|q| q.iter().zip(&p).all(|(a, b)| a >= b));
+        if !covered {
+            // Only the front counts: keep it small.
+            points.retain(|q| !pareto::dominates(&p, q));
+            points.push(p);
+            last = pareto::hypervolume(&points, reference);
+        }
+        out.push(last);
     }
     out
 }
@@ -142,7 +147,8 @@ pub struct FrontMember {
 }
 
 /// The front of `rows` (rank 0), best first by the first objective, ties by id; empty with one objective. A built-in
-/// sweep's member has no folder: its `values` are its hyperparameters and seed, which retrain it exactly.
+/// sweep's member has no folder: its `values` are its hyperparameters and seed (a pruned member trained `epochs_run`
+/// of its `epochs`).
 pub fn front(rows: &[Row]) -> Vec<FrontMember> {
     let Some(objectives) = objectives_of(rows) else { return Vec::new() };
     let ranks = ranks(rows);

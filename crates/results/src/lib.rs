@@ -40,6 +40,7 @@ use crate::record::Record;
 use crate::schema::{Schema, TrialBest};
 use sweep_grid::grid::{Grid, Job};
 use sweep_grid::grow::{self, Growth};
+use sweep_search::pareto;
 
 /// An open results directory, safe to share between worker threads.
 pub struct ResultsDir {
@@ -316,7 +317,9 @@ impl ResultsDir {
         let row = &record.row;
         if row.trial.is_some() {
             self.append(row)?;
-            if row.is_candidate() {
+            // Several objectives: any sound row can change the front best.json lists.
+            let multi = matches!(&self.schema, Schema::Trials(c) if !c.others.is_empty());
+            if row.is_candidate() || multi {
                 *self.trial_best.lock().unwrap_or_else(|p| p.into_inner()) = writers::publish_trial_best(&self.dir)?;
             }
             return Ok(());
@@ -334,18 +337,32 @@ impl ResultsDir {
                 front: Vec::new(),
             };
             let mut best = self.best.lock().unwrap_or_else(|p| p.into_inner());
-            // Several objectives: every completed job's model is kept as a candidate (it may be on the front; the
-            // others go when the sweep finishes).
-            let multi = matches!(self.schema, Schema::Measured(_));
-            if multi {
-                let saved = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
-                *best = saved;
+            if self.multi() {
+                // Several objectives: a job no recorded row dominates may be on the front, so its model is kept as a
+                // candidate (rows are only added, so a dominated one never is; the candidates off the front go when
+                // the sweep finishes).
+                let mine = front::scores(&self.columns(row));
+                let rows = read_rows(&self.dir.join(RESULTS_CSV))?;
+                let dominated = mine.is_some_and(|m| rows.iter().filter_map(front::scores).any(|q| pareto::dominates(&q, &m)));
+                if !dominated {
+                    *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
+                }
             } else if best.as_ref().is_none_or(|b| info.beats(b)) {
                 // A candidate; best.* become the best of all processes' candidates.
                 *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
             }
         }
-        self.append(row)
+        self.append(row)?;
+        if self.multi() {
+            // The front best.json lists, with this row.
+            *self.best.lock().unwrap_or_else(|p| p.into_inner()) = writers::publish_best(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// A built-in sweep with several objectives.
+    fn multi(&self) -> bool {
+        matches!(self.schema, Schema::Measured(_))
     }
 
     /// Records that a job finished a rung that is not its last (`record.row.rung`): its curves so far, then its line

@@ -368,7 +368,10 @@ impl Backend for Network<'_> {
     /// promoted). The room left is for the states the running jobs save next: a save that does not fit is skipped
     /// ([`States::save`]), so the budget holds, and the room keeps such skips for rare cases.
     fn rung_ranked(&self, ranked: &[&str], keep: usize) {
-        for id in ranked.iter().skip(keep) {
+        // With several objectives a rung's order among its finished jobs can still change (crowding distance), so a
+        // job ranked out now may go on: its state stays until the rung is decided (then `forget` drops it).
+        let skip = if self.objectives.is_empty() { keep } else { ranked.len() };
+        for id in ranked.iter().skip(skip) {
             self.states.remove(id);
         }
         let room = self.states.largest().saturating_mul(self.workers as u64);

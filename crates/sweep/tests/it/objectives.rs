@@ -281,6 +281,16 @@ fn the_built_in_network_finds_the_front_of_accuracy_and_size() {
     assert!(kept.iter().all(|k| want.contains(k) || *k == best_id), "kept {kept:?}");
     let table = run(dir, &["best", "one"]);
     assert!(table.contains(&format!("Pareto front ({} jobs", want.len())), "{table}");
+    // Ranked by Pareto rank first: the front on top, ranks never decreasing down the list.
+    let json: Value = serde_json::from_str(&run(dir, &["best", "one", "--format", "json"])).unwrap();
+    let listed: Vec<u64> = json["sweeps"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["pareto_rank"].as_u64())
+        .collect();
+    assert!(listed.len() >= 5 && listed[0] == 0, "{json}");
+    assert!(listed.windows(2).all(|w| w[0] <= w[1]), "{listed:?}");
     let plan = run(dir, &["plan", "t.toml"]);
     assert!(
         plan.contains("Objectives: val_acc (higher is better), params (lower is better)"),
