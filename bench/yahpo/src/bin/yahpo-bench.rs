@@ -5,8 +5,8 @@
 //! `report.py`) and OUT/runs.csv (per replay: trials, units, epochs, best, simulated seconds, how busy the workers
 //! were, wall seconds). With `--workers 1,16` each replay runs once per worker count (the curve in epochs is the one
 //! worker's) and OUT/wall.csv gets the best found against simulated seconds. A multi-objective method (`default-mo`)
-//! also writes OUT/points.csv (`tool,method,task,seed,trial,epochs,acc,time`: every final row as it is recorded,
-//! with the epochs spent then), the format of `optuna_mo.py`, for `mo_report.py`.
+//! also writes OUT/points.csv (`tool,method,task,seed,trial,epochs,acc,time,status`: every final row as it is
+//! recorded, with the epochs spent then), the format of `optuna_mo.py`, for `mo_report.py`.
 //!
 //! Usage: yahpo-bench [--tasks dev|ID,...] [--seeds 0-9] [--method NAME|NAME='k = v;...']... [--budget 2600]
 //!                    [--workers 1] [--threads 2] [--out DIR]
@@ -111,7 +111,7 @@ fn main() -> Result<()> {
         "tool,method,task,seed,workers,trials,units,epochs,best_val,sim_seconds,busy,wall_s\n",
     ));
     let wall = Mutex::new(String::from("tool,method,task,seed,workers,sim_seconds,best_val\n"));
-    let points = Mutex::new(String::from("tool,method,task,seed,trial,epochs,acc,time\n"));
+    let points = Mutex::new(String::from("tool,method,task,seed,trial,epochs,acc,time,status\n"));
     let mut multi = false;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.max(1)).build()?;
     let t0 = Instant::now();
@@ -151,7 +151,8 @@ fn main() -> Result<()> {
                         let mut c = points.lock().unwrap();
                         for row in &r.rows {
                             if let [acc, time] = row.values[..] {
-                                writeln!(c, "sweep,{name},{task},{seed},{},{},{acc:.4},{time:.4}", row.id, row.spent)?;
+                                let status = row.outcome.status.as_str();
+                                writeln!(c, "sweep,{name},{task},{seed},{},{},{acc:.4},{time:.4},{status}", row.id, row.spent)?;
                             }
                         }
                     }
