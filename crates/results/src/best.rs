@@ -280,9 +280,12 @@ fn sweep_table(r: &SweepRanking, k: usize) -> String {
                     name => format!("{name} {}", metric_text(m.objectives.get(name).copied())),
                 })
                 .collect();
+            let dir = &r.rows.iter().find(|x| x.row.id == m.id).expect("a front member is a row").dir;
+            let rung_model = crate::writers::rung_model_path(dir, &m.id);
             let checkpoint = match row.status {
                 JobStatus::Completed => format!("candidates/{}.safetensors", m.id),
-                _ => format!("no checkpoint: {} at {} epochs", row.status, row.epochs_run),
+                _ if rung_model.exists() => format!("{} after {} epochs: {}", row.status, row.epochs_run, rung_model.display()),
+                _ => format!("no checkpoint: {} after {} epochs", row.status, row.epochs_run),
             };
             out.push_str(&format!(
                 "  {}  {}  ({}; {checkpoint})\n",

@@ -501,8 +501,9 @@ pub struct BestInfo {
     pub test_acc: Option<f64>,
     /// Checkpoint file name, relative to this file.
     pub checkpoint: String,
-    /// A multi-objective sweep's objectives and Pareto front (every job no other dominates; a completed member's
-    /// `trial_dir` is its checkpoint, `candidates/<id>.safetensors`); absent with one objective.
+    /// A multi-objective sweep's objectives and Pareto front (every job no other dominates; a member's `trial_dir` is
+    /// its checkpoint, `candidates/<id>.safetensors`, or `candidates/<id>-rung.safetensors` for one pruned at a rung);
+    /// absent with one objective.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objectives: Vec<Objective>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

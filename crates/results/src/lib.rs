@@ -369,6 +369,18 @@ impl ResultsDir {
     /// in `rungs/<writer>.csv`.
     pub fn record_rung(&self, job: &Job, record: &Record) -> Result<(), ResultsError> {
         self.write_history(&job.id, record)?;
+        if let (true, Some(model)) = (self.multi(), &record.model) {
+            // Several objectives: a job stopped at this rung is a cheaper model that may be on the front; unless a
+            // recorded row dominates it, its best model so far is kept (atomically) until the sweep finishes.
+            let mine = front::scores(&self.columns(&record.row));
+            let rows = read_rows(&self.dir.join(RESULTS_CSV))?;
+            let dominated = mine.is_some_and(|m| rows.iter().filter_map(front::scores).any(|q| pareto::dominates(&q, &m)));
+            if !dominated {
+                let path = writers::rung_model_path(&self.dir, &job.id);
+                fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(werr(&path))?;
+                model.save(&path)?;
+            }
+        }
         let path = self.dir.join(RUNGS_DIR).join(self.writer.file_name().unwrap_or_default());
         let mut f = self.rungs.lock().unwrap_or_else(|p| p.into_inner());
         let file = match &mut *f {

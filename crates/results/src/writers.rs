@@ -236,6 +236,12 @@ pub fn publish_trial_best(dir: &Path) -> Result<Option<TrialBest>, ResultsError>
     Ok(best_of(&rows))
 }
 
+/// A multi-objective built-in sweep's model of a job at the end of its latest rung (its best epoch so far), kept for
+/// when it is pruned there and on the front: `candidates/<id>-rung.safetensors`.
+pub fn rung_model_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(CANDIDATES_DIR).join(format!("{id}-rung.safetensors"))
+}
+
 /// Where a job's candidate checkpoint and record are.
 fn candidate_paths(dir: &Path, id: &str) -> (PathBuf, PathBuf) {
     let c = dir.join(CANDIDATES_DIR);
@@ -350,15 +356,20 @@ pub fn publish_best(dir: &Path) -> Result<Option<BestInfo>, ResultsError> {
 }
 
 /// `info` with the Pareto front of the directory's rows, when they have several objectives: each member's
-/// checkpoint is its candidate (`candidates/<id>.safetensors`), kept when the sweep finishes; a member pruned at a rung
-/// has none.
+/// checkpoint is its candidate (`candidates/<id>.safetensors`), or for a member pruned at a rung its model there
+/// (`candidates/<id>-rung.safetensors`); both are kept when the sweep finishes.
 fn with_front(dir: &Path, mut info: BestInfo) -> BestInfo {
     let rows = read_rows(&dir.join(RESULTS_CSV)).unwrap_or_default();
     info.objectives = crate::front::objectives_of(&rows).unwrap_or_default();
     info.front = crate::front::front(&rows);
     for m in &mut info.front {
-        if m.trial_dir.is_empty() && m.status == crate::format::JobStatus::Completed {
+        if !m.trial_dir.is_empty() {
+            continue;
+        }
+        if m.status == crate::format::JobStatus::Completed {
             m.trial_dir = format!("{CANDIDATES_DIR}/{}.safetensors", m.id);
+        } else if rung_model_path(dir, &m.id).exists() {
+            m.trial_dir = format!("{CANDIDATES_DIR}/{}-rung.safetensors", m.id);
         }
     }
     info
@@ -400,7 +411,27 @@ pub fn finish_best(dir: &Path, data: &Dataset) -> Result<Option<BestInfo>, Resul
 /// multi-objective sweep, every member of the Pareto front keeps its own (`candidates/<id>.safetensors`).
 pub fn prune_candidates(dir: &Path, best: Option<&BestInfo>) -> Result<(), ResultsError> {
     let rows = read_rows(&dir.join(RESULTS_CSV)).unwrap_or_default();
-    let front: HashSet<String> = crate::front::front(&rows).into_iter().map(|m| m.id).collect();
+    let members = crate::front::front(&rows);
+    let front: HashSet<String> = members.iter().map(|m| m.id.clone()).collect();
+    // Rung models: a pruned front member's stays (its checkpoint), every other goes.
+    let pruned: HashSet<&str> = members
+        .iter()
+        .filter(|m| m.status != crate::format::JobStatus::Completed)
+        .map(|m| m.id.as_str())
+        .collect();
+    if let Ok(entries) = fs::read_dir(dir.join(CANDIDATES_DIR)) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix("-rung.safetensors") {
+                if !pruned.contains(id) {
+                    match fs::remove_file(e.path()) {
+                        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(werr(&e.path())(err)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
     for c in candidates(dir)? {
         if best.is_some_and(|b| b.id == c.id) || front.contains(&c.id) {
             continue;

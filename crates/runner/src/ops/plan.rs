@@ -214,7 +214,7 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
         out.push_str(&format!(
             "Objectives: {}: jobs compare by Pareto dominance (one is better when it is at least as good in every \
              objective and better in one); rungs keep the best non-dominated ranks; best.json and `sweep best` list the \
-             front, and every completed job's checkpoint stays in candidates/ until the sweep ends (then the front's).\n",
+             front, each member's model kept in candidates/ (a pruned one's as it was at its last rung).\n",
             all.join(", ")
         ));
     }

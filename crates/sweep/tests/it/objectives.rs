@@ -224,7 +224,7 @@ fn the_built_in_network_finds_the_front_of_accuracy_and_size() {
     let dir = tmp.path();
     let text = "name = \"toy-front\"\nseed = 2\nobjectives = { val_acc = \"max\", params = \"min\" }\n\
                 [data]\nsource = \"toy\"\n[train]\nepochs = 9\n\
-                [grid]\nlearning_rate = [0.01, 0.1, 0.3, 1.0]\nhidden_size = [2, 4, 16, 64]\nreg = [1e-4, 1e-2]\n\
+                [grid]\nlearning_rate = [0.01, 0.1, 0.3, 1.0]\nhidden_size = [1, 2, 4, 16, 64]\nreg = [1e-4, 1e-2]\n\
                 [search]\nmethod = \"halving\"\n";
     write(dir, "t.toml", text);
     run(dir, &["run", "t.toml", "--out", "one", "--workers", "1"]);
@@ -278,7 +278,23 @@ fn the_built_in_network_finds_the_front_of_accuracy_and_size() {
     assert!(!completed.is_empty());
     assert!(kept.is_superset(&completed), "kept {kept:?}, front {completed:?}");
     let best_id = best["id"].as_str().unwrap().to_string();
-    assert!(kept.iter().all(|k| want.contains(k) || *k == best_id), "kept {kept:?}");
+    let id_of = |k: &str| k.strip_suffix("-rung").unwrap_or(k).to_string();
+    assert!(kept.iter().all(|k| want.contains(&id_of(k)) || *k == best_id), "kept {kept:?}");
+    // Every member has a checkpoint: a completed one its candidate, a pruned one its model at the rung it stopped.
+    // With training seconds as the other objective, the quickest pruned job is always on the front.
+    write(dir, "s.toml", &text.replace("params = \"min\"", "seconds = \"min\""));
+    run(dir, &["run", "s.toml", "--out", "secs", "--workers", "2"]);
+    let best: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("secs/best.json")).unwrap()).unwrap();
+    for m in best["front"].as_array().unwrap() {
+        let path = m["trial_dir"].as_str().unwrap();
+        assert!(dir.join("secs").join(path).is_file(), "{m}");
+        let pruned = m["status"] == "pruned";
+        assert_eq!(path.ends_with("-rung.safetensors"), pruned, "{m}");
+    }
+    assert!(
+        best["front"].as_array().unwrap().iter().any(|m| m["status"] == "pruned"),
+        "no pruned member: {best}"
+    );
     let table = run(dir, &["best", "one"]);
     assert!(table.contains(&format!("Pareto front ({} jobs", want.len())), "{table}");
     // Ranked by Pareto rank first: the front on top, ranks never decreasing down the list.
