@@ -131,15 +131,21 @@ impl<'d> Network<'d> {
         if outcome.status != Status::Diverged {
             row.epochs_run = round12(state.epochs_run());
         }
+        // The best model: the best epoch's, or the network as it is when the point evaluated mid-epoch beats it
+        // (a rung that ends inside an epoch; its model is what a multi-objective sweep keeps of a pruned job).
+        let mut best_net = outcome.best_net;
+        let mut best_val = outcome.best_val_acc;
         if let Some(p) = point {
             if row.best_val_acc.is_none_or(|best| p.val_acc > best) {
                 row.best_val_acc = Some(p.val_acc);
                 row.train_acc = Some(p.train_acc);
                 row.best_epoch = Some(round12(p.epoch));
+                best_net = Some(state.net.clone());
+                best_val = p.val_acc;
             }
         }
         let history = Some(history_csv(&outcome.history.epochs, &outcome.history.iter_loss));
-        let model = match (outcome.status, outcome.best_net) {
+        let model = match (outcome.status, best_net) {
             (Status::Completed, Some(net)) => Some(Model {
                 net,
                 mean: self.data.mean.clone(),
@@ -147,7 +153,7 @@ impl<'d> Network<'d> {
                     hyperparameters: (*job.config).clone(),
                     class_names: self.data.class_names.clone(),
                     input_shape: self.data.input_shape.clone(),
-                    val_accuracy: outcome.best_val_acc,
+                    val_accuracy: best_val,
                     data_split: self.data.spec.clone(),
                 },
             }),
