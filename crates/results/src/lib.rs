@@ -341,10 +341,7 @@ impl ResultsDir {
                 // Several objectives: a job no recorded row dominates may be on the front, so its model is kept as a
                 // candidate (rows are only added, so a dominated one never is; the candidates off the front go when
                 // the sweep finishes).
-                let mine = front::scores(&self.columns(row));
-                let rows = read_rows(&self.dir.join(RESULTS_CSV))?;
-                let dominated = mine.is_some_and(|m| rows.iter().filter_map(front::scores).any(|q| pareto::dominates(&q, &m)));
-                if !dominated {
+                if !self.dominated(row)? {
                     *best = writers::offer_best(&self.dir, &info, |path| Ok(model.save(path)?))?;
                 }
             } else if best.as_ref().is_none_or(|b| info.beats(b)) {
@@ -360,6 +357,16 @@ impl ResultsDir {
         Ok(())
     }
 
+    /// Whether a recorded row dominates `row` in every objective (then it can never be on the front: rows are only
+    /// added).
+    fn dominated(&self, row: &Row) -> Result<bool, ResultsError> {
+        let Some(mine) = front::scores(&self.columns(row)) else {
+            return Ok(false);
+        };
+        let rows = read_rows(&self.dir.join(RESULTS_CSV))?;
+        Ok(rows.iter().filter_map(front::scores).any(|q| pareto::dominates(&q, &mine)))
+    }
+
     /// A built-in sweep with several objectives.
     fn multi(&self) -> bool {
         matches!(self.schema, Schema::Measured(_))
@@ -372,10 +379,7 @@ impl ResultsDir {
         if let (true, Some(model)) = (self.multi(), &record.model) {
             // Several objectives: a job stopped at this rung is a cheaper model that may be on the front; unless a
             // recorded row dominates it, its best model so far is kept (atomically) until the sweep finishes.
-            let mine = front::scores(&self.columns(&record.row));
-            let rows = read_rows(&self.dir.join(RESULTS_CSV))?;
-            let dominated = mine.is_some_and(|m| rows.iter().filter_map(front::scores).any(|q| pareto::dominates(&q, &m)));
-            if !dominated {
+            if !self.dominated(&record.row)? {
                 let path = writers::rung_model_path(&self.dir, &job.id);
                 fs::create_dir_all(path.parent().unwrap_or(&self.dir)).map_err(werr(&path))?;
                 model.save(&path)?;

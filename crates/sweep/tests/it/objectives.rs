@@ -13,12 +13,12 @@ use sweep_results::format::{JobStatus, Row};
 
 use crate::common::{count_rows, project_root, read_results, rows_without_time, spawn_sweep, sweep, wait_until, write};
 
-fn program() -> PathBuf {
+pub(crate) fn program() -> PathBuf {
     project_root().join("examples/objectives/synthetic.py").canonicalize().unwrap()
 }
 
 /// A grid of the synthetic program: `objectives`, then `[train]` values and `[search]`.
-fn grid(name: &str, objectives: &str, train: &str, search: &str) -> String {
+pub(crate) fn grid(name: &str, objectives: &str, train: &str, search: &str) -> String {
     format!(
         "name = \"{name}\"\nseed = 4\nobjectives = {{ {objectives} }}\n[command]\nrun = [\"python3\", {:?}]\n\
          [train]\n{train}\n[grid]\nx1 = {{ linear = [0.0, 1.0] }}\nx2 = {{ linear = [0.0, 1.0] }}\n\
@@ -27,7 +27,7 @@ fn grid(name: &str, objectives: &str, train: &str, search: &str) -> String {
     )
 }
 
-fn run(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> String {
     let o = sweep()
         .current_dir(dir)
         .args(args)

@@ -4,39 +4,24 @@
 //! hypervolume series with one point per trial that takes part, never falling.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sweep_results::format::{JobStatus, Row};
 
-use crate::common::{project_root, read_results, sweep, write};
-
-fn program() -> PathBuf {
-    project_root().join("examples/objectives/synthetic.py").canonicalize().unwrap()
-}
+use crate::common::{read_results, write};
+use crate::objectives::{grid, run};
 
 /// ZDT1 with both objectives minimized and the default search, 150 epochs of budget.
 fn zdt_grid() -> String {
-    format!(
-        "name = \"zdt\"\nseed = 4\nobjectives = {{ f1 = \"min\", f2 = \"min\" }}\n[command]\nrun = [\"python3\", {:?}]\n\
-         [train]\nproblem = \"zdt1\"\nepochs = 9\n[grid]\nx1 = {{ linear = [0.0, 1.0] }}\n\
-         x2 = {{ linear = [0.0, 1.0] }}\nx3 = {{ linear = [0.0, 1.0] }}\n[search]\nbudget = 150\n",
-        program().display().to_string()
+    grid(
+        "zdt",
+        "f1 = \"min\", f2 = \"min\"",
+        "problem = \"zdt1\"\nepochs = 9",
+        "budget = 150",
     )
-}
-
-fn run(dir: &Path, args: &[&str]) -> String {
-    let o = sweep()
-        .current_dir(dir)
-        .args(args)
-        .timeout(Duration::from_secs(300))
-        .output()
-        .unwrap();
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "sweep {} failed:\n{out}\n{err}", args.join(" "));
-    out.into_owned()
 }
 
 /// The rows that take part in the front, by the brute-force rule: completed or pruned, with both objectives finite.
